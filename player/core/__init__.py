@@ -1,0 +1,1 @@
+"""Pure rules of the player: no I/O, no third-party imports, time as a parameter."""
