@@ -1,0 +1,91 @@
+"""The player's exception tree. Adapters translate third-party errors into these.
+
+    PlayerError
+    ├── ConfigError            bad setting; names the key; the CLI exits 78
+    ├── ManifestError          manifest rejected whole; the previous state stays
+    │   └── BundleError        an offline bundle (import DIR) is unusable
+    ├── StoreError             the local database cannot be opened or migrated
+    ├── ApiError               talking to the control API failed
+    │   ├── ApiUnavailable     network error, timeout, 5xx, 429 (retryable)
+    │   ├── AuthError          401/403: token missing, revoked or wrong kind
+    │   ├── EnrollmentError    enrollment code refused
+    │   └── ApiProtocolError   the API answered something we cannot use
+    ├── DownloadError          a media file could not be fetched
+    │   └── IntegrityError     size or sha256 mismatch; the file was discarded
+    └── PlaybackError          a media file would not open or play
+"""
+
+from __future__ import annotations
+
+
+class PlayerError(Exception):
+    """Base of every error the player raises on purpose."""
+
+    retryable: bool = False
+
+
+class ConfigError(PlayerError):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class ManifestError(PlayerError):
+    """The manifest is invalid; ``path`` points at the offending field when known."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class BundleError(ManifestError):
+    pass
+
+
+class StoreError(PlayerError):
+    pass
+
+
+class ApiError(PlayerError):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiUnavailable(ApiError):
+    retryable = True
+
+    def __init__(
+        self, message: str, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, status)
+        self.retry_after_s = retry_after_s
+
+
+class AuthError(ApiError):
+    pass
+
+
+class EnrollmentError(ApiError):
+    pass
+
+
+class ApiProtocolError(ApiError):
+    pass
+
+
+class DownloadError(PlayerError):
+    def __init__(self, message: str, sha256: str, retryable: bool = True) -> None:
+        super().__init__(f"{sha256[:12]}: {message}")
+        self.sha256 = sha256
+        self.retryable = retryable
+
+
+class IntegrityError(DownloadError):
+    pass
+
+
+class PlaybackError(PlayerError):
+    def __init__(self, message: str, sha256: str | None = None) -> None:
+        super().__init__(message)
+        self.sha256 = sha256
