@@ -1,0 +1,81 @@
+"""The player's decoder accepts every valid golden manifest and rejects every invalid one."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from player.core.model import MediaType, TargetKind
+from player.errors import ManifestError
+from player.wire import decode_manifest
+
+HERE = Path(__file__).parent / "manifests"
+VALID = sorted((HERE / "valid").glob("*.json"))
+EXPECTED_INVALID: dict[str, dict[str, str | None]] = json.loads(
+    (HERE / "invalid" / "expected.json").read_text()
+)
+
+
+def test_every_invalid_fixture_has_an_expectation() -> None:
+    on_disk = {p.name for p in (HERE / "invalid").glob("*.json")} - {"expected.json"}
+    assert on_disk == set(EXPECTED_INVALID)
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.stem)
+def test_valid_fixture_is_accepted(path: Path) -> None:
+    manifest = decode_manifest(path.read_bytes())
+    assert manifest.schema == 1
+    assert manifest.server_time.tzinfo is UTC
+
+
+def test_full_fixture_decodes_to_the_expected_values() -> None:
+    m = decode_manifest((HERE / "valid" / "full.json").read_bytes())
+    assert m.full
+    assert m.cursor == "r42"
+    assert m.sync_interval_s == 600
+    assert m.device.timezone == "Europe/Paris"
+    assert m.device.groups == ("france", "large-stores")
+    assert [a.id for a in m.assets] == ["ast-song", "ast-poster", "ast-evac"]
+    poster = m.assets[1]
+    assert poster.media_type is MediaType.IMAGE
+    assert poster.size_bytes == 1234
+    # "2027-01-01T00:00:00+01:00" normalised to UTC
+    assert poster.valid_until == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    assert m.assets[2].emergency
+    assert not m.assets[0].emergency
+    assert [i.asset_id for i in m.playlists[0].items] == ["ast-song", "ast-poster"]
+    assert m.playlists[0].items[1].duration_ms == 8000
+    night = m.schedules[1]
+    assert night.target is TargetKind.DEVICE
+    assert (night.start_minute, night.end_minute) == (20 * 60, 8 * 60)
+    assert night.days == frozenset(range(1, 8))
+    assert m.schedules[2].end_minute == 1440
+    assert m.schedules[2].priority == -1
+
+
+def test_future_fields_decode_exactly_like_the_plain_manifest() -> None:
+    plain = decode_manifest((HERE / "valid" / "full.json").read_bytes())
+    future = decode_manifest((HERE / "valid" / "future_fields.json").read_bytes())
+    assert future == plain
+
+
+def test_delta_fixture_carries_upserts_and_deletions() -> None:
+    m = decode_manifest((HERE / "valid" / "delta_with_deletions.json").read_bytes())
+    assert not m.full
+    assert m.deleted.assets == ("ast-poster",)
+    assert m.deleted.playlists == ("pl-night",)
+    assert m.deleted.schedules == ("sch-night",)
+    assert m.server_time == datetime(2026, 12, 2, 9, 15, 30, 250_000, tzinfo=UTC)
+    assert m.schedules == ()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_INVALID))
+def test_invalid_fixture_is_rejected_naming_the_field(name: str) -> None:
+    expected = EXPECTED_INVALID[name]
+    with pytest.raises(ManifestError) as info:
+        decode_manifest((HERE / "invalid" / name).read_bytes())
+    assert info.value.path == expected["path"]
+    assert str(expected["message_contains"]) in str(info.value)
