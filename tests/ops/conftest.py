@@ -1,0 +1,44 @@
+"""Shared helpers for the field-operations tests (systemd units, packages)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UNITS = REPO / "systemd"
+
+
+def require_tool(name: str) -> str:
+    """Path of ``name``; skip when absent, fail when CI (LOMUZ_CI=1) needs it."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("LOMUZ_CI") == "1":
+            pytest.fail(f"{name} is required in CI (LOMUZ_CI=1); install it (scripts/bootstrap)")
+        pytest.skip(f"{name} not installed")
+    return path
+
+
+def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file as section -> key -> values (keys repeat; continuations joined)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] | None = None
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        assert current is not None, f"{path}: key outside a section: {line}"
+        key, _, value = line.partition("=")
+        current.setdefault(key.strip(), []).append(" ".join(value.split()))
+    return sections
