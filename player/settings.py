@@ -1,0 +1,344 @@
+"""The player's settings: a TOML file plus ``LOMUZ_PLAYER_*`` environment overrides.
+
+Where the file comes from: ``--config PATH``, else ``LOMUZ_PLAYER_CONFIG``, else
+``/etc/lomuz/player.toml``; a missing file means defaults. Every key of the file
+can be overridden by ``LOMUZ_PLAYER_<SECTION>_<KEY>`` (``LOMUZ_PLAYER_DATA_DIR``
+for top-level keys). Unknown keys, unknown ``LOMUZ_PLAYER_*`` variables, wrong
+types and out-of-range values raise ``ConfigError`` naming the key; the CLI
+exits 78. Paths under ``data_dir`` are derived here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from player.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/lomuz/player.toml")
+DEFAULT_DATA_DIR = Path("/var/lib/lomuz-player")
+CONFIG_ENV = "LOMUZ_PLAYER_CONFIG"
+ENV_PREFIX = "LOMUZ_PLAYER_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    url: str | None = None  # also written by `enroll` next to the credentials
+
+
+@dataclass(frozen=True)
+class PlaybackSettings:
+    backend: str = "vlc"  # "vlc" | "null"
+    fallback: str = "jingle"  # "jingle" | "silence"
+    volume: int = 100  # 0..100
+    crossfade_ms: int = 0  # 0 = gapless changes only, no overlap
+    audio_output: str | None = None  # libvlc aout module name; None = libvlc's choice
+    gapless: bool = True
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    interval_s: int = 600
+    jitter_s: int = 60
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    concurrency: int = 2
+    max_cache_bytes: int | None = None  # None = bounded by min_free_bytes only
+    min_free_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    interval_s: int = 60
+    outbox_max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    textfile_dir: Path | None = None  # node_exporter textfile collector directory
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, effective settings. ``source`` is the file read, None when defaults."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    api: ApiSettings = field(default_factory=ApiSettings)
+    playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "player.db"
+
+    @property
+    def media_dir(self) -> Path:
+        """Root of the content-addressed cache (``media/sha256/ab/<sha256>`` below it)."""
+        return self.data_dir / "media"
+
+    @property
+    def credentials_path(self) -> Path:
+        """The device token file (mode 0600), written by ``enroll``."""
+        return self.data_dir / "credentials.json"
+
+
+# --- value parsers: (raw value, from_env) -> parsed value, ValueError text on failure
+
+
+class _BadValueError(ValueError):
+    pass
+
+
+def _int_range(low: int, high: int | None) -> Callable[[object, bool], int]:
+    span = f"{low}..{high}" if high is not None else f">= {low}"
+
+    def parse(value: object, from_env: bool) -> int:
+        if from_env and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _BadValueError(f"must be an integer {span}")
+        if value < low or (high is not None and value > high):
+            raise _BadValueError(f"must be an integer {span}")
+        return value
+
+    return parse
+
+
+def _optional(parse: Callable[[object, bool], Any]) -> Callable[[object, bool], Any]:
+    def parse_optional(value: object, from_env: bool) -> Any:
+        if from_env and value == "":
+            return None
+        return parse(value, from_env)
+
+    return parse_optional
+
+
+def _boolean(value: object, from_env: bool) -> bool:
+    if from_env and isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    if not isinstance(value, bool):
+        raise _BadValueError("must be true or false")
+    return value
+
+
+def _one_of(*allowed: str) -> Callable[[object, bool], str]:
+    def parse(value: object, from_env: bool) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise _BadValueError("must be one of " + ", ".join(f'"{a}"' for a in allowed))
+        return value
+
+    return parse
+
+
+def _text(value: object, from_env: bool) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _BadValueError("must be a non-empty string")
+    return value
+
+
+def _abs_path(value: object, from_env: bool) -> Path:
+    if not isinstance(value, str) or not value:
+        raise _BadValueError("must be an absolute path string")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        raise _BadValueError("must be an absolute path")
+    return path
+
+
+def _url(value: object, from_env: bool) -> str:
+    if not isinstance(value, str):
+        raise _BadValueError("must be an http(s) URL string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _BadValueError("must be an http:// or https:// URL with a host")
+    return value.rstrip("/")
+
+
+def _log_level(value: object, from_env: bool) -> str:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise _BadValueError("must be one of " + ", ".join(LOG_LEVELS))
+    return value.upper()
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "api": ApiSettings,
+    "playback": PlaybackSettings,
+    "sync": SyncSettings,
+    "downloads": DownloadSettings,
+    "telemetry": TelemetrySettings,
+    "metrics": MetricsSettings,
+    "log": LogSettings,
+}
+
+# (section or "" for top level, key) -> parser; the single table of what is allowed.
+_KEYS: dict[tuple[str, str], Callable[[object, bool], Any]] = {
+    ("", "data_dir"): _abs_path,
+    ("api", "url"): _optional(_url),
+    ("playback", "backend"): _one_of("vlc", "null"),
+    ("playback", "fallback"): _one_of("jingle", "silence"),
+    ("playback", "volume"): _int_range(0, 100),
+    ("playback", "crossfade_ms"): _int_range(0, 30_000),
+    ("playback", "audio_output"): _optional(_text),
+    ("playback", "gapless"): _boolean,
+    ("sync", "interval_s"): _int_range(10, 7 * 24 * 3600),
+    ("sync", "jitter_s"): _int_range(0, 24 * 3600),
+    ("downloads", "concurrency"): _int_range(1, 16),
+    ("downloads", "max_cache_bytes"): _optional(_int_range(0, None)),
+    ("downloads", "min_free_bytes"): _int_range(0, None),
+    ("telemetry", "interval_s"): _int_range(5, 24 * 3600),
+    ("telemetry", "outbox_max_rows"): _int_range(1, None),
+    ("metrics", "textfile_dir"): _optional(_abs_path),
+    ("log", "level"): _log_level,
+}
+
+
+def _dotted(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
+
+
+def _env_name(section: str, key: str) -> str:
+    return (ENV_PREFIX + (f"{section}_{key}" if section else key)).upper()
+
+
+def _show(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+def config_path(cli_path: Path | None, environ: Mapping[str, str]) -> Path:
+    """Which file to read: --config, else ``LOMUZ_PLAYER_CONFIG``, else the default."""
+    if cli_path is not None:
+        return cli_path
+    from_env = environ.get(CONFIG_ENV, "")
+    return Path(from_env) if from_env else DEFAULT_CONFIG_PATH
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Effective settings from the file (see ``config_path``) and the environment.
+
+    ``path`` is the ``--config`` argument (None when not given). Raises ConfigError.
+    """
+    file_path = config_path(path, environ)
+    doc = _read_toml(file_path)
+    source = file_path if file_path.is_file() else None
+
+    values: dict[tuple[str, str], Any] = {}
+    for name, value in doc.items():
+        if name in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(name, f"must be a table [{name}], got {_show(value)}")
+            for key, item in value.items():
+                values[(name, key)] = (item, False)
+        else:
+            values[("", name)] = (value, False)
+
+    env_keys = {_env_name(s, k): (s, k) for (s, k) in _KEYS}
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+            continue
+        if var not in env_keys:
+            raise ConfigError(var, "unknown setting variable")
+        values[env_keys[var]] = (raw, True)
+
+    parsed: dict[tuple[str, str], Any] = {}
+    for (section, key), (value, from_env) in values.items():
+        dotted = _dotted(section, key)
+        parser = _KEYS.get((section, key))
+        if parser is None:
+            raise ConfigError(dotted, "unknown setting")
+        try:
+            parsed[(section, key)] = parser(value, from_env)
+        except _BadValueError as exc:
+            origin = f" (from {_env_name(section, key)})" if from_env else ""
+            raise ConfigError(dotted, f"{exc}, got {_show(value)}{origin}") from None
+
+    sections = {
+        name: cls(**{k: v for (s, k), v in parsed.items() if s == name})
+        for name, cls in _SECTIONS.items()
+    }
+    return Settings(
+        data_dir=parsed.get(("", "data_dir"), DEFAULT_DATA_DIR),
+        source=source,
+        **sections,
+    )
+
+
+def mask_secret(value: str) -> str:
+    """Enough of a secret to tell two apart, never enough to use it."""
+    if len(value) < 12:
+        return "****"
+    return f"****{value[-4:]}"
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:****@{host}"))
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    """Effective settings as plain JSON-able values, secrets masked."""
+    out: dict[str, Any] = {
+        "source": str(settings.source) if settings.source else None,
+        "data_dir": str(settings.data_dir),
+        "paths": {
+            "db": str(settings.db_path),
+            "media": str(settings.media_dir),
+            "credentials": str(settings.credentials_path),
+        },
+    }
+    for name in _SECTIONS:
+        section = getattr(settings, name)
+        out[name] = {
+            f.name: str(v) if isinstance(v := getattr(section, f.name), Path) else v
+            for f in fields(section)
+        }
+    if out["api"]["url"] is not None:
+        out["api"]["url"] = _mask_url(out["api"]["url"])
+    return out
