@@ -75,10 +75,17 @@ class ApiProtocolError(ApiError):
 
 
 class DownloadError(PlayerError):
-    def __init__(self, message: str, sha256: str, retryable: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        sha256: str,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{sha256[:12]}: {message}")
         self.sha256 = sha256
         self.retryable = retryable
+        self.retry_after_s = retry_after_s  # the server's Retry-After (429/503), if any
 
 
 class IntegrityError(DownloadError):
