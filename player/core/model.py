@@ -165,3 +165,6 @@ class Decision:
     play_duration_ms: int | None
     reasons: tuple[str, ...]
     next_boundary_at: datetime | None = None
+    # Index of the chosen item in its playlist (tier playlist only); rotation
+    # is kept per position so an asset listed twice plays twice per round.
+    playlist_position: int | None = None

@@ -1,0 +1,112 @@
+"""The corrected system clock (rules in ``player.core.clock``).
+
+Thread-safe: every method takes an internal lock. ``now()`` is what schedules
+are judged on; durations use ``monotonic()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from player.core import clock as rules
+
+
+def _system_wall() -> datetime:
+    return datetime.now(UTC)
+
+
+class SystemClock:
+    """Wall clock corrected by the API's ``Date`` and a persisted lower bound.
+
+    ``persist_lower_bound`` is called with the new bound at most every
+    ``persist_every_s`` seconds (SD cards wear). The bound only rises while
+    the clock is trusted, so a wild wall clock cannot push it into the future.
+    ``wall`` and ``mono`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        lower_bound: datetime | None = None,
+        persist_lower_bound: Callable[[datetime], None] | None = None,
+        *,
+        persist_every_s: float = 60.0,
+        wall: Callable[[], datetime] = _system_wall,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._wall = wall
+        self._mono = mono
+        self._persist = persist_lower_bound
+        self._persist_every_s = persist_every_s
+        self._persisted_at_mono: float | None = None
+        self._lock = threading.Lock()
+        self._state = rules.ClockState(lower_bound=lower_bound)
+        self._on_step: list[Callable[[float], None]] = []
+        with self._lock:
+            self._observe_locked()
+
+    def monotonic(self) -> float:
+        return self._mono()
+
+    def on_step(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(step_s)`` after a wall-clock step (re-arm timers there)."""
+        self._on_step.append(callback)
+
+    def now(self) -> datetime:
+        """Corrected current time, UTC; never earlier than a previous result."""
+        with self._lock:
+            step_s = self._observe_locked()
+            wall = self._wall()
+            now = rules.corrected_now(self._state, wall)
+            # Only a trusted time may raise the bound: a wild wall clock must
+            # not pin the bound in the future.
+            if rules.status(self._state, wall, self._mono()).trusted:
+                self._state = rules.raise_lower_bound(self._state, now)
+                self._maybe_persist_locked()
+        if step_s is not None:
+            for callback in self._on_step:
+                callback(step_s)
+        return now
+
+    def observe_api_date(self, date_header: str, sent_mono: float, received_mono: float) -> None:
+        """Adopt the API's ``Date`` header (RFC 7231 format) timed around the request."""
+        try:
+            server_time = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"unparseable Date header {date_header!r}") from exc
+        if server_time.tzinfo is None:
+            raise ValueError(f"Date header without a zone: {date_header!r}")
+        with self._lock:
+            self._state = rules.apply_offset(
+                self._state, server_time, sent_mono, received_mono, self._wall()
+            )
+
+    def status(self) -> rules.ClockStatus:
+        with self._lock:
+            self._observe_locked()
+            return rules.status(self._state, self._wall(), self._mono())
+
+    def flush(self) -> None:
+        """Persist the lower bound now (call at shutdown)."""
+        with self._lock:
+            self._persisted_at_mono = None
+            self._maybe_persist_locked()
+
+    def _observe_locked(self) -> float | None:
+        self._state, step_s = rules.observe(self._state, self._wall(), self._mono())
+        return step_s
+
+    def _maybe_persist_locked(self) -> None:
+        if self._persist is None or self._state.lower_bound is None:
+            return
+        mono = self._mono()
+        if (
+            self._persisted_at_mono is not None
+            and mono - self._persisted_at_mono < self._persist_every_s
+        ):
+            return
+        self._persist(self._state.lower_bound)
+        self._persisted_at_mono = mono

@@ -1,0 +1,420 @@
+"""The schedule engine's pure rules: what plays at an instant, and why.
+
+This is the reference implementation of DESIGN.md §3.1; the SQL-backed
+``PlayerStore.decide`` must pick the same tier, asset and schedule (a
+hypothesis test feeds both the same catalogues and instants).
+
+Invariants
+----------
+* Validity: an asset or schedule is valid at ``at`` when
+  ``valid_from <= at < valid_until``; a missing end is open.
+* Dayparts are judged on the instant's local wall-clock time in the device's
+  time zone (zoneinfo), in ``[start_minute, end_minute)`` minutes since local
+  midnight; ``end_minute == 1440`` is "24:00". ``end < start`` crosses
+  midnight and the window belongs to its START day (Mon 22:00-02:00 covers
+  Tue 01:00 when Monday is one of ``days``). ``start == end`` is an empty
+  window. Because we convert the instant to wall-clock time (never the other
+  way round), a local time skipped by a DST gap never matches and a local
+  time repeated by a DST overlap matches both times.
+* Order of active schedules: priority desc, specificity (device > group >
+  all) desc, ``created_at`` desc, then id asc so the order is total.
+* Tier 1 (playlist): the first active schedule whose playlist has a playable
+  item. An item is playable when its asset is valid at ``at``, its file is
+  present (verified) and not quarantined at ``at``. Rotation is kept per
+  playlist item position, ``(playlist_id, position, asset_id)``: the
+  least-recently-played position wins, never-played first, ties by position.
+  Keying by position (not asset) makes an asset listed twice play twice per
+  round; including the asset id means an edited playlist does not inherit
+  play history for a position whose asset changed.
+* Tier 2 (emergency): playable assets flagged ``emergency``, candidates sorted
+  by id, the asset that played last (any tier) removed when another exists,
+  then ``choice(candidates)``; ``choice`` is injected so the SQL path and this
+  one agree in tests.
+* Tier 3: the jingle, or silence when that is the configured fallback.
+* Play duration: the item's ``duration_ms`` caps any media; an image without
+  one uses the asset's ``duration_ms``, else 10 s; audio/video without a cap
+  play their natural length (None).
+* ``next_boundary_at`` is the earliest instant after ``at`` at which time
+  alone might change the decision: any schedule's daypart edge (both folds of
+  an ambiguous or skipped local time) or validity edge, any DST transition
+  while schedules exist, any asset validity edge, any quarantine end. It may
+  be early (the caller just decides again), never late.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from player.core.files import FileState
+from player.core.model import (
+    DEFAULT_IMAGE_DURATION_MS,
+    MINUTES_PER_DAY,
+    Asset,
+    Decision,
+    MediaType,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+    Tier,
+)
+
+Choice = Callable[[Sequence[str]], str]
+
+# How far ahead daypart edges are enumerated: a week plus the day a window
+# crossing midnight started on, plus slack.
+_BOUNDARY_HORIZON_DAYS = 9
+_MAX_ITEM_REASONS = 5
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the rules need, as the store holds it.
+
+    ``rotation`` maps ``(playlist_id, position, asset_id)`` to the last time
+    that item started; ``last_asset_id`` is the asset that played last.
+    """
+
+    timezone: str = "UTC"
+    assets: Mapping[str, Asset] = field(default_factory=dict)
+    playlists: Mapping[str, Playlist] = field(default_factory=dict)
+    schedules: tuple[Schedule, ...] = ()
+    files: Mapping[str, FileState] = field(default_factory=dict)
+    rotation: Mapping[tuple[str, int, str], datetime] = field(default_factory=dict)
+    last_asset_id: str | None = None
+
+
+# --- small rules shared with the store -------------------------------------
+
+
+def is_valid_at(valid_from: datetime | None, valid_until: datetime | None, at: datetime) -> bool:
+    """``valid_from <= at < valid_until`` with open ends."""
+    if valid_from is not None and at < valid_from:
+        return False
+    return not (valid_until is not None and at >= valid_until)
+
+
+def asset_expired(asset: Asset, at: datetime) -> bool:
+    """True once ``at`` reached the asset's ``valid_until`` (the janitor's test)."""
+    return asset.valid_until is not None and at >= asset.valid_until
+
+
+def schedule_sort_key(schedule: Schedule) -> tuple[int, int, float, str]:
+    """Sort ascending with this key to get the precedence order."""
+    return (
+        -schedule.priority,
+        -schedule.target.specificity,
+        -schedule.created_at.timestamp(),
+        schedule.id,
+    )
+
+
+def order_schedules(schedules: Iterable[Schedule]) -> list[Schedule]:
+    return sorted(schedules, key=schedule_sort_key)
+
+
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"instant must be timezone-aware, got {at!r}")
+
+
+def daypart_contains(schedule: Schedule, at: datetime, tz: ZoneInfo) -> bool:
+    """Whether ``at``'s local wall-clock time lies in the schedule's daypart."""
+    local = at.astimezone(tz)
+    minute_us = 60_000_000
+    since_midnight_us = (
+        (local.hour * 60 + local.minute) * minute_us + local.second * 1_000_000 + local.microsecond
+    )
+    start_us = schedule.start_minute * minute_us
+    end_us = schedule.end_minute * minute_us
+    weekday = local.isoweekday()
+    if schedule.start_minute <= schedule.end_minute:
+        return weekday in schedule.days and start_us <= since_midnight_us < end_us
+    # Crosses midnight: the evening part on a listed day, or the morning part
+    # of the day after a listed day.
+    if weekday in schedule.days and since_midnight_us >= start_us:
+        return True
+    previous_weekday = 7 if weekday == 1 else weekday - 1
+    return previous_weekday in schedule.days and since_midnight_us < end_us
+
+
+def schedule_rejection(schedule: Schedule, at: datetime, tz: ZoneInfo) -> str | None:
+    """Why the schedule is not active at ``at`` (None when it is)."""
+    if schedule.valid_from is not None and at < schedule.valid_from:
+        return f"not valid until {_fmt(schedule.valid_from)}"
+    if schedule.valid_until is not None and at >= schedule.valid_until:
+        return f"expired at {_fmt(schedule.valid_until)}"
+    if not daypart_contains(schedule, at, tz):
+        return "outside daypart"
+    return None
+
+
+def item_problem(asset: Asset | None, file: FileState | None, at: datetime) -> str | None:
+    """Why an item (or an emergency asset) cannot play at ``at`` (None when it can)."""
+    if asset is None:
+        return "asset missing"
+    if asset.valid_from is not None and at < asset.valid_from:
+        return f"not valid until {_fmt(asset.valid_from)}"
+    if asset.valid_until is not None and at >= asset.valid_until:
+        return "expired"
+    if file is None or not file.present:
+        return "not downloaded"
+    if file.quarantined_until is not None and at < file.quarantined_until:
+        reason = f" ({file.quarantine_reason})" if file.quarantine_reason else ""
+        return f"quarantined until {_fmt(file.quarantined_until)}{reason}"
+    return None
+
+
+def play_duration_ms(asset: Asset, item: PlaylistItem | None) -> int | None:
+    """The cap to apply, or None to play the natural length (PROTOCOL.md)."""
+    if item is not None and item.duration_ms is not None:
+        return item.duration_ms
+    if asset.media_type is MediaType.IMAGE:
+        return asset.duration_ms if asset.duration_ms is not None else DEFAULT_IMAGE_DURATION_MS
+    return None
+
+
+def pick_emergency(candidates: Sequence[str], last_asset_id: str | None, choice: Choice) -> str:
+    """Choose among sorted emergency candidates, avoiding an immediate repeat."""
+    pool = sorted(candidates)
+    if last_asset_id in pool and len(pool) > 1:
+        pool.remove(last_asset_id)
+    picked = choice(pool)
+    if picked not in pool:
+        raise ValueError(f"choice returned {picked!r}, not one of the candidates")
+    return picked
+
+
+def default_choice(candidates: Sequence[str]) -> str:
+    return random.choice(candidates)
+
+
+def schedule_line(schedule: Schedule, text: str) -> str:
+    return f"schedule {schedule.id}: {text}"
+
+
+def item_line(position: int, asset_id: str, text: str) -> str:
+    return f"item {position} asset {asset_id}: {text}"
+
+
+def _fmt(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+# --- next boundary ----------------------------------------------------------
+
+
+def _local_instants(day: date, minute: int, tz: ZoneInfo) -> list[datetime]:
+    if minute >= MINUTES_PER_DAY:
+        day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
+    wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
+    # Both folds: a repeated time happens twice, a skipped one maps to both
+    # sides of the gap; an early candidate is harmless.
+    utc = ZoneInfo("UTC")
+    return [wall.replace(fold=0).astimezone(utc), wall.replace(fold=1).astimezone(utc)]
+
+
+def _dst_transitions(tz: ZoneInfo, start: datetime, days: int) -> list[datetime]:
+    """UTC instants in ``(start, start + days]`` where the zone's offset changes (to 1 s)."""
+    found: list[datetime] = []
+    step = timedelta(hours=12)
+    lo = start
+    lo_offset = lo.astimezone(tz).utcoffset()
+    for _ in range(days * 2):
+        hi = lo + step
+        hi_offset = hi.astimezone(tz).utcoffset()
+        if hi_offset != lo_offset:
+            a, b = lo, hi
+            while b - a > timedelta(seconds=1):
+                mid = a + (b - a) / 2
+                if mid.astimezone(tz).utcoffset() == lo_offset:
+                    a = mid
+                else:
+                    b = mid
+            found.append(b)
+        lo, lo_offset = hi, hi_offset
+    return found
+
+
+def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
+    """Daypart, validity and DST edges of the schedules, all after ``at``."""
+    utc = ZoneInfo("UTC")
+    today = at.astimezone(tz).date()
+    edges: list[datetime] = []
+    any_schedule = False
+    for schedule in schedules:
+        any_schedule = True
+        for edge in (schedule.valid_from, schedule.valid_until):
+            if edge is not None:
+                edges.append(edge.astimezone(utc))
+        if schedule.start_minute == schedule.end_minute:
+            continue
+        for offset in range(-1, _BOUNDARY_HORIZON_DAYS):
+            day = today + timedelta(days=offset)
+            if day.isoweekday() not in schedule.days:
+                continue
+            edges.extend(_local_instants(day, schedule.start_minute, tz))
+            crosses = schedule.end_minute < schedule.start_minute
+            end_day = day + timedelta(days=1) if crosses else day
+            edges.extend(_local_instants(end_day, schedule.end_minute, tz))
+    if any_schedule:
+        edges.extend(_dst_transitions(tz, at, _BOUNDARY_HORIZON_DAYS))
+    return [edge for edge in edges if edge > at]
+
+
+def earliest_after(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:
+    later = [instant for instant in instants if instant is not None and instant > at]
+    return min(later).astimezone(ZoneInfo("UTC")) if later else None
+
+
+# --- the reference decision -------------------------------------------------
+
+
+def decide(
+    catalogue: Catalogue,
+    at: datetime,
+    fallback: Tier = Tier.JINGLE,
+    choice: Choice | None = None,
+) -> Decision:
+    """What plays at ``at`` and why, from an in-memory catalogue."""
+    _require_aware(at)
+    if fallback not in (Tier.JINGLE, Tier.SILENCE):
+        raise ValueError(f"fallback must be jingle or silence, got {fallback}")
+    tz = ZoneInfo(catalogue.timezone)
+    reasons: list[str] = []
+
+    asset_edges: list[datetime | None] = []
+    for asset in catalogue.assets.values():
+        asset_edges.extend((asset.valid_from, asset.valid_until))
+    quarantine_edges = [f.quarantined_until for f in catalogue.files.values()]
+    boundary = earliest_after(
+        at, [*schedule_edges(catalogue.schedules, tz, at), *asset_edges, *quarantine_edges]
+    )
+
+    for schedule in order_schedules(catalogue.schedules):
+        rejection = schedule_rejection(schedule, at, tz)
+        if rejection is not None:
+            reasons.append(schedule_line(schedule, rejection))
+            continue
+        playlist = catalogue.playlists.get(schedule.playlist_id)
+        if playlist is None or not playlist.items:
+            reasons.append(schedule_line(schedule, f"playlist {schedule.playlist_id} is empty"))
+            continue
+        best: tuple[tuple[bool, datetime, int], int, Asset] | None = None
+        problems: list[str] = []
+        for position, item in enumerate(playlist.items):
+            maybe_asset = catalogue.assets.get(item.asset_id)
+            file = catalogue.files.get(maybe_asset.sha256) if maybe_asset is not None else None
+            problem = item_problem(maybe_asset, file, at)
+            if problem is not None or maybe_asset is None:
+                problems.append(item_line(position, item.asset_id, problem or "asset missing"))
+                continue
+            asset = maybe_asset
+            last = catalogue.rotation.get((playlist.id, position, item.asset_id))
+            key = (last is not None, last if last is not None else at, position)
+            if best is None or key < best[0]:
+                best = (key, position, asset)
+        if best is None:
+            reasons.append(
+                schedule_line(schedule, f"no playable item in playlist {playlist.id}")
+            )
+            reasons.extend(problems[:_MAX_ITEM_REASONS])
+            continue
+        _, position, asset = best
+        item = playlist.items[position]
+        last = catalogue.rotation.get((playlist.id, position, item.asset_id))
+        reasons.append(schedule_line(schedule, f"active, priority {schedule.priority}, "
+                                     f"{schedule.target.value}, playlist {playlist.id}"))
+        reasons.append(item_line(position, asset.id, _rotation_text(last)))
+        return Decision(
+            at=at,
+            tier=Tier.PLAYLIST,
+            asset_id=asset.id,
+            sha256=asset.sha256,
+            media_type=asset.media_type,
+            schedule_id=schedule.id,
+            playlist_id=playlist.id,
+            play_duration_ms=play_duration_ms(asset, item),
+            reasons=tuple(reasons),
+            next_boundary_at=boundary,
+            playlist_position=position,
+        )
+
+    if not catalogue.schedules:
+        reasons.append("no schedules")
+    candidates: list[str] = []
+    for asset in sorted(catalogue.assets.values(), key=lambda a: a.id):
+        if not asset.emergency:
+            continue
+        problem = item_problem(asset, catalogue.files.get(asset.sha256), at)
+        if problem is None:
+            candidates.append(asset.id)
+        elif len(reasons) < 64:
+            reasons.append(f"emergency asset {asset.id}: {problem}")
+    return fallback_decision(
+        at,
+        emergency_candidates=candidates,
+        get_asset=catalogue.assets.get,
+        last_asset_id=catalogue.last_asset_id,
+        fallback=fallback,
+        choice=choice or default_choice,
+        reasons=reasons,
+        boundary=boundary,
+    )
+
+
+def _rotation_text(last: datetime | None) -> str:
+    if last is None:
+        return "chosen, never played"
+    return f"chosen, least recently played (last {_fmt(last)})"
+
+
+def fallback_decision(
+    at: datetime,
+    *,
+    emergency_candidates: Sequence[str],
+    get_asset: Callable[[str], Asset | None],
+    last_asset_id: str | None,
+    fallback: Tier,
+    choice: Choice,
+    reasons: list[str],
+    boundary: datetime | None,
+) -> Decision:
+    """Tiers 2 and 3, shared by the reference and the store."""
+    if emergency_candidates:
+        asset_id = pick_emergency(emergency_candidates, last_asset_id, choice)
+        asset = get_asset(asset_id)
+        if asset is None:
+            raise LookupError(f"emergency asset {asset_id} vanished")
+        reasons.append(
+            f"emergency asset {asset_id}: chosen among {len(emergency_candidates)} playable"
+        )
+        return Decision(
+            at=at,
+            tier=Tier.EMERGENCY,
+            asset_id=asset.id,
+            sha256=asset.sha256,
+            media_type=asset.media_type,
+            schedule_id=None,
+            playlist_id=None,
+            play_duration_ms=play_duration_ms(asset, None),
+            reasons=tuple(reasons),
+            next_boundary_at=boundary,
+        )
+    reasons.append("no playable emergency asset")
+    reasons.append(f"fallback: {fallback.value}")
+    return Decision(
+        at=at,
+        tier=fallback,
+        asset_id=None,
+        sha256=None,
+        media_type=None,
+        schedule_id=None,
+        playlist_id=None,
+        play_duration_ms=None,
+        reasons=tuple(reasons),
+        next_boundary_at=boundary,
+    )
