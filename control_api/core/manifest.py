@@ -1,0 +1,100 @@
+"""Pure manifest rules: cursors, the device's view, and what a delta must contain.
+
+Invariants (the player relies on them; property-tested against full snapshots):
+- A cursor is "<revision>.<scope>" where scope hashes the device's timezone and
+  groups. A malformed cursor, a scope that changed, a revision ahead of the
+  tenant, or one older than the change log's horizon → full snapshot.
+- A delta upserts every changed object that is in the view now, plus the
+  playlists of upserted schedules and the assets of upserted playlists (closure:
+  the player never holds a dangling reference).
+- A changed object that is not in the view now is listed in ``deleted``.
+- Objects that merely fell out of view because a schedule went away are not
+  tombstoned: the player garbage-collects playlists no schedule uses and
+  non-emergency assets no playlist uses after applying any manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+KINDS = ("asset", "playlist", "schedule")
+
+
+def scope_hash(timezone: str, groups: Iterable[str]) -> str:
+    text = timezone + "\n" + "\n".join(sorted(groups))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def make_cursor(revision: int, scope: str) -> str:
+    return f"{revision}.{scope}"
+
+
+def parse_cursor(cursor: str | None, scope: str, *, current: int, horizon: int) -> int | None:
+    """The revision a delta may start from, or None when a full snapshot is needed."""
+    if not cursor:
+        return None
+    rev_text, sep, cursor_scope = cursor.strip().strip('"').partition(".")
+    if not sep or cursor_scope != scope or not rev_text.isdigit() or len(rev_text) > 18:
+        return None
+    revision = int(rev_text)
+    if revision > current or revision < horizon:
+        return None
+    return revision
+
+
+@dataclass(frozen=True)
+class View:
+    """Ids a device sees now: schedule → playlist, playlist → assets, emergency assets."""
+
+    schedule_playlists: Mapping[str, str]
+    playlist_assets: Mapping[str, tuple[str, ...]]
+    emergency_assets: frozenset[str]
+
+    def playlist_ids(self) -> set[str]:
+        return set(self.schedule_playlists.values())
+
+    def asset_ids(self) -> set[str]:
+        ids = set(self.emergency_assets)
+        for playlist_id in self.playlist_ids():
+            ids.update(self.playlist_assets.get(playlist_id, ()))
+        return ids
+
+
+@dataclass
+class Plan:
+    """Ids to send in full and ids to list in ``deleted``, per kind."""
+
+    upsert: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+    deleted: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in KINDS})
+
+
+def plan_full(view: View) -> Plan:
+    plan = Plan()
+    plan.upsert["schedule"] = set(view.schedule_playlists)
+    plan.upsert["playlist"] = view.playlist_ids()
+    plan.upsert["asset"] = view.asset_ids()
+    return plan
+
+
+def plan_delta(changed: Iterable[tuple[str, str]], view: View) -> Plan:
+    """``changed`` holds (kind, id) pairs from the change log since the cursor."""
+    in_view = {
+        "schedule": set(view.schedule_playlists),
+        "playlist": view.playlist_ids(),
+        "asset": view.asset_ids(),
+    }
+    plan = Plan()
+    for kind, object_id in changed:
+        if kind not in in_view:
+            continue
+        if object_id in in_view[kind]:
+            plan.upsert[kind].add(object_id)
+        else:
+            plan.deleted[kind].add(object_id)
+    for schedule_id in plan.upsert["schedule"]:
+        plan.upsert["playlist"].add(view.schedule_playlists[schedule_id])
+    for playlist_id in plan.upsert["playlist"]:
+        plan.upsert["asset"].update(view.playlist_assets.get(playlist_id, ()))
+    return plan

@@ -1,0 +1,514 @@
+"""Queries and writes, every one scoped by tenant. Callers pass the session and ``now``.
+
+Each content write calls :func:`record_changes` inside the same transaction: it bumps
+the tenant's revision (the UPDATE row-locks the tenant until commit, so revisions
+commit in order and a reader never sees revision r+1 without r) and appends to the
+change log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from control_api.core.manifest import View
+from control_api.core.validation import format_instant
+from control_api.errors import Conflict, NotFound, Unprocessable
+from control_api.store.models import (
+    AdminToken,
+    Asset,
+    Change,
+    Device,
+    Play,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+    Tenant,
+)
+
+DEFAULT_LIMIT = 100
+_Row = TypeVar("_Row", Asset, Playlist, Device, Schedule)
+MAX_LIMIT = 1000
+
+
+def new_id(prefix: str) -> str:
+    """Time-ordered opaque id, so keyset pages come out in creation order."""
+    return f"{prefix}_{time.time_ns() // 1000:014x}{secrets.token_hex(6)}"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """A 256-bit token and its stored hash."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_secret(token)
+
+
+# ---------------------------------------------------------------- tenants, tokens
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "admin" | "device"
+    tenant_id: str
+    device_id: str | None = None
+    token_hash: str = ""
+
+
+def create_tenant(s: Session, name: str, now: datetime) -> tuple[str, str]:
+    tenant_id = new_id("ten")
+    s.add(Tenant(id=tenant_id, name=name, revision=0, horizon=0, created_at=now))
+    token, token_hash = new_token()
+    s.flush()
+    s.add(AdminToken(token_hash=token_hash, tenant_id=tenant_id, created_at=now))
+    return tenant_id, token
+
+
+def lookup_token(s: Session, token_hash: str) -> Principal | None:
+    admin = s.get(AdminToken, token_hash)
+    if admin is not None:
+        return Principal("admin", admin.tenant_id, None, admin.token_hash)
+    row = s.execute(
+        select(Device.id, Device.tenant_id, Device.token_hash).where(
+            Device.token_hash == token_hash
+        )
+    ).first()
+    if row is None or row.token_hash is None:
+        return None
+    return Principal("device", row.tenant_id, row.id, row.token_hash)
+
+
+def tenant_state(s: Session, tenant_id: str) -> tuple[int, int]:
+    """(revision, horizon) of the tenant."""
+    row = s.execute(select(Tenant.revision, Tenant.horizon).where(Tenant.id == tenant_id)).one()
+    return int(row.revision), int(row.horizon)
+
+
+def record_changes(
+    s: Session, tenant_id: str, changes: Iterable[tuple[str, str, bool]], keep_revisions: int
+) -> int:
+    """Bump the tenant's revision and log (kind, id, deleted) under it."""
+    revision = s.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(revision=Tenant.revision + 1)
+        .returning(Tenant.revision, Tenant.horizon)
+    ).one()
+    rev, horizon = int(revision[0]), int(revision[1])
+    seen: set[tuple[str, str]] = set()
+    for kind, object_id, deleted in changes:
+        if (kind, object_id) in seen:
+            continue
+        seen.add((kind, object_id))
+        s.add(
+            Change(
+                tenant_id=tenant_id, revision=rev, kind=kind, object_id=object_id, deleted=deleted
+            )
+        )
+    prune_to = rev - keep_revisions
+    if prune_to - horizon >= max(1, keep_revisions // 10):
+        s.execute(delete(Change).where(Change.tenant_id == tenant_id, Change.revision <= prune_to))
+        s.execute(update(Tenant).where(Tenant.id == tenant_id).values(horizon=prune_to))
+    return rev
+
+
+def changed_since(s: Session, tenant_id: str, revision: int) -> set[tuple[str, str]]:
+    rows = s.execute(
+        select(Change.kind, Change.object_id)
+        .where(Change.tenant_id == tenant_id, Change.revision > revision)
+        .distinct()
+    )
+    return {(r.kind, r.object_id) for r in rows}
+
+
+# ---------------------------------------------------------------- paging
+
+
+def encode_after(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_after(value: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unprocessable("after", "not a cursor returned by this API") from None
+
+
+def page_by_id(
+    s: Session, model: type[_Row], tenant_id: str, limit: int, after: str | None
+) -> tuple[list[_Row], str | None]:
+    stmt: Select[_Row] = select(model).where(model.tenant_id == tenant_id)
+    if after:
+        stmt = stmt.where(model.id > decode_after(after))
+    rows = list(s.scalars(stmt.order_by(model.id).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], encode_after(rows[limit - 1].id)
+    return rows, None
+
+
+# ---------------------------------------------------------------- assets
+
+
+def asset_json(a: Asset) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "sha256": a.sha256,
+        "size": a.size_bytes,
+        "media_type": a.media_type,
+        "content_type": a.content_type,
+        "title": a.title,
+        "filename": a.filename,
+        "duration_ms": a.duration_ms,
+        "valid_from": format_instant(a.valid_from),
+        "valid_until": format_instant(a.valid_until),
+        "emergency": a.emergency,
+        "created_at": format_instant(a.created_at),
+        "updated_at": format_instant(a.updated_at),
+    }
+
+
+def get_asset(s: Session, tenant_id: str, asset_id: str) -> Asset:
+    asset = s.get(Asset, asset_id)
+    if asset is None or asset.tenant_id != tenant_id:
+        raise NotFound(f"no asset {asset_id!r}")
+    return asset
+
+
+def asset_by_sha(s: Session, tenant_id: str, sha256: str) -> Asset | None:
+    return s.scalars(
+        select(Asset).where(Asset.tenant_id == tenant_id, Asset.sha256 == sha256)
+    ).first()
+
+
+def asset_in_use(s: Session, asset_id: str) -> bool:
+    return (
+        s.scalars(
+            select(PlaylistItem.playlist_id).where(PlaylistItem.asset_id == asset_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- playlists
+
+
+def playlist_items(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[PlaylistItem]]:
+    items: dict[str, list[PlaylistItem]] = {pid: [] for pid in playlist_ids}
+    for chunk in _chunks(playlist_ids):
+        for item in s.scalars(
+            select(PlaylistItem)
+            .where(PlaylistItem.playlist_id.in_(chunk))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+        ):
+            items[item.playlist_id].append(item)
+    return items
+
+
+def playlist_json(p: Playlist, items: Sequence[PlaylistItem]) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "items": [{"asset_id": i.asset_id, "duration_ms": i.duration_ms} for i in items],
+        "version": p.version,
+        "created_at": format_instant(p.created_at),
+        "updated_at": format_instant(p.updated_at),
+    }
+
+
+def get_playlist(s: Session, tenant_id: str, playlist_id: str) -> Playlist:
+    playlist = s.get(Playlist, playlist_id)
+    if playlist is None or playlist.tenant_id != tenant_id:
+        raise NotFound(f"no playlist {playlist_id!r}")
+    return playlist
+
+
+def set_playlist_items(
+    s: Session, tenant_id: str, playlist_id: str, items: Sequence[tuple[str, int | None]]
+) -> None:
+    """Replace the items; every asset must belong to the tenant (else 422 naming it)."""
+    wanted = sorted({asset_id for asset_id, _ in items})
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        found.update(
+            s.scalars(select(Asset.id).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk)))
+        )
+    for index, (asset_id, _) in enumerate(items):
+        if asset_id not in found:
+            raise Unprocessable(
+                f"items[{index}].asset_id", f"no asset {asset_id!r}", "unknown_asset"
+            )
+    s.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == playlist_id))
+    for position, (asset_id, duration_ms) in enumerate(items):
+        s.add(
+            PlaylistItem(
+                playlist_id=playlist_id,
+                position=position,
+                asset_id=asset_id,
+                duration_ms=duration_ms,
+            )
+        )
+
+
+def playlist_scheduled(s: Session, playlist_id: str) -> bool:
+    return (
+        s.scalars(select(Schedule.id).where(Schedule.playlist_id == playlist_id).limit(1)).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- devices
+
+
+def device_online(d: Device, now: datetime, telemetry_interval_s: int) -> bool:
+    return d.last_seen_at is not None and now - d.last_seen_at <= timedelta(
+        seconds=3 * telemetry_interval_s
+    )
+
+
+def device_json(d: Device, now: datetime, telemetry_interval_s: int) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "timezone": d.timezone,
+        "groups": list(d.groups),
+        "enrolled": d.token_hash is not None,
+        "last_seen_at": format_instant(d.last_seen_at),
+        "online": device_online(d, now, telemetry_interval_s),
+        "status": d.status,
+        "created_at": format_instant(d.created_at),
+        "updated_at": format_instant(d.updated_at),
+    }
+
+
+def get_device(s: Session, tenant_id: str, device_id: str) -> Device:
+    device = s.get(Device, device_id)
+    if device is None or device.tenant_id != tenant_id:
+        raise NotFound(f"no device {device_id!r}")
+    return device
+
+
+def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
+    """A new one-time code; revokes the device's current token."""
+    code = secrets.token_urlsafe(12)
+    d.code_hash = hash_secret(code)
+    d.code_expires_at = now + timedelta(seconds=ttl_s)
+    d.token_hash = None
+    d.updated_at = now
+    return code
+
+
+def enroll(
+    s: Session, code: str, now: datetime, hardware: dict[str, Any] | None
+) -> tuple[Device, str] | None:
+    device = s.scalars(select(Device).where(Device.code_hash == hash_secret(code))).first()
+    if device is None or device.code_expires_at is None or device.code_expires_at <= now:
+        return None
+    token, token_hash = new_token()
+    device.token_hash = token_hash
+    device.code_hash = None
+    device.code_expires_at = None
+    device.hardware = hardware
+    device.last_seen_at = now
+    device.updated_at = now
+    return device, token
+
+
+def count_devices(s: Session, now: datetime, telemetry_interval_s: int) -> tuple[int, int]:
+    total = s.scalar(select(func.count()).select_from(Device)) or 0
+    online = (
+        s.scalar(
+            select(func.count())
+            .select_from(Device)
+            .where(Device.last_seen_at >= now - timedelta(seconds=3 * telemetry_interval_s))
+        )
+        or 0
+    )
+    return int(total), int(online)
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def target_json(sc: Schedule) -> dict[str, Any]:
+    if sc.target_kind == "device":
+        return {"device_id": sc.target_value}
+    if sc.target_kind == "group":
+        return {"group": sc.target_value}
+    return {"all": True}
+
+
+def schedule_json(sc: Schedule, *, reduced_target: bool = False) -> dict[str, Any]:
+    return {
+        "id": sc.id,
+        "playlist_id": sc.playlist_id,
+        "target": sc.target_kind if reduced_target else target_json(sc),
+        "priority": sc.priority,
+        "days": list(sc.days),
+        "start_time": sc.start_time,
+        "end_time": sc.end_time,
+        "valid_from": format_instant(sc.valid_from),
+        "valid_until": format_instant(sc.valid_until),
+        "version": sc.version,
+        "created_at": format_instant(sc.created_at),
+        "updated_at": format_instant(sc.updated_at),
+    }
+
+
+def get_schedule(s: Session, tenant_id: str, schedule_id: str) -> Schedule:
+    schedule = s.get(Schedule, schedule_id)
+    if schedule is None or schedule.tenant_id != tenant_id:
+        raise NotFound(f"no schedule {schedule_id!r}")
+    return schedule
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def device_view(s: Session, device: Device) -> View:
+    groups = list(device.groups)
+    target = or_(
+        Schedule.target_kind == "all",
+        and_(Schedule.target_kind == "device", Schedule.target_value == device.id),
+    )
+    if groups:
+        target = or_(
+            target, and_(Schedule.target_kind == "group", Schedule.target_value.in_(groups))
+        )
+    schedule_playlists = {
+        r.id: r.playlist_id
+        for r in s.execute(
+            select(Schedule.id, Schedule.playlist_id).where(
+                Schedule.tenant_id == device.tenant_id, target
+            )
+        )
+    }
+    playlist_ids = sorted(set(schedule_playlists.values()))
+    playlist_assets: dict[str, list[str]] = {pid: [] for pid in playlist_ids}
+    for chunk in _chunks(playlist_ids):
+        for r in s.execute(
+            select(PlaylistItem.playlist_id, PlaylistItem.asset_id).where(
+                PlaylistItem.playlist_id.in_(chunk)
+            )
+        ):
+            playlist_assets[r.playlist_id].append(r.asset_id)
+    emergency = frozenset(
+        s.scalars(
+            select(Asset.id).where(Asset.tenant_id == device.tenant_id, Asset.emergency.is_(True))
+        )
+    )
+    return View(
+        schedule_playlists=schedule_playlists,
+        playlist_assets={k: tuple(v) for k, v in playlist_assets.items()},
+        emergency_assets=emergency,
+    )
+
+
+def load_assets(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Asset]:
+    out: list[Asset] = []
+    for chunk in _chunks(sorted(ids)):
+        out.extend(
+            s.scalars(select(Asset).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk)))
+        )
+    return sorted(out, key=lambda a: a.id)
+
+
+def load_playlists(s: Session, tenant_id: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+    rows: list[Playlist] = []
+    for chunk in _chunks(sorted(ids)):
+        rows.extend(
+            s.scalars(
+                select(Playlist).where(Playlist.tenant_id == tenant_id, Playlist.id.in_(chunk))
+            )
+        )
+    items = playlist_items(s, [p.id for p in rows])
+    return [playlist_json(p, items[p.id]) for p in sorted(rows, key=lambda p: p.id)]
+
+
+def load_schedules(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Schedule]:
+    out: list[Schedule] = []
+    for chunk in _chunks(sorted(ids)):
+        out.extend(
+            s.scalars(
+                select(Schedule).where(Schedule.tenant_id == tenant_id, Schedule.id.in_(chunk))
+            )
+        )
+    return sorted(out, key=lambda x: x.id)
+
+
+# ---------------------------------------------------------------- plays
+
+PLAY_FIELDS = (
+    "id",
+    "device_id",
+    "asset_id",
+    "sha256",
+    "started_at",
+    "ended_at",
+    "source",
+    "outcome",
+    "schedule_id",
+    "playlist_id",
+)
+
+
+def play_json(p: Play) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "device_id": p.device_id,
+        "asset_id": p.asset_id,
+        "sha256": p.sha256,
+        "started_at": format_instant(p.started_at),
+        "ended_at": format_instant(p.ended_at),
+        "source": p.source,
+        "outcome": p.outcome,
+        "schedule_id": p.schedule_id,
+        "playlist_id": p.playlist_id,
+    }
+
+
+def ingest_plays(
+    s: Session, tenant_id: str, device_id: str, plays: Sequence[dict[str, Any]], now: datetime
+) -> tuple[int, int]:
+    """Insert new plays, ignore known ids. Returns (accepted, duplicates)."""
+    unique: dict[str, dict[str, Any]] = {}
+    for play in plays:
+        unique.setdefault(play["id"], play)
+    known: set[str] = set()
+    for chunk in _chunks(sorted(unique)):
+        known.update(
+            s.scalars(select(Play.id).where(Play.tenant_id == tenant_id, Play.id.in_(chunk)))
+        )
+    rows = [
+        {**play, "tenant_id": tenant_id, "device_id": device_id, "received_at": now}
+        for play_id, play in unique.items()
+        if play_id not in known
+    ]
+    if rows:
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        # A concurrent upload of the same batch must not fail: first writer wins.
+        s.execute(insert(Play).on_conflict_do_nothing(), rows)
+    return len(rows), len(plays) - len(rows)
+
+
+def _chunks(ids: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def check_conflict(in_use: bool, code: str, message: str) -> None:
+    if in_use:
+        raise Conflict(message, code)
