@@ -1,0 +1,510 @@
+"""Client for the control API's device endpoints (PROTOCOL.md), over httpx.
+
+Error mapping (every httpx exception is translated, ``raise ... from exc``):
+
+    network error, timeout, 408, 429, 5xx  -> ApiUnavailable (retryable, retry_after_s)
+    401, 403                               -> AuthError (EnrollmentError on /v1/enroll)
+    other status or unusable body          -> ApiProtocolError
+
+``retrying()`` / ``call_with_retry()`` / ``with_retry()`` wrap any call in the
+retry policy: exponential backoff with full jitter (player.core.backoff),
+never sooner than the server's Retry-After, bounded by attempts and total time.
+
+Threading: one client may be shared by threads (httpx.Client is thread-safe);
+``set_token`` is a plain attribute swap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import random as random_module
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import tenacity
+
+from player.core.backoff import BackoffPolicy, RandomFn, backoff_delay_s
+from player.errors import (
+    ApiError,
+    ApiProtocolError,
+    ApiUnavailable,
+    AuthError,
+    EnrollmentError,
+    PlayerError,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_PLAYS_PER_BATCH = 1000
+DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+_MAX_SMALL_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ApiTimeouts:
+    """httpx timeouts, in seconds. ``read_s`` is per socket read, not per response."""
+
+    connect_s: float = 10.0
+    read_s: float = 30.0
+    write_s: float = 30.0
+    pool_s: float = 10.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_s, read=self.read_s, write=self.write_s, pool=self.pool_s
+        )
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device_id: str
+    device_token: str
+
+
+@dataclass(frozen=True)
+class ManifestFetch:
+    """One manifest request.
+
+    ``cursor`` is the ETag without quotes (for a 304: the cursor we sent).
+    ``server_date`` is the parsed ``Date`` header (1 s resolution) or None.
+    ``sent_monotonic_s``/``received_monotonic_s`` bracket the request and
+    ``received_at`` is the local wall clock (UTC) at reception, so the clock
+    module can estimate the offset (see ``server_date_offset_s``).
+    """
+
+    not_modified: bool
+    body: bytes | None
+    cursor: str | None
+    server_date: datetime | None
+    sent_monotonic_s: float
+    received_monotonic_s: float
+    received_at: datetime
+
+    @property
+    def round_trip_s(self) -> float:
+        return self.received_monotonic_s - self.sent_monotonic_s
+
+    @property
+    def server_date_offset_s(self) -> float | None:
+        """Server time minus local time, assuming ``Date`` was stamped mid-flight."""
+        if self.server_date is None:
+            return None
+        local_mid = self.received_at.timestamp() - self.round_trip_s / 2
+        return self.server_date.timestamp() - local_mid
+
+
+@dataclass(frozen=True)
+class PlaysAck:
+    accepted: int
+    duplicates: int
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
+
+    None when absent or unparsable; never negative. ``now`` (tz-aware) defaults
+    to the wall clock and only matters for the HTTP-date form.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" zone: RFC 5322 says UTC
+        when = when.replace(tzinfo=UTC)
+    reference = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def _parse_http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _unquote_etag(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    return value or None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A fully read (size-bounded) response."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
+def _error_detail(status: int, content: bytes | None) -> str:
+    """``code: message`` from a PROTOCOL error body, else the reason phrase."""
+    try:
+        err = json.loads(content or b"")["error"]
+        return f"{err['code']}: {err['message']}"
+    except (ValueError, KeyError, TypeError):
+        return httpx.codes.get_reason_phrase(status) or "no detail"
+
+
+def raise_for_status(status: int, headers: httpx.Headers, content: bytes | None, what: str) -> None:
+    """Translate a non-2xx/304 status into the player's ApiError tree."""
+    if 200 <= status < 300 or status == 304:
+        return
+    detail = f"{what}: HTTP {status} {_error_detail(status, content)}"
+    if status in (408, 429) or status >= 500:
+        raise ApiUnavailable(
+            detail, status=status, retry_after_s=parse_retry_after(headers.get("retry-after"))
+        )
+    if status in (401, 403):
+        raise AuthError(detail, status=status)
+    raise ApiProtocolError(detail, status=status)
+
+
+class ControlApiClient:
+    """The device's view of the control API. Close it (or use ``with``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout_s: ApiTimeouts | None = None,
+        user_agent: str = "lomuz-player",
+        max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"api url must be an absolute http(s) URL, got {base_url!r}")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._origin = (parts.scheme, parts.netloc.lower())
+        self._token = token
+        self.max_manifest_bytes = max_manifest_bytes
+        timeouts = timeout_s or ApiTimeouts()
+        self.http = httpx.Client(
+            transport=transport,
+            timeout=timeouts.to_httpx(),
+            headers={"User-Agent": user_agent},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ControlApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def set_token(self, token: str | None) -> None:
+        self._token = token
+
+    # -- URLs and auth -------------------------------------------------------
+
+    def media_url(self, url_or_path: str) -> str:
+        """An absolute URL for a manifest ``url`` (absolute, or a path on the base URL)."""
+        if not url_or_path:
+            raise ValueError("empty media url")
+        absolute = urljoin(self.base_url, url_or_path)
+        if urlsplit(absolute).scheme not in ("http", "https"):
+            raise ValueError(f"media url must be http(s): {url_or_path!r:.200}")
+        return absolute
+
+    def auth_headers_for(self, url: str) -> dict[str, str]:
+        """The bearer token, but only for URLs on the API's own origin (never leak it)."""
+        parts = urlsplit(url)
+        if self._token is None or (parts.scheme, parts.netloc.lower()) != self._origin:
+            return {}
+        return {"Authorization": f"Bearer {self._token}"}
+
+    # -- endpoints -----------------------------------------------------------
+
+    def enroll(self, code: str, hardware: Mapping[str, Any] | None = None) -> Enrollment:
+        """Trade a one-time enrollment code for a device id and token."""
+        if not code or not code.strip():
+            raise EnrollmentError("enrollment code is empty")
+        payload = {"enrollment_code": code.strip(), "hardware": dict(hardware or {})}
+        reply = self._send("POST", "v1/enroll", json_body=payload, auth=False, what="enroll")
+        if reply.status_code in (400, 401, 403, 404, 409, 422):
+            raise EnrollmentError(
+                "enrollment code refused: HTTP "
+                f"{reply.status_code} {_error_detail(reply.status_code, reply.content)}",
+                status=reply.status_code,
+            )
+        self._check(reply, "enroll", (200, 201))
+        body = _json_object(reply, "enroll")
+        device_id = body.get("device_id")
+        device_token = body.get("device_token")
+        if not isinstance(device_id, str) or not device_id:
+            raise ApiProtocolError("enroll: response has no device_id string")
+        if not isinstance(device_token, str) or not device_token:
+            raise ApiProtocolError("enroll: response has no device_token string")
+        return Enrollment(device_id, device_token)
+
+    def fetch_manifest(self, since: str | None) -> ManifestFetch:
+        """GET the manifest (a delta since ``since``); the body is not decoded here."""
+        params = {"since": since} if since else None
+        sent_mono = time.monotonic()
+        reply = self._send(
+            "GET",
+            "v1/device/manifest",
+            params=params,
+            what="manifest",
+            max_body_bytes=self.max_manifest_bytes,
+        )
+        received_mono = time.monotonic()
+        received_at = datetime.now(UTC)
+        self._check(reply, "manifest", (200, 304))
+        server_date = _parse_http_date(reply.headers.get("date"))
+        if reply.status_code == 304:
+            cursor = _unquote_etag(reply.headers.get("etag")) or since
+            return ManifestFetch(
+                True, None, cursor, server_date, sent_mono, received_mono, received_at
+            )
+        if not reply.content:
+            raise ApiProtocolError("manifest: empty body")
+        content_type = reply.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            raise ApiProtocolError(f"manifest: unexpected content type {content_type!r}")
+        return ManifestFetch(
+            False,
+            reply.content,
+            _unquote_etag(reply.headers.get("etag")),
+            server_date,
+            sent_mono,
+            received_mono,
+            received_at,
+        )
+
+    def post_telemetry(self, status: Mapping[str, Any]) -> None:
+        """Send one status report (204 expected)."""
+        reply = self._send("POST", "v1/device/telemetry", json_body=dict(status), what="telemetry")
+        self._check(reply, "telemetry", (200, 202, 204))
+
+    def post_plays(self, plays_json: list[dict[str, Any]]) -> PlaysAck:
+        """Upload a batch of plays (at most 1000); idempotent by play id."""
+        if len(plays_json) > MAX_PLAYS_PER_BATCH:
+            raise ValueError(
+                f"at most {MAX_PLAYS_PER_BATCH} plays per batch, got {len(plays_json)}"
+            )
+        reply = self._send("POST", "v1/device/plays", json_body={"plays": plays_json}, what="plays")
+        self._check(reply, "plays", (200,))
+        body = _json_object(reply, "plays")
+        counts: list[int] = []
+        for name in ("accepted", "duplicates"):
+            value = body.get(name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ApiProtocolError(f"plays: {name} must be a non-negative integer")
+            counts.append(value)
+        accepted, duplicates = counts
+        if accepted + duplicates > len(plays_json):
+            raise ApiProtocolError(
+                f"plays: acknowledged {accepted + duplicates} of {len(plays_json)} plays"
+            )
+        return PlaysAck(accepted, duplicates)
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        auth: bool = True,
+        max_body_bytes: int = _MAX_SMALL_BODY_BYTES,
+    ) -> Reply:
+        url = urljoin(self.base_url, path)
+        headers = self.auth_headers_for(url) if auth else {}
+        try:
+            with self.http.stream(
+                method, url, json=json_body, params=params, headers=headers
+            ) as response:
+                content = _read_bounded(response, max_body_bytes, what)
+                return Reply(response.status_code, response.headers, content)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _check(reply: Reply, what: str, expected: tuple[int, ...]) -> None:
+        raise_for_status(reply.status_code, reply.headers, reply.content, what)
+        if reply.status_code not in expected:
+            raise ApiProtocolError(
+                f"{what}: unexpected HTTP {reply.status_code}", reply.status_code
+            )
+
+
+def _read_bounded(response: httpx.Response, max_bytes: int, what: str) -> bytes:
+    """The whole body, refusing more than ``max_bytes`` (a hostile or broken server)."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiProtocolError(f"{what}: body of {declared} bytes exceeds {max_bytes}")
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise ApiProtocolError(f"{what}: body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(reply: Reply, what: str) -> dict[str, Any]:
+    try:
+        body = json.loads(reply.content)
+    except ValueError as exc:
+        raise ApiProtocolError(f"{what}: response is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiProtocolError(f"{what}: response is not a JSON object")
+    return body
+
+
+# -- retry policy -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry retryable errors. Delays in seconds."""
+
+    max_attempts: int = 5
+    max_total_s: float = 300.0
+    base_delay_s: float = 1.0
+    max_delay_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.max_total_s < 0:
+            raise ValueError("max_total_s must be >= 0")
+
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(self.base_delay_s, self.max_delay_s)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for the player's retryable errors (ApiUnavailable, retryable DownloadError)."""
+    return isinstance(exc, PlayerError) and exc.retryable
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    random: RandomFn = random_module.random,
+) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` for ``policy``; re-raises the last error when giving up.
+
+    ``sleep`` and ``random`` are injectable so tests run instantly and deterministically.
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        retry_after = getattr(exc, "retry_after_s", None)
+        return backoff_delay_s(
+            state.attempt_number - 1,
+            policy.backoff,
+            random,
+            retry_after if isinstance(retry_after, int | float) else None,
+        )
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= policy.max_attempts:
+            return True
+        # With a fake sleep no real time passes, so count the planned sleeps too.
+        elapsed_s = max(state.seconds_since_start or 0.0, state.idle_for)
+        return elapsed_s + state.upcoming_sleep > policy.max_total_s
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.info(
+            "attempt %d failed (%s); retrying in %.1f s",
+            state.attempt_number,
+            exc,
+            state.upcoming_sleep,
+        )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception(is_retryable),
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    random: RandomFn = random_module.random,
+) -> T:
+    """Call ``fn`` under ``policy``; the last error propagates when giving up."""
+    return retrying(policy, sleep=sleep, random=random)(fn)
+
+
+def with_retry(
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    random: RandomFn = random_module.random,
+) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorator form of ``call_with_retry``."""
+
+    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            return retrying(policy, sleep=sleep, random=random)(fn, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+__all__ = [
+    "ApiError",
+    "ApiTimeouts",
+    "ControlApiClient",
+    "Enrollment",
+    "ManifestFetch",
+    "PlaysAck",
+    "Reply",
+    "RetryPolicy",
+    "call_with_retry",
+    "is_retryable",
+    "parse_retry_after",
+    "raise_for_status",
+    "retrying",
+    "with_retry",
+]

@@ -1,0 +1,243 @@
+"""Download priority and disk-budget rules (DESIGN.md §3.4). Pure: no I/O, no clock.
+
+Priority classes, best first:
+
+    0 ACTIVE     a file used by a playlist that is active now
+    1 EMERGENCY  a file of an emergency asset
+    2 UPCOMING   a file used by a schedule that starts later; soonest start first
+    3 OTHER      anything else the catalogue references
+
+A file takes the best class any of its uses gives it. Within a class the order
+is: (class 2 only) earliest next start, then smaller files first (something
+becomes playable sooner), then sha256, so the order is total and stable.
+Files already present are left out.
+
+Disk budget:
+- Only files that are neither referenced nor scheduled are ever evicted,
+  least recently played first (never played = oldest), ties by sha256.
+- We evict only what is needed to bring the cache under ``max_cache_bytes``
+  and keep ``min_free_bytes`` free on the filesystem, counting the bytes of the
+  downloads still to come. If evicting every candidate is not enough, all of
+  them go and ``shortfall_bytes`` says what is still missing.
+- ``storage_full`` is true iff the scheduled set (scheduled files in the cache
+  plus scheduled files still to download) is larger than the capacity: the
+  smaller of ``max_cache_bytes`` and what the filesystem could hold for the
+  cache (cache bytes + free bytes - min_free_bytes).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class PriorityClass(enum.IntEnum):
+    ACTIVE = 0
+    EMERGENCY = 1
+    UPCOMING = 2
+    OTHER = 3
+
+
+@dataclass(frozen=True)
+class NeededFile:
+    """A file the catalogue references, with who uses it."""
+
+    sha256: str
+    size_bytes: int
+    url: str
+    asset_ids: tuple[str, ...]
+    playlist_ids: frozenset[str] = frozenset()
+    emergency: bool = False
+
+
+@dataclass(frozen=True)
+class DownloadTask:
+    """One entry of the ordered download queue."""
+
+    sha256: str
+    size_bytes: int
+    url: str
+    asset_ids: tuple[str, ...]
+    priority: PriorityClass
+    starts_at: datetime | None  # the soonest schedule start that needs it (class 2)
+
+
+def download_order(
+    needed: Iterable[NeededFile],
+    *,
+    active_playlist_ids: Collection[str],
+    next_start_by_playlist: Mapping[str, datetime],
+    present: Collection[str] = frozenset(),
+) -> list[DownloadTask]:
+    """Order the files to download by the priority rules above.
+
+    ``active_playlist_ids``: playlists of the schedules active now.
+    ``next_start_by_playlist``: for each playlist, the soonest future start of a
+    schedule using it (tz-aware; computed by the caller, e.g. from
+    player.core.schedule). ``present``: sha256s already in the cache.
+    The same sha256 listed twice is merged (one file, several uses).
+    """
+    merged: dict[str, NeededFile] = {}
+    for need in needed:
+        if need.size_bytes < 0:
+            raise ValueError(f"{need.sha256}: size_bytes must be >= 0")
+        previous = merged.get(need.sha256)
+        if previous is None:
+            merged[need.sha256] = need
+            continue
+        if previous.size_bytes != need.size_bytes:
+            raise ValueError(
+                f"{need.sha256}: listed with sizes {previous.size_bytes} and {need.size_bytes}"
+            )
+        merged[need.sha256] = NeededFile(
+            sha256=need.sha256,
+            size_bytes=need.size_bytes,
+            url=previous.url,
+            asset_ids=previous.asset_ids
+            + tuple(a for a in need.asset_ids if a not in previous.asset_ids),
+            playlist_ids=previous.playlist_ids | need.playlist_ids,
+            emergency=previous.emergency or need.emergency,
+        )
+    for at in next_start_by_playlist.values():
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("schedule start instants must be timezone-aware")
+
+    active = frozenset(active_playlist_ids)
+    tasks: list[DownloadTask] = []
+    for need in merged.values():
+        if need.sha256 in present:
+            continue
+        starts = [
+            next_start_by_playlist[p] for p in need.playlist_ids if p in next_start_by_playlist
+        ]
+        starts_at = min(starts) if starts else None
+        if need.playlist_ids & active:
+            priority = PriorityClass.ACTIVE
+        elif need.emergency:
+            priority = PriorityClass.EMERGENCY
+        elif starts_at is not None:
+            priority = PriorityClass.UPCOMING
+        else:
+            priority = PriorityClass.OTHER
+        tasks.append(
+            DownloadTask(
+                sha256=need.sha256,
+                size_bytes=need.size_bytes,
+                url=need.url,
+                asset_ids=need.asset_ids,
+                priority=priority,
+                starts_at=starts_at if priority is PriorityClass.UPCOMING else None,
+            )
+        )
+    tasks.sort(key=_task_key)
+    return tasks
+
+
+def _task_key(task: DownloadTask) -> tuple[int, float, int, str]:
+    start_key = task.starts_at.timestamp() if task.starts_at is not None else 0.0
+    return (task.priority, start_key, task.size_bytes, task.sha256)
+
+
+# -- disk budget --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """A file in the cache, as the budget rules see it."""
+
+    sha256: str
+    size_bytes: int
+    last_played_at: datetime | None
+    referenced: bool  # some asset of the current catalogue uses it
+    scheduled: bool  # a schedule (now or later) needs it: never evicted
+
+
+@dataclass(frozen=True)
+class DiskBudget:
+    """Limits and the filesystem's state now. ``max_cache_bytes`` None = no cap."""
+
+    max_cache_bytes: int | None
+    min_free_bytes: int
+    free_bytes: int
+    pending_bytes: int = 0  # still to download (any class)
+    pending_scheduled_bytes: int = 0  # the scheduled part of pending_bytes
+
+    def __post_init__(self) -> None:
+        for name in ("min_free_bytes", "free_bytes", "pending_bytes", "pending_scheduled_bytes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.max_cache_bytes is not None and self.max_cache_bytes < 0:
+            raise ValueError("max_cache_bytes must be >= 0")
+        if self.pending_scheduled_bytes > self.pending_bytes:
+            raise ValueError("pending_scheduled_bytes cannot exceed pending_bytes")
+
+
+@dataclass(frozen=True)
+class EvictionPlan:
+    evict: tuple[str, ...]  # sha256s, in eviction order
+    freed_bytes: int
+    needed_bytes: int  # how much had to be freed
+    shortfall_bytes: int  # still missing after evicting everything allowed
+    scheduled_bytes: int  # the scheduled set, cached + pending
+    capacity_bytes: int  # the most the cache may hold
+    storage_full: bool
+
+
+def is_evictable(file: CachedFile) -> bool:
+    return not file.referenced and not file.scheduled
+
+
+def eviction_candidates(files: Iterable[CachedFile]) -> list[CachedFile]:
+    """Evictable files, least recently played first (never played first of all)."""
+    candidates = [f for f in files if is_evictable(f)]
+    candidates.sort(
+        key=lambda f: (
+            f.last_played_at is not None,
+            f.last_played_at.timestamp() if f.last_played_at is not None else 0.0,
+            f.sha256,
+        )
+    )
+    return candidates
+
+
+def plan_eviction(files: Iterable[CachedFile], budget: DiskBudget) -> EvictionPlan:
+    """Which files to delete to honour ``budget``, and whether the scheduled set fits."""
+    files = list(files)
+    seen: set[str] = set()
+    for f in files:
+        if f.size_bytes < 0:
+            raise ValueError(f"{f.sha256}: size_bytes must be >= 0")
+        if f.sha256 in seen:
+            raise ValueError(f"{f.sha256}: listed twice")
+        seen.add(f.sha256)
+        if f.last_played_at is not None and f.last_played_at.utcoffset() is None:
+            raise ValueError(f"{f.sha256}: last_played_at must be timezone-aware")
+
+    cache_bytes = sum(f.size_bytes for f in files)
+    needed = max(0, budget.min_free_bytes - (budget.free_bytes - budget.pending_bytes))
+    if budget.max_cache_bytes is not None:
+        needed = max(needed, cache_bytes + budget.pending_bytes - budget.max_cache_bytes)
+
+    evict: list[str] = []
+    freed = 0
+    for f in eviction_candidates(files):
+        if freed >= needed:
+            break
+        evict.append(f.sha256)
+        freed += f.size_bytes
+
+    scheduled = sum(f.size_bytes for f in files if f.scheduled) + budget.pending_scheduled_bytes
+    capacity = max(0, cache_bytes + budget.free_bytes - budget.min_free_bytes)
+    if budget.max_cache_bytes is not None:
+        capacity = min(capacity, budget.max_cache_bytes)
+    return EvictionPlan(
+        evict=tuple(evict),
+        freed_bytes=freed,
+        needed_bytes=needed,
+        shortfall_bytes=max(0, needed - freed),
+        scheduled_bytes=scheduled,
+        capacity_bytes=capacity,
+        storage_full=scheduled > capacity,
+    )
