@@ -1,0 +1,722 @@
+"""The OpenAPI 3.1 document of protocol v1 (PROTOCOL.md), served at ``GET /v1/openapi.json``.
+
+Schemas live once, under ``components``; operations only reference them.
+Response schemas name every field PROTOCOL.md promises as required, and leave
+``additionalProperties`` open (fields may be added without a new major).
+Request schemas are closed where the server rejects unknown fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+__all__ = ["build_openapi"]
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def _obj(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    schema.update(extra)
+    return schema
+
+
+def _list_of(item: str) -> Schema:
+    return _obj({"items": {"type": "array", "items": _ref(item)}, "next": _ref("NextPage")})
+
+
+def _schemas() -> dict[str, Schema]:
+    instant: Schema = {"type": "string", "format": "date-time"}
+    nullable_instant: Schema = {"type": ["string", "null"], "format": "date-time"}
+    duration: Schema = {"type": ["integer", "null"], "minimum": 0}
+    sha256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    time_of_day: Schema = {
+        "type": "string",
+        "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        "description": 'Local time of day "HH:MM"; "24:00" allowed as an end.',
+    }
+    days: Schema = {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 1, "maximum": 7},
+        "description": "ISO weekdays, 1 (Monday) to 7 (Sunday).",
+    }
+    playlist_item_out = _obj({"asset_id": {"type": "string"}, "duration_ms": duration})
+    playlist_item_in = _obj(
+        {"asset_id": {"type": "string"}, "duration_ms": duration},
+        required=["asset_id"],
+        additionalProperties=False,
+    )
+    asset_properties: dict[str, Schema] = {
+        "id": {"type": "string"},
+        "sha256": sha256,
+        "size": {"type": "integer", "minimum": 0},
+        "media_type": {"type": "string", "enum": ["audio", "video", "image"]},
+        "content_type": {"type": "string"},
+        "title": {"type": "string"},
+        "duration_ms": duration,
+        "valid_from": nullable_instant,
+        "valid_until": nullable_instant,
+        "emergency": {"type": "boolean"},
+        "created_at": instant,
+        "updated_at": instant,
+    }
+    playlist_properties: dict[str, Schema] = {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "items": {"type": "array", "items": playlist_item_out},
+        "version": {"type": "integer"},
+        "created_at": instant,
+        "updated_at": instant,
+    }
+    schedule_common: dict[str, Schema] = {
+        "priority": {"type": "integer"},
+        "days": days,
+        "start_time": time_of_day,
+        "end_time": time_of_day,
+        "valid_from": nullable_instant,
+        "valid_until": nullable_instant,
+    }
+    device_properties: dict[str, Schema] = {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "timezone": {"type": "string", "description": "IANA time zone name."},
+        "groups": {"type": "array", "items": {"type": "string"}},
+        "enrolled": {"type": "boolean"},
+        "last_seen_at": nullable_instant,
+        "online": {"type": "boolean"},
+        "status": {
+            "type": ["object", "null"],
+            "description": "The latest telemetry report, as sent by the device.",
+        },
+    }
+    play_properties: dict[str, Schema] = {
+        "id": {"type": "string", "format": "uuid"},
+        "asset_id": {"type": "string"},
+        "sha256": sha256,
+        "started_at": instant,
+        "ended_at": instant,
+        "source": {"type": "string", "enum": ["playlist", "emergency", "jingle"]},
+        "outcome": {"type": "string", "enum": ["completed", "skipped", "error"]},
+        "schedule_id": {"type": ["string", "null"]},
+        "playlist_id": {"type": ["string", "null"]},
+    }
+    play_required = ["id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"]
+    ids: Schema = {"type": "array", "items": {"type": "string"}}
+    return {
+        "Error": _obj(
+            {
+                "error": _obj(
+                    {
+                        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                        "message": {"type": "string"},
+                    }
+                )
+            }
+        ),
+        "NextPage": {
+            "type": ["string", "null"],
+            "description": "Opaque; pass as `after` to get the next page. null on the last.",
+        },
+        "Asset": _obj(asset_properties),
+        "AssetList": _list_of("Asset"),
+        "AssetPatch": _obj(
+            {
+                "title": {"type": "string"},
+                "emergency": {"type": "boolean"},
+                "valid_from": nullable_instant,
+                "valid_until": nullable_instant,
+                "duration_ms": duration,
+            },
+            required=[],
+            additionalProperties=False,
+        ),
+        "PlaylistItem": playlist_item_out,
+        "Playlist": _obj(playlist_properties),
+        "PlaylistList": _list_of("Playlist"),
+        "PlaylistInput": _obj(
+            {
+                "name": {"type": "string", "minLength": 1},
+                "items": {"type": "array", "items": playlist_item_in},
+            },
+            additionalProperties=False,
+        ),
+        "Device": _obj(device_properties),
+        "DeviceCreated": {
+            "allOf": [
+                _ref("Device"),
+                _obj({"enrollment_code": {"type": "string"}}),
+            ]
+        },
+        "DeviceList": _list_of("Device"),
+        "DeviceInput": _obj(
+            {
+                "name": {"type": "string", "minLength": 1},
+                "timezone": {"type": "string", "default": "UTC"},
+                "groups": {"type": "array", "items": {"type": "string"}},
+            },
+            required=["name"],
+            additionalProperties=False,
+        ),
+        "DevicePatch": _obj(
+            {
+                "name": {"type": "string", "minLength": 1},
+                "timezone": {"type": "string"},
+                "groups": {"type": "array", "items": {"type": "string"}},
+            },
+            required=[],
+            additionalProperties=False,
+        ),
+        "EnrollmentCode": _obj({"enrollment_code": {"type": "string"}}),
+        "Target": {
+            "oneOf": [
+                _obj({"device_id": {"type": "string"}}),
+                _obj({"group": {"type": "string"}}),
+                _obj({"all": {"const": True}}),
+            ]
+        },
+        "Schedule": _obj(
+            {
+                "id": {"type": "string"},
+                "playlist_id": {"type": "string"},
+                "target": _ref("Target"),
+                **schedule_common,
+                "version": {"type": "integer"},
+                "created_at": instant,
+                "updated_at": instant,
+            }
+        ),
+        "ScheduleList": _list_of("Schedule"),
+        "ScheduleInput": _obj(
+            {"playlist_id": {"type": "string"}, "target": _ref("Target"), **schedule_common},
+            required=["playlist_id", "target"],
+            additionalProperties=False,
+        ),
+        "Play": _obj(play_properties, required=play_required),
+        "PlayRecord": _obj(
+            {**play_properties, "device_id": {"type": "string"}},
+            required=[*play_required, "device_id"],
+        ),
+        "PlayList": _list_of("PlayRecord"),
+        "PlaysUpload": _obj(
+            {"plays": {"type": "array", "maxItems": 1000, "items": _ref("Play")}},
+        ),
+        "PlaysAccepted": _obj(
+            {
+                "accepted": {"type": "integer", "minimum": 0},
+                "duplicates": {"type": "integer", "minimum": 0},
+            }
+        ),
+        "EnrollRequest": _obj(
+            {"enrollment_code": {"type": "string"}, "hardware": {"type": "object"}},
+            required=["enrollment_code"],
+        ),
+        "Enrolled": _obj({"device_id": {"type": "string"}, "device_token": {"type": "string"}}),
+        "Telemetry": {"type": "object", "description": "A status report; fields are free."},
+        "ManifestAsset": {
+            "allOf": [
+                _ref("Asset"),
+                _obj({"url": {"type": "string", "description": "Absolute, or a path on the API."}}),
+            ]
+        },
+        "ManifestSchedule": _obj(
+            {
+                "id": {"type": "string"},
+                "playlist_id": {"type": "string"},
+                "target": {"type": "string", "enum": ["device", "group", "all"]},
+                **schedule_common,
+                "version": {"type": "integer"},
+                "created_at": instant,
+                "updated_at": instant,
+            }
+        ),
+        "Manifest": _obj(
+            {
+                "schema": {"type": "integer", "const": 1},
+                "cursor": {"type": "string"},
+                "full": {"type": "boolean"},
+                "server_time": instant,
+                "sync_interval_s": {"type": "integer", "minimum": 1},
+                "device": _obj(
+                    {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "timezone": {"type": "string"},
+                        "groups": {"type": "array", "items": {"type": "string"}},
+                    }
+                ),
+                "assets": {"type": "array", "items": _ref("ManifestAsset")},
+                "playlists": {"type": "array", "items": _ref("Playlist")},
+                "schedules": {"type": "array", "items": _ref("ManifestSchedule")},
+                "deleted": _obj({"assets": ids, "playlists": ids, "schedules": ids}),
+            }
+        ),
+        "Health": _obj({"status": {"type": "string", "enum": ["ok"]}}),
+    }
+
+
+_ERRORS: dict[str, tuple[str, str]] = {
+    # component name: (status, description)
+    "BadRequest": ("400", "Malformed request (e.g. a body that is not JSON)."),
+    "Unauthorized": ("401", "Missing or invalid token."),
+    "Forbidden": ("403", "A token of the wrong kind (admin vs device)."),
+    "NotFound": ("404", "Unknown, or another tenant's, object."),
+    "MethodNotAllowed": ("405", "The path does not support this method."),
+    "Conflict": ("409", "Conflict with the current state (e.g. asset_in_use)."),
+    "PreconditionFailed": ("412", "If-Match does not match the current version."),
+    "PayloadTooLarge": ("413", "Body larger than the limit."),
+    "UnsupportedMediaType": ("415", "Unsupported Content-Type."),
+    "RangeNotSatisfiable": ("416", "Range outside the file (Content-Range: bytes */size)."),
+    "Unprocessable": ("422", "Well-formed but invalid input; the message names the field."),
+    "TooManyRequests": ("429", "Too many attempts; retry after Retry-After seconds."),
+    "Unavailable": ("503", "The database does not answer."),
+}
+
+
+def _responses_components() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (_status, description) in _ERRORS.items():
+        out[name] = {"description": description, "content": _json(_ref("Error"))}
+    out["RangeNotSatisfiable"]["headers"] = {
+        "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
+    }
+    out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    return out
+
+
+def _errors(*names: str) -> dict[str, Any]:
+    return {_ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+
+def _ok(status: str, description: str, schema: str, headers: dict[str, Any] | None = None) -> Any:
+    response: dict[str, Any] = {"description": description, "content": _json(_ref(schema))}
+    if headers:
+        response["headers"] = headers
+    return {status: response}
+
+
+def _param(
+    name: str, where: str, schema: Schema, description: str, *, required: bool = False
+) -> Any:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": _json(_ref(schema))}
+
+
+ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
+DEVICE: list[dict[str, list[str]]] = [{"deviceToken": []}]
+EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
+_AUTH = ("Unauthorized", "Forbidden")
+_JSON_IN = ("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
+_LIST_PARAMS = [
+    _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
+    _param("after", "query", {"type": "string"}, "The `next` value of the previous page."),
+]
+_ETAG_VERSION = {
+    "ETag": {
+        "description": 'The object\'s version, quoted: "<version>".',
+        "schema": {"type": "string"},
+    }
+}
+_IF_MATCH = _param(
+    "If-Match", "header", {"type": "string"}, 'The version last read, as "<version>"; 412 if stale.'
+)
+
+
+def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "tags": [tag],
+            "summary": f"List {tag.lower()}",
+            "operationId": f"list{tag}",
+            "security": ADMIN,
+            "parameters": _LIST_PARAMS,
+            "responses": {
+                **_ok("200", "One page.", list_schema),
+                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+            },
+        },
+        "post": {
+            "tags": [tag],
+            "summary": f"Create a {item.lower()}",
+            "operationId": f"create{item}",
+            "security": ADMIN,
+            "requestBody": _body(input_schema),
+            "responses": {
+                **_ok(
+                    "201",
+                    "Created.",
+                    "DeviceCreated" if item == "Device" else item,
+                    None if item == "Device" else _ETAG_VERSION,
+                ),
+                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+            },
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    id_param = _param("id", "path", {"type": "string"}, "Object id.")
+    sha_param = _param("sha256", "path", {"type": "string"}, "The file's sha256 (lowercase hex).")
+    paths: dict[str, Any] = {}
+
+    assets_collection = _collection("Assets", "AssetList", "Asset", "AssetPatch")
+    instant_q = {"type": "string", "format": "date-time"}
+    assets_collection["post"] = {
+        "tags": ["Assets"],
+        "summary": "Upload a media file (streamed; deduplicated by sha256 within the tenant)",
+        "operationId": "uploadAsset",
+        "security": ADMIN,
+        "parameters": [
+            _param("filename", "query", {"type": "string"}, "Original file name (metadata only)."),
+            _param("title", "query", {"type": "string"}, "Title; defaults to the file name."),
+            _param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
+            _param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
+            _param("valid_until", "query", instant_q, "End of validity, exclusive."),
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "The raw file. Content-Type must be audio/*, video/* or image/*.",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("audio/*", "video/*", "image/*")
+            },
+        },
+        "responses": {
+            **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
+            **_ok("201", "Created.", "Asset"),
+            **_errors(*_AUTH, *_JSON_IN),
+        },
+    }
+    paths["/v1/assets"] = assets_collection
+    paths["/v1/assets/{id}"] = {
+        "parameters": [id_param],
+        "get": {
+            "tags": ["Assets"],
+            "operationId": "getAsset",
+            "security": ADMIN,
+            "responses": {**_ok("200", "The asset.", "Asset"), **_errors(*_AUTH, "NotFound")},
+        },
+        "patch": {
+            "tags": ["Assets"],
+            "operationId": "patchAsset",
+            "security": ADMIN,
+            "requestBody": _body("AssetPatch"),
+            "responses": {
+                **_ok("200", "The updated asset.", "Asset"),
+                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+            },
+        },
+        "delete": {
+            "tags": ["Assets"],
+            "operationId": "deleteAsset",
+            "security": ADMIN,
+            "responses": {
+                "204": {"description": "Deleted."},
+                **_errors(*_AUTH, "NotFound", "Conflict"),
+            },
+        },
+    }
+
+    paths["/v1/playlists"] = _collection("Playlists", "PlaylistList", "Playlist", "PlaylistInput")
+    paths["/v1/playlists/{id}"] = _versioned("Playlists", "Playlist", "PlaylistInput", id_param)
+
+    paths["/v1/devices"] = _collection("Devices", "DeviceList", "Device", "DeviceInput")
+    paths["/v1/devices/{id}"] = {
+        "parameters": [id_param],
+        "get": {
+            "tags": ["Devices"],
+            "operationId": "getDevice",
+            "security": ADMIN,
+            "responses": {**_ok("200", "The device.", "Device"), **_errors(*_AUTH, "NotFound")},
+        },
+        "patch": {
+            "tags": ["Devices"],
+            "operationId": "patchDevice",
+            "security": ADMIN,
+            "requestBody": _body("DevicePatch"),
+            "responses": {
+                **_ok("200", "The updated device.", "Device"),
+                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+            },
+        },
+    }
+    paths["/v1/devices/{id}/enrollment-code"] = {
+        "parameters": [id_param],
+        "post": {
+            "tags": ["Devices"],
+            "summary": "A new one-time enrollment code; revokes the device's current token",
+            "operationId": "newEnrollmentCode",
+            "security": ADMIN,
+            "responses": {
+                **_ok("201", "The new code (shown once).", "EnrollmentCode"),
+                **_errors(*_AUTH, "NotFound"),
+            },
+        },
+    }
+
+    paths["/v1/schedules"] = _collection("Schedules", "ScheduleList", "Schedule", "ScheduleInput")
+    paths["/v1/schedules/{id}"] = _versioned("Schedules", "Schedule", "ScheduleInput", id_param)
+
+    paths["/v1/plays"] = {
+        "get": {
+            "tags": ["Proof of play"],
+            "operationId": "listPlays",
+            "security": ADMIN,
+            "parameters": [
+                _param("device_id", "query", {"type": "string"}, "Only this device's plays."),
+                _param("asset_id", "query", {"type": "string"}, "Only this asset's plays."),
+                _param("from", "query", instant_q, "Plays started at or after this instant."),
+                _param("to", "query", instant_q, "Plays started before this instant."),
+                *_LIST_PARAMS,
+            ],
+            "responses": {
+                "200": {
+                    "description": "One page of plays; CSV (same fields) with Accept: text/csv.",
+                    "content": {
+                        JSON: {"schema": _ref("PlayList")},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+            },
+        }
+    }
+
+    paths["/v1/enroll"] = {
+        "post": {
+            "tags": ["Device"],
+            "summary": "Trade a one-time enrollment code for a device token",
+            "operationId": "enroll",
+            "security": [],
+            "requestBody": _body("EnrollRequest"),
+            "responses": {
+                **_ok("201", "Enrolled; the token is shown once.", "Enrolled"),
+                **_errors("Unauthorized", *_JSON_IN, "TooManyRequests"),
+            },
+        }
+    }
+    paths["/v1/device/manifest"] = {
+        "get": {
+            "tags": ["Device"],
+            "operationId": "getManifest",
+            "security": DEVICE,
+            "parameters": [
+                _param("since", "query", {"type": "string"}, "The cursor of the last manifest."),
+                _param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
+            ],
+            "responses": {
+                **_ok(
+                    "200",
+                    "A full snapshot or a delta since the cursor.",
+                    "Manifest",
+                    {"ETag": {"description": "The new cursor.", "schema": {"type": "string"}}},
+                ),
+                "304": {"description": "Nothing changed in the tenant since the cursor."},
+                **_errors(*_AUTH),
+            },
+        }
+    }
+    range_headers = {
+        "ETag": {"schema": {"type": "string"}, "description": '"<sha256>"'},
+        "Accept-Ranges": {"schema": {"type": "string", "enum": ["bytes"]}},
+        "Cache-Control": {"schema": {"type": "string"}},
+    }
+    media_params = [
+        sha_param,
+        _param("Range", "header", {"type": "string"}, "A single byte range, e.g. bytes=100-."),
+        _param("If-Range", "header", {"type": "string"}, 'Honour Range only if it is "<sha256>".'),
+        _param("If-None-Match", "header", {"type": "string"}, '304 when it matches "<sha256>".'),
+    ]
+    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    media_responses = {
+        "200": {"description": "The whole file.", "headers": range_headers, "content": binary},
+        "206": {
+            "description": "One range of the file.",
+            "headers": {
+                **range_headers,
+                "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"}},
+            },
+            "content": binary,
+        },
+        "304": {"description": "Not modified (If-None-Match matched)."},
+        **_errors(*_AUTH, "NotFound", "RangeNotSatisfiable"),
+    }
+    paths["/v1/media/{sha256}"] = {
+        "parameters": media_params,
+        "get": {
+            "tags": ["Device"],
+            "summary": "A media file of the caller's tenant (Range, If-Range, conditional)",
+            "operationId": "getMedia",
+            "security": EITHER,
+            "responses": media_responses,
+        },
+        "head": {
+            "tags": ["Device"],
+            "operationId": "headMedia",
+            "security": EITHER,
+            "responses": {k: v for k, v in media_responses.items() if k != "206"},
+        },
+    }
+    paths["/v1/device/telemetry"] = {
+        "post": {
+            "tags": ["Device"],
+            "operationId": "postTelemetry",
+            "security": DEVICE,
+            "requestBody": _body("Telemetry"),
+            "responses": {"204": {"description": "Stored."}, **_errors(*_AUTH, *_JSON_IN)},
+        }
+    }
+    paths["/v1/device/plays"] = {
+        "post": {
+            "tags": ["Device"],
+            "summary": "Upload plays (idempotent by play id)",
+            "operationId": "postPlays",
+            "security": DEVICE,
+            "requestBody": _body("PlaysUpload"),
+            "responses": {
+                **_ok("200", "How many were new and how many already known.", "PlaysAccepted"),
+                **_errors(*_AUTH, *_JSON_IN),
+            },
+        }
+    }
+
+    paths["/healthz"] = {
+        "get": {
+            "tags": ["Operations"],
+            "operationId": "health",
+            "security": [],
+            "responses": {
+                **_ok("200", "The database answers.", "Health"),
+                **_errors("Unavailable"),
+            },
+        }
+    }
+    paths["/metrics"] = {
+        "get": {
+            "tags": ["Operations"],
+            "operationId": "metrics",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+    paths["/v1/openapi.json"] = {
+        "get": {
+            "tags": ["Operations"],
+            "operationId": "openapi",
+            "security": [],
+            "responses": {
+                "200": {"description": "This document.", "content": _json({"type": "object"})}
+            },
+        }
+    }
+    return paths
+
+
+def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[str, Any]:
+    lower = item.lower()
+    return {
+        "parameters": [id_param],
+        "get": {
+            "tags": [tag],
+            "operationId": f"get{item}",
+            "security": ADMIN,
+            "responses": {
+                **_ok("200", f"The {lower}.", item, _ETAG_VERSION),
+                **_errors(*_AUTH, "NotFound"),
+            },
+        },
+        "put": {
+            "tags": [tag],
+            "summary": f"Replace the {lower} (optimistic concurrency with If-Match)",
+            "operationId": f"replace{item}",
+            "security": ADMIN,
+            "parameters": [_IF_MATCH],
+            "requestBody": _body(input_schema),
+            "responses": {
+                **_ok("200", f"The new {lower}.", item, _ETAG_VERSION),
+                **_errors(*_AUTH, *_JSON_IN, "NotFound", "PreconditionFailed"),
+            },
+        },
+        "delete": {
+            "tags": [tag],
+            "operationId": f"delete{item}",
+            "security": ADMIN,
+            "parameters": [_IF_MATCH],
+            "responses": {
+                "204": {"description": "Deleted."},
+                **_errors(*_AUTH, "NotFound", "Conflict", "PreconditionFailed"),
+            },
+        },
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    """A fresh OpenAPI 3.1 document of protocol v1 (the caller may mutate it)."""
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lomuz control API",
+            "version": "1",
+            "description": (
+                "Director and device endpoints of Lomuz protocol v1. Errors are "
+                '{"error": {"code", "message"}} with the matching status.'
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": ADMIN,
+        "tags": [
+            {"name": t}
+            for t in (
+                "Assets",
+                "Playlists",
+                "Devices",
+                "Schedules",
+                "Proof of play",
+                "Device",
+                "Operations",
+            )
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "responses": _responses_components(),
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A tenant's admin token (lomuz-control tenant create).",
+                },
+                "deviceToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A device token from POST /v1/enroll.",
+                },
+            },
+        },
+    }
+    # Shared building blocks (ADMIN, _LIST_PARAMS...) must not leak to callers.
+    return copy.deepcopy(document)
