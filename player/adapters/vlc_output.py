@@ -1,0 +1,326 @@
+"""``VlcOutput``: the ``MediaOutput`` on libvlc (python-vlc).
+
+Rules that keep a player alive for months:
+
+- ONE ``vlc.Instance`` and a FIXED PAIR of ``MediaPlayer``s for the whole life
+  of the object (creating a player per item leaks in libvlc). Items alternate
+  between the two players; with ``supports_overlap`` False only the first one
+  is used.
+- libvlc event callbacks run on libvlc's threads and ONLY touch plain Python
+  flags and put events on the queue: calling libvlc from its own callback
+  deadlocks.
+- libvlc ignores ``audio_set_volume`` before its audio output exists, so the
+  loop re-applies the gain on ``MediaStarted`` (see ``MediaOutput.set_gain``).
+- A file that will not open fails in ``prepare`` (PlaybackError); one that
+  opens but does not play yields ``MediaFailed`` within ``start_timeout_s``
+  (EncounteredError, no sign of life, or an end with nothing decoded).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
+from player.errors import PlaybackError
+
+HEADLESS_ARGS = ("--aout=dummy", "--vout=dummy", "--no-video-title-show", "--quiet")
+DEFAULT_ARGS = ("--no-video-title-show", "--quiet")
+_PARSE_TIMEOUT_MS = 2000
+
+
+def _aout_of(instance_args: Sequence[str]) -> str | None:
+    aout: str | None = None
+    for i, arg in enumerate(instance_args):
+        if arg.startswith("--aout="):
+            aout = arg.split("=", 1)[1]
+        elif arg == "--aout" and i + 1 < len(instance_args):
+            aout = instance_args[i + 1]
+    return aout
+
+
+def detect_overlap(
+    instance_args: Sequence[str],
+    env: Mapping[str, str],
+    exists: Callable[[Path], bool] = Path.exists,
+    read_text: Callable[[Path], str] | None = None,
+) -> bool:
+    """Whether two streams can sound at once through the output libvlc will use.
+
+    A sound server (PulseAudio/PipeWire) or ALSA ``dmix`` mixes; a bare ALSA
+    device (a Pi's HDMI) does not, so the player must use one stream only.
+    Outputs without a device (dummy, afile, amem) accept any number of streams.
+    """
+    aout = (_aout_of(instance_args) or "").lower()
+    if aout in {"dummy", "adummy", "afile", "amem"}:
+        return True
+    runtime_dir = env.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
+    server = bool(env.get("PULSE_SERVER")) or any(
+        exists(Path(runtime_dir) / name) for name in ("pulse/native", "pipewire-0")
+    )
+    if aout in {"pulse", "pulseaudio", "pipewire"}:
+        return server
+    if aout in {"", "any"} and server:
+        return True  # libvlc prefers the sound server when one answers
+    device = ""
+    for arg in instance_args:
+        if arg.startswith("--alsa-audio-device="):
+            device = arg.split("=", 1)[1].lower()
+    if "dmix" in device or device.startswith(("pulse", "pipewire")):
+        return True
+    if device and device != "default":
+        return False
+    reader = read_text or (lambda p: p.read_text(encoding="utf-8", errors="replace"))
+    home = env.get("HOME", "")
+    for conf in (Path(home) / ".asoundrc", Path("/etc/asound.conf")):
+        try:
+            text = reader(conf) if exists(conf) else ""
+        except OSError:
+            continue
+        if "dmix" in text or "type pulse" in text or "pipewire" in text:
+            return True
+    return False
+
+
+@dataclass
+class _Prepared:
+    media: Any  # vlc.Media
+    length_ms: int | None
+    gain: float = 1.0
+
+
+class _Slot:
+    """One of the two players and what it is playing. Flags are written by callbacks."""
+
+    def __init__(self, player: Any) -> None:
+        self.player = player
+        self.token: int | None = None
+        self.length_ms: int | None = None
+        self.alive = False  # Playing, progress or end seen since start
+        self.progressed = False  # time advanced (something decoded)
+        self.finished = False  # ended or failed was reported
+        self.gain = 1.0
+        self.watchdog: threading.Timer | None = None
+
+
+class VlcOutput:
+    """Plays files through libvlc. Methods: playback thread only; ``close()`` when done."""
+
+    def __init__(
+        self,
+        instance_args: Sequence[str] = DEFAULT_ARGS,
+        *,
+        volume_percent: int = 100,
+        overlap: bool | None = None,
+        start_timeout_s: float = 1.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        try:
+            import vlc
+        except (ImportError, OSError) as exc:
+            raise PlaybackError(f"libvlc cannot be loaded: {exc}") from exc
+        self._vlc = vlc
+        self._instance = vlc.Instance(list(instance_args))
+        if self._instance is None:
+            raise PlaybackError(f"libvlc refused the instance arguments {list(instance_args)}")
+        self._overlap = (
+            detect_overlap(instance_args, os.environ if env is None else env)
+            if overlap is None
+            else overlap
+        )
+        self._slots = [_Slot(self._instance.media_player_new()) for _ in range(2)]
+        self._lock = threading.Lock()
+        self._events: queue.Queue[object] | None = None
+        self._prepared: dict[int, _Prepared] = {}
+        self._next_token = 1
+        self._active = 1  # index of the slot started last; the first start uses slot 0
+        self._volume = max(0, min(100, volume_percent))
+        self._start_timeout_s = start_timeout_s
+        self._closed = False
+        et = vlc.EventType
+        self._attached: list[tuple[Any, Any]] = []
+        for index, slot in enumerate(self._slots):
+            manager = slot.player.event_manager()
+            for kind, handler in (
+                (et.MediaPlayerPlaying, self._on_playing),
+                (et.MediaPlayerTimeChanged, self._on_time),
+                (et.MediaPlayerEndReached, self._on_end),
+                (et.MediaPlayerEncounteredError, self._on_error),
+            ):
+                manager.event_attach(kind, handler, index)
+                self._attached.append((manager, kind))
+
+    # -- libvlc callbacks: flags and queue only, never a libvlc call -----------------
+
+    def _put(self, event: object) -> None:
+        if self._events is not None:
+            self._events.put(event)
+
+    def _on_playing(self, _event: object, index: int) -> None:
+        slot = self._slots[index]
+        token = slot.token
+        if token is not None and not slot.alive:
+            slot.alive = True
+            self._put(MediaStarted(token))
+
+    def _on_time(self, _event: object, index: int) -> None:
+        slot = self._slots[index]
+        slot.progressed = True
+        self._on_playing(_event, index)
+
+    def _on_end(self, _event: object, index: int) -> None:
+        slot = self._slots[index]
+        token = slot.token
+        if token is None or slot.finished:
+            return
+        slot.finished = True
+        slot.alive = True
+        if slot.length_ms is None and not slot.progressed:
+            self._put(MediaFailed(token, "ended without playing anything (unreadable media)"))
+        else:
+            self._put(MediaEnded(token))
+
+    def _on_error(self, _event: object, index: int) -> None:
+        slot = self._slots[index]
+        token = slot.token
+        if token is None or slot.finished:
+            return
+        slot.finished = True
+        self._put(MediaFailed(token, "libvlc could not play the media"))
+
+    def _on_watchdog(self, index: int, token: int) -> None:
+        slot = self._slots[index]
+        if slot.token == token and not slot.alive and not slot.finished:
+            slot.finished = True
+            self._put(MediaFailed(token, f"no progress within {self._start_timeout_s:g} s"))
+
+    # -- MediaOutput --------------------------------------------------------------
+
+    @property
+    def supports_overlap(self) -> bool:
+        return self._overlap
+
+    @property
+    def player_ids(self) -> tuple[int, int]:
+        """Identities of the two libvlc players (they never change: tests, diagnostics)."""
+        return (id(self._slots[0].player), id(self._slots[1].player))
+
+    def attach(self, events: queue.Queue[object]) -> None:
+        self._events = events
+
+    def prepare(self, path: Path) -> int:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise PlaybackError(f"cannot open {path.name}: {exc.strerror}") from exc
+        media = self._instance.media_new_path(str(path))
+        if media is None:
+            raise PlaybackError(f"libvlc cannot open {path.name}")
+        media.add_option(":image-duration=-1")  # images show until the loop moves on
+        parsed = threading.Event()
+        manager = media.event_manager()
+        kind = self._vlc.EventType.MediaParsedChanged
+        manager.event_attach(kind, lambda _e: parsed.set())
+        media.parse_with_options(self._vlc.MediaParseFlag.local, _PARSE_TIMEOUT_MS)
+        parsed.wait(_PARSE_TIMEOUT_MS / 1000 + 0.5)
+        manager.event_detach(kind)
+        status = media.get_parsed_status()
+        if status == self._vlc.MediaParsedStatus.failed:
+            media.release()
+            raise PlaybackError(f"libvlc cannot parse {path.name}")
+        duration_ms = media.get_duration()
+        token = self._next_token
+        self._next_token += 1
+        self._prepared[token] = _Prepared(media, duration_ms if duration_ms > 0 else None)
+        return token
+
+    def start(self, token: int) -> None:
+        prepared = self._prepared.pop(token)
+        index = (1 - self._active) if self._overlap else 0
+        slot = self._slots[index]
+        self._halt(slot)
+        slot.player.set_media(prepared.media)
+        prepared.media.release()  # the player holds its own reference
+        slot.token = token
+        slot.length_ms = prepared.length_ms
+        slot.alive = slot.progressed = slot.finished = False
+        slot.gain = prepared.gain
+        self._active = index
+        self._apply_volume(slot)
+        if slot.player.play() != 0:
+            slot.finished = True
+            self._put(MediaFailed(token, "libvlc refused to start the media"))
+            return
+        slot.watchdog = threading.Timer(self._start_timeout_s, self._on_watchdog, (index, token))
+        slot.watchdog.daemon = True
+        slot.watchdog.start()
+
+    def _halt(self, slot: _Slot) -> None:
+        if slot.watchdog is not None:
+            slot.watchdog.cancel()
+            slot.watchdog = None
+        if slot.token is not None:
+            slot.token = None  # first, so late callbacks of the old item are dropped
+            slot.player.stop()
+
+    def stop(self, token: int | None = None) -> None:
+        for slot in self._slots:
+            if token is None or slot.token == token:
+                self._halt(slot)
+        for t in [t for t in self._prepared if token is None or t == token]:
+            self._prepared.pop(t).media.release()
+
+    def _slot_of(self, token: int) -> _Slot | None:
+        for slot in self._slots:
+            if slot.token == token:
+                return slot
+        return None
+
+    def _apply_volume(self, slot: _Slot) -> None:
+        slot.player.audio_set_volume(round(self._volume * slot.gain))
+
+    def set_volume(self, percent: int) -> None:
+        self._volume = max(0, min(100, percent))
+        for slot in self._slots:
+            self._apply_volume(slot)
+
+    def set_gain(self, token: int, gain: float) -> None:
+        gain = max(0.0, min(1.0, gain))
+        prepared = self._prepared.get(token)
+        if prepared is not None:
+            prepared.gain = gain
+        slot = self._slot_of(token)
+        if slot is not None:
+            slot.gain = gain
+            self._apply_volume(slot)
+
+    def length_ms(self, token: int) -> int | None:
+        prepared = self._prepared.get(token)
+        if prepared is not None:
+            return prepared.length_ms
+        slot = self._slot_of(token)
+        return slot.length_ms if slot is not None else None
+
+    def position_ms(self, token: int) -> int | None:
+        slot = self._slot_of(token)
+        if slot is None:
+            return None
+        ms = int(slot.player.get_time())
+        return ms if ms >= 0 else None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stop(None)
+        for manager, kind in self._attached:
+            manager.event_detach(kind)
+        for slot in self._slots:
+            slot.player.release()
+        self._instance.release()

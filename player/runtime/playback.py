@@ -1,0 +1,544 @@
+"""The playback loop: one thread that owns playback state and drives a ``MediaOutput``.
+
+State machine (the playback thread is the only one that touches it):
+
+    idle ──decide──▶ silence ──(boundary | re-evaluate | 30 s)──▶ idle
+      │
+      └─prepare+start──▶ playing A ──(end - prepare_lead)──▶ hand-over:
+                              │        record A completed, decide B, prepare B
+                              │        overlap: start B at end - start_lead
+                              │        single: start B on A's end (or A's cap)
+                              ├─MediaEnded/cap──▶ record A, then B or idle
+                              ├─MediaFailed──▶ record error, quarantine, idle
+                              └─skip/stop──▶ record skipped (real ended_at)
+
+Invariants:
+- Other threads only put commands on the inbox (``request_skip``,
+  ``request_reevaluate``, ``stop``); outputs put their events on the same
+  inbox. The thread sleeps in ``inbox.get(timeout=...)`` until the next
+  deadline (item end, hand-over, cap, boundary, heartbeat): it never polls,
+  except every ``_RAMP_STEP_S`` while a crossfade ramps volumes.
+- Every started item gets exactly one Play. The hand-over records A a few
+  hundred ms before its projected end (with that end as ``ended_at``) because
+  the source's rotation must know A was played before it picks B; a skip or
+  stop inside that window is therefore not recorded as such.
+- A schedule change takes effect at the next item: the decision is made at
+  hand-over time for the projected start of the next item.
+- Durations use ``clock.monotonic()``; instants in Plays use ``clock.now()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.resources
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from player.adapters.output import MediaEnded, MediaFailed, MediaOutput, MediaStarted
+from player.core.model import Decision, MediaType, Outcome, Play, Tier
+from player.errors import PlayerError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ITEM_DURATION_MS = 10_000
+_RAMP_STEP_S = 0.05
+JINGLE_ASSET_ID = "jingle"
+
+
+class PlaybackSource(Protocol):
+    """Where decisions come from and plays go (``PlayerStore``)."""
+
+    def decide(self, at: datetime) -> Decision: ...
+
+    def record_play(self, play: Play) -> None: ...
+
+    def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Corrected UTC time, tz-aware."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class NowPlaying:
+    """Snapshot for status, metrics and sd_notify. ``state``: starting|playing|silence|stopped."""
+
+    state: str
+    tier: Tier | None = None
+    asset_id: str | None = None
+    sha256: str | None = None
+    schedule_id: str | None = None
+    playlist_id: str | None = None
+    started_at: datetime | None = None
+    supports_overlap: bool = True
+
+
+class _Command:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_SKIP = _Command("skip")
+_REEVALUATE = _Command("reevaluate")
+_STOP = _Command("stop")
+
+
+@dataclass
+class _Item:
+    """One prepared or playing item."""
+
+    decision: Decision
+    token: int
+    asset_id: str
+    sha256: str
+    length_ms: int | None
+    started_at: datetime | None = None
+    started_mono: float | None = None
+    end_mono: float | None = None  # projected end: natural length or cap, whichever first
+    capped: bool = False  # end_mono is a cap: the loop must stop the item there
+    recorded: bool = False
+
+
+@dataclass
+class _Ramp:
+    """A gain ramp (crossfade) or a timed stop (duration 0) for an item that is handing over."""
+
+    token: int
+    start_mono: float
+    duration_s: float
+    from_gain: float
+    to_gain: float
+    stop_at_end: bool
+
+
+def default_jingle_path() -> Path:
+    """The built-in jingle shipped in the package (player/data/jingle.wav)."""
+    resource = importlib.resources.files("player") / "data" / "jingle.wav"
+    return Path(str(resource))
+
+
+class PlaybackLoop:
+    """Plays what ``source.decide`` says, forever, on one thread.
+
+    ``start()`` spawns the thread; ``stop()`` asks it to record the current play
+    as skipped and waits for it. ``request_skip``/``request_reevaluate`` and
+    ``now_playing`` are safe from any thread. ``heartbeat`` is called at least
+    every ``heartbeat_interval_s`` from the playback thread (systemd watchdog).
+    """
+
+    def __init__(
+        self,
+        source: PlaybackSource,
+        clock: Clock,
+        output: MediaOutput,
+        media_path: Callable[[str], Path],
+        *,
+        jingle_path: Path | None = None,
+        quarantine_s: float = 3600.0,
+        crossfade_ms: int = 0,
+        prepare_lead_ms: int = 500,
+        start_lead_ms: int = 40,
+        end_grace_ms: int = 2000,
+        silence_wait_cap_s: float = 30.0,
+        heartbeat_interval_s: float = 10.0,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self._source = source
+        self._clock = clock
+        self._output = output
+        self._media_path = media_path
+        self._jingle_path = jingle_path
+        self._jingle_sha256: str | None = None
+        self._quarantine = timedelta(seconds=quarantine_s)
+        self._crossfade_s = crossfade_ms / 1000
+        self._prepare_lead_s = prepare_lead_ms / 1000
+        self._start_lead_s = start_lead_ms / 1000
+        self._end_grace_s = end_grace_ms / 1000
+        self._silence_cap_s = silence_wait_cap_s
+        self._heartbeat_s = heartbeat_interval_s
+        self._heartbeat = heartbeat
+        self._inbox: queue.Queue[object] = queue.Queue()
+        self._lock = threading.Lock()
+        self._now_playing = NowPlaying(state="starting")
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._ramps: list[_Ramp] = []
+        self._failures = 0  # consecutive, for the back-off
+        self._log_state = ""
+        self._last_error = ""
+        self.iterations = 0  # decisions taken (tests prove the loop sleeps)
+
+    # -- other threads ---------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("PlaybackLoop already started")
+        self._thread = threading.Thread(target=self.run, name="playback", daemon=True)
+        self._thread.start()
+
+    def request_skip(self) -> None:
+        self._inbox.put(_SKIP)
+
+    def request_reevaluate(self) -> None:
+        """Decide again now if idle or silent (after a sync); a playing item plays on."""
+        self._inbox.put(_REEVALUATE)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop playback, record the current play as skipped, join the thread."""
+        self._inbox.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def now_playing(self) -> NowPlaying:
+        with self._lock:
+            return self._now_playing
+
+    # -- the playback thread -------------------------------------------------------------
+
+    def run(self) -> None:
+        """The thread body: runs until ``stop()``."""
+        self._output.attach(self._inbox)
+        current: _Item | None = None
+        try:
+            while not self._stopping:
+                try:
+                    current = self._iterate(current)
+                except Exception as exc:  # loop boundary: one bad iteration must not end playback
+                    current = None
+                    self._fail_iteration(exc)
+                else:
+                    if self._last_error:
+                        log.info("playback recovered")
+                        self._last_error = ""
+        finally:
+            self._ramps.clear()
+            with contextlib.suppress(Exception):  # shutting down: nothing else to save
+                self._output.stop(None)
+            self._set_now_playing(NowPlaying(state="stopped"))
+
+    def _fail_iteration(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self._last_error:
+            log.exception("playback iteration failed")
+            self._last_error = text
+        with contextlib.suppress(Exception):
+            self._output.stop(None)
+        self._failures += 1
+        self._pause(self._backoff_s())
+
+    def _backoff_s(self) -> float:
+        return min(30.0, 0.25 * 2.0 ** max(0, self._failures - 1))
+
+    def _beat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat()
+
+    def _iterate(self, current: _Item | None) -> _Item | None:
+        self._beat()
+        if current is None:
+            current = self._begin()
+            if current is None:
+                return None
+        return self._play(current)
+
+    def _decide(self, at: datetime) -> Decision:
+        self.iterations += 1
+        return self._source.decide(at)
+
+    def _begin(self) -> _Item | None:
+        """Decide and start something; None after silence or a failure."""
+        decision = self._decide(self._clock.now())
+        if decision.tier == Tier.SILENCE:
+            self._silence(decision)
+            return None
+        item = self._prepare(decision)
+        if item is None:
+            return None
+        self._start(item)
+        return item
+
+    def _silence(self, decision: Decision) -> None:
+        self._transition("silence")
+        self._set_now_playing(
+            NowPlaying(state="silence", tier=Tier.SILENCE, supports_overlap=self._overlap)
+        )
+        wait_s = self._silence_cap_s
+        if decision.next_boundary_at is not None:
+            until_s = (decision.next_boundary_at - self._clock.now()).total_seconds()
+            wait_s = min(wait_s, max(0.0, until_s))
+        deadline = self._clock.monotonic() + wait_s
+        while not self._stopping:
+            message = self._wait_until(deadline)
+            if message is None:
+                if self._clock.monotonic() >= deadline:
+                    return
+            elif message is _SKIP or message is _REEVALUATE:
+                return
+            # stale output events are ignored
+
+    @property
+    def _overlap(self) -> bool:
+        return self._output.supports_overlap
+
+    def _identity(self, decision: Decision) -> tuple[str, str, Path]:
+        if decision.tier == Tier.JINGLE or decision.sha256 is None:
+            path = self._jingle_path or default_jingle_path()
+            if self._jingle_sha256 is None:
+                self._jingle_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            return JINGLE_ASSET_ID, self._jingle_sha256, path
+        return decision.asset_id or "", decision.sha256, self._media_path(decision.sha256)
+
+    def _prepare(self, decision: Decision, pause_on_failure: bool = True) -> _Item | None:
+        asset_id, sha256 = decision.asset_id or JINGLE_ASSET_ID, decision.sha256 or ""
+        try:
+            asset_id, sha256, path = self._identity(decision)
+            token = self._output.prepare(path)
+        except (PlayerError, OSError, LookupError) as exc:
+            item = _Item(decision, -1, asset_id, sha256, None)
+            self._failed(item, f"cannot open: {exc}", pause=pause_on_failure)
+            return None
+        return _Item(decision, token, asset_id, sha256, self._output.length_ms(token))
+
+    def _start(self, item: _Item) -> None:
+        item.started_at = self._clock.now()
+        item.started_mono = self._clock.monotonic()
+        cap_ms = item.decision.play_duration_ms
+        if item.length_ms is None and cap_ms is None:
+            cap_ms = DEFAULT_ITEM_DURATION_MS
+        if cap_ms is not None and (item.length_ms is None or cap_ms < item.length_ms):
+            item.end_mono, item.capped = item.started_mono + cap_ms / 1000, True
+        elif item.length_ms is not None:
+            item.end_mono = item.started_mono + item.length_ms / 1000
+        self._output.start(item.token)
+        self._transition(str(item.decision.tier))
+        self._set_now_playing(
+            NowPlaying(
+                state="playing",
+                tier=item.decision.tier,
+                asset_id=item.asset_id,
+                sha256=item.sha256,
+                schedule_id=item.decision.schedule_id,
+                playlist_id=item.decision.playlist_id,
+                started_at=item.started_at,
+                supports_overlap=self._overlap,
+            )
+        )
+
+    def _play(self, cur: _Item) -> _Item | None:
+        """Run ``cur`` until it is over; return the item that plays next (started) or None."""
+        nxt: _Item | None = None
+        while True:
+            if self._stopping:  # a stop arrived while pausing inside this item
+                self._output.stop(cur.token)
+                self._record(cur, Outcome.SKIPPED)
+                self._discard(nxt)
+                return None
+            now = self._clock.monotonic()
+            wake = now + self._heartbeat_s
+            if cur.end_mono is not None:
+                if not cur.recorded:
+                    wake = min(wake, cur.end_mono - self._prepare_lead_s)
+                elif nxt is not None and self._overlap:
+                    wake = min(wake, self._overlap_start_at(cur, nxt))
+                stop_at = cur.end_mono if cur.capped else cur.end_mono + self._end_grace_s
+                wake = min(wake, stop_at)
+            message = self._wait_until(wake)
+            if message is None:
+                now = self._clock.monotonic()
+                if cur.end_mono is None:
+                    continue
+                if not cur.recorded and now >= cur.end_mono - self._prepare_lead_s:
+                    nxt = self._hand_over(cur)
+                    continue
+                if nxt is not None and self._overlap and now >= self._overlap_start_at(cur, nxt):
+                    return self._start_overlapping(cur, nxt)
+                if now >= (cur.end_mono if cur.capped else cur.end_mono + self._end_grace_s):
+                    # cap reached, or the output never reported the end: move on
+                    self._output.stop(cur.token)
+                    return self._finish(cur, Outcome.COMPLETED, nxt)
+                continue
+            if isinstance(message, MediaStarted):
+                if message.token == cur.token and not any(
+                    r.token == cur.token for r in self._ramps
+                ):
+                    self._output.set_gain(cur.token, 1.0)  # libvlc ignored it before playing
+            elif isinstance(message, MediaEnded):
+                if message.token == cur.token:
+                    return self._finish(cur, Outcome.COMPLETED, nxt)
+            elif isinstance(message, MediaFailed):
+                if message.token == cur.token:
+                    self._output.stop(cur.token)
+                    if cur.recorded:  # failed in its last instants: it was played
+                        return self._finish(cur, Outcome.COMPLETED, nxt)
+                    self._failed(cur, message.reason)
+                    self._discard(nxt)
+                    return None
+            elif message is _SKIP or message is _STOP:
+                self._output.stop(cur.token)
+                self._record(cur, Outcome.SKIPPED)
+                if message is _SKIP and nxt is not None:
+                    self._start(nxt)
+                    return nxt
+                self._discard(nxt)
+                return None
+
+    def _overlap_start_at(self, cur: _Item, nxt: _Item) -> float:
+        assert cur.end_mono is not None
+        return cur.end_mono - self._start_lead_s - self._fade_s(cur, nxt)
+
+    def _fade_s(self, cur: _Item, nxt: _Item) -> float:
+        music = (cur.decision.media_type, nxt.decision.media_type) == (
+            MediaType.AUDIO,
+            MediaType.AUDIO,
+        )
+        return self._crossfade_s if music and self._overlap else 0.0
+
+    def _hand_over(self, cur: _Item) -> _Item | None:
+        """Near the end of ``cur``: record it, pick and prepare the next item."""
+        assert cur.end_mono is not None
+        now = self._clock.monotonic()
+        if not cur.capped and cur.length_ms is not None:
+            position_ms = self._output.position_ms(cur.token)
+            if position_ms is not None and position_ms > 0:
+                cur.end_mono = now + max(0, cur.length_ms - position_ms) / 1000
+        ends_in_s = max(0.0, cur.end_mono - now)
+        ended_at = self._clock.now() + timedelta(seconds=ends_in_s)
+        self._record(cur, Outcome.COMPLETED, ended_at=ended_at)
+        decision = self._decide(ended_at)
+        if decision.tier == Tier.SILENCE:
+            return None
+        return self._prepare(decision, pause_on_failure=False)
+
+    def _start_overlapping(self, cur: _Item, nxt: _Item) -> _Item:
+        assert cur.end_mono is not None
+        fade_s = self._fade_s(cur, nxt)
+        now = self._clock.monotonic()
+        if fade_s > 0:
+            self._output.set_gain(nxt.token, 0.0)
+            self._ramps.append(_Ramp(nxt.token, now, fade_s, 0.0, 1.0, False))
+            self._ramps.append(_Ramp(cur.token, now, fade_s, 1.0, 0.0, True))
+        elif cur.capped:
+            self._ramps.append(_Ramp(cur.token, cur.end_mono, 0.0, 1.0, 1.0, True))
+        self._start(nxt)
+        return nxt
+
+    def _finish(self, cur: _Item, outcome: Outcome, nxt: _Item | None) -> _Item | None:
+        self._record(cur, outcome)
+        self._failures = 0
+        if nxt is not None:
+            self._start(nxt)
+        return nxt
+
+    def _discard(self, item: _Item | None) -> None:
+        if item is not None:
+            self._output.stop(item.token)
+
+    def _record(self, item: _Item, outcome: Outcome, ended_at: datetime | None = None) -> None:
+        if item.recorded:
+            return
+        item.recorded = True
+        now = self._clock.now()
+        self._source.record_play(
+            Play(
+                id=str(uuid.uuid4()),
+                asset_id=item.asset_id,
+                sha256=item.sha256,
+                started_at=item.started_at or now,
+                ended_at=ended_at or now,
+                source=item.decision.tier,
+                outcome=outcome,
+                schedule_id=item.decision.schedule_id,
+                playlist_id=item.decision.playlist_id,
+            )
+        )
+
+    def _failed(self, item: _Item, reason: str, pause: bool = True) -> None:
+        """Record an error play, quarantine the file, back off a little, move on."""
+        self._failures += 1
+        self._record(item, Outcome.ERROR)
+        if item.decision.sha256 is not None and item.decision.tier != Tier.JINGLE:
+            until = self._clock.now() + self._quarantine
+            self._source.quarantine_file(item.decision.sha256, until, reason)
+        if self._failures == 1:
+            log.warning("cannot play %s %s: %s", item.decision.tier, item.asset_id, reason)
+        self._transition("failing")
+        if pause:
+            self._pause(self._backoff_s())
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` unless a command arrives (stop and skip end it)."""
+        deadline = self._clock.monotonic() + seconds
+        while not self._stopping:
+            message = self._wait_until(deadline)
+            if message is None and self._clock.monotonic() >= deadline:
+                return
+            if message is _SKIP or message is _REEVALUATE:
+                return
+
+    def _wait_until(self, deadline_mono: float) -> object | None:
+        """Block until a message or ``deadline_mono``; serve ramps meanwhile. None on timeout."""
+        while True:
+            now = self._clock.monotonic()
+            self._serve_ramps(now)
+            timeout_s = max(0.0, min(deadline_mono, now + self._heartbeat_s) - now)
+            if self._ramps:
+                timeout_s = min(timeout_s, self._next_ramp_wake_s(now))
+            try:
+                message = self._inbox.get(timeout=timeout_s)
+            except queue.Empty:
+                self._beat()
+                if self._clock.monotonic() >= deadline_mono or not self._ramps:
+                    return None
+                continue
+            if message is _STOP:
+                self._stopping = True
+            return message
+
+    def _next_ramp_wake_s(self, now: float) -> float:
+        waits = []
+        for ramp in self._ramps:
+            if now < ramp.start_mono:
+                waits.append(ramp.start_mono - now)
+            elif ramp.duration_s > 0:
+                waits.append(_RAMP_STEP_S)
+            else:
+                waits.append(0.0)
+        return max(0.0, min(waits))
+
+    def _serve_ramps(self, now: float) -> None:
+        for ramp in list(self._ramps):
+            if now < ramp.start_mono:
+                continue
+            done = ramp.duration_s <= 0 or now >= ramp.start_mono + ramp.duration_s
+            if ramp.duration_s > 0:
+                share = 1.0 if done else (now - ramp.start_mono) / ramp.duration_s
+                gain = ramp.from_gain + (ramp.to_gain - ramp.from_gain) * share
+                self._output.set_gain(ramp.token, gain)
+            if done:
+                self._ramps.remove(ramp)
+                if ramp.stop_at_end:
+                    self._output.stop(ramp.token)
+
+    def _transition(self, state: str) -> None:
+        if state != self._log_state:
+            log.info("playback: %s -> %s", self._log_state or "start", state)
+            self._log_state = state
+
+    def _set_now_playing(self, snapshot: NowPlaying) -> None:
+        with self._lock:
+            self._now_playing = replace(snapshot, supports_overlap=self._overlap)
