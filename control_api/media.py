@@ -30,12 +30,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from control_api.errors import ControlApiError
 
 __all__ = [
     "CHUNK_SIZE_BYTES",
+    "ByteSource",
     "InvalidMediaName",
     "LocalMediaStore",
     "MediaError",
@@ -106,6 +107,12 @@ def is_sha256(name: str) -> bool:
     return _SHA256_RE.fullmatch(name) is not None
 
 
+class ByteSource(Protocol):
+    """Anything with ``read(n)``: a WSGI input, Falcon's ``req.bounded_stream``, a file."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class ReceivedMedia:
     """An upload received and hashed but not yet committed."""
@@ -119,7 +126,7 @@ class MediaStore(Protocol):
     """Where uploaded media live. Implementations must be safe across threads and processes."""
 
     def receive(
-        self, stream: BinaryIO, limit_bytes: int, content_length: int | None
+        self, stream: ByteSource, limit_bytes: int, content_length: int | None
     ) -> ReceivedMedia:
         """Stream ``stream`` to a temp file while hashing; see ``LocalMediaStore.receive``."""
         ...
@@ -169,7 +176,7 @@ class LocalMediaStore:
         return self.root / "tmp"
 
     def receive(
-        self, stream: BinaryIO, limit_bytes: int, content_length: int | None
+        self, stream: ByteSource, limit_bytes: int, content_length: int | None
     ) -> ReceivedMedia:
         """Stream the body to a temp file in fixed chunks while computing its sha256.
 
@@ -201,7 +208,7 @@ class LocalMediaStore:
         return ReceivedMedia(sha256=digest, size_bytes=size_bytes, temp_path=temp_path)
 
     def _copy(
-        self, fd: int, stream: BinaryIO, limit_bytes: int, content_length: int | None
+        self, fd: int, stream: ByteSource, limit_bytes: int, content_length: int | None
     ) -> tuple[str, int]:
         hasher = hashlib.sha256()
         size_bytes = 0
