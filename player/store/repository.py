@@ -1,0 +1,957 @@
+"""``PlayerStore``: the player's SQLite repository.
+
+Threading: one instance is shared by every thread; each call takes its own
+pooled connection and transaction. Reads run in a deferred transaction (a
+consistent snapshot); writes start with ``BEGIN IMMEDIATE`` so a writer waits
+for the lock (``busy_timeout``) up front instead of failing on upgrade.
+SQLAlchemy errors leave this module as ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from player.core import schedule as rules
+from player.core.files import FileNeed, FileState
+from player.core.model import (
+    MINUTES_PER_DAY,
+    Asset,
+    Decision,
+    DeviceInfo,
+    Manifest,
+    MediaType,
+    Outcome,
+    Play,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+    TargetKind,
+    Tier,
+)
+from player.errors import ManifestError, StoreError
+from player.store import tables as t
+from player.store.tables import from_micros, to_micros
+
+DEFAULT_OUTBOX_MAX_ROWS = 50_000
+_BUSY_TIMEOUT_MS = 5000
+_SQL_CHUNK = 500
+
+KEY_CURSOR = "cursor"
+KEY_DEVICE = "device"
+KEY_SYNC_INTERVAL_S = "sync_interval_s"
+KEY_LAST_SYNC_AT = "last_sync_at"
+KEY_LAST_ASSET_ID = "rotation.last_asset_id"
+KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
+KEY_PLAYS_DROPPED = "plays.dropped"
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What ``apply_manifest`` changed (removed includes garbage-collected rows)."""
+
+    full: bool
+    cursor: str
+    assets_upserted: int
+    assets_removed: int
+    playlists_upserted: int
+    playlists_removed: int
+    schedules_upserted: int
+    schedules_removed: int
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    assets: int
+    playlists: int
+    schedules: int
+    files_present: int
+    quarantined: int
+    outbox_pending: int
+    outbox_total: int
+    plays_dropped: int
+
+
+# Hot queries, written out so the join order is explicit (SQLite takes CROSS
+# JOIN as "in this order") and each one walks an index and stops at LIMIT 1.
+_PLAYABLE = """
+    f.present = 1
+    AND (a.valid_from IS NULL OR a.valid_from <= :at)
+    AND (a.valid_until IS NULL OR a.valid_until > :at)
+    AND (f.quarantined_until IS NULL OR f.quarantined_until <= :at)
+"""
+_ITEM_COLUMNS = """
+    pi.position AS position, pi.duration_ms AS item_duration_ms,
+    a.id AS id, a.sha256 AS sha256, a.size_bytes AS size_bytes,
+    a.media_type AS media_type, a.content_type AS content_type, a.title AS title,
+    a.duration_ms AS duration_ms, a.valid_from AS valid_from,
+    a.valid_until AS valid_until, a.emergency AS emergency, a.url AS url
+"""
+SQL_FIRST_UNPLAYED = text(f"""
+SELECT {_ITEM_COLUMNS}, NULL AS last_played_at
+FROM playlist_items AS pi
+CROSS JOIN assets AS a
+CROSS JOIN files AS f
+LEFT JOIN rotation AS r
+  ON r.playlist_id = pi.playlist_id AND r.position = pi.position AND r.asset_id = pi.asset_id
+WHERE pi.playlist_id = :playlist_id
+  AND a.id = pi.asset_id AND f.sha256 = a.sha256
+  AND r.playlist_id IS NULL
+  AND {_PLAYABLE}
+ORDER BY pi.position
+LIMIT 1
+""")  # noqa: S608 - constant fragments only; values are bound
+SQL_LEAST_RECENT = text(f"""
+SELECT {_ITEM_COLUMNS}, r.last_played_at AS last_played_at
+FROM rotation AS r
+CROSS JOIN playlist_items AS pi
+CROSS JOIN assets AS a
+CROSS JOIN files AS f
+WHERE r.playlist_id = :playlist_id
+  AND pi.playlist_id = r.playlist_id AND pi.position = r.position AND pi.asset_id = r.asset_id
+  AND a.id = pi.asset_id AND f.sha256 = a.sha256
+  AND {_PLAYABLE}
+ORDER BY r.last_played_at, r.position
+LIMIT 1
+""")  # noqa: S608
+SQL_EMERGENCY = text(f"""
+SELECT a.id
+FROM assets AS a
+CROSS JOIN files AS f
+WHERE a.emergency = 1 AND f.sha256 = a.sha256
+  AND {_PLAYABLE}
+ORDER BY a.id
+""")  # noqa: S608
+SQL_ITEM_DIAGNOSIS = text("""
+SELECT pi.position AS position, pi.asset_id AS item_asset_id, a.id AS asset_id,
+       f.sha256 AS file_sha256
+FROM playlist_items AS pi
+LEFT JOIN assets AS a ON a.id = pi.asset_id
+LEFT JOIN files AS f ON f.sha256 = a.sha256
+WHERE pi.playlist_id = :playlist_id
+ORDER BY pi.position
+LIMIT :limit
+""")
+SQL_NEXT_EDGE = text("""
+SELECT min(edge) FROM (
+  SELECT min(valid_from) AS edge FROM assets WHERE valid_from > :at
+  UNION ALL SELECT min(valid_until) FROM assets WHERE valid_until > :at
+  UNION ALL SELECT min(quarantined_until) FROM files WHERE quarantined_until > :at
+)
+""")
+
+
+def _migrations_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "player.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+class PlayerStore:
+    """The player's local database. Build with ``PlayerStore.open``; ``close()`` when done."""
+
+    def __init__(self, engine: Engine, outbox_max_rows: int) -> None:
+        self._engine = engine
+        self._write_engine = engine.execution_options(lomuz_write=True)
+        self._outbox_max_rows = outbox_max_rows
+
+    # --- lifecycle ---------------------------------------------------------
+
+    @classmethod
+    def open(cls, db_path: Path, *, outbox_max_rows: int = DEFAULT_OUTBOX_MAX_ROWS) -> PlayerStore:
+        """Open (creating if needed) and migrate the database at ``db_path``."""
+        if outbox_max_rows < 1:
+            raise ValueError(f"outbox_max_rows must be >= 1, got {outbox_max_rows}")
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {db_path.parent}: {exc}") from exc
+        engine = create_engine(
+            f"sqlite+pysqlite:///{db_path}",
+            connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        store = cls(engine, outbox_max_rows)
+        try:
+            with store._write() as conn:
+                command.upgrade(_migrations_config(conn), "head")
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> PlayerStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def set_outbox_max_rows(self, max_rows: int) -> None:
+        if max_rows < 1:
+            raise ValueError(f"outbox_max_rows must be >= 1, got {max_rows}")
+        self._outbox_max_rows = max_rows
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._write_engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    # --- small state -------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        with self._read() as conn:
+            return _get_state(conn, key)
+
+    def set_state(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            _set_state(conn, key, value)
+
+    def cursor(self) -> str | None:
+        return self.get_state(KEY_CURSOR)
+
+    def device(self) -> DeviceInfo | None:
+        raw = self.get_state(KEY_DEVICE)
+        return None if raw is None else _device_from_json(raw)
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: "ok" when the file is sound."""
+        with self._read() as conn:
+            rows = conn.exec_driver_sql("PRAGMA integrity_check").all()
+        return "\n".join(str(row[0]) for row in rows)
+
+    # --- manifest ----------------------------------------------------------
+
+    def apply_manifest(
+        self, manifest: Manifest, *, synced_at: datetime | None = None
+    ) -> ApplyResult:
+        """Apply a full or delta manifest in one transaction, then garbage-collect.
+
+        Raises ``ManifestError`` (and changes nothing) when a playlist item or a
+        schedule would refer to something absent after applying.
+        """
+        _validate_manifest(manifest)
+        with self._write() as conn:
+            before = _id_sets(conn)
+            if manifest.full:
+                conn.execute(delete(t.schedules))
+                conn.execute(delete(t.playlist_items))
+                conn.execute(delete(t.playlists))
+                conn.execute(delete(t.assets))
+            else:
+                _delete_ids(conn, t.schedules.c.id, manifest.deleted.schedules)
+                _delete_ids(conn, t.playlists.c.id, manifest.deleted.playlists)
+                _delete_ids(conn, t.assets.c.id, manifest.deleted.assets)
+            _upsert_assets(conn, manifest.assets)
+            _upsert_playlists(conn, manifest.playlists)
+            _upsert_schedules(conn, manifest.schedules)
+            _collect_garbage(conn)
+            _check_references(conn)
+            after = _id_sets(conn)
+            _set_state(conn, KEY_CURSOR, manifest.cursor)
+            _set_state(conn, KEY_DEVICE, _device_to_json(manifest.device))
+            _set_state(conn, KEY_SYNC_INTERVAL_S, str(manifest.sync_interval_s))
+            last_sync = synced_at if synced_at is not None else manifest.server_time
+            _set_state(conn, KEY_LAST_SYNC_AT, last_sync.isoformat())
+        return ApplyResult(
+            full=manifest.full,
+            cursor=manifest.cursor,
+            assets_upserted=len(manifest.assets),
+            assets_removed=len(before[0] - after[0]),
+            playlists_upserted=len(manifest.playlists),
+            playlists_removed=len(before[1] - after[1]),
+            schedules_upserted=len(manifest.schedules),
+            schedules_removed=len(before[2] - after[2]),
+        )
+
+    # --- decisions ---------------------------------------------------------
+
+    def decide(
+        self,
+        at: datetime,
+        fallback: Tier = Tier.JINGLE,
+        choice: Callable[[Sequence[str]], str] | None = None,
+    ) -> Decision:
+        """What plays at ``at`` and why; agrees with ``player.core.schedule.decide``."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError(f"instant must be timezone-aware, got {at!r}")
+        if fallback not in (Tier.JINGLE, Tier.SILENCE):
+            raise ValueError(f"fallback must be jingle or silence, got {fallback}")
+        at_us = to_micros(at)
+        with self._read() as conn:
+            device_raw = _get_state(conn, KEY_DEVICE)
+            tz = ZoneInfo(_device_from_json(device_raw).timezone if device_raw else "UTC")
+            schedules = [_schedule_from_row(row) for row in conn.execute(select(t.schedules))]
+            edge_us = conn.execute(SQL_NEXT_EDGE, {"at": at_us}).scalar()
+            boundary = rules.earliest_after(
+                at,
+                [
+                    *rules.schedule_edges(schedules, tz, at),
+                    from_micros(edge_us) if edge_us is not None else None,
+                ],
+            )
+            reasons: list[str] = []
+            for schedule in rules.order_schedules(schedules):
+                rejection = rules.schedule_rejection(schedule, at, tz)
+                if rejection is not None:
+                    reasons.append(rules.schedule_line(schedule, rejection))
+                    continue
+                params = {"playlist_id": schedule.playlist_id, "at": at_us}
+                row = conn.execute(SQL_FIRST_UNPLAYED, params).first()
+                if row is None:
+                    row = conn.execute(SQL_LEAST_RECENT, params).first()
+                if row is None:
+                    reasons.extend(_diagnose_playlist(conn, schedule, at))
+                    continue
+                asset = _asset_from_row(row)
+                last = from_micros(row.last_played_at) if row.last_played_at is not None else None
+                playlist_line = (
+                    f"active, priority {schedule.priority}, {schedule.target.value}, "
+                    f"playlist {schedule.playlist_id}"
+                )
+                reasons.append(rules.schedule_line(schedule, playlist_line))
+                reasons.append(rules.item_line(row.position, asset.id, _rotation_text(last)))
+                return Decision(
+                    at=at,
+                    tier=Tier.PLAYLIST,
+                    asset_id=asset.id,
+                    sha256=asset.sha256,
+                    media_type=asset.media_type,
+                    schedule_id=schedule.id,
+                    playlist_id=schedule.playlist_id,
+                    play_duration_ms=rules.play_duration_ms(
+                        asset, PlaylistItem(asset.id, row.item_duration_ms)
+                    ),
+                    reasons=tuple(reasons),
+                    next_boundary_at=boundary,
+                    playlist_position=row.position,
+                )
+            if not schedules:
+                reasons.append("no schedules")
+            candidates = list(conn.execute(SQL_EMERGENCY, {"at": at_us}).scalars())
+            last_asset_id = _get_state(conn, KEY_LAST_ASSET_ID)
+
+            def get_asset(asset_id: str) -> Asset | None:
+                found = conn.execute(select(t.assets).where(t.assets.c.id == asset_id)).first()
+                return None if found is None else _asset_from_row(found)
+
+            return rules.fallback_decision(
+                at,
+                emergency_candidates=candidates,
+                get_asset=get_asset,
+                last_asset_id=last_asset_id,
+                fallback=fallback,
+                choice=choice or rules.default_choice,
+                reasons=reasons,
+                boundary=boundary,
+            )
+
+    # --- plays and rotation -----------------------------------------------
+
+    def record_play(self, play: Play, *, playlist_position: int | None = None) -> None:
+        """Append a play to the outbox and advance rotation, in one transaction.
+
+        ``playlist_position`` is the decision's; when omitted it is inferred
+        (the least recently played position of that asset in the playlist,
+        which is the one ``decide`` picks). A play id already stored is ignored.
+        """
+        if play.started_at.tzinfo is None or play.ended_at.tzinfo is None:
+            raise ValueError("play instants must be timezone-aware")
+        with self._write() as conn:
+            exists = conn.execute(select(t.plays.c.seq).where(t.plays.c.id == play.id)).first()
+            if exists is not None:
+                return
+            conn.execute(
+                t.plays.insert().values(
+                    id=play.id,
+                    asset_id=play.asset_id,
+                    sha256=play.sha256,
+                    started_at=play.started_at,
+                    ended_at=play.ended_at,
+                    source=play.source.value,
+                    outcome=play.outcome.value,
+                    schedule_id=play.schedule_id,
+                    playlist_id=play.playlist_id,
+                    uploaded=False,
+                )
+            )
+            if play.source is Tier.PLAYLIST and play.playlist_id is not None:
+                _advance_rotation(conn, play, playlist_position)
+            conn.execute(
+                update(t.files)
+                .where(t.files.c.sha256 == play.sha256)
+                .where(
+                    (t.files.c.last_played_at.is_(None))
+                    | (t.files.c.last_played_at < play.started_at)
+                )
+                .values(last_played_at=play.started_at)
+            )
+            last_at = _get_state(conn, KEY_LAST_ASSET_AT)
+            if last_at is None or int(last_at) <= to_micros(play.started_at):
+                _set_state(conn, KEY_LAST_ASSET_ID, play.asset_id)
+                _set_state(conn, KEY_LAST_ASSET_AT, str(to_micros(play.started_at)))
+            self._bound_outbox(conn)
+
+    def _bound_outbox(self, conn: Connection) -> None:
+        total = conn.execute(select(func.count()).select_from(t.plays)).scalar_one()
+        excess = total - self._outbox_max_rows
+        if excess <= 0:
+            return
+        for uploaded in (True, False):
+            oldest = (
+                select(t.plays.c.seq)
+                .where(t.plays.c.uploaded.is_(uploaded))
+                .order_by(t.plays.c.seq)
+                .limit(excess)
+            )
+            removed = conn.execute(delete(t.plays).where(t.plays.c.seq.in_(oldest))).rowcount
+            excess -= removed
+            if not uploaded and removed:
+                dropped = int(_get_state(conn, KEY_PLAYS_DROPPED) or "0") + removed
+                _set_state(conn, KEY_PLAYS_DROPPED, str(dropped))
+            if excess <= 0:
+                return
+
+    def pending_plays(self, limit: int) -> list[Play]:
+        """Plays not yet uploaded, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.plays).where(t.plays.c.uploaded.is_(False)).order_by(t.plays.c.seq)
+                .limit(limit)
+            ).all()
+        return [_play_from_row(row) for row in rows]
+
+    def mark_plays_uploaded(self, play_ids: Sequence[str]) -> None:
+        with self._write() as conn:
+            for chunk in _chunks(play_ids):
+                conn.execute(
+                    update(t.plays).where(t.plays.c.id.in_(chunk)).values(uploaded=True)
+                )
+
+    def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
+        """The local proof-of-play log, newest last, with the uploaded flag."""
+        query = select(t.plays).order_by(t.plays.c.seq.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [(_play_from_row(row), bool(row.uploaded)) for row in reversed(rows)]
+
+    def dropped_plays_count(self) -> int:
+        return int(self.get_state(KEY_PLAYS_DROPPED) or "0")
+
+    # --- file index --------------------------------------------------------
+
+    def mark_file_verified(self, sha256: str, size_bytes: int, at: datetime) -> None:
+        """The file with this hash is in the cache, size and hash checked."""
+        _check_sha256(sha256)
+        with self._write() as conn:
+            stmt = sqlite_insert(t.files).values(
+                sha256=sha256, size_bytes=size_bytes, present=True, verified_at=at
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.files.c.sha256],
+                    set_={"size_bytes": size_bytes, "present": True, "verified_at": to_micros(at)},
+                )
+            )
+
+    def forget_file(self, sha256: str) -> None:
+        """The file left the cache (evicted or damaged); quarantine is kept."""
+        with self._write() as conn:
+            conn.execute(
+                update(t.files).where(t.files.c.sha256 == sha256)
+                .values(present=False, verified_at=None)
+            )
+
+    def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
+        """Never play this file before ``until`` (it failed to play)."""
+        _check_sha256(sha256)
+        with self._write() as conn:
+            size = conn.execute(
+                select(t.assets.c.size_bytes).where(t.assets.c.sha256 == sha256).limit(1)
+            ).scalar()
+            stmt = sqlite_insert(t.files).values(
+                sha256=sha256, size_bytes=size or 0, present=False,
+                quarantined_until=until, quarantine_reason=reason,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[t.files.c.sha256],
+                    set_={"quarantined_until": to_micros(until), "quarantine_reason": reason},
+                )
+            )
+
+    def quarantined_files(self, at: datetime) -> list[FileState]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.files).where(t.files.c.quarantined_until > at).order_by(t.files.c.sha256)
+            ).all()
+        return [_file_from_row(row) for row in rows]
+
+    def file_states(self) -> list[FileState]:
+        with self._read() as conn:
+            rows = conn.execute(select(t.files).order_by(t.files.c.sha256)).all()
+        return [_file_from_row(row) for row in rows]
+
+    def referenced_files(self) -> list[FileNeed]:
+        """Every file the catalogue references, one entry per sha256."""
+        query = (
+            select(
+                t.assets.c.sha256, t.assets.c.size_bytes, t.assets.c.url, t.assets.c.id,
+                t.assets.c.emergency, t.files.c.present,
+            )
+            .select_from(t.assets.outerjoin(t.files, t.files.c.sha256 == t.assets.c.sha256))
+            .order_by(t.assets.c.sha256, t.assets.c.id)
+        )
+        needs: list[FileNeed] = []
+        with self._read() as conn:
+            for row in conn.execute(query):
+                if needs and needs[-1].sha256 == row.sha256:
+                    prev = needs[-1]
+                    needs[-1] = FileNeed(
+                        sha256=prev.sha256, size_bytes=prev.size_bytes, url=prev.url,
+                        asset_ids=(*prev.asset_ids, row.id), present=prev.present,
+                        emergency=prev.emergency or bool(row.emergency),
+                    )
+                else:
+                    needs.append(FileNeed(
+                        sha256=row.sha256, size_bytes=row.size_bytes, url=row.url,
+                        asset_ids=(row.id,), present=bool(row.present),
+                        emergency=bool(row.emergency),
+                    ))
+        return needs
+
+    # --- read helpers ------------------------------------------------------
+
+    def counts(self, at: datetime | None = None) -> StoreCounts:
+        """Row counts for status; ``quarantined`` counts holds still active at ``at``."""
+        def count(conn: Connection, table: Any, *where: Any) -> int:
+            return int(conn.execute(select(func.count()).select_from(table).where(*where))
+                       .scalar_one())
+
+        quarantine_cond = (
+            t.files.c.quarantined_until.is_not(None) if at is None
+            else t.files.c.quarantined_until > at
+        )
+        with self._read() as conn:
+            return StoreCounts(
+                assets=count(conn, t.assets),
+                playlists=count(conn, t.playlists),
+                schedules=count(conn, t.schedules),
+                files_present=count(conn, t.files, t.files.c.present.is_(True)),
+                quarantined=count(conn, t.files, quarantine_cond),
+                outbox_pending=count(conn, t.plays, t.plays.c.uploaded.is_(False)),
+                outbox_total=count(conn, t.plays),
+                plays_dropped=int(_get_state(conn, KEY_PLAYS_DROPPED) or "0"),
+            )
+
+    def all_assets(self) -> list[Asset]:
+        with self._read() as conn:
+            return _load_assets(conn)
+
+    def all_playlists(self) -> list[Playlist]:
+        with self._read() as conn:
+            return _load_playlists(conn)
+
+    def all_schedules(self) -> list[Schedule]:
+        with self._read() as conn:
+            return _load_schedules(conn)
+
+    def snapshot(self) -> Catalogue:
+        """Everything ``player.core.schedule.decide`` consumes, read consistently."""
+        with self._read() as conn:
+            device_raw = _get_state(conn, KEY_DEVICE)
+            rotation = {
+                (row.playlist_id, row.position, row.asset_id): row.last_played_at
+                for row in conn.execute(select(t.rotation))
+            }
+            return rules.Catalogue(
+                timezone=_device_from_json(device_raw).timezone if device_raw else "UTC",
+                assets={a.id: a for a in _load_assets(conn)},
+                playlists={p.id: p for p in _load_playlists(conn)},
+                schedules=tuple(_load_schedules(conn)),
+                files={
+                    row.sha256: _file_from_row(row) for row in conn.execute(select(t.files))
+                },
+                rotation=rotation,
+                last_asset_id=_get_state(conn, KEY_LAST_ASSET_ID),
+            )
+
+
+Catalogue = rules.Catalogue
+
+
+# --- connection setup ------------------------------------------------------
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Driver autocommit: transactions are begun explicitly in _on_begin, which
+    # is SQLAlchemy's documented recipe for BEGIN IMMEDIATE with pysqlite.
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get("lomuz_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _SQL_CHUNK):
+        yield values[start : start + _SQL_CHUNK]
+
+
+def _check_sha256(sha256: str) -> None:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
+
+
+def _get_state(conn: Connection, key: str) -> str | None:
+    return conn.execute(select(t.state.c.value).where(t.state.c.key == key)).scalar()
+
+
+def _set_state(conn: Connection, key: str, value: str) -> None:
+    stmt = sqlite_insert(t.state).values(key=key, value=value)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[t.state.c.key], set_={"value": value}))
+
+
+def _device_to_json(device: DeviceInfo) -> str:
+    return json.dumps(
+        {"id": device.id, "name": device.name, "timezone": device.timezone,
+         "groups": list(device.groups)}
+    )
+
+
+def _device_from_json(raw: str) -> DeviceInfo:
+    data = json.loads(raw)
+    return DeviceInfo(
+        id=data["id"], name=data["name"], timezone=data["timezone"], groups=tuple(data["groups"])
+    )
+
+
+def _duplicates(ids: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    dups: list[str] = []
+    for item_id in ids:
+        if item_id in seen:
+            dups.append(item_id)
+        seen.add(item_id)
+    return dups
+
+
+def _validate_manifest(manifest: Manifest) -> None:
+    """Checks the store relies on; wire.py validates the JSON shape first."""
+    for name, ids in (
+        ("assets", [a.id for a in manifest.assets]),
+        ("playlists", [p.id for p in manifest.playlists]),
+        ("schedules", [s.id for s in manifest.schedules]),
+    ):
+        dups = _duplicates(ids)
+        if dups:
+            raise ManifestError(f"duplicate id {dups[0]!r}", path=name)
+    try:
+        ZoneInfo(manifest.device.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ManifestError(
+            f"unknown time zone {manifest.device.timezone!r}", path="device.timezone"
+        ) from exc
+    for index, asset in enumerate(manifest.assets):
+        try:
+            _check_sha256(asset.sha256)
+        except ValueError as exc:
+            raise ManifestError(str(exc), path=f"assets[{index}].sha256") from exc
+    for index, sched in enumerate(manifest.schedules):
+        path = f"schedules[{index}]"
+        if not 0 <= sched.start_minute < MINUTES_PER_DAY:
+            raise ManifestError(f"start_minute {sched.start_minute} out of range", path=path)
+        if not 0 <= sched.end_minute <= MINUTES_PER_DAY:
+            raise ManifestError(f"end_minute {sched.end_minute} out of range", path=path)
+        if not sched.days <= set(range(1, 8)):
+            raise ManifestError(f"days {sorted(sched.days)} not ISO weekdays 1..7", path=path)
+        if sched.created_at.tzinfo is None:
+            raise ManifestError("created_at is not timezone-aware", path=path)
+
+
+def _id_sets(conn: Connection) -> tuple[set[str], set[str], set[str]]:
+    return (
+        set(conn.execute(select(t.assets.c.id)).scalars()),
+        set(conn.execute(select(t.playlists.c.id)).scalars()),
+        set(conn.execute(select(t.schedules.c.id)).scalars()),
+    )
+
+
+def _delete_ids(conn: Connection, column: Any, ids: Sequence[str]) -> None:
+    for chunk in _chunks(ids):
+        conn.execute(delete(column.table).where(column.in_(chunk)))
+
+
+def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = sqlite_insert(table)
+    key = list(table.primary_key.columns)
+    set_ = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
+    conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=set_), rows)
+
+
+def _upsert_assets(conn: Connection, assets: Sequence[Asset]) -> None:
+    _upsert(conn, t.assets, [
+        {
+            "id": a.id, "sha256": a.sha256, "size_bytes": a.size_bytes,
+            "media_type": a.media_type.value, "content_type": a.content_type, "title": a.title,
+            "duration_ms": a.duration_ms, "valid_from": a.valid_from,
+            "valid_until": a.valid_until, "emergency": a.emergency, "url": a.url,
+        }
+        for a in assets
+    ])
+
+
+def _upsert_playlists(conn: Connection, playlists: Sequence[Playlist]) -> None:
+    _upsert(conn, t.playlists, [
+        {"id": p.id, "name": p.name, "version": p.version} for p in playlists
+    ])
+    _delete_ids(conn, t.playlist_items.c.playlist_id, [p.id for p in playlists])
+    items = [
+        {"playlist_id": p.id, "position": pos, "asset_id": item.asset_id,
+         "duration_ms": item.duration_ms}
+        for p in playlists
+        for pos, item in enumerate(p.items)
+    ]
+    if items:
+        conn.execute(t.playlist_items.insert(), items)
+
+
+def _upsert_schedules(conn: Connection, schedules: Sequence[Schedule]) -> None:
+    _upsert(conn, t.schedules, [
+        {
+            "id": s.id, "playlist_id": s.playlist_id, "target": s.target.value,
+            "priority": s.priority, "days": ",".join(str(d) for d in sorted(s.days)),
+            "start_minute": s.start_minute, "end_minute": s.end_minute,
+            "valid_from": s.valid_from, "valid_until": s.valid_until,
+            "created_at": s.created_at, "version": s.version,
+        }
+        for s in schedules
+    ])
+
+
+def _collect_garbage(conn: Connection) -> None:
+    """A device's state is its schedules, their playlists and assets, and emergency assets."""
+    conn.exec_driver_sql(
+        "DELETE FROM playlists WHERE id NOT IN (SELECT playlist_id FROM schedules)"
+    )
+    conn.exec_driver_sql(
+        "DELETE FROM assets WHERE emergency = 0 "
+        "AND id NOT IN (SELECT asset_id FROM playlist_items)"
+    )
+    conn.exec_driver_sql(
+        "DELETE FROM rotation WHERE NOT EXISTS (SELECT 1 FROM playlist_items AS pi "
+        "WHERE pi.playlist_id = rotation.playlist_id AND pi.position = rotation.position "
+        "AND pi.asset_id = rotation.asset_id)"
+    )
+
+
+def _check_references(conn: Connection) -> None:
+    dangling_item = conn.exec_driver_sql(
+        "SELECT pi.playlist_id, pi.position, pi.asset_id FROM playlist_items AS pi "
+        "LEFT JOIN assets AS a ON a.id = pi.asset_id WHERE a.id IS NULL "
+        "ORDER BY pi.playlist_id, pi.position LIMIT 1"
+    ).first()
+    if dangling_item is not None:
+        playlist_id, position, asset_id = dangling_item
+        raise ManifestError(
+            f"playlist {playlist_id!r} item {position} refers to asset {asset_id!r}, "
+            "which the device state does not contain",
+            path="playlists",
+        )
+    dangling_schedule = conn.exec_driver_sql(
+        "SELECT s.id, s.playlist_id FROM schedules AS s "
+        "LEFT JOIN playlists AS p ON p.id = s.playlist_id WHERE p.id IS NULL "
+        "ORDER BY s.id LIMIT 1"
+    ).first()
+    if dangling_schedule is not None:
+        schedule_id, playlist_id = dangling_schedule
+        raise ManifestError(
+            f"schedule {schedule_id!r} refers to playlist {playlist_id!r}, "
+            "which the device state does not contain",
+            path="schedules",
+        )
+
+
+def _advance_rotation(conn: Connection, play: Play, position: int | None) -> None:
+    if position is None:
+        position = conn.execute(
+            text(
+                "SELECT pi.position FROM playlist_items AS pi LEFT JOIN rotation AS r "
+                "ON r.playlist_id = pi.playlist_id AND r.position = pi.position "
+                "AND r.asset_id = pi.asset_id "
+                "WHERE pi.playlist_id = :playlist_id AND pi.asset_id = :asset_id "
+                "ORDER BY r.last_played_at IS NOT NULL, r.last_played_at, pi.position LIMIT 1"
+            ),
+            {"playlist_id": play.playlist_id, "asset_id": play.asset_id},
+        ).scalar()
+        if position is None:
+            return  # the playlist changed since; nothing to rotate
+    else:
+        listed = conn.execute(
+            select(t.playlist_items.c.asset_id).where(
+                t.playlist_items.c.playlist_id == play.playlist_id,
+                t.playlist_items.c.position == position,
+            )
+        ).scalar()
+        if listed != play.asset_id:
+            return
+    current = conn.execute(
+        select(t.rotation.c.asset_id, t.rotation.c.last_played_at).where(
+            t.rotation.c.playlist_id == play.playlist_id, t.rotation.c.position == position
+        )
+    ).first()
+    if (
+        current is not None
+        and current.asset_id == play.asset_id
+        and current.last_played_at >= play.started_at
+    ):
+        return
+    stmt = sqlite_insert(t.rotation).values(
+        playlist_id=play.playlist_id, position=position, asset_id=play.asset_id,
+        last_played_at=play.started_at,
+    )
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[t.rotation.c.playlist_id, t.rotation.c.position],
+        set_={"asset_id": play.asset_id, "last_played_at": to_micros(play.started_at)},
+    ))
+
+
+def _diagnose_playlist(conn: Connection, schedule: Schedule, at: datetime) -> list[str]:
+    rows = conn.execute(
+        SQL_ITEM_DIAGNOSIS,
+        {"playlist_id": schedule.playlist_id, "limit": rules.MAX_ITEM_REASONS},
+    ).all()
+    if not rows:
+        return [rules.schedule_line(schedule, f"playlist {schedule.playlist_id} is empty")]
+    lines = [rules.schedule_line(schedule, f"no playable item in playlist {schedule.playlist_id}")]
+    for row in rows:
+        asset = None
+        file = None
+        if row.asset_id is not None:
+            asset = _asset_from_row(
+                conn.execute(select(t.assets).where(t.assets.c.id == row.asset_id)).one()
+            )
+        if row.file_sha256 is not None:
+            file = _file_from_row(
+                conn.execute(select(t.files).where(t.files.c.sha256 == row.file_sha256)).one()
+            )
+        problem = rules.item_problem(asset, file, at) or "playable"
+        lines.append(rules.item_line(row.position, row.item_asset_id, problem))
+    return lines
+
+
+def _rotation_text(last: datetime | None) -> str:
+    return rules.rotation_text(last)
+
+
+def _asset_from_row(row: Any) -> Asset:
+    def instant(value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return from_micros(int(value))
+
+    return Asset(
+        id=row.id, sha256=row.sha256, size_bytes=row.size_bytes,
+        media_type=MediaType(row.media_type), content_type=row.content_type, title=row.title,
+        duration_ms=row.duration_ms, valid_from=instant(row.valid_from),
+        valid_until=instant(row.valid_until), emergency=bool(row.emergency), url=row.url,
+    )
+
+
+def _file_from_row(row: Any) -> FileState:
+    return FileState(
+        sha256=row.sha256, size_bytes=row.size_bytes, present=bool(row.present),
+        verified_at=row.verified_at, quarantined_until=row.quarantined_until,
+        quarantine_reason=row.quarantine_reason, last_played_at=row.last_played_at,
+    )
+
+
+def _schedule_from_row(row: Any) -> Schedule:
+    return Schedule(
+        id=row.id, playlist_id=row.playlist_id, target=TargetKind(row.target),
+        priority=row.priority,
+        days=frozenset(int(d) for d in row.days.split(",") if d),
+        start_minute=row.start_minute, end_minute=row.end_minute,
+        valid_from=row.valid_from, valid_until=row.valid_until,
+        created_at=row.created_at, version=row.version,
+    )
+
+
+def _play_from_row(row: Any) -> Play:
+    return Play(
+        id=row.id, asset_id=row.asset_id, sha256=row.sha256, started_at=row.started_at,
+        ended_at=row.ended_at, source=Tier(row.source), outcome=Outcome(row.outcome),
+        schedule_id=row.schedule_id, playlist_id=row.playlist_id,
+    )
+
+
+def _load_assets(conn: Connection) -> list[Asset]:
+    return [_asset_from_row(row) for row in conn.execute(select(t.assets).order_by(t.assets.c.id))]
+
+
+def _load_playlists(conn: Connection) -> list[Playlist]:
+    items: dict[str, list[PlaylistItem]] = {}
+    for row in conn.execute(
+        select(t.playlist_items).order_by(
+            t.playlist_items.c.playlist_id, t.playlist_items.c.position
+        )
+    ):
+        items.setdefault(row.playlist_id, []).append(PlaylistItem(row.asset_id, row.duration_ms))
+    return [
+        Playlist(id=row.id, name=row.name, items=tuple(items.get(row.id, ())), version=row.version)
+        for row in conn.execute(select(t.playlists).order_by(t.playlists.c.id))
+    ]
+
+
+def _load_schedules(conn: Connection) -> list[Schedule]:
+    return [
+        _schedule_from_row(row)
+        for row in conn.execute(select(t.schedules).order_by(t.schedules.c.id))
+    ]
