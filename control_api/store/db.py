@@ -67,9 +67,13 @@ class Database:
         self.engine = make_engine(url)
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        with self.engine.connect() as conn, Session(bind=conn) as session, session.begin():
-            yield session
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """A read transaction; ``snapshot`` makes every query see one state (a manifest)."""
+        with self.engine.connect() as conn:
+            if snapshot and conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=conn) as session, session.begin():
+                yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -1,0 +1,142 @@
+"""Composition root of the control API: ``create_app(settings)`` builds everything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import falcon
+
+from control_api.auth import EnrollmentLimiter, TokenAuth
+from control_api.deps import Deps
+from control_api.errors import HttpError
+from control_api.media import (
+    InvalidMediaName,
+    LocalMediaStore,
+    MediaNotFound,
+    MediaStore,
+    MediaTooLarge,
+    MediaTruncated,
+)
+from control_api.metrics import Metrics
+from control_api.resources import content, device, fleet, ops
+from control_api.settings import Settings
+from control_api.store.db import Database
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "invalid",
+    429: "too_many_requests",
+    431: "headers_too_large",
+}
+
+
+class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
+    """The Falcon app plus what the composition root built (``deps``), for the CLI and tests."""
+
+    deps: Deps
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def error_answer(ex: BaseException) -> tuple[int, str, str, dict[str, str]]:
+    """The one exception → (status, code, message, headers) mapping."""
+    if isinstance(ex, HttpError):
+        return ex.status, ex.code, ex.message, ex.headers
+    if isinstance(ex, MediaTooLarge):
+        return 413, "payload_too_large", str(ex), {}
+    if isinstance(ex, MediaTruncated):
+        return 400, "truncated_body", str(ex), {}
+    if isinstance(ex, InvalidMediaName | MediaNotFound):
+        return 404, "not_found", "no such media", {}
+    if isinstance(ex, falcon.HTTPError):
+        status = ex.status_code
+        code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "error")
+        message = ex.title or code
+        if ex.description:
+            message = f"{message}: {ex.description}"
+        if status == 404:
+            message = "no such resource"
+        return status, code, message, dict(ex.headers or {})
+    # Anything else is a bug or an outage: log it whole, tell the client nothing of it.
+    log.error("unhandled error", exc_info=ex)
+    return 500, "internal_error", "internal server error", {}
+
+
+def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+    status, code, message, headers = error_answer(ex)
+    resp.status = status
+    for name, value in headers.items():
+        resp.set_header(name, value)
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"error": {"code": code, "message": message}}
+    resp.stream = None
+    resp.data = None
+    resp.text = None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    media: MediaStore | None = None,
+    now: Callable[[], datetime] = _utc_now,
+) -> LomuzApp:
+    """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
+
+    The caller migrates the database first (``lomuz-control serve`` does).
+    """
+    db = Database(settings.database_url)
+    metrics = Metrics()
+    deps = Deps(
+        settings=settings,
+        db=db,
+        media=media if media is not None else LocalMediaStore(settings.media_dir),
+        metrics=metrics,
+        now=now,
+    )
+    auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now)
+    middleware: list[Any] = [metrics.middleware, auth]
+    app = LomuzApp(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, _handle)
+    app.add_error_handler(falcon.HTTPError, _handle)
+
+    app.add_route("/healthz", ops.Health(deps))
+    app.add_route("/metrics", ops.MetricsResource(deps))
+    app.add_route("/v1/openapi.json", ops.OpenApi())
+    app.add_route("/v1/assets", content.Assets(deps))
+    app.add_route("/v1/assets/{asset_id}", content.AssetItem(deps))
+    app.add_route("/v1/playlists", content.Playlists(deps))
+    app.add_route("/v1/playlists/{playlist_id}", content.PlaylistItem(deps))
+    app.add_route("/v1/devices", fleet.Devices(deps))
+    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps))
+    app.add_route("/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps))
+    app.add_route("/v1/schedules", fleet.Schedules(deps))
+    app.add_route("/v1/schedules/{schedule_id}", fleet.ScheduleItem(deps))
+    app.add_route("/v1/plays", fleet.Plays(deps))
+    limiter = EnrollmentLimiter(settings.enroll_max_failures, settings.enroll_lockout_s)
+    app.add_route("/v1/enroll", device.Enroll(deps, limiter))
+    app.add_route("/v1/device/manifest", device.Manifest(deps))
+    app.add_route("/v1/device/telemetry", device.Telemetry(deps))
+    app.add_route("/v1/device/plays", device.DevicePlays(deps))
+    app.add_route("/v1/media/{sha256}", device.Media(deps))
+    app.deps = deps
+    return app

@@ -1,0 +1,145 @@
+"""Bearer-token authentication (admin/device), its short cache, and the enrollment limiter.
+
+Resources declare ``auth = "admin" | "device" | "any" | None`` (None: public).
+The principal lands in ``req.context.principal``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import falcon
+
+from control_api.core.manifest import scope_hash
+from control_api.errors import Forbidden, TooManyRequests, Unauthorized
+from control_api.store import repository as repo
+from control_api.store.db import Database
+from control_api.store.models import Device
+
+log = logging.getLogger(__name__)
+_MAX_CACHE_ENTRIES = 50_000
+
+
+class TokenAuth:
+    """Falcon middleware; looks tokens up by hash, compares in constant time."""
+
+    def __init__(
+        self,
+        db: Database,
+        cache_s: float,
+        last_seen_write_s: float,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._db = db
+        self._cache_s = cache_s
+        self._last_seen_write_s = last_seen_write_s
+        self._now = now
+        self._cache: dict[str, tuple[repo.Principal, str, float]] = {}
+        self._last_seen_written: dict[str, float] = {}
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        if resource is None:
+            return
+        required = getattr(resource, "auth", "admin")
+        if required is None:
+            return
+        principal, scope = self._authenticate(req.get_header("Authorization"))
+        if required not in ("any", principal.kind):
+            raise Forbidden(f"this endpoint needs a {required} token", "wrong_token_kind")
+        req.context.principal = principal
+        req.context.scope = scope
+        if principal.device_id is not None:
+            self._touch(principal.device_id)
+
+    def _authenticate(self, header: str | None) -> tuple[repo.Principal, str]:
+        if not header:
+            raise Unauthorized("missing Authorization: Bearer <token>", "missing_token")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 200:
+            raise Unauthorized("malformed Authorization header", "invalid_token")
+        token_hash = repo.hash_secret(token)
+        mono = time.monotonic()
+        cached = self._cache.get(token_hash)
+        if cached is not None and cached[2] > mono:
+            return cached[0], cached[1]
+        scope = ""
+        with self._db.read() as s:
+            principal = repo.lookup_token(s, token_hash)
+            if principal is not None and principal.device_id is not None:
+                device = s.get(Device, principal.device_id)
+                if device is not None:
+                    scope = scope_hash(device.timezone, device.groups)
+        if principal is None or not hmac.compare_digest(principal.token_hash, token_hash):
+            raise Unauthorized("invalid or revoked token", "invalid_token")
+        if self._cache_s > 0:
+            if len(self._cache) > _MAX_CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[token_hash] = (principal, scope, mono + self._cache_s)
+        return principal, scope
+
+    def _touch(self, device_id: str) -> None:
+        # At most one write per device every few seconds, so a polling fleet's
+        # 304 path stays read-only.
+        mono = time.monotonic()
+        last = self._last_seen_written.get(device_id)
+        if last is not None and mono - last < self._last_seen_write_s:
+            return
+        self._last_seen_written[device_id] = mono
+        with self._db.write() as s:
+            device = s.get(Device, device_id)
+            if device is not None:
+                device.last_seen_at = self._now()
+
+
+class EnrollmentLimiter:
+    """Locks a client address out after too many failed enrollment attempts."""
+
+    def __init__(self, max_failures: int, lockout_s: int) -> None:
+        self._max_failures = max_failures
+        self._lockout_s = lockout_s
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def check(self, address: str) -> None:
+        with self._lock:
+            until = self._locked_until.get(address)
+            if until is None:
+                return
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                del self._locked_until[address]
+                return
+        raise TooManyRequests("too many failed enrollment attempts", int(remaining) + 1)
+
+    def failed(self, address: str) -> None:
+        mono = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(address, []) if mono - t < self._lockout_s]
+            recent.append(mono)
+            if len(recent) >= self._max_failures:
+                self._failures.pop(address, None)
+                self._locked_until[address] = mono + self._lockout_s
+                log.warning(
+                    "enrollment locked for %s for %ss after %s failures",
+                    address,
+                    self._lockout_s,
+                    len(recent),
+                )
+                return
+            self._failures[address] = recent
+            if len(self._failures) > _MAX_CACHE_ENTRIES:
+                self._failures.clear()
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            self._failures.pop(address, None)

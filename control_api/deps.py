@@ -1,0 +1,21 @@
+"""What resources are given by the composition root (``create_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from control_api.media import MediaStore
+from control_api.metrics import Metrics
+from control_api.settings import Settings
+from control_api.store.db import Database
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    db: Database
+    media: MediaStore
+    metrics: Metrics
+    now: Callable[[], datetime]

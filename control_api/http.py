@@ -1,0 +1,94 @@
+"""Request helpers shared by the resources: JSON bodies, query parameters, If-Match."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import falcon
+
+from control_api.core.validation import parse_instant
+from control_api.errors import BadRequest, PayloadTooLarge, PreconditionFailed, Unprocessable
+from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
+
+
+def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 400 malformed."""
+    if req.content_length is not None and req.content_length > max_bytes:
+        raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
+    if not raw.strip():
+        raise BadRequest("a JSON body is required", "malformed_json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}", "malformed_json") from None
+    if not isinstance(body, dict):
+        raise Unprocessable("body", "must be a JSON object")
+    return body
+
+
+def check_params(req: falcon.Request, allowed: Iterable[str]) -> None:
+    allowed_set = set(allowed)
+    for name in req.params:
+        if name not in allowed_set:
+            raise Unprocessable(name, "unknown query parameter", "unknown_parameter")
+
+
+def str_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | None:
+    value = req.params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise Unprocessable(name, "given more than once")
+    if len(value) > max_chars:
+        raise Unprocessable(name, f"must be at most {max_chars} characters")
+    return value
+
+
+def bool_param(req: falcon.Request, name: str) -> bool | None:
+    value = str_param(req, name)
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise Unprocessable(name, "must be true or false")
+
+
+def instant_param(req: falcon.Request, name: str) -> datetime | None:
+    value = str_param(req, name)
+    return None if value is None else parse_instant(value, name)
+
+
+def page_params(req: falcon.Request) -> tuple[int, str | None]:
+    raw = str_param(req, "limit")
+    limit = DEFAULT_LIMIT
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise Unprocessable("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        limit = int(raw)
+    after = str_param(req, "after", 500)
+    return limit, after or None
+
+
+def check_if_match(req: falcon.Request, version: int) -> None:
+    """412 when ``If-Match`` names another version; no header means last writer wins."""
+    header = req.get_header("If-Match")
+    if header is None:
+        return
+    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
+    if "*" in tags or str(version) in tags:
+        return
+    raise PreconditionFailed(
+        f"version {version} is current, If-Match gave {header}", "version_mismatch"
+    )
+
+
+def set_etag(resp: falcon.Response, version: int) -> None:
+    resp.set_header("ETag", f'"{version}"')

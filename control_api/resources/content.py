@@ -1,0 +1,278 @@
+"""Director endpoints for assets and playlists (admin token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from sqlalchemy.exc import IntegrityError
+
+from control_api import http
+from control_api.core import validation as v
+from control_api.deps import Deps
+from control_api.errors import Conflict, Unprocessable, UnsupportedMediaType
+from control_api.store import repository as repo
+from control_api.store.models import Asset, Playlist
+
+MEDIA_TYPES = ("audio", "video", "image")
+ASSET_PARAMS = ("filename", "title", "emergency", "valid_from", "valid_until")
+
+
+class Assets:
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        http.check_params(req, ("limit", "after"))
+        limit, after = http.page_params(req)
+        with self.deps.db.read() as s:
+            rows, nxt = repo.page_by_id(s, Asset, req.context.principal.tenant_id, limit, after)
+            resp.media = {"items": [repo.asset_json(a) for a in rows], "next": nxt}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        tenant_id = req.context.principal.tenant_id
+        content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
+        media_type, _, subtype = content_type.partition("/")
+        if media_type not in MEDIA_TYPES or not subtype:
+            raise UnsupportedMediaType(
+                "Content-Type must be audio/*, video/* or image/*", "unsupported_media_type"
+            )
+        http.check_params(req, ASSET_PARAMS)
+        filename = http.str_param(req, "filename")
+        title = http.str_param(req, "title", v.MAX_NAME_CHARS)
+        emergency = http.bool_param(req, "emergency") or False
+        valid_from = http.instant_param(req, "valid_from")
+        valid_until = http.instant_param(req, "valid_until")
+        v.check_window(valid_from, valid_until, "valid_until")
+
+        media = self.deps.media
+        received = media.receive(
+            req.bounded_stream, self.deps.settings.max_upload_bytes, req.content_length
+        )
+        with self.deps.db.read() as s:
+            existing = repo.asset_by_sha(s, tenant_id, received.sha256)
+            if existing is not None:
+                media.discard(received)
+                resp.status = falcon.HTTP_200
+                resp.media = repo.asset_json(existing)
+                return
+        media.commit(received)
+        duration_ms = None
+        if media_type != "image":
+            duration_ms = media.probe_duration_ms(media.path_for(received.sha256))
+        now = self.deps.now()
+        asset = Asset(
+            id=repo.new_id("ast"),
+            tenant_id=tenant_id,
+            sha256=received.sha256,
+            size_bytes=received.size_bytes,
+            media_type=media_type,
+            content_type=content_type,
+            filename=filename,
+            title=title,
+            duration_ms=duration_ms,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            emergency=emergency,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self.deps.db.write() as s:
+                s.add(asset)
+                s.flush()
+                repo.record_changes(s, tenant_id, [("asset", asset.id, False)], self._keep)
+        except IntegrityError:
+            # The same bytes uploaded concurrently: the other upload won.
+            with self.deps.db.read() as s:
+                existing = repo.asset_by_sha(s, tenant_id, received.sha256)
+                if existing is None:
+                    raise
+                resp.status = falcon.HTTP_200
+                resp.media = repo.asset_json(existing)
+                return
+        resp.status = falcon.HTTP_201
+        resp.media = repo.asset_json(asset)
+
+    @property
+    def _keep(self) -> int:
+        return self.deps.settings.changelog_horizon_revisions
+
+
+class AssetItem:
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
+        with self.deps.db.read() as s:
+            resp.media = repo.asset_json(
+                repo.get_asset(s, req.context.principal.tenant_id, asset_id)
+            )
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
+        tenant_id = req.context.principal.tenant_id
+        body = http.read_json(req, self.deps.settings.max_json_bytes)
+        v.check_fields(body, ("title", "emergency", "valid_from", "valid_until", "duration_ms"))
+        changes: dict[str, Any] = {}
+        if "title" in body:
+            changes["title"] = v.as_opt_str(body["title"], "title")
+        if "emergency" in body:
+            changes["emergency"] = v.as_bool(body["emergency"], "emergency")
+        for key in ("valid_from", "valid_until"):
+            if key in body:
+                changes[key] = v.as_opt_instant(body[key], key)
+        if "duration_ms" in body:
+            changes["duration_ms"] = v.as_opt_int(body["duration_ms"], "duration_ms", minimum=0)
+        with self.deps.db.write() as s:
+            asset = repo.get_asset(s, tenant_id, asset_id)
+            v.check_window(
+                changes.get("valid_from", asset.valid_from),
+                changes.get("valid_until", asset.valid_until),
+                "valid_until",
+            )
+            for key, value in changes.items():
+                setattr(asset, key, value)
+            asset.updated_at = self.deps.now()
+            repo.record_changes(
+                s,
+                tenant_id,
+                [("asset", asset.id, False)],
+                self.deps.settings.changelog_horizon_revisions,
+            )
+            resp.media = repo.asset_json(asset)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
+        tenant_id = req.context.principal.tenant_id
+        with self.deps.db.write() as s:
+            asset = repo.get_asset(s, tenant_id, asset_id)
+            if repo.asset_in_use(s, asset.id):
+                raise Conflict("a playlist uses this asset", "asset_in_use")
+            s.delete(asset)
+            repo.record_changes(
+                s,
+                tenant_id,
+                [("asset", asset_id, True)],
+                self.deps.settings.changelog_horizon_revisions,
+            )
+        resp.status = falcon.HTTP_204
+
+
+def parse_playlist(body: dict[str, Any]) -> tuple[str, list[tuple[str, int | None]]]:
+    v.check_fields(body, ("name", "items"), ("name", "items"))
+    name = v.as_str(body["name"], "name")
+    raw_items = body["items"]
+    if not isinstance(raw_items, list):
+        raise Unprocessable("items", "must be a list")
+    if len(raw_items) > 10_000:
+        raise Unprocessable("items", "at most 10000 items")
+    items: list[tuple[str, int | None]] = []
+    for index, item in enumerate(raw_items):
+        field = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise Unprocessable(field, "must be an object")
+        v.check_fields(item, ("asset_id", "duration_ms"), ("asset_id",), prefix=f"{field}.")
+        asset_id = v.as_str(item["asset_id"], f"{field}.asset_id")
+        duration = v.as_opt_int(item.get("duration_ms"), f"{field}.duration_ms", minimum=1)
+        items.append((asset_id, duration))
+    return name, items
+
+
+class Playlists:
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        http.check_params(req, ("limit", "after"))
+        limit, after = http.page_params(req)
+        with self.deps.db.read() as s:
+            rows, nxt = repo.page_by_id(s, Playlist, req.context.principal.tenant_id, limit, after)
+            items = repo.playlist_items(s, [p.id for p in rows])
+            resp.media = {"items": [repo.playlist_json(p, items[p.id]) for p in rows], "next": nxt}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        tenant_id = req.context.principal.tenant_id
+        name, items = parse_playlist(http.read_json(req, self.deps.settings.max_json_bytes))
+        now = self.deps.now()
+        playlist = Playlist(
+            id=repo.new_id("pl"),
+            tenant_id=tenant_id,
+            name=name,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        with self.deps.db.write() as s:
+            s.add(playlist)
+            s.flush()
+            repo.set_playlist_items(s, tenant_id, playlist.id, items)
+            repo.record_changes(
+                s,
+                tenant_id,
+                [("playlist", playlist.id, False)],
+                self.deps.settings.changelog_horizon_revisions,
+            )
+            s.flush()
+            body = repo.playlist_json(playlist, repo.playlist_items(s, [playlist.id])[playlist.id])
+        resp.status = falcon.HTTP_201
+        http.set_etag(resp, playlist.version)
+        resp.media = body
+
+
+class PlaylistItem:
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
+        with self.deps.db.read() as s:
+            playlist = repo.get_playlist(s, req.context.principal.tenant_id, playlist_id)
+            resp.media = repo.playlist_json(
+                playlist, repo.playlist_items(s, [playlist.id])[playlist.id]
+            )
+            http.set_etag(resp, playlist.version)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
+        tenant_id = req.context.principal.tenant_id
+        name, items = parse_playlist(http.read_json(req, self.deps.settings.max_json_bytes))
+        with self.deps.db.write() as s:
+            playlist = repo.get_playlist(s, tenant_id, playlist_id)
+            http.check_if_match(req, playlist.version)
+            playlist.name = name
+            playlist.version += 1
+            playlist.updated_at = self.deps.now()
+            repo.set_playlist_items(s, tenant_id, playlist.id, items)
+            repo.record_changes(
+                s,
+                tenant_id,
+                [("playlist", playlist.id, False)],
+                self.deps.settings.changelog_horizon_revisions,
+            )
+            s.flush()
+            resp.media = repo.playlist_json(
+                playlist, repo.playlist_items(s, [playlist.id])[playlist.id]
+            )
+            http.set_etag(resp, playlist.version)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
+        tenant_id = req.context.principal.tenant_id
+        with self.deps.db.write() as s:
+            playlist = repo.get_playlist(s, tenant_id, playlist_id)
+            http.check_if_match(req, playlist.version)
+            if repo.playlist_scheduled(s, playlist.id):
+                raise Conflict("a schedule uses this playlist", "playlist_in_use")
+            repo.set_playlist_items(s, tenant_id, playlist.id, [])
+            s.delete(playlist)
+            repo.record_changes(
+                s,
+                tenant_id,
+                [("playlist", playlist_id, True)],
+                self.deps.settings.changelog_horizon_revisions,
+            )
+        resp.status = falcon.HTTP_204

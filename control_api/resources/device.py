@@ -1,0 +1,229 @@
+"""Device endpoints: enrollment, manifest (full or delta), telemetry, plays, and media."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import falcon
+
+from control_api import http
+from control_api.auth import EnrollmentLimiter
+from control_api.core import manifest as mf
+from control_api.core import validation as v
+from control_api.deps import Deps
+from control_api.errors import NotFound, Unauthorized, Unprocessable
+from control_api.store import repository as repo
+from control_api.store.models import Device
+
+log = logging.getLogger(__name__)
+MAX_PLAYS = 1000
+SCHEMA = 1
+SOURCES = ("playlist", "emergency", "jingle")
+OUTCOMES = ("completed", "skipped", "error")
+
+
+class Enroll:
+    auth = None
+
+    def __init__(self, deps: Deps, limiter: EnrollmentLimiter) -> None:
+        self.deps = deps
+        self.limiter = limiter
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        address = req.remote_addr or "unknown"
+        self.limiter.check(address)
+        body = http.read_json(req, self.deps.settings.max_json_bytes)
+        v.check_fields(body, ("enrollment_code", "hardware"), ("enrollment_code",))
+        code = v.as_str(body["enrollment_code"], "enrollment_code")
+        hardware = body.get("hardware")
+        if hardware is not None and not isinstance(hardware, dict):
+            raise Unprocessable("hardware", "must be an object")
+        with self.deps.db.write() as s:
+            enrolled = repo.enroll(s, code, self.deps.now(), hardware)
+            if enrolled is not None:
+                device, token = enrolled
+                device_id = device.id
+        if enrolled is None:
+            self.limiter.failed(address)
+            raise Unauthorized(
+                "unknown, used or expired enrollment code", "invalid_enrollment_code"
+            )
+        self.limiter.succeeded(address)
+        resp.status = falcon.HTTP_201
+        resp.media = {"device_id": device_id, "device_token": token}
+
+
+class Manifest:
+    """``GET /v1/device/manifest``: 304 from the tenant's revision alone, else full or delta."""
+
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        http.check_params(req, ("since",))
+        principal = req.context.principal
+        since = http.str_param(req, "since", 200) or req.get_header("If-None-Match")
+        with self.deps.db.read(snapshot=True) as s:
+            revision, horizon = repo.tenant_state(s, principal.tenant_id)
+            base = mf.parse_cursor(since, req.context.scope, current=revision, horizon=horizon)
+            if base == revision:
+                resp.status = falcon.HTTP_304
+                resp.set_header("ETag", f'"{mf.make_cursor(revision, req.context.scope)}"')
+                self.deps.metrics.manifest_served("not_modified")
+                return
+            device = s.get(Device, principal.device_id)
+            if device is None:
+                raise Unauthorized("invalid or revoked token", "invalid_token")
+            scope = mf.scope_hash(device.timezone, device.groups)
+            base = mf.parse_cursor(since, scope, current=revision, horizon=horizon)
+            view = repo.device_view(s, device)
+            if base is None:
+                plan = mf.plan_full(view)
+            else:
+                plan = mf.plan_delta(repo.changed_since(s, principal.tenant_id, base), view)
+            body = self._render(s, device, plan, mf.make_cursor(revision, scope), base is None)
+        self.deps.metrics.manifest_served("full" if base is None else "delta")
+        resp.set_header("ETag", f'"{body["cursor"]}"')
+        resp.media = body
+
+    def _render(
+        self, s: Any, device: Device, plan: mf.Plan, cursor: str, full: bool
+    ) -> dict[str, Any]:
+        tenant_id = device.tenant_id
+        schedules = repo.load_schedules(s, tenant_id, plan.upsert["schedule"])
+        playlists = repo.load_playlists(s, tenant_id, plan.upsert["playlist"])
+        asset_ids = set(plan.upsert["asset"])
+        for playlist in playlists:
+            asset_ids.update(item["asset_id"] for item in playlist["items"])
+        assets = [
+            {**repo.asset_json(a), "url": f"/v1/media/{a.sha256}"}
+            for a in repo.load_assets(s, tenant_id, asset_ids)
+        ]
+        return {
+            "schema": SCHEMA,
+            "cursor": cursor,
+            "full": full,
+            "server_time": v.format_instant(self.deps.now()),
+            "sync_interval_s": self.deps.settings.sync_interval_s,
+            "device": {
+                "id": device.id,
+                "name": device.name,
+                "timezone": device.timezone,
+                "groups": list(device.groups),
+            },
+            "assets": assets,
+            "playlists": playlists,
+            "schedules": [repo.schedule_json(x, reduced_target=True) for x in schedules],
+            "deleted": {
+                "assets": sorted(plan.deleted["asset"]),
+                "playlists": sorted(plan.deleted["playlist"]),
+                "schedules": sorted(plan.deleted["schedule"]),
+            },
+        }
+
+
+class Telemetry:
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = http.read_json(req, self.deps.settings.max_json_bytes)
+        with self.deps.db.write() as s:
+            device = s.get(Device, req.context.principal.device_id)
+            if device is not None:
+                device.status = status
+                device.last_seen_at = self.deps.now()
+        resp.status = falcon.HTTP_204
+
+
+def parse_play(item: object, field: str) -> dict[str, Any]:
+    """One Play; fields a newer player adds are ignored (device input is read tolerantly)."""
+    if not isinstance(item, dict):
+        raise Unprocessable(field, "must be an object")
+    for key in ("id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"):
+        if key not in item:
+            raise Unprocessable(f"{field}.{key}", "is required", "missing_field")
+    play_id = v.as_str(item["id"], f"{field}.id", max_chars=64)
+    try:
+        uuid.UUID(play_id)
+    except ValueError:
+        raise Unprocessable(f"{field}.id", "must be a UUID") from None
+    sha256 = v.as_str(item["sha256"], f"{field}.sha256", max_chars=64)
+    if not v.is_sha256(sha256):
+        raise Unprocessable(f"{field}.sha256", "must be 64 lowercase hex characters")
+    started_at = v.parse_instant(item["started_at"], f"{field}.started_at")
+    ended_at = v.parse_instant(item["ended_at"], f"{field}.ended_at")
+    if ended_at < started_at:
+        raise Unprocessable(f"{field}.ended_at", "must not be before started_at")
+    source = item["source"]
+    if source not in SOURCES:
+        raise Unprocessable(f"{field}.source", f"must be one of {', '.join(SOURCES)}")
+    outcome = item["outcome"]
+    if outcome not in OUTCOMES:
+        raise Unprocessable(f"{field}.outcome", f"must be one of {', '.join(OUTCOMES)}")
+    optional = {}
+    for key in ("schedule_id", "playlist_id"):
+        value = item.get(key)
+        optional[key] = None if value is None else v.as_str(value, f"{field}.{key}")
+    return {
+        "id": play_id,
+        "asset_id": v.as_str(item["asset_id"], f"{field}.asset_id"),
+        "sha256": sha256,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "source": source,
+        "outcome": outcome,
+        **optional,
+    }
+
+
+class DevicePlays:
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = http.read_json(req, self.deps.settings.max_json_bytes)
+        raw = body.get("plays")
+        if not isinstance(raw, list):
+            raise Unprocessable("plays", "must be a list of plays")
+        if len(raw) > MAX_PLAYS:
+            raise Unprocessable("plays", f"at most {MAX_PLAYS} plays per request")
+        plays = [parse_play(item, f"plays[{i}]") for i, item in enumerate(raw)]
+        principal = req.context.principal
+        with self.deps.db.write() as s:
+            accepted, duplicates = repo.ingest_plays(
+                s, principal.tenant_id, principal.device_id, plays, self.deps.now()
+            )
+        self.deps.metrics.plays_ingested(accepted)
+        resp.media = {"accepted": accepted, "duplicates": duplicates}
+
+
+class Media:
+    """``GET /v1/media/{sha256}`` for a device or admin of a tenant that has the asset."""
+
+    auth = "any"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, sha256: str) -> None:
+        from control_api.media_http import serve_media
+
+        if not v.is_sha256(sha256):
+            raise NotFound("no such media")
+        with self.deps.db.read() as s:
+            asset = repo.asset_by_sha(s, req.context.principal.tenant_id, sha256)
+            if asset is None:
+                raise NotFound("no such media")
+            size_bytes, content_type = asset.size_bytes, asset.content_type
+        serve_media(req, resp, self.deps.media.path_for(sha256), sha256, size_bytes, content_type)
+
+    on_head = on_get
