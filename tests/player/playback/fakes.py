@@ -1,0 +1,224 @@
+"""Hand-written fakes for the playback loop: clock, decision source, recording output."""
+
+from __future__ import annotations
+
+import math
+import queue
+import struct
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
+from player.core.model import Decision, MediaType, Play, Tier
+from player.errors import PlaybackError
+
+BASE_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def write_tone(path: Path, freq_hz: float, duration_ms: int, rate_hz: int = 44_100) -> Path:
+    n = rate_hz * duration_ms // 1000
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate_hz)
+        w.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq_hz * i / rate_hz)))
+                for i in range(n)
+            )
+        )
+    return path
+
+
+class FakeClock:
+    """Corrected time starts at BASE_AT and advances with the real monotonic clock."""
+
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self._m0 = time.monotonic()
+        self.offset_s = offset_s
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return BASE_AT + timedelta(seconds=time.monotonic() - self._m0 + self.offset_s)
+
+
+def decision(
+    asset_id: str | None,
+    *,
+    tier: Tier = Tier.PLAYLIST,
+    media_type: MediaType | None = MediaType.AUDIO,
+    play_duration_ms: int | None = None,
+    next_boundary_at: datetime | None = None,
+    at: datetime = BASE_AT,
+) -> Decision:
+    return Decision(
+        at=at,
+        tier=tier,
+        asset_id=asset_id,
+        sha256=None if asset_id is None else f"sha-{asset_id}",
+        media_type=None if asset_id is None else media_type,
+        schedule_id="s1" if tier == Tier.PLAYLIST else None,
+        playlist_id="p1" if tier == Tier.PLAYLIST else None,
+        play_duration_ms=play_duration_ms,
+        reasons=("test",),
+        next_boundary_at=next_boundary_at,
+    )
+
+
+@dataclass
+class Quarantine:
+    sha256: str
+    until: datetime
+    reason: str
+    at_mono: float
+
+
+class FakeSource:
+    """Serves decisions from ``script`` (called with the decision count and ``at``).
+
+    Quarantined sha256s are skipped like the real store does: ``script`` is
+    asked again with the next count.
+    """
+
+    def __init__(self, script: Callable[[int, datetime], Decision]) -> None:
+        self._script = script
+        self._lock = threading.Lock()
+        self.decide_calls: list[datetime] = []
+        self.plays: list[Play] = []
+        self.play_monos: list[float] = []
+        self.quarantined: list[Quarantine] = []
+        self.log: list[str] = []  # "decide" / "record:<asset>" in call order
+        self.played = threading.Condition(self._lock)
+
+    def decide(self, at: datetime) -> Decision:
+        with self._lock:
+            quarantined = {q.sha256 for q in self.quarantined}
+            while True:
+                self.decide_calls.append(at)
+                d = self._script(len(self.decide_calls) - 1, at)
+                if d.sha256 is None or d.sha256 not in quarantined:
+                    break
+            self.log.append("decide")
+            return d
+
+    def record_play(self, play: Play) -> None:
+        with self._lock:
+            self.plays.append(play)
+            self.play_monos.append(time.monotonic())
+            self.log.append(f"record:{play.asset_id}")
+            self.played.notify_all()
+
+    def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
+        with self._lock:
+            self.quarantined.append(Quarantine(sha256, until, reason, time.monotonic()))
+
+    def wait_plays(self, count: int, timeout_s: float = 5.0) -> list[Play]:
+        with self._lock:
+            ok = self.played.wait_for(lambda: len(self.plays) >= count, timeout_s)
+            assert ok, f"only {len(self.plays)} plays after {timeout_s} s: {self.plays}"
+            return list(self.plays)
+
+
+@dataclass
+class _FakeItem:
+    path: Path
+    length_ms: int | None
+    timer: threading.Timer | None = None
+
+
+@dataclass
+class FakeOutput:
+    """Records every command with its monotonic time; ends items after their length.
+
+    ``lengths`` maps a file name to its natural length (None: unknown);
+    names in ``fail_on_start`` yield ``MediaFailed``; names in ``unopenable``
+    raise ``PlaybackError`` in ``prepare``.
+    """
+
+    lengths: dict[str, int | None] = field(default_factory=dict)
+    fail_on_start: set[str] = field(default_factory=set)
+    unopenable: set[str] = field(default_factory=set)
+    overlap: bool = True
+    commands: list[tuple[float, str, object]] = field(default_factory=list)
+    _events: queue.Queue[object] | None = None
+    _items: dict[int, _FakeItem] = field(default_factory=dict)
+    _next: int = 1
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def supports_overlap(self) -> bool:
+        return self.overlap
+
+    def _log(self, name: str, arg: object) -> None:
+        with self._lock:
+            self.commands.append((time.monotonic(), name, arg))
+
+    def names(self, command: str) -> list[object]:
+        with self._lock:
+            return [arg for _, name, arg in self.commands if name == command]
+
+    def attach(self, events: queue.Queue[object]) -> None:
+        self._events = events
+
+    def prepare(self, path: Path) -> int:
+        self._log("prepare", path.name)
+        if path.name in self.unopenable:
+            raise PlaybackError(f"cannot open {path.name}")
+        token = self._next
+        self._next += 1
+        self._items[token] = _FakeItem(path, self.lengths.get(path.name))
+        return token
+
+    def start(self, token: int) -> None:
+        item = self._items[token]
+        self._log("start", item.path.name)
+        assert self._events is not None
+        if item.path.name in self.fail_on_start:
+            self._events.put(MediaFailed(token, "fake failure"))
+            return
+        self._events.put(MediaStarted(token))
+        if item.length_ms is not None:
+            item.timer = threading.Timer(item.length_ms / 1000, self._end, (token,))
+            item.timer.start()
+
+    def _end(self, token: int) -> None:
+        item = self._items.get(token)
+        if item is None or item.timer is None:
+            return
+        self._log("ended", item.path.name)
+        assert self._events is not None
+        self._events.put(MediaEnded(token))
+
+    def stop(self, token: int | None = None) -> None:
+        for t in list(self._items) if token is None else [token]:
+            item = self._items.get(t)
+            if item is None:
+                continue
+            if item.timer is not None:
+                item.timer.cancel()
+                item.timer = None
+                self._log("stop", item.path.name)
+
+    def set_volume(self, percent: int) -> None:
+        self._log("volume", percent)
+
+    def set_gain(self, token: int, gain: float) -> None:
+        item = self._items.get(token)
+        self._log("gain", (item.path.name if item else token, round(gain, 2)))
+
+    def length_ms(self, token: int) -> int | None:
+        return self._items[token].length_ms
+
+    def position_ms(self, token: int) -> int | None:
+        self._log("position", token)
+        return None
+
+    def close(self) -> None:
+        self.stop(None)

@@ -1,0 +1,282 @@
+"""PlaybackLoop with a fake clock, a fake decision source and a recording output."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from player.core.model import MediaType, Outcome, Tier
+from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
+from tests.player.playback.fakes import Decision, FakeClock, FakeOutput, FakeSource, decision
+
+Make = Callable[..., tuple[PlaybackLoop, FakeSource, FakeOutput]]
+
+
+def cycle(*names: str, **kwargs: object) -> Callable[[int, datetime], Decision]:
+    return lambda n, at: decision(names[n % len(names)], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make(clock: FakeClock) -> Iterator[Make]:
+    loops: list[PlaybackLoop] = []
+
+    def build(
+        script: Callable[[int, datetime], Decision],
+        output: FakeOutput,
+        **kwargs: object,
+    ) -> tuple[PlaybackLoop, FakeSource, FakeOutput]:
+        source = FakeSource(script)
+        loop = PlaybackLoop(
+            source,
+            clock,
+            output,
+            lambda sha: Path("/media") / f"{sha.removeprefix('sha-')}.wav",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        loops.append(loop)
+        loop.start()
+        return loop, source, output
+
+    yield build
+    for loop in loops:
+        loop.stop()
+        assert loop.now_playing().state == "stopped"
+
+
+def test_plays_are_recorded_in_decision_order_with_real_times(make: Make) -> None:
+    out = FakeOutput(lengths={"a.wav": 150, "b.wav": 150, "c.wav": 150})
+    _, source, _ = make(cycle("a", "b", "c"), out)
+    plays = source.wait_plays(4)
+    assert [p.asset_id for p in plays] == ["a", "b", "c", "a"]
+    assert {p.outcome for p in plays} == {Outcome.COMPLETED}
+    assert all(p.source == Tier.PLAYLIST and p.schedule_id == "s1" for p in plays)
+    assert all(p.playlist_id == "p1" and p.sha256 == f"sha-{p.asset_id}" for p in plays)
+    assert len({p.id for p in plays}) == 4
+    for play in plays:
+        assert timedelta(milliseconds=100) <= play.ended_at - play.started_at
+        assert play.ended_at - play.started_at < timedelta(milliseconds=600)
+    for earlier, later in zip(plays, plays[1:], strict=False):
+        assert earlier.started_at < later.started_at
+
+
+def test_item_is_capped_by_play_duration(make: Make) -> None:
+    out = FakeOutput(lengths={"long.wav": 60_000, "b.wav": 100})
+    script = lambda n, at: decision("long", play_duration_ms=250) if n == 0 else decision("b")  # noqa: E731
+    _, source, out = make(script, out)
+    plays = source.wait_plays(2)
+    assert plays[0].asset_id == "long"
+    assert plays[0].outcome == Outcome.COMPLETED
+    assert timedelta(milliseconds=200) <= plays[0].ended_at - plays[0].started_at
+    assert plays[0].ended_at - plays[0].started_at < timedelta(seconds=1)
+    deadline = time.monotonic() + 1
+    while "long.wav" not in out.names("stop") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "long.wav" in out.names("stop")
+
+
+def test_item_without_length_plays_its_play_duration(make: Make) -> None:
+    out = FakeOutput(lengths={"poster.png": None, "b.wav": 100})
+    script = lambda n, at: (  # noqa: E731
+        decision("poster", media_type=MediaType.IMAGE, play_duration_ms=300)
+        if n == 0
+        else decision("b")
+    )
+    _, source, _ = make(script, out)
+    plays = source.wait_plays(1)
+    assert plays[0].asset_id == "poster"
+    assert timedelta(milliseconds=250) <= plays[0].ended_at - plays[0].started_at
+    assert plays[0].ended_at - plays[0].started_at < timedelta(seconds=1)
+
+
+def test_failing_file_is_quarantined_and_the_loop_moves_on_within_a_second(
+    make: Make, clock: FakeClock
+) -> None:
+    out = FakeOutput(lengths={"a.wav": 100, "bad.wav": 100, "c.wav": 100}, fail_on_start={"bad.wav"})
+    _, source, _ = make(cycle("bad", "c"), out, quarantine_s=600)
+    plays = source.wait_plays(2)
+    assert [(p.asset_id, p.outcome) for p in plays[:2]] == [
+        ("bad", Outcome.ERROR),
+        ("c", Outcome.COMPLETED),
+    ]
+    assert len(source.quarantined) == 1
+    q = source.quarantined[0]
+    assert q.sha256 == "sha-bad"
+    assert q.reason == "fake failure"
+    expected_until = clock.now() + timedelta(seconds=600)
+    assert abs((q.until - expected_until).total_seconds()) < 5
+    next_start = next(t for t, name, arg in out.commands if name == "start" and arg == "c.wav")
+    assert next_start - q.at_mono < 1.0
+
+
+def test_unopenable_file_is_quarantined_and_the_loop_moves_on(make: Make) -> None:
+    out = FakeOutput(lengths={"gone.wav": 100, "c.wav": 100}, unopenable={"gone.wav"})
+    _, source, _ = make(cycle("gone", "c"), out)
+    plays = source.wait_plays(2)
+    assert [(p.asset_id, p.outcome) for p in plays[:2]] == [
+        ("gone", Outcome.ERROR),
+        ("c", Outcome.COMPLETED),
+    ]
+    assert [q.sha256 for q in source.quarantined] == ["sha-gone"]
+    assert "cannot open" in source.quarantined[0].reason
+
+
+def test_skip_records_skipped_with_real_end_and_plays_the_next(make: Make) -> None:
+    out = FakeOutput(lengths={"long.wav": 30_000, "b.wav": 100})
+    loop, source, _ = make(cycle("long", "b"), out)
+    time.sleep(0.3)
+    loop.request_skip()
+    plays = source.wait_plays(2)
+    assert (plays[0].asset_id, plays[0].outcome) == ("long", Outcome.SKIPPED)
+    played = plays[0].ended_at - plays[0].started_at
+    assert timedelta(milliseconds=250) <= played < timedelta(seconds=2)
+    assert plays[1].asset_id == "b"
+    assert "long.wav" in out.names("stop")
+
+
+def test_stop_mid_item_records_skipped_and_stops_the_output(make: Make) -> None:
+    out = FakeOutput(lengths={"long.wav": 30_000})
+    loop, source, _ = make(cycle("long"), out)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    loop.stop()
+    assert time.monotonic() - t0 < 1.0
+    assert [(p.asset_id, p.outcome) for p in source.plays] == [("long", Outcome.SKIPPED)]
+    played = source.plays[0].ended_at - source.plays[0].started_at
+    assert timedelta(milliseconds=250) <= played < timedelta(seconds=2)
+    assert out.names("stop") == ["long.wav"]
+    assert loop.now_playing().state == "stopped"
+
+
+def test_silence_sleeps_until_the_boundary_without_polling(make: Make, clock: FakeClock) -> None:
+    boundary = clock.now() + timedelta(milliseconds=600)
+    script = lambda n, at: (  # noqa: E731
+        decision(None, tier=Tier.SILENCE, next_boundary_at=boundary)
+        if at < boundary
+        else decision("b")
+    )
+    loop, source, out = make(script, FakeOutput(lengths={"b.wav": 5_000}))
+    time.sleep(0.3)
+    assert loop.now_playing().state == "silence"
+    assert len(source.decide_calls) == 1  # slept, did not poll
+    deadline = time.monotonic() + 3
+    while not out.names("start") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert out.names("start") == ["b.wav"]
+    assert len(source.decide_calls) == 2
+    assert source.decide_calls[1] >= boundary
+    assert loop.now_playing().state == "playing"
+
+
+def test_reevaluate_wakes_silence_at_once(make: Make) -> None:
+    state = {"synced": False}
+    script = lambda n, at: (  # noqa: E731
+        decision("b") if state["synced"] else decision(None, tier=Tier.SILENCE)
+    )
+    loop, source, out = make(script, FakeOutput(lengths={"b.wav": 5_000}))
+    time.sleep(0.2)
+    assert len(source.decide_calls) == 1
+    state["synced"] = True
+    t0 = time.monotonic()
+    loop.request_reevaluate()
+    while not out.names("start") and time.monotonic() - t0 < 2:
+        time.sleep(0.01)
+    assert out.names("start") == ["b.wav"]
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_playing_a_long_item_sleeps_instead_of_polling(make: Make) -> None:
+    beats: list[float] = []
+    out = FakeOutput(lengths={"long.wav": 30_000})
+    loop, source, _ = make(cycle("long"), out, heartbeat=lambda: beats.append(time.monotonic()),
+                           heartbeat_interval_s=0.25)
+    time.sleep(1.3)
+    assert len(source.decide_calls) == 1
+    assert len(out.commands) <= 3  # prepare, start, gain on MediaStarted
+    # woken only by the heartbeat interval: about 5 beats in 1.3 s, not hundreds
+    assert 3 <= len(beats) <= 8
+
+
+def test_jingle_tier_plays_the_packaged_jingle(make: Make) -> None:
+    out = FakeOutput(lengths={"jingle.wav": 100})
+    _, source, out = make(lambda n, at: decision(None, tier=Tier.JINGLE), out)
+    plays = source.wait_plays(2)
+    jingle = default_jingle_path()
+    assert out.names("prepare")[0] == "jingle.wav"
+    assert plays[0].asset_id == JINGLE_ASSET_ID
+    assert plays[0].source == Tier.JINGLE
+    assert plays[0].sha256 == hashlib.sha256(jingle.read_bytes()).hexdigest()
+    assert plays[0].schedule_id is None
+
+
+def test_gapless_hand_over_starts_next_before_current_ends(make: Make) -> None:
+    out = FakeOutput(lengths={"a.wav": 1_000, "b.wav": 1_000})
+    _, source, out = make(cycle("a", "b"), out, prepare_lead_ms=300, start_lead_ms=50)
+    source.wait_plays(2)
+    time.sleep(0.1)
+    times = {(name, arg): t for t, name, arg in out.commands}
+    a_started, a_ended = times[("start", "a.wav")], times[("ended", "a.wav")]
+    b_started = times[("start", "b.wav")]
+    assert b_started < a_ended  # started on the idle player, before A finished
+    assert a_ended - b_started < 0.2
+    assert b_started - a_started > 0.8
+    # A was recorded before B was decided, so rotation knows A played
+    assert source.log[:3] == ["decide", "record:a", "decide"]
+
+
+def test_single_player_output_starts_next_only_after_the_end(make: Make) -> None:
+    out = FakeOutput(lengths={"a.wav": 700, "b.wav": 700}, overlap=False)
+    _, source, out = make(cycle("a", "b"), out, prepare_lead_ms=300)
+    source.wait_plays(2)
+    times = {(name, arg): t for t, name, arg in out.commands}
+    assert times[("start", "b.wav")] >= times[("ended", "a.wav")]
+    assert times[("prepare", "b.wav")] < times[("ended", "a.wav")]  # prepared in advance
+    assert loop_overlap_reported(source, out) is False
+
+
+def loop_overlap_reported(source: FakeSource, out: FakeOutput) -> bool:
+    return out.supports_overlap
+
+
+def test_crossfade_ramps_both_items(make: Make) -> None:
+    out = FakeOutput(lengths={"a.wav": 1_200, "b.wav": 1_200})
+    _, source, out = make(cycle("a", "b"), out, crossfade_ms=400, prepare_lead_ms=600)
+    source.wait_plays(2)
+    gains = out.names("gain")
+    b_gains = [g for name, g in gains if name == "b.wav"]  # type: ignore[misc]
+    a_gains = [g for name, g in gains if name == "a.wav"]  # type: ignore[misc]
+    assert b_gains[0] == 0.0 and b_gains[-1] == 1.0
+    assert any(0.0 < g < 1.0 for g in b_gains)
+    assert a_gains[-1] == 0.0
+    assert "a.wav" in out.names("stop")
+
+
+def test_an_iteration_that_raises_is_logged_once_and_playback_continues(
+    make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    def script(n: int, at: datetime) -> Decision:
+        if n < 3:
+            raise RuntimeError("database is locked")
+        return decision("b")
+
+    with caplog.at_level(logging.INFO, logger="player.runtime.playback"):
+        _, source, _ = make(script, FakeOutput(lengths={"b.wav": 100}))
+        plays = source.wait_plays(2, timeout_s=6)
+    assert plays[0].asset_id == "b"
+    failures = [r for r in caplog.records if r.getMessage() == "playback iteration failed"]
+    assert len(failures) == 1
+    assert any(r.getMessage() == "playback recovered" for r in caplog.records)
+
+
+def test_now_playing_snapshot(make: Make) -> None:
+    loop, _, _ = make(cycle("long"), FakeOutput(lengths={"long.wav": 30_000}))
+    time.sleep(0.2)
+    snap = loop.now_playing()
+    assert (snap.state, snap.tier, snap.asset_id) == ("playing", Tier.PLAYLIST, "long")
+    assert snap.sha256 == "sha-long" and snap.started_at is not None
+    assert snap.supports_overlap is True
