@@ -43,10 +43,11 @@ Invariants
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from player.core.files import FileState
@@ -67,7 +68,7 @@ Choice = Callable[[Sequence[str]], str]
 # How far ahead daypart edges are enumerated: a week plus the day a window
 # crossing midnight started on, plus slack.
 _BOUNDARY_HORIZON_DAYS = 9
-_MAX_ITEM_REASONS = 5
+MAX_ITEM_REASONS = 5
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,7 @@ def _local_instants(day: date, minute: int, tz: ZoneInfo) -> list[datetime]:
     wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
     # Both folds: a repeated time happens twice, a skipped one maps to both
     # sides of the gap; an early candidate is harmless.
-    utc = ZoneInfo("UTC")
-    return [wall.replace(fold=0).astimezone(utc), wall.replace(fold=1).astimezone(utc)]
+    return [wall.replace(fold=0).astimezone(UTC), wall.replace(fold=1).astimezone(UTC)]
 
 
 def _dst_transitions(tz: ZoneInfo, start: datetime, days: int) -> list[datetime]:
@@ -227,21 +227,21 @@ def _dst_transitions(tz: ZoneInfo, start: datetime, days: int) -> list[datetime]
         hi = lo + step
         hi_offset = hi.astimezone(tz).utcoffset()
         if hi_offset != lo_offset:
-            a, b = lo, hi
-            while b - a > timedelta(seconds=1):
-                mid = a + (b - a) / 2
-                if mid.astimezone(tz).utcoffset() == lo_offset:
+            # Zone transitions fall on whole seconds: bisect on integers.
+            a, b = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
+            while b - a > 1:
+                mid = (a + b) // 2
+                if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == lo_offset:
                     a = mid
                 else:
                     b = mid
-            found.append(b)
+            found.append(datetime.fromtimestamp(b, UTC))
         lo, lo_offset = hi, hi_offset
     return found
 
 
 def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
     """Daypart, validity and DST edges of the schedules, all after ``at``."""
-    utc = ZoneInfo("UTC")
     today = at.astimezone(tz).date()
     edges: list[datetime] = []
     any_schedule = False
@@ -249,7 +249,7 @@ def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) ->
         any_schedule = True
         for edge in (schedule.valid_from, schedule.valid_until):
             if edge is not None:
-                edges.append(edge.astimezone(utc))
+                edges.append(edge.astimezone(UTC))
         if schedule.start_minute == schedule.end_minute:
             continue
         for offset in range(-1, _BOUNDARY_HORIZON_DAYS):
@@ -267,7 +267,7 @@ def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) ->
 
 def earliest_after(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:
     later = [instant for instant in instants if instant is not None and instant > at]
-    return min(later).astimezone(ZoneInfo("UTC")) if later else None
+    return min(later).astimezone(UTC) if later else None
 
 
 # --- the reference decision -------------------------------------------------
@@ -321,14 +321,14 @@ def decide(
             reasons.append(
                 schedule_line(schedule, f"no playable item in playlist {playlist.id}")
             )
-            reasons.extend(problems[:_MAX_ITEM_REASONS])
+            reasons.extend(problems[:MAX_ITEM_REASONS])
             continue
         _, position, asset = best
         item = playlist.items[position]
         last = catalogue.rotation.get((playlist.id, position, item.asset_id))
         reasons.append(schedule_line(schedule, f"active, priority {schedule.priority}, "
                                      f"{schedule.target.value}, playlist {playlist.id}"))
-        reasons.append(item_line(position, asset.id, _rotation_text(last)))
+        reasons.append(item_line(position, asset.id, rotation_text(last)))
         return Decision(
             at=at,
             tier=Tier.PLAYLIST,
@@ -349,11 +349,8 @@ def decide(
     for asset in sorted(catalogue.assets.values(), key=lambda a: a.id):
         if not asset.emergency:
             continue
-        problem = item_problem(asset, catalogue.files.get(asset.sha256), at)
-        if problem is None:
+        if item_problem(asset, catalogue.files.get(asset.sha256), at) is None:
             candidates.append(asset.id)
-        elif len(reasons) < 64:
-            reasons.append(f"emergency asset {asset.id}: {problem}")
     return fallback_decision(
         at,
         emergency_candidates=candidates,
@@ -366,7 +363,8 @@ def decide(
     )
 
 
-def _rotation_text(last: datetime | None) -> str:
+def rotation_text(last: datetime | None) -> str:
+    """The reason line's text for the chosen item."""
     if last is None:
         return "chosen, never played"
     return f"chosen, least recently played (last {_fmt(last)})"
