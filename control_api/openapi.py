@@ -41,10 +41,15 @@ def _schemas() -> dict[str, Schema]:
     nullable_instant: Schema = {"type": ["string", "null"], "format": "date-time"}
     duration: Schema = {"type": ["integer", "null"], "minimum": 0}
     sha256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-    time_of_day: Schema = {
+    start_time: Schema = {
+        "type": "string",
+        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        "description": 'Local time of day "HH:MM".',
+    }
+    end_time: Schema = {
         "type": "string",
         "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
-        "description": 'Local time of day "HH:MM"; "24:00" allowed as an end.',
+        "description": 'Local time of day "HH:MM"; "24:00" is the end of the day.',
     }
     days: Schema = {
         "type": "array",
@@ -82,8 +87,8 @@ def _schemas() -> dict[str, Schema]:
     schedule_common: dict[str, Schema] = {
         "priority": {"type": "integer"},
         "days": days,
-        "start_time": time_of_day,
-        "end_time": time_of_day,
+        "start_time": start_time,
+        "end_time": end_time,
         "valid_from": nullable_instant,
         "valid_until": nullable_instant,
     }
