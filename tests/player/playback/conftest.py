@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def tones(tmp_path: Path) -> Iterator[dict[str, Path]]:
+def tones(tmp_path: Path) -> dict[str, Path]:
     """Short generated WAV tones plus a corrupt file, by name."""
     media = tmp_path / "media"
     media.mkdir()
@@ -55,4 +54,4 @@ def tones(tmp_path: Path) -> Iterator[dict[str, Path]]:
     corrupt = media / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 20)
     files["corrupt"] = corrupt
-    yield files
+    return files

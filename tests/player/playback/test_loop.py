@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from player.core.model import MediaType, Outcome, Tier
+from player.core.model import Decision, MediaType, Outcome, Tier
 from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
-from tests.player.playback.fakes import Decision, FakeClock, FakeOutput, FakeSource, decision
+from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision
 
 Make = Callable[..., tuple[PlaybackLoop, FakeSource, FakeOutput]]
 
@@ -61,7 +62,7 @@ def test_plays_are_recorded_in_decision_order_with_real_times(make: Make) -> Non
     for play in plays:
         assert timedelta(milliseconds=100) <= play.ended_at - play.started_at
         assert play.ended_at - play.started_at < timedelta(milliseconds=600)
-    for earlier, later in zip(plays, plays[1:], strict=False):
+    for earlier, later in itertools.pairwise(plays):
         assert earlier.started_at < later.started_at
 
 
@@ -97,7 +98,9 @@ def test_item_without_length_plays_its_play_duration(make: Make) -> None:
 def test_failing_file_is_quarantined_and_the_loop_moves_on_within_a_second(
     make: Make, clock: FakeClock
 ) -> None:
-    out = FakeOutput(lengths={"a.wav": 100, "bad.wav": 100, "c.wav": 100}, fail_on_start={"bad.wav"})
+    out = FakeOutput(
+        lengths={"a.wav": 100, "bad.wav": 100, "c.wav": 100}, fail_on_start={"bad.wav"}
+    )
     _, source, _ = make(cycle("bad", "c"), out, quarantine_s=600)
     plays = source.wait_plays(2)
     assert [(p.asset_id, p.outcome) for p in plays[:2]] == [
@@ -193,8 +196,12 @@ def test_reevaluate_wakes_silence_at_once(make: Make) -> None:
 def test_playing_a_long_item_sleeps_instead_of_polling(make: Make) -> None:
     beats: list[float] = []
     out = FakeOutput(lengths={"long.wav": 30_000})
-    loop, source, _ = make(cycle("long"), out, heartbeat=lambda: beats.append(time.monotonic()),
-                           heartbeat_interval_s=0.25)
+    _loop, source, _ = make(
+        cycle("long"),
+        out,
+        heartbeat=lambda: beats.append(time.monotonic()),
+        heartbeat_interval_s=0.25,
+    )
     time.sleep(1.3)
     assert len(source.decide_calls) == 1
     assert len(out.commands) <= 3  # prepare, start, gain on MediaStarted
@@ -247,10 +254,11 @@ def test_crossfade_ramps_both_items(make: Make) -> None:
     out = FakeOutput(lengths={"a.wav": 1_200, "b.wav": 1_200})
     _, source, out = make(cycle("a", "b"), out, crossfade_ms=400, prepare_lead_ms=600)
     source.wait_plays(2)
-    gains = out.names("gain")
-    b_gains = [g for name, g in gains if name == "b.wav"]  # type: ignore[misc]
-    a_gains = [g for name, g in gains if name == "a.wav"]  # type: ignore[misc]
-    assert b_gains[0] == 0.0 and b_gains[-1] == 1.0
+    gains = [arg for arg in out.names("gain") if isinstance(arg, tuple)]
+    b_gains = [g for name, g in gains if name == "b.wav"]
+    a_gains = [g for name, g in gains if name == "a.wav"]
+    assert b_gains[0] == 0.0
+    assert b_gains[-1] == 1.0
     assert any(0.0 < g < 1.0 for g in b_gains)
     assert a_gains[-1] == 0.0
     assert "a.wav" in out.names("stop")
@@ -278,5 +286,6 @@ def test_now_playing_snapshot(make: Make) -> None:
     time.sleep(0.2)
     snap = loop.now_playing()
     assert (snap.state, snap.tier, snap.asset_id) == ("playing", Tier.PLAYLIST, "long")
-    assert snap.sha256 == "sha-long" and snap.started_at is not None
+    assert snap.sha256 == "sha-long"
+    assert snap.started_at is not None
     assert snap.supports_overlap is True

@@ -1,0 +1,141 @@
+"""Real libvlc (--aout=dummy --vout=dummy) through VlcOutput and the loop."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
+from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput, detect_overlap
+from player.core.model import Decision, Outcome
+from player.errors import PlaybackError
+from player.runtime.playback import PlaybackLoop
+from tests.player.playback.fakes import FakeClock, FakeSource, decision
+
+
+@pytest.fixture
+def output() -> Iterator[VlcOutput]:
+    out = VlcOutput(HEADLESS_ARGS)
+    yield out
+    out.close()
+
+
+def _next_event(events: queue.Queue[object], timeout_s: float = 2.0) -> object:
+    return events.get(timeout=timeout_s)
+
+
+@pytest.mark.vlc
+def test_a_tone_starts_and_ends(output: VlcOutput, tones: dict[str, Path]) -> None:
+    events: queue.Queue[object] = queue.Queue()
+    output.attach(events)
+    token = output.prepare(tones["a"])
+    assert output.length_ms(token) == 300
+    output.start(token)
+    assert _next_event(events) == MediaStarted(token)
+    assert _next_event(events) == MediaEnded(token)
+
+
+@pytest.mark.vlc
+def test_corrupt_file_fails_within_a_second(output: VlcOutput, tones: dict[str, Path]) -> None:
+    events: queue.Queue[object] = queue.Queue()
+    output.attach(events)
+    t0 = time.monotonic()
+    try:
+        token = output.prepare(tones["corrupt"])
+    except PlaybackError:
+        assert time.monotonic() - t0 < 1.0
+        return
+    output.start(token)
+    failed = [e for e in (_next_event(events), _next_event(events)) if isinstance(e, MediaFailed)]
+    assert failed
+    assert failed[0].token == token
+    assert time.monotonic() - t0 < 1.0 + 0.5  # parse + failure detection
+
+
+@pytest.mark.vlc
+def test_missing_file_is_a_playback_error(output: VlcOutput, tmp_path: Path) -> None:
+    with pytest.raises(PlaybackError, match=r"missing\.wav"):
+        output.prepare(tmp_path / "missing.wav")
+
+
+@pytest.mark.vlc
+def test_loop_plays_in_order_quarantines_corrupt_and_keeps_the_same_two_players(
+    output: VlcOutput, tones: dict[str, Path]
+) -> None:
+    order = ["a", "corrupt", "b", "c", "a", "b"]
+
+    def script(n: int, at: datetime) -> Decision:
+        return decision(order[n % len(order)])
+
+    source = FakeSource(script)
+    players_before = output.player_ids
+    loop = PlaybackLoop(
+        source, FakeClock(), output, lambda sha: tones[sha.removeprefix("sha-")]
+    )
+    loop.start()
+    try:
+        plays = source.wait_plays(6, timeout_s=15)
+    finally:
+        loop.stop()
+    assert [(p.asset_id, p.outcome) for p in plays[:6]] == [
+        ("a", Outcome.COMPLETED),
+        ("corrupt", Outcome.ERROR),
+        ("b", Outcome.COMPLETED),
+        ("c", Outcome.COMPLETED),
+        ("a", Outcome.COMPLETED),
+        ("b", Outcome.COMPLETED),
+    ]
+    assert [q.sha256 for q in source.quarantined] == ["sha-corrupt"]
+    # moved on within a second of the quarantine
+    b_recorded_at = source.play_monos[2]
+    assert b_recorded_at - source.quarantined[0].at_mono < 1.0 + 0.4
+    assert output.player_ids == players_before
+
+
+def test_overlap_detection() -> None:
+    none: set[Path] = set()
+    pulse = {Path("/run/user/1000/pulse/native")}
+    env = {"XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/home/pi"}
+
+    def exists_in(paths: set[Path]) -> object:
+        return lambda p: p in paths
+
+    assert detect_overlap(["--aout=dummy"], env, exists_in(none))  # type: ignore[arg-type]
+    assert detect_overlap(["--aout=pulse"], env, exists_in(pulse))  # type: ignore[arg-type]
+    assert not detect_overlap(["--aout=pulse"], env, exists_in(none))  # type: ignore[arg-type]
+    assert detect_overlap([], env, exists_in(pulse))  # type: ignore[arg-type]
+    # a Pi with HDMI ALSA and no sound server: one stream only
+    hdmi = ["--aout=alsa", "--alsa-audio-device=hw:CARD=vc4hdmi0"]
+    assert not detect_overlap(hdmi, env, exists_in(none))  # type: ignore[arg-type]
+    dmix = ["--aout=alsa", "--alsa-audio-device=dmix:CARD=Headphones"]
+    assert detect_overlap(dmix, env, exists_in(none))  # type: ignore[arg-type]
+    asoundrc = {Path("/home/pi/.asoundrc")}
+    assert detect_overlap(
+        ["--aout=alsa"],
+        env,
+        exists_in(asoundrc),  # type: ignore[arg-type]
+        lambda p: "pcm.!default { type plug; slave.pcm dmixer }\npcm.dmixer { type dmix }",
+    )
+    assert not detect_overlap(["--aout=alsa"], env, exists_in(none))  # type: ignore[arg-type]
+
+
+@pytest.mark.vlc
+def test_single_player_mode_reported(tones: dict[str, Path]) -> None:
+    out = VlcOutput(HEADLESS_ARGS, overlap=False)
+    try:
+        assert out.supports_overlap is False
+        events: queue.Queue[object] = queue.Queue()
+        out.attach(events)
+        for name in ("a", "b"):
+            token = out.prepare(tones[name])
+            out.start(token)
+            assert _next_event(events) == MediaStarted(token)
+            assert _next_event(events) == MediaEnded(token)
+    finally:
+        out.close()
+    out.close()  # idempotent
