@@ -42,9 +42,7 @@ from player.errors import ManifestError
 SCHEMA_MAJOR = 1
 MAX_PLAYS_PER_UPLOAD = 1000
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _HHMM = re.compile(r"(\d{2}):(\d{2})")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ALL_DAYS = (1, 2, 3, 4, 5, 6, 7)
@@ -157,10 +155,11 @@ class _Reader:
         value = self._get(key, default is None)
         if value is None and default is not None:
             return default
-        allowed = [m.value for m in kind]
-        if not isinstance(value, str) or value not in allowed:
-            raise _wrong(self.at(key), "one of " + ", ".join(allowed), value)
-        return kind(value)
+        member = kind._value2member_map_.get(value) if isinstance(value, str) else None
+        if member is None:
+            allowed = ", ".join(m.value for m in kind)
+            raise _wrong(self.at(key), f"one of {allowed}", value)
+        return member  # type: ignore[return-value]
 
 
 def _check_int(value: object, path: str, minimum: int | None) -> int:
@@ -202,9 +201,7 @@ def parse_time_of_day(value: object, path: str, *, allow_24: bool) -> int:
     raise ManifestError(f"must be a time of day {allowed}, got {_show(value)}", path)
 
 
-def _check_window(
-    valid_from: datetime | None, valid_until: datetime | None, path: str
-) -> None:
+def _check_window(valid_from: datetime | None, valid_until: datetime | None, path: str) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
         raise ManifestError("must be later than valid_from", f"{path}.valid_until")
 
@@ -213,9 +210,7 @@ def _decode_asset(obj: object, path: str) -> Asset:
     r = _Reader(obj, path)
     sha256 = r.string("sha256")
     if not _SHA256.fullmatch(sha256):
-        raise ManifestError(
-            f"must be 64 lowercase hex digits, got {_show(sha256)}", r.at("sha256")
-        )
+        raise ManifestError(f"must be 64 lowercase hex digits, got {_show(sha256)}", r.at("sha256"))
     valid_from = r.opt_instant("valid_from")
     valid_until = r.opt_instant("valid_until")
     _check_window(valid_from, valid_until, path)
@@ -294,9 +289,7 @@ def _decode_device(obj: object, path: str) -> DeviceInfo:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ManifestError(
-            f"unknown IANA time zone {_show(timezone)}", r.at("timezone")
-        ) from exc
+        raise ManifestError(f"unknown IANA time zone {_show(timezone)}", r.at("timezone")) from exc
     return DeviceInfo(
         id=r.string("id", non_empty=True),
         name=r.opt_string("name", ""),

@@ -1,0 +1,97 @@
+"""Benchmark: decode a large full manifest (player.wire.decode_manifest).
+
+Usage: .venv/bin/python scripts/bench/wire_decode.py [--assets N] [--repeat R]
+Prints the manifest size and the best/median decode time of R runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import time
+
+from player.wire import decode_manifest
+
+
+def build(assets: int, per_playlist: int = 100) -> bytes:
+    doc: dict[str, object] = {
+        "schema": 1,
+        "cursor": "r1",
+        "full": True,
+        "server_time": "2026-12-01T09:00:00Z",
+        "sync_interval_s": 600,
+        "device": {"id": "d", "name": "bench", "timezone": "Europe/Paris", "groups": ["g"]},
+    }
+    doc["assets"] = [
+        {
+            "id": f"a{i}",
+            "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+            "size": 1000 + i,
+            "media_type": "audio",
+            "content_type": "audio/mpeg",
+            "title": f"Song {i}",
+            "duration_ms": 180000,
+            "valid_from": "2026-01-01T00:00:00Z" if i % 3 == 0 else None,
+            "valid_until": None,
+            "emergency": i % 1000 == 0,
+            "url": f"/v1/media/{i}",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        for i in range(assets)
+    ]
+    playlists = max(1, assets // per_playlist)
+    doc["playlists"] = [
+        {
+            "id": f"p{p}",
+            "name": f"P{p}",
+            "version": 1,
+            "items": [
+                {"asset_id": f"a{p * per_playlist + j}", "duration_ms": None}
+                for j in range(min(per_playlist, assets))
+            ],
+        }
+        for p in range(playlists)
+    ]
+    doc["schedules"] = [
+        {
+            "id": f"s{p}",
+            "playlist_id": f"p{p}",
+            "target": "group",
+            "priority": p % 5,
+            "days": [1, 2, 3, 4, 5],
+            "start_time": "08:00",
+            "end_time": "20:00",
+            "valid_from": None,
+            "valid_until": None,
+            "created_at": "2026-01-01T00:00:00Z",
+            "version": 1,
+        }
+        for p in range(playlists)
+    ]
+    doc["deleted"] = {"assets": [], "playlists": [], "schedules": []}
+    return json.dumps(doc).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--assets", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    raw = build(args.assets)
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        manifest = decode_manifest(raw)
+        times.append(time.perf_counter() - t0)
+    print(
+        f"assets={len(manifest.assets)} playlists={len(manifest.playlists)} "
+        f"schedules={len(manifest.schedules)} bytes={len(raw)} "
+        f"best_s={min(times):.3f} median_s={statistics.median(times):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
