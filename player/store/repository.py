@@ -480,7 +480,7 @@ class PlayerStore:
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[t.files.c.sha256],
-                    set_={"size_bytes": size_bytes, "present": True, "verified_at": to_micros(at)},
+                    set_={"size_bytes": size_bytes, "present": True, "verified_at": at},
                 )
             )
 
@@ -506,7 +506,7 @@ class PlayerStore:
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[t.files.c.sha256],
-                    set_={"quarantined_until": to_micros(until), "quarantine_reason": reason},
+                    set_={"quarantined_until": until, "quarantine_reason": reason},
                 )
             )
 
@@ -859,7 +859,7 @@ def _advance_rotation(conn: Connection, play: Play, position: int | None) -> Non
     )
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[t.rotation.c.playlist_id, t.rotation.c.position],
-        set_={"asset_id": play.asset_id, "last_played_at": to_micros(play.started_at)},
+        set_={"asset_id": play.asset_id, "last_played_at": play.started_at},
     ))
 
 
