@@ -119,6 +119,23 @@ def check_bundle_files(
     return to_copy, present
 
 
+@dataclass(frozen=True)
+class BundlePlan:
+    """A bundle whose manifest decoded and whose files all checked out."""
+
+    bundle_dir: Path
+    manifest: Manifest
+    to_copy: dict[str, int]  # sha256 -> size_bytes, copied from DIR/media
+    present: dict[str, int]  # sha256 -> size_bytes, already in the cache
+
+
+def prepare_bundle(bundle_dir: Path, cache: MediaCache) -> BundlePlan:
+    """Steps 1-2: decode and verify; reads only. Raises BundleError."""
+    manifest = read_bundle_manifest(bundle_dir)
+    to_copy, present = check_bundle_files(bundle_dir, manifest, cache)
+    return BundlePlan(bundle_dir, manifest, to_copy, present)
+
+
 def import_bundle(
     bundle_dir: Path, store: BundleStore, cache: MediaCache, *, at: datetime | None = None
 ) -> ImportResult:
@@ -126,10 +143,16 @@ def import_bundle(
 
     ``at`` is when the files count as verified (default now, UTC).
     """
+    return apply_bundle(prepare_bundle(bundle_dir, cache), store, cache, at=at)
+
+
+def apply_bundle(
+    plan: BundlePlan, store: BundleStore, cache: MediaCache, *, at: datetime | None = None
+) -> ImportResult:
+    """Steps 3-4 for a prepared bundle: copy into the cache, mark verified, apply."""
     verified_at = at if at is not None else datetime.now(UTC)
-    manifest = read_bundle_manifest(bundle_dir)
-    to_copy, present = check_bundle_files(bundle_dir, manifest, cache)
-    media = bundle_dir / MEDIA_DIR_NAME
+    manifest, to_copy, present = plan.manifest, plan.to_copy, plan.present
+    media = plan.bundle_dir / MEDIA_DIR_NAME
     for sha256, size_bytes in to_copy.items():
         try:
             cache.store_verified_copy(media / sha256, sha256, size_bytes)
@@ -146,7 +169,7 @@ def import_bundle(
     try:
         store.apply_manifest(manifest)
     except ManifestError as exc:
-        raise BundleError(str(exc), str(bundle_dir / MANIFEST_NAME)) from exc
+        raise BundleError(str(exc), str(plan.bundle_dir / MANIFEST_NAME)) from exc
     return ImportResult(
         cursor=manifest.cursor,
         assets=len(manifest.assets),

@@ -136,13 +136,14 @@ def _register_import(sub: Subparsers) -> None:
 
 def _cmd_import(args: argparse.Namespace, ctx: Context) -> int:
     from player.adapters.media_cache import MediaCache
-    from player.bundle import import_bundle, read_bundle_manifest
+    from player.bundle import apply_bundle, prepare_bundle
 
     bundle_dir: Path = args.dir
-    # Decode before opening (and maybe creating) the database: a bad bundle touches nothing.
-    read_bundle_manifest(bundle_dir)
+    cache = MediaCache(ctx.settings.media_dir)
+    # Verify before opening (maybe creating) the database: a bad bundle touches nothing.
+    plan = prepare_bundle(bundle_dir, cache)
     with ctx.store() as store:
-        result = import_bundle(bundle_dir, store, MediaCache(ctx.settings.media_dir))
+        result = apply_bundle(plan, store, cache)
     if args.json:
         ctx.print_json(asdict(result))
     else:

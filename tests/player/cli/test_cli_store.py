@@ -204,3 +204,14 @@ def test_console_script_import_and_next(config: Path, bundle_dir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["asset_id"] == "ast-a"
+
+
+def test_tampered_bundle_on_a_fresh_box_creates_nothing(
+    config: Path, bundle_dir: Path, tmp_path: Path
+) -> None:
+    victim = sorted((bundle_dir / "media").iterdir())[0]
+    victim.write_bytes(victim.read_bytes() + b"x")
+    code, _, err = run(config, "import", str(bundle_dir))
+    assert code == EXIT_FAILURE
+    assert victim.name in err
+    assert not (tmp_path / "data").exists()
