@@ -493,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="share of downloads done as two Range requests")
     p.add_argument("--refetch-fraction", type=_fraction, default=0.05,
                    help="chance per sync of fetching a cached file again")
-    p.add_argument("--edit-interval-s", type=float, default=5.0,
+    p.add_argument("--edit-interval-s", type=float, default=30.0,
                    help="real seconds between director edits (0: none)")
     p.add_argument("--assets", type=_positive(int), default=3)
     p.add_argument("--asset-bytes", type=_positive(int), default=64 * 1024)

@@ -75,7 +75,8 @@ def test_five_devices_for_five_seconds_without_errors(server: tuple[str, str]) -
     done = subprocess.run(
         [sys.executable, str(SIM), "--api", base, "--database-url", db_url,
          "--devices", "5", "--duration-s", "5", "--concurrency", "4", "--speedup", "120",
-         "--edit-interval-s", "1", "--range-fraction", "0.5", "--json"],
+         "--edit-interval-s", "1", "--range-fraction", "0.5", "--sync-interval-s", "60",
+         "--json"],
         capture_output=True, text=True, timeout=90, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
