@@ -367,13 +367,16 @@ def _credentials_masked(path: Path) -> dict[str, Any] | None:
 
 
 def _toml_value(value: object) -> str:
-    if value is None:
-        return '""  # unset'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return json.dumps(str(value))
+
+
+def _toml_line(key: str, value: object) -> str:
+    # TOML has no null: an unset optional key is shown commented out.
+    return f"# {key} is unset" if value is None else f"{key} = {_toml_value(value)}"
 
 
 def _cmd_config(args: argparse.Namespace, ctx: Context) -> int:
@@ -389,11 +392,11 @@ def _cmd_config(args: argparse.Namespace, ctx: Context) -> int:
     tables = {k: v for k, v in shown.items() if isinstance(v, dict)}
     for key, value in shown.items():
         if key not in tables:
-            ctx.print(f"{key} = {_toml_value(value)}")
+            ctx.print(_toml_line(key, value))
     for name, table in tables.items():
         ctx.print(f"\n[{name}]")
         for key, value in table.items():
-            ctx.print(f"{key} = {_toml_value(value)}")
+            ctx.print(_toml_line(key, value))
     ctx.print(f"\n# credentials: {json.dumps(credentials) if credentials else 'none'}")
     return EXIT_OK
 

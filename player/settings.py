@@ -58,7 +58,7 @@ class DownloadSettings:
 @dataclass(frozen=True)
 class TelemetrySettings:
     interval_s: int = 60
-    outbox_max_rows: int = 100_000
+    outbox_max_rows: int = 50_000  # the store's bound on unsent plays
 
 
 @dataclass(frozen=True)

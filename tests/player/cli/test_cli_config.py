@@ -76,6 +76,7 @@ def test_config_shows_effective_settings_with_secrets_masked(tmp_path: Path) -> 
     assert code == EXIT_OK
     assert "[playback]" in text
     assert "volume = 100" in text
+    assert "# textfile_dir is unset" in text
     assert "s3cr3t" not in text
     assert "pw-secret" not in text
 
@@ -129,3 +130,21 @@ def test_console_script_version_and_exit_code(tmp_path: Path) -> None:
     assert done.returncode == EXIT_CONFIG
     assert "sync.interval_s" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_config_text_output_is_a_loadable_config(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from player.settings import load_settings
+
+    cfg = write_config(
+        tmp_path,
+        f'data_dir = "{tmp_path}"\n[playback]\nvolume = 7\naudio_output = "pulse"\n'
+        "[downloads]\nmax_cache_bytes = 5000\n",
+    )
+    code, text, _ = run(["--config", str(cfg), "config"])
+    assert code == EXIT_OK
+    echoed = tmp_path / "echoed.toml"
+    echoed.write_text(text)
+    original = load_settings(cfg, {})
+    assert replace(load_settings(echoed, {}), source=cfg) == original
