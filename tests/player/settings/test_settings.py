@@ -135,10 +135,13 @@ def test_config_from_environment_variable_is_read(tmp_path: Path) -> None:
         ('[api]\nurl = "ftp://x"\n', {}, "api.url", "http"),
         ("[downloads]\nconcurrency = 0\n", {}, "downloads.concurrency", "1..16"),
         ('[log]\nlevel = "chatty"\n', {}, "log.level", "DEBUG"),
-        ("", {"LOMUZ_PLAYER_PLAYBACK_VOLUME": "loud"}, "playback.volume",
-         "LOMUZ_PLAYER_PLAYBACK_VOLUME"),
-        ("", {"LOMUZ_PLAYER_PLAYBAK_BACKEND": "null"}, "LOMUZ_PLAYER_PLAYBAK_BACKEND",
-         "unknown"),
+        (
+            "",
+            {"LOMUZ_PLAYER_PLAYBACK_VOLUME": "loud"},
+            "playback.volume",
+            "LOMUZ_PLAYER_PLAYBACK_VOLUME",
+        ),
+        ("", {"LOMUZ_PLAYER_PLAYBAK_BACKEND": "null"}, "LOMUZ_PLAYER_PLAYBAK_BACKEND", "unknown"),
         ("", {"LOMUZ_PLAYER_SYNC_INTERVAL_S": "1.5"}, "sync.interval_s", "integer"),
     ],
 )
