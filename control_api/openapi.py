@@ -68,7 +68,7 @@ def _schemas() -> dict[str, Schema]:
         "size": {"type": "integer", "minimum": 0},
         "media_type": {"type": "string", "enum": ["audio", "video", "image"]},
         "content_type": {"type": "string"},
-        "title": {"type": "string"},
+        "title": {"type": ["string", "null"]},
         "duration_ms": duration,
         "valid_from": nullable_instant,
         "valid_until": nullable_instant,
