@@ -665,9 +665,12 @@ class FaultProxy:
             return True
         if kind is FaultKind.WRONG_LENGTH:
             declared = max(0, len(body) + fault.length_delta)
+            # "Connection: close" so a client that believes a short length does
+            # not race to reuse a connection the proxy is about to close.
+            headers = [(k, v) for k, v in _with_length(response.headers, declared)
+                       if k.lower() != "connection"] + [("Connection", "close")]
             record(response.status)
-            client.sendall(_build_head(response.start_line,
-                                       _with_length(response.headers, declared)) + body)
+            client.sendall(_build_head(response.start_line, headers) + body)
             with contextlib.suppress(OSError):
                 client.shutdown(socket.SHUT_WR)
             return False

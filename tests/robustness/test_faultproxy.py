@@ -198,6 +198,7 @@ def test_content_length_shorter_than_the_body_silently_shortens_it(
     response = client.get("/blob")
     assert response.status_code == 200
     assert response.content == BLOB[:-10]
+    assert response.headers["connection"] == "close"
     assert client.get("/blob").content == BLOB  # leftover bytes never reach a reuse
 
 
