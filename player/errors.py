@@ -52,7 +52,7 @@ class ApiError(PlayerError):
         self.status = status
 
 
-class ApiUnavailable(ApiError):
+class ApiUnavailable(ApiError):  # noqa: N818 - reads as a state, like httpx.TimeoutException
     retryable = True
 
     def __init__(

@@ -31,6 +31,9 @@ import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from player.core.schedule import Catalogue, schedule_edges, schedule_rejection
 
 
 class PriorityClass(enum.IntEnum):
@@ -240,4 +243,65 @@ def plan_eviction(files: Iterable[CachedFile], budget: DiskBudget) -> EvictionPl
         scheduled_bytes=scheduled,
         capacity_bytes=capacity,
         storage_full=scheduled > capacity,
+    )
+
+
+# -- what the catalogue needs ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueNeeds:
+    """The download manager's view of a catalogue at one instant."""
+
+    needed: tuple[NeededFile, ...]
+    active_playlist_ids: frozenset[str]
+    next_start_by_playlist: Mapping[str, datetime]
+    scheduled_sha256s: frozenset[str]  # files a live or future schedule needs, or emergency
+
+
+def catalogue_needs(catalogue: Catalogue, at: datetime) -> CatalogueNeeds:
+    """Every referenced file with its users, the playlists active at ``at`` and
+    the next start of every other schedule's playlist (within the boundary horizon)."""
+    tz = ZoneInfo(catalogue.timezone)
+    playlists_by_asset: dict[str, set[str]] = {}
+    live_playlists: set[str] = set()
+    active: set[str] = set()
+    next_start: dict[str, datetime] = {}
+    for schedule in catalogue.schedules:
+        if schedule.valid_until is not None and schedule.valid_until <= at:
+            continue
+        live_playlists.add(schedule.playlist_id)
+        if schedule_rejection(schedule, at, tz) is None:
+            active.add(schedule.playlist_id)
+            continue
+        for edge in sorted(schedule_edges([schedule], tz, at)):
+            if schedule_rejection(schedule, edge, tz) is None:
+                previous = next_start.get(schedule.playlist_id)
+                if previous is None or edge < previous:
+                    next_start[schedule.playlist_id] = edge
+                break
+    for playlist in catalogue.playlists.values():
+        for item in playlist.items:
+            playlists_by_asset.setdefault(item.asset_id, set()).add(playlist.id)
+    needed: list[NeededFile] = []
+    scheduled: set[str] = set()
+    for asset in catalogue.assets.values():
+        users = frozenset(playlists_by_asset.get(asset.id, ()))
+        if asset.emergency or users & live_playlists:
+            scheduled.add(asset.sha256)
+        needed.append(
+            NeededFile(
+                sha256=asset.sha256,
+                size_bytes=asset.size_bytes,
+                url=asset.url,
+                asset_ids=(asset.id,),
+                playlist_ids=users,
+                emergency=asset.emergency,
+            )
+        )
+    return CatalogueNeeds(
+        needed=tuple(needed),
+        active_playlist_ids=frozenset(active),
+        next_start_by_playlist=next_start,
+        scheduled_sha256s=frozenset(scheduled),
     )

@@ -1,0 +1,500 @@
+"""The player's composition root: ``lomuz-player run``.
+
+Start order (stop is the reverse):
+1. the store (migrated), the corrected clock (lower bound from the store),
+   the media cache — playback plays from the last good state before any
+   network I/O;
+2. the media output and the playback loop; READY goes to systemd once the loop
+   has started, and the loop's heartbeat pings the watchdog (a hung loop is
+   restarted; a busy syncer cannot hide it);
+3. the control socket (`lomuz-player sync` / `status` reach us there);
+4. when enrolled: the API client, the syncer, the download manager and the
+   telemetry uploader; the janitor in any case;
+5. the apscheduler jobs — only once the wall clock is plausible, and
+   re-created after a clock step (apscheduler runs on the wall clock; a jump
+   from 1970 to today would make it enumerate every missed run).
+
+SIGTERM/SIGINT stop the daemon (the current play is recorded as skipped and
+pending plays get one bounded upload attempt); SIGHUP asks for a sync now.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+import player
+from player.adapters.clock import SystemClock
+from player.adapters.fetcher import Fetcher
+from player.adapters.http_api import ControlApiClient
+from player.adapters.media_cache import MediaCache
+from player.adapters.null_output import NullOutput
+from player.adapters.output import MediaOutput
+from player.adapters.sd_notify import SdNotifier
+from player.adapters.system_metrics import SystemMetricsProbe
+from player.core.model import Decision, Play, Tier
+from player.credentials import Credentials, load_credentials
+from player.errors import PlayerError
+from player.runtime.control import ControlServer
+from player.runtime.downloads import DownloadManager
+from player.runtime.janitor import Janitor
+from player.runtime.playback import PlaybackLoop
+from player.runtime.syncer import Syncer, SyncOutcome
+from player.runtime.telemetry import TelemetryUploader
+from player.settings import Settings
+from player.store.repository import PlayerStore
+from player.wire import format_instant
+
+log = logging.getLogger(__name__)
+
+KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
+JANITOR_INTERVAL_S = 300
+METRICS_INTERVAL_S = 30
+CLOCK_WAIT_S = 30.0
+
+
+def control_socket_path(settings: Settings) -> Path:
+    return settings.data_dir / "control.sock"
+
+
+class StoreSource:
+    """The playback loop's view of the store, with the configured fallback tier."""
+
+    def __init__(self, store: PlayerStore, fallback: Tier) -> None:
+        self._store = store
+        self._fallback = fallback
+
+    def decide(self, at: datetime) -> Decision:
+        return self._store.decide(at, self._fallback)
+
+    def record_play(self, play: Play) -> None:
+        self._store.record_play(play)
+
+    def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
+        self._store.quarantine_file(sha256, until, reason)
+
+
+def build_output(settings: Settings, environ: Mapping[str, str]) -> MediaOutput:
+    """The configured media output (vlc or null)."""
+    if settings.playback.backend == "null":
+        return NullOutput()
+    from player.adapters.vlc_output import DEFAULT_ARGS, VlcOutput
+
+    args: list[str] = list(DEFAULT_ARGS)
+    if settings.playback.audio_output:
+        args.append(f"--aout={settings.playback.audio_output}")
+    return VlcOutput(
+        args,
+        volume_percent=settings.playback.volume,
+        overlap=None if settings.playback.gapless else False,
+        env=environ,
+    )
+
+
+class Daemon:
+    """Everything ``lomuz-player run`` owns, built from the settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        *,
+        output: MediaOutput | None = None,
+    ) -> None:
+        self.settings = settings
+        self._environ = environ
+        self._output_override = output
+        self._output: MediaOutput | None = None
+        self._scheduled_interval_s: int | None = None
+        self._stop = threading.Event()
+        self._sync_now = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+        self._scheduler_lock = threading.Lock()
+        self._notifier = SdNotifier.from_environ(environ)
+        self._last_status_line = ""
+        self.store: PlayerStore | None = None
+        self.loop: PlaybackLoop | None = None
+        self.syncer: Syncer | None = None
+        self.downloads: DownloadManager | None = None
+        self.telemetry: TelemetryUploader | None = None
+        self.janitor: Janitor | None = None
+        self.client: ControlApiClient | None = None
+        self.clock: SystemClock | None = None
+        self.cache: MediaCache | None = None
+        self._control: ControlServer | None = None
+        self._metrics_probe = SystemMetricsProbe(settings.data_dir)
+        self._started_at = datetime.now(UTC)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or ``request_stop``); returns the exit code."""
+        self._install_signals()
+        try:
+            self.start()
+            self._main_wait()
+        finally:
+            self.shutdown()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def start(self) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = PlayerStore.open(
+            settings.db_path, outbox_max_rows=settings.telemetry.outbox_max_rows
+        )
+        self.store = store
+        lower_bound = _parse_instant(store.get_state(KEY_CLOCK_LOWER_BOUND))
+        clock = SystemClock(
+            lower_bound=lower_bound,
+            persist_lower_bound=lambda at: store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat()),
+        )
+        self.clock = clock
+        cache = MediaCache(settings.media_dir)
+        cache.ensure_dirs()
+        self.cache = cache
+
+        output = self._output_override or build_output(settings, self._environ)
+        self._output = output
+        fallback = Tier(settings.playback.fallback)
+        watchdog_s = self._notifier.watchdog_interval_s()
+        self.loop = PlaybackLoop(
+            StoreSource(store, fallback),
+            clock,
+            output,
+            cache.path_for,
+            crossfade_ms=settings.playback.crossfade_ms,
+            heartbeat_interval_s=min(10.0, watchdog_s / 3) if watchdog_s else 10.0,
+            heartbeat=self._heartbeat,
+        )
+        self.loop.start()
+        self._notifier.ready()
+        log.info(
+            "player %s started: data_dir=%s backend=%s", player.__version__, settings.data_dir,
+            settings.playback.backend,
+        )
+
+        self.janitor = Janitor(
+            store, cache, clock,
+            max_cache_bytes=settings.downloads.max_cache_bytes,
+            min_free_bytes=settings.downloads.min_free_bytes,
+            on_cache_changed=self._cache_changed,
+        )
+        credentials = load_credentials(settings.credentials_path)
+        if credentials is None:
+            log.info("not enrolled: playing from local state only (lomuz-player enroll)")
+        else:
+            self._build_network(credentials)
+        self._control = ControlServer(
+            control_socket_path(settings),
+            {"sync": self._control_sync, "status": lambda _req: self.status()},
+        )
+        self._control.start()
+        clock.on_step(self._clock_stepped)
+
+    def _build_network(self, credentials: Credentials) -> None:
+        assert self.store is not None and self.clock is not None and self.cache is not None
+        api_url = self.settings.api.url or credentials.api_url
+        self.client = ControlApiClient(api_url, credentials.device_token)
+        self.syncer = Syncer(self.store, self.client, self.clock, on_applied=self._synced)
+        assert self.janitor is not None
+        self.downloads = DownloadManager(
+            self.store,
+            self.cache,
+            Fetcher(self.client, self.cache),
+            self.clock,
+            concurrency=self.settings.downloads.concurrency,
+            on_file_ready=self._file_ready,
+            has_room_for=self.janitor.has_room_for,
+        )
+        self.downloads.start()
+        self.telemetry = TelemetryUploader(self.store, self.client, self.status)
+
+    def _main_wait(self) -> None:
+        # Jobs need a plausible wall clock; until then only playback runs.
+        while not self._stop.is_set():
+            assert self.clock is not None
+            if self.clock.status().plausible:
+                self._arm_jobs()
+                break
+            log.warning("wall clock is implausible (%s); jobs wait", datetime.now(UTC))
+            self._stop.wait(CLOCK_WAIT_S)
+        if self.syncer is not None and not self._stop.is_set():
+            self._run_sync("boot")
+        while not self._stop.is_set():
+            if self._sync_now.wait(1.0):
+                self._sync_now.clear()
+                self._run_sync("requested")
+
+    def shutdown(self) -> None:
+        self._notifier.stopping()
+        with self._scheduler_lock:
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+                self._scheduler = None
+        if self._control is not None:
+            self._control.close()
+        if self.downloads is not None:
+            self.downloads.stop()
+        if self.loop is not None:
+            self.loop.stop()
+        if self.telemetry is not None:
+            try:
+                self.telemetry.upload_plays()
+            except PlayerError as exc:
+                log.info("pending plays stay queued for the next start: %s", exc)
+        if self.client is not None:
+            self.client.close()
+        if self.clock is not None and self.store is not None:
+            self.clock.flush()
+        if self._output is not None:
+            self._output.close()
+        if self.store is not None:
+            self.store.close()
+        log.info("player stopped")
+
+    # -- jobs ------------------------------------------------------------------------
+
+    def _arm_jobs(self) -> None:
+        """(Re)create the scheduler and its jobs on the current wall clock."""
+        assert self.store is not None
+        with self._scheduler_lock:
+            if self._scheduler is not None:
+                self._scheduler.shutdown(wait=False)
+            scheduler = BackgroundScheduler(
+                timezone=UTC,
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            )
+            interval_s = self._sync_interval_s()
+            jitter_s = min(self.settings.sync.jitter_s, max(1, interval_s // 4))
+            if self.syncer is not None:
+                scheduler.add_job(self._sync_job, "interval", seconds=interval_s,
+                                  jitter=jitter_s, id="sync")
+            if self.telemetry is not None:
+                scheduler.add_job(self.telemetry.run_once, "interval",
+                                  seconds=self.settings.telemetry.interval_s,
+                                  jitter=min(5, self.settings.telemetry.interval_s // 4),
+                                  id="telemetry",
+                                  next_run_time=datetime.now(UTC) + timedelta(seconds=2))
+            scheduler.add_job(self._janitor_job, "interval", seconds=JANITOR_INTERVAL_S,
+                              jitter=30, id="janitor",
+                              next_run_time=datetime.now(UTC) + timedelta(seconds=20))
+            if self.settings.metrics.textfile_dir is not None:
+                scheduler.add_job(self._metrics_job, "interval", seconds=METRICS_INTERVAL_S,
+                                  id="metrics", next_run_time=datetime.now(UTC))
+            scheduler.start()
+            self._scheduler = scheduler
+            self._scheduled_interval_s = interval_s
+        self._arm_boundary()
+
+    def _arm_boundary(self) -> None:
+        """A one-shot job at the next schedule boundary: downloads re-prioritise there."""
+        assert self.store is not None and self.clock is not None
+        decision = self.store.decide(self.clock.now())
+        with self._scheduler_lock:
+            if self._scheduler is None or decision.next_boundary_at is None:
+                return
+            wall_at = datetime.now(UTC) + (decision.next_boundary_at - self.clock.now())
+            self._scheduler.add_job(self._boundary_job, "date", run_date=wall_at,
+                                    id="boundary", replace_existing=True)
+
+    def _sync_interval_s(self) -> int:
+        assert self.store is not None
+        from player.store.repository import KEY_SYNC_INTERVAL_S
+
+        raw = self.store.get_state(KEY_SYNC_INTERVAL_S)
+        try:
+            return max(10, int(raw)) if raw else self.settings.sync.interval_s
+        except ValueError:
+            return self.settings.sync.interval_s
+
+    def _sync_job(self) -> None:
+        self._run_sync("scheduled")
+
+    def _run_sync(self, why: str) -> dict[str, Any]:
+        if self.syncer is None:
+            return {"ok": False, "error": "not enrolled"}
+        try:
+            outcome = self.syncer.sync_once()
+        except PlayerError as exc:
+            return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # job boundary: log and keep the daemon alive
+            log.exception("sync (%s): unexpected error", why)
+            return {"ok": False, "error": repr(exc)}
+        if (
+            outcome.sync_interval_s is not None
+            and self._scheduled_interval_s is not None
+            and outcome.sync_interval_s != self._scheduled_interval_s
+        ):
+            self._arm_jobs()
+        return {"ok": True, "sync": outcome.as_json()}
+
+    def _boundary_job(self) -> None:
+        if self.downloads is not None:
+            self.downloads.reprioritise()
+        self._arm_boundary()
+
+    def _janitor_job(self) -> None:
+        if self.janitor is None:
+            return
+        try:
+            self.janitor.run_once()
+        except Exception:  # job boundary
+            log.exception("janitor: unexpected error")
+
+    def _metrics_job(self) -> None:
+        from player.metrics import write_player_metrics
+
+        try:
+            write_player_metrics(self)
+        except Exception:  # job boundary
+            log.exception("metrics: cannot write the textfile")
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    def _synced(self, outcome: SyncOutcome) -> None:
+        if self.downloads is not None:
+            self.downloads.reprioritise()
+        if self.loop is not None:
+            self.loop.request_reevaluate()
+        self._arm_boundary()
+
+    def _file_ready(self, _sha256: str) -> None:
+        if self.loop is not None:
+            self.loop.request_reevaluate()
+
+    def _cache_changed(self) -> None:
+        if self.downloads is not None:
+            self.downloads.reprioritise()
+
+    def _clock_stepped(self, step_s: float) -> None:
+        log.warning("wall clock stepped by %+.0f s: re-arming timers", step_s)
+        if self.loop is not None:
+            self.loop.request_reevaluate()
+        if self._scheduler is not None and not self._stop.is_set():
+            threading.Thread(target=self._arm_jobs, name="rearm", daemon=True).start()
+
+    def _control_sync(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        reply = self._run_sync("cli")
+        if self.downloads is not None and reply.get("ok"):
+            self.downloads.retry_now()
+            wait_s = float(request.get("download_wait_s", 0) or 0)
+            if wait_s > 0:
+                reply["downloads_idle"] = self.downloads.wait_idle(wait_s)
+            reply["downloads"] = _plain(self.downloads.status())
+        return reply
+
+    def _heartbeat(self) -> None:
+        self._notifier.watchdog()
+        if self.loop is None:
+            return
+        now = self.loop.now_playing()
+        line = f"{now.state}: {now.tier or '-'} {now.asset_id or ''}".strip()
+        if line != self._last_status_line:
+            self._last_status_line = line
+            self._notifier.status(line)
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The live status: what `status` prints and what telemetry reports."""
+        assert self.store is not None and self.clock is not None and self.cache is not None
+        clock = self.clock.status()
+        counts = self.store.counts(self.clock.now())
+        usage = self.cache.usage()
+        out: dict[str, Any] = {
+            "at": format_instant(self.clock.now()),
+            "versions": {"player": player.__version__, "libvlc": _libvlc_version()},
+            "started_at": format_instant(self._started_at),
+            "now_playing": _plain(self.loop.now_playing()) if self.loop else None,
+            "cursor": self.store.cursor(),
+            "last_sync_ok_at": self.store.get_state("last_sync_ok_at") or None,
+            "last_sync_error": self.store.get_state("last_sync_error") or None,
+            "cache": {"files": usage.files, "size_bytes": usage.size_bytes},
+            "storage_full": bool(self.janitor and self.janitor.storage_full),
+            "outbox": {
+                "pending": counts.outbox_pending,
+                "dropped": counts.plays_dropped,
+            },
+            "catalogue": _plain(counts),
+            "clock": {
+                "trusted": clock.trusted,
+                "plausible": clock.plausible,
+                "offset_s": round(clock.offset_s, 3),
+                "reason": clock.reason,
+                "steps": clock.steps,
+            },
+            "downloads": _plain(self.downloads.status()) if self.downloads else None,
+            "system": self._metrics_probe.snapshot().to_json(),
+        }
+        return out
+
+    # -- signals -----------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self._stop.set()
+
+        def hup(_signum: int, _frame: FrameType | None) -> None:
+            self._sync_now.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, hup)
+
+
+def run(settings: Settings, environ: Mapping[str, str]) -> int:
+    """``lomuz-player run``."""
+    return Daemon(settings, environ).run()
+
+
+def _parse_instant(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _libvlc_version() -> str | None:
+    try:
+        import vlc
+
+        version = vlc.libvlc_get_version()
+    except (ImportError, OSError, AttributeError):
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def _plain(value: object) -> Any:
+    """Dataclasses, enums and instants as JSON-able values."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _plain(v) for k, v in asdict(value).items()}  # type: ignore[call-overload]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, Tier):
+        return value.value
+    return value
+

@@ -1,0 +1,241 @@
+"""The download manager: worker threads fetching referenced files by priority.
+
+Threading: ``reprioritise`` (after a sync or a schedule boundary) rebuilds the
+queue from the store under a condition variable; ``concurrency`` worker threads
+take the best ready task, fetch it (``Fetcher`` streams, hashes, verifies and
+renames atomically) and record it in the store, then call ``on_file_ready`` so
+playback can re-evaluate. Failures back off per sha256 (player.core.backoff)
+and stay visible in ``status()``. A failing file is logged once per
+transition (failing, recovered), not at every retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as random_module
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from player.adapters.fetcher import Fetcher
+from player.adapters.media_cache import MediaCache
+from player.core.backoff import BackoffPolicy, FailureState, record_failure
+from player.core.downloads import DownloadTask, catalogue_needs, download_order
+from player.errors import AuthError, DownloadError, IntegrityError, PlayerError
+from player.runtime.playback import Clock
+from player.store.repository import PlayerStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BACKOFF = BackoffPolicy(base_delay_s=5.0, max_delay_s=1800.0)
+
+
+@dataclass(frozen=True)
+class DownloadFailure:
+    sha256: str
+    failures: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DownloadStatus:
+    pending: int  # still to fetch, including those backing off
+    in_progress: tuple[str, ...]
+    failing: tuple[DownloadFailure, ...]
+    downloaded_total: int
+    failed_total: int
+    downloaded_bytes_total: int
+
+
+class DownloadManager:
+    """Keeps the media cache filled with what the catalogue references."""
+
+    def __init__(
+        self,
+        store: PlayerStore,
+        cache: MediaCache,
+        fetcher: Fetcher,
+        clock: Clock,
+        *,
+        concurrency: int = 2,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        on_file_ready: Callable[[str], None] | None = None,
+        has_room_for: Callable[[int], bool] | None = None,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._fetcher = fetcher
+        self._clock = clock
+        self._concurrency = concurrency
+        self._backoff = backoff
+        self._on_file_ready = on_file_ready
+        self._has_room_for = has_room_for
+        self._random = random
+        self._cond = threading.Condition()
+        self._queue: list[DownloadTask] = []
+        self._in_progress: set[str] = set()
+        self._failures: dict[str, FailureState] = {}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._downloaded_total = 0
+        self._failed_total = 0
+        self._downloaded_bytes_total = 0
+
+    # -- control, from any thread ------------------------------------------------
+
+    def start(self) -> None:
+        self.reprioritise()
+        for n in range(self._concurrency):
+            thread = threading.Thread(target=self._work, name=f"download-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Cancel downloads in flight (their partial files stay for a resume)."""
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def reprioritise(self) -> None:
+        """Rebuild the queue from the store (after a sync or a schedule boundary)."""
+        now = self._clock.now()
+        needs = catalogue_needs(self._store.snapshot(), now)
+        present = {f.sha256 for f in self._store.file_states() if f.present}
+        tasks = download_order(
+            needs.needed,
+            active_playlist_ids=needs.active_playlist_ids,
+            next_start_by_playlist=needs.next_start_by_playlist,
+            present=present,
+        )
+        wanted = {task.sha256 for task in tasks}
+        with self._cond:
+            self._queue = tasks
+            # Forget failures of files no longer wanted, so status stays true.
+            self._failures = {k: v for k, v in self._failures.items() if k in wanted}
+            self._cond.notify_all()
+
+    def retry_now(self) -> None:
+        """Clear back-offs (an explicit `lomuz-player sync` asks for a fresh try)."""
+        with self._cond:
+            self._failures = {
+                k: FailureState(key=k, failures=v.failures, last_error=v.last_error)
+                for k, v in self._failures.items()
+            }
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until nothing is in flight and every queued task is backing off."""
+        deadline = self._clock.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                if not self._in_progress and self._next_ready_locked(self._clock.now()) is None:
+                    return True
+                remaining = deadline - self._clock.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 1.0))
+
+    def status(self) -> DownloadStatus:
+        with self._cond:
+            failing = tuple(
+                DownloadFailure(s.key, s.failures, s.next_attempt_at, s.last_error)
+                for s in self._failures.values()
+                if s.failures
+            )
+            return DownloadStatus(
+                pending=len(self._queue),
+                in_progress=tuple(sorted(self._in_progress)),
+                failing=failing,
+                downloaded_total=self._downloaded_total,
+                failed_total=self._failed_total,
+                downloaded_bytes_total=self._downloaded_bytes_total,
+            )
+
+    # -- worker threads -------------------------------------------------------------
+
+    def _next_ready_locked(self, now: datetime) -> DownloadTask | None:
+        for task in self._queue:
+            if task.sha256 in self._in_progress:
+                continue
+            state = self._failures.get(task.sha256)
+            if state is None or state.may_attempt(now):
+                return task
+        return None
+
+    def _wait_s_locked(self, now: datetime) -> float:
+        waits = [
+            (s.next_attempt_at - now).total_seconds()
+            for s in self._failures.values()
+            if s.next_attempt_at is not None
+        ]
+        return max(0.05, min([60.0, *waits]))
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                now = self._clock.now()
+                task = self._next_ready_locked(now)
+                if task is None:
+                    self._cond.wait(self._wait_s_locked(now))
+                    continue
+                self._in_progress.add(task.sha256)
+            try:
+                self._download(task)
+            finally:
+                with self._cond:
+                    self._in_progress.discard(task.sha256)
+                    self._cond.notify_all()
+
+    def _download(self, task: DownloadTask) -> None:
+        download_id = uuid.uuid4().hex[:8]
+        sha = task.sha256
+        try:
+            if self._has_room_for is not None and not self._has_room_for(task.size_bytes):
+                raise DownloadError("storage_full: no room in the cache budget", sha)
+            result = self._fetcher.fetch(task.url, sha, task.size_bytes, cancel=self._stopping)
+            self._store.mark_file_verified(sha, result.size_bytes, self._clock.now())
+        except (DownloadError, AuthError) as exc:
+            if self._stopping.is_set():
+                return
+            self._failed(task, exc, download_id)
+            return
+        except (PlayerError, OSError) as exc:
+            self._failed(task, exc, download_id)
+            return
+        except Exception as exc:  # worker boundary: never let one file kill the worker
+            log.exception("download %s %s: unexpected error", download_id, sha[:12])
+            self._failed(task, exc, download_id)
+            return
+        with self._cond:
+            previous = self._failures.pop(sha, None)
+            self._queue = [t for t in self._queue if t.sha256 != sha]
+            self._downloaded_total += 1
+            self._downloaded_bytes_total += result.transferred_bytes
+        if previous is not None and previous.failures:
+            log.info("download %s %s: recovered after %d failures", download_id, sha[:12],
+                     previous.failures)
+        log.info(
+            "download %s %s: verified %d bytes%s",
+            download_id, sha[:12], result.size_bytes, " (resumed)" if result.resumed else "",
+        )
+        if self._on_file_ready is not None:
+            self._on_file_ready(sha)
+
+    def _failed(self, task: DownloadTask, exc: BaseException, download_id: str) -> None:
+        retry_after_s = getattr(exc, "retry_after_s", None)
+        now = self._clock.now()
+        with self._cond:
+            state = self._failures.get(task.sha256, FailureState(key=task.sha256))
+            first = state.failures == 0
+            self._failures[task.sha256] = record_failure(
+                state, now, self._backoff, self._random, error=str(exc), retry_after_s=retry_after_s
+            )
+            self._failed_total += 1
+        if first or isinstance(exc, IntegrityError):
+            log.warning("download %s %s: failing: %s", download_id, task.sha256[:12], exc)

@@ -1,0 +1,192 @@
+"""The janitor: keeps the media cache honest and inside its disk budget.
+
+Each run (a scheduler job, a few minutes apart):
+1. deletes partial downloads untouched for a day;
+2. reconciles the cache with the store: a verified file the store forgot (a
+   power cut between the rename and the database write) is re-hashed and
+   recorded; a store entry whose file vanished is forgotten;
+3. evicts unreferenced files, least recently played first, never a scheduled
+   one, to honour ``max_cache_bytes`` and ``min_free_bytes``; records whether
+   the scheduled set fits (``storage_full``);
+4. re-hashes a few cached files (at most ``verify_bytes_per_run``), rotating
+   through the cache; a file whose hash no longer matches is deleted and
+   forgotten so the download manager fetches it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from player.adapters.media_cache import MediaCache
+from player.core.downloads import CachedFile, DiskBudget, catalogue_needs, plan_eviction
+from player.runtime.playback import Clock
+from player.store.repository import PlayerStore
+
+log = logging.getLogger(__name__)
+
+KEY_STORAGE_FULL = "storage_full"
+STALE_PART_AGE_S = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class JanitorReport:
+    stale_parts_removed: int
+    adopted: int
+    forgotten: int
+    evicted: tuple[str, ...]
+    reverified: int
+    corrupt: tuple[str, ...]
+    storage_full: bool
+
+
+class Janitor:
+    """Cache upkeep; ``run_once`` from one thread at a time, ``has_room_for`` from any."""
+
+    def __init__(
+        self,
+        store: PlayerStore,
+        cache: MediaCache,
+        clock: Clock,
+        *,
+        max_cache_bytes: int | None,
+        min_free_bytes: int,
+        verify_bytes_per_run: int = 64 * 1024 * 1024,
+        on_cache_changed: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+        self._max_cache_bytes = max_cache_bytes
+        self._min_free_bytes = min_free_bytes
+        self._verify_bytes_per_run = verify_bytes_per_run
+        self._on_cache_changed = on_cache_changed
+        self._lock = threading.Lock()
+        self._verify_after = ""  # rotation point of the re-verification
+        self._storage_full = False
+
+    @property
+    def storage_full(self) -> bool:
+        return self._storage_full
+
+    def run_once(self) -> JanitorReport:
+        with self._lock:
+            stale = self._cache.stale_parts(STALE_PART_AGE_S)
+            adopted, forgotten = self._reconcile()
+            evicted, storage_full = self._enforce_budget(pending_bytes=0)
+            reverified, corrupt = self._reverify()
+        if (corrupt or forgotten or adopted) and self._on_cache_changed is not None:
+            self._on_cache_changed()
+        return JanitorReport(len(stale), adopted, forgotten, evicted, reverified, corrupt,
+                             storage_full)
+
+    def has_room_for(self, size_bytes: int) -> bool:
+        """Make room for a download of ``size_bytes`` (evicting if allowed); False if none."""
+        with self._lock:
+            self._enforce_budget(pending_bytes=size_bytes)
+            free = self._cache.disk_free_bytes()
+            if free - size_bytes < self._min_free_bytes:
+                return False
+            if self._max_cache_bytes is None:
+                return True
+            return self._cache.usage().size_bytes + size_bytes <= self._max_cache_bytes
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _reconcile(self) -> tuple[int, int]:
+        on_disk = {entry.sha256: entry for entry in self._cache.list_files()}
+        known = {f.sha256: f for f in self._store.file_states()}
+        referenced = {need.sha256: need for need in self._store.referenced_files()}
+        adopted = forgotten = 0
+        for sha, entry in on_disk.items():
+            state = known.get(sha)
+            if (state is None or not state.present) and sha in referenced:
+                if self._cache.verify(sha):
+                    self._store.mark_file_verified(sha, entry.size_bytes, self._clock.now())
+                    adopted += 1
+                else:
+                    self._cache.remove(sha)
+        for sha, state in known.items():
+            if state.present and sha not in on_disk:
+                self._store.forget_file(sha)
+                forgotten += 1
+                log.warning("cache: %s vanished from disk; it will be downloaded again", sha[:12])
+        return adopted, forgotten
+
+    def _enforce_budget(self, pending_bytes: int) -> tuple[tuple[str, ...], bool]:
+        now = self._clock.now()
+        needs = catalogue_needs(self._store.snapshot(), now)
+        referenced = {need.sha256 for need in needs.needed}
+        states = {f.sha256: f for f in self._store.file_states()}
+        files = [
+            CachedFile(
+                sha256=entry.sha256,
+                size_bytes=entry.size_bytes,
+                last_played_at=states[entry.sha256].last_played_at
+                if entry.sha256 in states
+                else None,
+                referenced=entry.sha256 in referenced,
+                scheduled=entry.sha256 in needs.scheduled_sha256s,
+            )
+            for entry in self._cache.list_files()
+        ]
+        cached = {f.sha256 for f in files}
+        pending_scheduled = sum(
+            need.size_bytes
+            for need in needs.needed
+            if need.sha256 in needs.scheduled_sha256s and need.sha256 not in cached
+        )
+        plan = plan_eviction(
+            files,
+            DiskBudget(
+                max_cache_bytes=self._max_cache_bytes,
+                min_free_bytes=self._min_free_bytes,
+                free_bytes=self._cache.disk_free_bytes(),
+                pending_bytes=max(pending_bytes, pending_scheduled),
+                pending_scheduled_bytes=min(pending_scheduled, max(pending_bytes,
+                                                                   pending_scheduled)),
+            ),
+        )
+        for sha in plan.evict:
+            self._cache.remove(sha)
+            self._store.forget_file(sha)
+        if plan.evict:
+            log.info("cache: evicted %d unreferenced files (%d bytes)", len(plan.evict),
+                     plan.freed_bytes)
+        if plan.storage_full != self._storage_full:
+            if plan.storage_full:
+                log.warning(
+                    "cache: storage_full: the scheduled set needs %d bytes, capacity is %d",
+                    plan.scheduled_bytes, plan.capacity_bytes,
+                )
+            else:
+                log.info("cache: storage_full cleared")
+            self._storage_full = plan.storage_full
+            self._store.set_state(KEY_STORAGE_FULL, "1" if plan.storage_full else "")
+        return plan.evict, plan.storage_full
+
+    def _reverify(self) -> tuple[int, tuple[str, ...]]:
+        entries = sorted(self._cache.list_files(), key=lambda e: e.sha256)
+        if not entries:
+            return 0, ()
+        start = next((i for i, e in enumerate(entries) if e.sha256 > self._verify_after), 0)
+        budget = self._verify_bytes_per_run
+        checked = 0
+        corrupt: list[str] = []
+        for entry in entries[start:] + entries[:start]:
+            if checked and entry.size_bytes > budget:
+                break
+            budget -= entry.size_bytes
+            checked += 1
+            self._verify_after = entry.sha256
+            if not self._cache.verify(entry.sha256):
+                corrupt.append(entry.sha256)
+                self._cache.remove(entry.sha256)
+                self._store.forget_file(entry.sha256)
+                log.warning("cache: %s failed re-verification; removed, will download again",
+                            entry.sha256[:12])
+            if budget <= 0 or checked >= len(entries):
+                break
+        return checked, tuple(corrupt)

@@ -1,0 +1,139 @@
+"""The syncer: pulls the manifest delta since the stored cursor and applies it.
+
+One sync = one manifest request (retried with backoff and jitter on retryable
+errors, honouring Retry-After), the API's ``Date`` fed to the clock, and the
+delta decoded and applied in one transaction. A bad manifest is rejected whole:
+the previous state stays and the error is kept for status. Syncs never overlap
+(a lock), whether from the scheduler, the control socket or the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+from player.adapters.clock import SystemClock
+from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
+from player.errors import PlayerError
+from player.store.repository import ApplyResult, PlayerStore
+from player.wire import decode_manifest, format_instant
+
+log = logging.getLogger(__name__)
+
+KEY_LAST_SYNC_ERROR = "last_sync_error"
+KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
+KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    sync_id: str
+    changed: bool
+    full: bool
+    cursor: str | None
+    applied: ApplyResult | None
+    sync_interval_s: int | None
+    duration_s: float
+
+    def as_json(self) -> dict[str, object]:
+        applied = self.applied
+        return {
+            "sync_id": self.sync_id,
+            "changed": self.changed,
+            "full": self.full,
+            "cursor": self.cursor,
+            "sync_interval_s": self.sync_interval_s,
+            "duration_s": round(self.duration_s, 3),
+            "applied": None
+            if applied is None
+            else {
+                "assets_upserted": applied.assets_upserted,
+                "assets_removed": applied.assets_removed,
+                "playlists_upserted": applied.playlists_upserted,
+                "playlists_removed": applied.playlists_removed,
+                "schedules_upserted": applied.schedules_upserted,
+                "schedules_removed": applied.schedules_removed,
+            },
+        }
+
+
+class Syncer:
+    """Applies manifest deltas from the control API to the local store."""
+
+    def __init__(
+        self,
+        store: PlayerStore,
+        client: ControlApiClient,
+        clock: SystemClock,
+        *,
+        retry: RetryPolicy | None = None,
+        on_applied: Callable[[SyncOutcome], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._retry = retry or RetryPolicy(max_attempts=4, max_total_s=120.0)
+        self._on_applied = on_applied
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def sync_once(self) -> SyncOutcome:
+        """One sync; raises ApiError/ManifestError when it fails (state kept)."""
+        with self._lock:
+            sync_id = uuid.uuid4().hex[:8]
+            started = self._clock.monotonic()
+            self._store.set_state(KEY_LAST_SYNC_ATTEMPT_AT, format_instant(self._clock.now()))
+            try:
+                outcome = self._sync(sync_id, started)
+            except PlayerError as exc:
+                self._store.set_state(KEY_LAST_SYNC_ERROR, f"{type(exc).__name__}: {exc}")
+                if not self._failing:
+                    log.warning("sync %s: failing: %s", sync_id, exc)
+                self._failing = True
+                raise
+            if self._failing:
+                log.info("sync %s: recovered", sync_id)
+            self._failing = False
+            self._store.set_state(KEY_LAST_SYNC_ERROR, "")
+            self._store.set_state(KEY_LAST_SYNC_OK_AT, format_instant(self._clock.now()))
+        if outcome.changed and self._on_applied is not None:
+            self._on_applied(outcome)
+        return outcome
+
+    def _sync(self, sync_id: str, started: float) -> SyncOutcome:
+        since = self._store.cursor()
+        fetch = call_with_retry(
+            lambda: self._client.fetch_manifest(since), self._retry, sleep=self._sleep
+        )
+        if fetch.server_date is not None:
+            self._observe_date(fetch.server_date, fetch.sent_monotonic_s,
+                               fetch.received_monotonic_s)
+        if fetch.not_modified or fetch.body is None:
+            return SyncOutcome(sync_id, False, False, since, None, None,
+                               self._clock.monotonic() - started)
+        manifest = decode_manifest(fetch.body)
+        applied = self._store.apply_manifest(manifest)
+        log.info(
+            "sync %s: applied %s manifest %s (assets +%d -%d, playlists +%d -%d, "
+            "schedules +%d -%d)",
+            sync_id, "full" if applied.full else "delta", applied.cursor,
+            applied.assets_upserted, applied.assets_removed, applied.playlists_upserted,
+            applied.playlists_removed, applied.schedules_upserted, applied.schedules_removed,
+        )
+        return SyncOutcome(sync_id, True, applied.full, applied.cursor, applied,
+                           manifest.sync_interval_s, self._clock.monotonic() - started)
+
+    def _observe_date(self, server_date: datetime, sent_mono: float, received_mono: float) -> None:
+        try:
+            self._clock.observe_api_date(format_datetime(server_date, usegmt=True),
+                                         sent_mono, received_mono)
+        except ValueError as exc:
+            log.debug("ignoring the API's Date header: %s", exc)

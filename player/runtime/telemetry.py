@@ -1,0 +1,79 @@
+"""Telemetry: the plays outbox uploaded in batches, and periodic status reports.
+
+Plays are deleted from the pending set only once the API acknowledged the
+batch (at-least-once delivery; the API dedups by play id). Failures are logged
+once when they start and once when they recover.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from player.adapters.http_api import ControlApiClient
+from player.errors import PlayerError
+from player.store.repository import PlayerStore
+from player.wire import MAX_PLAYS_PER_UPLOAD, encode_play
+
+log = logging.getLogger(__name__)
+
+
+class TelemetryUploader:
+    """Sends pending plays and a status report; safe to call from any one thread at a time."""
+
+    def __init__(
+        self,
+        store: PlayerStore,
+        client: ControlApiClient,
+        status: Callable[[], Mapping[str, Any]],
+        *,
+        batch_size: int = 500,
+        max_batches_per_run: int = 20,
+    ) -> None:
+        if not 1 <= batch_size <= MAX_PLAYS_PER_UPLOAD:
+            raise ValueError(f"batch_size must be 1..{MAX_PLAYS_PER_UPLOAD}")
+        self._store = store
+        self._client = client
+        self._status = status
+        self._batch_size = batch_size
+        self._max_batches = max_batches_per_run
+        self._lock = threading.Lock()
+        self._failing: str | None = None
+        self.uploaded_total = 0
+
+    def upload_plays(self) -> int:
+        """Upload pending plays, oldest first; returns how many were acknowledged."""
+        sent = 0
+        for _ in range(self._max_batches):
+            plays = self._store.pending_plays(self._batch_size)
+            if not plays:
+                break
+            ack = self._client.post_plays([encode_play(p) for p in plays])
+            self._store.mark_plays_uploaded([p.id for p in plays])
+            sent += len(plays)
+            self.uploaded_total += ack.accepted
+            if len(plays) < self._batch_size:
+                break
+        return sent
+
+    def send_status(self) -> None:
+        self._client.post_telemetry(dict(self._status()))
+
+    def run_once(self) -> None:
+        """One round (the scheduler's job): plays first, then the status report."""
+        with self._lock:
+            try:
+                sent = self.upload_plays()
+                self.send_status()
+            except PlayerError as exc:
+                if self._failing is None:
+                    log.warning("telemetry: failing: %s", exc)
+                self._failing = str(exc)
+                return
+            if self._failing is not None:
+                log.info("telemetry: recovered")
+                self._failing = None
+            if sent:
+                log.info("telemetry: %d plays uploaded", sent)
