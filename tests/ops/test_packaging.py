@@ -1,0 +1,189 @@
+"""Build the .debs, check them with dpkg-deb and lintian, install the player one.
+
+Runs only with LOMUZ_BUILD_DEBS=1 (CI sets it): it takes a few minutes, needs
+root, and installs lomuz-player on this machine (purged again at the end when
+it was not installed before).
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ops.conftest import REPO, require_tool
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("LOMUZ_BUILD_DEBS") != "1", reason="set LOMUZ_BUILD_DEBS=1 to build .debs"
+    ),
+]
+
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def run(*args: str, timeout_s: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        list(args), capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if check:
+        assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if os.geteuid() != 0:
+        pytest.skip("building and installing packages needs root")
+    out = tmp_path_factory.mktemp("dist")
+    # lintian runs in the tests below, where its findings are assertions.
+    run(str(REPO / "scripts/build-debs"), "--no-lintian", "--out", str(out), timeout_s=900)
+    arch = run("dpkg", "--print-architecture").stdout.strip()
+    found = {
+        name: out / f"lomuz-{name}_{VERSION}_{arch}.deb" for name in ("player", "control")
+    }
+    for path in found.values():
+        assert path.is_file(), sorted(p.name for p in out.iterdir())
+    return found
+
+
+def field(deb: Path, name: str) -> str:
+    return run("dpkg-deb", "--field", str(deb), name).stdout.strip()
+
+
+@pytest.mark.timeout(900)
+def test_player_deb_metadata_and_contents(debs: dict[str, Path]) -> None:
+    deb = debs["player"]
+    info = run("dpkg-deb", "--info", str(deb)).stdout
+    assert "Package: lomuz-player" in info
+    assert field(deb, "Version") == VERSION
+    depends = field(deb, "Depends")
+    for needed in ("python3 (>= 3.11)", "libvlc5", "vlc-plugin-base", "adduser"):
+        assert needed in depends
+    assert run("dpkg-deb", "--ctrl-tarfile", str(deb)).returncode == 0
+    contents = run("dpkg-deb", "--contents", str(deb)).stdout
+    for path in (
+        "./lib/systemd/system/lomuz-player.service",
+        "./etc/lomuz/player.toml",
+        "./opt/lomuz/player/bin/lomuz-player",
+        "./opt/lomuz/player/pyvenv.cfg",
+        "./usr/bin/lomuz-player -> /opt/lomuz/player/bin/lomuz-player",
+        "./usr/share/doc/lomuz-player/copyright",
+        "./usr/share/man/man1/lomuz-player.1.gz",
+    ):
+        assert path in contents, path
+    assert "__pycache__" not in contents  # compiled on the target by postinst
+    assert "/tmp/" not in contents
+
+
+@pytest.mark.timeout(900)
+def test_control_deb_ships_granian_gunicorn_psycopg_and_a_private_env_file(
+    debs: dict[str, Path],
+) -> None:
+    deb = debs["control"]
+    assert field(deb, "Package") == "lomuz-control"
+    contents = run("dpkg-deb", "--contents", str(deb)).stdout
+    assert "-rw------- root/root" in next(
+        line for line in contents.splitlines() if line.endswith("./etc/lomuz/control.env")
+    )
+    for path in (
+        "./lib/systemd/system/lomuz-control.service",
+        "./opt/lomuz/control/bin/granian",
+        "./opt/lomuz/control/bin/gunicorn",
+        "./opt/lomuz/control/bin/lomuz-control",
+        "/site-packages/psycopg/",
+    ):
+        assert path in contents, path
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", ["player", "control"])
+def test_lintian_finds_no_errors_or_unexplained_warnings(debs: dict[str, Path], name: str) -> None:
+    require_tool("lintian")
+    result = run(
+        "lintian", "--fail-on", "error,warning", str(debs[name]), timeout_s=600, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def installed_version(package: str) -> str | None:
+    result = run("dpkg-query", "-W", "-f=${Status} ${Version}", package, check=False)
+    prefix = "install ok installed "
+    return result.stdout[len(prefix):] if result.stdout.startswith(prefix) else None
+
+
+@pytest.fixture(scope="module")
+def installed_player(debs: dict[str, Path]) -> Iterator[Path]:
+    was_installed = installed_version("lomuz-player") is not None
+    result = run("dpkg", "-i", str(debs["player"]), timeout_s=300, check=False)
+    if result.returncode != 0:  # missing dependencies: let apt resolve them
+        run("apt-get", "-f", "install", "-y", "-q", timeout_s=600)
+    assert installed_version("lomuz-player") == VERSION
+    yield debs["player"]
+    if not was_installed:
+        run("dpkg", "--purge", "lomuz-player", timeout_s=300)
+        assert installed_version("lomuz-player") is None
+        assert not Path("/var/lib/lomuz-player").exists(), "purge keeps the data dir"
+
+
+@pytest.mark.timeout(900)
+def test_installed_player_runs_from_its_venv(installed_player: Path) -> None:
+    result = run("/usr/bin/lomuz-player", "--version")
+    assert VERSION in result.stdout + result.stderr
+    # The service's own user can run it too (venv readable, bytecode compiled).
+    as_lomuz = run("runuser", "-u", "lomuz", "--", "/usr/bin/lomuz-player", "--version")
+    assert VERSION in as_lomuz.stdout + as_lomuz.stderr
+    assert list(Path("/opt/lomuz/player/lib").rglob("player/__pycache__/cli.*.pyc"))
+
+
+@pytest.mark.timeout(900)
+def test_installed_player_doctor_reports_json(installed_player: Path) -> None:
+    usage = run("/usr/bin/lomuz-player", "--help").stdout
+    if "doctor" not in usage:
+        pytest.skip("this build of lomuz-player has no doctor command yet")
+    result = run("/usr/bin/lomuz-player", "doctor", "--json", check=False)
+    assert result.returncode in (0, 1), result.stderr  # 1: some check failed on this box
+    report = json.loads(result.stdout)
+    assert report
+
+
+@pytest.mark.timeout(900)
+def test_install_creates_user_state_dir_and_enables_the_unit(installed_player: Path) -> None:
+    user = pwd.getpwnam("lomuz")
+    assert user.pw_uid < 1000, "a system user"
+    for group in ("audio", "video"):
+        assert "lomuz" in grp.getgrnam(group).gr_mem, group
+    state = Path("/var/lib/lomuz-player")
+    assert state.stat().st_uid == user.pw_uid
+    assert state.stat().st_mode & 0o777 == 0o750
+    wants = Path("/etc/systemd/system/multi-user.target.wants/lomuz-player.service")
+    assert wants.is_symlink()
+
+
+@pytest.mark.timeout(900)
+def test_installed_unit_verifies_against_the_real_root(installed_player: Path) -> None:
+    require_tool("systemd-analyze")
+    result = run(
+        "systemd-analyze", "verify", "/lib/systemd/system/lomuz-player.service", check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+
+
+@pytest.mark.timeout(900)
+def test_reinstalling_the_same_version_is_idempotent(installed_player: Path) -> None:
+    settings = Path("/etc/lomuz/player.toml")
+    settings.write_text(settings.read_text() + "\n# local edit\n")
+    run("dpkg", "-i", str(installed_player), timeout_s=300)
+    assert "# local edit" in settings.read_text(), "a conffile edit must survive"
+    assert installed_version("lomuz-player") == VERSION
+    assert shutil.which("lomuz-player") is not None
