@@ -1,0 +1,738 @@
+"""``lomuz-player doctor``: field diagnostics for the technician in the shop.
+
+Each check returns one ``Check`` (pass / warn / fail) with a one-line summary
+and, when something is wrong, a fix hint. Rules:
+
+- Read-only. The database is opened ``mode=ro`` and never created or migrated;
+  cache files are only re-hashed; nothing under ``data_dir`` is written.
+- Bounded. Commands and HTTP requests time out after at most 5 s; the cache
+  sample re-hashes at most ``CACHE_SAMPLE_FILES`` files / ``CACHE_SAMPLE_BYTES``.
+- A shop without internet is not a broken box: network errors warn, they never
+  fail. Only what stops or corrupts playback fails.
+- Every external reading goes through ``DoctorProbes`` (a root directory for
+  /proc, /sys and /run, a command runner, an HTTP transport, the wall clock),
+  so tests use temp trees and fakes.
+
+Exit semantics (``doctor_command``): 0 when no check fails, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import textwrap
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+from urllib.parse import urljoin
+
+from player.errors import ConfigError
+from player.settings import Settings
+
+Status = Literal["pass", "warn", "fail"]
+
+TEXT_WIDTH = 60
+COMMAND_TIMEOUT_S = 5.0
+HTTP_TIMEOUT_S = 5.0
+CACHE_SAMPLE_FILES = 5
+CACHE_SAMPLE_BYTES = 200 * 1024 * 1024
+CLOCK_WARN_S = 5.0
+CLOCK_FAIL_S = 300.0
+TEMP_WARN_C = 75.0
+TEMP_FAIL_C = 85.0
+SERVICE_UNIT = "lomuz-player"
+THROTTLED_SYSFS = "sys/devices/platform/soc/soc:firmware/get_throttled"
+
+# Raspberry Pi firmware get_throttled bits -> words. "now" bits fail on under-voltage
+# (SD cards corrupt under brown-outs) and warn otherwise; "since boot" bits warn.
+_THROTTLE_BITS: tuple[tuple[int, str, Status], ...] = (
+    (0, "under-voltage now", "fail"),
+    (1, "frequency capped now", "warn"),
+    (2, "throttled now", "warn"),
+    (3, "soft temp limit now", "warn"),
+    (16, "under-voltage since boot", "warn"),
+    (17, "freq capped since boot", "warn"),
+    (18, "throttled since boot", "warn"),
+    (19, "soft temp limit since boot", "warn"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnostic result. ``details`` carries long values (full hashes) for JSON."""
+
+    name: str
+    status: Status
+    summary: str
+    fix: str | None = None
+    details: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "summary": self.summary,
+            "fix": self.fix,
+            "details": list(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+
+# (argv, timeout_s) -> result, or None when the program is not installed.
+CommandRunner = Callable[[Sequence[str], float], "CommandResult | None"]
+
+
+def run_command(argv: Sequence[str], timeout_s: float) -> CommandResult | None:
+    """The real runner: no shell, bounded, never raises."""
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run(
+            [exe, *argv[1:]], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return CommandResult(124, "", f"timed out after {timeout_s:g} s")
+    except OSError as exc:
+        return CommandResult(126, "", str(exc))
+    return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def load_libvlc() -> str:
+    """Load libvlc, create a silent instance, return its version. Raises on failure."""
+    import vlc
+
+    instance = vlc.Instance(["--aout=dummy", "--vout=dummy", "--quiet"])
+    if instance is None:
+        raise RuntimeError("libvlc_new returned NULL (plugins missing?)")
+    try:
+        raw = vlc.libvlc_get_version()
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+    finally:
+        instance.release()
+
+
+def _statvfs_free_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DoctorProbes:
+    """Where the doctor reads the outside world. Defaults are the real machine.
+
+    ``root`` prefixes /proc, /sys and /run paths (a temp tree in tests).
+    ``http_transport`` None means real network. ``libvlc`` returns a version or raises.
+    """
+
+    root: Path = Path("/")
+    run: CommandRunner = run_command
+    http_transport: Any = None  # httpx.BaseTransport; Any keeps httpx out of this import
+    libvlc: Callable[[], str] = load_libvlc
+    disk_free_bytes: Callable[[Path], int] = _statvfs_free_bytes
+    wall_now: Callable[[], datetime] = _wall_now
+    rng: random.Random = field(default_factory=random.Random)
+
+    def host(self, path: str | Path) -> Path:
+        """An absolute host path rebased under ``root``."""
+        return self.root / str(path).lstrip("/")
+
+
+# --- the checks ----------------------------------------------------------------
+
+
+def run_checks(
+    settings: Settings | ConfigError,
+    *,
+    environ: Mapping[str, str],
+    probes: DoctorProbes | None = None,
+) -> list[Check]:
+    """Run every check. With a ConfigError only the checks that need no settings run."""
+    p = probes or DoctorProbes()
+    checks: list[Check] = []
+    if isinstance(settings, ConfigError):
+        checks.append(Check("config", "fail", f"invalid: {settings}", "fix the key in player.toml"))
+    else:
+        where = str(settings.source) if settings.source else "defaults (no file)"
+        checks.append(Check("config", "pass", f"ok: {where}"))
+        db = check_database(settings)
+        checks.append(db)
+        checks.append(check_cache(settings, p))
+        checks.append(check_disk(settings, p))
+    checks.append(check_libvlc(settings, p))
+    checks.append(check_audio(environ, p))
+    if not isinstance(settings, ConfigError):
+        checks.extend(check_api(settings, p))
+    checks.append(check_timesync(p))
+    checks.append(check_temperature(p))
+    checks.append(check_power(p))
+    if not isinstance(settings, ConfigError):
+        checks.append(check_storage(settings, p))
+    checks.append(check_service(p))
+    return checks
+
+
+def _ro_connect(db_path: Path) -> sqlite3.Connection:
+    # mode=ro: doctor must never create or migrate the database.
+    return sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=COMMAND_TIMEOUT_S)
+
+
+def migration_heads() -> list[str]:
+    """The alembic head revision(s) shipped with this player."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "player.store:migrations")
+    return list(ScriptDirectory.from_config(config).get_heads())
+
+
+def check_database(settings: Settings) -> Check:
+    path = settings.db_path
+    if not path.is_file():
+        return Check(
+            "database",
+            "fail",
+            f"missing: {path}",
+            "start the player (systemctl start lomuz-player) or import a bundle",
+        )
+    try:
+        conn = _ro_connect(path)
+    except sqlite3.Error as exc:
+        return Check("database", "fail", f"cannot open: {exc}", "run doctor as the lomuz user")
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+        result = "; ".join(str(r[0]) for r in rows)
+        if result != "ok":
+            return Check(
+                "database",
+                "fail",
+                f"quick_check: {result[:200]}",
+                "stop the player, move player.db aside, sync again",
+            )
+        try:
+            current = {str(r[0]) for r in conn.execute("SELECT version_num FROM alembic_version")}
+        except sqlite3.OperationalError:
+            current = set()
+    except sqlite3.Error as exc:  # "file is not a database", I/O errors
+        return Check(
+            "database",
+            "fail",
+            f"unreadable: {exc}",
+            "stop the player, move player.db aside, sync again",
+        )
+    finally:
+        conn.close()
+    heads = set(migration_heads())
+    if current != heads:
+        shown = ",".join(sorted(current)) or "none"
+        return Check(
+            "database",
+            "fail",
+            f"migrations at {shown}, head is {','.join(sorted(heads))}",
+            "restart the player: it migrates at start",
+        )
+    return Check("database", "pass", "quick_check ok, migrations at head")
+
+
+def check_cache(settings: Settings, probes: DoctorProbes) -> Check:
+    from player.adapters.media_cache import CacheEntry, MediaCache, hash_file
+
+    cache = MediaCache(settings.media_dir)
+    try:
+        entries = cache.list_files()
+    except OSError as exc:
+        return Check("cache", "fail", f"cannot list {cache.root}: {exc.strerror or exc}")
+    if not entries:
+        return Check("cache", "pass", "empty (nothing downloaded yet)")
+    candidates = list(entries)
+    probes.rng.shuffle(candidates)
+    sample: list[CacheEntry] = []
+    budget = CACHE_SAMPLE_BYTES
+    for entry in candidates:
+        if len(sample) >= CACHE_SAMPLE_FILES:
+            break
+        if entry.size_bytes <= budget:
+            sample.append(entry)
+            budget -= entry.size_bytes
+    bad: list[str] = []
+    for entry in sample:
+        try:
+            actual, _size = hash_file(cache.path_for(entry.sha256))
+        except FileNotFoundError:  # evicted meanwhile
+            continue
+        except OSError as exc:
+            bad.append(f"{entry.sha256}: unreadable: {exc.strerror or exc}")
+            continue
+        if actual != entry.sha256:
+            bad.append(f"{entry.sha256}: content has sha256 {actual}")
+    checked = f"{len(sample)} of {len(entries)} files re-hashed"
+    if bad:
+        first = bad[0].split(":", 1)[0]
+        return Check(
+            "cache",
+            "fail",
+            f"{len(bad)} corrupt ({checked}): {first[:16]}",
+            "remove the file; the player downloads it again",
+            tuple(bad),
+        )
+    return Check("cache", "pass", f"{checked}, all match")
+
+
+def _size(n_bytes: int) -> str:
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def check_disk(settings: Settings, probes: DoctorProbes) -> Check:
+    from player.adapters.media_cache import MediaCache
+
+    target = settings.media_dir
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    try:
+        free = probes.disk_free_bytes(target)
+        used = MediaCache(settings.media_dir).usage().size_bytes
+    except OSError as exc:
+        return Check("disk", "fail", f"cannot read free space: {exc.strerror or exc}")
+    budget = settings.downloads.max_cache_bytes
+    minimum = settings.downloads.min_free_bytes
+    summary = f"{_size(free)} free (min {_size(minimum)}), cache {_size(used)}"
+    if budget is not None:
+        summary += f" of {_size(budget)}"
+    if free < minimum:
+        return Check("disk", "fail", summary, "free space on the SD card or lower the cache")
+    if budget is not None and used > budget:
+        return Check("disk", "warn", summary, "cache over budget: the janitor will evict")
+    if free < 2 * minimum:
+        return Check("disk", "warn", summary, "disk nearly at the minimum free space")
+    return Check("disk", "pass", summary)
+
+
+def check_libvlc(settings: Settings | ConfigError, probes: DoctorProbes) -> Check:
+    null_backend = isinstance(settings, Settings) and settings.playback.backend == "null"
+    try:
+        version = probes.libvlc()
+    except Exception as exc:  # the check's boundary: ctypes/libvlc fail in many ways
+        status: Status = "warn" if null_backend else "fail"
+        return Check(
+            "libvlc",
+            status,
+            f"not loadable: {type(exc).__name__}: {exc}"[:120],
+            "apt install vlc-bin vlc-plugin-base",
+        )
+    suffix = " (backend is null)" if null_backend else ""
+    return Check("libvlc", "pass", f"{version}{suffix}")
+
+
+def alsa_cards(probes: DoctorProbes) -> list[str]:
+    """Card names from /proc/asound/cards (``" 0 [PCH    ]: HDA-Intel - ..."``)."""
+    try:
+        text = probes.host("/proc/asound/cards").read_text(errors="replace")
+    except OSError:
+        return []
+    cards = []
+    for line in text.splitlines():
+        match = re.match(r"\s*\d+\s+\[([^\]]+)\]", line)
+        if match:
+            cards.append(match.group(1).strip())
+    return cards
+
+
+def check_audio(environ: Mapping[str, str], probes: DoctorProbes) -> Check:
+    runtime_dir = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    servers = [
+        label
+        for label, name in (("PulseAudio", "pulse/native"), ("PipeWire", "pipewire-0"))
+        if probes.host(Path(runtime_dir) / name).exists()
+    ]
+    if environ.get("PULSE_SERVER"):
+        servers.append("PULSE_SERVER")
+    cards = alsa_cards(probes)
+    if servers:
+        card_text = f", ALSA: {', '.join(cards)}" if cards else ""
+        return Check("audio", "pass", f"{'/'.join(servers)} (mixing){card_text}")
+    if cards:
+        return Check(
+            "audio",
+            "pass",
+            f"ALSA: {', '.join(cards)}; no sound server",
+            "no mixing: crossfades fall back to one stream",
+        )
+    return Check(
+        "audio",
+        "warn",
+        "no audio output found",
+        "ok for signage only; else check audio cable/HAT",
+    )
+
+
+def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
+    """The ``api`` check (reachability and token) and the ``clock`` offset check."""
+    from player.credentials import load_credentials
+
+    unknown_clock = Check("clock", "warn", "offset unknown: API not reached")
+    try:
+        creds = load_credentials(settings.credentials_path)
+    except ConfigError as exc:
+        return [
+            Check("api", "fail", str(exc), "lomuz-player enroll --api URL --code CODE"),
+            unknown_clock,
+        ]
+    if creds is None:
+        return [
+            Check(
+                "api",
+                "warn",
+                "not enrolled (imported content only)",
+                "lomuz-player enroll --api URL --code CODE",
+            ),
+            unknown_clock,
+        ]
+    mode_note = None
+    try:
+        if settings.credentials_path.stat().st_mode & 0o077:
+            mode_note = f"chmod 600 {settings.credentials_path}"
+    except OSError:
+        pass
+    cursor = _stored_cursor(settings.db_path)
+    result = _probe_manifest(creds.api_url, creds.device_token, cursor, probes)
+    if isinstance(result, str):
+        return [
+            Check("api", "warn", "offline: playing from cache", result[:120]),
+            unknown_clock,
+        ]
+    status, offset_s = result
+    if status in (401, 403):
+        return [
+            Check(
+                "api",
+                "fail",
+                f"token refused (HTTP {status})",
+                "re-enroll: lomuz-player enroll --api URL --code CODE",
+            ),
+            _clock_check(offset_s),
+        ]
+    if status in (200, 304):
+        api = Check("api", "warn" if mode_note else "pass", f"token ok (HTTP {status})", mode_note)
+        return [api, _clock_check(offset_s)]
+    if status in (408, 429) or status >= 500:
+        return [
+            Check("api", "warn", f"API busy or down (HTTP {status})", "playing from cache"),
+            _clock_check(offset_s),
+        ]
+    return [
+        Check("api", "fail", f"unexpected HTTP {status}", f"check api url {creds.api_url}"),
+        _clock_check(offset_s),
+    ]
+
+
+def _stored_cursor(db_path: Path) -> str | None:
+    if not db_path.is_file():
+        return None
+    try:
+        conn = _ro_connect(db_path)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return str(row[0]) if row else None
+
+
+def _probe_manifest(
+    api_url: str, token: str, cursor: str | None, probes: DoctorProbes
+) -> tuple[int, float | None] | str:
+    """(status, clock offset in seconds or None), or the network error text."""
+    import httpx
+
+    base = api_url if api_url.endswith("/") else api_url + "/"
+    url = urljoin(base, "v1/device/manifest")
+    params = {"since": cursor} if cursor else None
+    try:
+        with httpx.Client(
+            transport=probes.http_transport,
+            timeout=httpx.Timeout(HTTP_TIMEOUT_S),
+            follow_redirects=False,
+            headers={"User-Agent": "lomuz-player doctor"},
+        ) as client:
+            sent_mono = time.monotonic()
+            # Status and headers only: a 200 full manifest can be megabytes.
+            with client.stream(
+                "GET", url, params=params, headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                received_mono = time.monotonic()
+                received_at = probes.wall_now()
+                status = response.status_code
+                date = response.headers.get("date")
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    except ValueError as exc:  # a malformed api_url in the credentials file
+        return f"bad api url: {exc}"
+    offset_s = None
+    if date:
+        try:
+            server = parsedate_to_datetime(date)
+        except (TypeError, ValueError, IndexError):
+            server = None
+        if server is not None:
+            if server.tzinfo is None:
+                server = server.replace(tzinfo=UTC)
+            local_mid = received_at.timestamp() - (received_mono - sent_mono) / 2
+            offset_s = server.timestamp() - local_mid
+    return status, offset_s
+
+
+def _clock_check(offset_s: float | None) -> Check:
+    if offset_s is None:
+        return Check("clock", "warn", "offset unknown: no Date header")
+    text = f"offset {offset_s:+.1f} s vs API"
+    magnitude = abs(offset_s)
+    if magnitude > CLOCK_FAIL_S:
+        return Check("clock", "fail", text, "enable NTP (timedatectl set-ntp true)")
+    if magnitude > CLOCK_WARN_S:
+        return Check("clock", "warn", text, "check NTP: the player corrects, but logs drift")
+    return Check("clock", "pass", text)
+
+
+def check_timesync(probes: DoctorProbes) -> Check:
+    result = probes.run(
+        ["timedatectl", "show", "-p", "NTPSynchronized", "--value"], COMMAND_TIMEOUT_S
+    )
+    if result is not None and result.returncode == 0:
+        value = result.stdout.strip().lower()
+        if value == "yes":
+            return Check("timesync", "pass", "NTP synchronised (timedatectl)")
+        if value == "no":
+            return Check(
+                "timesync",
+                "warn",
+                "NTP not synchronised",
+                "timedatectl set-ntp true; check UDP 123",
+            )
+    if probes.host("/run/systemd/timesync/synchronized").exists():
+        return Check("timesync", "pass", "NTP synchronised (timesyncd)")
+    return Check("timesync", "warn", "sync state unknown", "install systemd-timesyncd or chrony")
+
+
+def check_temperature(probes: DoctorProbes) -> Check:
+    try:
+        zones = sorted(probes.host("/sys/class/thermal").glob("thermal_zone*/temp"))
+    except OSError:
+        zones = []
+    for zone in zones:
+        try:
+            temp_c = int(zone.read_text().strip()) / 1000.0
+        except (OSError, ValueError):
+            continue
+        text = f"CPU {temp_c:.1f} °C"
+        if temp_c > TEMP_FAIL_C:
+            return Check("temperature", "fail", text, "add a heatsink/fan; check ventilation")
+        if temp_c > TEMP_WARN_C:
+            return Check("temperature", "warn", text, "box runs hot: check ventilation")
+        return Check("temperature", "pass", text)
+    return Check("temperature", "pass", "no sensor readable")
+
+
+def decode_throttled_words(bits: int) -> list[tuple[str, Status]]:
+    """The set bits of a Pi ``get_throttled`` value as words with a severity."""
+    return [(word, status) for bit, word, status in _THROTTLE_BITS if bits & (1 << bit)]
+
+
+def check_power(probes: DoctorProbes) -> Check:
+    raw: str | None = None
+    try:
+        raw = probes.host(THROTTLED_SYSFS).read_text()
+    except OSError:
+        result = probes.run(["vcgencmd", "get_throttled"], COMMAND_TIMEOUT_S)
+        if result is not None and result.returncode == 0:
+            raw = result.stdout
+    if raw is None:
+        return Check("power", "pass", "no throttling reading (not a Pi)")
+    value = raw.strip().split("=", 1)[-1].strip()
+    try:
+        bits = int(value, 16)
+    except ValueError:
+        return Check("power", "warn", f"unreadable get_throttled: {value[:30]!r}")
+    words = decode_throttled_words(bits)
+    if not words:
+        return Check("power", "pass", "no under-voltage or throttling")
+    status: Status = "fail" if any(s == "fail" for _w, s in words) else "warn"
+    return Check(
+        "power",
+        status,
+        f"{hex(bits)}: " + ", ".join(w for w, _s in words),
+        "use the official 5.1 V supply and a short cable",
+    )
+
+
+def _unescape_mount(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def mount_of(path: Path, mounts_text: str) -> tuple[str, str, str, list[str]] | None:
+    """(device, mount point, fs type, options) of the mount holding ``path``."""
+    best: tuple[str, str, str, list[str]] | None = None
+    target = str(path)
+    for line in mounts_text.splitlines():
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        device, point, fstype, options = (_unescape_mount(p) for p in parts[:4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        # Later lines win on equal length: they are mounted on top.
+        if inside and (best is None or len(point) >= len(best[1])):
+            best = (device, point, fstype, options.split(","))
+    return best
+
+
+def check_storage(settings: Settings, probes: DoctorProbes) -> Check:
+    try:
+        mounts = probes.host("/proc/mounts").read_text(errors="replace")
+    except OSError:
+        return Check("storage", "warn", "cannot read /proc/mounts")
+    data_dir = Path(os.path.abspath(settings.data_dir))
+    found = mount_of(data_dir, mounts)
+    if found is None:
+        return Check("storage", "warn", f"no mount found for {data_dir}")
+    device, point, fstype, options = found
+    if "ro" in options:
+        return Check(
+            "storage",
+            "fail",
+            f"{point} is mounted read-only ({device})",
+            "filesystem errors? run fsck; replace the SD card",
+        )
+    summary = f"{fstype} on {point}, read-write"
+    if fstype == "ext4" and device.startswith("/dev/"):
+        errors_path = probes.host(f"/sys/fs/ext4/{Path(device).name}/errors_count")
+        try:
+            errors = int(errors_path.read_text().strip())
+        except (OSError, ValueError):
+            errors = 0
+        if errors > 0:
+            return Check(
+                "storage",
+                "fail",
+                f"{errors} ext4 errors on {Path(device).name}",
+                "fsck at next boot; plan an SD card swap",
+            )
+        summary += ", 0 fs errors" if errors_path.exists() else ""
+    return Check("storage", "pass", summary)
+
+
+def check_service(probes: DoctorProbes) -> Check:
+    result = probes.run(
+        [
+            "systemctl",
+            "show",
+            SERVICE_UNIT,
+            "-p",
+            "LoadState,ActiveState,WatchdogUSec,NRestarts",
+        ],
+        COMMAND_TIMEOUT_S,
+    )
+    if result is None or result.returncode != 0:
+        return Check("service", "pass", "not under systemd")
+    props = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if props.get("LoadState", "") in ("not-found", ""):
+        return Check("service", "warn", f"unit {SERVICE_UNIT} not installed")
+    active = props.get("ActiveState", "unknown")
+    watchdog = props.get("WatchdogUSec", "0")
+    restarts_text = props.get("NRestarts", "0")
+    restarts = int(restarts_text) if restarts_text.isdigit() else 0
+    has_watchdog = watchdog not in ("0", "infinity", "")
+    summary = f"{active}, watchdog {watchdog if has_watchdog else 'off'}, {restarts} restarts"
+    if active == "failed":
+        return Check("service", "fail", summary, f"journalctl -u {SERVICE_UNIT} -n 50")
+    if active != "active":
+        return Check("service", "warn", summary, f"systemctl start {SERVICE_UNIT}")
+    if restarts > 0:
+        return Check("service", "warn", summary, f"journalctl -u {SERVICE_UNIT} -n 50")
+    if not has_watchdog:
+        return Check("service", "warn", summary, "unit has no WatchdogSec=")
+    return Check("service", "pass", summary)
+
+
+# --- rendering and the command ---------------------------------------------------
+
+
+def is_ok(checks: Sequence[Check]) -> bool:
+    return all(c.status != "fail" for c in checks)
+
+
+def render_text(checks: Sequence[Check], width: int = TEXT_WIDTH) -> str:
+    """Short lines for a phone screen: ``PASS database  quick_check ok``, fixes indented."""
+    lines: list[str] = []
+    name_width = max((len(c.name) for c in checks), default=0)
+    for check in checks:
+        head = f"{check.status.upper():4} {check.name:<{name_width}}  "
+        lines.extend(
+            textwrap.wrap(
+                head + check.summary,
+                width=width,
+                subsequent_indent=" " * len(head),
+                break_long_words=True,
+            )
+        )
+        if check.fix:
+            lines.extend(
+                textwrap.wrap(
+                    "-> " + check.fix,
+                    width=width,
+                    initial_indent="     ",
+                    subsequent_indent="        ",
+                    break_long_words=True,
+                )
+            )
+    counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "warn", "fail")}
+    verdict = "OK" if is_ok(checks) else "FAILED"
+    lines.append(f"{verdict}: {counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(checks: Sequence[Check]) -> dict[str, Any]:
+    return {"ok": is_ok(checks), "checks": [c.to_json() for c in checks]}
+
+
+def doctor_command(
+    settings_or_error: Settings | ConfigError,
+    environ: Mapping[str, str],
+    as_json: bool,
+    out: IO[str],
+    probes: DoctorProbes | None = None,
+) -> int:
+    """Run the checks and print them; 0 when nothing fails, 1 otherwise."""
+    checks = run_checks(settings_or_error, environ=environ, probes=probes)
+    if as_json:
+        json.dump(render_json(checks), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_text(checks))
+    return 0 if is_ok(checks) else 1
