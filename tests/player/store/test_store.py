@@ -294,3 +294,20 @@ class TestOutbox:
             assert store.dropped_plays_count() == 2
             assert [p.id for p in store.pending_plays(10)] == [p.id for p in plays[3:]]
             assert store.counts().plays_dropped == 2
+
+
+class TestEdges:
+    def test_rotation_ties_go_to_the_lower_position(self, store: PlayerStore) -> None:
+        store.apply_manifest(manifest([asset("x"), asset("y")], [playlist("p", "x", "y")],
+                                      [schedule("s", "p")]))
+        verify_all(store)
+        store.record_play(play("y", T0), playlist_position=1)
+        store.record_play(play("x", T0), playlist_position=0)
+        assert store.decide(T0 + timedelta(minutes=1)).playlist_position == 0
+
+    def test_quarantine_ends_exactly_at_until(self, store: PlayerStore) -> None:
+        store.apply_manifest(manifest([asset("x")], [playlist("p", "x")], [schedule("s", "p")]))
+        verify_all(store)
+        store.quarantine_file(sha("x"), T0, "decode error")
+        assert store.decide(T0 - timedelta(microseconds=1)).tier is Tier.JINGLE
+        assert store.decide(T0).asset_id == "x"
