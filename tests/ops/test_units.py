@@ -71,7 +71,8 @@ def test_control_runs_granian_with_two_workers_after_migrating() -> None:
     assert service["ExecStartPre"] == ["/opt/lomuz/control/bin/lomuz-control db upgrade"]
     exec_start = service["ExecStart"][0]
     assert exec_start.startswith("/opt/lomuz/control/bin/granian --interface wsgi")
-    assert exec_start.endswith("control_api.wsgi:app")
+    assert "--factory" in exec_start
+    assert exec_start.endswith("control_api.wsgi:create")
     assert "LOMUZ_HTTP_WORKERS=2" in service["Environment"]
     assert service["EnvironmentFile"] == ["-/etc/lomuz/control.env"]
     assert service["DynamicUser"] == ["yes"]
