@@ -17,15 +17,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from player.core.model import Decision, Play, Tier
 from player.errors import ConfigError, ManifestError, PlayerError
+from player.jsonable import json_default as _json_default
+from player.jsonable import plain as _plain
 from player.settings import Settings, load_settings, mask_secret, settings_as_dict
 from player.wire import encode_play, format_instant, parse_instant
 
@@ -91,25 +92,6 @@ class Context:
             yield store
         finally:
             store.close()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return format_instant(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, frozenset | set | tuple):
-        return sorted(value) if isinstance(value, frozenset | set) else list(value)
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def _plain(value: object) -> Any:
-    """A store result (dataclass, mapping, scalar) as JSON-able data."""
-    return json.loads(json.dumps(value, default=_json_default))
 
 
 def _version() -> str:
@@ -313,7 +295,13 @@ def _instant_text(value: datetime | str | None) -> str | None:
 
 
 def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    from player.daemon import control_socket_path
+    from player.runtime.control import ask_daemon
+
     status = collect_status(ctx, datetime.now(UTC))
+    # The running daemon adds what only it knows: now playing, downloads, clock.
+    live = ask_daemon(control_socket_path(ctx.settings), "status", timeout_s=5.0)
+    status["daemon"] = live
     if args.json:
         ctx.print_json(status)
         return EXIT_OK
@@ -339,6 +327,29 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         ctx.print(f"quarantine {q['sha256'][:12]} until {q['until']}: {q['reason']}")
     for key, value in status["state"].items():
         ctx.print(f"{key:<10} {value}")
+    if live is None:
+        ctx.print("daemon     not running")
+        return EXIT_OK
+    playing = live.get("now_playing") or {}
+    ctx.print(
+        f"playing    {playing.get('state', '?')} {playing.get('tier') or ''} "
+        f"{playing.get('asset_id') or ''}".rstrip()
+    )
+    clock = live.get("clock") or {}
+    ctx.print(
+        f"clock      {'trusted' if clock.get('trusted') else 'NOT trusted'}, "
+        f"offset {clock.get('offset_s')} s ({clock.get('reason')})"
+    )
+    downloads = live.get("downloads") or {}
+    if downloads:
+        ctx.print(
+            f"downloads  {downloads.get('pending', 0)} pending, "
+            f"{len(downloads.get('failing') or [])} failing"
+        )
+        for failure in downloads.get("failing") or []:
+            ctx.print(f"  {failure['sha256'][:12]}: {failure['last_error']}")
+    if live.get("storage_full"):
+        ctx.print("storage    FULL: the scheduled media does not fit the cache budget")
     return EXIT_OK
 
 
@@ -401,9 +412,174 @@ def _cmd_config(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+
+# --- enroll ------------------------------------------------------------------
+
+
+def _register_enroll(sub: Subparsers) -> None:
+    p = sub.add_parser("enroll", help="enroll this box with the control API (one-time code)")
+    p.add_argument("--api", metavar="URL", help="control API base URL (default: api.url)")
+    p.add_argument("--code", required=True, help="the enrollment code shown to the director")
+    p.set_defaults(handler=_cmd_enroll)
+
+
+def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
+    import platform
+
+    from player.adapters.http_api import ControlApiClient
+    from player.credentials import Credentials, save_credentials
+
+    api_url = args.api or ctx.settings.api.url
+    if not api_url:
+        raise UsageError("enroll: --api URL is required (no api.url in the settings)")
+    if not api_url.startswith(("http://", "https://")):
+        raise UsageError(f"enroll: --api must be an http(s) URL, got {api_url!r}")
+    hardware = {
+        "hostname": platform.node(),
+        "machine": platform.machine(),
+        "system": platform.platform(),
+        "player_version": _version(),
+    }
+    with ControlApiClient(api_url, None) as client:
+        enrollment = client.enroll(args.code, hardware)
+    save_credentials(
+        ctx.settings.credentials_path,
+        Credentials(api_url, enrollment.device_id, enrollment.device_token),
+    )
+    ctx.print(f"enrolled as device {enrollment.device_id} with {api_url}")
+    return EXIT_OK
+
+
+# --- run ---------------------------------------------------------------------
+
+
+def _register_run(sub: Subparsers) -> None:
+    p = sub.add_parser("run", help="the player daemon (systemd runs this)")
+    p.set_defaults(handler=_cmd_run)
+
+
+def configure_logging(settings: Settings, environ: Mapping[str, str]) -> None:
+    """stderr logging for journald (no timestamps there: the journal adds them)."""
+    import logging
+
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if "JOURNAL_STREAM" not in environ:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=settings.log.level, format=fmt, stream=sys.stderr, force=True)
+    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _cmd_run(args: argparse.Namespace, ctx: Context) -> int:
+    from player.daemon import run
+
+    configure_logging(ctx.settings, ctx.environ)
+    return run(ctx.settings, ctx.environ)
+
+
+# --- sync --------------------------------------------------------------------
+
+
+def _register_sync(sub: Subparsers) -> None:
+    p = sub.add_parser("sync", help="sync now and fetch the media it needs (foreground)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument(
+        "--download-timeout-s", type=float, default=600.0, metavar="S",
+        help="how long to wait for downloads (default 600)",
+    )
+    p.set_defaults(handler=_cmd_sync)
+
+
+def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
+    from player.daemon import control_socket_path
+    from player.runtime.control import ask_daemon
+
+    if args.download_timeout_s < 0:
+        raise UsageError("sync: --download-timeout-s must be >= 0")
+    reply = ask_daemon(
+        control_socket_path(ctx.settings), "sync",
+        timeout_s=args.download_timeout_s + 180, download_wait_s=args.download_timeout_s,
+    )
+    if reply is None:
+        reply = _sync_in_foreground(ctx, args.download_timeout_s)
+        reply["via"] = "foreground"
+    else:
+        reply["via"] = "daemon"
+    downloads = reply.get("downloads") or {}
+    failing = downloads.get("failing") or []
+    ok = bool(reply.get("ok")) and not failing and reply.get("downloads_idle", True)
+    if args.json:
+        ctx.print_json({**reply, "ok": ok})
+    elif not reply.get("ok"):
+        ctx.print(f"sync failed: {reply.get('error')}")
+    else:
+        sync = reply["sync"]
+        ctx.print(
+            f"sync {sync['sync_id']}: "
+            + ("no change" if not sync["changed"] else
+               f"applied {'full' if sync['full'] else 'delta'} manifest {sync['cursor']}")
+        )
+        ctx.print(
+            f"downloads: {downloads.get('downloaded_total', 0)} fetched, "
+            f"{downloads.get('pending', 0)} pending, {len(failing)} failing"
+        )
+        for failure in failing:
+            ctx.print(f"  {failure['sha256'][:12]}: {failure['last_error']}")
+    return EXIT_OK if ok else EXIT_FAILURE
+
+
+def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, Any]:
+    from player.adapters.clock import SystemClock
+    from player.adapters.fetcher import Fetcher
+    from player.adapters.http_api import ControlApiClient
+    from player.adapters.media_cache import MediaCache
+    from player.credentials import load_credentials
+    from player.runtime.downloads import DownloadManager
+    from player.runtime.janitor import Janitor
+    from player.runtime.syncer import Syncer
+
+    credentials = load_credentials(ctx.settings.credentials_path)
+    if credentials is None:
+        raise PlayerError("not enrolled: run 'lomuz-player enroll --api URL --code CODE' first")
+    cache = MediaCache(ctx.settings.media_dir)
+    cache.ensure_dirs()
+    with ctx.store() as store, ControlApiClient(
+        credentials.api_url, credentials.device_token
+    ) as client:
+        clock = SystemClock()
+        try:
+            outcome = Syncer(store, client, clock).sync_once()
+        except PlayerError as exc:
+            return {"ok": False, "error": str(exc)}
+        janitor = Janitor(
+            store, cache, clock,
+            max_cache_bytes=ctx.settings.downloads.max_cache_bytes,
+            min_free_bytes=ctx.settings.downloads.min_free_bytes,
+        )
+        downloads = DownloadManager(
+            store, cache, Fetcher(client, cache), clock,
+            concurrency=ctx.settings.downloads.concurrency,
+            has_room_for=janitor.has_room_for,
+        )
+        downloads.start()
+        try:
+            idle = downloads.wait_idle(download_timeout_s)
+        finally:
+            downloads.stop()
+        return {
+            "ok": True,
+            "sync": outcome.as_json(),
+            "downloads": _plain(downloads.status()),
+            "downloads_idle": idle,
+        }
+
+
 # --- entry point -------------------------------------------------------------
 
 REGISTRATIONS: tuple[Callable[[Subparsers], None], ...] = (
+    _register_run,
+    _register_enroll,
+    _register_sync,
     _register_import,
     _register_next,
     _register_plays,

@@ -24,7 +24,6 @@ import logging
 import signal
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -44,6 +43,7 @@ from player.adapters.system_metrics import SystemMetricsProbe
 from player.core.model import Decision, Play, Tier
 from player.credentials import Credentials, load_credentials
 from player.errors import PlayerError
+from player.jsonable import plain as _plain
 from player.runtime.control import ControlServer
 from player.runtime.downloads import DownloadManager
 from player.runtime.janitor import Janitor
@@ -482,19 +482,3 @@ def _libvlc_version() -> str | None:
     except (ImportError, OSError, AttributeError):
         return None
     return version.decode() if isinstance(version, bytes) else str(version)
-
-
-def _plain(value: object) -> Any:
-    """Dataclasses, enums and instants as JSON-able values."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(v) for k, v in asdict(value).items()}  # type: ignore[call-overload]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return format_instant(value)
-    if isinstance(value, Tier):
-        return value.value
-    return value
-

@@ -87,6 +87,25 @@ def say(text: str) -> None:
     print(f"demo | {text}", flush=True)
 
 
+def watch_now_playing(lomuz_player: list[str], duration_s: float, titles: dict[str, str]) -> None:
+    """Print each item as the running player starts it (asked through `status --json`)."""
+    deadline = time.monotonic() + duration_s
+    shown = None
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        reply = subprocess.run(
+            [*lomuz_player, "status", "--json"], check=False, capture_output=True
+        )
+        if reply.returncode != 0:
+            continue
+        playing = (json.loads(reply.stdout).get("daemon") or {}).get("now_playing") or {}
+        key = (playing.get("started_at"), playing.get("asset_id"))
+        if playing.get("state") == "playing" and key != shown:
+            shown = key
+            title = titles.get(playing.get("asset_id") or "", playing.get("asset_id") or "")
+            say(f"now playing [{playing.get('tier')}] {title or 'built-in jingle'}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=40.0, help="how long the player runs")
@@ -140,7 +159,9 @@ def main() -> int:
             say(f"uploaded {title!r} as {asset_ids[-1]}")
         emergency = director.post(
             "/v1/assets",
-            params={"filename": "emergency.wav", "title": "Store announcement", "emergency": "true"},
+            params={
+                "filename": "emergency.wav", "title": "Store announcement", "emergency": "true"
+            },
             content=tone_wav(330.0, 3.0),
             headers={"Content-Type": "audio/wav"},
         )
@@ -158,7 +179,10 @@ def main() -> int:
         device.raise_for_status()
         schedule = director.post(
             "/v1/schedules",
-            json={"playlist_id": playlist.json()["id"], "target": {"device_id": device.json()["id"]}},
+            json={
+                "playlist_id": playlist.json()["id"],
+                "target": {"device_id": device.json()["id"]},
+            },
         )
         schedule.raise_for_status()
         say(f"playlist {playlist.json()['id']} scheduled all day to device {device.json()['id']}")
@@ -172,12 +196,14 @@ def main() -> int:
         )
         lomuz_player = [str(BIN / "lomuz-player"), "--config", str(config_path)]
         subprocess.run(
-            [*lomuz_player, "enroll", "--api", base_url, "--code", device.json()["enrollment_code"]],
+            [*lomuz_player, "enroll", "--api", base_url,
+             "--code", device.json()["enrollment_code"]],
             check=True,
         )
         say(f"player enrolled; running it for {args.duration_s:.0f} s")
         player = start([*lomuz_player, "run"], dict(os.environ), "player")
-        time.sleep(args.duration_s)
+        watch_now_playing(lomuz_player, args.duration_s, {a: t for a, (t, _) in
+                                                           zip(asset_ids, tones, strict=True)})
         player.terminate()
         player.wait(timeout=30)
         player = None

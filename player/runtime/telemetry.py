@@ -76,4 +76,4 @@ class TelemetryUploader:
                 log.info("telemetry: recovered")
                 self._failing = None
             if sent:
-                log.info("telemetry: %d plays uploaded", sent)
+                log.debug("telemetry: %d plays uploaded", sent)
