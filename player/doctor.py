@@ -736,3 +736,16 @@ def doctor_command(
     else:
         out.write(render_text(checks))
     return 0 if is_ok(checks) else 1
+
+
+def register_doctor(sub: Any) -> None:
+    """Add ``doctor [--json]`` to the ``lomuz-player`` subparsers (``cli.REGISTRATIONS``).
+
+    The handler takes ``(args, ctx)`` like every CLI handler; ``ctx`` needs
+    ``settings``, ``environ`` and ``stdout`` (typed Any: the CLI imports this module).
+    """
+    p = sub.add_parser("doctor", help="field diagnostics: pass/warn/fail, exit 1 on a fail")
+    p.add_argument("--json", action="store_true", help='print {"ok", "checks"} as JSON')
+    p.set_defaults(
+        handler=lambda args, ctx: doctor_command(ctx.settings, ctx.environ, args.json, ctx.stdout)
+    )

@@ -489,3 +489,16 @@ def test_full_run_text_fits_a_phone(settings: Settings, probes: DoctorProbes) ->
     )
     assert "FAIL cache" in text and "FAIL api" in text
     assert max(len(line) for line in text.splitlines()) <= 60
+
+
+def test_register_doctor_adds_a_working_subcommand(settings: Settings) -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    parser = argparse.ArgumentParser(prog="lomuz-player")
+    doctor.register_doctor(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["doctor", "--json"])
+    out = io.StringIO()
+    ctx = SimpleNamespace(settings=ConfigError("log.level", "bad"), environ={}, stdout=out)
+    assert args.handler(args, ctx) == 1
+    assert json.loads(out.getvalue())["checks"][0]["name"] == "config"
