@@ -40,6 +40,7 @@ from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
+from player.adapters.textfile_metrics import PlayerMetrics, write_textfile
 from player.core.model import Decision, Play, Tier
 from player.credentials import Credentials, load_credentials
 from player.errors import PlayerError
@@ -355,12 +356,44 @@ class Daemon:
             log.exception("janitor: unexpected error")
 
     def _metrics_job(self) -> None:
-        from player.metrics import write_player_metrics
-
+        directory = self.settings.metrics.textfile_dir
+        if directory is None:
+            return
         try:
-            write_player_metrics(self)
+            write_textfile(directory, self.metrics_snapshot())
         except Exception:  # job boundary
             log.exception("metrics: cannot write the textfile")
+
+    def metrics_snapshot(self) -> PlayerMetrics:
+        """The node_exporter textfile view of the player."""
+        assert self.store is not None
+        assert self.clock is not None
+        assert self.cache is not None
+        now = self.clock.now()
+        counts = self.store.counts(now)
+        usage = self.cache.usage()
+        clock = self.clock.status()
+        playing = self.loop.now_playing() if self.loop is not None else None
+        last_ok = _parse_instant(self.store.get_state("last_sync_ok_at"))
+        downloads = self.downloads.status() if self.downloads is not None else None
+        return PlayerMetrics(
+            playing=playing is not None and playing.state == "playing",
+            tier=str(playing.tier) if playing is not None and playing.tier else None,
+            last_sync_age_s=(now - last_ok).total_seconds() if last_ok else None,
+            outbox_pending_plays=counts.outbox_pending,
+            outbox_dropped_plays_total=counts.plays_dropped,
+            cache_bytes=usage.size_bytes,
+            cache_files=usage.files,
+            download_failures_total=downloads.failed_total if downloads else 0,
+            pending_downloads=downloads.pending if downloads else 0,
+            plays_total=counts.outbox_total + counts.plays_dropped,
+            clock_offset_s=clock.offset_s,
+            clock_trusted=clock.trusted,
+            quarantined_assets=counts.quarantined,
+            storage_full=bool(self.janitor and self.janitor.storage_full),
+            started_at=self._started_at,
+            version=player.__version__,
+        )
 
     # -- callbacks ---------------------------------------------------------------------
 
