@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from player.core.model import Decision, Play, Tier
+from player.doctor import doctor_command, register_doctor
 from player.errors import ConfigError, ManifestError, PlayerError
 from player.jsonable import json_default as _json_default
 from player.jsonable import plain as _plain
@@ -585,6 +586,7 @@ REGISTRATIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_plays,
     _register_status,
     _register_config,
+    register_doctor,
 )
 
 
@@ -626,7 +628,14 @@ def main(
             args = parser.parse_args(list(argv) if argv is not None else None)
         except SystemExit as exc:  # --help / --version print and exit 0
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        ctx = Context(load_settings(args.config, env), out, err, env)
+        try:
+            settings = load_settings(args.config, env)
+        except ConfigError as exc:
+            if args.command != "doctor":
+                raise
+            # The doctor reports a bad configuration as a failed check (and exits 1).
+            return doctor_command(exc, env, args.json, out)
+        ctx = Context(settings, out, err, env)
         handler: Handler = args.handler
         return handler(args, ctx)
     except UsageError as exc:
