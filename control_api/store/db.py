@@ -72,7 +72,8 @@ class Database:
         with self.engine.connect() as conn:
             if snapshot and conn.dialect.name == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            with Session(bind=conn) as session, session.begin():
+            # Rows are read after the block (e.g. a page of plays): do not expire them.
+            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
 
     @contextmanager
