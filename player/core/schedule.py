@@ -240,9 +240,13 @@ def _dst_transitions(tz: ZoneInfo, start: datetime, days: int) -> list[datetime]
     return found
 
 
-def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
-    """Daypart, validity and DST edges of the schedules, all after ``at``."""
-    today = at.astimezone(tz).date()
+def daily_edges(schedules: Iterable[Schedule], tz: ZoneInfo, today: date) -> list[datetime]:
+    """All daypart, validity and DST edges around local day ``today``, sorted.
+
+    Covers local days ``today - 1`` to ``today + 8`` (a window crossing
+    midnight belongs to its start day), so the result only depends on the
+    day: callers may cache it per day and pick the first edge after ``at``.
+    """
     edges: list[datetime] = []
     any_schedule = False
     for schedule in schedules:
@@ -252,17 +256,25 @@ def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) ->
                 edges.append(edge.astimezone(UTC))
         if schedule.start_minute == schedule.end_minute:
             continue
+        crosses = schedule.end_minute < schedule.start_minute
         for offset in range(-1, _BOUNDARY_HORIZON_DAYS):
             day = today + timedelta(days=offset)
             if day.isoweekday() not in schedule.days:
                 continue
-            edges.extend(_local_instants(day, schedule.start_minute, tz))
-            crosses = schedule.end_minute < schedule.start_minute
             end_day = day + timedelta(days=1) if crosses else day
+            edges.extend(_local_instants(day, schedule.start_minute, tz))
             edges.extend(_local_instants(end_day, schedule.end_minute, tz))
     if any_schedule:
-        edges.extend(_dst_transitions(tz, at, _BOUNDARY_HORIZON_DAYS))
-    return [edge for edge in edges if edge > at]
+        window_start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=tz)
+        edges.extend(_dst_transitions(tz, window_start.astimezone(UTC),
+                                      _BOUNDARY_HORIZON_DAYS + 1))
+    return sorted(edges)
+
+
+def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
+    """Daypart, validity and DST edges of the schedules, all after ``at``."""
+    today = at.astimezone(tz).date()
+    return [edge for edge in daily_edges(schedules, tz, today) if edge > at]
 
 
 def earliest_after(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:

@@ -9,19 +9,32 @@ SQLAlchemy errors leave this module as ``StoreError``.
 
 from __future__ import annotations
 
+import bisect
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -57,6 +70,19 @@ KEY_LAST_SYNC_AT = "last_sync_at"
 KEY_LAST_ASSET_ID = "rotation.last_asset_id"
 KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
 KEY_PLAYS_DROPPED = "plays.dropped"
+KEY_REVISION = "catalogue.revision"
+_EDGE_CACHE_DAYS = 16
+
+
+@dataclass
+class _ScheduleCache:
+    """Parsed schedules for one catalogue revision, and their edges per local day."""
+
+    revision: str | None
+    tz: ZoneInfo
+    schedules: list[Schedule]
+    ordered: list[Schedule]
+    edges_by_day: dict[date, list[datetime]]
 
 
 @dataclass(frozen=True)
@@ -100,33 +126,17 @@ _ITEM_COLUMNS = """
     a.duration_ms AS duration_ms, a.valid_from AS valid_from,
     a.valid_until AS valid_until, a.emergency AS emergency, a.url AS url
 """
-SQL_FIRST_UNPLAYED = text(f"""
-SELECT {_ITEM_COLUMNS}, NULL AS last_played_at
-FROM playlist_items AS pi
+SQL_NEXT_ITEM = text(f"""
+SELECT {_ITEM_COLUMNS}, pi.last_played_at AS last_played_at
+FROM playlist_items AS pi INDEXED BY ix_playlist_items_rotation
 CROSS JOIN assets AS a
 CROSS JOIN files AS f
-LEFT JOIN rotation AS r
-  ON r.playlist_id = pi.playlist_id AND r.position = pi.position AND r.asset_id = pi.asset_id
 WHERE pi.playlist_id = :playlist_id
   AND a.id = pi.asset_id AND f.sha256 = a.sha256
-  AND r.playlist_id IS NULL
   AND {_PLAYABLE}
-ORDER BY pi.position
+ORDER BY pi.last_played_at, pi.position
 LIMIT 1
 """)  # noqa: S608 - constant fragments only; values are bound
-SQL_LEAST_RECENT = text(f"""
-SELECT {_ITEM_COLUMNS}, r.last_played_at AS last_played_at
-FROM rotation AS r
-CROSS JOIN playlist_items AS pi
-CROSS JOIN assets AS a
-CROSS JOIN files AS f
-WHERE r.playlist_id = :playlist_id
-  AND pi.playlist_id = r.playlist_id AND pi.position = r.position AND pi.asset_id = r.asset_id
-  AND a.id = pi.asset_id AND f.sha256 = a.sha256
-  AND {_PLAYABLE}
-ORDER BY r.last_played_at, r.position
-LIMIT 1
-""")  # noqa: S608
 SQL_EMERGENCY = text(f"""
 SELECT a.id
 FROM assets AS a
@@ -168,6 +178,8 @@ class PlayerStore:
         self._engine = engine
         self._write_engine = engine.execution_options(lomuz_write=True)
         self._outbox_max_rows = outbox_max_rows
+        self._cache_lock = threading.Lock()
+        self._cache: _ScheduleCache | None = None
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -272,11 +284,14 @@ class PlayerStore:
                 _delete_ids(conn, t.assets.c.id, manifest.deleted.assets)
             _upsert_assets(conn, manifest.assets)
             _upsert_playlists(conn, manifest.playlists)
+            _restore_item_rotation(conn, [p.id for p in manifest.playlists])
             _upsert_schedules(conn, manifest.schedules)
             _collect_garbage(conn)
             _check_references(conn)
             after = _id_sets(conn)
             _set_state(conn, KEY_CURSOR, manifest.cursor)
+            revision = int(_get_state(conn, KEY_REVISION) or "0") + 1
+            _set_state(conn, KEY_REVISION, str(revision))
             _set_state(conn, KEY_DEVICE, _device_to_json(manifest.device))
             _set_state(conn, KEY_SYNC_INTERVAL_S, str(manifest.sync_interval_s))
             last_sync = synced_at if synced_at is not None else manifest.server_time
@@ -307,27 +322,24 @@ class PlayerStore:
             raise ValueError(f"fallback must be jingle or silence, got {fallback}")
         at_us = to_micros(at)
         with self._read() as conn:
-            device_raw = _get_state(conn, KEY_DEVICE)
-            tz = ZoneInfo(_device_from_json(device_raw).timezone if device_raw else "UTC")
-            schedules = [_schedule_from_row(row) for row in conn.execute(select(t.schedules))]
+            cache = self._schedules(conn)
+            tz, schedules = cache.tz, cache.schedules
             edge_us = conn.execute(SQL_NEXT_EDGE, {"at": at_us}).scalar()
             boundary = rules.earliest_after(
                 at,
                 [
-                    *rules.schedule_edges(schedules, tz, at),
+                    self._next_schedule_edge(cache, at),
                     from_micros(edge_us) if edge_us is not None else None,
                 ],
             )
             reasons: list[str] = []
-            for schedule in rules.order_schedules(schedules):
+            for schedule in cache.ordered:
                 rejection = rules.schedule_rejection(schedule, at, tz)
                 if rejection is not None:
                     reasons.append(rules.schedule_line(schedule, rejection))
                     continue
                 params = {"playlist_id": schedule.playlist_id, "at": at_us}
-                row = conn.execute(SQL_FIRST_UNPLAYED, params).first()
-                if row is None:
-                    row = conn.execute(SQL_LEAST_RECENT, params).first()
+                row = conn.execute(SQL_NEXT_ITEM, params).first()
                 if row is None:
                     reasons.extend(_diagnose_playlist(conn, schedule, at))
                     continue
@@ -373,6 +385,41 @@ class PlayerStore:
                 reasons=reasons,
                 boundary=boundary,
             )
+
+    def _schedules(self, conn: Connection) -> _ScheduleCache:
+        # Schedules are few and change only with a manifest: parse them once
+        # per catalogue revision (stored in the database, so a manifest applied
+        # by another process is seen too).
+        revision = _get_state(conn, KEY_REVISION)
+        with self._cache_lock:
+            cache = self._cache
+        if cache is not None and cache.revision == revision:
+            return cache
+        device_raw = _get_state(conn, KEY_DEVICE)
+        schedules = _load_schedules(conn)
+        cache = _ScheduleCache(
+            revision=revision,
+            tz=ZoneInfo(_device_from_json(device_raw).timezone if device_raw else "UTC"),
+            schedules=schedules,
+            ordered=rules.order_schedules(schedules),
+            edges_by_day={},
+        )
+        with self._cache_lock:
+            self._cache = cache
+        return cache
+
+    def _next_schedule_edge(self, cache: _ScheduleCache, at: datetime) -> datetime | None:
+        today = at.astimezone(cache.tz).date()
+        with self._cache_lock:
+            edges = cache.edges_by_day.get(today)
+        if edges is None:
+            edges = rules.daily_edges(cache.schedules, cache.tz, today)
+            with self._cache_lock:
+                if len(cache.edges_by_day) >= _EDGE_CACHE_DAYS:
+                    cache.edges_by_day.clear()
+                cache.edges_by_day[today] = edges
+        index = bisect.bisect_right(edges, at)
+        return edges[index] if index < len(edges) else None
 
     # --- plays and rotation -----------------------------------------------
 
@@ -776,6 +823,21 @@ def _upsert_schedules(conn: Connection, schedules: Sequence[Schedule]) -> None:
     ])
 
 
+def _restore_item_rotation(conn: Connection, playlist_ids: Sequence[str]) -> None:
+    """Copy rotation onto freshly written items whose position kept its asset."""
+    for chunk in _chunks(playlist_ids):
+        conn.execute(
+            text(
+                "UPDATE playlist_items SET last_played_at = (SELECT r.last_played_at "
+                "FROM rotation AS r WHERE r.playlist_id = playlist_items.playlist_id "
+                "AND r.position = playlist_items.position "
+                "AND r.asset_id = playlist_items.asset_id) "
+                "WHERE playlist_id IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": list(chunk)},
+        )
+
+
 def _collect_garbage(conn: Connection) -> None:
     """A device's state is its schedules, their playlists and assets, and emergency assets."""
     conn.exec_driver_sql(
@@ -853,6 +915,14 @@ def _advance_rotation(conn: Connection, play: Play, position: int | None) -> Non
         and current.last_played_at >= play.started_at
     ):
         return
+    conn.execute(
+        update(t.playlist_items)
+        .where(
+            t.playlist_items.c.playlist_id == play.playlist_id,
+            t.playlist_items.c.position == position,
+        )
+        .values(last_played_at=play.started_at)
+    )
     stmt = sqlite_insert(t.rotation).values(
         playlist_id=play.playlist_id, position=position, asset_id=play.asset_id,
         last_played_at=play.started_at,

@@ -94,7 +94,11 @@ playlist_items = Table(
     # and rejected with a message naming it.
     Column("asset_id", String, nullable=False),
     Column("duration_ms", Integer),
+    # Copy of rotation.last_played_at (NULL = never played) so a single index
+    # walk finds the least recently played playable item.
+    Column("last_played_at", UtcMicros),
     Index("ix_playlist_items_asset_id", "asset_id"),
+    Index("ix_playlist_items_rotation", "playlist_id", "last_played_at", "position"),
 )
 
 schedules = Table(

@@ -19,9 +19,8 @@ from player.errors import ManifestError
 from player.store import PlayerStore
 from player.store.repository import (
     SQL_EMERGENCY,
-    SQL_FIRST_UNPLAYED,
-    SQL_LEAST_RECENT,
     SQL_NEXT_EDGE,
+    SQL_NEXT_ITEM,
 )
 from player.store.tables import metadata, to_micros
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule, sha
@@ -225,7 +224,7 @@ class TestDecideAndPlays:
     def test_candidate_queries_use_indexes(self, store: PlayerStore) -> None:
         params = {"playlist_id": "p", "at": to_micros(T0)}
         with store._engine.connect() as conn:
-            for query in (SQL_FIRST_UNPLAYED, SQL_LEAST_RECENT, SQL_EMERGENCY, SQL_NEXT_EDGE):
+            for query in (SQL_NEXT_ITEM, SQL_EMERGENCY, SQL_NEXT_EDGE):
                 rows = conn.execute(text("EXPLAIN QUERY PLAN " + query.text), params)
                 plan = " | ".join(str(row[-1]) for row in rows)
                 assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
