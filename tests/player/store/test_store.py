@@ -310,3 +310,30 @@ class TestEdges:
         store.quarantine_file(sha("x"), T0, "decode error")
         assert store.decide(T0 - timedelta(microseconds=1)).tier is Tier.JINGLE
         assert store.decide(T0).asset_id == "x"
+
+
+class TestCatalogueChanges:
+    def test_a_manifest_applied_elsewhere_is_seen_by_the_next_decision(
+        self, store: PlayerStore, db_path: Path
+    ) -> None:
+        store.apply_manifest(basic_manifest())
+        verify_all(store)
+        assert store.decide(T0).schedule_id == "s"
+        with PlayerStore.open(db_path) as other:  # e.g. `lomuz-player import` while running
+            other.apply_manifest(manifest(
+                [asset("a"), asset("b")], [playlist("q", "b")],
+                [schedule("s9", "q", priority=5)], full=False, cursor="c2",
+            ))
+        decision = store.decide(T0)
+        assert (decision.schedule_id, decision.asset_id) == ("s9", "b")
+
+    def test_playlist_edit_keeps_history_of_unchanged_positions(self, store: PlayerStore) -> None:
+        store.apply_manifest(manifest([asset("a"), asset("b"), asset("c")],
+                                      [playlist("p", "a", "b")], [schedule("s", "p")]))
+        verify_all(store)
+        store.record_play(play("a", T0))
+        store.apply_manifest(manifest([asset("c")], [playlist("p", "a", "b", "c")], [],
+                                      full=False, cursor="c2"))
+        verify_all(store)
+        # "a" at position 0 keeps its play; "b" (never played) comes next.
+        assert store.decide(T0 + timedelta(minutes=1)).playlist_position == 1
