@@ -1,0 +1,212 @@
+"""Syncer against a scripted control API on loopback: deltas, 304s, bad
+manifests rejected whole, logging per transition, Retry-After and the clock."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from player.adapters.clock import SystemClock
+from player.adapters.http_api import ControlApiClient
+from player.errors import ApiUnavailable, ManifestError
+from player.runtime.syncer import (
+    KEY_LAST_SYNC_ERROR,
+    KEY_LAST_SYNC_OK_AT,
+    Syncer,
+    SyncOutcome,
+)
+from player.store.repository import PlayerStore
+from tests.player.runtime.helpers import (
+    Answer,
+    Script,
+    ScriptedServer,
+    Seen,
+    asset_json,
+    content,
+    manifest_json,
+    playlist_json,
+    schedule_json,
+)
+
+Serve = Callable[[Script], ScriptedServer]
+MakeClient = Callable[[str], ControlApiClient]
+
+A = asset_json("a", content("a"))
+B = asset_json("b", content("b"))
+FULL = manifest_json([A], [playlist_json("p", "a")], [schedule_json("s", "p")], cursor="r1")
+DELTA = manifest_json([B], [playlist_json("p", "a", "b")], full=False, cursor="r2")
+
+
+class Replies:
+    """Answers in order; the last one repeats."""
+
+    def __init__(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+
+    def __call__(self, seen: Seen) -> Answer:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def manifest_answer(doc: Any) -> Answer:
+    return Answer.json(200, doc, ETag=f'"{doc["cursor"]}"')
+
+
+def not_modified(cursor: str) -> Answer:
+    return Answer(304, headers={"ETag": f'"{cursor}"'})
+
+
+def make_syncer(store: PlayerStore, client: ControlApiClient, **kw: Any) -> Syncer:
+    return Syncer(store, client, SystemClock(), sleep=lambda _s: None, **kw)
+
+
+def test_full_then_delta_then_not_modified(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    server = serve(Replies(manifest_answer(FULL), manifest_answer(DELTA), not_modified("r2")))
+    applied: list[SyncOutcome] = []
+    syncer = make_syncer(store, api_client(server.url), on_applied=applied.append)
+
+    first = syncer.sync_once()
+    assert (first.changed, first.full, first.cursor) == (True, True, "r1")
+    assert store.cursor() == "r1"
+    assert [a.id for a in store.all_assets()] == ["a"]
+
+    second = syncer.sync_once()
+    assert (second.changed, second.full, second.cursor) == (True, False, "r2")
+    assert [a.id for a in store.all_assets()] == ["a", "b"]
+    assert [i.asset_id for i in store.all_playlists()[0].items] == ["a", "b"]
+
+    third = syncer.sync_once()
+    assert (third.changed, third.cursor, third.applied) == (False, "r2", None)
+    assert store.cursor() == "r2"
+
+    assert server.paths() == [
+        "/v1/device/manifest",
+        "/v1/device/manifest?since=r1",
+        "/v1/device/manifest?since=r2",
+    ]
+    assert all(s.headers["authorization"] == "Bearer device-token" for s in server.seen)
+    assert [o.cursor for o in applied] == ["r1", "r2"]  # a 304 triggers no re-prioritising
+    assert store.get_state(KEY_LAST_SYNC_ERROR) == ""
+    assert store.get_state(KEY_LAST_SYNC_OK_AT)
+
+
+def test_cursor_survives_a_restart(
+    tmp_path: Any, serve: Serve, api_client: MakeClient
+) -> None:
+    server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
+    with PlayerStore.open(tmp_path / "p.db") as store:
+        make_syncer(store, api_client(server.url)).sync_once()
+    with PlayerStore.open(tmp_path / "p.db") as store:
+        assert not make_syncer(store, api_client(server.url)).sync_once().changed
+    assert server.paths()[-1] == "/v1/device/manifest?since=r1"
+
+
+BAD_MANIFESTS = {
+    "bad_json": (b'{"schema": 1, "cursor": ', "not valid JSON"),
+    "schema_2": (json.dumps({**DELTA, "schema": 2}).encode(), "unsupported schema major 2"),
+    "dangling_reference": (
+        json.dumps(manifest_json([], [playlist_json("p", "ghost")], full=False,
+                                 cursor="r9")).encode(),
+        "ghost",
+    ),
+    "dangling_after_apply": (
+        json.dumps(manifest_json(full=False, cursor="r9",
+                                 deleted={"assets": ["a"], "playlists": [],
+                                          "schedules": []})).encode(),
+        "'a'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MANIFESTS))
+def test_a_bad_manifest_is_rejected_whole(
+    name: str, store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    body, problem = BAD_MANIFESTS[name]
+    bad = Answer(200, body, {"Content-Type": "application/json", "ETag": '"r9"'})
+    server = serve(Replies(manifest_answer(FULL), bad))
+    syncer = make_syncer(store, api_client(server.url))
+    syncer.sync_once()
+    ok_at = store.get_state(KEY_LAST_SYNC_OK_AT)
+    before = (store.all_assets(), store.all_playlists(), store.all_schedules())
+
+    with pytest.raises(ManifestError, match=problem):
+        syncer.sync_once()
+
+    assert (store.all_assets(), store.all_playlists(), store.all_schedules()) == before
+    assert store.cursor() == "r1"
+    error = store.get_state(KEY_LAST_SYNC_ERROR)
+    assert error is not None and error.startswith("ManifestError") and problem in error
+    assert store.get_state(KEY_LAST_SYNC_OK_AT) == ok_at
+
+
+def test_failure_is_logged_once_then_recovered_once(
+    store: PlayerStore, serve: Serve, api_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = Answer(200, b"[]", {"Content-Type": "application/json"})
+    server = serve(Replies(bad, bad, bad, manifest_answer(FULL), not_modified("r1")))
+    syncer = make_syncer(store, api_client(server.url))
+    caplog.set_level(logging.INFO, logger="player.runtime.syncer")
+    for _ in range(3):
+        with pytest.raises(ManifestError):
+            syncer.sync_once()
+    syncer.sync_once()
+    syncer.sync_once()
+    messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
+    assert sum("failing" in m for m in messages) == 1
+    assert sum("recovered" in m for m in messages) == 1
+    assert [r.levelno for r in caplog.records if "failing" in r.getMessage()] == [
+        logging.WARNING
+    ]
+    assert store.get_state(KEY_LAST_SYNC_ERROR) == ""
+
+
+def test_retries_honour_retry_after(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    busy = Answer.json(503, {"error": {"code": "busy", "message": "later"}},
+                       **{"Retry-After": "7"})
+    server = serve(Replies(busy, busy, manifest_answer(FULL)))
+    slept: list[float] = []
+    syncer = Syncer(store, api_client(server.url), SystemClock(), sleep=slept.append)
+    assert syncer.sync_once().cursor == "r1"
+    assert len(server.seen) == 3
+    assert len(slept) == 2
+    assert all(s >= 7.0 for s in slept)
+
+
+def test_giving_up_keeps_the_state_and_names_the_error(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    busy = Answer.json(503, {"error": {"code": "busy", "message": "later"}})
+    server = serve(Replies(manifest_answer(FULL), busy))
+    syncer = make_syncer(store, api_client(server.url))
+    syncer.sync_once()
+    with pytest.raises(ApiUnavailable):
+        syncer.sync_once()
+    assert len(server.seen) == 1 + 4  # the default policy: 4 attempts
+    assert store.cursor() == "r1"
+    error = store.get_state(KEY_LAST_SYNC_ERROR)
+    assert error is not None and "503" in error
+
+
+def test_the_date_header_feeds_the_clock_offset(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
+    server.date_offset_s = 3600.0
+    clock = SystemClock()
+    syncer = Syncer(store, api_client(server.url), clock, sleep=lambda _s: None)
+    syncer.sync_once()
+    status = clock.status()
+    assert status.offset_s == pytest.approx(3600.0, abs=2.0)
+    assert status.trusted
+    # A 304 carries a Date too: the offset follows the server.
+    server.date_offset_s = -120.0
+    syncer.sync_once()
+    assert clock.status().offset_s == pytest.approx(-120.0, abs=2.0)
