@@ -1,0 +1,276 @@
+"""Abuse-suite fixtures: an app per test (SQLite, and PostgreSQL when
+LOMUZ_TEST_POSTGRES_URL is set), a controllable clock, a media store that
+reports when an upload has finished, and the same app served on loopback.
+
+The ``Api`` helper and the schema-per-test PostgreSQL pattern follow
+tests/control_api/conftest.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import falcon.testing
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from control_api.app import LomuzApp, create_app
+from control_api.media import ByteSource, LocalMediaStore, ReceivedMedia
+from control_api.settings import load_settings
+from control_api.store.db import Database
+from control_api.store.models import Asset
+from tests.control_api.conftest import Api
+
+PG_URL = os.environ.get("LOMUZ_TEST_POSTGRES_URL", "")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if PG_URL else [
+    "sqlite"
+]
+MAX_UPLOAD_BYTES = 100_000
+
+
+class FakeClock:
+    """A settable UTC clock passed to ``create_app(now=...)``."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+class ObservedMediaStore(LocalMediaStore):
+    """The real local store; counts finished ``receive`` calls so tests can wait for them."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._cond = threading.Condition()
+        self.finished = 0
+        self.errors: list[BaseException] = []
+
+    def receive(
+        self, stream: ByteSource, limit_bytes: int, content_length: int | None
+    ) -> ReceivedMedia:
+        try:
+            return super().receive(stream, limit_bytes, content_length)
+        except BaseException as exc:
+            with self._cond:
+                self.errors.append(exc)
+            raise
+        finally:
+            with self._cond:
+                self.finished += 1
+                self._cond.notify_all()
+
+    def wait_finished(self, count: int, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: self.finished >= count, timeout=timeout_s)
+        assert ok, f"only {self.finished} of {count} uploads finished within {timeout_s}s"
+
+
+@dataclass
+class Env:
+    """An app under test plus what the abuse tests inspect afterwards."""
+
+    api: Api
+    clock: FakeClock
+    media: ObservedMediaStore
+    media_dir: Path
+    settings_env: dict[str, str] = field(default_factory=dict)
+
+    def stored_files(self) -> list[Path]:
+        """Every file under the media dir (content store and temp files)."""
+        if not self.media_dir.exists():
+            return []
+        return sorted(p for p in self.media_dir.rglob("*") if p.is_file())
+
+    def temp_files(self) -> list[Path]:
+        tmp = self.media_dir / "tmp"
+        return sorted(p for p in tmp.iterdir()) if tmp.exists() else []
+
+    def asset_shas(self) -> set[str]:
+        """sha256 of every asset row, all tenants."""
+        with self.api.db.read() as s:
+            return set(s.scalars(select(Asset.sha256)))
+
+    def orphans(self) -> list[Path]:
+        """Temp files, and stored files that no asset references."""
+        shas = self.asset_shas()
+        return [p for p in self.stored_files() if p.name not in shas]
+
+
+def _pg_schema_url() -> Iterator[str]:
+    schema = f"t_{secrets.token_hex(6)}"
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'control.db'}"
+    else:
+        yield from _pg_schema_url()
+
+
+@pytest.fixture
+def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {
+        "LOMUZ_DATABASE_URL": database_url,
+        "LOMUZ_MEDIA_DIR": str(tmp_path / "media"),
+        "LOMUZ_TOKEN_CACHE_S": "0",
+        "LOMUZ_LAST_SEEN_WRITE_S": "0",
+        "LOMUZ_MAX_JSON_BYTES": "4096",
+        "LOMUZ_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+    }
+
+
+def build_env(settings_env: dict[str, str], **overrides: Any) -> Iterator[Env]:
+    settings = replace(load_settings(settings_env), **overrides)
+    migrator = Database(settings.database_url)
+    migrator.upgrade()
+    migrator.dispose()
+    clock = FakeClock()
+    media = ObservedMediaStore(settings.media_dir)
+    app = create_app(settings, media=media, now=clock)
+    try:
+        yield Env(
+            Api(falcon.testing.TestClient(app), app, app.deps.db),
+            clock,
+            media,
+            settings.media_dir,
+            settings_env,
+        )
+    finally:
+        app.deps.db.dispose()
+
+
+@pytest.fixture
+def env(settings_env: dict[str, str]) -> Iterator[Env]:
+    yield from build_env(settings_env)
+
+
+# ---------------------------------------------------------------- loopback server
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    # 50 clients connect at once: the default backlog of 5 would make the
+    # kernel drop SYNs and stall clients for a second.
+    request_queue_size = 128
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Served:
+    """The app of ``env`` on a threaded wsgiref server bound to 127.0.0.1:0."""
+
+    env: Env
+    host: str
+    port: int
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> Reply:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
+        try:
+            conn.request(method, path, body=body, headers=all_headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        finally:
+            conn.close()
+
+    def raw(self, payload: bytes, *, half_close: bool, timeout_s: float = 10.0) -> bytes:
+        """Send ``payload`` on a fresh socket; with ``half_close`` read the reply, else drop."""
+        with socket.create_connection((self.host, self.port), timeout=timeout_s) as sock:
+            sock.sendall(payload)
+            if not half_close:
+                return b""
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+
+def serve(app: LomuzApp) -> Iterator[tuple[str, int]]:
+    server = make_server(
+        "127.0.0.1", 0, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield "127.0.0.1", int(server.server_port)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+@pytest.fixture
+def served(env: Env) -> Iterator[Served]:
+    for host, port in serve(env.api.app):  # type: ignore[arg-type]
+        yield Served(env, host, port)
+
+
+def error_of(status: int, content_type: str | None, body: bytes) -> dict[str, str]:
+    """The ``{"error": {...}}`` envelope of an error reply; fails the test if it is not one."""
+    assert status >= 400, status
+    assert content_type is not None and content_type.startswith("application/json"), (
+        status,
+        content_type,
+        body[:300],
+    )
+    assert b"Traceback" not in body, body[:300]
+    doc = json.loads(body)
+    assert set(doc) == {"error"}, doc
+    err = doc["error"]
+    assert isinstance(err.get("code"), str) and err["code"], doc
+    assert isinstance(err.get("message"), str) and err["message"], doc
+    return err  # type: ignore[no-any-return]
