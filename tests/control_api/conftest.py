@@ -22,9 +22,9 @@ from control_api.store import repository as repo
 from control_api.store.db import Database
 
 PG_URL = os.environ.get("LOMUZ_TEST_POSTGRES_URL", "")
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if PG_URL else [
-    "sqlite"
-]
+BACKENDS = (
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
+)
 
 
 @dataclass
@@ -46,17 +46,25 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         return self.client.simulate_request(method, path, headers=headers, **kw)
 
-    def upload(self, token: str, data: bytes, content_type: str = "audio/mpeg",
-               **params: str) -> Any:
-        return self.call("POST", "/v1/assets", token, body=data, params=params,
-                         headers={"Content-Type": content_type})
+    def upload(
+        self, token: str, data: bytes, content_type: str = "audio/mpeg", **params: str
+    ) -> Any:
+        return self.call(
+            "POST",
+            "/v1/assets",
+            token,
+            body=data,
+            params=params,
+            headers={"Content-Type": content_type},
+        )
 
     def device(self, token: str, name: str = "box", **fields: Any) -> tuple[str, str]:
         """Create and enroll a device; returns (device_id, device_token)."""
         created = self.call("POST", "/v1/devices", token, json={"name": name, **fields})
         assert created.status_code == 201, created.text
-        enrolled = self.call("POST", "/v1/enroll",
-                             json={"enrollment_code": created.json["enrollment_code"]})
+        enrolled = self.call(
+            "POST", "/v1/enroll", json={"enrollment_code": created.json["enrollment_code"]}
+        )
         assert enrolled.status_code == 201, enrolled.text
         return enrolled.json["device_id"], enrolled.json["device_token"]
 

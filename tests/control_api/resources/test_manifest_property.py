@@ -1,0 +1,261 @@
+"""Sync convergence: after any director edits, a player that applies every manifest
+(full replaces; delta upserts, deletes, then garbage-collects) holds exactly what a
+fresh full snapshot would give, and never a dangling reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.control_api.conftest import Api
+
+KINDS = ("assets", "playlists", "schedules")
+
+
+class SimulatedPlayer:
+    def __init__(self, api: Api, token: str) -> None:
+        self.api = api
+        self.token = token
+        self.cursor: str | None = None
+        self.state: dict[str, dict[str, Any]] = {k: {} for k in KINDS}
+        self.fulls = 0
+        self.deltas = 0
+
+    def sync(self) -> None:
+        params = {"since": self.cursor} if self.cursor else None
+        reply = self.api.call("GET", "/v1/device/manifest", self.token, params=params)
+        if reply.status_code == 304:
+            assert reply.headers["etag"] == f'"{self.cursor}"'
+            return
+        assert reply.status_code == 200, reply.text
+        manifest = reply.json
+        if manifest["full"]:
+            self.fulls += 1
+            assert manifest["deleted"] == {k: [] for k in KINDS}
+            self.state = {k: {o["id"]: o for o in manifest[k]} for k in KINDS}
+        else:
+            self.deltas += 1
+            for kind in KINDS:
+                for obj in manifest[kind]:
+                    self.state[kind][obj["id"]] = obj
+                for object_id in manifest["deleted"][kind]:
+                    self.state[kind].pop(object_id, None)
+        self._garbage_collect()
+        self._check_references()
+        self.cursor = manifest["cursor"]
+
+    def _garbage_collect(self) -> None:
+        used_playlists = {s["playlist_id"] for s in self.state["schedules"].values()}
+        self.state["playlists"] = {
+            k: p for k, p in self.state["playlists"].items() if k in used_playlists
+        }
+        used_assets = {i["asset_id"] for p in self.state["playlists"].values() for i in p["items"]}
+        self.state["assets"] = {
+            k: a for k, a in self.state["assets"].items() if k in used_assets or a["emergency"]
+        }
+
+    def _check_references(self) -> None:
+        for schedule in self.state["schedules"].values():
+            assert schedule["playlist_id"] in self.state["playlists"]
+        for playlist in self.state["playlists"].values():
+            for item in playlist["items"]:
+                assert item["asset_id"] in self.state["assets"]
+
+    def full_snapshot(self) -> dict[str, dict[str, Any]]:
+        reply = self.api.call("GET", "/v1/device/manifest", self.token)
+        assert reply.status_code == 200
+        assert reply.json["full"] is True
+        return {k: {o["id"]: o for o in reply.json[k]} for k in KINDS}
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "upload",
+                "patch_asset",
+                "delete_asset",
+                "create_playlist",
+                "put_playlist",
+                "delete_playlist",
+                "create_schedule",
+                "put_schedule",
+                "delete_schedule",
+                "patch_device",
+                "create_schedule",
+                "put_schedule",
+                "put_playlist",
+            ]
+        ),
+        st.integers(0, 10_000),
+        st.integers(0, 10_000),
+        st.sampled_from([0, 1, None]),
+    ),
+    min_size=3,
+    max_size=30,
+)
+
+
+def _targets(devices: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"device_id": devices[0]},
+        {"device_id": devices[1]},
+        {"group": "north"},
+        {"group": "south"},
+        {"all": True},
+    ]
+
+
+def _run_edit(
+    api: Api, admin: str, devices: list[str], op: str, a: int, b: int, upload_counter: list[int]
+) -> None:
+    assets = [x["id"] for x in api.call("GET", "/v1/assets", admin).json["items"]]
+    playlists = api.call("GET", "/v1/playlists", admin).json["items"]
+    schedules = api.call("GET", "/v1/schedules", admin).json["items"]
+    if op == "upload":
+        upload_counter[0] += 1
+        data = f"media-{upload_counter[0]}-{a}".encode()
+        api.upload(admin, data, emergency="true" if b % 3 == 0 else "false")
+    elif op == "patch_asset" and assets:
+        api.call(
+            "PATCH",
+            f"/v1/assets/{assets[a % len(assets)]}",
+            admin,
+            json={"emergency": b % 2 == 0, "title": f"t{b}"},
+        )
+    elif op == "delete_asset" and assets:
+        reply = api.call("DELETE", f"/v1/assets/{assets[a % len(assets)]}", admin)
+        assert reply.status_code in (204, 409)
+    elif op in ("create_playlist", "put_playlist") and assets:
+        chosen = [assets[(a + i * b) % len(assets)] for i in range(1 + b % 3)]
+        body = {"name": f"p{a}", "items": [{"asset_id": x} for x in chosen]}
+        if op == "create_playlist" or not playlists:
+            assert api.call("POST", "/v1/playlists", admin, json=body).status_code == 201
+        else:
+            target = playlists[a % len(playlists)]["id"]
+            assert api.call("PUT", f"/v1/playlists/{target}", admin, json=body).status_code == 200
+    elif op == "delete_playlist" and playlists:
+        reply = api.call("DELETE", f"/v1/playlists/{playlists[a % len(playlists)]['id']}", admin)
+        assert reply.status_code in (204, 409)
+    elif op in ("create_schedule", "put_schedule") and playlists:
+        body = {
+            "playlist_id": playlists[a % len(playlists)]["id"],
+            "target": _targets(devices)[b % 5],
+            "priority": a % 3,
+        }
+        if op == "create_schedule" or not schedules:
+            assert api.call("POST", "/v1/schedules", admin, json=body).status_code == 201
+        else:
+            target = schedules[b % len(schedules)]["id"]
+            assert api.call("PUT", f"/v1/schedules/{target}", admin, json=body).status_code == 200
+    elif op == "delete_schedule" and schedules:
+        reply = api.call("DELETE", f"/v1/schedules/{schedules[a % len(schedules)]['id']}", admin)
+        assert reply.status_code == 204
+    elif op == "patch_device":
+        groups = [["north"], ["south"], [], ["north", "south"]][a % 4]
+        body: dict[str, Any] = {"groups": groups} if b % 2 else {"name": f"box{b}"}
+        if b % 5 == 0:
+            body["timezone"] = "Europe/Paris" if a % 2 else "UTC"
+        reply = api.call("PATCH", f"/v1/devices/{devices[a % 2]}", admin, json=body)
+        assert reply.status_code == 200
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=OPS)
+def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]) -> None:
+    admin = api.tenant()
+    ids, players = [], []
+    for name, groups in (("one", ["north"]), ("two", ["south"])):
+        device_id, token = api.device(admin, name, groups=groups)
+        ids.append(device_id)
+        players.append(SimulatedPlayer(api, token))
+    counter = [0]
+    # A small catalogue up front, so short edit sequences already reach every rule.
+    for op, a, b in (
+        ("upload", 1, 1),
+        ("upload", 2, 3),
+        ("upload", 3, 2),
+        ("create_playlist", 0, 1),
+        ("create_playlist", 1, 2),
+    ):
+        _run_edit(api, admin, ids, op, a, b, counter)
+    for player in players:
+        player.sync()
+    for op, a, b, sync in ops:
+        _run_edit(api, admin, ids, op, a, b, counter)
+        if sync is not None:
+            players[sync].sync()
+            assert players[sync].state == players[sync].full_snapshot()
+    for player in players:
+        player.sync()
+        assert player.state == player.full_snapshot()
+        player.sync()  # nothing changed since: a 304 that keeps the state
+
+
+def test_deltas_are_used_and_304_costs_nothing(api: Api) -> None:
+    admin = api.tenant()
+    _, token = api.device(admin, groups=["north"])
+    player = SimulatedPlayer(api, token)
+    player.sync()
+    cursor = player.cursor
+    player.sync()
+    assert player.cursor == cursor
+    asset = api.upload(admin, b"x", emergency="true").json
+    player.sync()
+    assert player.deltas == 1
+    assert list(player.state["assets"]) == [asset["id"]]
+    # If-None-Match works like since
+    reply = api.call(
+        "GET", "/v1/device/manifest", token, headers={"If-None-Match": f'"{player.cursor}"'}
+    )
+    assert reply.status_code == 304
+
+
+def test_a_new_schedule_brings_its_playlist_and_assets_in_a_delta(api: Api) -> None:
+    admin = api.tenant()
+    _, token = api.device(admin)
+    player = SimulatedPlayer(api, token)
+    player.sync()
+    asset_id = api.upload(admin, b"x").json["id"]
+    body = {"name": "p", "items": [{"asset_id": asset_id}]}
+    playlist_id = api.call("POST", "/v1/playlists", admin, json=body).json["id"]
+    player.sync()  # not in view yet
+    assert player.state == {k: {} for k in KINDS}
+    api.call(
+        "POST", "/v1/schedules", admin, json={"playlist_id": playlist_id, "target": {"all": True}}
+    )
+    player.sync()
+    assert player.deltas == 2
+    assert set(player.state["playlists"]) == {playlist_id}
+    assert set(player.state["assets"]) == {asset_id}
+
+
+def test_a_change_in_another_tenant_never_yields_anything(api: Api) -> None:
+    admin, other = api.tenant("a"), api.tenant("b")
+    _, token = api.device(admin)
+    player = SimulatedPlayer(api, token)
+    player.sync()
+    api.upload(other, b"elsewhere", emergency="true")
+    api.device(other)
+    reply = api.call("GET", "/v1/device/manifest", token, params={"since": player.cursor})
+    assert reply.status_code == 304
+
+
+def test_scope_change_stale_and_bad_cursors_give_full_snapshots(api: Api) -> None:
+    admin = api.tenant()
+    device_id, token = api.device(admin, groups=["north"])
+    player = SimulatedPlayer(api, token)
+    player.sync()
+    api.call("PATCH", f"/v1/devices/{device_id}", admin, json={"groups": ["south"]})
+    player.sync()
+    assert player.fulls == 2
+    for cursor in ("garbage", "999.abc", f"999999.{player.cursor.split('.')[1]}", "", "-1.x"):
+        reply = api.call("GET", "/v1/device/manifest", token, params={"since": cursor})
+        assert reply.status_code == 200
+        assert reply.json["full"] is True
