@@ -65,7 +65,9 @@ class Janitor:
         self._on_cache_changed = on_cache_changed
         self._lock = threading.Lock()
         self._verify_after = ""  # rotation point of the re-verification
-        self._storage_full = False
+        # Start from what the last run stored: the flag is written only on a
+        # transition, so starting from False would leave a stored "1" forever.
+        self._storage_full = store.get_state(KEY_STORAGE_FULL) == "1"
 
     @property
     def storage_full(self) -> bool:
