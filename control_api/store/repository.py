@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import secrets
+import string
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -301,9 +302,14 @@ def get_device(s: Session, tenant_id: str, device_id: str) -> Device:
     return device
 
 
+_CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
+
+
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
     """A new one-time code; revokes the device's current token."""
-    code = secrets.token_urlsafe(12)
+    # Letters and digits only: a code starting with "-" is taken for an option by
+    # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
     d.code_hash = hash_secret(code)
     d.code_expires_at = now + timedelta(seconds=ttl_s)
     d.token_hash = None
