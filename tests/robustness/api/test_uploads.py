@@ -1,0 +1,224 @@
+"""Hostile uploads against a real server on loopback: truncated, oversized
+(announced and streamed), wrong Content-Type, abandoned mid-stream. Afterwards
+there is no temp file, no asset row and no stored file that no asset uses."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from control_api.store.db import Database
+from tests.robustness.api.conftest import MAX_UPLOAD_BYTES, Reply, Served, error_of
+
+
+def parse_reply(raw: bytes) -> Reply:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Reply(status, headers, body)
+
+
+def upload_head(token: str, content_length: int | None, content_type: str = "audio/mpeg",
+                chunked: bool = False) -> bytes:
+    lines = [
+        "POST /v1/assets?title=t HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {token}",
+        f"Content-Type: {content_type}",
+    ]
+    if content_length is not None:
+        lines.append(f"Content-Length: {content_length}")
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def assert_nothing_stored(served: Served, admin: str) -> None:
+    env = served.env
+    assert env.temp_files() == []
+    assert env.orphans() == []
+    listed = served.request("GET", "/v1/assets", admin)
+    assert listed.status == 200 and listed.json()["items"] == [], listed.body[:300]
+
+
+def test_truncated_body_is_rejected_and_leaves_nothing(served: Served) -> None:
+    admin = served.env.api.tenant()
+    body = b"\x01" * 10_000
+    raw = served.raw(upload_head(admin, 50_000) + body, half_close=True)
+    reply = parse_reply(raw)
+    served.env.media.wait_finished(1)
+    assert reply.status == 400, raw[:500]
+    err = error_of(reply.status, reply.headers.get("content-type"), reply.body)
+    assert err["code"] == "truncated_body"
+    assert_nothing_stored(served, admin)
+    # The same bytes uploaded whole afterwards are a normal new asset.
+    ok = served.request("POST", "/v1/assets", admin, body=body,
+                        headers={"Content-Type": "audio/mpeg"})
+    assert ok.status == 201, ok.body
+    assert ok.json()["sha256"] == hashlib.sha256(body).hexdigest()
+    assert served.env.orphans() == []
+
+
+def test_abandoned_upload_leaves_no_temp_file_or_row(served: Served) -> None:
+    admin = served.env.api.tenant()
+    for sent in (0, 1, 30_000, 79_999):
+        before = served.env.media.finished
+        served.raw(upload_head(admin, 80_000) + b"\x02" * sent, half_close=False)
+        served.env.media.wait_finished(before + 1)
+    assert_nothing_stored(served, admin)
+
+
+def test_announced_oversize_is_refused_before_reading(served: Served) -> None:
+    admin = served.env.api.tenant()
+    # Only the headers: a 413 must come without the server waiting for the body.
+    raw = served.raw(upload_head(admin, MAX_UPLOAD_BYTES + 1), half_close=True)
+    reply = parse_reply(raw)
+    assert reply.status == 413, raw[:500]
+    assert error_of(reply.status, reply.headers.get("content-type"), reply.body)["code"] == (
+        "payload_too_large"
+    )
+    raw = served.raw(upload_head(admin, 10**15), half_close=True)
+    assert parse_reply(raw).status == 413, raw[:500]
+    assert_nothing_stored(served, admin)
+
+
+def test_limit_is_exact(served: Served) -> None:
+    admin = served.env.api.tenant()
+    over = served.request("POST", "/v1/assets", admin, body=b"\x03" * (MAX_UPLOAD_BYTES + 1),
+                          headers={"Content-Type": "video/mp4"})
+    assert over.status == 413, over.body
+    assert_nothing_stored(served, admin)
+    exact = served.request("POST", "/v1/assets", admin, body=b"\x03" * MAX_UPLOAD_BYTES,
+                           headers={"Content-Type": "video/mp4"})
+    assert exact.status == 201, exact.body
+    assert exact.json()["size"] == MAX_UPLOAD_BYTES
+    assert served.env.orphans() == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/octet-stream", "text/plain", "audio", "audio/", "application/json",
+     "multipart/form-data; boundary=x", ""],
+)
+def test_wrong_content_type_is_415_and_stores_nothing(served: Served, content_type: str) -> None:
+    admin = served.env.api.tenant()
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = served.request("POST", "/v1/assets", admin, body=b"\x04" * 5000, headers=headers)
+    assert r.status == 415, (content_type, r.status, r.body)
+    err = error_of(r.status, r.headers.get("content-type"), r.body)
+    assert err["code"] == "unsupported_media_type"
+    assert_nothing_stored(served, admin)
+
+
+# ---------------------------------------------------------------- chunked, under gunicorn
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def gunicorn_served(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
+    """The production WSGI entry point under gunicorn (which decodes chunked bodies)."""
+    if not GUNICORN.exists():
+        pytest.skip("gunicorn not installed")
+    from tests.robustness.api.conftest import build_env
+
+    migrator = Database(settings_env["LOMUZ_DATABASE_URL"])
+    migrator.upgrade()
+    migrator.dispose()
+    port = _free_port()
+    log = (tmp_path / "gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "20",
+         "control_api.wsgi:create()"],
+        env={**os.environ, **settings_env}, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[3],
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        # The env gives the tests a view of the same database and media dir.
+        for env in build_env(settings_env):
+            yield Served(env, "127.0.0.1", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def chunked(body: bytes, piece: int = 8192) -> bytes:
+    out = b"".join(
+        f"{len(body[i:i + piece]):x}\r\n".encode() + body[i:i + piece] + b"\r\n"
+        for i in range(0, len(body), piece)
+    )
+    return out + b"0\r\n\r\n"
+
+
+def test_chunked_oversize_is_413_and_stores_nothing(gunicorn_served: Served) -> None:
+    served = gunicorn_served
+    admin = served.env.api.tenant()
+    body = b"\x05" * (MAX_UPLOAD_BYTES + 50_000)
+    raw = served.raw(upload_head(admin, None, chunked=True) + chunked(body), half_close=True)
+    reply = parse_reply(raw)
+    assert reply.status == 413, raw[:500]
+    error_of(reply.status, reply.headers.get("content-type"), reply.body)
+    assert_nothing_stored(served, admin)
+
+
+def test_chunked_upload_stores_the_real_bytes_or_asks_for_a_length(
+    gunicorn_served: Served,
+) -> None:
+    served = gunicorn_served
+    admin = served.env.api.tenant()
+    body = b"\x06" * 20_000
+    raw = served.raw(upload_head(admin, None, chunked=True) + chunked(body), half_close=True)
+    reply = parse_reply(raw)
+    # Either the streamed bytes are stored, or 411 Length Required; never an
+    # empty (or otherwise wrong) asset.
+    assert reply.status in (201, 411), raw[:500]
+    if reply.status == 201:
+        assert reply.json()["sha256"] == hashlib.sha256(body).hexdigest(), reply.body
+        assert reply.json()["size"] == len(body)
+    else:
+        error_of(reply.status, reply.headers.get("content-type"), reply.body)
+        assert_nothing_stored(served, admin)
+    assert served.env.orphans() == []
+
+
+def test_media_dir_survives_hostile_names(served: Served) -> None:
+    admin = served.env.api.tenant()
+    outside = served.env.media_dir.parent / "secret.txt"
+    outside.write_text("not media")
+    for name in ("..%2Fsecret.txt", "..%2F..%2Fetc%2Fpasswd", "%2e%2e", "A" * 64, "0" * 63):
+        r = served.request("GET", f"/v1/media/{name}", admin)
+        assert r.status == 404, (name, r.status, r.body[:200])
+        error_of(r.status, r.headers.get("content-type"), r.body)
