@@ -41,6 +41,9 @@ from player.errors import ManifestError
 
 SCHEMA_MAJOR = 1
 MAX_PLAYS_PER_UPLOAD = 1000
+# SQLite stores 64-bit signed integers; a larger number must be a ManifestError,
+# not an OverflowError halfway through applying the manifest.
+MAX_WIRE_INT = 2**63 - 1
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _HHMM = re.compile(r"(\d{2}):(\d{2})")
@@ -167,6 +170,8 @@ def _check_int(value: object, path: str, minimum: int | None) -> int:
         raise _wrong(path, "an integer", value)
     if minimum is not None and value < minimum:
         raise ManifestError(f"must be >= {minimum}, got {value}", path)
+    if not -MAX_WIRE_INT <= value <= MAX_WIRE_INT:
+        raise ManifestError(f"must fit in 64 bits, got {value}", path)
     return value
 
 
