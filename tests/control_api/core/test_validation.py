@@ -1,0 +1,34 @@
+"""Pure validation rules name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from control_api.core import validation as v
+from control_api.errors import Unprocessable
+
+
+@pytest.mark.parametrize("value", ["2026-01-01", "2026-01-01T00:00:00", 5, "soon"])
+def test_instants_need_an_offset(value: object) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        v.parse_instant(value, "valid_from")
+    assert caught.value.field == "valid_from"
+
+
+def test_instants_come_back_in_utc() -> None:
+    parsed = v.parse_instant("2026-06-01T12:00:00+02:00", "x")
+    assert v.format_instant(parsed) == "2026-06-01T10:00:00Z"
+
+
+def test_times_of_day() -> None:
+    assert v.parse_time_of_day("24:00", "end_time", is_end=True) == "24:00"
+    for bad, is_end in (("24:00", False), ("24:30", True), ("7:00", False), ("12:60", True)):
+        with pytest.raises(Unprocessable):
+            v.parse_time_of_day(bad, "t", is_end=is_end)
+
+
+def test_booleans_are_not_integers() -> None:
+    with pytest.raises(Unprocessable):
+        v.as_int(True, "priority")
+    with pytest.raises(Unprocessable, match="unknown field"):
+        v.check_fields({"a": 1, "zz": 2}, ("a",))
