@@ -64,13 +64,22 @@ class TelemetryUploader:
     def run_once(self) -> None:
         """One round (the scheduler's job): plays first, then the status report."""
         with self._lock:
+            errors: list[PlayerError] = []
+            sent = 0
+            # Independent steps: plays the API refuses must not silence the
+            # status report (the director would see a stale device).
             try:
                 sent = self.upload_plays()
+            except PlayerError as exc:
+                errors.append(exc)
+            try:
                 self.send_status()
             except PlayerError as exc:
+                errors.append(exc)
+            if errors:
                 if self._failing is None:
-                    log.warning("telemetry: failing: %s", exc)
-                self._failing = str(exc)
+                    log.warning("telemetry: failing: %s", errors[0])
+                self._failing = str(errors[0])
                 return
             if self._failing is not None:
                 log.info("telemetry: recovered")
