@@ -8,12 +8,14 @@ tests/control_api/conftest.py.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
 import secrets
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -274,3 +276,68 @@ def error_of(status: int, content_type: str | None, body: bytes) -> dict[str, st
     assert isinstance(err.get("code"), str) and err["code"], doc
     assert isinstance(err.get("message"), str) and err["message"], doc
     return err  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- a seeded tenant
+
+METHODS = ("get", "put", "post", "patch", "delete", "head")
+
+# Which seeded object of tenant A fills each templated path.
+OBJECT_OF = {
+    "/v1/assets/{id}": "asset",
+    "/v1/playlists/{id}": "playlist",
+    "/v1/devices/{id}": "device",
+    "/v1/devices/{id}/enrollment-code": "device",
+    "/v1/schedules/{id}": "schedule",
+    "/v1/media/{sha256}": "sha256",
+}
+
+
+@dataclass
+class Tenant:
+    admin: str
+    device_token: str
+    ids: dict[str, str]
+    play_id: str
+
+
+def seed_tenant(api: Api, label: str) -> Tenant:
+    """An asset, a playlist, a schedule, an enrolled device and one play."""
+    admin = api.tenant(label)
+    data = f"{label} bytes ".encode() * 500
+    asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
+    assert asset.status_code == 201, asset.text
+    playlist = api.call(
+        "POST", "/v1/playlists", admin,
+        json={"name": f"{label} day", "items": [{"asset_id": asset.json["id"]}]},
+    )
+    assert playlist.status_code == 201, playlist.text
+    schedule = api.call(
+        "POST", "/v1/schedules", admin,
+        json={"playlist_id": playlist.json["id"], "target": {"all": True}},
+    )
+    assert schedule.status_code == 201, schedule.text
+    device_id, device_token = api.device(admin, name=f"{label} box", groups=[label])
+    sha256 = hashlib.sha256(data).hexdigest()
+    play_id = str(uuid.uuid4())
+    plays = api.call(
+        "POST", "/v1/device/plays", device_token,
+        json={"plays": [{
+            "id": play_id, "asset_id": asset.json["id"], "sha256": sha256,
+            "started_at": "2026-11-23T10:00:00Z", "ended_at": "2026-11-23T10:03:00Z",
+            "source": "playlist", "outcome": "completed",
+        }]},
+    )
+    assert plays.status_code == 200, plays.text
+    return Tenant(
+        admin,
+        device_token,
+        {
+            "asset": asset.json["id"],
+            "playlist": playlist.json["id"],
+            "schedule": schedule.json["id"],
+            "device": device_id,
+            "sha256": sha256,
+        },
+        play_id,
+    )

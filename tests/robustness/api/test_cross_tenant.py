@@ -3,7 +3,7 @@
 Every operation with a path parameter is called by another tenant's admin
 (and, for media, its device) on tenant A's object: the answer must be 404 with
 the error envelope, and A's object must be left exactly as it was. A route
-added to the document without an entry in ``_OBJECT_OF`` fails the suite, so
+added to the document without an entry in ``OBJECT_OF`` fails the suite, so
 new routes cannot skip these checks.
 """
 
@@ -11,78 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from control_api.openapi import build_openapi
 from tests.control_api.conftest import Api
-from tests.robustness.api.conftest import Env, error_of
+from tests.robustness.api.conftest import METHODS, OBJECT_OF, Env, Tenant, error_of, seed_tenant
 
 DOC = build_openapi()
-METHODS = ("get", "put", "post", "patch", "delete", "head")
-
-# Which seeded object of tenant A fills each templated path.
-_OBJECT_OF = {
-    "/v1/assets/{id}": "asset",
-    "/v1/playlists/{id}": "playlist",
-    "/v1/devices/{id}": "device",
-    "/v1/devices/{id}/enrollment-code": "device",
-    "/v1/schedules/{id}": "schedule",
-    "/v1/media/{sha256}": "sha256",
-}
-
-
-@dataclass
-class Tenant:
-    admin: str
-    device_token: str
-    ids: dict[str, str]
-    play_id: str
-
-
-def seed_tenant(api: Api, label: str) -> Tenant:
-    """An asset, a playlist, a schedule, an enrolled device and one play."""
-    admin = api.tenant(label)
-    data = f"{label} bytes ".encode() * 500
-    asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
-    assert asset.status_code == 201, asset.text
-    playlist = api.call(
-        "POST", "/v1/playlists", admin,
-        json={"name": f"{label} day", "items": [{"asset_id": asset.json["id"]}]},
-    )
-    assert playlist.status_code == 201, playlist.text
-    schedule = api.call(
-        "POST", "/v1/schedules", admin,
-        json={"playlist_id": playlist.json["id"], "target": {"all": True}},
-    )
-    assert schedule.status_code == 201, schedule.text
-    device_id, device_token = api.device(admin, name=f"{label} box", groups=[label])
-    sha256 = hashlib.sha256(data).hexdigest()
-    play_id = str(uuid.uuid4())
-    plays = api.call(
-        "POST", "/v1/device/plays", device_token,
-        json={"plays": [{
-            "id": play_id, "asset_id": asset.json["id"], "sha256": sha256,
-            "started_at": "2026-11-23T10:00:00Z", "ended_at": "2026-11-23T10:03:00Z",
-            "source": "playlist", "outcome": "completed",
-        }]},
-    )
-    assert plays.status_code == 200, plays.text
-    return Tenant(
-        admin,
-        device_token,
-        {
-            "asset": asset.json["id"],
-            "playlist": playlist.json["id"],
-            "schedule": schedule.json["id"],
-            "device": device_id,
-            "sha256": sha256,
-        },
-        play_id,
-    )
-
-
 def valid_body(path: str, method: str, b: Tenant) -> Any:
     """A body tenant B could legitimately send, so only ownership decides the answer."""
     if method == "patch" and path.startswith("/v1/assets"):
@@ -126,8 +61,8 @@ def templated_operations() -> list[tuple[str, str, dict[str, Any]]]:
 def test_every_templated_route_is_covered() -> None:
     templated = {path for path, _, _ in templated_operations()}
     assert templated, "the document has no templated routes?"
-    assert templated <= set(_OBJECT_OF), (
-        f"new routes need a cross-tenant object: {sorted(templated - set(_OBJECT_OF))}"
+    assert templated <= set(OBJECT_OF), (
+        f"new routes need a cross-tenant object: {sorted(templated - set(OBJECT_OF))}"
     )
 
 
@@ -138,7 +73,7 @@ def test_other_tenant_admin_gets_404_on_every_object_route_and_changes_nothing(e
     before = snapshot(api, a)
     called = []
     for path, method, op in templated_operations():
-        concrete = re.sub(r"\{[^}]+\}", a.ids[_OBJECT_OF[path]], path)
+        concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]], path)
         body = valid_body(path, method, b)
         tokens = [b.admin]
         if {"deviceToken": []} in op.get("security", DOC["security"]):
@@ -268,7 +203,7 @@ def test_token_kinds_admin_on_device_routes_and_device_on_director_routes(env: E
             if op is None:
                 continue
             concrete = re.sub(
-                r"\{[^}]+\}", a.ids[_OBJECT_OF[path]] if "{" in path else "", path
+                r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path
             )
             security = _security(op)
             if security == [{"adminToken": []}]:

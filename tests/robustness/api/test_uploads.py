@@ -222,3 +222,38 @@ def test_media_dir_survives_hostile_names(served: Served) -> None:
         r = served.request("GET", f"/v1/media/{name}", admin)
         assert r.status == 404, (name, r.status, r.body[:200])
         error_of(r.status, r.headers.get("content-type"), r.body)
+
+
+def test_bad_content_length_headers_get_json_errors(served: Served) -> None:
+    admin = served.env.api.tenant()
+    for path, content_type in (("/v1/assets", "audio/mpeg"), ("/v1/playlists", "application/json")):
+        for value in ("abc", "-1", "1e3"):
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {value}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
+            raw = served.raw(head + b"{}", half_close=True)
+            reply = parse_reply(raw)
+            assert 400 <= reply.status < 500, (path, value, raw[:400])
+            error_of(reply.status, reply.headers.get("content-type"), reply.body)
+    assert_nothing_stored(served, admin)
+
+
+def test_upload_without_a_length_is_never_stored_empty(served: Served) -> None:
+    """No Content-Length (or an empty one) and no chunking: the body runs to the
+    close. The API must store those bytes or answer 411, not store nothing."""
+    admin = served.env.api.tenant()
+    body = b"\x07" * 5000
+    for length_line in ("", "Content-Length: \r\n"):
+        head = (
+            "POST /v1/assets HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {admin}\r\nContent-Type: audio/mpeg\r\n{length_line}\r\n"
+        ).encode()
+        reply = parse_reply(served.raw(head + body, half_close=True))
+        assert reply.status in (201, 411), (length_line, reply.status, reply.body[:300])
+        if reply.status == 201:
+            assert reply.json()["size"] == len(body), (length_line, reply.body[:300])
+        else:
+            error_of(reply.status, reply.headers.get("content-type"), reply.body)
+    assert served.env.orphans() == []
