@@ -88,7 +88,11 @@ class ControlServer:
         except (ValueError, KeyError, TypeError):
             reply: Mapping[str, Any] = {"ok": False, "error": "unknown or malformed request"}
         else:
-            reply = handler(request)
+            try:
+                reply = handler(request)
+            except Exception as exc:  # handler boundary: the caller gets the error, not silence
+                log.exception("control: %s failed", command)
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         conn.sendall(json.dumps(reply, default=str).encode() + b"\n")
 
 
