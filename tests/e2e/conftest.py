@@ -98,7 +98,7 @@ def wait_for(
     interval_s: float = 0.3,
     logs: tuple[Path, ...] = (),
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout_s``."""
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout_s
     last: T | None = None
     while True:

@@ -8,6 +8,7 @@ what a user reads: `lomuz-player plays/status --json` and GET /v1/plays.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -134,7 +135,7 @@ def test_a_playlist_edit_reaches_the_player_on_the_next_sync(
     tail = [p["asset_id"] for p in playlist_plays(player.plays())]
     start = tail.index(new["id"])
     after = tail[start:]
-    assert all(a != b for a, b in zip(after, after[1:], strict=False)), after
+    assert all(a != b for a, b in itertools.pairwise(after)), after
 
 
 @pytest.mark.timeout(120)
