@@ -24,6 +24,12 @@ Invariants:
   stop inside that window is therefore not recorded as such.
 - A schedule change takes effect at the next item: the decision is made at
   hand-over time for the projected start of the next item.
+- An item's audible end is projected as its start plus its parsed length.
+  libvlc may report ``MediaEnded`` earlier (it has decoded everything while
+  its output buffer is still playing); the loop waits for the projection, as
+  restarting that player earlier would flush the tail. The next item starts
+  ``start_lead_ms`` before the projection on the other player (both items
+  share the output's start-up latency, so a small lead suffices).
 - Durations use ``clock.monotonic()``; instants in Plays use ``clock.now()``.
 """
 
@@ -112,6 +118,7 @@ class _Item:
     end_mono: float | None = None  # projected end: natural length or cap, whichever first
     capped: bool = False  # end_mono is a cap: the loop must stop the item there
     recorded: bool = False
+    output_ended: bool = False  # MediaEnded seen (may precede the audible end)
 
 
 @dataclass
@@ -152,7 +159,7 @@ class PlaybackLoop:
         quarantine_s: float = 3600.0,
         crossfade_ms: int = 0,
         prepare_lead_ms: int = 500,
-        start_lead_ms: int = 40,
+        start_lead_ms: int = 20,
         end_grace_ms: int = 2000,
         silence_wait_cap_s: float = 30.0,
         heartbeat_interval_s: float = 10.0,
@@ -355,8 +362,7 @@ class PlaybackLoop:
                     wake = min(wake, cur.end_mono - self._prepare_lead_s)
                 elif nxt is not None and self._overlap:
                     wake = min(wake, self._overlap_start_at(cur, nxt))
-                stop_at = cur.end_mono if cur.capped else cur.end_mono + self._end_grace_s
-                wake = min(wake, stop_at)
+                wake = min(wake, self._finish_at(cur))
             message = self._wait_until(wake)
             if message is None:
                 now = self._clock.monotonic()
@@ -367,8 +373,8 @@ class PlaybackLoop:
                     continue
                 if nxt is not None and self._overlap and now >= self._overlap_start_at(cur, nxt):
                     return self._start_overlapping(cur, nxt)
-                if now >= (cur.end_mono if cur.capped else cur.end_mono + self._end_grace_s):
-                    # cap reached, or the output never reported the end: move on
+                if now >= self._finish_at(cur):
+                    # cap reached, audible end reached, or the output never reported the end
                     self._output.stop(cur.token)
                     return self._finish(cur, Outcome.COMPLETED, nxt)
                 continue
@@ -379,6 +385,12 @@ class PlaybackLoop:
                     self._output.set_gain(cur.token, 1.0)  # libvlc ignored it before playing
             elif isinstance(message, MediaEnded):
                 if message.token == cur.token:
+                    if cur.end_mono is not None and self._clock.monotonic() < cur.end_mono:
+                        # libvlc reports the end once everything is decoded, while up to
+                        # its buffer is still to be heard; starting the next item on the
+                        # same player now would flush that tail.
+                        cur.output_ended = True
+                        continue
                     return self._finish(cur, Outcome.COMPLETED, nxt)
             elif isinstance(message, MediaFailed):
                 if message.token == cur.token:
@@ -397,6 +409,12 @@ class PlaybackLoop:
                 self._discard(nxt)
                 return None
 
+    def _finish_at(self, cur: _Item) -> float:
+        assert cur.end_mono is not None
+        if cur.capped or cur.output_ended:
+            return cur.end_mono
+        return cur.end_mono + self._end_grace_s
+
     def _overlap_start_at(self, cur: _Item, nxt: _Item) -> float:
         assert cur.end_mono is not None
         return cur.end_mono - self._start_lead_s - self._fade_s(cur, nxt)
@@ -411,11 +429,9 @@ class PlaybackLoop:
     def _hand_over(self, cur: _Item) -> _Item | None:
         """Near the end of ``cur``: record it, pick and prepare the next item."""
         assert cur.end_mono is not None
+        # libvlc's position moves in ~250 ms steps and lags: the projection from the
+        # start time and the parsed length is the better estimate of the audible end.
         now = self._clock.monotonic()
-        if not cur.capped and cur.length_ms is not None:
-            position_ms = self._output.position_ms(cur.token)
-            if position_ms is not None and position_ms > 0:
-                cur.end_mono = now + max(0, cur.length_ms - position_ms) / 1000
         ends_in_s = max(0.0, cur.end_mono - now)
         ended_at = self._clock.now() + timedelta(seconds=ends_in_s)
         self._record(cur, Outcome.COMPLETED, ended_at=ended_at)
