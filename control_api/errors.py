@@ -10,6 +10,8 @@
         ├── NotFound               404 unknown or another tenant's object
         ├── MethodNotAllowed       405
         ├── Conflict               409 conflict with current state (asset_in_use, ...)
+        ├── LengthRequired         411 a body without Content-Length on a server that
+        │                              cannot tell where it ends
         ├── PreconditionFailed     412 If-Match mismatch
         ├── PayloadTooLarge        413 body over the limit
         ├── UnsupportedMediaType   415
@@ -78,6 +80,11 @@ class MethodNotAllowed(HttpError):
 class Conflict(HttpError):
     status = 409
     code = "conflict"
+
+
+class LengthRequired(HttpError):
+    status = 411
+    code = "length_required"
 
 
 class PreconditionFailed(HttpError):

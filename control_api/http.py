@@ -5,20 +5,44 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import falcon
 
 from control_api.core.validation import parse_instant
-from control_api.errors import BadRequest, PayloadTooLarge, PreconditionFailed, Unprocessable
+from control_api.errors import (
+    BadRequest,
+    LengthRequired,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Unprocessable,
+)
 from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
+
+
+def body_stream(req: falcon.Request) -> tuple[BinaryIO, int | None]:
+    """The request body and its announced length.
+
+    Without Content-Length the body is readable only when the server says where it
+    ends (``wsgi.input_terminated``: chunked under gunicorn/granian); else 411,
+    never a silently empty body.
+    """
+    if req.content_length is not None:
+        return cast(BinaryIO, req.bounded_stream), req.content_length
+    if req.env.get("wsgi.input_terminated"):
+        return cast(BinaryIO, req.stream), None
+    raise LengthRequired("send a Content-Length (or a chunked body)")
 
 
 def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 400 malformed."""
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
-    raw = req.bounded_stream.read(max_bytes + 1)
+    if req.content_length is None and not req.env.get("wsgi.input_terminated"):
+        raw = b""
+    else:
+        stream, _ = body_stream(req)
+        raw = stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
     if not raw.strip():

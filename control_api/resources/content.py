@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from control_api import http
 from control_api.core import validation as v
 from control_api.deps import Deps
-from control_api.errors import Conflict, Unprocessable, UnsupportedMediaType
+from control_api.errors import BadRequest, Conflict, Unprocessable, UnsupportedMediaType
 from control_api.store import repository as repo
 from control_api.store.models import Asset, Playlist
 
@@ -48,9 +48,11 @@ class Assets:
         v.check_window(valid_from, valid_until, "valid_until")
 
         media = self.deps.media
-        received = media.receive(
-            req.bounded_stream, self.deps.settings.max_upload_bytes, req.content_length
-        )
+        stream, content_length = http.body_stream(req)
+        received = media.receive(stream, self.deps.settings.max_upload_bytes, content_length)
+        if received.size_bytes == 0:
+            media.discard(received)
+            raise BadRequest("the body is empty: send the media file", "empty_body")
         with self.deps.db.read() as s:
             existing = repo.asset_by_sha(s, tenant_id, received.sha256)
             if existing is not None:

@@ -186,3 +186,21 @@ def test_unknown_routes_and_methods_answer_json(api: Api) -> None:
     assert reply.status_code == 405 and reply.json["error"]["code"] == "method_not_allowed"
     assert api.call("GET", "/healthz").json == {"status": "ok"}
     assert api.call("GET", "/v1/openapi.json").json["openapi"].startswith("3.1")
+
+
+def test_an_empty_upload_stores_nothing(api: Api) -> None:
+    admin = api.tenant()
+    reply = api.call(
+        "POST",
+        "/v1/assets",
+        admin,
+        body=b"",
+        headers={"Content-Type": "audio/mpeg", "Content-Length": "0"},
+    )
+    assert reply.status_code == 400 and reply.json["error"]["code"] == "empty_body"
+    assert api.call("GET", "/v1/assets", admin).json["items"] == []
+    no_length = api.call(
+        "POST", "/v1/assets", admin, body=b"", headers={"Content-Type": "audio/mpeg"}
+    )
+    assert no_length.status_code == 411
+    assert api.call("GET", "/v1/assets", admin).json["items"] == []

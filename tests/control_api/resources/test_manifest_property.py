@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import Api, make_api
 
 KINDS = ("assets", "playlists", "schedules")
 
@@ -259,3 +259,24 @@ def test_scope_change_stale_and_bad_cursors_give_full_snapshots(api: Api) -> Non
         reply = api.call("GET", "/v1/device/manifest", token, params={"since": cursor})
         assert reply.status_code == 200
         assert reply.json["full"] is True
+
+
+def test_a_cursor_older_than_the_change_log_horizon_gets_a_full_snapshot(
+    settings_env: dict[str, str],
+) -> None:
+    for api in make_api(settings_env, changelog_horizon_revisions=10):
+        admin = api.tenant()
+        _, token = api.device(admin)
+        player = SimulatedPlayer(api, token)
+        player.sync()
+        old_cursor = player.cursor
+        for i in range(25):
+            api.upload(admin, f"m{i}".encode(), emergency="true")
+        reply = api.call("GET", "/v1/device/manifest", token, params={"since": old_cursor})
+        assert reply.json["full"] is True
+        assert len(reply.json["assets"]) == 25
+        player.sync()
+        api.upload(admin, b"one more", emergency="true")
+        player.sync()
+        assert player.deltas == 1
+        assert player.state == player.full_snapshot()
