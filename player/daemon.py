@@ -20,6 +20,7 @@ pending plays get one bounded upload attempt); SIGHUP asks for a sync now.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import threading
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -116,6 +117,7 @@ class Daemon:
         self._output_override = output
         self._output: MediaOutput | None = None
         self._scheduled_interval_s: int | None = None
+        self._run_lock: IO[str] | None = None
         self._stop = threading.Event()
         self._sync_now = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -153,6 +155,7 @@ class Daemon:
     def start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_run_lock()
         store = PlayerStore.open(
             settings.db_path, outbox_max_rows=settings.telemetry.outbox_max_rows
         )
@@ -204,6 +207,19 @@ class Daemon:
         )
         self._control.start()
         clock.on_step(self._clock_stepped)
+
+    def _take_run_lock(self) -> None:
+        """One daemon per data directory: a second one would fight over the cache."""
+        path = self.settings.data_dir / "run.lock"
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise PlayerError(
+                f"another lomuz-player daemon is running on {self.settings.data_dir}"
+            ) from exc
+        self._run_lock = handle
 
     def _build_network(self, credentials: Credentials) -> None:
         assert self.store is not None and self.clock is not None and self.cache is not None
@@ -264,6 +280,8 @@ class Daemon:
             self._output.close()
         if self.store is not None:
             self.store.close()
+        if self._run_lock is not None:
+            self._run_lock.close()
         log.info("player stopped")
 
     # -- jobs ------------------------------------------------------------------------

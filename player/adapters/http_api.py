@@ -324,7 +324,7 @@ class ControlApiClient:
                 raise ApiProtocolError(f"plays: {name} must be a non-negative integer")
             counts.append(value)
         accepted, duplicates = counts
-        if accepted + duplicates > len(plays_json):
+        if accepted + duplicates != len(plays_json):
             raise ApiProtocolError(
                 f"plays: acknowledged {accepted + duplicates} of {len(plays_json)} plays"
             )

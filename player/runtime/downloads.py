@@ -173,6 +173,8 @@ class DownloadManager:
             (s.next_attempt_at - now).total_seconds()
             for s in self._failures.values()
             if s.next_attempt_at is not None
+            and s.next_attempt_at > now
+            and s.key not in self._in_progress
         ]
         return max(0.05, min([60.0, *waits]))
 

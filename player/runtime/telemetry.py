@@ -13,11 +13,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from player.adapters.http_api import ControlApiClient
-from player.errors import PlayerError
+from player.core.model import Play
+from player.errors import ApiProtocolError, PlayerError
 from player.store.repository import PlayerStore
 from player.wire import MAX_PLAYS_PER_UPLOAD, encode_play
 
 log = logging.getLogger(__name__)
+
+# A batch refused with these statuses will be refused again: retrying it forever
+# would block every later play.
+_REFUSED_STATUSES = frozenset({400, 409, 413, 422})
 
 
 class TelemetryUploader:
@@ -42,6 +47,7 @@ class TelemetryUploader:
         self._lock = threading.Lock()
         self._failing: str | None = None
         self.uploaded_total = 0
+        self.refused_total = 0  # plays the API refused for good (set aside, counted)
 
     def upload_plays(self) -> int:
         """Upload pending plays, oldest first; returns how many were acknowledged."""
@@ -50,13 +56,34 @@ class TelemetryUploader:
             plays = self._store.pending_plays(self._batch_size)
             if not plays:
                 break
-            ack = self._client.post_plays([encode_play(p) for p in plays])
+            try:
+                ack = self._client.post_plays([encode_play(p) for p in plays])
+            except ApiProtocolError as exc:
+                if exc.status not in _REFUSED_STATUSES:
+                    raise
+                # The API refuses this batch for good: find the plays it refuses
+                # one by one and set them aside, so they cannot block the outbox.
+                self._upload_one_by_one(plays)
+                continue
             self._store.mark_plays_uploaded([p.id for p in plays])
             sent += len(plays)
             self.uploaded_total += ack.accepted
             if len(plays) < self._batch_size:
                 break
         return sent
+
+    def _upload_one_by_one(self, plays: list[Play]) -> None:
+        for play in plays:
+            try:
+                ack = self._client.post_plays([encode_play(play)])
+            except ApiProtocolError as exc:
+                if exc.status not in _REFUSED_STATUSES:
+                    raise
+                self.refused_total += 1
+                log.warning("telemetry: the API refuses play %s (%s); set aside", play.id, exc)
+            else:
+                self.uploaded_total += ack.accepted
+            self._store.mark_plays_uploaded([play.id])
 
     def send_status(self) -> None:
         self._client.post_telemetry(dict(self._status()))

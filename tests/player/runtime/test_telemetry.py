@@ -153,3 +153,46 @@ def test_batch_size_is_validated(store: PlayerStore, api_client: MakeClient) -> 
     for bad in (0, 1001):
         with pytest.raises(ValueError, match="batch_size"):
             TelemetryUploader(store, client, lambda: STATUS, batch_size=bad)
+
+
+class RefusesOnePlay(Api):
+    """Refuses (422) any batch that contains the poisoned play id."""
+
+    def __init__(self, poisoned: str) -> None:
+        super().__init__()
+        self.poisoned = poisoned
+
+    def __call__(self, seen: Seen) -> Answer:
+        if seen.path == "/v1/device/plays" and any(
+            p["id"] == self.poisoned for p in seen.json()["plays"]
+        ):
+            return Answer.json(422, {"error": {"code": "invalid", "message": "bad play"}})
+        return super().__call__(seen)
+
+
+def test_a_play_the_api_refuses_for_good_does_not_block_the_outbox(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    made = record(store, 4)
+    api = RefusesOnePlay(made[1].id)
+    server = serve(api)
+    uploader = TelemetryUploader(store, api_client(server.url), lambda: STATUS, batch_size=4)
+    uploader.run_once()
+    assert store.pending_plays(10) == []
+    assert api.known == {made[0].id, made[2].id, made[3].id}
+    assert uploader.refused_total == 1
+    assert uploader.uploaded_total == 3
+
+
+def test_a_partial_acknowledgement_marks_nothing(
+    store: PlayerStore, serve: Serve, api_client: MakeClient
+) -> None:
+    def half_ack(seen: Seen) -> Answer:
+        if seen.path == "/v1/device/plays":
+            return Answer.json(200, {"accepted": 1, "duplicates": 0})
+        return Answer(204)
+
+    made = record(store, 2)
+    server = serve(half_ack)
+    TelemetryUploader(store, api_client(server.url), lambda: STATUS).run_once()
+    assert [p.id for p in store.pending_plays(10)] == [p.id for p in made]
