@@ -132,3 +132,42 @@ def test_fifty_editors_read_then_write_no_lost_update(served: Served) -> None:
     manifest = served.request("GET", "/v1/device/manifest", token).json()
     [playlist] = manifest["playlists"]
     assert playlist["version"] == final_version
+
+
+def test_fifty_editors_of_one_schedule_exactly_one_wins(served: Served) -> None:
+    admin, playlist_id, _ = make_playlist(served)
+    created = served.request(
+        "POST", "/v1/schedules", admin,
+        body=json.dumps({"playlist_id": playlist_id, "target": {"all": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert created.status == 201, created.body
+    schedule_id = created.json()["id"]
+    barrier = threading.Barrier(EDITORS)
+    replies: dict[int, Reply] = {}
+    failures: list[BaseException] = []
+
+    def editor(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            replies[i] = served.request(
+                "PUT", f"/v1/schedules/{schedule_id}", admin,
+                body=json.dumps({"playlist_id": playlist_id, "target": {"group": f"g{i}"},
+                                 "priority": i}).encode(),
+                headers={"Content-Type": "application/json", "If-Match": '"1"'},
+            )
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=editor, args=(i,)) for i in range(EDITORS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures, failures
+    wins = [i for i, r in replies.items() if r.status == 200]
+    assert len(wins) == 1, sorted(wins)
+    assert sorted(r.status for r in replies.values()) == [200] + [412] * (EDITORS - 1)
+    final = served.request("GET", f"/v1/schedules/{schedule_id}", admin).json()
+    assert final["version"] == 2
+    assert final["priority"] == wins[0] and final["target"] == {"group": f"g{wins[0]}"}
