@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -134,7 +135,7 @@ def test_expired_enrollment_code_is_401(settings_env: dict[str, str]) -> None:
         assert reply.status_code == 401
 
 
-def _api_with_clock(env: dict[str, str], now: object) -> object:
+def _api_with_clock(env: dict[str, str], now: Callable[[], datetime]) -> Iterator[Api]:
     import falcon.testing
 
     from control_api.app import create_app
@@ -145,7 +146,7 @@ def _api_with_clock(env: dict[str, str], now: object) -> object:
     db = Database(settings.database_url)
     db.upgrade()
     db.dispose()
-    app = create_app(settings, now=now)  # type: ignore[arg-type]
+    app = create_app(settings, now=now)
     try:
         yield Api(falcon.testing.TestClient(app), app, app.deps.db)
     finally:

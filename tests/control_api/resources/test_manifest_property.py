@@ -130,7 +130,7 @@ def _run_edit(
         assert reply.status_code in (204, 409)
     elif op in ("create_playlist", "put_playlist") and assets:
         chosen = [assets[(a + i * b) % len(assets)] for i in range(1 + b % 3)]
-        body = {"name": f"p{a}", "items": [{"asset_id": x} for x in chosen]}
+        body: dict[str, Any] = {"name": f"p{a}", "items": [{"asset_id": x} for x in chosen]}
         if op == "create_playlist" or not playlists:
             assert api.call("POST", "/v1/playlists", admin, json=body).status_code == 201
         else:
@@ -155,7 +155,7 @@ def _run_edit(
         assert reply.status_code == 204
     elif op == "patch_device":
         groups = [["north"], ["south"], [], ["north", "south"]][a % 4]
-        body: dict[str, Any] = {"groups": groups} if b % 2 else {"name": f"box{b}"}
+        body = {"groups": groups} if b % 2 else {"name": f"box{b}"}
         if b % 5 == 0:
             body["timezone"] = "Europe/Paris" if a % 2 else "UTC"
         reply = api.call("PATCH", f"/v1/devices/{devices[a % 2]}", admin, json=body)
@@ -255,7 +255,8 @@ def test_scope_change_stale_and_bad_cursors_give_full_snapshots(api: Api) -> Non
     api.call("PATCH", f"/v1/devices/{device_id}", admin, json={"groups": ["south"]})
     player.sync()
     assert player.fulls == 2
-    for cursor in ("garbage", "999.abc", f"999999.{player.cursor.split('.')[1]}", "", "-1.x"):
+    scope = (player.cursor or "").split(".")[-1]
+    for cursor in ("garbage", "999.abc", f"999999.{scope}", "", "-1.x"):
         reply = api.call("GET", "/v1/device/manifest", token, params={"since": cursor})
         assert reply.status_code == 200
         assert reply.json["full"] is True
