@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.control_api.conftest import make_api
+from tests.control_api.conftest import Api, make_api
 
 
 def _timed(fn, n: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
