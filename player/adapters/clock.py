@@ -44,6 +44,10 @@ class SystemClock:
         self._persisted_at_mono: float | None = None
         self._lock = threading.Lock()
         self._state = rules.ClockState(lower_bound=lower_bound)
+        # Highest value now() returned in this process: an untrusted forward
+        # step followed by a step back must not move corrected time backwards.
+        # Not persisted (only trusted times raise the persisted lower bound).
+        self._high_water: datetime | None = None
         self._on_step: list[Callable[[float], None]] = []
         with self._lock:
             self._observe_locked()
@@ -61,6 +65,9 @@ class SystemClock:
             step_s = self._observe_locked()
             wall = self._wall()
             now = rules.corrected_now(self._state, wall)
+            if self._high_water is not None and now < self._high_water:
+                now = self._high_water
+            self._high_water = now
             # Only a trusted time may raise the bound: a wild wall clock must
             # not pin the bound in the future.
             if rules.status(self._state, wall, self._mono()).trusted:
