@@ -562,6 +562,7 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
             concurrency=ctx.settings.downloads.concurrency,
             has_room_for=janitor.has_room_for,
         )
+        started_mono = clock.monotonic()
         downloads.start()
         try:
             idle = downloads.wait_idle(download_timeout_s)
@@ -572,6 +573,7 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
             "sync": outcome.as_json(),
             "downloads": _plain(downloads.status()),
             "downloads_idle": idle,
+            "downloaded": downloads.downloaded_since(started_mono),
         }
 
 

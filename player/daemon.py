@@ -438,6 +438,8 @@ class Daemon:
             threading.Thread(target=self._arm_jobs, name="rearm", daemon=True).start()
 
     def _control_sync(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+        assert self.clock is not None
+        started_mono = self.clock.monotonic()
         reply = self._run_sync("cli")
         if self.downloads is not None and reply.get("ok"):
             self.downloads.retry_now()
@@ -445,6 +447,7 @@ class Daemon:
             if wait_s > 0:
                 reply["downloads_idle"] = self.downloads.wait_idle(wait_s)
             reply["downloads"] = _plain(self.downloads.status())
+            reply["downloaded"] = self.downloads.downloaded_since(started_mono)
         return reply
 
     def _heartbeat(self) -> None:

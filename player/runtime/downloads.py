@@ -11,6 +11,7 @@ transition (failing, recovered), not at every retry.
 
 from __future__ import annotations
 
+import collections
 import logging
 import random as random_module
 import threading
@@ -84,6 +85,7 @@ class DownloadManager:
         self._downloaded_total = 0
         self._failed_total = 0
         self._downloaded_bytes_total = 0
+        self._recent: collections.deque[tuple[float, str, int]] = collections.deque(maxlen=200)
 
     # -- control, from any thread ------------------------------------------------
 
@@ -140,6 +142,15 @@ class DownloadManager:
                 if remaining <= 0:
                     return False
                 self._cond.wait(min(remaining, 1.0))
+
+    def downloaded_since(self, monotonic_s: float) -> list[dict[str, object]]:
+        """Files verified into the cache since ``monotonic_s`` (the last 200 at most)."""
+        with self._cond:
+            return [
+                {"sha256": sha, "size_bytes": size}
+                for at, sha, size in self._recent
+                if at >= monotonic_s
+            ]
 
     def status(self) -> DownloadStatus:
         with self._cond:
@@ -219,6 +230,7 @@ class DownloadManager:
             self._queue = [t for t in self._queue if t.sha256 != sha]
             self._downloaded_total += 1
             self._downloaded_bytes_total += result.transferred_bytes
+            self._recent.append((self._clock.monotonic(), sha, result.size_bytes))
         if previous is not None and previous.failures:
             log.info("download %s %s: recovered after %d failures", download_id, sha[:12],
                      previous.failures)
