@@ -65,11 +65,13 @@ def test_airplane_mode_keeps_playing_and_uploads_the_plays_once_back(
 
     api.stop()
     offline_from = len(player.plays())
-    offline = wait_for(
-        lambda: player.plays()[offline_from:] if len(player.plays()) >= offline_from + 5
-        else None,
-        timeout_s=20, what="5 plays with the API down", logs=(player.log_path,),
-    )
+
+    def offline_plays() -> list[dict[str, Any]] | None:
+        newer = player.plays()[offline_from:]
+        return newer if len(newer) >= 5 else None
+
+    offline = wait_for(offline_plays, timeout_s=20, what="5 plays with the API down",
+                       logs=(player.log_path,))
     # Playback carried on from the cache: playlist items, nothing uploaded.
     assert {p["source"] for p in offline} == {"playlist"}
     assert not any(p["uploaded"] for p in offline)
