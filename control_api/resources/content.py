@@ -130,7 +130,7 @@ class AssetItem:
         if "duration_ms" in body:
             changes["duration_ms"] = v.as_opt_int(body["duration_ms"], "duration_ms", minimum=0)
         with self.deps.db.write() as s:
-            asset = repo.get_asset(s, tenant_id, asset_id)
+            asset = repo.get_asset(s, tenant_id, asset_id, for_update=True)
             v.check_window(
                 changes.get("valid_from", asset.valid_from),
                 changes.get("valid_until", asset.valid_until),
@@ -150,7 +150,7 @@ class AssetItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         tenant_id = req.context.principal.tenant_id
         with self.deps.db.write() as s:
-            asset = repo.get_asset(s, tenant_id, asset_id)
+            asset = repo.get_asset(s, tenant_id, asset_id, for_update=True)
             if repo.asset_in_use(s, asset.id):
                 raise Conflict("a playlist uses this asset", "asset_in_use")
             s.delete(asset)
@@ -244,7 +244,7 @@ class PlaylistItem:
         tenant_id = req.context.principal.tenant_id
         name, items = parse_playlist(http.read_json(req, self.deps.settings.max_json_bytes))
         with self.deps.db.write() as s:
-            playlist = repo.get_playlist(s, tenant_id, playlist_id)
+            playlist = repo.get_playlist(s, tenant_id, playlist_id, for_update=True)
             http.check_if_match(req, playlist.version)
             playlist.name = name
             playlist.version += 1
@@ -265,7 +265,7 @@ class PlaylistItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
         tenant_id = req.context.principal.tenant_id
         with self.deps.db.write() as s:
-            playlist = repo.get_playlist(s, tenant_id, playlist_id)
+            playlist = repo.get_playlist(s, tenant_id, playlist_id, for_update=True)
             http.check_if_match(req, playlist.version)
             if repo.playlist_scheduled(s, playlist.id):
                 raise Conflict("a schedule uses this playlist", "playlist_in_use")

@@ -89,7 +89,7 @@ class DeviceItem:
             changes["groups"] = v.parse_groups(body["groups"], "groups")
         now = self.deps.now()
         with self.deps.db.write() as s:
-            device = repo.get_device(s, tenant_id, device_id)
+            device = repo.get_device(s, tenant_id, device_id, for_update=True)
             for key, value in changes.items():
                 setattr(device, key, value)
             device.updated_at = now
@@ -111,7 +111,7 @@ class EnrollmentCode:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         with self.deps.db.write() as s:
-            device = repo.get_device(s, req.context.principal.tenant_id, device_id)
+            device = repo.get_device(s, req.context.principal.tenant_id, device_id, for_update=True)
             code = repo.issue_enrollment_code(
                 device, self.deps.now(), self.deps.settings.enrollment_code_ttl_s
             )
@@ -219,7 +219,7 @@ class ScheduleItem:
         tenant_id = req.context.principal.tenant_id
         body = http.read_json(req, self.deps.settings.max_json_bytes)
         with self.deps.db.write() as s:
-            schedule = repo.get_schedule(s, tenant_id, schedule_id)
+            schedule = repo.get_schedule(s, tenant_id, schedule_id, for_update=True)
             http.check_if_match(req, schedule.version)
             for key, value in parse_schedule(s, tenant_id, body).items():
                 setattr(schedule, key, value)
@@ -237,7 +237,7 @@ class ScheduleItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         tenant_id = req.context.principal.tenant_id
         with self.deps.db.write() as s:
-            schedule = repo.get_schedule(s, tenant_id, schedule_id)
+            schedule = repo.get_schedule(s, tenant_id, schedule_id, for_update=True)
             http.check_if_match(req, schedule.version)
             s.delete(schedule)
             repo.record_changes(

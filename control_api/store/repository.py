@@ -1,5 +1,11 @@
 """Queries and writes, every one scoped by tenant. Callers pass the session and ``now``.
 
+Every write that reads a row before changing it (an ``If-Match`` version check, a
+merge of a PATCH with the stored values, an in-use check before a delete) loads the
+row with ``for_update=True`` (:func:`get_row`): on PostgreSQL's READ COMMITTED two
+editors of version 1 would otherwise both read 1 and both "win" version 2. On
+SQLite the write session's ``BEGIN IMMEDIATE`` already serialises writers.
+
 Each content write calls :func:`record_changes` inside the same transaction: it bumps
 the tenant's revision (the UPDATE row-locks the tenant until commit, so revisions
 commit in order and a reader never sees revision r+1 without r) and appends to the
@@ -182,11 +188,26 @@ def asset_json(a: Asset) -> dict[str, Any]:
     }
 
 
-def get_asset(s: Session, tenant_id: str, asset_id: str) -> Asset:
-    asset = s.get(Asset, asset_id)
-    if asset is None or asset.tenant_id != tenant_id:
-        raise NotFound(f"no asset {asset_id!r}")
-    return asset
+def get_row(
+    s: Session, model: type[_Row], tenant_id: str, object_id: str, *, for_update: bool = False
+) -> _Row:
+    """The tenant's row or NotFound; ``for_update`` row-locks it until commit.
+
+    The lock is ``FOR NO KEY UPDATE``: writers of the row queue behind each other,
+    while inserts that merely reference it (a playlist item's foreign key) do not.
+    """
+    stmt: Select[_Row] = select(model).where(model.id == object_id, model.tenant_id == tenant_id)
+    if for_update:
+        # populate_existing: a row already in the session is re-read under the lock.
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    row = s.scalars(stmt).first()
+    if row is None:
+        raise NotFound(f"no {model.__tablename__.removesuffix('s')} {object_id!r}")
+    return row
+
+
+def get_asset(s: Session, tenant_id: str, asset_id: str, *, for_update: bool = False) -> Asset:
+    return get_row(s, Asset, tenant_id, asset_id, for_update=for_update)
 
 
 def asset_by_sha(s: Session, tenant_id: str, sha256: str) -> Asset | None:
@@ -230,11 +251,10 @@ def playlist_json(p: Playlist, items: Sequence[PlaylistItem]) -> dict[str, Any]:
     }
 
 
-def get_playlist(s: Session, tenant_id: str, playlist_id: str) -> Playlist:
-    playlist = s.get(Playlist, playlist_id)
-    if playlist is None or playlist.tenant_id != tenant_id:
-        raise NotFound(f"no playlist {playlist_id!r}")
-    return playlist
+def get_playlist(
+    s: Session, tenant_id: str, playlist_id: str, *, for_update: bool = False
+) -> Playlist:
+    return get_row(s, Playlist, tenant_id, playlist_id, for_update=for_update)
 
 
 def set_playlist_items(
@@ -295,11 +315,8 @@ def device_json(d: Device, now: datetime, telemetry_interval_s: int) -> dict[str
     }
 
 
-def get_device(s: Session, tenant_id: str, device_id: str) -> Device:
-    device = s.get(Device, device_id)
-    if device is None or device.tenant_id != tenant_id:
-        raise NotFound(f"no device {device_id!r}")
-    return device
+def get_device(s: Session, tenant_id: str, device_id: str, *, for_update: bool = False) -> Device:
+    return get_row(s, Device, tenant_id, device_id, for_update=for_update)
 
 
 _CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
@@ -374,11 +391,10 @@ def schedule_json(sc: Schedule, *, reduced_target: bool = False) -> dict[str, An
     }
 
 
-def get_schedule(s: Session, tenant_id: str, schedule_id: str) -> Schedule:
-    schedule = s.get(Schedule, schedule_id)
-    if schedule is None or schedule.tenant_id != tenant_id:
-        raise NotFound(f"no schedule {schedule_id!r}")
-    return schedule
+def get_schedule(
+    s: Session, tenant_id: str, schedule_id: str, *, for_update: bool = False
+) -> Schedule:
+    return get_row(s, Schedule, tenant_id, schedule_id, for_update=for_update)
 
 
 # ---------------------------------------------------------------- manifest
