@@ -7,11 +7,10 @@ and read by the daemon, ``sync`` and ``doctor``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from player.adapters.atomic_file import write_file_atomically
 from player.errors import ConfigError
 
 
@@ -55,19 +54,4 @@ def save_credentials(path: Path, credentials: Credentials) -> None:
         },
         indent=2,
     ).encode()
-    fd, temp_name = tempfile.mkstemp(prefix=".credentials-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file_atomically(path, body, mode=0o600)

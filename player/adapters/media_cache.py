@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from player.adapters.atomic_file import fsync_dir
 from player.errors import DownloadError, IntegrityError
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -66,15 +67,6 @@ def hash_file(path: Path, chunk_bytes: int = HASH_CHUNK_BYTES) -> tuple[str, int
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename/unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class MediaCache:

@@ -15,8 +15,6 @@ Metric names carry their unit (``_seconds``, ``_bytes``, ``_total``). The
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -24,6 +22,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from player.adapters.atomic_file import write_file_atomically
 
 TEXTFILE_NAME = "lomuz_player.prom"
 PREFIX = "lomuz_player_"
@@ -155,22 +155,7 @@ def write_textfile(directory: Path, snapshot: PlayerMetrics) -> Path:
     The directory must exist (node_exporter owns it). Raises OSError on I/O
     failure; no temp file is left behind either way.
     """
-    body = render(snapshot)
     target = directory / TEXTFILE_NAME
-    fd, temp_name = tempfile.mkstemp(prefix=f".{TEXTFILE_NAME}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # node_exporter runs as another user
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # node_exporter runs as another user: world-readable.
+    write_file_atomically(target, render(snapshot), mode=0o644)
     return target
