@@ -338,22 +338,8 @@ def decide(
         _, position, asset = best
         item = playlist.items[position]
         last = catalogue.rotation.get((playlist.id, position, item.asset_id))
-        reasons.append(schedule_line(schedule, f"active, priority {schedule.priority}, "
-                                     f"{schedule.target.value}, playlist {playlist.id}"))
-        reasons.append(item_line(position, asset.id, rotation_text(last)))
-        return Decision(
-            at=at,
-            tier=Tier.PLAYLIST,
-            asset_id=asset.id,
-            sha256=asset.sha256,
-            media_type=asset.media_type,
-            schedule_id=schedule.id,
-            playlist_id=playlist.id,
-            play_duration_ms=play_duration_ms(asset, item),
-            reasons=tuple(reasons),
-            next_boundary_at=boundary,
-            playlist_position=position,
-        )
+        return playlist_decision(at, schedule, position, asset, item=item, last_played_at=last,
+                                 reasons=reasons, boundary=boundary)
 
     if not catalogue.schedules:
         reasons.append("no schedules")
@@ -372,6 +358,36 @@ def decide(
         choice=choice or default_choice,
         reasons=reasons,
         boundary=boundary,
+    )
+
+
+def playlist_decision(
+    at: datetime,
+    schedule: Schedule,
+    position: int,
+    asset: Asset,
+    *,
+    item: PlaylistItem,
+    last_played_at: datetime | None,
+    reasons: list[str],
+    boundary: datetime | None,
+) -> Decision:
+    """The tier-1 decision for the chosen item, with its two reason lines."""
+    reasons.append(schedule_line(schedule, f"active, priority {schedule.priority}, "
+                                 f"{schedule.target.value}, playlist {schedule.playlist_id}"))
+    reasons.append(item_line(position, asset.id, rotation_text(last_played_at)))
+    return Decision(
+        at=at,
+        tier=Tier.PLAYLIST,
+        asset_id=asset.id,
+        sha256=asset.sha256,
+        media_type=asset.media_type,
+        schedule_id=schedule.id,
+        playlist_id=schedule.playlist_id,
+        play_duration_ms=play_duration_ms(asset, item),
+        reasons=tuple(reasons),
+        next_boundary_at=boundary,
+        playlist_position=position,
     )
 
 

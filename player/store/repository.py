@@ -345,26 +345,10 @@ class PlayerStore:
                     continue
                 asset = _asset_from_row(row)
                 last = from_micros(row.last_played_at) if row.last_played_at is not None else None
-                playlist_line = (
-                    f"active, priority {schedule.priority}, {schedule.target.value}, "
-                    f"playlist {schedule.playlist_id}"
-                )
-                reasons.append(rules.schedule_line(schedule, playlist_line))
-                reasons.append(rules.item_line(row.position, asset.id, _rotation_text(last)))
-                return Decision(
-                    at=at,
-                    tier=Tier.PLAYLIST,
-                    asset_id=asset.id,
-                    sha256=asset.sha256,
-                    media_type=asset.media_type,
-                    schedule_id=schedule.id,
-                    playlist_id=schedule.playlist_id,
-                    play_duration_ms=rules.play_duration_ms(
-                        asset, PlaylistItem(asset.id, row.item_duration_ms)
-                    ),
-                    reasons=tuple(reasons),
-                    next_boundary_at=boundary,
-                    playlist_position=row.position,
+                return rules.playlist_decision(
+                    at, schedule, row.position, asset,
+                    item=PlaylistItem(asset.id, row.item_duration_ms), last_played_at=last,
+                    reasons=reasons, boundary=boundary,
                 )
             if not schedules:
                 reasons.append("no schedules")
@@ -955,10 +939,6 @@ def _diagnose_playlist(conn: Connection, schedule: Schedule, at: datetime) -> li
         problem = rules.item_problem(asset, file, at) or "playable"
         lines.append(rules.item_line(row.position, row.item_asset_id, problem))
     return lines
-
-
-def _rotation_text(last: datetime | None) -> str:
-    return rules.rotation_text(last)
 
 
 def _asset_from_row(row: Any) -> Asset:
