@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from control_api.media import (
 )
 from control_api.metrics import Metrics
 from control_api.resources import content, device, fleet, ops
+from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
 
@@ -93,27 +95,51 @@ def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: A
     resp.text = None
 
 
+class _ForgetRevisionAfterEdit:
+    """After a director's write request, drop the tenant's cached revision.
+
+    Falcon runs ``process_response`` after the handler committed, so a poll that
+    follows the edit in this process reads the new revision.
+    """
+
+    def __init__(self, revisions: RevisionCache) -> None:
+        self._revisions = revisions
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        if req.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        principal = getattr(req.context, "principal", None)
+        if principal is not None and principal.kind == "admin":
+            self._revisions.invalidate(principal.tenant_id)
+
+
 def create_app(
     settings: Settings,
     *,
     media: MediaStore | None = None,
     now: Callable[[], datetime] = _utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
+    ``monotonic`` drives the in-process revision cache (tests pass a fake).
     The caller migrates the database first (``lomuz-control serve`` does).
     """
     db = Database(settings.database_url)
     metrics = Metrics()
+    revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
     deps = Deps(
         settings=settings,
         db=db,
         media=media if media is not None else LocalMediaStore(settings.media_dir),
         metrics=metrics,
         now=now,
+        revisions=revisions,
     )
     auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now)
-    middleware: list[Any] = [metrics.middleware, auth]
+    middleware: list[Any] = [metrics.middleware, auth, _ForgetRevisionAfterEdit(revisions)]
     app = LomuzApp(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _handle)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
+from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
 
@@ -19,3 +20,4 @@ class Deps:
     media: MediaStore
     metrics: Metrics
     now: Callable[[], datetime]
+    revisions: RevisionCache

@@ -25,6 +25,7 @@ class Settings:
     sync_interval_s: int = 600
     token_cache_s: float = 5.0
     last_seen_write_s: float = 5.0
+    revision_cache_s: float = 1.0
     enroll_max_failures: int = 10
     enroll_lockout_s: int = 300
 
@@ -93,6 +94,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sync_interval_s=_int(env, "LOMUZ_SYNC_INTERVAL_S", Settings.sync_interval_s, 10),
         token_cache_s=_float(env, "LOMUZ_TOKEN_CACHE_S", Settings.token_cache_s),
         last_seen_write_s=_float(env, "LOMUZ_LAST_SEEN_WRITE_S", Settings.last_seen_write_s),
+        revision_cache_s=_float(env, "LOMUZ_REVISION_CACHE_S", Settings.revision_cache_s),
         enroll_max_failures=_int(env, "LOMUZ_ENROLL_MAX_FAILURES", Settings.enroll_max_failures, 1),
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
     )

@@ -67,13 +67,15 @@ class Manifest:
         http.check_params(req, ("since",))
         principal = req.context.principal
         since = http.str_param(req, "since", 200) or req.get_header("If-None-Match")
+        # Most polls change nothing: answer those from the cached revision, no session.
+        cached = self.deps.revisions.get(principal.tenant_id)
+        if cached is not None and self._not_modified(req, resp, since, *cached):
+            return
+        generation = self.deps.revisions.generation()
         with self.deps.db.read(snapshot=True) as s:
             revision, horizon = repo.tenant_state(s, principal.tenant_id)
-            base = mf.parse_cursor(since, req.context.scope, current=revision, horizon=horizon)
-            if base == revision:
-                resp.status = falcon.HTTP_304
-                resp.set_header("ETag", f'"{mf.make_cursor(revision, req.context.scope)}"')
-                self.deps.metrics.manifest_served("not_modified")
+            self.deps.revisions.put(principal.tenant_id, (revision, horizon), generation)
+            if self._not_modified(req, resp, since, revision, horizon):
                 return
             device = s.get(Device, principal.device_id)
             if device is None:
@@ -89,6 +91,23 @@ class Manifest:
         self.deps.metrics.manifest_served("full" if base is None else "delta")
         resp.set_header("ETag", f'"{body["cursor"]}"')
         resp.media = body
+
+    def _not_modified(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        since: str | None,
+        revision: int,
+        horizon: int,
+    ) -> bool:
+        """Answer 304 when the cursor names ``revision`` in the device's current scope."""
+        scope = req.context.scope
+        if mf.parse_cursor(since, scope, current=revision, horizon=horizon) != revision:
+            return False
+        resp.status = falcon.HTTP_304
+        resp.set_header("ETag", f'"{mf.make_cursor(revision, scope)}"')
+        self.deps.metrics.manifest_served("not_modified")
+        return True
 
     def _render(
         self, s: Any, device: Device, plan: mf.Plan, cursor: str, full: bool
