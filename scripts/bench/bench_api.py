@@ -9,6 +9,10 @@ Everything is bounded and stops by itself.
     .venv/bin/python scripts/bench/bench_api.py                 # PostgreSQL, both servers
     .venv/bin/python scripts/bench/bench_api.py --server granian --duration-s 10
     .venv/bin/python scripts/bench/bench_api.py --database-url sqlite:////tmp/bench.db
+    .venv/bin/python scripts/bench/bench_api.py --endurance-s 600 --server granian
+
+``--endurance-s`` runs scripts/fleet_sim.py (default 5,000 devices) against the
+server instead and samples the workers' RSS every 30 s (memory must stay flat).
 
 The default database is a throwaway schema in postgresql://postgres@127.0.0.1/test
 (dropped at the end).
@@ -29,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import create_engine, insert, text, update
 
 REPO = Path(__file__).resolve().parents[2]
@@ -163,11 +169,11 @@ def seed(url: str, n_assets: int, n_devices: int) -> dict[str, Any]:
     ]
     with db.write() as s:
         for table, data in (
-            (m.Asset.__table__, rows),
-            (m.Playlist.__table__, playlists),
-            (m.PlaylistItem.__table__, items),
-            (m.Schedule.__table__, schedules),
-            (m.Device.__table__, devices),
+            (m.Asset, rows),
+            (m.Playlist, playlists),
+            (m.PlaylistItem, items),
+            (m.Schedule, schedules),
+            (m.Device, devices),
         ):
             for start in range(0, len(data), 5000):
                 s.execute(insert(table), data[start : start + 5000])
@@ -188,7 +194,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(kind: str, url: str, workers: int, workdir: Path) -> Iterator[str]:
+def serve(
+    kind: str, url: str, workers: int, workdir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     prom = workdir / f"prom-{kind}"
     shutil.rmtree(prom, ignore_errors=True)
@@ -228,7 +236,7 @@ def serve(kind: str, url: str, workers: int, workdir: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} did not start; see {workdir / (kind + '.log')}")
             time.sleep(0.2)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -257,7 +265,7 @@ def bench_server(
 ) -> dict[str, Any]:
     tokens: list[str] = seeded["tokens"][: args.poll_devices]
     result: dict[str, Any] = {"server": kind, "workers": args.workers}
-    with serve(kind, url, args.workers, workdir) as base, httpx.Client(timeout=60) as client:
+    with serve(kind, url, args.workers, workdir) as (base, _), httpx.Client(timeout=60) as client:
         manifest_url = f"{base}/v1/device/manifest"
         full_ms, full_bytes, full = timed_get(client, manifest_url, tokens[0], 5)
         cursor = full["cursor"]
@@ -296,6 +304,74 @@ def bench_server(
     return result
 
 
+def worker_rss_mib(pid: int) -> list[float]:
+    """RSS of the server's worker processes (its children), in MiB."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    out = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            out.append(round(child.memory_info().rss / 2**20, 1))
+    return sorted(out)
+
+
+def endurance(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """fleet_sim against one server for ``--endurance-s``, RSS sampled every 30 s."""
+    samples: list[dict[str, Any]] = []
+    with database(args.database_url) as url:
+        migrator = Database(url)
+        migrator.upgrade()
+        migrator.dispose()
+        with serve(kind, url, args.workers, workdir) as (base, proc):
+            stop = threading.Event()
+            started = time.monotonic()
+
+            def sample() -> None:
+                while True:
+                    samples.append(
+                        {
+                            "t_s": round(time.monotonic() - started),
+                            "rss_mib": worker_rss_mib(proc.pid),
+                        }
+                    )
+                    if stop.wait(30):
+                        return
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            cmd = [
+                sys.executable, str(REPO / "scripts" / "fleet_sim.py"), "--api", base,
+                "--database-url", url, "--devices", str(args.fleet_devices),
+                "--duration-s", str(args.endurance_s), "--speedup", str(args.fleet_speedup),
+                "--concurrency", str(args.connections), "--json",
+            ]  # fmt: skip
+            try:
+                done = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=args.endurance_s + 900, check=False
+                )
+            finally:
+                stop.set()
+                sampler.join(timeout=5)
+            samples.append(
+                {"t_s": round(time.monotonic() - started), "rss_mib": worker_rss_mib(proc.pid)}
+            )
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = {"unparsed_stdout": done.stdout[-2000:]}
+    return {
+        "server": kind,
+        "workers": args.workers,
+        "command": " ".join(cmd[1:]),
+        "exit_status": done.returncode,
+        "stderr_tail": done.stderr[-2000:],
+        "rss_samples": samples,
+        "fleet": report,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="default: a throwaway PostgreSQL schema")
@@ -307,7 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--endurance-s", type=float, help="run fleet_sim this long instead")
+    parser.add_argument("--fleet-devices", type=int, default=5_000)
+    parser.add_argument("--fleet-speedup", type=float, default=5.0)
     args = parser.parse_args(argv)
+    if args.endurance_s is not None:
+        if not 10 <= args.endurance_s <= 3600:
+            parser.error("--endurance-s must be between 10 and 3600")
+        kinds = ["granian", "gunicorn"] if args.server == "both" else [args.server]
+        with tempfile.TemporaryDirectory(prefix="lomuz-endurance-") as tmp:
+            reports = [endurance(kind, args, Path(tmp)) for kind in kinds]
+        print(json.dumps(reports, indent=2))
+        return 0 if all(r["exit_status"] == 0 for r in reports) else 1
     if not 1 <= args.duration_s <= 120:
         parser.error("--duration-s must be between 1 and 120")
 
