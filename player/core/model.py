@@ -142,6 +142,9 @@ class Play:
     outcome: Outcome
     schedule_id: str | None = None
     playlist_id: str | None = None
+    # The decision's index in its playlist, so rotation advances that position
+    # (an asset listed twice); local only: not on the wire, not stored.
+    playlist_position: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
