@@ -78,8 +78,20 @@ class StoreSource:
     def decide(self, at: datetime) -> Decision:
         return self._store.decide(at, self._fallback)
 
+    def mark_started(
+        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+    ) -> None:
+        self._store.mark_started(
+            asset_id=asset_id,
+            sha256=sha256,
+            source=decision.tier,
+            started_at=started_at,
+            playlist_id=decision.playlist_id,
+            playlist_position=decision.playlist_position,
+        )
+
     def record_play(self, play: Play) -> None:
-        self._store.record_play(play)
+        self._store.record_play(play, playlist_position=play.playlist_position)
 
     def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
         self._store.quarantine_file(sha256, until, reason)

@@ -5,11 +5,12 @@ State machine (the playback thread is the only one that touches it):
     idle ──decide──▶ silence ──(boundary | re-evaluate | 30 s)──▶ idle
       │
       └─prepare+start──▶ playing A ──(end - prepare_lead)──▶ hand-over:
-                              │        record A completed, decide B, prepare B
-                              │        overlap: start B at end - start_lead
+           (mark_started A)   │        decide B, prepare B
+                              │        overlap: start B at end - start_lead;
+                              │          A becomes a tail, recorded at its end
                               │        single: start B on A's end (or A's cap)
-                              ├─MediaEnded/cap──▶ record A, then B or idle
-                              ├─MediaFailed──▶ record error, quarantine, idle
+                              ├─MediaEnded/cap──▶ record A completed, then B or idle
+                              ├─MediaFailed──▶ record error, quarantine, B or idle
                               └─skip/stop──▶ record skipped (real ended_at)
 
 Invariants:
@@ -18,10 +19,15 @@ Invariants:
   inbox. The thread sleeps in ``inbox.get(timeout=...)`` until the next
   deadline (item end, hand-over, cap, boundary, heartbeat): it never polls,
   except every ``_RAMP_STEP_S`` while a crossfade ramps volumes.
-- Every started item gets exactly one Play. The hand-over records A a few
-  hundred ms before its projected end (with that end as ``ended_at``) because
-  the source's rotation must know A was played before it picks B; a skip or
-  stop inside that window is therefore not recorded as such.
+- Every started item gets exactly one Play, recorded at its real end with
+  the real outcome; ``ended_at`` is the instant of recording, never later.
+  Rotation must know A played before B is decided (during A's last
+  ``prepare_lead_ms``), so ``source.mark_started`` advances rotation when A
+  starts; the Play written at A's end advances it to the same instant again
+  (a no-op). A crash in between leaves rotation advanced and no Play.
+- With overlap, A keeps playing for ``start_lead_ms`` (or the crossfade)
+  after B started: it is a "tail", recorded when its projected end passes
+  (skipped if a stop cuts it).
 - A schedule change takes effect at the next item: the decision is made at
   hand-over time for the projected start of the next item.
 - An item's audible end is projected as its start plus its parsed length.
@@ -64,7 +70,15 @@ class PlaybackSource(Protocol):
 
     def decide(self, at: datetime) -> Decision: ...
 
-    def record_play(self, play: Play) -> None: ...
+    def mark_started(
+        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+    ) -> None:
+        """The item of ``decision`` started at ``started_at``: advance rotation now."""
+        ...
+
+    def record_play(self, play: Play) -> None:
+        """The proof of play, at the item's real end (``play.playlist_position`` set)."""
+        ...
 
     def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None: ...
 
@@ -117,7 +131,9 @@ class _Item:
     started_mono: float | None = None
     end_mono: float | None = None  # projected end: natural length or cap, whichever first
     capped: bool = False  # end_mono is a cap: the loop must stop the item there
+    handed_over: bool = False  # the next item was decided (last prepare_lead of this one)
     recorded: bool = False
+    tail_end_mono: float | None = None  # overlap: when this tail is over (recorded then)
     output_ended: bool = False  # MediaEnded seen (may precede the audible end)
 
 
@@ -185,6 +201,7 @@ class PlaybackLoop:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._ramps: list[_Ramp] = []
+        self._tails: list[_Item] = []  # items still sounding after the next one started
         self._failures = 0  # consecutive, for the back-off
         self._log_state = ""
         self._last_error = ""
@@ -236,6 +253,8 @@ class PlaybackLoop:
             self._ramps.clear()
             with contextlib.suppress(Exception):  # shutting down: nothing else to save
                 self._output.stop(None)
+            with contextlib.suppress(Exception):  # a store failure must not hide the stop
+                self._cut_tails()
             self._set_now_playing(NowPlaying(state="stopped"))
 
     def _fail_iteration(self, exc: Exception) -> None:
@@ -245,6 +264,8 @@ class PlaybackLoop:
             self._last_error = text
         with contextlib.suppress(Exception):
             self._output.stop(None)
+        with contextlib.suppress(Exception):  # the store may be what failed
+            self._cut_tails()
         self._failures += 1
         self._pause(self._backoff_s())
 
@@ -332,6 +353,7 @@ class PlaybackLoop:
         elif item.length_ms is not None:
             item.end_mono = item.started_mono + item.length_ms / 1000
         self._output.start(item.token)
+        self._mark_started(item)
         self._transition(str(item.decision.tier))
         self._set_now_playing(
             NowPlaying(
@@ -346,6 +368,19 @@ class PlaybackLoop:
             )
         )
 
+    def _mark_started(self, item: _Item) -> None:
+        assert item.started_at is not None
+        try:
+            self._source.mark_started(
+                item.decision,
+                asset_id=item.asset_id,
+                sha256=item.sha256,
+                started_at=item.started_at,
+            )
+        except PlayerError as exc:
+            # The item plays on; record_play at its end advances rotation anyway.
+            log.warning("cannot mark %s as started: %s", item.asset_id, exc)
+
     def _play(self, cur: _Item) -> _Item | None:
         """Run ``cur`` until it is over; return the item that plays next (started) or None."""
         nxt: _Item | None = None
@@ -353,12 +388,13 @@ class PlaybackLoop:
             if self._stopping:  # a stop arrived while pausing inside this item
                 self._output.stop(cur.token)
                 self._record(cur, Outcome.SKIPPED)
+                self._cut_tails()
                 self._discard(nxt)
                 return None
             now = self._clock.monotonic()
             wake = now + self._heartbeat_s
             if cur.end_mono is not None:
-                if not cur.recorded:
+                if not cur.handed_over:
                     wake = min(wake, cur.end_mono - self._prepare_lead_s)
                 elif nxt is not None and self._overlap:
                     wake = min(wake, self._overlap_start_at(cur, nxt))
@@ -368,7 +404,7 @@ class PlaybackLoop:
                 now = self._clock.monotonic()
                 if cur.end_mono is None:
                     continue
-                if not cur.recorded and now >= cur.end_mono - self._prepare_lead_s:
+                if not cur.handed_over and now >= cur.end_mono - self._prepare_lead_s:
                     nxt = self._hand_over(cur)
                     continue
                 if nxt is not None and self._overlap and now >= self._overlap_start_at(cur, nxt):
@@ -395,14 +431,15 @@ class PlaybackLoop:
             elif isinstance(message, MediaFailed):
                 if message.token == cur.token:
                     self._output.stop(cur.token)
-                    if cur.recorded:  # failed in its last instants: it was played
-                        return self._finish(cur, Outcome.COMPLETED, nxt)
-                    self._failed(cur, message.reason)
-                    self._discard(nxt)
-                    return None
+                    self._failed(cur, message.reason, pause=nxt is None)
+                    if nxt is not None:  # failed in its last instants: B is ready
+                        self._start(nxt)
+                    return nxt
             elif message is _SKIP or message is _STOP:
                 self._output.stop(cur.token)
                 self._record(cur, Outcome.SKIPPED)
+                if message is _STOP:
+                    self._cut_tails()
                 if message is _SKIP and nxt is not None:
                     self._start(nxt)
                     return nxt
@@ -427,15 +464,14 @@ class PlaybackLoop:
         return self._crossfade_s if music and self._overlap else 0.0
 
     def _hand_over(self, cur: _Item) -> _Item | None:
-        """Near the end of ``cur``: record it, pick and prepare the next item."""
+        """Near the end of ``cur``: pick and prepare the next item (``cur`` is recorded later)."""
         assert cur.end_mono is not None
+        cur.handed_over = True
         # libvlc's position moves in ~250 ms steps and lags: the projection from the
         # start time and the parsed length is the better estimate of the audible end.
         now = self._clock.monotonic()
         ends_in_s = max(0.0, cur.end_mono - now)
-        ended_at = self._clock.now() + timedelta(seconds=ends_in_s)
-        self._record(cur, Outcome.COMPLETED, ended_at=ended_at)
-        decision = self._decide(ended_at)
+        decision = self._decide(self._clock.now() + timedelta(seconds=ends_in_s))
         if decision.tier == Tier.SILENCE:
             return None
         return self._prepare(decision, pause_on_failure=False)
@@ -450,8 +486,22 @@ class PlaybackLoop:
             self._ramps.append(_Ramp(cur.token, now, fade_s, 1.0, 0.0, True))
         elif cur.capped:
             self._ramps.append(_Ramp(cur.token, cur.end_mono, 0.0, 1.0, 1.0, True))
+        cur.tail_end_mono = now + fade_s if fade_s > 0 else cur.end_mono
+        self._tails.append(cur)
         self._start(nxt)
         return nxt
+
+    def _serve_tails(self, now: float) -> None:
+        for tail in list(self._tails):
+            if tail.tail_end_mono is not None and now >= tail.tail_end_mono:
+                self._tails.remove(tail)
+                self._record(tail, Outcome.COMPLETED)
+
+    def _cut_tails(self) -> None:
+        """A stop or failure silenced the tails before their end: they were cut short."""
+        tails, self._tails = self._tails, []
+        for tail in tails:
+            self._record(tail, Outcome.SKIPPED)
 
     def _finish(self, cur: _Item, outcome: Outcome, nxt: _Item | None) -> _Item | None:
         self._record(cur, outcome)
@@ -464,7 +514,8 @@ class PlaybackLoop:
         if item is not None:
             self._output.stop(item.token)
 
-    def _record(self, item: _Item, outcome: Outcome, ended_at: datetime | None = None) -> None:
+    def _record(self, item: _Item, outcome: Outcome) -> None:
+        """The item's one Play; ``ended_at`` is now (the real end, never a projection)."""
         if item.recorded:
             return
         item.recorded = True
@@ -475,11 +526,12 @@ class PlaybackLoop:
                 asset_id=item.asset_id,
                 sha256=item.sha256,
                 started_at=item.started_at or now,
-                ended_at=ended_at or now,
+                ended_at=now,
                 source=item.decision.tier,
                 outcome=outcome,
                 schedule_id=item.decision.schedule_id,
                 playlist_id=item.decision.playlist_id,
+                playlist_position=item.decision.playlist_position,
             )
         )
 
@@ -511,14 +563,18 @@ class PlaybackLoop:
         while True:
             now = self._clock.monotonic()
             self._serve_ramps(now)
+            self._serve_tails(now)
             timeout_s = max(0.0, min(deadline_mono, now + self._heartbeat_s) - now)
             if self._ramps:
                 timeout_s = min(timeout_s, self._next_ramp_wake_s(now))
+            tail_ends = [t.tail_end_mono for t in self._tails if t.tail_end_mono is not None]
+            if tail_ends:
+                timeout_s = max(0.0, min(timeout_s, min(tail_ends) - now))
             try:
                 message = self._inbox.get(timeout=timeout_s)
             except queue.Empty:
                 self._beat()
-                if self._clock.monotonic() >= deadline_mono or not self._ramps:
+                if self._clock.monotonic() >= deadline_mono or not (self._ramps or self._tails):
                     return None
                 continue
             if message is _STOP:

@@ -69,6 +69,7 @@ KEY_SYNC_INTERVAL_S = "sync_interval_s"
 KEY_LAST_SYNC_AT = "last_sync_at"
 KEY_LAST_ASSET_ID = "rotation.last_asset_id"
 KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
+KEY_LAST_STARTED = "rotation.last_started"  # mark_started's item, for record_play
 KEY_PLAYS_DROPPED = "plays.dropped"
 KEY_REVISION = "catalogue.revision"
 _EDGE_CACHE_DAYS = 16
@@ -407,12 +408,41 @@ class PlayerStore:
 
     # --- plays and rotation -----------------------------------------------
 
+    def mark_started(
+        self,
+        *,
+        asset_id: str,
+        sha256: str,
+        source: Tier,
+        started_at: datetime,
+        playlist_id: str | None = None,
+        playlist_position: int | None = None,
+    ) -> None:
+        """An item started: advance rotation and the last-asset state, in one transaction.
+
+        The proof of play is written later by ``record_play`` at the item's real
+        end; it advances the same state to the same ``started_at``, so calling
+        both changes nothing more than either. Idempotent. A crash between the
+        two leaves rotation advanced and no outbox row: the item is not played
+        again at once, and no play is claimed whose end nobody saw.
+        """
+        if started_at.tzinfo is None or started_at.utcoffset() is None:
+            raise ValueError(f"started_at must be timezone-aware, got {started_at!r}")
+        with self._write() as conn:
+            _mark_started(
+                conn, asset_id=asset_id, sha256=sha256, source=source, started_at=started_at,
+                playlist_id=playlist_id, position=playlist_position,
+            )
+            started = [playlist_id, playlist_position, asset_id, to_micros(started_at)]
+            _set_state(conn, KEY_LAST_STARTED, json.dumps(started))
+
     def record_play(self, play: Play, *, playlist_position: int | None = None) -> None:
         """Append a play to the outbox and advance rotation, in one transaction.
 
         ``playlist_position`` is the decision's; when omitted it is inferred
         (the least recently played position of that asset in the playlist,
-        which is the one ``decide`` picks). A play id already stored is ignored.
+        which is the one ``decide`` picks), or the position ``mark_started``
+        was given for this very item. A play id already stored is ignored.
         """
         if play.started_at.tzinfo is None or play.ended_at.tzinfo is None:
             raise ValueError("play instants must be timezone-aware")
@@ -434,21 +464,13 @@ class PlayerStore:
                     uploaded=False,
                 )
             )
-            if play.source is Tier.PLAYLIST and play.playlist_id is not None:
-                _advance_rotation(conn, play, playlist_position)
-            conn.execute(
-                update(t.files)
-                .where(t.files.c.sha256 == play.sha256)
-                .where(
-                    (t.files.c.last_played_at.is_(None))
-                    | (t.files.c.last_played_at < play.started_at)
-                )
-                .values(last_played_at=play.started_at)
+            if playlist_position is None:
+                playlist_position = _started_position(conn, play)
+            _mark_started(
+                conn, asset_id=play.asset_id, sha256=play.sha256, source=play.source,
+                started_at=play.started_at, playlist_id=play.playlist_id,
+                position=playlist_position,
             )
-            last_at = _get_state(conn, KEY_LAST_ASSET_AT)
-            if last_at is None or int(last_at) <= to_micros(play.started_at):
-                _set_state(conn, KEY_LAST_ASSET_ID, play.asset_id)
-                _set_state(conn, KEY_LAST_ASSET_AT, str(to_micros(play.started_at)))
             self._bound_outbox(conn)
 
     def _bound_outbox(self, conn: Connection) -> None:
@@ -865,7 +887,46 @@ def _check_references(conn: Connection) -> None:
         )
 
 
-def _advance_rotation(conn: Connection, play: Play, position: int | None) -> None:
+def _mark_started(
+    conn: Connection,
+    *,
+    asset_id: str,
+    sha256: str,
+    source: Tier,
+    started_at: datetime,
+    playlist_id: str | None,
+    position: int | None,
+) -> None:
+    """Rotation, the file's last play and the last-asset state, all to ``started_at``."""
+    if source is Tier.PLAYLIST and playlist_id is not None:
+        _advance_rotation(conn, playlist_id, asset_id, started_at, position)
+    conn.execute(
+        update(t.files)
+        .where(t.files.c.sha256 == sha256)
+        .where((t.files.c.last_played_at.is_(None)) | (t.files.c.last_played_at < started_at))
+        .values(last_played_at=started_at)
+    )
+    last_at = _get_state(conn, KEY_LAST_ASSET_AT)
+    if last_at is None or int(last_at) <= to_micros(started_at):
+        _set_state(conn, KEY_LAST_ASSET_ID, asset_id)
+        _set_state(conn, KEY_LAST_ASSET_AT, str(to_micros(started_at)))
+
+
+def _started_position(conn: Connection, play: Play) -> int | None:
+    """The position ``mark_started`` recorded for this very item, if it did."""
+    raw = _get_state(conn, KEY_LAST_STARTED)
+    if raw is None:
+        return None
+    playlist_id, position, asset_id, started_us = json.loads(raw)
+    same = (playlist_id, asset_id, started_us) == (
+        play.playlist_id, play.asset_id, to_micros(play.started_at)
+    )
+    return position if same and isinstance(position, int) else None
+
+
+def _advance_rotation(
+    conn: Connection, playlist_id: str, asset_id: str, started_at: datetime, position: int | None
+) -> None:
     if position is None:
         position = conn.execute(
             text(
@@ -875,45 +936,45 @@ def _advance_rotation(conn: Connection, play: Play, position: int | None) -> Non
                 "WHERE pi.playlist_id = :playlist_id AND pi.asset_id = :asset_id "
                 "ORDER BY r.last_played_at IS NOT NULL, r.last_played_at, pi.position LIMIT 1"
             ),
-            {"playlist_id": play.playlist_id, "asset_id": play.asset_id},
+            {"playlist_id": playlist_id, "asset_id": asset_id},
         ).scalar()
         if position is None:
             return  # the playlist changed since; nothing to rotate
     else:
         listed = conn.execute(
             select(t.playlist_items.c.asset_id).where(
-                t.playlist_items.c.playlist_id == play.playlist_id,
+                t.playlist_items.c.playlist_id == playlist_id,
                 t.playlist_items.c.position == position,
             )
         ).scalar()
-        if listed != play.asset_id:
+        if listed != asset_id:
             return
     current = conn.execute(
         select(t.rotation.c.asset_id, t.rotation.c.last_played_at).where(
-            t.rotation.c.playlist_id == play.playlist_id, t.rotation.c.position == position
+            t.rotation.c.playlist_id == playlist_id, t.rotation.c.position == position
         )
     ).first()
     if (
         current is not None
-        and current.asset_id == play.asset_id
-        and current.last_played_at >= play.started_at
+        and current.asset_id == asset_id
+        and current.last_played_at >= started_at
     ):
         return
     conn.execute(
         update(t.playlist_items)
         .where(
-            t.playlist_items.c.playlist_id == play.playlist_id,
+            t.playlist_items.c.playlist_id == playlist_id,
             t.playlist_items.c.position == position,
         )
-        .values(last_played_at=play.started_at)
+        .values(last_played_at=started_at)
     )
     stmt = sqlite_insert(t.rotation).values(
-        playlist_id=play.playlist_id, position=position, asset_id=play.asset_id,
-        last_played_at=play.started_at,
+        playlist_id=playlist_id, position=position, asset_id=asset_id,
+        last_played_at=started_at,
     )
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[t.rotation.c.playlist_id, t.rotation.c.position],
-        set_={"asset_id": play.asset_id, "last_played_at": play.started_at},
+        set_={"asset_id": asset_id, "last_played_at": started_at},
     ))
 
 

@@ -168,6 +168,11 @@ class _Source:
         self._n += 1
         return Decision(at, Tier.PLAYLIST, name, name, MediaType.AUDIO, "s", "p", None, ("bench",))
 
+    def mark_started(
+        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+    ) -> None:
+        pass  # the bench plays its list in order
+
     def record_play(self, play: Play) -> None:
         self.plays.append(play)
         if len(self.plays) >= len(self._names):

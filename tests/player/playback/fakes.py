@@ -87,12 +87,19 @@ class FakeSource:
     asked again with the next count.
     """
 
-    def __init__(self, script: Callable[[int, datetime], Decision]) -> None:
+    def __init__(
+        self,
+        script: Callable[[int, datetime], Decision],
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self._script = script
+        self._now = now
         self._lock = threading.Lock()
         self.decide_calls: list[datetime] = []
+        self.started: list[tuple[str, datetime, int | None]] = []  # asset, started_at, position
         self.plays: list[Play] = []
         self.play_monos: list[float] = []
+        self.recorded_at: list[datetime] = []  # ``now()`` when each play was recorded
         self.quarantined: list[Quarantine] = []
         self.log: list[str] = []  # "decide" / "record:<asset>" in call order
         self.played = threading.Condition(self._lock)
@@ -108,8 +115,17 @@ class FakeSource:
             self.log.append("decide")
             return d
 
+    def mark_started(
+        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+    ) -> None:
+        with self._lock:
+            self.started.append((asset_id, started_at, decision.playlist_position))
+            self.log.append(f"start:{asset_id}")
+
     def record_play(self, play: Play) -> None:
         with self._lock:
+            if self._now is not None:
+                self.recorded_at.append(self._now())
             self.plays.append(play)
             self.play_monos.append(time.monotonic())
             self.log.append(f"record:{play.asset_id}")

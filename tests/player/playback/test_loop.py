@@ -226,14 +226,17 @@ def test_gapless_hand_over_starts_next_before_current_ends(make: Make) -> None:
     _, source, out = make(cycle("a", "b"), out, prepare_lead_ms=300, start_lead_ms=50)
     source.wait_plays(2)
     time.sleep(0.1)
-    times = {(name, arg): t for t, name, arg in out.commands}
+    times: dict[tuple[str, object], float] = {}
+    for t, name, arg in out.commands:
+        times.setdefault((name, arg), t)  # first occurrences: the first A and B
     a_started, a_ended = times[("start", "a.wav")], times[("ended", "a.wav")]
     b_started = times[("start", "b.wav")]
     assert b_started < a_ended  # started on the idle player, before A finished
     assert a_ended - b_started < 0.2
     assert b_started - a_started > 0.8
-    # A was recorded before B was decided, so rotation knows A played
-    assert source.log[:3] == ["decide", "record:a", "decide"]
+    # A was marked started before B was decided (rotation knows A played);
+    # A's play is recorded only after B started, at A's real end
+    assert source.log[:5] == ["decide", "start:a", "decide", "start:b", "record:a"]
 
 
 def test_single_player_output_starts_next_only_after_the_end(make: Make) -> None:
@@ -254,7 +257,9 @@ def test_crossfade_ramps_both_items(make: Make) -> None:
     out = FakeOutput(lengths={"a.wav": 1_200, "b.wav": 1_200})
     _, source, out = make(cycle("a", "b"), out, crossfade_ms=400, prepare_lead_ms=600)
     source.wait_plays(2)
-    gains = [arg for arg in out.names("gain") if isinstance(arg, tuple)]
+    starts = [i for i, (_, name, _) in enumerate(out.commands) if name == "start"]
+    first_fade = out.commands[: starts[2]]  # before the third item starts
+    gains = [arg for _, name, arg in first_fade if name == "gain" and isinstance(arg, tuple)]
     b_gains = [g for name, g in gains if name == "b.wav"]
     a_gains = [g for name, g in gains if name == "a.wav"]
     assert b_gains[0] == 0.0

@@ -52,6 +52,11 @@ class RoundRobinSource:
                         media_type=MediaType.AUDIO, schedule_id="s", playlist_id="p",
                         play_duration_ms=None, reasons=("endurance",))
 
+    def mark_started(
+        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+    ) -> None:
+        pass  # rotation is this fake's fixed cycle
+
     def record_play(self, play: Play) -> None:
         with self.changed:
             if play.outcome == "completed":
