@@ -4,8 +4,10 @@ fresh full snapshot would give, and never a dangling reference."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -70,28 +72,34 @@ class SimulatedPlayer:
         return {k: {o["id"]: o for o in reply.json[k]} for k in KINDS}
 
 
+# Weighted toward the edits a delta can get wrong: a scheduled playlist gaining
+# a brand-new asset, a schedule switched to a playlist the device has not seen,
+# retargeting, emergency flips, deletions, device scope changes.
+OP_NAMES = [
+    "upload",
+    "patch_asset",
+    "flip_emergency",
+    "delete_asset",
+    "create_playlist",
+    "put_playlist",
+    "grow_playlist",
+    "grow_playlist",
+    "delete_playlist",
+    "create_schedule",
+    "put_schedule",
+    "switch_schedule",
+    "switch_schedule",
+    "delete_schedule",
+    "delete_schedule",
+    "patch_device",
+]
 OPS = st.lists(
     st.tuples(
-        st.sampled_from(
-            [
-                "upload",
-                "patch_asset",
-                "delete_asset",
-                "create_playlist",
-                "put_playlist",
-                "delete_playlist",
-                "create_schedule",
-                "put_schedule",
-                "delete_schedule",
-                "patch_device",
-                "create_schedule",
-                "put_schedule",
-                "put_playlist",
-            ]
-        ),
+        st.sampled_from(OP_NAMES),
         st.integers(0, 10_000),
         st.integers(0, 10_000),
-        st.sampled_from([0, 1, None]),
+        # Which player syncs after the edit; None (often) lets edits pile up.
+        st.sampled_from([0, 1, None, None]),
     ),
     min_size=3,
     max_size=30,
@@ -125,6 +133,43 @@ def _run_edit(
             admin,
             json={"emergency": b % 2 == 0, "title": f"t{b}"},
         )
+    elif op == "flip_emergency" and assets:
+        target = assets[a % len(assets)]
+        current = api.call("GET", f"/v1/assets/{target}", admin).json["emergency"]
+        reply = api.call("PATCH", f"/v1/assets/{target}", admin, json={"emergency": not current})
+        assert reply.status_code == 200
+    elif op == "grow_playlist" and playlists:
+        # A new asset (never in any view) added to a playlist, scheduled when possible.
+        scheduled = {x["playlist_id"] for x in schedules}
+        pool = [p for p in playlists if p["id"] in scheduled] or playlists
+        target = pool[a % len(pool)]
+        upload_counter[0] += 1
+        fresh = api.upload(admin, f"fresh-{upload_counter[0]}-{a}".encode()).json["id"]
+        items = [*target["items"], {"asset_id": fresh}]
+        reply = api.call("PUT", f"/v1/playlists/{target['id']}", admin,
+                         json={"name": target["name"], "items": items})
+        assert reply.status_code == 200
+    elif op == "switch_schedule" and schedules and assets:
+        # Point a schedule at a playlist no schedule uses (made fresh when none).
+        scheduled = {x["playlist_id"] for x in schedules}
+        unused = [p["id"] for p in playlists if p["id"] not in scheduled]
+        if unused and b % 2:
+            playlist_id = unused[a % len(unused)]
+        else:
+            upload_counter[0] += 1
+            fresh = api.upload(admin, f"switch-{upload_counter[0]}-{a}".encode()).json["id"]
+            new_playlist: dict[str, Any] = {
+                "name": f"new{a}",
+                "items": [{"asset_id": fresh}, {"asset_id": assets[b % len(assets)]}],
+            }
+            playlist_id = api.call("POST", "/v1/playlists", admin, json=new_playlist).json["id"]
+        target = schedules[b % len(schedules)]
+        switched: dict[str, Any] = {
+            "playlist_id": playlist_id, "target": target["target"],
+            "priority": target["priority"],
+        }
+        reply = api.call("PUT", f"/v1/schedules/{target['id']}", admin, json=switched)
+        assert reply.status_code == 200, reply.text
     elif op == "delete_asset" and assets:
         reply = api.call("DELETE", f"/v1/assets/{assets[a % len(assets)]}", admin)
         assert reply.status_code in (204, 409)
@@ -162,13 +207,7 @@ def _run_edit(
         assert reply.status_code == 200
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(ops=OPS)
-def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]) -> None:
+def _converge(api: Api, ops: list[Any]) -> None:
     admin = api.tenant()
     ids, players = [], []
     for name, groups in (("one", ["north"]), ("two", ["south"])):
@@ -176,13 +215,15 @@ def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]
         ids.append(device_id)
         players.append(SimulatedPlayer(api, token))
     counter = [0]
-    # A small catalogue up front, so short edit sequences already reach every rule.
+    # A small scheduled catalogue up front, so short edit sequences already
+    # reach every rule.
     for op, a, b in (
         ("upload", 1, 1),
         ("upload", 2, 3),
         ("upload", 3, 2),
         ("create_playlist", 0, 1),
         ("create_playlist", 1, 2),
+        ("create_schedule", 0, 4),
     ):
         _run_edit(api, admin, ids, op, a, b, counter)
     for player in players:
@@ -196,6 +237,34 @@ def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]
         player.sync()
         assert player.state == player.full_snapshot()
         player.sync()  # nothing changed since: a 304 that keeps the state
+
+
+@pytest.fixture
+def short_log_api(settings_env: dict[str, str]) -> Iterator[Api]:
+    """The smallest change-log horizon allowed: lagging cursors fall off the log."""
+    yield from make_api(settings_env, changelog_horizon_revisions=10)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=OPS)
+def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]) -> None:
+    _converge(api, ops)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=OPS)
+def test_convergence_holds_across_the_change_log_horizon(
+    short_log_api: Api, ops: list[Any]
+) -> None:
+    _converge(short_log_api, ops)
 
 
 def test_deltas_are_used_and_304_costs_nothing(api: Api) -> None:
