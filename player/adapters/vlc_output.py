@@ -14,6 +14,12 @@ Rules that keep a player alive for months:
 - A file that will not open fails in ``prepare`` (PlaybackError); one that
   opens but does not play yields ``MediaFailed`` within ``start_timeout_s``
   (EncounteredError, no sign of life, or an end with nothing decoded).
+- Pre-start (``prestart``, overlap only): ``prepare`` already opens the item
+  on the idle player with ``:start-paused`` and waits for it to pause at 0,
+  so ``start`` is a resume, whose latency is small and steady, instead of a
+  full open whose latency varies (it made gapless hand-overs overlap or gap
+  by tens of ms). While armed the slot has no token, so its events are
+  dropped.
 """
 
 from __future__ import annotations
@@ -92,6 +98,7 @@ class _Prepared:
     media: Any  # vlc.Media
     length_ms: int | None
     gain: float = 1.0
+    armed_slot: int | None = None  # index of the slot holding it paused at 0 (pre-start)
 
 
 class _Slot:
@@ -104,6 +111,8 @@ class _Slot:
         self.alive = False  # Playing, progress or end seen since start
         self.progressed = False  # time advanced (something decoded)
         self.finished = False  # ended or failed was reported
+        self.paused = threading.Event()  # set by the Paused callback (pre-start)
+        self.armed: int | None = None  # token held paused at 0, not yet started
         self.gain = 1.0
         self.watchdog: threading.Timer | None = None
 
@@ -119,6 +128,8 @@ class VlcOutput:
         overlap: bool | None = None,
         start_timeout_s: float = 1.0,
         env: Mapping[str, str] | None = None,
+        prestart: bool = True,
+        prestart_timeout_s: float = 1.0,
     ) -> None:
         try:
             import vlc
@@ -141,6 +152,8 @@ class VlcOutput:
         self._active = 1  # index of the slot started last; the first start uses slot 0
         self._volume = max(0, min(100, volume_percent))
         self._start_timeout_s = start_timeout_s
+        self._prestart = prestart and self._overlap
+        self._prestart_timeout_s = prestart_timeout_s
         self._closed = False
         et = vlc.EventType
         self._attached: list[tuple[Any, Any]] = []
@@ -151,6 +164,7 @@ class VlcOutput:
                 (et.MediaPlayerTimeChanged, self._on_time),
                 (et.MediaPlayerEndReached, self._on_end),
                 (et.MediaPlayerEncounteredError, self._on_error),
+                (et.MediaPlayerPaused, self._on_paused),
             ):
                 manager.event_attach(kind, handler, index)
                 self._attached.append((manager, kind))
@@ -193,6 +207,9 @@ class VlcOutput:
         slot.finished = True
         self._put(MediaFailed(token, "libvlc could not play the media"))
 
+    def _on_paused(self, _event: object, index: int) -> None:
+        self._slots[index].paused.set()
+
     def _on_watchdog(self, index: int, token: int) -> None:
         slot = self._slots[index]
         if slot.token == token and not slot.alive and not slot.finished:
@@ -204,6 +221,11 @@ class VlcOutput:
     @property
     def supports_overlap(self) -> bool:
         return self._overlap
+
+    def is_armed(self, token: int) -> bool:
+        """Whether a prepared item waits paused at 0 on the idle player (pre-start)."""
+        prepared = self._prepared.get(token)
+        return prepared is not None and prepared.armed_slot is not None
 
     @property
     def player_ids(self) -> tuple[int, int]:
@@ -237,23 +259,53 @@ class VlcOutput:
         duration_ms = media.get_duration()
         token = self._next_token
         self._next_token += 1
-        self._prepared[token] = _Prepared(media, duration_ms if duration_ms > 0 else None)
+        prepared = _Prepared(media, duration_ms if duration_ms > 0 else None)
+        self._prepared[token] = prepared
+        if self._prestart:
+            self._arm(token, prepared)
         return token
+
+    def _arm(self, token: int, prepared: _Prepared) -> None:
+        """Open ``prepared`` paused at 0 on the idle slot; on any doubt, start cold later."""
+        index = 1 - self._active
+        slot = self._slots[index]
+        if (slot.token is not None and not slot.finished) or slot.armed is not None:
+            return  # the idle slot is still busy (a tail, or another armed item)
+        self._halt(slot)
+        prepared.media.add_option(":start-paused")
+        slot.paused.clear()
+        slot.player.set_media(prepared.media)
+        slot.armed = token
+        if slot.player.play() != 0 or not slot.paused.wait(self._prestart_timeout_s):
+            slot.armed = None
+            slot.player.stop()
+            return
+        prepared.armed_slot = index
 
     def start(self, token: int) -> None:
         prepared = self._prepared.pop(token)
         index = (1 - self._active) if self._overlap else 0
+        if prepared.armed_slot is not None:
+            index = prepared.armed_slot
         slot = self._slots[index]
-        self._halt(slot)
-        slot.player.set_media(prepared.media)
+        armed = prepared.armed_slot is not None and slot.armed == token
+        if not armed:
+            self._halt(slot)
+            slot.player.set_media(prepared.media)
         prepared.media.release()  # the player holds its own reference
+        slot.armed = None
         slot.token = token
         slot.length_ms = prepared.length_ms
         slot.alive = slot.progressed = slot.finished = False
         slot.gain = prepared.gain
         self._active = index
         self._apply_volume(slot)
-        if slot.player.play() != 0:
+        if armed:
+            slot.player.set_pause(0)
+            started = True
+        else:
+            started = slot.player.play() == 0
+        if not started:
             slot.finished = True
             self._put(MediaFailed(token, "libvlc refused to start the media"))
             return
@@ -265,13 +317,13 @@ class VlcOutput:
         if slot.watchdog is not None:
             slot.watchdog.cancel()
             slot.watchdog = None
-        if slot.token is not None:
-            slot.token = None  # first, so late callbacks of the old item are dropped
+        if slot.token is not None or slot.armed is not None:
+            slot.token = slot.armed = None  # first, so late callbacks of the old item drop
             slot.player.stop()
 
     def stop(self, token: int | None = None) -> None:
         for slot in self._slots:
-            if token is None or slot.token == token:
+            if token is None or token in (slot.token, slot.armed):
                 self._halt(slot)
         for t in [t for t in self._prepared if token is None or t == token]:
             self._prepared.pop(t).media.release()

@@ -12,8 +12,11 @@ monitor with ``parec``, i.e. exactly what a speaker would receive)::
     .venv/bin/python scripts/bench/bench_gap.py --items 50
 
 It plays ``--items`` generated sine tones (alternating 440/660 Hz, constant
-amplitude) back to back with (a) the PlaybackLoop's two-player hand-over,
-(b) naive single-player set_media+play on end-of-media, (c) the loop in
+amplitude) back to back with (a) the PlaybackLoop's two-player hand-over
+("gapless": the next item pre-started paused at 0 on the idle player, then
+resumed), (a') the same with a cold start (``set_media`` + ``play`` at the
+switch: "gapless_cold", the method before pre-start), (b) naive
+single-player set_media+play on end-of-media, (c) the loop in
 single-player mode, and reports per transition the silence (samples below
 a threshold for > 1 ms) and the overlap (window peak above 1.35x one tone).
 
@@ -182,8 +185,10 @@ class _Source:
         print(f"quarantined {sha256}: {reason}", file=sys.stderr)
 
 
-def run_loop(files: list[Path], overlap: bool, start_lead_ms: int, item_ms: int) -> None:
-    output = VlcOutput(ARGS, overlap=overlap)
+def run_loop(
+    files: list[Path], overlap: bool, start_lead_ms: int, item_ms: int, prestart: bool = True
+) -> None:
+    output = VlcOutput(ARGS, overlap=overlap, prestart=prestart)
     by_name = {f.name: f for f in files}
     source = _Source([f.name for f in files])
     loop = PlaybackLoop(
@@ -191,7 +196,7 @@ def run_loop(files: list[Path], overlap: bool, start_lead_ms: int, item_ms: int)
     )
     loop.start()
     source.done.wait(len(files) * item_ms / 1000 * 1.5 + 10)
-    time.sleep(item_ms / 1000 + 0.5)  # the last item plays out (recorded at hand-over)
+    time.sleep(0.5)
     loop.stop()
     output.close()
 
@@ -222,7 +227,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--item-ms", type=int, default=3000)
     parser.add_argument("--start-lead-ms", type=int, default=20)
-    parser.add_argument("--only", choices=["gapless", "naive", "single"], action="append")
+    parser.add_argument(
+        "--only", choices=["gapless", "gapless_cold", "naive", "single"], action="append"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
@@ -233,6 +240,9 @@ def main() -> None:
             files.append(path)
         methods = {
             "gapless": lambda: run_loop(files, True, args.start_lead_ms, args.item_ms),
+            "gapless_cold": lambda: run_loop(
+                files, True, args.start_lead_ms, args.item_ms, prestart=False
+            ),
             "naive": lambda: run_naive(files),
             "single": lambda: run_loop(files, False, args.start_lead_ms, args.item_ms),
         }

@@ -141,3 +141,31 @@ def test_single_player_mode_reported(tones: dict[str, Path]) -> None:
     finally:
         out.close()
     out.close()  # idempotent
+
+
+@pytest.mark.vlc
+def test_prestart_arms_the_next_item_on_the_idle_player_and_start_resumes_it(
+    tones: dict[str, Path],
+) -> None:
+    out = VlcOutput(HEADLESS_ARGS)
+    try:
+        events: queue.Queue[object] = queue.Queue()
+        out.attach(events)
+        first = out.prepare(tones["a"])
+        assert out.is_armed(first)
+        out.start(first)
+        assert _next_event(events) == MediaStarted(first)
+        second = out.prepare(tones["b"])
+        assert out.is_armed(second)  # paused at 0 on the other player while A plays
+        seen = [_next_event(events)]
+        assert seen == [MediaEnded(first)]  # the armed item reports nothing before start
+        out.start(second)
+        assert _next_event(events) == MediaStarted(second)
+        assert _next_event(events) == MediaEnded(second)
+        third = out.prepare(tones["c"])
+        out.stop(third)  # discarding an armed item stops it; nothing is reported
+        assert not out.is_armed(third)
+        with pytest.raises(queue.Empty):
+            events.get(timeout=0.5)
+    finally:
+        out.close()
