@@ -11,7 +11,7 @@ seeds each:
   pi.position DESC``): 3/3 seeds;
 * quarantine still holding at ``at == quarantined_until``
   (``f.quarantined_until < :at``): 3/3 seeds.
-Not reliably caught: a quarantine released one microsecond early
+Caught by 1 seed of 3 only: a quarantine released one microsecond early
 (``f.quarantined_until <= :at + 1``).
 """
 
