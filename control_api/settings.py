@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from control_api.core.proxies import Network, parse_networks
 from control_api.errors import ConfigError
 
 MIB = 1024 * 1024
@@ -28,6 +29,8 @@ class Settings:
     revision_cache_s: float = 1.0
     enroll_max_failures: int = 10
     enroll_lockout_s: int = 300
+    # Reverse proxies whose X-Forwarded-For is believed (LOMUZ_TRUSTED_PROXIES).
+    trusted_proxies: tuple[Network, ...] = ()
 
     def masked_database_url(self) -> str:
         """The URL with any password replaced, for logs."""
@@ -65,6 +68,13 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(key, ""))
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Validate ``LOMUZ_*`` variables; raises :class:`ConfigError` naming the key."""
     data_dir = Path("lomuz-data")
@@ -97,4 +107,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         revision_cache_s=_float(env, "LOMUZ_REVISION_CACHE_S", Settings.revision_cache_s),
         enroll_max_failures=_int(env, "LOMUZ_ENROLL_MAX_FAILURES", Settings.enroll_max_failures, 1),
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
+        trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
     )

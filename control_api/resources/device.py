@@ -12,6 +12,7 @@ from control_api import http
 from control_api.auth import EnrollmentLimiter
 from control_api.core import manifest as mf
 from control_api.core import validation as v
+from control_api.core.proxies import client_address
 from control_api.deps import Deps
 from control_api.errors import NotFound, Unauthorized, Unprocessable
 from control_api.store import repository as repo
@@ -32,7 +33,13 @@ class Enroll:
         self.limiter = limiter
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        address = req.remote_addr or "unknown"
+        # Behind a reverse proxy every client shares the proxy's address: lock out
+        # the client named by a trusted proxy instead (else one bad actor locks all).
+        address = client_address(
+            req.remote_addr or "unknown",
+            req.get_header("X-Forwarded-For"),
+            self.deps.settings.trusted_proxies,
+        )
         self.limiter.check(address)
         body = http.read_json(req, self.deps.settings.max_json_bytes)
         v.check_fields(body, ("enrollment_code", "hardware"), ("enrollment_code",))

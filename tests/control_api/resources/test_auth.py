@@ -164,3 +164,47 @@ def test_failed_enrollments_lock_the_address_out(settings_env: dict[str, str]) -
         locked = api.call("POST", "/v1/enroll", json={"enrollment_code": code})
         assert locked.status_code == 429
         assert int(locked.headers["retry-after"]) > 0
+
+
+def _enroll_from(api: Api, code: str, peer: str, forwarded_for: str | None = None) -> int:
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    reply = api.client.simulate_post(
+        "/v1/enroll", json={"enrollment_code": code}, remote_addr=peer, headers=headers
+    )
+    return reply.status_code
+
+
+def test_lockout_behind_a_trusted_proxy_keys_on_the_forwarded_client(
+    settings_env: dict[str, str],
+) -> None:
+    proxy, attacker, technician = "10.0.0.5", "203.0.113.7", "198.51.100.20"
+    env = {**settings_env, "LOMUZ_TRUSTED_PROXIES": f"{proxy}, 127.0.0.1"}
+    for api in make_api(env, enroll_max_failures=3):
+        admin = api.tenant()
+        code = api.call("POST", "/v1/devices", admin, json={"name": "b"}).json["enrollment_code"]
+        for _ in range(3):
+            assert _enroll_from(api, "bad", proxy, attacker) == 401
+        assert _enroll_from(api, "bad", proxy, attacker) == 429
+        # A spoofed header left of the proxy's entry does not get the attacker out.
+        assert _enroll_from(api, "bad", proxy, f"{technician}, {attacker}") == 429
+        # Another client behind the same proxy still enrolls.
+        assert _enroll_from(api, code, proxy, technician) == 201
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(settings_env: dict[str, str]) -> None:
+    attacker = "203.0.113.7"
+    for api in make_api(settings_env, enroll_max_failures=3):  # no trusted proxies
+        admin = api.tenant()
+        code = api.call("POST", "/v1/devices", admin, json={"name": "b"}).json["enrollment_code"]
+        for i in range(3):
+            assert _enroll_from(api, "bad", attacker, f"192.0.2.{i}") == 401
+        # Rotating the header did not spread the failures: the peer is locked out.
+        assert _enroll_from(api, code, attacker, "192.0.2.99") == 429
+
+
+def test_bad_trusted_proxies_setting_names_the_key(settings_env: dict[str, str]) -> None:
+    from control_api.errors import ConfigError
+    from control_api.settings import load_settings
+
+    with pytest.raises(ConfigError, match=r"LOMUZ_TRUSTED_PROXIES.*'nginx'"):
+        load_settings({**settings_env, "LOMUZ_TRUSTED_PROXIES": "10.0.0.1,nginx"})
