@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from player.adapters.output import MediaEnded, MediaStarted
-from player.errors import PlaybackError
+from player.adapters.output import MediaEnded, MediaStarted, ensure_readable
 
 
 @dataclass
@@ -65,11 +64,7 @@ class NullOutput:
         self._events = events
 
     def prepare(self, path: Path) -> int:
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise PlaybackError(f"cannot open {path.name}: {exc.strerror}") from exc
+        ensure_readable(path)
         length_ms = _wav_length_ms(path)
         with self._lock:
             token = self._next_token

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from player.errors import PlaybackError
+
 
 @dataclass(frozen=True)
 class MediaStarted:
@@ -96,3 +98,12 @@ class MediaOutput(Protocol):
     def close(self) -> None:
         """Stop everything and release every resource. Idempotent."""
         ...
+
+
+def ensure_readable(path: Path) -> None:
+    """Raise PlaybackError naming the file when it cannot be opened (before any libvlc call)."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise PlaybackError(f"cannot open {path.name}: {exc.strerror}") from exc

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
+from player.adapters.output import MediaEnded, MediaFailed, MediaStarted, ensure_readable
 from player.errors import PlaybackError
 
 HEADLESS_ARGS = ("--aout=dummy", "--vout=dummy", "--no-video-title-show", "--quiet")
@@ -236,11 +236,7 @@ class VlcOutput:
         self._events = events
 
     def prepare(self, path: Path) -> int:
-        try:
-            with path.open("rb"):
-                pass
-        except OSError as exc:
-            raise PlaybackError(f"cannot open {path.name}: {exc.strerror}") from exc
+        ensure_readable(path)
         media = self._instance.media_new_path(str(path))
         if media is None:
             raise PlaybackError(f"libvlc cannot open {path.name}")
