@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import falcon
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from control_api import http
 from control_api.core import validation as v
 from control_api.deps import Deps
 from control_api.errors import BadRequest, Conflict, Unprocessable, UnsupportedMediaType
+from control_api.resources.listing import respond_with_page
 from control_api.store import repository as repo
 from control_api.store.models import Asset, Playlist
 
@@ -25,11 +28,9 @@ class Assets:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        http.check_params(req, ("limit", "after"))
-        limit, after = http.page_params(req)
-        with self.deps.db.read() as s:
-            rows, nxt = repo.page_by_id(s, Asset, req.context.principal.tenant_id, limit, after)
-            resp.media = {"items": [repo.asset_json(a) for a in rows], "next": nxt}
+        respond_with_page(
+            self.deps, req, resp, Asset, lambda _s, rows: [repo.asset_json(a) for a in rows]
+        )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         tenant_id = req.context.principal.tenant_id
@@ -190,12 +191,11 @@ class Playlists:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        http.check_params(req, ("limit", "after"))
-        limit, after = http.page_params(req)
-        with self.deps.db.read() as s:
-            rows, nxt = repo.page_by_id(s, Playlist, req.context.principal.tenant_id, limit, after)
+        def render(s: Session, rows: Sequence[Playlist]) -> list[dict[str, Any]]:
             items = repo.playlist_items(s, [p.id for p in rows])
-            resp.media = {"items": [repo.playlist_json(p, items[p.id]) for p in rows], "next": nxt}
+            return [repo.playlist_json(p, items[p.id]) for p in rows]
+
+        respond_with_page(self.deps, req, resp, Playlist, render)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         tenant_id = req.context.principal.tenant_id

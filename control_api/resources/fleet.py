@@ -14,6 +14,7 @@ from control_api import http
 from control_api.core import validation as v
 from control_api.deps import Deps
 from control_api.errors import Unprocessable
+from control_api.resources.listing import respond_with_page
 from control_api.store import repository as repo
 from control_api.store.models import Device, Play, Playlist, Schedule
 
@@ -25,16 +26,12 @@ class Devices:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        http.check_params(req, ("limit", "after"))
-        limit, after = http.page_params(req)
         now = self.deps.now()
         interval_s = self.deps.settings.telemetry_interval_s
-        with self.deps.db.read() as s:
-            rows, nxt = repo.page_by_id(s, Device, req.context.principal.tenant_id, limit, after)
-            resp.media = {
-                "items": [repo.device_json(d, now, interval_s) for d in rows],
-                "next": nxt,
-            }
+        respond_with_page(
+            self.deps, req, resp, Device,
+            lambda _s, rows: [repo.device_json(d, now, interval_s) for d in rows],
+        )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         tenant_id = req.context.principal.tenant_id
@@ -170,11 +167,9 @@ class Schedules:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        http.check_params(req, ("limit", "after"))
-        limit, after = http.page_params(req)
-        with self.deps.db.read() as s:
-            rows, nxt = repo.page_by_id(s, Schedule, req.context.principal.tenant_id, limit, after)
-            resp.media = {"items": [repo.schedule_json(x) for x in rows], "next": nxt}
+        respond_with_page(
+            self.deps, req, resp, Schedule, lambda _s, rows: [repo.schedule_json(x) for x in rows]
+        )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         tenant_id = req.context.principal.tenant_id
