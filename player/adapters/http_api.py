@@ -446,7 +446,9 @@ def retrying(
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
-        log.info(
+        # Debug only: the caller logs the failing/recovered transition once; a
+        # line per retry would fill an SD card during a long outage.
+        log.debug(
             "attempt %d failed (%s); retrying in %.1f s",
             state.attempt_number,
             exc,
