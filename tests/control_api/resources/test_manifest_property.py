@@ -1,6 +1,24 @@
 """Sync convergence: after any director edits, a player that applies every manifest
 (full replaces; delta upserts, deletes, then garbage-collects) holds exactly what a
-fresh full snapshot would give, and never a dangling reference."""
+fresh full snapshot would give, and never a dangling reference.
+
+What it catches: bugs planted one at a time in a scratch copy, default example
+budget, `pytest <this file> -p no:randomly --hypothesis-seed=N`, `timeout 240`
+per run (SQLite, 2 cores; each run 5-12 s). Both property tests failed in every run:
+
+  plant                                                         seed 1  seed 2  seed 3
+  (a) plan_delta omits the playlist of a changed in-view        caught  caught  caught
+      schedule (a switched schedule dangles)
+  (b) a changed playlist's assets omitted, in plan_delta and    caught  caught  caught
+      in _render (switch_schedule to a playlist with an asset
+      the player does not hold)
+  (c) no tombstone for a deleted schedule (plan_delta puts no   caught  caught  caught
+      schedule id in ``deleted``)
+
+With shrinking on, (a) was found early but all three runs hit the 240 s limit
+still shrinking (about 0.3 s per replayed HTTP sequence), hence NO_SHRINK below;
+the failing edits are printed as a note instead.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from tests.control_api.conftest import Api, make_api
@@ -146,8 +164,12 @@ def _run_edit(
         upload_counter[0] += 1
         fresh = api.upload(admin, f"fresh-{upload_counter[0]}-{a}".encode()).json["id"]
         items = [*target["items"], {"asset_id": fresh}]
-        reply = api.call("PUT", f"/v1/playlists/{target['id']}", admin,
-                         json={"name": target["name"], "items": items})
+        reply = api.call(
+            "PUT",
+            f"/v1/playlists/{target['id']}",
+            admin,
+            json={"name": target["name"], "items": items},
+        )
         assert reply.status_code == 200
     elif op == "switch_schedule" and schedules and assets:
         # Point a schedule at a playlist no schedule uses (made fresh when none).
@@ -165,7 +187,8 @@ def _run_edit(
             playlist_id = api.call("POST", "/v1/playlists", admin, json=new_playlist).json["id"]
         target = schedules[b % len(schedules)]
         switched: dict[str, Any] = {
-            "playlist_id": playlist_id, "target": target["target"],
+            "playlist_id": playlist_id,
+            "target": target["target"],
             "priority": target["priority"],
         }
         reply = api.call("PUT", f"/v1/schedules/{target['id']}", admin, json=switched)
@@ -208,6 +231,7 @@ def _run_edit(
 
 
 def _converge(api: Api, ops: list[Any]) -> None:
+    note(f"edits (op, a, b, player that syncs): {ops!r}")
     admin = api.tenant()
     ids, players = [], []
     for name, groups in (("one", ["north"]), ("two", ["south"])):
@@ -239,6 +263,11 @@ def _converge(api: Api, ops: list[Any]) -> None:
         player.sync()  # nothing changed since: a 304 that keeps the state
 
 
+# Shrinking replays hundreds of HTTP edit sequences (minutes per failure, past
+# the suite's time limit): a failure is reported as generated instead.
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
 @pytest.fixture
 def short_log_api(settings_env: dict[str, str]) -> Iterator[Api]:
     """The smallest change-log horizon allowed: lagging cursors fall off the log."""
@@ -248,6 +277,7 @@ def short_log_api(settings_env: dict[str, str]) -> Iterator[Api]:
 @settings(
     max_examples=30,
     deadline=None,
+    phases=NO_SHRINK,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=OPS)
@@ -258,6 +288,7 @@ def test_applied_manifests_always_equal_a_full_snapshot(api: Api, ops: list[Any]
 @settings(
     max_examples=10,
     deadline=None,
+    phases=NO_SHRINK,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=OPS)
