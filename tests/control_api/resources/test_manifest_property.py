@@ -10,7 +10,7 @@ per run (SQLite, 2 cores; each run 5-12 s). Both property tests failed in every 
   (a) plan_delta omits the playlist of a changed in-view        caught  caught  caught
       schedule (a switched schedule dangles)
   (b) a changed playlist's assets omitted, in plan_delta and    caught  caught  caught
-      in _render (switch_schedule to a playlist with an asset
+      in _render (e.g. switch_schedule to a playlist with an asset
       the player does not hold)
   (c) no tombstone for a deleted schedule (plan_delta puts no   caught  caught  caught
       schedule id in ``deleted``)
