@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
-import secrets
 import socket
 import threading
 import uuid
@@ -26,19 +24,15 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import falcon.testing
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from control_api.app import LomuzApp, create_app
 from control_api.media import ByteSource, LocalMediaStore, ReceivedMedia
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from control_api.store.models import Asset
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import Api, database_url  # noqa: F401 - the same fixture
 
-PG_URL = os.environ.get("LOMUZ_TEST_POSTGRES_URL", "")
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if PG_URL else [
-    "sqlite"
-]
 MAX_UPLOAD_BYTES = 100_000
 
 
@@ -115,30 +109,8 @@ class Env:
         return [p for p in self.stored_files() if p.name not in shas]
 
 
-def _pg_schema_url() -> Iterator[str]:
-    schema = f"t_{secrets.token_hex(6)}"
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'control.db'}"
-    else:
-        yield from _pg_schema_url()
-
-
 @pytest.fixture
-def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:  # noqa: F811
     return {
         "LOMUZ_DATABASE_URL": database_url,
         "LOMUZ_MEDIA_DIR": str(tmp_path / "media"),
