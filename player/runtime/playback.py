@@ -515,18 +515,28 @@ class PlaybackLoop:
             self._output.stop(item.token)
 
     def _record(self, item: _Item, outcome: Outcome) -> None:
-        """The item's one Play; ``ended_at`` is now (the real end, never a projection)."""
+        """The item's one Play, at its real end (never a projection).
+
+        ``ended_at`` is ``started_at`` plus the monotonic time it played.
+        """
         if item.recorded:
             return
         item.recorded = True
         now = self._clock.now()
+        started_at = item.started_at or now
+        ended_at = now
+        if item.started_at is not None and item.started_mono is not None:
+            # The length comes from monotonic time: the corrected clock may step
+            # mid-item (the first API Date offset has 1 s resolution).
+            elapsed_s = max(0.0, self._clock.monotonic() - item.started_mono)
+            ended_at = item.started_at + timedelta(seconds=elapsed_s)
         self._source.record_play(
             Play(
                 id=str(uuid.uuid4()),
                 asset_id=item.asset_id,
                 sha256=item.sha256,
-                started_at=item.started_at or now,
-                ended_at=now,
+                started_at=started_at,
+                ended_at=ended_at,
                 source=item.decision.tier,
                 outcome=outcome,
                 schedule_id=item.decision.schedule_id,

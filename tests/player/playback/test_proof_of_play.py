@@ -255,3 +255,19 @@ def test_daemon_status_shows_whether_the_output_mixes(tmp_path: Path) -> None:
         assert now_playing["supports_overlap"] is False
     finally:
         daemon.shutdown()
+
+
+def test_a_clock_step_mid_item_does_not_change_the_recorded_length(clock: FakeClock) -> None:
+    # The first API Date offset (1 s resolution) steps the corrected clock; the
+    # play's length must still be what actually played, measured on monotonic.
+    source = FakeSource(cycle("a", "b"), now=clock.now)  # type: ignore[arg-type]
+    out = FakeOutput(lengths={"a.wav": 600, "b.wav": 600})
+    loop = run_loop(source, clock, out, prepare_lead_ms=100)
+    wait_for(lambda: len(source.decide_calls) >= 1)
+    clock.offset_s -= 0.4  # corrected time jumps back 0.4 s while A plays
+    wait_for(lambda: len(source.plays) >= 1)
+    loop.stop()
+    a = source.plays[0]
+    assert a.asset_id == "a"
+    assert a.outcome == Outcome.COMPLETED
+    assert 0.55 <= (a.ended_at - a.started_at).total_seconds() <= 0.9
