@@ -56,6 +56,22 @@ def served(api: Api) -> Iterator[tuple[str, Api]]:
         server.server_close()
 
 
+def write_config(path: Path, admin: str, device: str, sha256: str) -> Path:
+    """A schemathesis config with both tokens and a real media hash."""
+    path.write_text(
+        "[auth.openapi.adminToken]\n"
+        f'bearer = "{admin}"\n'
+        "[auth.openapi.deviceToken]\n"
+        f'bearer = "{device}"\n'
+        # Real media so Range/If-Range/304 paths are exercised, not only 404.
+        "[[operations]]\n"
+        'include-path = "/v1/media/{sha256}"\n'
+        f'parameters = {{ "path.sha256" = "{sha256}" }}\n',
+        encoding="utf-8",
+    )
+    return path
+
+
 def seed(api: Api) -> tuple[str, str, str]:
     """A tenant with an asset, a playlist, a schedule and an enrolled device."""
     admin = api.tenant()
@@ -91,18 +107,7 @@ def test_served_api_conforms_to_its_openapi_document(
     assert served_doc == build_openapi()
 
     admin, device, sha256 = seed(api)
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(
-        "[auth.openapi.adminToken]\n"
-        f'bearer = "{admin}"\n'
-        "[auth.openapi.deviceToken]\n"
-        f'bearer = "{device}"\n'
-        # Real media so Range/If-Range/304 paths are exercised, not only 404.
-        "[[operations]]\n"
-        'include-path = "/v1/media/{sha256}"\n'
-        f'parameters = {{ "path.sha256" = "{sha256}" }}\n',
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path / "schemathesis.toml", admin, device, sha256)
     cmd = [
         str(SCHEMATHESIS),
         "--config-file",

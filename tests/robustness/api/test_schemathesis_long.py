@@ -16,6 +16,7 @@ from tests.control_api.openapi.test_schemathesis import (
     KNOWN_SERVER_BUGS,
     SCHEMATHESIS,
     seed,
+    write_config,
 )
 from tests.robustness.api.conftest import Served
 
@@ -31,17 +32,7 @@ pytestmark = [
 
 def test_served_api_survives_many_generated_requests(served: Served, tmp_path: Path) -> None:
     admin, device, sha256 = seed(served.env.api)
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(
-        "[auth.openapi.adminToken]\n"
-        f'bearer = "{admin}"\n'
-        "[auth.openapi.deviceToken]\n"
-        f'bearer = "{device}"\n'
-        "[[operations]]\n"
-        'include-path = "/v1/media/{sha256}"\n'
-        f'parameters = {{ "path.sha256" = "{sha256}" }}\n',
-        encoding="utf-8",
-    )
+    config = write_config(tmp_path / "schemathesis.toml", admin, device, sha256)
     cmd = [
         str(SCHEMATHESIS), "--config-file", str(config), "run",
         f"http://{served.host}:{served.port}/v1/openapi.json",
