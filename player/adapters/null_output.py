@@ -120,5 +120,8 @@ class NullOutput:
                 return None
             return round((self._monotonic() - item.started_at_s) * 1000)
 
+    def audio_problem(self, token: int) -> str | None:
+        return None  # no device is expected: "null" plays nothing by design
+
     def close(self) -> None:
         self.stop(None)

@@ -95,6 +95,15 @@ class MediaOutput(Protocol):
         """Current position, or None when the output cannot tell."""
         ...
 
+    def audio_problem(self, token: int) -> str | None:
+        """Why the playing item ``token`` reaches no sound device, or None.
+
+        None also when the output cannot tell yet or at all. The loop asks
+        once, a moment after the item started, and records a play nobody
+        could hear as an error.
+        """
+        ...
+
     def close(self) -> None:
         """Stop everything and release every resource. Idempotent."""
         ...

@@ -20,10 +20,19 @@ Rules that keep a player alive for months:
   full open whose latency varies (it made gapless hand-overs overlap or gap
   by tens of ms). While armed the slot has no token, so its events are
   dropped.
+- libvlc reports "playing" with no sound device at all (it decodes into an
+  output that never opened). ``audio_problem`` tells, from the media's
+  statistics, when an audio-only item decodes but nothing reaches an output,
+  so the loop records an error instead of a play nobody heard.
+- ALSA's library prints an error line to stderr for every failed open (some
+  2,000 lines in 10 s without a sound card): its error handler is replaced
+  once per process by one that stays quiet; the loop reports the state.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import queue
 import threading
@@ -40,6 +49,50 @@ HEADLESS_ARGS = ("--aout=dummy", "--vout=dummy", "--no-video-title-show", "--qui
 DEFAULT_ARGS = ("--no-video-title-show", "--quiet")
 _PARSE_TIMEOUT_MS = 2000
 _PARSE_POLL_S = 0.005
+# Decoded audio blocks an item may have before "nothing played" means no output.
+_AUDIO_BLOCKS_BEFORE_VERDICT = 8
+
+# ALSA's error handler, kept alive for the life of the process once installed.
+_alsa_quiet_handler: object | None = None
+
+
+def quiet_alsa_errors() -> bool:
+    """Stop alsa-lib from printing its errors to stderr; True when installed.
+
+    Idempotent. Without libasound (no ALSA on this system) there is nothing
+    to quieten.
+    """
+    global _alsa_quiet_handler  # noqa: PLW0603 - one C hook per process, by nature
+    if _alsa_quiet_handler is not None:
+        return True
+    name = ctypes.util.find_library("asound") or "libasound.so.2"
+    try:
+        lib = ctypes.CDLL(name)
+        set_handler = lib.snd_lib_error_set_handler
+    except (OSError, AttributeError):
+        return False
+    # void handler(const char *file, int line, const char *function, int err,
+    # const char *fmt, ...): the variadic tail is never read.
+    prototype = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )
+    handler = prototype(lambda *_args: None)
+    set_handler.argtypes = [prototype]
+    set_handler(handler)
+    _alsa_quiet_handler = handler
+    return True
+
+
+def _exists(path: Path) -> bool:
+    """``Path.exists`` that answers False where the service may not look.
+
+    Under the unit's ``ProtectHome=yes`` ``/run/user`` is inaccessible and
+    ``Path.exists`` raises PermissionError on Python 3.11.
+    """
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def _aout_of(instance_args: Sequence[str]) -> str | None:
@@ -55,7 +108,7 @@ def _aout_of(instance_args: Sequence[str]) -> str | None:
 def detect_overlap(
     instance_args: Sequence[str],
     env: Mapping[str, str],
-    exists: Callable[[Path], bool] = Path.exists,
+    exists: Callable[[Path], bool] = _exists,
     read_text: Callable[[Path], str] | None = None,
 ) -> bool:
     """Whether two streams can sound at once through the output libvlc will use.
@@ -88,7 +141,7 @@ def detect_overlap(
     for conf in (Path(home) / ".asoundrc", Path("/etc/asound.conf")):
         try:
             text = reader(conf) if exists(conf) else ""
-        except OSError:
+        except OSError:  # an unreadable file says nothing about mixing
             continue
         if "dmix" in text or "type pulse" in text or "pipewire" in text:
             return True
@@ -109,6 +162,7 @@ class _Slot:
     def __init__(self, player: Any) -> None:
         self.player = player
         self.token: int | None = None
+        self.media: Any = None  # vlc.Media of the started item (statistics), released on halt
         self.length_ms: int | None = None
         self.alive = False  # Playing, progress or end seen since start
         self.progressed = False  # time advanced (something decoded)
@@ -138,9 +192,11 @@ class VlcOutput:
         except (ImportError, OSError) as exc:
             raise PlaybackError(f"libvlc cannot be loaded: {exc}") from exc
         self._vlc = vlc
+        quiet_alsa_errors()
         self._instance = vlc.Instance(list(instance_args))
         if self._instance is None:
             raise PlaybackError(f"libvlc refused the instance arguments {list(instance_args)}")
+        self._instance_args = list(instance_args)
         self._overlap = (
             detect_overlap(instance_args, os.environ if env is None else env)
             if overlap is None
@@ -291,7 +347,7 @@ class VlcOutput:
         if not armed:
             self._halt(slot)
             slot.player.set_media(prepared.media)
-        prepared.media.release()  # the player holds its own reference
+        slot.media = prepared.media  # released by _halt
         slot.armed = None
         slot.token = token
         slot.length_ms = prepared.length_ms
@@ -319,6 +375,9 @@ class VlcOutput:
         if slot.token is not None or slot.armed is not None:
             slot.token = slot.armed = None  # first, so late callbacks of the old item drop
             slot.player.stop()
+        if slot.media is not None:
+            slot.media.release()
+            slot.media = None
 
     def stop(self, token: int | None = None) -> None:
         for slot in self._slots:
@@ -364,6 +423,29 @@ class VlcOutput:
             return None
         ms = int(slot.player.get_time())
         return ms if ms >= 0 else None
+
+    def audio_problem(self, token: int) -> str | None:
+        """Why an audio-only item that is decoding reaches no output, else None.
+
+        libvlc counts the audio blocks it decoded and those an output played;
+        with no usable sound device the second stays 0. Items with video, and
+        items that have not decoded enough yet, give None.
+        """
+        slot = self._slot_of(token)
+        if slot is None or slot.media is None:
+            return None
+        if slot.player.video_get_track_count() > 0:
+            return None
+        stats = self._vlc.MediaStats()
+        if not slot.media.get_stats(stats):
+            return None
+        if stats.decoded_audio < _AUDIO_BLOCKS_BEFORE_VERDICT or stats.played_abuffers > 0:
+            return None
+        aout = _aout_of(self._instance_args) or "default"
+        return (
+            f"no audio output: libvlc decoded {stats.decoded_audio} audio blocks and "
+            f"no output ({aout}) played any; is a sound device present and allowed?"
+        )
 
     def close(self) -> None:
         if self._closed:

@@ -11,6 +11,9 @@ State machine (the playback thread is the only one that touches it):
                               │        single: start B on A's end (or A's cap)
                               ├─MediaEnded/cap──▶ record A completed, then B or idle
                               ├─MediaFailed──▶ record error, quarantine, B or idle
+                              ├─no audio output (asked once, shortly after the
+                              │   start)──▶ record error, no quarantine (the
+                              │   device is at fault, not the file), back off
                               └─skip/stop──▶ record skipped (real ended_at)
 
 Invariants:
@@ -37,6 +40,9 @@ Invariants:
   ``start_lead_ms`` before the projection on the other player (both items
   share the output's start-up latency, so a small lead suffices).
 - Durations use ``clock.monotonic()``; instants in Plays use ``clock.now()``.
+- A play is ``completed`` only when it could be heard: ``audio_check_s``
+  after an item starts (or at 60 % of a shorter item) the output is asked
+  whether sound reaches a device; when it does not, the item is an error.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ITEM_DURATION_MS = 10_000
 _RAMP_STEP_S = 0.05
+_NO_AUDIO_RETRY_MAX_S = 60.0
 JINGLE_ASSET_ID = "jingle"
 
 
@@ -93,7 +100,10 @@ class Clock(Protocol):
 
 @dataclass(frozen=True)
 class NowPlaying:
-    """Snapshot for status, metrics and sd_notify. ``state``: starting|playing|silence|stopped."""
+    """Snapshot for status, metrics and sd_notify.
+
+    ``state``: starting|playing|silence|no_audio|stopped.
+    """
 
     state: str
     tier: Tier | None = None
@@ -103,6 +113,9 @@ class NowPlaying:
     playlist_id: str | None = None
     started_at: datetime | None = None
     supports_overlap: bool = True
+    # "unknown" until an item was checked, then "ok" or "none" (no sound device).
+    audio_output: str = "unknown"
+    audio_problem: str | None = None
 
 
 class _Command:
@@ -135,6 +148,7 @@ class _Item:
     recorded: bool = False
     tail_end_mono: float | None = None  # overlap: when this tail is over (recorded then)
     output_ended: bool = False  # MediaEnded seen (may precede the audible end)
+    audio_check_mono: float | None = None  # when to ask whether it can be heard
 
 
 @dataclass
@@ -180,6 +194,7 @@ class PlaybackLoop:
         silence_wait_cap_s: float = 30.0,
         heartbeat_interval_s: float = 10.0,
         heartbeat: Callable[[], None] | None = None,
+        audio_check_s: float = 1.5,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -195,6 +210,10 @@ class PlaybackLoop:
         self._silence_cap_s = silence_wait_cap_s
         self._heartbeat_s = heartbeat_interval_s
         self._heartbeat = heartbeat
+        self._audio_check_s = audio_check_s
+        self._audio_output = "unknown"
+        self._audio_problem: str | None = None
+        self._no_audio_failures = 0  # consecutive, for the no-audio back-off
         self._inbox: queue.Queue[object] = queue.Queue()
         self._lock = threading.Lock()
         self._now_playing = NowPlaying(state="starting")
@@ -352,6 +371,10 @@ class PlaybackLoop:
             item.end_mono, item.capped = item.started_mono + cap_ms / 1000, True
         elif item.length_ms is not None:
             item.end_mono = item.started_mono + item.length_ms / 1000
+        check_s = self._audio_check_s
+        if item.end_mono is not None:
+            check_s = min(check_s, 0.6 * (item.end_mono - item.started_mono))
+        item.audio_check_mono = item.started_mono + check_s
         self._output.start(item.token)
         self._mark_started(item)
         self._transition(str(item.decision.tier))
@@ -367,6 +390,31 @@ class PlaybackLoop:
                 supports_overlap=self._overlap,
             )
         )
+
+    def _audio_checked(self, problem: str | None) -> None:
+        """Track the output's state; log only when it changes."""
+        state = "ok" if problem is None else "none"
+        if problem is None:
+            self._no_audio_failures = 0
+            if self._audio_output == "none":
+                log.info("audio output is back: items are heard again")
+        else:
+            self._no_audio_failures += 1
+            if self._audio_output != "none":
+                log.error(
+                    "%s; plays are recorded as errors and playback retries every %.0f s at most",
+                    problem, _NO_AUDIO_RETRY_MAX_S,
+                )
+            self._transition("no audio output")
+        self._audio_output, self._audio_problem = state, problem
+        with self._lock:
+            self._now_playing = replace(
+                self._now_playing, audio_output=state, audio_problem=problem,
+                state="no_audio" if problem is not None else self._now_playing.state,
+            )
+
+    def _no_audio_backoff_s(self) -> float:
+        return min(_NO_AUDIO_RETRY_MAX_S, 2.0 * 2.0 ** max(0, self._no_audio_failures - 1))
 
     def _mark_started(self, item: _Item) -> None:
         assert item.started_at is not None
@@ -393,6 +441,8 @@ class PlaybackLoop:
                 return None
             now = self._clock.monotonic()
             wake = now + self._heartbeat_s
+            if cur.audio_check_mono is not None:
+                wake = min(wake, cur.audio_check_mono)
             if cur.end_mono is not None:
                 if not cur.handed_over:
                     wake = min(wake, cur.end_mono - self._prepare_lead_s)
@@ -402,6 +452,18 @@ class PlaybackLoop:
             message = self._wait_until(wake)
             if message is None:
                 now = self._clock.monotonic()
+                if cur.audio_check_mono is not None and now >= cur.audio_check_mono:
+                    cur.audio_check_mono = None
+                    problem = self._output.audio_problem(cur.token)
+                    self._audio_checked(problem)
+                    if problem is not None:
+                        self._output.stop(cur.token)
+                        self._record(cur, Outcome.ERROR)
+                        self._discard(nxt)
+                        self._cut_tails()
+                        self._pause(self._no_audio_backoff_s())
+                        return None
+                    continue
                 if cur.end_mono is None:
                     continue
                 if not cur.handed_over and now >= cur.end_mono - self._prepare_lead_s:
@@ -623,4 +685,9 @@ class PlaybackLoop:
 
     def _set_now_playing(self, snapshot: NowPlaying) -> None:
         with self._lock:
-            self._now_playing = replace(snapshot, supports_overlap=self._overlap)
+            self._now_playing = replace(
+                snapshot,
+                supports_overlap=self._overlap,
+                audio_output=self._audio_output,
+                audio_problem=self._audio_problem,
+            )

@@ -147,6 +147,7 @@ class _FakeItem:
     path: Path
     length_ms: int | None
     timer: threading.Timer | None = None
+    playing: bool = False
 
 
 @dataclass
@@ -155,13 +156,15 @@ class FakeOutput:
 
     ``lengths`` maps a file name to its natural length (None: unknown);
     names in ``fail_on_start`` yield ``MediaFailed``; names in ``unopenable``
-    raise ``PlaybackError`` in ``prepare``.
+    raise ``PlaybackError`` in ``prepare``; while ``no_audio_output`` is set,
+    ``audio_problem`` reports it for every playing item.
     """
 
     lengths: dict[str, int | None] = field(default_factory=dict)
     fail_on_start: set[str] = field(default_factory=set)
     unopenable: set[str] = field(default_factory=set)
     overlap: bool = True
+    no_audio_output: str | None = None
     commands: list[tuple[float, str, object]] = field(default_factory=list)
     _events: queue.Queue[object] | None = None
     _items: dict[int, _FakeItem] = field(default_factory=dict)
@@ -200,6 +203,7 @@ class FakeOutput:
             self._events.put(MediaFailed(token, "fake failure"))
             return
         self._events.put(MediaStarted(token))
+        item.playing = True
         if item.length_ms is not None:
             item.timer = threading.Timer(item.length_ms / 1000, self._end, (token,))
             item.timer.start()
@@ -217,6 +221,7 @@ class FakeOutput:
             item = self._items.get(t)
             if item is None:
                 continue
+            item.playing = False
             if item.timer is not None:
                 item.timer.cancel()
                 item.timer = None
@@ -235,6 +240,11 @@ class FakeOutput:
     def position_ms(self, token: int) -> int | None:
         self._log("position", token)
         return None
+
+    def audio_problem(self, token: int) -> str | None:
+        self._log("audio_problem", token)
+        item = self._items.get(token)
+        return self.no_audio_output if item is not None and item.playing else None
 
     def close(self) -> None:
         self.stop(None)

@@ -169,3 +169,80 @@ def test_prestart_arms_the_next_item_on_the_idle_player_and_start_resumes_it(
             events.get(timeout=0.5)
     finally:
         out.close()
+
+
+@pytest.mark.vlc
+def test_a_playing_item_reaches_the_dummy_output(tmp_path: Path) -> None:
+    from tests.player.playback.fakes import write_tone
+
+    tone = write_tone(tmp_path / "long.wav", 440.0, 3000)
+    out = VlcOutput(HEADLESS_ARGS)
+    try:
+        events: queue.Queue[object] = queue.Queue()
+        out.attach(events)
+        token = out.prepare(tone)
+        out.start(token)
+        assert _next_event(events) == MediaStarted(token)
+        time.sleep(1.5)
+        assert out.audio_problem(token) is None
+    finally:
+        out.close()
+
+
+@pytest.mark.vlc
+def test_no_sound_device_is_reported_and_alsa_stays_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from tests.player.playback.fakes import write_tone
+
+    tone = write_tone(tmp_path / "long.wav", 440.0, 3000)
+    # An ALSA device that cannot open: what a box without a sound card has.
+    out = VlcOutput(
+        ["--aout=alsa", "--alsa-audio-device=lomuz_no_such_pcm", "--vout=dummy", "--quiet"]
+    )
+    try:
+        events: queue.Queue[object] = queue.Queue()
+        out.attach(events)
+        token = out.prepare(tone)
+        out.start(token)
+        deadline = time.monotonic() + 3.0
+        problem = None
+        while problem is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            problem = out.audio_problem(token)
+        assert problem is not None
+        assert "no audio output" in problem
+        assert "alsa" in problem
+    finally:
+        out.close()
+    assert "ALSA lib" not in capfd.readouterr().err
+
+
+def test_overlap_detection_survives_a_runtime_dir_it_may_not_read(tmp_path: Path) -> None:
+    """Under ProtectHome=yes /run/user is inaccessible: Path.exists raises there."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to probe as another user")
+    hidden = tmp_path / "run-user"
+    (hidden / "pulse").mkdir(parents=True)
+    (hidden / "pulse" / "native").touch()
+    hidden.chmod(0o700)
+    tmp_path.chmod(0o755)
+    env = {"XDG_RUNTIME_DIR": str(hidden), "HOME": "/nonexistent"}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the service user's view of the file system
+        code = 3
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            code = 0 if detect_overlap([], env) is False else 1
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    os.close(write)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "detect_overlap raised or found a server"
