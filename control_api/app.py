@@ -22,6 +22,7 @@ from control_api.media import (
     MediaTruncated,
 )
 from control_api.metrics import Metrics
+from control_api.openapi import build_openapi
 from control_api.resources import content, device, fleet, ops
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
@@ -128,7 +129,8 @@ def create_app(
     The caller migrates the database first (``lomuz-control serve`` does).
     """
     db = Database(settings.database_url)
-    metrics = Metrics()
+    # Route labels are the OpenAPI path templates (/v1/devices/{id}).
+    metrics = Metrics(route_templates=build_openapi()["paths"])
     revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
     deps = Deps(
         settings=settings,

@@ -1,14 +1,34 @@
 """Prometheus metrics of the control API (``GET /metrics``).
 
 Built on prometheus_client. Each ``Metrics`` owns its registry (no global
-default registry: tests build many apps in one process). When
-``PROMETHEUS_MULTIPROC_DIR`` is set in the environment before the process
-starts (production runs several workers), values live in that directory's mmap
-files and ``render`` aggregates every worker's. The directory must be emptied
-when the server (re)starts, before the workers fork.
+default registry: tests build many apps in one process).
 
-Labels stay bounded: requests are labelled by route *template* (never the raw
-path), unknown routes by ``"unmatched"``, unusual methods by ``"OTHER"``.
+Several workers (granian ``--workers 2``): every worker counts only what it
+answered, so ``/metrics`` must add up all of them, whichever worker takes the
+scrape. prometheus_client does that in its multiprocess mode, which it picks
+*when it is imported*: ``PROMETHEUS_MULTIPROC_DIR`` must be in the environment
+before the process starts (the systemd unit sets it to its RuntimeDirectory,
+which systemd creates empty at each start and removes at each stop). Values
+then live in that directory's per-pid mmap files, and ``render`` exposes only
+what ``MultiProcessCollector`` aggregates from them — never this process's own
+registry, which would show one worker. A variable set after the import is
+refused (``Metrics`` raises) instead of silently counting one worker.
+
+- Counters only go up; dead workers' files stay until the service restarts, so
+  totals never drop while it runs.
+- The build-info gauge uses ``multiprocess_mode="max"`` (every worker writes 1;
+  the "live*" modes would need ``mark_process_dead``, which granian never
+  calls).
+- Device gauges are computed at scrape time from the database, outside the
+  multiprocess files.
+- Process metrics (CPU, memory, fds, start time) are read at scrape time from
+  ``/proc/<pid>/stat`` of every worker that has files in the directory,
+  labelled ``pid``. ``/proc/stat`` is not needed (the unit's ``ProcSubset=pid``
+  hides it, which makes prometheus_client's own ``ProcessCollector`` empty).
+
+Labels stay bounded: requests are labelled by route *template* — the OpenAPI
+path template when the route is documented (``/v1/devices/{id}``), never the
+raw path — unknown routes by ``"unmatched"``, unusual methods by ``"OTHER"``.
 """
 
 from __future__ import annotations
@@ -16,43 +36,144 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import falcon
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
-__all__ = ["MANIFEST_KINDS", "Metrics", "MetricsMiddleware"]
+from control_api import __version__
+
+__all__ = [
+    "MANIFEST_KINDS",
+    "SCRAPE_GAUGES",
+    "Metrics",
+    "MetricsMiddleware",
+    "ProcessStats",
+    "parse_proc_stat",
+    "route_label",
+]
 
 MANIFEST_KINDS = frozenset({"full", "delta", "not_modified"})
 UNMATCHED_ROUTE = "unmatched"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_PARAM_RE = re.compile(r"\{[^{}]*\}")
+_WORKER_FILE_RE = re.compile(r"_(\d+)\.db$")
 # The 304 manifest path answers in about a millisecond; default buckets start at 5 ms.
 _LATENCY_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 _START_KEY = "lomuz_metrics_started_s"
 
+SCRAPE_GAUGES: Mapping[str, str] = {
+    "lomuz_devices": "Devices registered, all tenants (read from the database at scrape time).",
+    "lomuz_devices_online": (
+        "Devices that called the API within the last 3 telemetry intervals, all tenants "
+        "(read from the database at scrape time)."
+    ),
+}
+# The name ops.MetricsResource passed before 0.2; a gauge may not end in _total
+# (promtool check metrics). Exposed under the new name.
+_RENAMED_GAUGES = {"lomuz_devices_total": "lomuz_devices"}
+
+
+def route_label(uri_template: str | None, documented: Mapping[str, str]) -> str:
+    """The ``route`` label of a request.
+
+    ``documented`` maps a template's shape (parameters blanked, see
+    ``_shape``) to the OpenAPI path template; Falcon's ``{device_id}`` becomes
+    the OpenAPI ``{id}``. Undocumented routes keep their Falcon template; no
+    route at all is ``"unmatched"``.
+    """
+    if not uri_template:
+        return UNMATCHED_ROUTE
+    return documented.get(_shape(uri_template), uri_template)
+
+
+def _shape(template: str) -> str:
+    return _PARAM_RE.sub("{}", template)
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    """One process as ``/proc/<pid>/stat`` tells it. Seconds, bytes, Unix time."""
+
+    cpu_s: float
+    resident_bytes: int
+    virtual_bytes: int
+    start_time_s: float
+
+
+def parse_proc_stat(
+    raw: bytes, *, ticks_per_s: float, page_bytes: int, boot_time_s: float
+) -> ProcessStats:
+    """Parse ``/proc/<pid>/stat`` (proc(5)); ``boot_time_s`` is when the host booted."""
+    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
+    fields = raw.rsplit(b")", 1)[-1].split()
+    # fields[0] is field 3 (state): field N of proc(5) is fields[N - 3].
+    utime, stime = int(fields[11]), int(fields[12])
+    start_ticks, vsize, rss_pages = int(fields[19]), int(fields[20]), int(fields[21])
+    return ProcessStats(
+        cpu_s=(utime + stime) / ticks_per_s,
+        resident_bytes=rss_pages * page_bytes,
+        virtual_bytes=vsize,
+        start_time_s=boot_time_s + start_ticks / ticks_per_s,
+    )
+
+
+def _multiprocess_values() -> bool:
+    """Whether prometheus_client chose mmap-backed values (decided at its import)."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
 
 class Metrics:
-    """The API's counters and histograms, and their exposition."""
+    """The API's counters and histograms, and their exposition.
 
-    def __init__(self) -> None:
-        self.multiprocess_dir: str | None = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    ``route_templates`` are the documented (OpenAPI) path templates that the
+    ``route`` label uses; ``version`` goes to ``lomuz_control_build_info``.
+    """
+
+    def __init__(
+        self,
+        *,
+        route_templates: Iterable[str] = (),
+        version: str = __version__,
+        proc_dir: Path = Path("/proc"),
+    ) -> None:
+        self.multiprocess_dir: str | None = os.environ.get(MULTIPROC_ENV) or None
+        if self.multiprocess_dir is not None and not _multiprocess_values():
+            raise RuntimeError(
+                f"{MULTIPROC_ENV}={self.multiprocess_dir} was set after prometheus_client was "
+                "imported, so this process would count only its own requests: set it in the "
+                "environment before the server starts (the systemd unit does)"
+            )
+        if self.multiprocess_dir is None and _multiprocess_values():
+            raise RuntimeError(
+                f"prometheus_client is in multiprocess mode but {MULTIPROC_ENV} is now unset"
+            )
+        if self.multiprocess_dir is not None:
+            # Normally the unit's RuntimeDirectory= (created empty at each start);
+            # created here for servers started by hand with the variable set.
+            Path(self.multiprocess_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._documented = {_shape(t): t for t in route_templates}
+        self._proc_dir = proc_dir
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter(
             "lomuz_http_requests",
-            "HTTP requests answered, by route template, method and status.",
+            "HTTP requests answered, by route (OpenAPI path template), method and status code.",
             ["route", "method", "status"],
             registry=self.registry,
         )
         self._latency = Histogram(
             "lomuz_http_request_duration_seconds",
-            "Time to build an HTTP response (body streaming excluded), by route template.",
+            "Time to build an HTTP response (body streaming excluded), by route and method.",
             ["route", "method"],
             buckets=_LATENCY_BUCKETS_S,
             registry=self.registry,
@@ -65,12 +186,24 @@ class Metrics:
         )
         self._plays = Counter(
             "lomuz_plays_ingested",
-            "Proof-of-play records accepted (duplicates excluded).",
+            "Proof-of-play records accepted from devices (duplicates excluded).",
             registry=self.registry,
         )
+        build = Gauge(
+            "lomuz_control_build_info",
+            "Always 1; the version label is the running control API's version.",
+            ["version"],
+            multiprocess_mode="max",
+            registry=self.registry,
+        )
+        build.labels(version=version).set(1)
         for kind in sorted(MANIFEST_KINDS):
             self._manifests.labels(kind=kind)
         self.middleware = MetricsMiddleware(self)
+
+    def route_label(self, uri_template: str | None) -> str:
+        """The ``route`` label for a request routed to ``uri_template`` (None: no route)."""
+        return route_label(uri_template, self._documented)
 
     def observe_request(self, route: str, method: str, status: int, duration_s: float) -> None:
         """Count one answered request and its latency."""
@@ -92,26 +225,39 @@ class Metrics:
             self._plays.inc(n)
 
     def render(self, gauges: Mapping[str, float]) -> tuple[bytes, str]:
-        """The exposition body and its content type.
+        """The exposition body (all workers' values) and its content type.
 
-        ``gauges`` are values computed by the caller at scrape time (e.g.
-        ``lomuz_devices_total``, ``lomuz_devices_online``); names must be valid
-        Prometheus metric names.
+        ``gauges`` are values the caller computed at scrape time; their names
+        must be in ``SCRAPE_GAUGES`` (which holds their HELP text).
         """
-        for name in gauges:
-            if _METRIC_NAME_RE.fullmatch(name) is None:
-                raise ValueError(f"not a valid Prometheus metric name: {name!r}")
+        scraped: dict[str, float] = {}
+        for raw_name, value in gauges.items():
+            if _METRIC_NAME_RE.fullmatch(raw_name) is None:
+                raise ValueError(f"not a valid Prometheus metric name: {raw_name!r}")
+            name = _RENAMED_GAUGES.get(raw_name, raw_name)
+            if name not in SCRAPE_GAUGES:
+                raise ValueError(f"unknown scrape-time gauge {raw_name!r}: add it to SCRAPE_GAUGES")
+            scraped[name] = float(value)
         if self.multiprocess_dir is not None:
             source = CollectorRegistry(auto_describe=True)
             MultiProcessCollector(source, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
             body = generate_latest(source)
         else:
             body = generate_latest(self.registry)
-        if gauges:
-            scraped = CollectorRegistry(auto_describe=True)
-            scraped.register(_ScrapeTimeGauges(gauges))
-            body += generate_latest(scraped)
-        return body, CONTENT_TYPE_LATEST
+        extra = CollectorRegistry(auto_describe=True)
+        extra.register(_ScrapeTimeGauges(scraped))
+        extra.register(_WorkerProcesses(self._worker_pids, self._proc_dir))
+        return body + generate_latest(extra), CONTENT_TYPE_LATEST
+
+    def _worker_pids(self) -> list[int]:
+        if self.multiprocess_dir is None:
+            return [os.getpid()]
+        pids = set()
+        for entry in os.listdir(self.multiprocess_dir):
+            match = _WORKER_FILE_RE.search(entry)
+            if match is not None:
+                pids.add(int(match.group(1)))
+        return sorted(pids)
 
 
 class _ScrapeTimeGauges:
@@ -121,10 +267,56 @@ class _ScrapeTimeGauges:
     def collect(self) -> list[Metric]:
         families: list[Metric] = []
         for name, value in sorted(self._gauges.items()):
-            family = GaugeMetricFamily(name, f"{name} (computed at scrape time).")
-            family.add_metric([], float(value))
+            family = GaugeMetricFamily(name, SCRAPE_GAUGES[name])
+            family.add_metric([], value)
             families.append(family)
         return families
+
+
+class _WorkerProcesses:
+    """process_* metrics of each live worker, labelled ``pid``."""
+
+    def __init__(self, pids: Callable[[], list[int]], proc_dir: Path) -> None:
+        self._pids = pids
+        self._proc_dir = proc_dir
+
+    def collect(self) -> Iterator[Metric]:
+        what = "of each control API worker process"
+        cpu = CounterMetricFamily(
+            "process_cpu_seconds", f"User and system CPU time {what}, in seconds.", labels=["pid"]
+        )
+        rss = GaugeMetricFamily(
+            "process_resident_memory_bytes", f"Resident memory {what}.", labels=["pid"]
+        )
+        vms = GaugeMetricFamily(
+            "process_virtual_memory_bytes", f"Virtual memory size {what}.", labels=["pid"]
+        )
+        started = GaugeMetricFamily(
+            "process_start_time_seconds", f"Start time {what} (Unix time).", labels=["pid"]
+        )
+        fds = GaugeMetricFamily(
+            "process_open_fds", f"Open file descriptors {what}.", labels=["pid"]
+        )
+        ticks_per_s = float(os.sysconf("SC_CLK_TCK"))
+        page_bytes = os.sysconf("SC_PAGE_SIZE")
+        boot_time_s = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+        for pid in self._pids():
+            proc = self._proc_dir / str(pid)
+            try:
+                stats = parse_proc_stat(
+                    (proc / "stat").read_bytes(),
+                    ticks_per_s=ticks_per_s, page_bytes=page_bytes, boot_time_s=boot_time_s,
+                )
+                open_fds = len(os.listdir(proc / "fd"))
+            except (OSError, IndexError, ValueError):
+                continue  # the worker is gone (or /proc is not Linux's): no series for it
+            label = [str(pid)]
+            cpu.add_metric(label, stats.cpu_s)
+            rss.add_metric(label, stats.resident_bytes)
+            vms.add_metric(label, stats.virtual_bytes)
+            started.add_metric(label, stats.start_time_s)
+            fds.add_metric(label, open_fds)
+        yield from (cpu, rss, vms, started, fds)
 
 
 class MetricsMiddleware:
@@ -145,5 +337,5 @@ class MetricsMiddleware:
     ) -> None:
         started_s = req.context.get(_START_KEY)
         duration_s = 0.0 if started_s is None else time.perf_counter() - started_s
-        route = req.uri_template or UNMATCHED_ROUTE
+        route = self._metrics.route_label(req.uri_template)
         self._metrics.observe_request(route, req.method, resp.status_code, duration_s)
