@@ -41,7 +41,7 @@ from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
-from player.adapters.textfile_metrics import PlayerMetrics, write_textfile
+from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
 from player.core.model import Decision, Play, Tier
 from player.credentials import Credentials, load_credentials
 from player.errors import PlayerError
@@ -147,6 +147,12 @@ class Daemon:
         self.cache: MediaCache | None = None
         self._control: ControlServer | None = None
         self._metrics_probe = SystemMetricsProbe(settings.data_dir)
+        # The textfile: written by the metrics job and once more (up 0) at shutdown,
+        # under this lock, never after the shutdown's write.
+        textfile_dir = settings.metrics.textfile_dir
+        self._textfile = TextfileWriter(textfile_dir) if textfile_dir is not None else None
+        self._metrics_lock = threading.Lock()
+        self._metrics_stopped = False
         self._started_at = datetime.now(UTC)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -290,6 +296,7 @@ class Daemon:
             self.clock.flush()
         if self._output is not None:
             self._output.close()
+        self._write_stopped_metrics()
         if self.store is not None:
             self.store.close()
         if self._run_lock is not None:
@@ -386,16 +393,41 @@ class Daemon:
             log.exception("janitor: unexpected error")
 
     def _metrics_job(self) -> None:
-        directory = self.settings.metrics.textfile_dir
-        if directory is None:
-            return
-        try:
-            write_textfile(directory, self.metrics_snapshot())
-        except Exception:  # job boundary
-            log.exception("metrics: cannot write the textfile")
+        with self._metrics_lock:
+            if self._textfile is None or self._metrics_stopped:
+                return
+            try:
+                snapshot = self.metrics_snapshot()
+            except Exception:  # job boundary: a bug, not the directory (the writer logs that)
+                log.exception("metrics: cannot take a snapshot")
+                return
+            self._textfile.write(snapshot)
+
+    def _write_stopped_metrics(self) -> None:
+        """At shutdown, before the store closes: the textfile says up 0 (never a stale 1)."""
+        with self._metrics_lock:
+            self._metrics_stopped = True
+            if self._textfile is None:
+                return
+            if self.store is None or self.clock is None or self.cache is None:
+                self._textfile.remove()  # start failed early: no snapshot to give
+                return
+            try:
+                snapshot = self.metrics_snapshot()
+            except Exception:  # shutdown boundary: still leave no "up 1" behind
+                log.exception("metrics: cannot take the last snapshot")
+                self._textfile.remove()
+                return
+            self._textfile.write_stopped(snapshot)
 
     def metrics_snapshot(self) -> PlayerMetrics:
         """The node_exporter textfile view of the player."""
+        from player.runtime.syncer import (
+            KEY_LAST_SYNC_ATTEMPT_AT,
+            KEY_LAST_SYNC_ERROR,
+            KEY_LAST_SYNC_OK_AT,
+        )
+
         assert self.store is not None
         assert self.clock is not None
         assert self.cache is not None
@@ -404,24 +436,26 @@ class Daemon:
         usage = self.cache.usage()
         clock = self.clock.status()
         playing = self.loop.now_playing() if self.loop is not None else None
-        last_ok = _parse_instant(self.store.get_state("last_sync_ok_at"))
         downloads = self.downloads.status() if self.downloads is not None else None
         return PlayerMetrics(
             playing=playing is not None and playing.state == "playing",
             tier=str(playing.tier) if playing is not None and playing.tier else None,
-            last_sync_age_s=(now - last_ok).total_seconds() if last_ok else None,
+            last_sync_success_at=_parse_instant(self.store.get_state(KEY_LAST_SYNC_OK_AT)),
+            last_sync_attempt_at=_parse_instant(self.store.get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
+            sync_failing=bool(self.store.get_state(KEY_LAST_SYNC_ERROR)),
             outbox_pending_plays=counts.outbox_pending,
             outbox_dropped_plays_total=counts.plays_dropped,
             cache_bytes=usage.size_bytes,
             cache_files=usage.files,
             download_failures_total=downloads.failed_total if downloads else 0,
             pending_downloads=downloads.pending if downloads else 0,
-            plays_total=counts.outbox_total + counts.plays_dropped,
+            plays_total=self.store.plays_recorded_count(),
             clock_offset_s=clock.offset_s,
             clock_trusted=clock.trusted,
             quarantined_assets=counts.quarantined,
             storage_full=bool(self.janitor and self.janitor.storage_full),
             started_at=self._started_at,
+            taken_at=now,
             version=player.__version__,
         )
 

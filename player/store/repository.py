@@ -521,6 +521,19 @@ class PlayerStore:
     def dropped_plays_count(self) -> int:
         return int(self.get_state(KEY_PLAYS_DROPPED) or "0")
 
+    def plays_recorded_count(self) -> int:
+        """Plays ever recorded in this store: only goes up (the metrics' plays counter).
+
+        ``plays.seq`` is SQLite's rowid (INTEGER PRIMARY KEY without
+        AUTOINCREMENT), so a new row gets max(seq) + 1. Nothing deletes the
+        newest row: ``_bound_outbox`` removes the oldest ones and keeps
+        ``outbox_max_rows`` >= 1, and uploading only flags rows. Hence
+        max(seq) is the number of plays ever inserted (duplicates are not
+        inserted). One index probe, whatever the outbox size.
+        """
+        with self._read() as conn:
+            return int(conn.execute(select(func.max(t.plays.c.seq))).scalar_one() or 0)
+
     # --- file index --------------------------------------------------------
 
     def mark_file_verified(self, sha256: str, size_bytes: int, at: datetime) -> None:

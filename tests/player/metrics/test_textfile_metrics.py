@@ -22,13 +22,17 @@ from player.adapters.textfile_metrics import (
 )
 
 STARTED_AT = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+SYNCED_AT = datetime(2026, 3, 1, 9, 59, 17, 500_000, tzinfo=UTC)
+TAKEN_AT = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 def snapshot(**changes: object) -> PlayerMetrics:
     base = PlayerMetrics(
         playing=True,
         tier="playlist",
-        last_sync_age_s=42.5,
+        last_sync_success_at=SYNCED_AT,
+        last_sync_attempt_at=SYNCED_AT,
+        sync_failing=False,
         outbox_pending_plays=3,
         outbox_dropped_plays_total=1,
         cache_bytes=123_456_789,
@@ -41,6 +45,7 @@ def snapshot(**changes: object) -> PlayerMetrics:
         quarantined_assets=1,
         storage_full=False,
         started_at=STARTED_AT,
+        taken_at=TAKEN_AT,
         version="0.1.0",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -65,7 +70,10 @@ def test_written_file_parses_with_expected_values(tmp_path: Path) -> None:
     assert values[("lomuz_player_up", ())] == 1
     assert values[("lomuz_player_playing", ())] == 1
     assert values[("lomuz_player_playing_info", (("tier", "playlist"),))] == 1
-    assert values[("lomuz_player_last_sync_age_seconds", ())] == 42.5
+    assert values[("lomuz_player_last_sync_success_timestamp_seconds", ())] == SYNCED_AT.timestamp()
+    assert values[("lomuz_player_last_sync_attempt_timestamp_seconds", ())] == SYNCED_AT.timestamp()
+    assert values[("lomuz_player_sync_failing", ())] == 0
+    assert values[("lomuz_player_metrics_written_timestamp_seconds", ())] == TAKEN_AT.timestamp()
     assert values[("lomuz_player_outbox_pending_plays", ())] == 3
     assert values[("lomuz_player_outbox_dropped_plays_total", ())] == 1
     assert values[("lomuz_player_cache_bytes", ())] == 123_456_789
@@ -95,14 +103,26 @@ def test_help_and_type_lines_and_counter_types(tmp_path: Path) -> None:
         assert types[f"lomuz_player_{name}"] == "counter"
 
 
-def test_never_synced_leaves_the_age_absent_and_idle_tier_is_none(tmp_path: Path) -> None:
+def test_never_synced_leaves_the_timestamps_absent_and_idle_tier_is_none(tmp_path: Path) -> None:
     text = write_textfile(
-        tmp_path, snapshot(last_sync_age_s=None, playing=False, tier=None)
+        tmp_path,
+        snapshot(last_sync_success_at=None, last_sync_attempt_at=None, playing=False, tier=None),
     ).read_text()
     values = samples(text)
-    assert not any(name == "lomuz_player_last_sync_age_seconds" for name, _ in values)
-    assert "# TYPE lomuz_player_last_sync_age_seconds gauge" in text
+    for name in ("last_sync_success", "last_sync_attempt"):
+        metric = f"lomuz_player_{name}_timestamp_seconds"
+        assert not any(n == metric for n, _ in values)
+        assert f"# TYPE {metric} gauge" in text
     assert values[("lomuz_player_playing_info", (("tier", "none"),))] == 0
+
+
+def test_no_ages_only_timestamps_and_no_total_on_gauges() -> None:
+    """promtool's rules: _total only on counters; instants rather than ages."""
+    text = render(snapshot()).decode()
+    for family in text_string_to_metric_families(text):
+        assert not family.name.endswith("_age_seconds"), family.name
+        if family.type != "counter":
+            assert not family.name.endswith("_total"), family.name
 
 
 @given(st.text(min_size=1, max_size=40))
@@ -146,8 +166,8 @@ def test_missing_directory_raises(tmp_path: Path) -> None:
     [
         ({"cache_bytes": -1}, "cache_bytes"),
         ({"plays_total": -5}, "plays_total"),
-        ({"last_sync_age_s": -1.0}, "last_sync_age_s"),
-        ({"last_sync_age_s": math.nan}, "last_sync_age_s"),
+        ({"last_sync_success_at": datetime(2026, 3, 1)}, "last_sync_success_at"),
+        ({"taken_at": datetime(2026, 3, 1)}, "taken_at"),
         ({"clock_offset_s": math.inf}, "clock_offset_s"),
         ({"started_at": datetime(2026, 3, 1)}, "started_at"),
         ({"tier": ""}, "tier"),
