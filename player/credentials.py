@@ -2,16 +2,31 @@
 
 Written once by ``lomuz-player enroll`` (atomically: temp file, fsync, rename)
 and read by the daemon, ``sync`` and ``doctor``.
+
+Who owns it matters: the daemon runs as the service user (``lomuz``), so a file
+written by root is one it cannot read. ``enroll`` run as root therefore writes
+it owned by the data directory's owner (``owner_for``), and a file that exists
+but cannot be read raises ``CredentialsUnreadable`` — a runtime problem with a
+``chown`` fix, not bad configuration: the daemon logs it and keeps playing
+unenrolled instead of exiting 78 (which systemd never restarts).
 """
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import json
+import os
+import pwd
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from player.adapters.atomic_file import write_file_atomically
-from player.errors import ConfigError
+from player.adapters.atomic_file import fsync_dir
+from player.errors import ConfigError, PlayerError
+from player.settings import check_http_url
+
+SERVICE_OWNER = "lomuz:lomuz"  # the package's user and group (packaging/player/postinst)
 
 
 @dataclass(frozen=True)
@@ -24,27 +39,90 @@ class Credentials:
         return f"Credentials(api_url={self.api_url!r}, device_id={self.device_id!r}, token=***)"
 
 
+class CredentialsUnreadable(PlayerError):  # noqa: N818 - a state, like ApiUnavailable
+    """The credentials file exists but this process cannot read it (owner, mode).
+
+    ``fix`` is the command that repairs it, for logs and ``doctor``.
+    """
+
+    def __init__(self, path: Path, reason: str, fix: str) -> None:
+        super().__init__(f"credentials {path}: cannot read: {reason}")
+        self.path = path
+        self.fix = fix
+
+
+def owner_name(directory: Path) -> str:
+    """``user:group`` owning ``directory`` (the service user), else ``lomuz:lomuz``."""
+    try:
+        st = directory.stat()
+        if st.st_uid == 0:
+            return SERVICE_OWNER
+        return f"{pwd.getpwuid(st.st_uid).pw_name}:{grp.getgrgid(st.st_gid).gr_name}"
+    except (OSError, KeyError):
+        return SERVICE_OWNER
+
+
+def unreadable_fix(path: Path) -> str:
+    """The command that makes ``path`` the service user's again."""
+    return f"chown {owner_name(path.parent)} {path} && chmod 600 {path}"
+
+
 def load_credentials(path: Path) -> Credentials | None:
-    """The stored credentials, or None when the device was never enrolled."""
+    """The stored credentials, or None when the device was never enrolled.
+
+    Raises ``CredentialsUnreadable`` when the file cannot be read and
+    ``ConfigError`` (key ``credentials``) when its content is unusable.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise ConfigError("credentials", f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise CredentialsUnreadable(path, exc.strerror or str(exc), unreadable_fix(path)) from exc
     try:
         data = json.loads(raw)
-        return Credentials(
+        credentials = Credentials(
             api_url=str(data["api_url"]),
             device_id=str(data["device_id"]),
             device_token=str(data["device_token"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError("credentials", f"{path}: unreadable, enroll again ({exc})") from exc
+    try:
+        check_http_url(credentials.api_url)
+    except ValueError as exc:
+        raise ConfigError(
+            "credentials",
+            f"{path}: api_url {credentials.api_url!r} is not a valid URL ({exc}), enroll again",
+        ) from exc
+    return credentials
 
 
-def save_credentials(path: Path, credentials: Credentials) -> None:
-    """Write the credentials file with mode 0600, replacing any previous one atomically."""
+def owner_for(directory: Path, euid: int) -> tuple[int, int] | None:
+    """(uid, gid) the credentials in ``directory`` must belong to, None for "as is".
+
+    Root writing into a directory someone else owns (the service user's
+    ``StateDirectory``) writes the file as that owner; anyone else writes as
+    themselves (they can only read their own file back anyway).
+    """
+    if euid != 0:
+        return None
+    try:
+        st = directory.stat()
+    except FileNotFoundError:
+        return None
+    return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
+
+
+def save_credentials(
+    path: Path, credentials: Credentials, *, owner: tuple[int, int] | None = None
+) -> None:
+    """Replace the credentials file atomically: mode 0600, owned by ``owner`` if given.
+
+    Temp file in the same directory, chown and chmod *before* the rename (the
+    file is never visible with the wrong owner), fsync, rename, fsync the
+    directory. No temp file is left behind on failure.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     body = json.dumps(
         {
@@ -54,4 +132,18 @@ def save_credentials(path: Path, credentials: Credentials) -> None:
         },
         indent=2,
     ).encode()
-    write_file_atomically(path, body, mode=0o600)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    fsync_dir(path.parent)

@@ -11,6 +11,8 @@ exits 78. Paths under ``data_dir`` are derived here and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -168,13 +170,62 @@ def _abs_path(value: object, from_env: bool) -> Path:
     return path
 
 
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
+
+
+def check_http_url(value: str) -> str:
+    """``value`` as a control API base URL (trailing ``/`` removed), else ValueError.
+
+    The one URL check: settings (``api.url``), ``enroll --api`` and the
+    credentials file all use it, so a URL that passes here is one httpx can
+    request. The ValueError text says what is wrong, for "KEY: TEXT, got VALUE".
+    """
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("not a valid URL: it contains a space or a control character")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    host = parts.hostname
+    if not host:
+        raise ValueError("not a valid URL: it has no host")
+    if not (_valid_ipv6(host) if ":" in host else _valid_host_name(host)):
+        hint = " (write a non-ASCII name in its xn-- form)" if not host.isascii() else ""
+        raise ValueError(f"not a valid URL: {host!r} is not a host name or address{hint}")
+    if port == 0:
+        raise ValueError("not a valid URL: port 0")
+    if parts.query or parts.fragment:
+        raise ValueError("must be a base URL, without ?query or #fragment")
+    return value.rstrip("/")
+
+
+def _valid_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_host_name(host: str) -> bool:
+    # ASCII only: internationalised names differ between IDNA 2003 (Python's
+    # codec) and 2008 (httpx); the xn-- form is unambiguous.
+    if not host.isascii():
+        return False
+    labels = host.removesuffix(".").split(".")
+    return all(len(label) <= 63 and _HOST_LABEL.fullmatch(label) for label in labels)
+
+
 def _url(value: object, from_env: bool) -> str:
     if not isinstance(value, str):
         raise _BadValueError("must be an http(s) URL string")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _BadValueError("must be an http:// or https:// URL with a host")
-    return value.rstrip("/")
+    try:
+        return check_http_url(value)
+    except ValueError as exc:
+        raise _BadValueError(str(exc)) from None
 
 
 def _log_level(value: object, from_env: bool) -> str:

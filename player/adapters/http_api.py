@@ -161,6 +161,7 @@ class Reply:
     status_code: int
     headers: httpx.Headers
     content: bytes
+    request: str = ""  # "METHOD URL" as sent, for error messages
 
 
 def _error_detail(status: int, content: bytes | None) -> str:
@@ -252,7 +253,14 @@ class ControlApiClient:
             raise EnrollmentError("enrollment code is empty")
         payload = {"enrollment_code": code.strip(), "hardware": dict(hardware or {})}
         reply = self._send("POST", "v1/enroll", json_body=payload, auth=False, what="enroll")
-        if reply.status_code in (400, 401, 403, 404, 409, 422):
+        if reply.status_code in (404, 405):
+            # Nothing routes /v1/enroll there: the URL is wrong, not the code.
+            raise ApiProtocolError(
+                f"no Lomuz API at {self.base_url.rstrip('/')}: {reply.request} answered "
+                f"{reply.status_code} — check --api",
+                status=reply.status_code,
+            )
+        if reply.status_code in (400, 401, 403, 409, 422):
             raise EnrollmentError(
                 "enrollment code refused: HTTP "
                 f"{reply.status_code} {_error_detail(reply.status_code, reply.content)}",
@@ -350,17 +358,34 @@ class ControlApiClient:
                 method, url, json=json_body, params=params, headers=headers
             ) as response:
                 content = _read_bounded(response, max_body_bytes, what)
-                return Reply(response.status_code, response.headers, content)
+                return Reply(response.status_code, response.headers, content, f"{method} {url}")
         except httpx.HTTPError as exc:
-            raise ApiUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+            raise ApiUnavailable(
+                f"{what}: {method} {url}: {transport_error_text(exc)}"
+            ) from exc
 
     @staticmethod
     def _check(reply: Reply, what: str, expected: tuple[int, ...]) -> None:
-        raise_for_status(reply.status_code, reply.headers, reply.content, what)
+        where = f"{what}: {reply.request}" if reply.request else what
+        raise_for_status(reply.status_code, reply.headers, reply.content, where)
         if reply.status_code not in expected:
             raise ApiProtocolError(
-                f"{what}: unexpected HTTP {reply.status_code}", reply.status_code
+                f"{where}: unexpected HTTP {reply.status_code}", reply.status_code
             )
+
+
+def transport_error_text(exc: BaseException) -> str:
+    """A network error's whole reason (TLS verification included), never cut.
+
+    ``ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed:
+    self-signed certificate (_ssl.c:1006)``; an exception with an empty text
+    (some timeouts) shows its cause instead.
+    """
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if not text and cause is not None:
+        text = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _read_bounded(response: httpx.Response, max_bytes: int, what: str) -> bytes:
@@ -508,5 +533,6 @@ __all__ = [
     "parse_retry_after",
     "raise_for_status",
     "retrying",
+    "transport_error_text",
     "with_retry",
 ]

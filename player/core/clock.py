@@ -20,6 +20,7 @@ Invariants
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -138,3 +139,42 @@ def status(state: ClockState, wall: datetime, mono_s: float) -> ClockStatus:
         last_step_s=state.last_step_s,
         reason=reason,
     )
+
+
+
+IN_STEP_S = 1.0  # a ``Date`` header has 1 s resolution: below this the clocks agree
+_MINUTE_S = 60
+_HOUR_S = 3600
+_DAY_S = 86_400
+_YEAR_S = 365 * _DAY_S
+
+
+def describe_offset(offset_s: float) -> str:
+    """An API clock offset in words for a technician.
+
+    ``offset_s`` is API time minus local time (what ``offset_from_date`` returns
+    and ``corrected_now`` adds): positive means this box's clock is *behind*.
+    Examples: "in step with the API (0.4 s)", "this box is 2 h 00 min ahead of
+    the API", "this box is 2 y 183 d behind the API". Two units at most (years
+    are 365 d), the second zero-padded.
+    """
+    if not math.isfinite(offset_s):
+        return f"offset unknown ({offset_s})"
+    magnitude = abs(offset_s)
+    if magnitude < IN_STEP_S:
+        return f"in step with the API ({magnitude:.1f} s)"
+    side = "behind" if offset_s > 0 else "ahead of"
+    return f"this box is {_duration_words(magnitude)} {side} the API"
+
+
+def _duration_words(seconds: float) -> str:
+    if round(seconds, 1) < _MINUTE_S:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < _HOUR_S:
+        return f"{whole // _MINUTE_S} min {whole % _MINUTE_S:02d} s"
+    if whole < _DAY_S:
+        return f"{whole // _HOUR_S} h {whole % _HOUR_S // _MINUTE_S:02d} min"
+    if whole < _YEAR_S:
+        return f"{whole // _DAY_S} d {whole % _DAY_S // _HOUR_S:02d} h"
+    return f"{whole // _YEAR_S} y {whole % _YEAR_S // _DAY_S} d"

@@ -208,6 +208,42 @@ class PlayerStore:
             raise
         return store
 
+    @classmethod
+    def open_read_only(
+        cls, db_path: Path, *, outbox_max_rows: int = DEFAULT_OUTBOX_MAX_ROWS
+    ) -> PlayerStore | None:
+        """Open an existing database for reading only; None when there is none yet.
+
+        For the read commands (``status``, ``next``, ``plays``): never creates a
+        file or directory, never migrates, never writes (see ``connect_read_only``;
+        the connections are also ``query_only``, so a write raises StoreError).
+        A database whose schema is not this player's raises StoreError saying
+        what to do, as does one this user may not read.
+        """
+        try:
+            if not db_path.is_file():
+                return None
+        except OSError as exc:  # a parent directory we may not search (0750)
+            raise StoreError(_unreadable(db_path, exc.strerror or str(exc))) from exc
+        try:  # fail here, with the fix, rather than on the first query
+            connect_read_only(db_path).close()
+        except sqlite3.Error as exc:
+            raise StoreError(_unreadable(db_path, str(exc))) from exc
+        engine = create_engine(
+            "sqlite+pysqlite://",
+            creator=lambda: connect_read_only(db_path),
+        )
+        event.listen(engine, "connect", _on_connect_read_only)
+        event.listen(engine, "begin", _on_begin)
+        store = cls(engine, outbox_max_rows)
+        try:
+            with store._read() as conn:
+                _check_schema_readable(conn, db_path)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -692,6 +728,77 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def connect_read_only(
+    db_path: Path, *, timeout_s: float = _BUSY_TIMEOUT_MS / 1000
+) -> sqlite3.Connection:
+    """A SQLite connection to ``db_path`` that creates and changes no file.
+
+    ``mode=ro`` alone is not enough: on a WAL database whose ``-shm``/``-wal``
+    files are absent (the daemon is stopped and closed it cleanly) SQLite
+    creates them, owned by whoever runs the command, and leaves them behind; a
+    root-owned ``-shm`` then stops the daemon ("attempt to write a readonly
+    database"). Without a ``-shm`` nobody has the database open in WAL mode, so
+    the main file is complete: it is opened ``immutable`` (no locks, no side
+    files). With both present (the daemon runs, or was killed) they are used as
+    they are. Raises ``sqlite3.Error`` (``unable to open`` when there is no file).
+    """
+    shm = db_path.with_name(db_path.name + "-shm")
+    wal = db_path.with_name(db_path.name + "-wal")
+    query = "mode=ro" if shm.exists() and wal.exists() else "mode=ro&immutable=1"
+    return sqlite3.connect(
+        f"{db_path.absolute().as_uri()}?{query}",
+        uri=True,
+        timeout=timeout_s,
+        check_same_thread=False,
+    )
+
+
+def _on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
+    # No journal_mode/synchronous here: those are the writer's, and setting
+    # them is a write.
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
+
+
+def _unreadable(db_path: Path, reason: str) -> str:
+    return (
+        f"cannot read {db_path}: {reason}; "
+        f"run as root or as the data directory's owner (sudo -u lomuz ...)"
+    )
+
+
+def _check_schema_readable(conn: Connection, db_path: Path) -> None:
+    """StoreError unless the database is at this player's migration head."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        current = set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+    except SQLAlchemyError:
+        current = set()
+    script = ScriptDirectory.from_config(_migrations_config(conn))
+    heads = set(script.get_heads())
+    if current == heads:
+        return
+    known = {rev.revision for rev in script.walk_revisions()}
+    shown = ",".join(sorted(current)) or "none"
+    if current - known:
+        raise StoreError(
+            f"{db_path}: written by a newer player (schema {shown}, this one knows up to "
+            f"{','.join(sorted(heads))}): upgrade lomuz-player"
+        )
+    raise StoreError(
+        f"{db_path}: schema {shown} is older than this player's ({','.join(sorted(heads))}); "
+        "read commands never migrate: restart the player (systemctl restart lomuz-player), "
+        "which migrates it, then run this again"
+    )
 
 
 def _on_begin(conn: Connection) -> None:
