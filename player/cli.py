@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -61,12 +62,17 @@ class UsageError(PlayerError):
 
 @dataclass
 class Context:
-    """What a command handler gets: settings, output streams, the environment."""
+    """What a command handler gets: settings, output streams, the environment.
+
+    ``euid`` is who runs the command (``enroll`` as root writes the credentials
+    as the data directory's owner); injectable for tests.
+    """
 
     settings: Settings
     stdout: IO[str]
     stderr: IO[str]
     environ: Mapping[str, str]
+    euid: Callable[[], int] = os.geteuid
 
     def print(self, text: str = "") -> None:
         print(text, file=self.stdout)
@@ -76,8 +82,41 @@ class Context:
         self.stdout.write("\n")
 
     @contextmanager
+    def read_store(self) -> Iterator[PlayerStore | None]:
+        """The local database opened read-only, None when there is none yet; always closed.
+
+        What the read commands use: they create, migrate and change no file,
+        whoever runs them (root included), so they cannot break the daemon's files.
+        """
+        from player.store.repository import PlayerStore
+
+        store = PlayerStore.open_read_only(
+            self.settings.db_path, outbox_max_rows=self.settings.telemetry.outbox_max_rows
+        )
+        try:
+            yield store
+        finally:
+            if store is not None:
+                store.close()
+
+    def ask_daemon(self, command: str, timeout_s: float, **fields: Any) -> dict[str, Any] | None:
+        """A running daemon's reply on the control socket; None when none answers.
+
+        A socket we may not open (another user's 0600 socket) counts as no daemon.
+        """
+        from player.daemon import control_socket_path
+        from player.runtime.control import ask_daemon
+
+        try:
+            return ask_daemon(
+                control_socket_path(self.settings), command, timeout_s=timeout_s, **fields
+            )
+        except (OSError, ValueError):
+            return None
+
+    @contextmanager
     def store(self) -> Iterator[PlayerStore]:
-        """Open the local database (creating ``data_dir`` if needed); always closed."""
+        """Open the local database for writing (creating and migrating it); always closed."""
         from player.store.repository import PlayerStore
 
         try:
@@ -172,21 +211,81 @@ def decision_as_json(decision: Decision) -> dict[str, Any]:
     }
 
 
+CLOCK_SOURCE_TEXT = {
+    "--at": "--at, no clock correction",
+    "daemon": "the running daemon's corrected clock",
+    "lower_bound": "system clock is behind the stored clock lower bound: using the bound",
+    "system": "system clock; no daemon running",
+}
+
+
+def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, str]:
+    """The instant the daemon would judge the schedules at, and where it came from.
+
+    The running daemon's corrected clock (its ``status`` reply has ``at``); else
+    the system clock, but never before the persisted lower bound (the daemon's
+    ``corrected_now`` floor), so a box whose clock reset to 1970 is still judged
+    at the last trusted time.
+    """
+    from player.daemon import KEY_CLOCK_LOWER_BOUND
+
+    live = ctx.ask_daemon("status", timeout_s=3.0)
+    if live is not None and isinstance(live.get("at"), str):
+        try:
+            return parse_instant(live["at"], "daemon status at"), "daemon"
+        except ManifestError:
+            pass  # an older daemon's reply: fall back to the local rule
+    system_now = datetime.now(UTC)
+    raw = store.get_state(KEY_CLOCK_LOWER_BOUND) if store is not None else None
+    lower_bound = _stored_instant(raw)
+    if lower_bound is not None and lower_bound > system_now:
+        return lower_bound, "lower_bound"
+    return system_now, "system"
+
+
+def _stored_instant(raw: str | None) -> datetime | None:
+    """A persisted ISO instant (tz-aware), None when absent or unusable."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+
+
+def decide_without_state(ctx: Context, at: datetime, fallback: Tier) -> Decision:
+    """``next`` on a box with no database yet: the fallback, saying why."""
+    from dataclasses import replace
+
+    from player.core import schedule as rules
+
+    decision = rules.decide(rules.Catalogue(), at, fallback)
+    reason = f"no local state yet ({ctx.settings.db_path} does not exist)"
+    return replace(decision, reasons=(reason, *decision.reasons))
+
+
 def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
+    fallback = Tier(ctx.settings.playback.fallback)
+    given_at: datetime | None = None
     if args.at is not None:
         try:
-            at = parse_instant(args.at, "--at")
+            given_at = parse_instant(args.at, "--at")
         except ManifestError as exc:
             raise UsageError(str(exc)) from exc
-    else:
-        at = datetime.now(UTC)
-    fallback = Tier(ctx.settings.playback.fallback)
-    with ctx.store() as store:
-        decision = store.decide(at, fallback=fallback)
+    with ctx.read_store() as store:
+        if given_at is not None:
+            at, clock_source = given_at, "--at"
+        else:
+            at, clock_source = corrected_now(ctx, store)
+        if store is None:
+            decision = decide_without_state(ctx, at, fallback)
+        else:
+            decision = store.decide(at, fallback=fallback)
     if args.json:
-        ctx.print_json(decision_as_json(decision))
+        ctx.print_json({**decision_as_json(decision), "clock": clock_source})
         return EXIT_OK
-    ctx.print(f"at        {format_instant(decision.at)}")
+    ctx.print(f"at        {format_instant(decision.at)} ({CLOCK_SOURCE_TEXT[clock_source]})")
     ctx.print(f"tier      {decision.tier.value}")
     if decision.asset_id is not None:
         ctx.print(f"asset     {decision.asset_id} (sha256 {decision.sha256})")
@@ -224,8 +323,10 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_plays(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.store() as store:
-        rows: list[tuple[Play, bool]] = list(store.local_plays(limit=args.limit))
+    with ctx.read_store() as store:
+        rows: list[tuple[Play, bool]] = (
+            list(store.local_plays(limit=args.limit)) if store is not None else []
+        )
     if args.json:
         ctx.print_json([{**encode_play(play), "uploaded": uploaded} for play, uploaded in rows])
         return EXIT_OK
@@ -254,7 +355,9 @@ def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
     from player.store.repository import KEY_LAST_SYNC_AT
 
     usage = MediaCache(ctx.settings.media_dir).usage()
-    with ctx.store() as store:
+    with ctx.read_store() as store:
+        if store is None:
+            return _status_without_state(ctx, at, usage.files, usage.size_bytes)
         device = store.device()
         counts = store.counts(at)
         state = {key: store.get_state(key) for key in STATUS_STATE_KEYS}
@@ -278,7 +381,31 @@ def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
             ],
             "state": {k: v for k, v in state.items() if v is not None},
             "data_dir": str(ctx.settings.data_dir),
+            "database": str(ctx.settings.db_path),
         }
+
+
+def _status_without_state(
+    ctx: Context, at: datetime, cache_files: int, cache_bytes: int
+) -> dict[str, Any]:
+    """``collect_status`` on a box with no database yet (nothing is created)."""
+    from player.store.repository import StoreCounts
+
+    return {
+        "at": format_instant(at),
+        "device": None,
+        "enrolled": ctx.settings.credentials_path.is_file(),
+        "cursor": None,
+        "last_sync_at": None,
+        "counts": _plain(StoreCounts(0, 0, 0, 0, 0, 0, 0, 0)),
+        "cache": {"files": cache_files, "size_bytes": cache_bytes},
+        "outbox_plays": 0,
+        "dropped_plays": 0,
+        "quarantined_files": [],
+        "state": {},
+        "data_dir": str(ctx.settings.data_dir),
+        "database": None,
+    }
 
 
 def _instant_text(value: datetime | str | None) -> str | None:
@@ -296,13 +423,15 @@ def _instant_text(value: datetime | str | None) -> str | None:
 
 
 def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from player.daemon import control_socket_path
-    from player.runtime.control import ask_daemon
+    from player.core.clock import describe_offset
 
     status = collect_status(ctx, datetime.now(UTC))
     # The running daemon adds what only it knows: now playing, downloads, clock.
-    live = ask_daemon(control_socket_path(ctx.settings), "status", timeout_s=5.0)
+    live = ctx.ask_daemon("status", timeout_s=5.0)
     status["daemon"] = live
+    clock = (live or {}).get("clock") or {}
+    if isinstance(clock.get("offset_s"), int | float):
+        clock["offset_text"] = describe_offset(float(clock["offset_s"]))
     if args.json:
         ctx.print_json(status)
         return EXIT_OK
@@ -311,6 +440,8 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         "device     "
         + (f"{device['id']} ({device['name']}, {device['timezone']})" if device else "unknown")
     )
+    if status["database"] is None:
+        ctx.print(f"database   none yet: no local state ({ctx.settings.db_path})")
     ctx.print(f"enrolled   {'yes' if status['enrolled'] else 'no'}")
     ctx.print(f"cursor     {status['cursor'] or '-'}")
     ctx.print(f"last sync  {status['last_sync_at'] or 'never'}")
@@ -327,7 +458,7 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     for q in status["quarantined_files"]:
         ctx.print(f"quarantine {q['sha256'][:12]} until {q['until']}: {q['reason']}")
     for key, value in status["state"].items():
-        ctx.print(f"{key:<10} {value}")
+        ctx.print(f"{key:<10} {_state_text(key, value)}")
     if live is None:
         ctx.print("daemon     not running")
         return EXIT_OK
@@ -336,10 +467,9 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         f"playing    {playing.get('state', '?')} {playing.get('tier') or ''} "
         f"{playing.get('asset_id') or ''}".rstrip()
     )
-    clock = live.get("clock") or {}
     ctx.print(
         f"clock      {'trusted' if clock.get('trusted') else 'NOT trusted'}, "
-        f"offset {clock.get('offset_s')} s ({clock.get('reason')})"
+        f"{clock.get('offset_text', 'offset unknown')} ({clock.get('reason')})"
     )
     downloads = live.get("downloads") or {}
     if downloads:
@@ -352,6 +482,17 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if live.get("storage_full"):
         ctx.print("storage    FULL: the scheduled media does not fit the cache budget")
     return EXIT_OK
+
+
+def _state_text(key: str, value: str) -> str:
+    from player.core.clock import describe_offset
+
+    if key == "clock_offset_s":
+        try:
+            return describe_offset(float(value))
+        except ValueError:
+            return value
+    return value
 
 
 # --- config ------------------------------------------------------------------
@@ -368,7 +509,11 @@ def _credentials_masked(path: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        from player.credentials import unreadable_fix
+
+        return {"error": f"unreadable: {exc.strerror or exc}", "fix": unreadable_fix(path)}
+    except ValueError as exc:
         return {"error": f"unreadable: {exc}"}
     if not isinstance(data, dict):
         return {"error": "not a JSON object"}
@@ -428,13 +573,23 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     import platform
 
     from player.adapters.http_api import ControlApiClient
-    from player.credentials import Credentials, save_credentials
+    from player.credentials import Credentials, owner_for, save_credentials
+    from player.settings import check_http_url
 
-    api_url = args.api or ctx.settings.api.url
-    if not api_url:
+    if args.api is not None:
+        try:
+            api_url = check_http_url(args.api)
+        except ValueError as exc:
+            raise UsageError(f"enroll: --api: {exc}, got {args.api!r}") from exc
+    elif ctx.settings.api.url:
+        api_url = ctx.settings.api.url  # validated with the settings
+    else:
         raise UsageError("enroll: --api URL is required (no api.url in the settings)")
-    if not api_url.startswith(("http://", "https://")):
-        raise UsageError(f"enroll: --api must be an http(s) URL, got {api_url!r}")
+    data_dir = ctx.settings.data_dir
+    # Root enrolling into the service user's directory writes the file as that user.
+    # (A directory root creates here is root's; systemd's StateDirectory= hands it,
+    # with its contents, to the service user at the next start.)
+    owner = owner_for(data_dir, ctx.euid())
     hardware = {
         "hostname": platform.node(),
         "machine": platform.machine(),
@@ -446,8 +601,14 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     save_credentials(
         ctx.settings.credentials_path,
         Credentials(api_url, enrollment.device_id, enrollment.device_token),
+        owner=owner,
     )
     ctx.print(f"enrolled as device {enrollment.device_id} with {api_url}")
+    if owner is not None:
+        ctx.print(
+            f"credentials owned by uid {owner[0]} gid {owner[1]} "
+            f"(the owner of {data_dir}), mode 0600"
+        )
     return EXIT_OK
 
 
@@ -459,14 +620,47 @@ def _register_run(sub: Subparsers) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
-def configure_logging(settings: Settings, environ: Mapping[str, str]) -> None:
-    """stderr logging for journald (no timestamps there: the journal adds them)."""
-    import logging
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+# Python level -> syslog priority (sd-daemon(3)): crit, err, warning, info, debug.
+_SYSLOG_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
+                      (logging.INFO, 6))
+_LINE_BREAK_TEXT = " | "
 
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if "JOURNAL_STREAM" not in environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=settings.log.level, format=fmt, stream=sys.stderr, force=True)
+
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority of a logging level (7, debug, below INFO)."""
+    for threshold, priority in _SYSLOG_PRIORITIES:
+        if levelno >= threshold:
+            return priority
+    return 7
+
+
+class JournalFormatter(logging.Formatter):
+    """One journal entry per record, at the record's priority.
+
+    systemd reads a ``<N>`` prefix on a stream line as the syslog priority
+    (SyslogLevelPrefix=yes, the default), so ``journalctl -p warning`` finds
+    warnings and errors. Every line of a stream is its own entry, so the whole
+    record — message and traceback — goes on one line, newlines shown as " | ".
+    No timestamp: the journal adds it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record).replace("\r\n", "\n").replace("\r", "\n")
+        return f"<{syslog_priority(record.levelno)}>" + text.replace("\n", _LINE_BREAK_TEXT)
+
+
+def configure_logging(settings: Settings, environ: Mapping[str, str]) -> None:
+    """stderr logging: journald's format under systemd (``JOURNAL_STREAM``), else timestamped."""
+    handler = logging.StreamHandler(sys.stderr)
+    if "JOURNAL_STREAM" in environ:
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s " + LOG_FORMAT))
+    logging.basicConfig(level=settings.log.level, handlers=[handler], force=True)
     for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -174,26 +174,51 @@ def run_checks(
     else:
         where = str(settings.source) if settings.source else "defaults (no file)"
         checks.append(Check("config", "pass", f"ok: {where}"))
-        db = check_database(settings)
-        checks.append(db)
-        checks.append(check_cache(settings, p))
-        checks.append(check_disk(settings, p))
-    checks.append(check_libvlc(settings, p))
-    checks.append(check_audio(environ, p))
+        checks.append(_guarded("database", lambda: check_database(settings)))
+        checks.append(_guarded("cache", lambda: check_cache(settings, p)))
+        checks.append(_guarded("disk", lambda: check_disk(settings, p)))
+    checks.append(_guarded("libvlc", lambda: check_libvlc(settings, p)))
+    checks.append(_guarded("audio", lambda: check_audio(environ, p)))
     if not isinstance(settings, ConfigError):
-        checks.extend(check_api(settings, p))
-    checks.append(check_timesync(p))
-    checks.append(check_temperature(p))
-    checks.append(check_power(p))
+        checks.extend(_guarded_many("api", lambda: check_api(settings, p)))
+    checks.append(_guarded("timesync", lambda: check_timesync(p)))
+    checks.append(_guarded("temperature", lambda: check_temperature(p)))
+    checks.append(_guarded("power", lambda: check_power(p)))
     if not isinstance(settings, ConfigError):
-        checks.append(check_storage(settings, p))
-    checks.append(check_service(p))
+        checks.append(_guarded("storage", lambda: check_storage(settings, p)))
+    checks.append(_guarded("service", lambda: check_service(p)))
     return checks
 
 
+def _crashed(name: str, exc: Exception) -> Check:
+    return Check(
+        name,
+        "fail",
+        f"check crashed: {type(exc).__name__}: {exc}",
+        "the other checks still ran; report this line",
+    )
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    """One check; a bug or surprise in it becomes its own failure, never the doctor's."""
+    try:
+        return check()
+    except Exception as exc:  # the check's boundary: the rest must still run
+        return _crashed(name, exc)
+
+
+def _guarded_many(name: str, check: Callable[[], list[Check]]) -> list[Check]:
+    try:
+        return check()
+    except Exception as exc:  # the check's boundary: the rest must still run
+        return [_crashed(name, exc)]
+
+
 def _ro_connect(db_path: Path) -> sqlite3.Connection:
-    # mode=ro: doctor must never create or migrate the database.
-    return sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=COMMAND_TIMEOUT_S)
+    # The store's read-only path: no file created (not even -wal/-shm), no migration.
+    from player.store.repository import connect_read_only
+
+    return connect_read_only(db_path, timeout_s=COMMAND_TIMEOUT_S)
 
 
 def migration_heads() -> list[str]:
@@ -341,7 +366,7 @@ def check_libvlc(settings: Settings | ConfigError, probes: DoctorProbes) -> Chec
         return Check(
             "libvlc",
             status,
-            f"not loadable: {type(exc).__name__}: {exc}"[:120],
+            f"not loadable: {type(exc).__name__}: {exc}",
             "apt install vlc-bin vlc-plugin-base",
         )
     suffix = " (backend is null)" if null_backend else ""
@@ -392,11 +417,15 @@ def check_audio(environ: Mapping[str, str], probes: DoctorProbes) -> Check:
 
 def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
     """The ``api`` check (reachability and token) and the ``clock`` offset check."""
-    from player.credentials import load_credentials
+    from player.credentials import CredentialsUnreadable, load_credentials
+    from player.settings import check_http_url
 
     unknown_clock = Check("clock", "warn", "offset unknown: API not reached")
     try:
         creds = load_credentials(settings.credentials_path)
+    except CredentialsUnreadable as exc:
+        # The daemon plays unenrolled meanwhile; the fix is the owner, not enrolling.
+        return [Check("api", "fail", str(exc), exc.fix), unknown_clock]
     except ConfigError as exc:
         return [
             Check("api", "fail", str(exc), "lomuz-player enroll --api URL --code CODE"),
@@ -412,20 +441,41 @@ def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
             ),
             unknown_clock,
         ]
+    owner_problem = _credentials_owner_problem(settings.credentials_path)
+    if owner_problem is not None:
+        return [owner_problem, unknown_clock]
     mode_note = None
     try:
         if settings.credentials_path.stat().st_mode & 0o077:
             mode_note = f"chmod 600 {settings.credentials_path}"
     except OSError:
         pass
-    cursor = _stored_cursor(settings.db_path)
-    result = _probe_manifest(creds.api_url, creds.device_token, cursor, probes)
-    if isinstance(result, str):
+    # The URL the daemon uses: api.url from the settings wins over the enrolled one.
+    api_url = settings.api.url or creds.api_url
+    try:
+        check_http_url(api_url)
+    except ValueError as exc:
+        key = "api.url" if settings.api.url else f"api_url in {settings.credentials_path}"
         return [
-            Check("api", "warn", "offline: playing from cache", result[:120]),
+            Check("api", "fail", f"{key}: {exc}, got {api_url!r}", "fix the URL or enroll again"),
             unknown_clock,
         ]
-    status, offset_s = result
+    cursor = _stored_cursor(settings.db_path)
+    result = _probe_manifest(api_url, creds.device_token, cursor, probes)
+    if isinstance(result, str):
+        # The whole reason (a TLS error says which certificate check failed).
+        return [Check("api", "warn", "offline: playing from cache", result), unknown_clock]
+    status, offset_s, request = result
+    if status == 404:
+        return [
+            Check(
+                "api",
+                "fail",
+                f"no Lomuz API at {api_url}: {request} answered 404",
+                "check api.url (the URL enroll was given)",
+            ),
+            _clock_check(offset_s),
+        ]
     if status in (401, 403):
         return [
             Check(
@@ -441,13 +491,40 @@ def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
         return [api, _clock_check(offset_s)]
     if status in (408, 429) or status >= 500:
         return [
-            Check("api", "warn", f"API busy or down (HTTP {status})", "playing from cache"),
+            Check(
+                "api", "warn", f"API busy or down: {request} answered HTTP {status}",
+                "playing from cache",
+            ),
             _clock_check(offset_s),
         ]
     return [
-        Check("api", "fail", f"unexpected HTTP {status}", f"check api url {creds.api_url}"),
+        Check("api", "fail", f"unexpected HTTP {status} from {request}", "check api.url"),
         _clock_check(offset_s),
     ]
+
+
+def _credentials_owner_problem(path: Path) -> Check | None:
+    """A fail when the service user (the data directory's owner) cannot read ``path``.
+
+    Run as root, doctor reads any file; the daemon does not: a credentials file
+    left root-owned by ``sudo lomuz-player enroll`` makes it play unenrolled.
+    """
+    from player.credentials import owner_name, unreadable_fix
+
+    try:
+        st = path.stat()
+        dir_st = path.parent.stat()
+    except OSError:
+        return None
+    if dir_st.st_uid in (st.st_uid, 0) or st.st_mode & 0o004:
+        return None
+    return Check(
+        "api",
+        "fail",
+        f"{path} is owned by uid {st.st_uid}; the player ({owner_name(path.parent)}) "
+        "cannot read it and runs unenrolled",
+        unreadable_fix(path),
+    )
 
 
 def _stored_cursor(db_path: Path) -> str | None:
@@ -468,9 +545,15 @@ def _stored_cursor(db_path: Path) -> str | None:
 
 def _probe_manifest(
     api_url: str, token: str, cursor: str | None, probes: DoctorProbes
-) -> tuple[int, float | None] | str:
-    """(status, clock offset in seconds or None), or the network error text."""
+) -> tuple[int, float | None, str] | str:
+    """(status, clock offset in seconds or None, "GET URL"), or the network error text.
+
+    Every text names the URL tried.
+    """
     import httpx
+
+    from player.adapters.http_api import transport_error_text
+    from player.core.clock import offset_from_date
 
     base = api_url if api_url.endswith("/") else api_url + "/"
     url = urljoin(base, "v1/device/manifest")
@@ -491,10 +574,10 @@ def _probe_manifest(
                 received_at = probes.wall_now()
                 status = response.status_code
                 date = response.headers.get("date")
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    except ValueError as exc:  # a malformed api_url in the credentials file
-        return f"bad api url: {exc}"
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return f"GET {url}: {transport_error_text(exc)}"
+    except ValueError as exc:  # check_http_url let through something httpx refuses
+        return f"GET {url}: bad URL: {exc}"
     offset_s = None
     if date:
         try:
@@ -504,21 +587,26 @@ def _probe_manifest(
         if server is not None:
             if server.tzinfo is None:
                 server = server.replace(tzinfo=UTC)
-            local_mid = received_at.timestamp() - (received_mono - sent_mono) / 2
-            offset_s = server.timestamp() - local_mid
-    return status, offset_s
+            offset_s = offset_from_date(server, sent_mono, received_mono, received_at)
+    return status, offset_s, f"GET {url}"
 
 
 def _clock_check(offset_s: float | None) -> Check:
+    from player.core.clock import describe_offset
+
     if offset_s is None:
         return Check("clock", "warn", "offset unknown: no Date header")
-    text = f"offset {offset_s:+.1f} s vs API"
+    text = describe_offset(offset_s)
+    # The number for scripts (--json): API time minus local time.
+    details = (f"offset_s {offset_s:+.1f}",)
     magnitude = abs(offset_s)
     if magnitude > CLOCK_FAIL_S:
-        return Check("clock", "fail", text, "enable NTP (timedatectl set-ntp true)")
+        return Check("clock", "fail", text, "enable NTP (timedatectl set-ntp true)", details)
     if magnitude > CLOCK_WARN_S:
-        return Check("clock", "warn", text, "check NTP: the player corrects, but logs drift")
-    return Check("clock", "pass", text)
+        return Check(
+            "clock", "warn", text, "check NTP: the player corrects, but logs drift", details
+        )
+    return Check("clock", "pass", text, None, details)
 
 
 def check_timesync(probes: DoctorProbes) -> Check:

@@ -276,8 +276,10 @@ def test_clock_offset_thresholds(
     transport = api_transport(304, skew_s=skew_s)
     clock = by_name(doctor.check_api(settings, replace(probes, http_transport=transport)))["clock"]
     assert clock.status == status
-    offset = float(clock.summary.split()[1])
+    offset = float(clock.details[0].split()[1])
     assert abs(offset - skew_s) < 2.0
+    side = "behind" if skew_s > 0 else "ahead of"  # the API's clock is later: we are behind
+    assert clock.summary.startswith("this box is ") and f" {side} the API" in clock.summary
 
 
 def test_not_enrolled_warns(settings: Settings, probes: DoctorProbes) -> None:
