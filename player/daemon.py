@@ -43,7 +43,7 @@ from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
 from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
 from player.core.model import Decision, Play, Tier
-from player.credentials import Credentials, load_credentials
+from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
 from player.runtime.control import ControlServer
@@ -136,6 +136,9 @@ class Daemon:
         self._scheduler_lock = threading.Lock()
         self._notifier = SdNotifier.from_environ(environ)
         self._last_status_line = ""
+        self._credentials: Credentials | None = None
+        self._credentials_seen: tuple[int, int, int] | None = None
+        self._credentials_checked = False
         self.store: PlayerStore | None = None
         self.loop: PlaybackLoop | None = None
         self.syncer: Syncer | None = None
@@ -214,11 +217,7 @@ class Daemon:
             min_free_bytes=settings.downloads.min_free_bytes,
             on_cache_changed=self._cache_changed,
         )
-        credentials = load_credentials(settings.credentials_path)
-        if credentials is None:
-            log.info("not enrolled: playing from local state only (lomuz-player enroll)")
-        else:
-            self._build_network(credentials)
+        self._pick_up_credentials()
         self._control = ControlServer(
             control_socket_path(settings),
             {"sync": self._control_sync, "status": lambda _req: self.status()},
@@ -239,8 +238,55 @@ class Daemon:
             ) from exc
         self._run_lock = handle
 
+    def _pick_up_credentials(self) -> bool:
+        """Build (or rebuild) the network side when the credentials file changed.
+
+        Called at start and every second: ``lomuz-player enroll`` on a box whose
+        daemon already runs (the package starts it at boot) takes effect at
+        once, without a restart. True when the network side was (re)built.
+        """
+        path = self.settings.credentials_path
+        try:
+            st = path.stat()
+            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            seen = None
+        if seen == self._credentials_seen and self._credentials_checked:
+            return False
+        first = not self._credentials_checked
+        self._credentials_seen, self._credentials_checked = seen, True
+        try:
+            credentials = load_credentials(path)
+        except CredentialsUnreadable as exc:  # a runtime problem: keep playing, unenrolled
+            log.error("%s; playing unenrolled until fixed: %s", exc, exc.fix)
+            return False
+        except PlayerError as exc:  # a damaged file: the same, with its own message
+            log.error("%s; playing unenrolled until fixed", exc)
+            return False
+        if credentials is None:
+            if first:
+                log.info("not enrolled: playing from local state only (lomuz-player enroll)")
+            return False
+        if credentials == self._credentials:
+            return False
+        if not first:
+            log.info("credentials changed: device %s at %s", credentials.device_id,
+                     credentials.api_url)
+        self._teardown_network()
+        self._build_network(credentials)
+        return True
+
+    def _teardown_network(self) -> None:
+        if self.downloads is not None:
+            self.downloads.stop()
+        if self.client is not None:
+            self.client.close()
+        self.client = self.syncer = self.downloads = self.telemetry = None
+        self._credentials = None
+
     def _build_network(self, credentials: Credentials) -> None:
         assert self.store is not None and self.clock is not None and self.cache is not None
+        self._credentials = credentials
         api_url = self.settings.api.url or credentials.api_url
         self.client = ControlApiClient(api_url, credentials.device_token)
         self.syncer = Syncer(self.store, self.client, self.clock, on_applied=self._synced)
@@ -272,6 +318,10 @@ class Daemon:
             if self._sync_now.wait(1.0):
                 self._sync_now.clear()
                 self._run_sync("requested")
+            if self._pick_up_credentials():
+                if self._scheduler is not None:
+                    self._arm_jobs()
+                self._run_sync("enrolled")
 
     def shutdown(self) -> None:
         self._notifier.stopping()
@@ -519,6 +569,8 @@ class Daemon:
             "versions": {"player": player.__version__, "libvlc": _libvlc_version()},
             "started_at": format_instant(self._started_at),
             "now_playing": _plain(self.loop.now_playing()) if self.loop else None,
+            "audio": self._audio_status(),
+            "enrolled": self._credentials is not None,
             "cursor": self.store.cursor(),
             "last_sync_ok_at": self.store.get_state("last_sync_ok_at") or None,
             "last_sync_error": self.store.get_state("last_sync_error") or None,
@@ -540,6 +592,18 @@ class Daemon:
             "system": self._metrics_probe.snapshot().to_json(),
         }
         return out
+
+    def _audio_status(self) -> dict[str, Any]:
+        """Whether sound reaches a device: "ok", "none" (no device), "unknown" or "off"."""
+        backend = self.settings.playback.backend
+        playing = self.loop.now_playing() if self.loop is not None else None
+        if backend == "null":
+            return {"backend": backend, "state": "off", "problem": None}
+        return {
+            "backend": backend,
+            "state": playing.audio_output if playing is not None else "unknown",
+            "problem": playing.audio_problem if playing is not None else None,
+        }
 
     # -- signals -----------------------------------------------------------------------
 
