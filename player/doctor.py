@@ -127,6 +127,28 @@ def load_libvlc() -> str:
         instance.release()
 
 
+def probe_audio(settings: Settings) -> str | None:
+    """Open the configured output and play the jingle silently: why no sound got out, or None."""
+    from player.adapters.vlc_output import DEFAULT_ARGS, probe_audio_output
+    from player.runtime.playback import default_jingle_path
+
+    args = list(DEFAULT_ARGS)
+    if settings.playback.audio_output:
+        args.append(f"--aout={settings.playback.audio_output}")
+    return probe_audio_output(args, default_jingle_path())
+
+
+def ask_running_daemon(settings: Settings) -> Mapping[str, Any] | None:
+    """The running daemon's live status, or None when none answers (or may not be asked)."""
+    from player.daemon import control_socket_path
+    from player.runtime.control import ask_daemon
+
+    try:
+        return ask_daemon(control_socket_path(settings), "status", timeout_s=5.0)
+    except (OSError, ValueError):
+        return None
+
+
 def _statvfs_free_bytes(path: Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
@@ -151,6 +173,8 @@ class DoctorProbes:
     disk_free_bytes: Callable[[Path], int] = _statvfs_free_bytes
     wall_now: Callable[[], datetime] = _wall_now
     rng: random.Random = field(default_factory=random.Random)
+    daemon_status: Callable[[Settings], Mapping[str, Any] | None] = ask_running_daemon
+    audio_probe: Callable[[Settings], str | None] = probe_audio
 
     def host(self, path: str | Path) -> Path:
         """An absolute host path rebased under ``root``."""
@@ -178,7 +202,9 @@ def run_checks(
         checks.append(_guarded("cache", lambda: check_cache(settings, p)))
         checks.append(_guarded("disk", lambda: check_disk(settings, p)))
     checks.append(_guarded("libvlc", lambda: check_libvlc(settings, p)))
-    checks.append(_guarded("audio", lambda: check_audio(environ, p)))
+    checks.append(_guarded("audio", lambda: check_audio(settings, environ, p)))
+    if not isinstance(settings, ConfigError) and settings.metrics.textfile_dir is not None:
+        checks.append(_guarded("metrics", lambda: check_metrics_dir(settings)))
     if not isinstance(settings, ConfigError):
         checks.extend(_guarded_many("api", lambda: check_api(settings, p)))
     checks.append(_guarded("timesync", lambda: check_timesync(p)))
@@ -387,7 +413,53 @@ def alsa_cards(probes: DoctorProbes) -> list[str]:
     return cards
 
 
-def check_audio(environ: Mapping[str, str], probes: DoctorProbes) -> Check:
+def check_audio(
+    settings: Settings | ConfigError, environ: Mapping[str, str], probes: DoctorProbes
+) -> Check:
+    """Does sound reach a device? Under the vlc backend, no output is a failure.
+
+    The running daemon's verdict comes first (it holds the device; a second
+    opener may find it busy); without a daemon the doctor plays the jingle
+    silently on the configured output itself.
+    """
+    devices = describe_audio_devices(environ, probes)
+    if isinstance(settings, ConfigError) or settings.playback.backend != "vlc":
+        return devices
+    fix = (
+        "no sound reaches a speaker: check the card is detected (`aplay -l`), the cable or "
+        "HAT, and [playback] audio_output; `journalctl -u lomuz-player -p warning` has details"
+    )
+    live = probes.daemon_status(settings)
+    audio = live.get("audio") if isinstance(live, Mapping) else None
+    if isinstance(audio, Mapping):
+        state, problem = audio.get("state"), audio.get("problem")
+        if state == "none":
+            return Check("audio", "fail", str(problem or "no audio output"), fix)
+        if state == "ok":
+            return Check("audio", "pass", f"sound reaches the output ({devices.summary})")
+    else:
+        problem = probes.audio_probe(settings)
+        if problem is not None:
+            return Check("audio", "fail", problem, fix)
+        return Check("audio", "pass", f"a test play reached the output ({devices.summary})")
+    return Check("audio", "warn", f"not checked yet by the player ({devices.summary})",
+                 "run doctor again in a minute")
+
+
+def check_metrics_dir(settings: Settings) -> Check:
+    from player.adapters.textfile_metrics import textfile_dir_problem
+
+    directory = settings.metrics.textfile_dir
+    assert directory is not None
+    problem = textfile_dir_problem(directory)
+    if problem is None:
+        return Check("metrics", "pass", f"textfile directory {directory} writable")
+    summary, _, fix = problem.partition(": ")
+    return Check("metrics", "warn", summary, fix or None)
+
+
+def describe_audio_devices(environ: Mapping[str, str], probes: DoctorProbes) -> Check:
+    """What sound servers and ALSA cards this box has (no sound is played)."""
     runtime_dir = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
     servers = [
         label

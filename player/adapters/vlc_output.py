@@ -424,13 +424,8 @@ class VlcOutput:
         ms = int(slot.player.get_time())
         return ms if ms >= 0 else None
 
-    def audio_problem(self, token: int) -> str | None:
-        """Why an audio-only item that is decoding reaches no output, else None.
-
-        libvlc counts the audio blocks it decoded and those an output played;
-        with no usable sound device the second stays 0. Items with video, and
-        items that have not decoded enough yet, give None.
-        """
+    def audio_blocks(self, token: int) -> tuple[int, int] | None:
+        """(decoded, played) audio blocks of the playing audio-only item, else None."""
         slot = self._slot_of(token)
         if slot is None or slot.media is None:
             return None
@@ -439,11 +434,27 @@ class VlcOutput:
         stats = self._vlc.MediaStats()
         if not slot.media.get_stats(stats):
             return None
-        if stats.decoded_audio < _AUDIO_BLOCKS_BEFORE_VERDICT or stats.played_abuffers > 0:
+        return int(stats.decoded_audio), int(stats.played_abuffers)
+
+    def audio_problem(self, token: int) -> str | None:
+        """Why an audio-only item that is decoding reaches no output, else None.
+
+        libvlc counts the audio blocks it decoded and those an output played;
+        with no usable sound device the second stays 0. Items with video, and
+        items that have not decoded enough yet, give None.
+        """
+        blocks = self.audio_blocks(token)
+        if blocks is None:
             return None
+        decoded, played = blocks
+        if decoded < _AUDIO_BLOCKS_BEFORE_VERDICT or played > 0:
+            return None
+        return self._no_output_text(decoded)
+
+    def _no_output_text(self, decoded: int) -> str:
         aout = _aout_of(self._instance_args) or "default"
         return (
-            f"no audio output: libvlc decoded {stats.decoded_audio} audio blocks and "
+            f"no audio output: libvlc decoded {decoded} audio blocks and "
             f"no output ({aout}) played any; is a sound device present and allowed?"
         )
 
@@ -457,3 +468,36 @@ class VlcOutput:
         for slot in self._slots:
             slot.player.release()
         self._instance.release()
+
+
+def probe_audio_output(
+    instance_args: Sequence[str], path: Path, *, timeout_s: float = 3.0
+) -> str | None:
+    """Play ``path`` silently on the configured output; why no sound reached it, or None.
+
+    For ``lomuz-player doctor`` when no daemon holds the device: volume 0,
+    one player, released before returning.
+    """
+    try:
+        output = VlcOutput(instance_args, volume_percent=0, overlap=False, prestart=False)
+    except PlaybackError as exc:
+        return str(exc)
+    try:
+        events: queue.Queue[object] = queue.Queue()
+        output.attach(events)
+        token = output.prepare(path)
+        output.start(token)
+        deadline = time.monotonic() + timeout_s
+        blocks: tuple[int, int] | None = None
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            blocks = output.audio_blocks(token)
+            if blocks is not None and blocks[1] > 0:
+                break  # a dead output gets the whole timeout: its first blocks may lag
+        if blocks is None or blocks[0] == 0:
+            return f"libvlc decoded nothing from {path.name} in {timeout_s:g} s"
+        return None if blocks[1] > 0 else output._no_output_text(blocks[0])
+    except PlaybackError as exc:
+        return str(exc)
+    finally:
+        output.close()

@@ -59,6 +59,8 @@ def probes(host_root: Path, runner: FakeRunner) -> DoctorProbes:
         disk_free_bytes=lambda _path: 10 * 1024**3,
         wall_now=lambda: datetime.now(UTC),
         rng=random.Random(7),
+        daemon_status=lambda _settings: None,  # no daemon running
+        audio_probe=lambda _settings: None,  # a test play would reach the output
     )
 
 

@@ -185,9 +185,61 @@ def test_real_libvlc_loads() -> None:
     assert doctor.load_libvlc().startswith("3.")
 
 
-def test_no_audio_output_warns(probes: DoctorProbes) -> None:
-    check = doctor.check_audio({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
+def test_no_audio_device_listed_warns(probes: DoctorProbes) -> None:
+    check = doctor.describe_audio_devices({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
     assert check.status == "warn"
+
+
+def test_vlc_backend_fails_when_the_daemon_hears_nothing(
+    probes: DoctorProbes, settings: Settings
+) -> None:
+    live = {"audio": {"state": "none", "problem": "no audio output: no card"}}
+    check = doctor.check_audio(settings, {}, replace(probes, daemon_status=lambda _s: live))
+    assert check.status == "fail"
+    assert "no card" in check.summary
+    assert check.fix is not None and "aplay -l" in check.fix
+
+
+def test_vlc_backend_passes_when_the_daemon_hears_its_items(
+    probes: DoctorProbes, settings: Settings
+) -> None:
+    live = {"audio": {"state": "ok", "problem": None}}
+    check = doctor.check_audio(settings, {}, replace(probes, daemon_status=lambda _s: live))
+    assert check.status == "pass"
+
+
+def test_without_a_daemon_the_doctor_plays_a_test_item_itself(
+    probes: DoctorProbes, settings: Settings
+) -> None:
+    probed: list[Settings] = []
+
+    def dead_output(s: Settings) -> str:
+        probed.append(s)
+        return "no audio output: libvlc decoded 40 audio blocks and no output played any"
+
+    check = doctor.check_audio(settings, {}, replace(probes, audio_probe=dead_output))
+    assert probed == [settings]
+    assert check.status == "fail"
+    assert doctor.check_audio(settings, {}, probes).status == "pass"
+
+
+def test_null_backend_expects_no_sound(probes: DoctorProbes, settings: Settings) -> None:
+    null = replace(settings, playback=replace(settings.playback, backend="null"))
+    failing = replace(probes, audio_probe=lambda _s: "no audio output")
+    assert doctor.check_audio(null, {}, failing).status != "fail"
+
+
+@pytest.mark.vlc
+def test_the_real_probe_tells_a_dead_device_from_a_working_one() -> None:
+    from player.adapters.vlc_output import probe_audio_output
+    from player.runtime.playback import default_jingle_path
+
+    jingle = default_jingle_path()
+    assert probe_audio_output(["--aout=dummy", "--quiet"], jingle) is None
+    dead = probe_audio_output(
+        ["--aout=alsa", "--alsa-audio-device=lomuz_no_such_pcm", "--quiet"], jingle
+    )
+    assert dead is not None and "no audio output" in dead
 
 
 def test_alsa_card_passes_without_mixing(host_root: Path, probes: DoctorProbes) -> None:
@@ -196,7 +248,7 @@ def test_alsa_card_passes_without_mixing(host_root: Path, probes: DoctorProbes) 
         "/proc/asound/cards",
         " 0 [vc4hdmi0       ]: vc4-hdmi - vc4-hdmi-0\n                      vc4-hdmi-0\n",
     )
-    check = doctor.check_audio({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
+    check = doctor.describe_audio_devices({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
     assert check.status == "pass"
     assert "vc4hdmi0" in check.summary
     assert check.fix is not None and "one stream" in check.fix
@@ -204,7 +256,7 @@ def test_alsa_card_passes_without_mixing(host_root: Path, probes: DoctorProbes) 
 
 def test_pulse_socket_passes_with_mixing(host_root: Path, probes: DoctorProbes) -> None:
     write(host_root, "/run/user/1000/pulse/native", "")
-    check = doctor.check_audio({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
+    check = doctor.describe_audio_devices({"XDG_RUNTIME_DIR": "/run/user/1000"}, probes)
     assert check.status == "pass"
     assert "PulseAudio (mixing)" in check.summary
 
