@@ -2,6 +2,14 @@
 
 Resources declare ``auth = "admin" | "device" | "any" | None`` (None: public).
 The principal lands in ``req.context.principal``.
+
+Only device tokens are cached (``LOMUZ_TOKEN_CACHE_S``, per process): they are
+the fleet's polling hot path, whose cached 304 must open no database connection.
+Admin tokens are looked up on every request (one primary-key read next to the
+request's own queries), so a token revoked with ``lomuz-control token revoke``
+gets 401 at once from every process. A device token revoked in another process
+(a new enrollment code, a deleted device) may still work there until its cache
+entry expires.
 """
 
 from __future__ import annotations
@@ -80,7 +88,7 @@ class TokenAuth:
                     scope = scope_hash(device.timezone, device.groups)
         if principal is None or not hmac.compare_digest(principal.token_hash, token_hash):
             raise Unauthorized("invalid or revoked token", "invalid_token")
-        if self._cache_s > 0:
+        if self._cache_s > 0 and principal.kind == "device":
             if len(self._cache) > _MAX_CACHE_ENTRIES:
                 self._cache.clear()
             self._cache[token_hash] = (principal, scope, mono + self._cache_s)

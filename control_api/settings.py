@@ -1,7 +1,14 @@
-"""Settings of the control API, read once from the environment into a frozen dataclass."""
+"""Settings of the control API, read once from the environment into a frozen dataclass.
+
+On an installed server the settings live in one file, ``/etc/lomuz/control.env``
+(systemd ``EnvironmentFile=`` syntax). The unit hands it to the service through
+systemd; every ``lomuz-control`` command reads it itself (:func:`command_environment`),
+with variables set in the process environment winning.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +17,11 @@ from control_api.core.proxies import Network, parse_networks
 from control_api.errors import ConfigError
 
 MIB = 1024 * 1024
+INSTALLED_ENV_FILE = Path("/etc/lomuz/control.env")
+# Names another path (tests); set but empty means "read no file" (the unit's
+# commands: systemd has loaded the root-only file into their environment already).
+ENV_FILE_VARIABLE = "LOMUZ_CONTROL_ENV"
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,13 +45,17 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
 
     def masked_database_url(self) -> str:
-        """The URL with any password replaced, for logs."""
-        head, sep, tail = self.database_url.partition("@")
-        if not sep or ":" not in head.split("//", 1)[-1]:
+        """The URL with any password (in the user part or a ``password=`` query) replaced."""
+        scheme, sep, rest = self.database_url.partition("//")
+        if not sep:
             return self.database_url
-        scheme, _, creds = head.partition("//")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}//{user}:***@{tail}"
+        slash = rest.find("/")
+        netloc, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+        creds, at, host = netloc.rpartition("@")  # the host part never holds an "@"
+        if at and ":" in creds:
+            netloc = f"{creds.split(':', 1)[0]}:***@{host}"
+        path = _QUERY_PASSWORD.sub(r"\1***", path)
+        return f"{scheme}//{netloc}{path}"
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int) -> int:
@@ -109,3 +125,175 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
     )
+
+
+
+# ---------------------------------------------------------------- the env file
+#
+# systemd's EnvironmentFile= syntax (systemd.exec(5); the state machine below
+# follows systemd's env-file.c), so that a command reads the values the service
+# gets:
+#   - one KEY=VALUE per line; blanks around the key and before the value are
+#     dropped; a line whose first non-blank is "#" or ";" is a comment;
+#   - unquoted: trailing blanks dropped, "\x" is x, "\" before the newline
+#     joins the next line;
+#   - '...' is literal; "..." unescapes \" \\ \` \$, drops backslash-newline
+#     and keeps any other backslash; quoted and unquoted parts concatenate;
+#   - no $VAR expansion, no "export": a "$" in a password stays a "$".
+# Where systemd logs and skips (a line without "=", a bad name, an unterminated
+# quote) this parser refuses the file, naming the line: the operator learns of
+# the typo instead of a setting silently not applying. So it does for a comment
+# ending in "\", which systemd 252 (Debian 12) continues onto the next line
+# and systemd 254 and later do not.
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NEWLINE = "\n\r"
+_BLANK = " \t"
+(
+    _PRE_KEY,
+    _KEY,
+    _PRE_VALUE,
+    _VALUE,
+    _VALUE_ESCAPE,
+    _SINGLE,
+    _DOUBLE,
+    _DOUBLE_ESCAPE,
+    _COMMENT,
+    _COMMENT_ESCAPE,
+) = range(10)
+
+
+def parse_env_file(text: str, source: str = "env file") -> dict[str, str]:
+    """The assignments of an EnvironmentFile, later ones winning; raises :class:`ConfigError`
+    naming ``source:line``."""
+    result: dict[str, str] = {}
+    state = _PRE_KEY
+    key = ""
+    value: list[str] = []
+    keep = 0  # len(value) without trailing unquoted blanks
+    line = key_line = 1
+
+    def assign() -> None:
+        name = key.rstrip(_BLANK)
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"{source}:{key_line}", f"not a variable name: {name!r}")
+        result[name] = "".join(value[:keep])
+
+    for c in text:
+        if state == _PRE_KEY:
+            if c in "#;":
+                state = _COMMENT
+            elif c not in _BLANK and c not in _NEWLINE:
+                state, key, key_line = _KEY, c, line
+        elif state == _KEY:
+            if c in _NEWLINE:
+                raise ConfigError(f"{source}:{key_line}", f"expected KEY=VALUE, got {key!r}")
+            if c == "=":
+                state, value, keep = _PRE_VALUE, [], 0
+            else:
+                key += c
+        elif state in (_PRE_VALUE, _VALUE):
+            if c in _NEWLINE:
+                assign()
+                state = _PRE_KEY
+            elif c == "\\":
+                state = _VALUE_ESCAPE
+                keep = len(value)  # blanks before a backslash stay (as systemd)
+            elif state == _PRE_VALUE and c == "'":
+                state = _SINGLE
+            elif state == _PRE_VALUE and c == '"':
+                state = _DOUBLE
+            elif state == _VALUE or c not in _BLANK:
+                state = _VALUE
+                value.append(c)
+                if c not in _BLANK:
+                    keep = len(value)
+        elif state == _VALUE_ESCAPE:
+            state = _VALUE
+            if c not in _NEWLINE:
+                value.append(c)
+                keep = len(value)
+        elif state == _SINGLE:
+            if c == "'":
+                state = _PRE_VALUE
+            else:
+                value.append(c)
+                keep = len(value)
+        elif state == _DOUBLE:
+            if c == '"':
+                state = _PRE_VALUE
+            elif c == "\\":
+                state = _DOUBLE_ESCAPE
+            else:
+                value.append(c)
+                keep = len(value)
+        elif state == _DOUBLE_ESCAPE:
+            state = _DOUBLE
+            if c in '"\\`$':
+                value.append(c)
+            elif c != "\n":
+                value.extend(("\\", c))
+            keep = len(value)
+        elif state == _COMMENT:
+            if c == "\\":
+                state = _COMMENT_ESCAPE
+            elif c in _NEWLINE:
+                state = _PRE_KEY
+        else:  # _COMMENT_ESCAPE
+            if c in _NEWLINE:
+                raise ConfigError(
+                    f"{source}:{line}",
+                    "a comment ending in a backslash: systemd before 254 continues it"
+                    " onto the next line, later ones do not; remove the backslash",
+                )
+            state = _COMMENT
+        if c == "\n":
+            line += 1
+
+    if state == _KEY:
+        raise ConfigError(f"{source}:{key_line}", f"expected KEY=VALUE, got {key!r}")
+    if state in (_SINGLE, _DOUBLE, _DOUBLE_ESCAPE):
+        raise ConfigError(f"{source}:{key_line}", "unterminated quote")
+    if state in (_PRE_VALUE, _VALUE, _VALUE_ESCAPE):
+        assign()
+    return result
+
+
+@dataclass(frozen=True)
+class CommandEnvironment:
+    """What a command runs with: the merged variables and the env file they came from."""
+
+    variables: dict[str, str]
+    env_file: Path | None  # None: no file was read
+
+
+def command_environment(
+    process_env: Mapping[str, str], *, installed: Path = INSTALLED_ENV_FILE
+) -> CommandEnvironment:
+    """The installed env file (``LOMUZ_CONTROL_ENV`` names another; set but empty: none)
+    under the process environment: a variable set (non-empty) in the process wins.
+
+    A missing default file is not an error (a development checkout); an unreadable
+    or malformed one is, and so is a missing file that ``LOMUZ_CONTROL_ENV`` names.
+    """
+    named = process_env.get(ENV_FILE_VARIABLE)
+    if named is not None and not named.strip():
+        return CommandEnvironment(dict(process_env), None)
+    path = Path(named.strip()) if named is not None else installed
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if named is None:
+            return CommandEnvironment(dict(process_env), None)
+        raise ConfigError(ENV_FILE_VARIABLE, f"{path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(
+            str(path), "permission denied: run lomuz-control as root (it switches to the"
+            " owner of the state directory itself)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read it: {exc}") from None
+    merged = parse_env_file(text, str(path))
+    # An empty variable counts as unset here, as it does for every setting.
+    merged.update((k, v) for k, v in process_env.items() if v.strip() or k not in merged)
+    return CommandEnvironment(merged, path)

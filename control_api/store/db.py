@@ -22,6 +22,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _WRITE = "lomuz_write"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with SQLite tuned for a threaded server (WAL, BEGIN IMMEDIATE on writes)."""
     parsed = make_url(url)

@@ -66,9 +66,18 @@ class Tenant(Base):
 
 
 class AdminToken(Base):
+    """A tenant's admin token, stored hashed.
+
+    ``prefix`` is the token's first characters (``repository.TOKEN_PREFIX_CHARS``),
+    not secret, so that an operator can name a token to revoke; null for tokens
+    issued before it was kept (revocable by the whole token only).
+    """
+
     __tablename__ = "admin_tokens"
+    __table_args__ = (Index("ix_admin_tokens_tenant_prefix", "tenant_id", "prefix"),)
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    prefix: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -75,13 +75,93 @@ class Principal:
     token_hash: str = ""
 
 
+# An admin token's first characters, kept in clear so that an operator can name
+# it (``lomuz-control token revoke PREFIX``): 48 of its 256 bits, the rest stays secret.
+TOKEN_PREFIX_CHARS = 8
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    id: str
+    name: str
+    created_at: datetime
+    admin_tokens: int
+
+
 def create_tenant(s: Session, name: str, now: datetime) -> tuple[str, str]:
+    """A tenant and its first admin token (plaintext, to show once)."""
     tenant_id = new_id("ten")
     s.add(Tenant(id=tenant_id, name=name, revision=0, horizon=0, created_at=now))
-    token, token_hash = new_token()
     s.flush()
-    s.add(AdminToken(token_hash=token_hash, tenant_id=tenant_id, created_at=now))
-    return tenant_id, token
+    return tenant_id, issue_admin_token(s, tenant_id, now)
+
+
+def issue_admin_token(s: Session, tenant_id: str, now: datetime) -> str:
+    """A new admin token for an existing tenant; returns the plaintext (stored hashed)."""
+    token, token_hash = new_token()
+    while token.startswith("-"):  # 1 in 64: its prefix would read as an option on a CLI
+        token, token_hash = new_token()
+    s.add(
+        AdminToken(
+            token_hash=token_hash,
+            tenant_id=tenant_id,
+            prefix=token[:TOKEN_PREFIX_CHARS],
+            created_at=now,
+        )
+    )
+    return token
+
+
+def tenant_exists(s: Session, tenant_id: str) -> bool:
+    return s.get(Tenant, tenant_id) is not None
+
+
+def list_tenants(s: Session) -> list[TenantSummary]:
+    """Every tenant, oldest first, with its number of admin tokens."""
+    counts = (
+        select(AdminToken.tenant_id, func.count().label("n"))
+        .group_by(AdminToken.tenant_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(Tenant.id, Tenant.name, Tenant.created_at, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.tenant_id == Tenant.id)
+        .order_by(Tenant.id)
+    ).all()
+    return [TenantSummary(r[0], r[1], r[2], int(r[3])) for r in rows]
+
+
+def admin_tokens_matching(s: Session, tenant_id: str, text: str) -> list[AdminToken]:
+    """The tenant's admin tokens that ``text`` names: a whole token (by hash, which
+    also finds tokens without a stored prefix) or the first characters of one
+    (at most :data:`TOKEN_PREFIX_CHARS`)."""
+    whole = s.execute(
+        select(AdminToken).where(
+            AdminToken.tenant_id == tenant_id, AdminToken.token_hash == hash_secret(text)
+        )
+    ).scalars().all()
+    if whole or len(text) > TOKEN_PREFIX_CHARS:
+        return list(whole)
+    # substr, not LIKE: "_" is a LIKE wildcard and a base64url character.
+    return list(
+        s.execute(
+            select(AdminToken)
+            .where(
+                AdminToken.tenant_id == tenant_id,
+                func.substr(AdminToken.prefix, 1, len(text)) == text,
+            )
+            .order_by(AdminToken.created_at)
+        ).scalars()
+    )
+
+
+def revoke_admin_token(s: Session, token: AdminToken) -> int:
+    """Deletes the token; returns how many admin tokens its tenant has left."""
+    s.execute(delete(AdminToken).where(AdminToken.token_hash == token.token_hash))
+    left = s.scalar(
+        select(func.count()).select_from(AdminToken).where(AdminToken.tenant_id == token.tenant_id)
+    )
+    return int(left or 0)
 
 
 def lookup_token(s: Session, token_hash: str) -> Principal | None:

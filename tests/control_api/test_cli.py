@@ -1,4 +1,7 @@
-"""``lomuz-control`` as a real process: tenant create, serve on a loopback port, bad config."""
+"""``lomuz-control`` as a real process: tenant create, serve on a loopback port, bad config.
+
+The other commands, the env file and the privilege drop: tests/control_api/cli/.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ CLI = [sys.executable, "-m", "control_api.cli"]
 
 
 def _env(settings_env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **settings_env}
+    # LOMUZ_CONTROL_ENV empty: an installed /etc/lomuz/control.env stays out of it.
+    return {**os.environ, **settings_env, "LOMUZ_CONTROL_ENV": ""}
 
 
 def test_bad_configuration_exits_78(settings_env: dict[str, str]) -> None:
