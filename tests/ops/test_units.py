@@ -75,8 +75,36 @@ def test_control_runs_granian_with_two_workers_after_migrating() -> None:
     assert exec_start.endswith("control_api.wsgi:create")
     assert "LOMUZ_HTTP_WORKERS=2" in service["Environment"]
     assert service["EnvironmentFile"] == ["-/etc/lomuz/control.env"]
-    assert service["DynamicUser"] == ["yes"]
     assert service["RestartPreventExitStatus"] == ["78"]
+
+
+def test_control_runs_as_the_static_user_that_owns_its_state_directory() -> None:
+    service = parse_unit(CONTROL)["Service"]
+    # A DynamicUser= gets its state directory re-chowned by any other unit that
+    # names it; `lomuz-control` run as root becomes this user instead.
+    assert "DynamicUser" not in service
+    assert service["User"] == ["lomuz-control"]
+    assert service["Group"] == ["lomuz-control"]
+    assert service["StateDirectory"] == ["lomuz-control"]
+    assert service["StateDirectoryMode"] == ["0750"]
+    assert service["UMask"] == ["0077"]
+
+
+def test_control_settings_live_in_the_env_file_only() -> None:
+    service = parse_unit(CONTROL)["Service"]
+    names = {assignment.partition("=")[0] for assignment in service["Environment"]}
+    assert not names & {"LOMUZ_DATABASE_URL", "LOMUZ_MEDIA_DIR"}, "settings belong in control.env"
+    # The unit's own commands get the file from systemd, not by reading it themselves.
+    assert "LOMUZ_CONTROL_ENV=" in service["Environment"]
+    shipped = (UNITS.parent / "packaging/control/control.env").read_text()
+    for line in (
+        "LOMUZ_DATABASE_URL=sqlite:////var/lib/lomuz-control/control.db",
+        "LOMUZ_MEDIA_DIR=/var/lib/lomuz-control/media",
+        "LOMUZ_HTTP_HOST=127.0.0.1",
+        "LOMUZ_HTTP_PORT=8080",
+        "LOMUZ_HTTP_WORKERS=2",
+    ):
+        assert line in shipped.splitlines(), line
 
 
 def exec_paths(unit_path: Path) -> list[str]:
