@@ -106,12 +106,34 @@ def watch_now_playing(lomuz_player: list[str], duration_s: float, titles: dict[s
             say(f"now playing [{playing.get('tier')}] {title or 'built-in jingle'}")
 
 
+def choose_backend(requested: str) -> str:
+    """``auto``: libvlc when it loads and a test play reaches a sound device, else null."""
+    if requested != "auto":
+        return requested
+    from player.adapters.vlc_output import DEFAULT_ARGS, probe_audio_output
+    from player.runtime.playback import default_jingle_path
+
+    try:
+        problem = probe_audio_output(DEFAULT_ARGS, default_jingle_path())
+    except (ImportError, OSError, NameError, AttributeError) as exc:
+        problem = f"libvlc cannot be loaded ({exc}); install libvlc5 and vlc-plugin-base"
+    if problem is None:
+        say("playing through libvlc: you should hear the tones")
+        return "vlc"
+    say(f"playing silently (null backend): {problem}")
+    return "null"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=40.0, help="how long the player runs")
-    parser.add_argument("--backend", choices=["null", "vlc"], default="null")
+    parser.add_argument(
+        "--backend", choices=["auto", "null", "vlc"], default="auto",
+        help="auto (default): libvlc when a sound device answers, else null, saying why",
+    )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "demo-data")
     args = parser.parse_args()
+    args.backend = choose_backend(args.backend)
 
     data_dir: Path = args.data_dir.resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
