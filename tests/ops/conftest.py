@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def require_tool(name: str) -> str:
@@ -42,3 +45,24 @@ def parse_unit(path: Path) -> dict[str, dict[str, list[str]]]:
         key, _, value = line.partition("=")
         current.setdefault(key.strip(), []).append(" ".join(value.split()))
     return sections
+
+
+@pytest.fixture(scope="session")
+def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The two packages, built once per test session by scripts/build-debs (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("building and installing packages needs root")
+    out = tmp_path_factory.mktemp("dist")
+    # lintian runs in the packaging tests, where its findings are assertions.
+    built = subprocess.run(
+        [str(REPO / "scripts/build-debs"), "--no-lintian", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    arch = subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    found = {name: out / f"lomuz-{name}_{VERSION}_{arch}.deb" for name in ("player", "control")}
+    for path in found.values():
+        assert path.is_file(), sorted(p.name for p in out.iterdir())
+    return found

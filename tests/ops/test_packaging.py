@@ -40,22 +40,6 @@ def run(*args: str, timeout_s: float = 120, check: bool = True) -> subprocess.Co
     return result
 
 
-@pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if os.geteuid() != 0:
-        pytest.skip("building and installing packages needs root")
-    out = tmp_path_factory.mktemp("dist")
-    # lintian runs in the tests below, where its findings are assertions.
-    run(str(REPO / "scripts/build-debs"), "--no-lintian", "--out", str(out), timeout_s=900)
-    arch = run("dpkg", "--print-architecture").stdout.strip()
-    found = {
-        name: out / f"lomuz-{name}_{VERSION}_{arch}.deb" for name in ("player", "control")
-    }
-    for path in found.values():
-        assert path.is_file(), sorted(p.name for p in out.iterdir())
-    return found
-
-
 def field(deb: Path, name: str) -> str:
     return run("dpkg-deb", "--field", str(deb), name).stdout.strip()
 
