@@ -79,9 +79,6 @@ SCRAPE_GAUGES: Mapping[str, str] = {
         "(read from the database at scrape time)."
     ),
 }
-# The name ops.MetricsResource passed before 0.2; a gauge may not end in _total
-# (promtool check metrics). Exposed under the new name.
-_RENAMED_GAUGES = {"lomuz_devices_total": "lomuz_devices"}
 
 
 def route_label(uri_template: str | None, documented: Mapping[str, str]) -> str:
@@ -231,12 +228,11 @@ class Metrics:
         must be in ``SCRAPE_GAUGES`` (which holds their HELP text).
         """
         scraped: dict[str, float] = {}
-        for raw_name, value in gauges.items():
-            if _METRIC_NAME_RE.fullmatch(raw_name) is None:
-                raise ValueError(f"not a valid Prometheus metric name: {raw_name!r}")
-            name = _RENAMED_GAUGES.get(raw_name, raw_name)
+        for name, value in gauges.items():
+            if _METRIC_NAME_RE.fullmatch(name) is None:
+                raise ValueError(f"not a valid Prometheus metric name: {name!r}")
             if name not in SCRAPE_GAUGES:
-                raise ValueError(f"unknown scrape-time gauge {raw_name!r}: add it to SCRAPE_GAUGES")
+                raise ValueError(f"unknown scrape-time gauge {name!r}: add it to SCRAPE_GAUGES")
             scraped[name] = float(value)
         if self.multiprocess_dir is not None:
             source = CollectorRegistry(auto_describe=True)

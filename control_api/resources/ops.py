@@ -36,7 +36,7 @@ class MetricsResource:
                 s, self.deps.now(), self.deps.settings.telemetry_interval_s
             )
         body, content_type = self.deps.metrics.render(
-            {"lomuz_devices_total": total, "lomuz_devices_online": online}
+            {"lomuz_devices": total, "lomuz_devices_online": online}
         )
         resp.data = body
         resp.content_type = content_type

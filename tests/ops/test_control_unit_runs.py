@@ -49,7 +49,10 @@ def test_control_unit_migrates_then_serves_healthz(tmp_path: Path) -> None:
         LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
         LOMUZ_HTTP_PORT=str(free_port()),
         LOMUZ_HTTP_WORKERS="1",
+        # The unit's RuntimeDirectory is systemd's to make; here a private one.
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
+    (tmp_path / "metrics").mkdir()
 
     (pre,) = service["ExecStartPre"]
     migrated = subprocess.run(

@@ -100,8 +100,7 @@ def test_bad_values_are_refused(metrics: Metrics) -> None:
 
 
 def test_scrape_time_gauges_have_real_help_and_no_total_suffix(metrics: Metrics) -> None:
-    # ops.MetricsResource passes the old name; it is exposed as lomuz_devices.
-    body, _ = metrics.render({"lomuz_devices_total": 12, "lomuz_devices_online": 9.0})
+    body, _ = metrics.render({"lomuz_devices": 12, "lomuz_devices_online": 9.0})
     got = samples(body)
     assert got[("lomuz_devices", ())] == 12
     assert got[("lomuz_devices_online", ())] == 9
