@@ -40,6 +40,9 @@ Invariants:
   ``start_lead_ms`` before the projection on the other player (both items
   share the output's start-up latency, so a small lead suffices).
 - Durations use ``clock.monotonic()``; instants in Plays use ``clock.now()``.
+- A failing store write (``mark_started``, ``record_play``, ``quarantine_file``)
+  never stops or delays playback: it is logged once per change of error and
+  the item plays on (the store keeps plays in memory while its disk is full).
 - A play is ``completed`` only when it could be heard: ``audio_check_s``
   after an item starts (or at 60 % of a shorter item) the output is asked
   whether sound reaches a device; when it does not, the item is an error.
@@ -224,6 +227,7 @@ class PlaybackLoop:
         self._failures = 0  # consecutive, for the back-off
         self._log_state = ""
         self._last_error = ""
+        self._store_error = ""  # the last store write failure logged ("" = writes work)
         self.iterations = 0  # decisions taken (tests prove the loop sleeps)
 
     # -- other threads ---------------------------------------------------------------
@@ -427,7 +431,20 @@ class PlaybackLoop:
             )
         except PlayerError as exc:
             # The item plays on; record_play at its end advances rotation anyway.
-            log.warning("cannot mark %s as started: %s", item.asset_id, exc)
+            self._store_failed(f"cannot mark {item.asset_id} as started", exc)
+        else:
+            self._store_worked()
+
+    def _store_failed(self, what: str, exc: PlayerError) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self._store_error:
+            log.warning("%s: %s; playback goes on", what, exc)
+            self._store_error = text
+
+    def _store_worked(self) -> None:
+        if self._store_error:
+            log.info("playback: store writes work again")
+            self._store_error = ""
 
     def _play(self, cur: _Item) -> _Item | None:
         """Run ``cur`` until it is over; return the item that plays next (started) or None."""
@@ -592,20 +609,24 @@ class PlaybackLoop:
             # mid-item (the first API Date offset has 1 s resolution).
             elapsed_s = max(0.0, self._clock.monotonic() - item.started_mono)
             ended_at = item.started_at + timedelta(seconds=elapsed_s)
-        self._source.record_play(
-            Play(
-                id=str(uuid.uuid4()),
-                asset_id=item.asset_id,
-                sha256=item.sha256,
-                started_at=started_at,
-                ended_at=ended_at,
-                source=item.decision.tier,
-                outcome=outcome,
-                schedule_id=item.decision.schedule_id,
-                playlist_id=item.decision.playlist_id,
-                playlist_position=item.decision.playlist_position,
-            )
+        play = Play(
+            id=str(uuid.uuid4()),
+            asset_id=item.asset_id,
+            sha256=item.sha256,
+            started_at=started_at,
+            ended_at=ended_at,
+            source=item.decision.tier,
+            outcome=outcome,
+            schedule_id=item.decision.schedule_id,
+            playlist_id=item.decision.playlist_id,
+            playlist_position=item.decision.playlist_position,
         )
+        try:
+            self._source.record_play(play)
+        except PlayerError as exc:  # the next item must still start
+            self._store_failed(f"cannot record the play of {item.asset_id}", exc)
+        else:
+            self._store_worked()
 
     def _failed(self, item: _Item, reason: str, pause: bool = True) -> None:
         """Record an error play, quarantine the file, back off a little, move on."""
@@ -613,7 +634,10 @@ class PlaybackLoop:
         self._record(item, Outcome.ERROR)
         if item.decision.sha256 is not None and item.decision.tier != Tier.JINGLE:
             until = self._clock.now() + self._quarantine
-            self._source.quarantine_file(item.decision.sha256, until, reason)
+            try:
+                self._source.quarantine_file(item.decision.sha256, until, reason)
+            except PlayerError as exc:  # the back-off below still keeps it from spinning
+                self._store_failed(f"cannot quarantine {item.asset_id}", exc)
         if self._failures == 1:
             log.warning("cannot play %s %s: %s", item.decision.tier, item.asset_id, reason)
         self._transition("failing")
@@ -680,7 +704,10 @@ class PlaybackLoop:
 
     def _transition(self, state: str) -> None:
         if state != self._log_state:
-            log.info("playback: %s -> %s", self._log_state or "start", state)
+            # Without a sound device every retry flips the state: the outage was
+            # logged once, and its end will be ("audio output is back").
+            if self._audio_output != "none":
+                log.info("playback: %s -> %s", self._log_state or "start", state)
             self._log_state = state
 
     def _set_now_playing(self, snapshot: NowPlaying) -> None:

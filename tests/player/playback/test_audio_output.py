@@ -81,3 +81,21 @@ def test_the_output_is_asked_once_per_item(loops: list[PlaybackLoop], clock: Fak
     started = out.names("start")
     assert len(started) - 1 <= len(asked) <= len(started)
     assert loops[0].now_playing().audio_output == "ok"
+
+
+def test_an_outage_is_logged_once_however_often_playback_retries(
+    loops: list[PlaybackLoop], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="player.runtime.playback")
+    out = FakeOutput(lengths={"a.wav": 150}, no_audio_output="no audio output: no card")
+    source = _start(loops, clock, out, audio_check_s=0.05)
+    source.wait_plays(3, timeout_s=20.0)  # three tries: 2 s and 4 s apart
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("no audio output: no card" in m for m in messages) == 1, messages
+    assert sum("-> no audio output" in m for m in messages) == 1, messages
+    assert len(messages) <= 3, messages
+    out.no_audio_output = None
+    _wait(lambda: loops[0].now_playing().audio_output == "ok", timeout_s=20.0)
+    assert any("audio output is back" in r.getMessage() for r in caplog.records)
