@@ -14,6 +14,12 @@ Start order (stop is the reverse):
    re-created after a clock step (apscheduler runs on the wall clock; a jump
    from 1970 to today would make it enumerate every missed run).
 
+A full data filesystem never stops start-up: nothing on the start path needs a
+free byte to play (the store opens without writing, or with an in-memory
+stand-in; the run lock falls back to locking the directory; a control socket
+or cache directory that cannot be created is logged and done without), and
+state writes that fail for lack of space are kept in memory by the store.
+
 SIGTERM/SIGINT stop the daemon (the current play is recorded as skipped and
 pending plays get one bounded upload attempt); SIGHUP asks for a sync now.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import signal
 import threading
 from collections.abc import Mapping
@@ -130,6 +137,7 @@ class Daemon:
         self._output: MediaOutput | None = None
         self._scheduled_interval_s: int | None = None
         self._run_lock: IO[str] | None = None
+        self._dir_lock: int | None = None
         self._stop = threading.Event()
         self._sync_now = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -175,10 +183,14 @@ class Daemon:
 
     def start(self) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. ENOSPC: play from memory rather than not at all
+            log.error("cannot create the data directory %s: %s", settings.data_dir, exc)
         self._take_run_lock()
         store = PlayerStore.open(
-            settings.db_path, outbox_max_rows=settings.telemetry.outbox_max_rows
+            settings.db_path, outbox_max_rows=settings.telemetry.outbox_max_rows,
+            memory_if_full=True,
         )
         self.store = store
         lower_bound = _parse_instant(store.get_state(KEY_CLOCK_LOWER_BOUND))
@@ -188,7 +200,11 @@ class Daemon:
         )
         self.clock = clock
         cache = MediaCache(settings.media_dir)
-        cache.ensure_dirs()
+        try:
+            cache.ensure_dirs()
+        except OSError as exc:  # a full disk: play what is cached, or the jingle
+            log.error("cannot create the media cache directories in %s: %s",
+                      settings.media_dir, exc)
         self.cache = cache
 
         output = self._output_override or build_output(settings, self._environ)
@@ -222,20 +238,44 @@ class Daemon:
             control_socket_path(settings),
             {"sync": self._control_sync, "status": lambda _req: self.status()},
         )
-        self._control.start()
+        try:
+            self._control.start()
+        except OSError as exc:  # playback does not need it
+            log.error("control socket %s unavailable (%s): `lomuz-player sync/status` cannot "
+                      "reach this daemon until it restarts", control_socket_path(settings), exc)
+            self._control = None
         clock.on_step(self._clock_stepped)
 
     def _take_run_lock(self) -> None:
-        """One daemon per data directory: a second one would fight over the cache."""
-        path = self.settings.data_dir / "run.lock"
-        handle = path.open("a")
+        """One daemon per data directory: a second one would fight over the cache.
+
+        The directory itself is locked (that needs no free byte), and
+        ``run.lock`` too when it can be created (a full disk may refuse it).
+        """
+        data_dir = self.settings.data_dir
+        busy = PlayerError(f"another lomuz-player daemon is running on {data_dir}")
+        try:
+            fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            fd = None  # no directory (it could not be created): nothing to fight over
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                raise busy from exc
+            self._dir_lock = fd
+        try:
+            handle = (data_dir / "run.lock").open("a")
+        except OSError as exc:
+            log.warning("cannot create %s (%s): locking the directory only",
+                        data_dir / "run.lock", exc)
+            return
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             handle.close()
-            raise PlayerError(
-                f"another lomuz-player daemon is running on {self.settings.data_dir}"
-            ) from exc
+            raise busy from exc
         self._run_lock = handle
 
     def _pick_up_credentials(self) -> bool:
@@ -351,6 +391,9 @@ class Daemon:
             self.store.close()
         if self._run_lock is not None:
             self._run_lock.close()
+        if self._dir_lock is not None:
+            os.close(self._dir_lock)
+            self._dir_lock = None
         log.info("player stopped")
 
     # -- jobs ------------------------------------------------------------------------

@@ -4,7 +4,11 @@
     ├── ConfigError            bad setting; names the key; the CLI exits 78
     ├── ManifestError          manifest rejected whole; the previous state stays
     │   └── BundleError        an offline bundle (import DIR) is unusable
-    ├── StoreError             the local database cannot be opened or migrated
+    ├── StoreError             the local database cannot be opened, read or written
+    │   └── StoreFull          a write failed: its filesystem is full (SQLITE_FULL;
+    │                          retryable; ``path``, ``free_bytes``)
+    ├── CredentialsUnreadable  the credentials file exists but cannot be read
+    │                          (player.credentials; ``fix`` is the command)
     ├── ApiError               talking to the control API failed
     │   ├── ApiUnavailable     network error, timeout, 5xx, 429 (retryable)
     │   ├── AuthError          401/403: token missing, revoked or wrong kind
@@ -44,6 +48,21 @@ class BundleError(ManifestError):
 
 class StoreError(PlayerError):
     pass
+
+
+class StoreFull(StoreError):  # noqa: N818 - reads as a state, like ApiUnavailable
+    """A write failed because the filesystem holding the database is full.
+
+    Nothing was written (the transaction rolled back). ``path`` is the
+    filesystem's mount point, ``free_bytes`` what it had free just after.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, path: str, free_bytes: int | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.free_bytes = free_bytes
 
 
 class ApiError(PlayerError):

@@ -6,6 +6,7 @@ are judged on; durations use ``monotonic()``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from player.core import clock as rules
+from player.errors import PlayerError
+
+log = logging.getLogger(__name__)
 
 
 def _system_wall() -> datetime:
@@ -23,7 +27,9 @@ class SystemClock:
     """Wall clock corrected by the API's ``Date`` and a persisted lower bound.
 
     ``persist_lower_bound`` is called with the new bound at most every
-    ``persist_every_s`` seconds (SD cards wear). The bound only rises while
+    ``persist_every_s`` seconds (SD cards wear), outside the clock's lock; a
+    failing persist (a full disk) keeps the bound in memory and is retried at
+    the next interval, never failing ``now()``. The bound only rises while
     the clock is trusted, so a wild wall clock cannot push it into the future.
     ``wall`` and ``mono`` are injectable for tests.
     """
@@ -42,6 +48,8 @@ class SystemClock:
         self._persist = persist_lower_bound
         self._persist_every_s = persist_every_s
         self._persisted_at_mono: float | None = None
+        self._persist_lock = threading.Lock()  # one persist at a time, outside _lock
+        self._persist_failing = False
         self._lock = threading.Lock()
         self._state = rules.ClockState(lower_bound=lower_bound)
         # Highest value now() returned in this process: an untrusted forward
@@ -70,9 +78,12 @@ class SystemClock:
             self._high_water = now
             # Only a trusted time may raise the bound: a wild wall clock must
             # not pin the bound in the future.
+            to_persist = None
             if rules.status(self._state, wall, self._mono()).trusted:
                 self._state = rules.raise_lower_bound(self._state, now)
-                self._maybe_persist_locked()
+                to_persist = self._due_persist_locked()
+        if to_persist is not None:
+            self._persist_bound(to_persist)
         if step_s is not None:
             for callback in self._on_step:
                 callback(step_s)
@@ -100,20 +111,40 @@ class SystemClock:
         """Persist the lower bound now (call at shutdown)."""
         with self._lock:
             self._persisted_at_mono = None
-            self._maybe_persist_locked()
+            to_persist = self._due_persist_locked()
+        if to_persist is not None:
+            self._persist_bound(to_persist)
 
     def _observe_locked(self) -> float | None:
         self._state, step_s = rules.observe(self._state, self._wall(), self._mono())
         return step_s
 
-    def _maybe_persist_locked(self) -> None:
+    def _due_persist_locked(self) -> datetime | None:
+        """The bound to persist now, if one is due (the attempt counts, success or not)."""
         if self._persist is None or self._state.lower_bound is None:
-            return
+            return None
         mono = self._mono()
         if (
             self._persisted_at_mono is not None
             and mono - self._persisted_at_mono < self._persist_every_s
         ):
-            return
-        self._persist(self._state.lower_bound)
+            return None
         self._persisted_at_mono = mono
+        return self._state.lower_bound
+
+    def _persist_bound(self, bound: datetime) -> None:
+        assert self._persist is not None
+        with self._persist_lock:
+            with self._lock:  # the newest bound: another thread may have raised it meanwhile
+                bound = max(bound, self._state.lower_bound or bound)
+            try:
+                self._persist(bound)
+            except PlayerError as exc:  # kept in memory; the next interval retries
+                if not self._persist_failing:
+                    log.warning("clock: cannot persist the lower bound %s yet: %s",
+                                bound.isoformat(), exc)
+                self._persist_failing = True
+                return
+            if self._persist_failing:
+                log.info("clock: lower bound persisted again")
+            self._persist_failing = False

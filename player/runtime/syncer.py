@@ -3,7 +3,10 @@
 One sync = one manifest request (retried with backoff and jitter on retryable
 errors, honouring Retry-After), the API's ``Date`` fed to the clock, and the
 delta decoded and applied in one transaction. A bad manifest is rejected whole:
-the previous state stays and the error is kept for status. Syncs never overlap
+the previous state stays and the error is kept for status. So is a manifest
+that cannot be applied because the disk is full (``StoreFull``): the cursor
+stays, so the next sync fetches and applies it again. The status keys written
+here are kept in memory by the store while its disk is full. Syncs never overlap
 (a lock), whether from the scheduler, the control socket or the CLI.
 """
 
@@ -20,7 +23,7 @@ from email.utils import format_datetime
 
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
-from player.errors import PlayerError
+from player.errors import PlayerError, StoreFull
 from player.store.repository import ApplyResult, PlayerStore
 from player.wire import decode_manifest, format_instant
 
@@ -95,7 +98,10 @@ class Syncer:
                 outcome = self._sync(sync_id, started)
             except PlayerError as exc:
                 self._store.set_state(KEY_LAST_SYNC_ERROR, f"{type(exc).__name__}: {exc}")
-                if not self._failing:
+                if not self._failing and isinstance(exc, StoreFull):
+                    log.warning("sync %s: cannot apply the manifest: %s; the previous state "
+                                "stays, retried at the next sync", sync_id, exc)
+                elif not self._failing:
                     log.warning("sync %s: failing: %s", sync_id, exc)
                 self._failing = True
                 raise

@@ -4,15 +4,28 @@ Threading: one instance is shared by every thread; each call takes its own
 pooled connection and transaction. Reads run in a deferred transaction (a
 consistent snapshot); writes start with ``BEGIN IMMEDIATE`` so a writer waits
 for the lock (``busy_timeout``) up front instead of failing on upgrade.
-SQLAlchemy errors leave this module as ``StoreError``.
+SQLAlchemy errors leave this module as ``StoreError``; a write that fails
+because the filesystem is full as ``StoreFull``.
+
+A full filesystem never stops playback (``player.store.deferred``): opening
+needs no free space when the schema is current (no migration is run, and when
+SQLite cannot size its ``-shm`` the file is opened in exclusive locking mode,
+whose WAL index lives in memory; with no usable file at all, ``open(...,
+memory_if_full=True)`` stands in an empty in-memory database until the file can
+be opened). Plays, rotation and state keys that cannot be written are kept in
+memory, bounded, and written back in order once a retry succeeds; ``decide``
+and ``get_state`` see them meanwhile.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import json
+import logging
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from player.core import schedule as rules
 from player.core.files import FileNeed, FileState
@@ -55,11 +69,23 @@ from player.core.model import (
     TargetKind,
     Tier,
 )
-from player.errors import ManifestError, StoreError
+from player.errors import ManifestError, StoreError, StoreFull
 from player.store import tables as t
+from player.store.deferred import (
+    DEFAULT_MAX_PLAYS,
+    DEFAULT_RETRY_INTERVAL_S,
+    DeferredPlay,
+    DeferredWrites,
+    StartedEntry,
+    is_disk_full,
+    started_kwargs,
+)
 from player.store.tables import from_micros, to_micros
 
+log = logging.getLogger(__name__)
+
 DEFAULT_OUTBOX_MAX_ROWS = 50_000
+_FLUSH_PLAYS_PER_CALL = 50  # a write-back from the playback thread stays short
 _BUSY_TIMEOUT_MS = 5000
 _SQL_CHUNK = 500
 
@@ -107,9 +133,10 @@ class StoreCounts:
     schedules: int
     files_present: int
     quarantined: int
-    outbox_pending: int
+    outbox_pending: int  # includes plays_in_memory
     outbox_total: int
     plays_dropped: int
+    plays_in_memory: int = 0  # not yet written: the filesystem is full
 
 
 # Hot queries, written out so the join order is explicit (SQLite takes CROSS
@@ -138,6 +165,19 @@ WHERE pi.playlist_id = :playlist_id
 ORDER BY pi.last_played_at, pi.position
 LIMIT 1
 """)  # noqa: S608 - constant fragments only; values are bound
+# The same order, a few rows deep: rotation kept in memory (a full disk) may
+# have moved up to k of them, so the winner is among the first k + 1.
+SQL_NEXT_ITEMS = text(f"""
+SELECT {_ITEM_COLUMNS}, pi.last_played_at AS last_played_at
+FROM playlist_items AS pi INDEXED BY ix_playlist_items_rotation
+CROSS JOIN assets AS a
+CROSS JOIN files AS f
+WHERE pi.playlist_id = :playlist_id
+  AND a.id = pi.asset_id AND f.sha256 = a.sha256
+  AND {_PLAYABLE}
+ORDER BY pi.last_played_at, pi.position
+LIMIT :limit
+""")  # noqa: S608
 SQL_EMERGENCY = text(f"""
 SELECT a.id
 FROM assets AS a
@@ -175,38 +215,159 @@ def _migrations_config(connection: Connection) -> Config:
 class PlayerStore:
     """The player's local database. Build with ``PlayerStore.open``; ``close()`` when done."""
 
-    def __init__(self, engine: Engine, outbox_max_rows: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        outbox_max_rows: int,
+        *,
+        deferred: DeferredWrites | None = None,
+        db_path: Path | None = None,
+        stand_in_keeper: sqlite3.Connection | None = None,
+    ) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(lomuz_write=True)
         self._outbox_max_rows = outbox_max_rows
         self._cache_lock = threading.Lock()
         self._cache: _ScheduleCache | None = None
+        self._db_path = db_path
+        self._deferred = deferred or DeferredWrites(db_path)
+        self._flush_lock = threading.Lock()
+        self._reattach_lock = threading.Lock()
+        # Set while an in-memory stand-in replaces a file that could not be opened:
+        # it keeps the memory database alive; writes are refused (kept) meanwhile.
+        self._stand_in_keeper = stand_in_keeper
 
     # --- lifecycle ---------------------------------------------------------
 
     @classmethod
-    def open(cls, db_path: Path, *, outbox_max_rows: int = DEFAULT_OUTBOX_MAX_ROWS) -> PlayerStore:
-        """Open (creating if needed) and migrate the database at ``db_path``."""
+    def open(
+        cls,
+        db_path: Path,
+        *,
+        outbox_max_rows: int = DEFAULT_OUTBOX_MAX_ROWS,
+        memory_if_full: bool = False,
+        max_deferred_plays: int = DEFAULT_MAX_PLAYS,
+        retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S,
+    ) -> PlayerStore:
+        """Open (creating if needed) and migrate the database at ``db_path``.
+
+        A current schema is only read, never written. When the filesystem is
+        full, an existing current database opens anyway (see the module
+        docstring); one that cannot be created or migrated raises ``StoreFull``,
+        or with ``memory_if_full`` gives an empty in-memory stand-in that
+        switches to the file as soon as a retried write can open it.
+        ``max_deferred_plays`` bounds the plays kept in memory meanwhile;
+        ``retry_interval_s`` is the least time between two write-back attempts.
+        """
         if outbox_max_rows < 1:
             raise ValueError(f"outbox_max_rows must be >= 1, got {outbox_max_rows}")
+        deferred = DeferredWrites(
+            db_path, max_plays=max_deferred_plays, retry_interval_s=retry_interval_s
+        )
+        try:
+            return cls._open_file(db_path, outbox_max_rows, deferred)
+        except StoreFull as exc:
+            if not memory_if_full:
+                raise
+            log.warning(
+                "store: cannot open %s (%s): playing from an empty in-memory stand-in "
+                "(the built-in jingle) until it can be opened; plays wait in memory",
+                db_path, exc,
+            )
+            return cls._open_stand_in(db_path, outbox_max_rows, deferred)
+
+    @classmethod
+    def _open_file(
+        cls, db_path: Path, outbox_max_rows: int, deferred: DeferredWrites
+    ) -> PlayerStore:
         try:
             db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise deferred.went_full(exc) from exc
             raise StoreError(f"cannot create {db_path.parent}: {exc}") from exc
-        engine = create_engine(
-            f"sqlite+pysqlite:///{db_path}",
-            connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
-        )
-        event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
-        store = cls(engine, outbox_max_rows)
+        store = cls(_file_engine(db_path, exclusive=False), outbox_max_rows,
+                    deferred=deferred, db_path=db_path)
         try:
-            with store._write() as conn:
+            store._migrate_if_needed()
+            return store
+        except StoreFull:
+            store._engine.dispose()
+            if not _has_content(db_path):
+                raise
+        except BaseException:
+            store._engine.dispose()
+            raise
+        # No room for the -shm: in exclusive locking mode SQLite keeps the WAL
+        # index in heap memory. One connection, so other processes cannot read
+        # until this one closes; only a full filesystem gets here.
+        store = cls(_file_engine(db_path, exclusive=True), outbox_max_rows,
+                    deferred=deferred, db_path=db_path)
+        try:
+            store._migrate_if_needed()
+        except BaseException:
+            store._engine.dispose()
+            raise
+        log.warning(
+            "store: %s opened in exclusive mode (no room for its -shm): read commands "
+            "(status, next, plays) cannot read it until the player restarts", db_path,
+        )
+        return store
+
+    @classmethod
+    def _open_stand_in(
+        cls, db_path: Path, outbox_max_rows: int, deferred: DeferredWrites
+    ) -> PlayerStore:
+        name = f"file:lomuz-stand-in-{uuid.uuid4().hex}?mode=memory&cache=shared"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(name, uri=True, check_same_thread=False)
+
+        keeper = connect()
+        engine = create_engine("sqlite+pysqlite://", creator=connect)
+        event.listen(engine, "connect", _on_connect_stand_in)
+        event.listen(engine, "begin", _on_begin)
+        store = cls(engine, outbox_max_rows, deferred=deferred, db_path=db_path,
+                    stand_in_keeper=keeper)
+        try:
+            with store._write(schema=True) as conn:
                 command.upgrade(_migrations_config(conn), "head")
         except BaseException:
             engine.dispose()
+            keeper.close()
             raise
         return store
+
+    def _migrate_if_needed(self) -> None:
+        """Upgrade to head, but only when there is something to do (no write otherwise)."""
+        with self._read() as conn:
+            if _current_revisions(conn) == _head_revisions(conn):
+                return
+        with self._write(schema=True) as conn:
+            command.upgrade(_migrations_config(conn), "head")
+
+    @property
+    def stand_in(self) -> bool:
+        """True while an empty in-memory database stands in for the file."""
+        return self._stand_in_keeper is not None
+
+    def _reattach(self) -> None:
+        """Replace the in-memory stand-in with the file once it can be opened."""
+        with self._reattach_lock:
+            if self._stand_in_keeper is None:
+                return
+            if not self._deferred.retry_due():
+                raise self._deferred.still_full()
+            assert self._db_path is not None
+            real = type(self)._open_file(self._db_path, self._outbox_max_rows, self._deferred)
+            old_engine, keeper = self._engine, self._stand_in_keeper
+            self._engine, self._write_engine = real._engine, real._write_engine
+            self._stand_in_keeper = None
+            with self._cache_lock:
+                self._cache = None
+            old_engine.dispose()
+            keeper.close()
+            log.info("store: %s is open: the in-memory stand-in is retired", self._db_path)
 
     @classmethod
     def open_read_only(
@@ -245,7 +406,18 @@ class PlayerStore:
         return store
 
     def close(self) -> None:
+        """Write back what was kept (one last try), say what is lost, close."""
+        if self._deferred.has_work():
+            self.flush_deferred(force=True)
+            lost = self._deferred.lost_at_close()
+            if lost:
+                log.error(
+                    "store: %d plays could not be written (the filesystem is full) and are "
+                    "lost with this process", lost,
+                )
         self._engine.dispose()
+        if self._stand_in_keeper is not None:
+            self._stand_in_keeper.close()
 
     def __enter__(self) -> PlayerStore:
         return self
@@ -264,25 +436,105 @@ class PlayerStore:
             with self._engine.connect() as conn, conn.begin():
                 yield conn
         except SQLAlchemyError as exc:
+            if is_disk_full(exc):  # no room for the -shm
+                raise self._deferred.went_full(exc) from exc
             raise StoreError(f"database read failed: {exc}") from exc
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, *, schema: bool = False) -> Iterator[Connection]:
+        if self._stand_in_keeper is not None and not schema:
+            self._reattach()
         try:
             with self._write_engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
+            if is_disk_full(exc):
+                raise self._deferred.went_full(exc) from exc
             raise StoreError(f"database write failed: {exc}") from exc
+        if self._stand_in_keeper is None:  # the stand-in's writes prove nothing about space
+            self._deferred.wrote()
+
+    def _write_or_keep(self, write: Callable[[], None], keep: Callable[[], None]) -> None:
+        """Write now; when the filesystem is full (or things wait already), keep it."""
+        if self._deferred.idle():
+            try:
+                write()
+            except StoreFull:
+                keep()
+            return
+        keep()
+        self.flush_deferred(max_plays=_FLUSH_PLAYS_PER_CALL)
+
+    def flush_deferred(self, *, max_plays: int | None = None, force: bool = False) -> bool:
+        """Write back what a full filesystem made us keep; True when nothing waits.
+
+        Tried at most every ``retry_interval_s`` (unless ``force``), never by two
+        threads at once (the second returns at once), oldest first, with the
+        original instants; ``max_plays`` bounds one call's work.
+        """
+        if not self._deferred.has_work():
+            return True
+        if not force and not self._deferred.retry_due():
+            return False
+        if not self._flush_lock.acquire(blocking=False):
+            return False
+        try:
+            started, state, plays, overflowed = self._deferred.peek(
+                max_plays if max_plays is not None else self._deferred.max_plays
+            )
+            try:
+                with self._write() as conn:
+                    self._write_back(conn, started, state, plays, overflowed)
+            except StoreFull:
+                return False
+            except StoreError as exc:  # locked, I/O: kept, retried later
+                self._deferred.failed_otherwise()
+                log.warning("store: cannot write back kept plays and state yet: %s", exc)
+                return False
+            self._deferred.written(started, state, plays, overflowed)  # committed
+            self._deferred.wrote()  # with nothing left, the episode is over
+            return not self._deferred.has_work()
+        finally:
+            self._flush_lock.release()
+
+    def _write_back(
+        self, conn: Connection, started: list[StartedEntry], state: dict[str, str],
+        plays: list[DeferredPlay], overflowed: int,
+    ) -> None:
+        for entry in started:
+            _mark_started(conn, **started_kwargs(entry))
+        if started:
+            last = started[-1]
+            _set_state(conn, KEY_LAST_STARTED, json.dumps(
+                [last.playlist_id, last.position, last.asset_id, to_micros(last.started_at)]
+            ))
+        for key, value in state.items():
+            _set_state(conn, key, value)
+        for item in plays:
+            _insert_play(conn, item.play, item.position)
+        if overflowed:
+            dropped = int(_get_state(conn, KEY_PLAYS_DROPPED) or "0") + overflowed
+            _set_state(conn, KEY_PLAYS_DROPPED, str(dropped))
+        if plays:
+            self._bound_outbox(conn)
 
     # --- small state -------------------------------------------------------
 
     def get_state(self, key: str) -> str | None:
+        """The stored value, or the newer one kept in memory while the disk is full."""
+        kept = self._deferred.state(key)
+        if kept is not None:
+            return kept
         with self._read() as conn:
             return _get_state(conn, key)
 
     def set_state(self, key: str, value: str) -> None:
-        with self._write() as conn:
-            _set_state(conn, key, value)
+        """Store a small state value; kept in memory (and retried) when the disk is full."""
+        def write() -> None:
+            with self._write() as conn:
+                _set_state(conn, key, value)
+
+        self._write_or_keep(write, lambda: self._deferred.keep_state(key, value))
 
     def cursor(self) -> str | None:
         return self.get_state(KEY_CURSOR)
@@ -308,6 +560,7 @@ class PlayerStore:
         schedule would refer to something absent after applying.
         """
         _validate_manifest(manifest)
+        self.flush_deferred()
         with self._write() as conn:
             before = _id_sets(conn)
             if manifest.full:
@@ -358,6 +611,7 @@ class PlayerStore:
         if fallback not in (Tier.JINGLE, Tier.SILENCE):
             raise ValueError(f"fallback must be jingle or silence, got {fallback}")
         at_us = to_micros(at)
+        overlay = {} if self._deferred.idle() else self._deferred.rotation_overlay()
         with self._read() as conn:
             cache = self._schedules(conn)
             tz, schedules = cache.tz, cache.schedules
@@ -376,12 +630,22 @@ class PlayerStore:
                     reasons.append(rules.schedule_line(schedule, rejection))
                     continue
                 params = {"playlist_id": schedule.playlist_id, "at": at_us}
-                row = conn.execute(SQL_NEXT_ITEM, params).first()
+                kept = {
+                    position: start for (playlist_id, position), start in overlay.items()
+                    if playlist_id == schedule.playlist_id
+                }
+                last: datetime | None = None
+                if kept:
+                    rows = conn.execute(SQL_NEXT_ITEMS, {**params, "limit": len(kept) + 1})
+                    row, last = _least_recent(rows.all(), kept)
+                else:
+                    row = conn.execute(SQL_NEXT_ITEM, params).first()
+                    if row is not None and row.last_played_at is not None:
+                        last = from_micros(row.last_played_at)
                 if row is None:
                     reasons.extend(_diagnose_playlist(conn, schedule, at))
                     continue
                 asset = _asset_from_row(row)
-                last = from_micros(row.last_played_at) if row.last_played_at is not None else None
                 return rules.playlist_decision(
                     at, schedule, row.position, asset,
                     item=PlaylistItem(asset.id, row.item_duration_ms), last_played_at=last,
@@ -391,6 +655,11 @@ class PlayerStore:
                 reasons.append("no schedules")
             candidates = list(conn.execute(SQL_EMERGENCY, {"at": at_us}).scalars())
             last_asset_id = _get_state(conn, KEY_LAST_ASSET_ID)
+            kept_last = None if self._deferred.idle() else self._deferred.last_asset()
+            if kept_last is not None:
+                stored_at = _get_state(conn, KEY_LAST_ASSET_AT)
+                if stored_at is None or int(stored_at) <= to_micros(kept_last[1]):
+                    last_asset_id = kept_last[0]
 
             def get_asset(asset_id: str) -> Asset | None:
                 found = conn.execute(select(t.assets).where(t.assets.c.id == asset_id)).first()
@@ -464,13 +733,19 @@ class PlayerStore:
         """
         if started_at.tzinfo is None or started_at.utcoffset() is None:
             raise ValueError(f"started_at must be timezone-aware, got {started_at!r}")
-        with self._write() as conn:
-            _mark_started(
-                conn, asset_id=asset_id, sha256=sha256, source=source, started_at=started_at,
-                playlist_id=playlist_id, position=playlist_position,
-            )
-            started = [playlist_id, playlist_position, asset_id, to_micros(started_at)]
-            _set_state(conn, KEY_LAST_STARTED, json.dumps(started))
+
+        def write() -> None:
+            with self._write() as conn:
+                _mark_started(
+                    conn, asset_id=asset_id, sha256=sha256, source=source,
+                    started_at=started_at, playlist_id=playlist_id, position=playlist_position,
+                )
+                started = [playlist_id, playlist_position, asset_id, to_micros(started_at)]
+                _set_state(conn, KEY_LAST_STARTED, json.dumps(started))
+
+        entry = StartedEntry(asset_id, sha256, source, started_at, playlist_id,
+                             playlist_position)
+        self._write_or_keep(write, lambda: self._deferred.keep_started(entry))
 
     def record_play(self, play: Play, *, playlist_position: int | None = None) -> None:
         """Append a play to the outbox and advance rotation, in one transaction.
@@ -479,35 +754,20 @@ class PlayerStore:
         (the least recently played position of that asset in the playlist,
         which is the one ``decide`` picks), or the position ``mark_started``
         was given for this very item. A play id already stored is ignored.
+
+        When the filesystem is full the play is kept in memory (bounded; what
+        overflows is counted as dropped) and written back later with its
+        original instants; this never raises ``StoreFull``.
         """
         if play.started_at.tzinfo is None or play.ended_at.tzinfo is None:
             raise ValueError("play instants must be timezone-aware")
-        with self._write() as conn:
-            exists = conn.execute(select(t.plays.c.seq).where(t.plays.c.id == play.id)).first()
-            if exists is not None:
-                return
-            conn.execute(
-                t.plays.insert().values(
-                    id=play.id,
-                    asset_id=play.asset_id,
-                    sha256=play.sha256,
-                    started_at=play.started_at,
-                    ended_at=play.ended_at,
-                    source=play.source.value,
-                    outcome=play.outcome.value,
-                    schedule_id=play.schedule_id,
-                    playlist_id=play.playlist_id,
-                    uploaded=False,
-                )
-            )
-            if playlist_position is None:
-                playlist_position = _started_position(conn, play)
-            _mark_started(
-                conn, asset_id=play.asset_id, sha256=play.sha256, source=play.source,
-                started_at=play.started_at, playlist_id=play.playlist_id,
-                position=playlist_position,
-            )
-            self._bound_outbox(conn)
+
+        def write() -> None:
+            with self._write() as conn:
+                _insert_play(conn, play, playlist_position)
+                self._bound_outbox(conn)
+
+        self._write_or_keep(write, lambda: self._deferred.keep_play(play, playlist_position))
 
     def _bound_outbox(self, conn: Connection) -> None:
         total = conn.execute(select(func.count()).select_from(t.plays)).scalar_one()
@@ -555,7 +815,8 @@ class PlayerStore:
         return [(_play_from_row(row), bool(row.uploaded)) for row in reversed(rows)]
 
     def dropped_plays_count(self) -> int:
-        return int(self.get_state(KEY_PLAYS_DROPPED) or "0")
+        """Plays lost to the outbox bound, or to the in-memory bound of a full disk."""
+        return int(self.get_state(KEY_PLAYS_DROPPED) or "0") + self._deferred.overflowed()
 
     def plays_recorded_count(self) -> int:
         """Plays ever recorded in this store: only goes up (the metrics' plays counter).
@@ -664,6 +925,7 @@ class PlayerStore:
             t.files.c.quarantined_until.is_not(None) if at is None
             else t.files.c.quarantined_until > at
         )
+        kept, overflowed = self._deferred.plays_count(), self._deferred.overflowed()
         with self._read() as conn:
             return StoreCounts(
                 assets=count(conn, t.assets),
@@ -671,9 +933,10 @@ class PlayerStore:
                 schedules=count(conn, t.schedules),
                 files_present=count(conn, t.files, t.files.c.present.is_(True)),
                 quarantined=count(conn, t.files, quarantine_cond),
-                outbox_pending=count(conn, t.plays, t.plays.c.uploaded.is_(False)),
-                outbox_total=count(conn, t.plays),
-                plays_dropped=int(_get_state(conn, KEY_PLAYS_DROPPED) or "0"),
+                outbox_pending=count(conn, t.plays, t.plays.c.uploaded.is_(False)) + kept,
+                outbox_total=count(conn, t.plays) + kept,
+                plays_dropped=int(_get_state(conn, KEY_PLAYS_DROPPED) or "0") + overflowed,
+                plays_in_memory=kept,
             )
 
     def all_assets(self) -> list[Asset]:
@@ -728,6 +991,57 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _on_connect_exclusive(dbapi_connection: Any, record: Any) -> None:
+    # Before the first WAL access: SQLite then keeps the WAL index in heap
+    # memory and never needs the -shm file (which a full disk cannot grow).
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    dbapi_connection.execute("PRAGMA locking_mode=EXCLUSIVE")
+    _on_connect(dbapi_connection, record)
+
+
+def _on_connect_stand_in(dbapi_connection: Any, _record: Any) -> None:
+    assert isinstance(dbapi_connection, sqlite3.Connection)
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+def _file_engine(db_path: Path, *, exclusive: bool) -> Engine:
+    connect_args = {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000}
+    if exclusive:  # one connection: a second one would be locked out by the first
+        engine = create_engine(
+            f"sqlite+pysqlite:///{db_path}", connect_args=connect_args,
+            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+        )
+        event.listen(engine, "connect", _on_connect_exclusive)
+    else:
+        engine = create_engine(f"sqlite+pysqlite:///{db_path}", connect_args=connect_args)
+        event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _has_content(db_path: Path) -> bool:
+    try:
+        return db_path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _current_revisions(conn: Connection) -> set[str]:
+    has_table = conn.exec_driver_sql(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).scalar_one()
+    if not has_table:
+        return set()
+    return set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+
+
+def _head_revisions(conn: Connection) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(_migrations_config(conn)).get_heads())
 
 
 def connect_read_only(
@@ -1186,3 +1500,55 @@ def _load_schedules(conn: Connection) -> list[Schedule]:
         _schedule_from_row(row)
         for row in conn.execute(select(t.schedules).order_by(t.schedules.c.id))
     ]
+
+
+def _insert_play(conn: Connection, play: Play, playlist_position: int | None) -> None:
+    """The outbox row and the rotation it implies; a play id already stored is ignored."""
+    exists = conn.execute(select(t.plays.c.seq).where(t.plays.c.id == play.id)).first()
+    if exists is not None:
+        return
+    conn.execute(
+        t.plays.insert().values(
+            id=play.id,
+            asset_id=play.asset_id,
+            sha256=play.sha256,
+            started_at=play.started_at,
+            ended_at=play.ended_at,
+            source=play.source.value,
+            outcome=play.outcome.value,
+            schedule_id=play.schedule_id,
+            playlist_id=play.playlist_id,
+            uploaded=False,
+        )
+    )
+    if playlist_position is None:
+        playlist_position = _started_position(conn, play)
+    _mark_started(
+        conn, asset_id=play.asset_id, sha256=play.sha256, source=play.source,
+        started_at=play.started_at, playlist_id=play.playlist_id,
+        position=playlist_position,
+    )
+
+
+def _least_recent(
+    rows: Sequence[Any], kept: dict[int, tuple[str, datetime]]
+) -> tuple[Any | None, datetime | None]:
+    """The row ``SQL_NEXT_ITEM`` would pick had the kept starts been written, and its last play.
+
+    Same order as the SQL: never played first, then least recently, then position.
+    """
+    best: tuple[tuple[bool, datetime | None, int], Any, datetime | None] | None = None
+    for row in rows:
+        last = from_micros(row.last_played_at) if row.last_played_at is not None else None
+        start = kept.get(row.position)
+        if start is not None and start[0] == row.id and (last is None or last < start[1]):
+            last = start[1]
+        key = (last is not None, last, row.position)
+        if best is None or _order_key(key) < _order_key(best[0]):
+            best = (key, row, last)
+    return (None, None) if best is None else (best[1], best[2])
+
+
+def _order_key(key: tuple[bool, datetime | None, int]) -> tuple[bool, int, int]:
+    played, last, position = key
+    return played, to_micros(last) if last is not None else 0, position
