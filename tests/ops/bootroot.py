@@ -161,8 +161,6 @@ class BootedRoot:
 
     root: Path
     binds: Sequence[tuple[Path, str]] = ()
-    # The container's name: two boot tests at once need two names.
-    machine: str = "lomuz-box"
     log_path: Path | None = None
     machine_name: str = "lomuz-box"  # distinct names let two boots run at once
     _nspawn: subprocess.Popen[bytes] | None = None
@@ -173,7 +171,7 @@ class BootedRoot:
         _nspawn_run_dir()
         argv = [
             "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
-            "--private-network", f"--directory={self.root}", f"--machine={self.machine}",
+            "--private-network", f"--directory={self.root}", f"--machine={self.machine_name}",
         ]
         for host, inside in self.binds:
             argv.append(f"--bind={host}:{inside}")
