@@ -754,7 +754,7 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
         downloads = DownloadManager(
             store, cache, Fetcher(client, cache), clock,
             concurrency=ctx.settings.downloads.concurrency,
-            has_room_for=janitor.has_room_for,
+            room_problem=janitor.room_problem,
         )
         started_mono = clock.monotonic()
         downloads.start()

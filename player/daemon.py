@@ -338,7 +338,7 @@ class Daemon:
             self.clock,
             concurrency=self.settings.downloads.concurrency,
             on_file_ready=self._file_ready,
-            has_room_for=self.janitor.has_room_for,
+            room_problem=self.janitor.room_problem,
         )
         self.downloads.start()
         self.telemetry = TelemetryUploader(self.store, self.client, self.status)

@@ -64,7 +64,7 @@ class DownloadManager:
         concurrency: int = 2,
         backoff: BackoffPolicy = DEFAULT_BACKOFF,
         on_file_ready: Callable[[str], None] | None = None,
-        has_room_for: Callable[[int], bool] | None = None,
+        room_problem: Callable[[int], str | None] | None = None,
         random: Callable[[], float] = random_module.random,
     ) -> None:
         self._store = store
@@ -74,7 +74,7 @@ class DownloadManager:
         self._concurrency = concurrency
         self._backoff = backoff
         self._on_file_ready = on_file_ready
-        self._has_room_for = has_room_for
+        self._room_problem = room_problem
         self._random = random
         self._cond = threading.Condition()
         self._queue: list[DownloadTask] = []
@@ -209,8 +209,9 @@ class DownloadManager:
         download_id = uuid.uuid4().hex[:8]
         sha = task.sha256
         try:
-            if self._has_room_for is not None and not self._has_room_for(task.size_bytes):
-                raise DownloadError("storage_full: no room in the cache budget", sha)
+            problem = self._room_problem(task.size_bytes) if self._room_problem else None
+            if problem is not None:
+                raise DownloadError(f"storage_full: {problem}", sha)
             result = self._fetcher.fetch(task.url, sha, task.size_bytes, cancel=self._stopping)
             self._store.mark_file_verified(sha, result.size_bytes, self._clock.now())
         except (DownloadError, AuthError) as exc:

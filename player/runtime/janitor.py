@@ -58,7 +58,7 @@ class JanitorReport:
 
 
 class Janitor:
-    """Cache upkeep; ``run_once`` from one thread at a time, ``has_room_for`` from any."""
+    """Cache upkeep; ``run_once`` from one thread at a time, ``room_problem`` from any."""
 
     def __init__(
         self,

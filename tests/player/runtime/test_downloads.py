@@ -226,10 +226,14 @@ def test_stop_cancels_and_a_new_manager_resumes_with_range(rig: Rig) -> None:
 
 
 def test_no_room_is_a_failure_not_a_download(rig: Rig) -> None:
-    manager = rig.manager(concurrency=1, has_room_for=lambda size: size < 5000)
+    manager = rig.manager(
+        concurrency=1,
+        room_problem=lambda size: None if size < 5000 else "the cache budget is full: test",
+    )
     manager.start()
     assert manager.wait_idle(20)
     assert set(rig.requested()) == {sha(LATER), sha(REST)}
     failing = {f.sha256: f.last_error for f in manager.status().failing}
     assert set(failing) == {sha(ACTIVE), sha(EMERGENCY), sha(SOON)}
     assert all(e is not None and "storage_full" in e for e in failing.values())
+    assert all(e is not None and "the cache budget is full" in e for e in failing.values())

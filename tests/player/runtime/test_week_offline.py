@@ -79,7 +79,7 @@ def test_a_week_offline_logs_a_few_lines(
     downloads = DownloadManager(
         store, cache, Fetcher(client, cache), clock, concurrency=1,
         backoff=BackoffPolicy(base_delay_s=5.0, max_delay_s=1800.0),
-        has_room_for=janitor.has_room_for,
+        room_problem=janitor.room_problem,
     )
     telemetry = TelemetryUploader(store, client, lambda: {"cursor": store.cursor()})
 
