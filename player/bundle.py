@@ -3,7 +3,8 @@
 A bundle is ``DIR/manifest.json`` (a full manifest, PROTOCOL.md) and
 ``DIR/media/<sha256>`` files. Order matters for "a bad bundle changes nothing":
 
-1. decode the manifest (it must be full);
+1. decode the manifest with ``player.wire.decode_manifest``, the validation
+   ``sync`` uses too (every field bounded; it must be full);
 2. check every asset's file (size, then sha256) without touching anything;
    a file already committed in the cache may be absent from the bundle;
 3. copy the files into the cache atomically (``MediaCache.store_verified_copy``:
@@ -90,15 +91,9 @@ def check_bundle_files(
 
     Reads only. Raises BundleError naming the first bad file.
     """
-    sizes: dict[str, int] = {}
-    for i, asset in enumerate(manifest.assets):
-        known = sizes.setdefault(asset.sha256, asset.size_bytes)
-        if known != asset.size_bytes:
-            raise BundleError(
-                f"size {asset.size_bytes} disagrees with another asset of the same sha256 "
-                f"({known})",
-                f"{bundle_dir / MANIFEST_NAME}: assets[{i}].size",
-            )
+    # decode_manifest (the one validation path, shared with sync) already refused
+    # two assets of one sha256 with different sizes, and every out-of-range field.
+    sizes = {asset.sha256: asset.size_bytes for asset in manifest.assets}
     to_copy: dict[str, int] = {}
     present: dict[str, int] = {}
     media = bundle_dir / MEDIA_DIR_NAME

@@ -12,6 +12,34 @@ refer to something the same delta deletes).
 
 Instants are RFC 3339 with a zone (``Z`` or ``+hh:mm``) and come out tz-aware
 in UTC. Times of day are ``"HH:MM"``; ``"24:00"`` only as a schedule's end.
+
+Bounds (PROTOCOL.md ranges, plus what keeps every later computation in range,
+so nothing this decoder accepts can raise when the daemon starts or plays):
+
+=========================  ==========================================
+``sync_interval_s``        10 .. 604800 (one week; apscheduler and
+                           the C int of a timer never overflow)
+``duration_ms`` (assets    0 .. 604800000 (one week); PROTOCOL's 1 s
+and playlist items)        floor is the API's refusal rule, a player
+                           still plays a shorter item
+``crossfade_ms``           0 .. 10000, when present
+``priority``               -2**31 .. 2**31-1 (32-bit)
+``size``, ``version``      0 .. 2**53-1 (exact in every JSON reader)
+``schema``                 any integer within 64 bits (then == 1)
+``days``                   1 .. 7, at least one
+instants                   2000-01-01T00:00:00Z .. before
+                           2100-01-01T00:00:00Z (``MIN_INSTANT`` /
+                           ``MAX_INSTANT``): far from datetime's
+                           limits whatever zone or offset is added
+strings                    valid Unicode (no lone surrogates: SQLite
+                           and UTF-8 encoders refuse them)
+two assets, one sha256     must agree on ``size`` (one file)
+=========================  ==========================================
+
+Every failure is a ``ManifestError``: the decoder's boundary also turns
+``RecursionError`` (deep nesting), ``UnicodeError``, ``OverflowError`` and
+``ValueError`` escaping a check into one, so a hostile body can never become an
+"internal error".
 """
 
 from __future__ import annotations
@@ -44,6 +72,14 @@ MAX_PLAYS_PER_UPLOAD = 1000
 # SQLite stores 64-bit signed integers; a larger number must be a ManifestError,
 # not an OverflowError halfway through applying the manifest.
 MAX_WIRE_INT = 2**63 - 1
+MAX_EXACT_INT = 2**53 - 1
+MIN_SYNC_INTERVAL_S = 10
+MAX_SYNC_INTERVAL_S = 7 * 24 * 3600
+MAX_DURATION_MS = 7 * 24 * 3600 * 1000
+MAX_CROSSFADE_MS = 10_000
+MIN_PRIORITY, MAX_PRIORITY = -(2**31), 2**31 - 1
+MIN_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)  # exclusive
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 _HHMM = re.compile(r"(\d{2}):(\d{2})")
@@ -58,8 +94,11 @@ def _show(value: object) -> str:
     """A short JSON rendering of a bad value for an error message."""
     try:
         text = json.dumps(value, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the message must stay storable text
+        text = json.dumps(value, ensure_ascii=True)
     except (TypeError, ValueError):
-        text = repr(value)
+        text = f"<{_type_name(value)}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -105,6 +144,7 @@ class _Reader:
         value = self._get(key, True)
         if not isinstance(value, str):
             raise _wrong(self.at(key), "a string", value)
+        _check_unicode(value, self.at(key))
         if non_empty and not value:
             raise ManifestError("must not be empty", self.at(key))
         return value
@@ -114,15 +154,20 @@ class _Reader:
             return default
         return self.string(key)
 
-    def integer(self, key: str, *, minimum: int | None = None, default: int | None = None) -> int:
+    def integer(
+        self, key: str, *, minimum: int | None = None, maximum: int | None = None,
+        default: int | None = None,
+    ) -> int:
         value = self._get(key, default is None)
         if value is None and default is not None:
             return default
-        return _check_int(value, self.at(key), minimum)
+        return _check_int(value, self.at(key), minimum, maximum)
 
-    def opt_integer(self, key: str, *, minimum: int | None = None) -> int | None:
+    def opt_integer(
+        self, key: str, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = self._get(key, False)
-        return None if value is None else _check_int(value, self.at(key), minimum)
+        return None if value is None else _check_int(value, self.at(key), minimum, maximum)
 
     def boolean(self, key: str, default: bool | None = None) -> bool:
         value = self._get(key, default is None)
@@ -133,11 +178,11 @@ class _Reader:
         return value
 
     def instant(self, key: str) -> datetime:
-        return parse_instant(self._get(key, True), self.at(key))
+        return parse_manifest_instant(self._get(key, True), self.at(key))
 
     def opt_instant(self, key: str) -> datetime | None:
         value = self._get(key, False)
-        return None if value is None else parse_instant(value, self.at(key))
+        return None if value is None else parse_manifest_instant(value, self.at(key))
 
     def array(self, key: str, *, default_empty: bool = False) -> list[Any]:
         value = self._get(key, not default_empty)
@@ -152,6 +197,7 @@ class _Reader:
         for i, item in enumerate(items):
             if not isinstance(item, str):
                 raise _wrong(f"{self.at(key)}[{i}]", "a string", item)
+            _check_unicode(item, f"{self.at(key)}[{i}]")
         return tuple(items)
 
     def choice(self, key: str, kind: type[_E], default: _E | None = None) -> _E:
@@ -165,13 +211,27 @@ class _Reader:
         return member  # type: ignore[return-value]
 
 
-def _check_int(value: object, path: str, minimum: int | None) -> int:
+def _check_unicode(value: str, path: str) -> None:
+    """Refuse lone surrogates (``"\\ud800"`` is valid JSON but not encodable text)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ManifestError(
+            f"is not valid Unicode text (lone surrogate at character {exc.start})", path
+        ) from exc
+
+
+def _check_int(
+    value: object, path: str, minimum: int | None, maximum: int | None = None
+) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _wrong(path, "an integer", value)
     if minimum is not None and value < minimum:
-        raise ManifestError(f"must be >= {minimum}, got {value}", path)
+        raise ManifestError(f"must be >= {minimum}, got {_show(value)}", path)
+    if maximum is not None and value > maximum:
+        raise ManifestError(f"must be <= {maximum}, got {_show(value)}", path)
     if not -MAX_WIRE_INT <= value <= MAX_WIRE_INT:
-        raise ManifestError(f"must fit in 64 bits, got {value}", path)
+        raise ManifestError(f"must fit in 64 bits, got {_show(value)}", path)
     return value
 
 
@@ -185,10 +245,22 @@ def parse_instant(value: object, path: str = "instant") -> datetime:
             path,
         )
     try:
-        parsed = datetime.fromisoformat(value.upper())
-    except ValueError as exc:
+        parsed = datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # year 1 minus an offset overflows
         raise ManifestError(f"is not a valid instant: {_show(value)}", path) from exc
-    return parsed.astimezone(UTC)
+    return parsed
+
+
+def parse_manifest_instant(value: object, path: str) -> datetime:
+    """``parse_instant`` within ``MIN_INSTANT`` .. ``MAX_INSTANT`` (manifest fields)."""
+    parsed = parse_instant(value, path)
+    if not MIN_INSTANT <= parsed < MAX_INSTANT:
+        raise ManifestError(
+            f"must be from {MIN_INSTANT.year} up to (not including) {MAX_INSTANT.year}, "
+            f"got {_show(value)}",
+            path,
+        )
+    return parsed
 
 
 def parse_time_of_day(value: object, path: str, *, allow_24: bool) -> int:
@@ -222,11 +294,11 @@ def _decode_asset(obj: object, path: str) -> Asset:
     return Asset(
         id=r.string("id", non_empty=True),
         sha256=sha256,
-        size_bytes=r.integer("size", minimum=0),
+        size_bytes=r.integer("size", minimum=0, maximum=MAX_EXACT_INT),
         media_type=r.choice("media_type", MediaType),
         content_type=r.opt_string("content_type", ""),
         title=r.opt_string("title", ""),
-        duration_ms=r.opt_integer("duration_ms", minimum=0),
+        duration_ms=r.opt_integer("duration_ms", minimum=0, maximum=MAX_DURATION_MS),
         valid_from=valid_from,
         valid_until=valid_until,
         emergency=r.boolean("emergency", default=False),
@@ -236,20 +308,22 @@ def _decode_asset(obj: object, path: str) -> Asset:
 
 def _decode_playlist(obj: object, path: str) -> Playlist:
     r = _Reader(obj, path)
+    # Not used by the player yet (crossfade is a local setting), but bounded like the rest.
+    r.opt_integer("crossfade_ms", minimum=0, maximum=MAX_CROSSFADE_MS)
     items: list[PlaylistItem] = []
     for i, raw_item in enumerate(r.array("items")):
         ir = _Reader(raw_item, f"{r.at('items')}[{i}]")
         items.append(
             PlaylistItem(
                 asset_id=ir.string("asset_id", non_empty=True),
-                duration_ms=ir.opt_integer("duration_ms", minimum=0),
+                duration_ms=ir.opt_integer("duration_ms", minimum=0, maximum=MAX_DURATION_MS),
             )
         )
     return Playlist(
         id=r.string("id", non_empty=True),
         name=r.opt_string("name", ""),
         items=tuple(items),
-        version=r.integer("version", minimum=0),
+        version=r.integer("version", minimum=0, maximum=MAX_EXACT_INT),
     )
 
 
@@ -273,7 +347,7 @@ def _decode_schedule(obj: object, path: str) -> Schedule:
         id=r.string("id", non_empty=True),
         playlist_id=r.string("playlist_id", non_empty=True),
         target=r.choice("target", TargetKind),
-        priority=r.integer("priority", default=0),
+        priority=r.integer("priority", minimum=MIN_PRIORITY, maximum=MAX_PRIORITY, default=0),
         days=frozenset(days),
         start_minute=0
         if start is None
@@ -284,7 +358,7 @@ def _decode_schedule(obj: object, path: str) -> Schedule:
         valid_from=valid_from,
         valid_until=valid_until,
         created_at=r.instant("created_at"),
-        version=r.integer("version", minimum=0),
+        version=r.integer("version", minimum=0, maximum=MAX_EXACT_INT),
     )
 
 
@@ -293,7 +367,7 @@ def _decode_device(obj: object, path: str) -> DeviceInfo:
     timezone = r.opt_string("timezone", "UTC")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a directory name
         raise ManifestError(f"unknown IANA time zone {_show(timezone)}", r.at("timezone")) from exc
     return DeviceInfo(
         id=r.string("id", non_empty=True),
@@ -333,6 +407,21 @@ def _decode_deleted(r: _Reader) -> Deleted:
     )
 
 
+def _check_same_file_sizes(assets: Sequence[Asset]) -> None:
+    """Two assets of one sha256 are one file: their sizes must agree."""
+    first: dict[str, int] = {}
+    for i, asset in enumerate(assets):
+        j = first.setdefault(asset.sha256, i)
+        other = assets[j]
+        if other.size_bytes != asset.size_bytes:
+            raise ManifestError(
+                f"asset {_show(asset.id)} has size {asset.size_bytes} but asset "
+                f"{_show(other.id)} (assets[{j}]) has the same sha256 with size "
+                f"{other.size_bytes}",
+                f"assets[{i}].size",
+            )
+
+
 def _check_references(m: Manifest) -> None:
     asset_ids = {a.id for a in m.assets}
     playlist_ids = {p.id for p in m.playlists}
@@ -369,11 +458,29 @@ def _reject_constant(name: str) -> float:
 
 
 def decode_manifest(raw: bytes) -> Manifest:
-    """Decode and validate manifest bytes; raise ``ManifestError`` naming the bad field."""
+    """Decode and validate manifest bytes; raise ``ManifestError`` naming the bad field.
+
+    The one validation path: ``sync`` and ``import`` both call it. Nothing but
+    ``ManifestError`` leaves it (see the module docstring).
+    """
+    try:
+        return _decode_manifest(raw)
+    except ManifestError:
+        raise
+    except RecursionError as exc:
+        raise ManifestError("manifest is nested too deeply") from exc
+    except (UnicodeError, OverflowError, ValueError) as exc:  # a check we did not foresee
+        detail = str(exc).encode("utf-8", "backslashreplace").decode("utf-8")
+        raise ManifestError(f"manifest is invalid: {type(exc).__name__}: {detail}") from exc
+
+
+def _decode_manifest(raw: bytes) -> Manifest:
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise ManifestError(f"manifest is not UTF-8: {exc.reason}") from exc
+    except RecursionError as exc:
+        raise ManifestError("manifest is not valid JSON: nested too deeply") from exc
     except ValueError as exc:  # JSONDecodeError is a ValueError
         raise ManifestError(f"manifest is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -390,7 +497,9 @@ def decode_manifest(raw: bytes) -> Manifest:
         cursor=r.string("cursor"),
         full=full,
         server_time=r.instant("server_time"),
-        sync_interval_s=r.integer("sync_interval_s", minimum=1),
+        sync_interval_s=r.integer(
+            "sync_interval_s", minimum=MIN_SYNC_INTERVAL_S, maximum=MAX_SYNC_INTERVAL_S
+        ),
         device=_decode_device(r._get("device", True), "device"),
         assets=_decode_list(r, "assets", _decode_asset, default_empty=not full),
         playlists=_decode_list(r, "playlists", _decode_playlist, default_empty=not full),
@@ -398,6 +507,7 @@ def decode_manifest(raw: bytes) -> Manifest:
         # A full manifest replaces everything, so its "deleted" carries no meaning.
         deleted=Deleted() if full else _decode_deleted(r),
     )
+    _check_same_file_sizes(manifest.assets)
     _check_references(manifest)
     return manifest
 
