@@ -16,14 +16,14 @@ import logging
 import random as random_module
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from player.adapters.fetcher import Fetcher
 from player.adapters.media_cache import MediaCache
 from player.core.backoff import BackoffPolicy, FailureState, record_failure
-from player.core.downloads import DownloadTask, catalogue_needs, download_order
+from player.core.downloads import DownloadTask, NeededFile, catalogue_needs, download_order
 from player.errors import AuthError, DownloadError, IntegrityError, PlayerError
 from player.runtime.playback import Clock
 from player.store.repository import PlayerStore
@@ -86,11 +86,23 @@ class DownloadManager:
         self._failed_total = 0
         self._downloaded_bytes_total = 0
         self._recent: collections.deque[tuple[float, str, int]] = collections.deque(maxlen=200)
+        self._size_conflicts_logged: set[tuple[str, int]] = set()
 
     # -- control, from any thread ------------------------------------------------
 
     def start(self) -> None:
-        self.reprioritise()
+        """Queue what the stored catalogue needs and start the workers.
+
+        Never raises for what the store holds: state stored by an older player
+        (say two assets of one sha256 with different sizes, which the decoder
+        now refuses) must not stop the daemon from starting; the workers start
+        and the next sync rebuilds the queue.
+        """
+        try:
+            self.reprioritise()
+        except Exception:  # start boundary: the daemon must start whatever is stored
+            log.exception("downloads: cannot plan from the stored catalogue; "
+                          "waiting for the next sync")
         for n in range(self._concurrency):
             thread = threading.Thread(target=self._work, name=f"download-{n}", daemon=True)
             thread.start()
@@ -110,7 +122,7 @@ class DownloadManager:
         needs = catalogue_needs(self._store.snapshot(), now)
         present = {f.sha256 for f in self._store.file_states() if f.present}
         tasks = download_order(
-            needs.needed,
+            self._one_size_per_file(needs.needed),
             active_playlist_ids=needs.active_playlist_ids,
             next_start_by_playlist=needs.next_start_by_playlist,
             present=present,
@@ -121,6 +133,32 @@ class DownloadManager:
             # Forget failures of files no longer wanted, so status stays true.
             self._failures = {k: v for k, v in self._failures.items() if k in wanted}
             self._cond.notify_all()
+
+    def _one_size_per_file(self, needed: Iterable[NeededFile]) -> list[NeededFile]:
+        """Drop uses of a sha256 that disagree on its size with the first (by asset id).
+
+        ``download_order`` refuses such a list; the decoder refuses such a
+        manifest, but a store filled before it did may hold one. One file has
+        one size, and the fetcher verifies it, so the first use is kept and
+        the conflict logged once.
+        """
+        first: dict[str, NeededFile] = {}
+        out: list[NeededFile] = []
+        for need in sorted(needed, key=lambda n: (n.sha256, n.asset_ids)):
+            kept = first.setdefault(need.sha256, need)
+            if kept.size_bytes != need.size_bytes:
+                key = (need.sha256, need.size_bytes)
+                if key not in self._size_conflicts_logged:
+                    self._size_conflicts_logged.add(key)
+                    log.warning(
+                        "downloads: %s is listed with size %d (assets %s) and %d (assets %s); "
+                        "fetching it as %d bytes", need.sha256[:12], kept.size_bytes,
+                        ", ".join(kept.asset_ids), need.size_bytes, ", ".join(need.asset_ids),
+                        kept.size_bytes,
+                    )
+                continue
+            out.append(need)
+        return out
 
     def retry_now(self) -> None:
         """Clear back-offs (an explicit `lomuz-player sync` asks for a fresh try)."""
