@@ -70,6 +70,20 @@ def test_player_deb_metadata_and_contents(debs: dict[str, Path]) -> None:
 
 
 @pytest.mark.timeout(900)
+def test_player_deb_holds_the_player_alone(debs: dict[str, Path]) -> None:
+    # Built from a player-only wheel (scripts/build-debs): no API code, no API
+    # dependencies, no API command on a shop box.
+    contents = run("dpkg-deb", "--contents", str(debs["player"])).stdout
+    api_only = (
+        "control_api", "/site-packages/falcon", "lomuz-control", "/site-packages/granian",
+        "/site-packages/gunicorn", "/site-packages/psycopg",
+    )
+    for pattern in api_only:
+        found = [line for line in contents.splitlines() if pattern in line]
+        assert found == [], found[:5]
+
+
+@pytest.mark.timeout(900)
 def test_control_deb_ships_granian_gunicorn_psycopg_and_a_private_env_file(
     debs: dict[str, Path],
 ) -> None:
@@ -127,6 +141,30 @@ def test_installed_player_runs_from_its_venv(installed_player: Path) -> None:
     as_lomuz = run("runuser", "-u", "lomuz", "--", "/usr/bin/lomuz-player", "--version")
     assert VERSION in as_lomuz.stdout + as_lomuz.stderr
     assert list(Path("/opt/lomuz/player/lib").rglob("player/__pycache__/cli.*.pyc"))
+
+
+@pytest.mark.timeout(900)
+def test_installed_player_imports_every_module_and_declares_no_api(installed_player: Path) -> None:
+    # What the player imports must be in its venv, now that the API's
+    # dependencies are not there to cover for a missing one.
+    script = (
+        "import importlib, pkgutil, player\n"
+        "print(player.__file__)\n"
+        "for m in pkgutil.walk_packages(player.__path__, 'player.'):\n"
+        "    if '.migrations' not in m.name:\n"
+        "        importlib.import_module(m.name)\n"
+        "from importlib import metadata\n"
+        "d = metadata.distribution('lomuz-edge')\n"
+        "print(sorted(e.name for e in d.entry_points))\n"
+        "print(d.requires)\n"
+    )
+    # -I: not the source tree in the current directory, as on the box.
+    result = run("/opt/lomuz/player/bin/python3", "-I", "-c", script)
+    where, scripts, requires = result.stdout.splitlines()
+    assert where.startswith("/opt/lomuz/player/lib/"), where
+    assert scripts == "['lomuz-player']"
+    assert "falcon" not in requires
+    assert "prometheus-client" in requires
 
 
 @pytest.mark.timeout(900)
