@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, cast
 
 import falcon
 
-from control_api.core.validation import parse_instant
+from control_api.core.validation import json_problem, parse_instant
 from control_api.errors import (
     BadRequest,
     LengthRequired,
@@ -34,8 +34,17 @@ def body_stream(req: falcon.Request) -> tuple[BinaryIO, int | None]:
     raise LengthRequired("send a Content-Length (or a chunked body)")
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 400 malformed."""
+    """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 400 malformed.
+
+    The one place JSON bodies are parsed. Malformed includes what Python's ``json``
+    accepts but JSON or the database does not: NaN/Infinity (and ``1e400``, which
+    parses to infinity), lone surrogates, nesting past ``MAX_JSON_DEPTH``.
+    """
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
     if req.content_length is None and not req.env.get("wsgi.input_terminated"):
@@ -48,9 +57,14 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     if not raw.strip():
         raise BadRequest("a JSON body is required", "malformed_json")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply", "malformed_json") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON: {exc}", "malformed_json") from None
+    problem = json_problem(body)
+    if problem is not None:
+        raise BadRequest(f"malformed JSON: {problem}", "malformed_json")
     if not isinstance(body, dict):
         raise Unprocessable("body", "must be a JSON object")
     return body
@@ -71,6 +85,8 @@ def str_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | Non
         raise Unprocessable(name, "given more than once")
     if len(value) > max_chars:
         raise Unprocessable(name, f"must be at most {max_chars} characters")
+    if "\x00" in value:
+        raise Unprocessable(name, "must not contain NUL characters")
     return value
 
 

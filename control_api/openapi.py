@@ -11,6 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from control_api.core import validation as v
+from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
+
 __all__ = ["build_openapi"]
 
 JSON = "application/json"
@@ -106,15 +109,19 @@ def _schemas() -> dict[str, Schema]:
         },
     }
     play_properties: dict[str, Schema] = {
-        "id": {"type": "string", "format": "uuid"},
-        "asset_id": {"type": "string"},
+        "id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "Any spelling of a UUID; stored lowercase hyphenated.",
+        },
+        "asset_id": {"type": "string", "maxLength": v.MAX_ID_CHARS},
         "sha256": sha256,
         "started_at": instant,
         "ended_at": instant,
-        "source": {"type": "string", "enum": ["playlist", "emergency", "jingle"]},
-        "outcome": {"type": "string", "enum": ["completed", "skipped", "error"]},
-        "schedule_id": {"type": ["string", "null"]},
-        "playlist_id": {"type": ["string", "null"]},
+        "source": {"type": "string", "enum": list(SOURCES)},
+        "outcome": {"type": "string", "enum": list(OUTCOMES)},
+        "schedule_id": {"type": ["string", "null"], "maxLength": v.MAX_ID_CHARS},
+        "playlist_id": {"type": ["string", "null"], "maxLength": v.MAX_ID_CHARS},
     }
     play_required = ["id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"]
     ids: Schema = {"type": "array", "items": {"type": "string"}}
@@ -220,6 +227,34 @@ def _schemas() -> dict[str, Schema]:
             {
                 "accepted": {"type": "integer", "minimum": 0},
                 "duplicates": {"type": "integer", "minimum": 0},
+                "rejected": {
+                    "type": "array",
+                    "description": (
+                        "Plays refused one by one and never stored (the others of the "
+                        "batch are); accepted + duplicates + rejected = plays sent."
+                    ),
+                    "items": _obj(
+                        {
+                            "id": {
+                                "type": ["string", "null"],
+                                "maxLength": ECHO_ID_CHARS,
+                                "description": "The play's id as sent (cut short), or null.",
+                            },
+                            "code": {
+                                "type": "string",
+                                "pattern": "^[a-z][a-z0-9_]*$",
+                                "description": (
+                                    "bad_id, missing_field, not_an_object, bad_sha256, "
+                                    "bad_field, bad_instant, bad_interval, bad_source, "
+                                    "bad_outcome, unknown_asset."
+                                ),
+                            },
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                        required=["id", "code"],
+                    ),
+                },
             }
         ),
         "EnrollRequest": _obj(

@@ -1,13 +1,19 @@
 """Pure validation of director and device input. Every failure names the field.
 
 Rules: unknown fields are rejected (the API is a strict writer and a strict reader
-of director input); instants are RFC 3339 with an offset and come back in UTC;
-times of day are "HH:MM" with "24:00" only allowed as an end.
+of director input); instants are RFC 3339 with an offset and come back in UTC,
+between :data:`MIN_INSTANT` and :data:`MAX_INSTANT`; times of day are "HH:MM" with
+"24:00" only allowed as an end. No string holds NUL (PostgreSQL text cannot) and
+none is longer than its column: the ``MAX_*_CHARS`` below are the column sizes of
+``control_api/store/models.py``, enforced here so that the database never refuses
+(a refusal there is a 500, and for proof of play a batch blocked for good).
 """
 
 from __future__ import annotations
 
+import math
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +23,21 @@ from control_api.errors import Unprocessable
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAX_NAME_CHARS = 200
+# fromisoformat (C) stops at a NUL and takes non-ASCII digits: allow only these.
+_INSTANT_CHARS = re.compile(r"[0-9TtZzW:.,+\- ]+")
+MAX_NAME_CHARS = 200  # names and titles (String(200))
+MAX_ID_CHARS = 40  # object ids (String(40))
+MAX_GROUP_CHARS = 100  # a group name (Schedule.target_value String(100))
+MAX_GROUPS = 100  # groups on one device
+MAX_CONTENT_TYPE_CHARS = 200  # Asset.content_type String(200)
+MAX_FILENAME_CHARS = 255  # Asset.filename String(255)
+MAX_INSTANT_CHARS = 64
+# Instants outside this range are refused: converting year 1 or 9999 with an
+# offset to UTC overflows, and no play, window or schedule needs them.
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+# JSON bodies nest at most this deep (telemetry is the deepest: a few levels).
+MAX_JSON_DEPTH = 32
 
 
 def check_fields(
@@ -40,11 +60,13 @@ def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str
         raise Unprocessable(field, "must not be empty")
     if len(value) > max_chars:
         raise Unprocessable(field, f"must be at most {max_chars} characters")
+    if "\x00" in value:
+        raise Unprocessable(field, "must not contain NUL characters")
     return value
 
 
-def as_opt_str(value: object, field: str) -> str | None:
-    return None if value is None else as_str(value, field)
+def as_opt_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str | None:
+    return None if value is None else as_str(value, field, max_chars=max_chars)
 
 
 def as_bool(value: object, field: str) -> bool:
@@ -68,11 +90,20 @@ def as_opt_int(value: object, field: str, *, minimum: int | None = None) -> int 
 
 
 def parse_instant(value: object, field: str) -> datetime:
-    """An RFC 3339 instant with an offset, returned in UTC."""
+    """An RFC 3339 instant with an offset, returned in UTC; the one instant parser.
+
+    Refused (422 naming ``field``): not a string, longer than
+    :data:`MAX_INSTANT_CHARS`, unparseable, without an offset, or outside
+    [:data:`MIN_INSTANT`, :data:`MAX_INSTANT`).
+    """
     if not isinstance(value, str):
         raise Unprocessable(field, "must be an RFC 3339 instant string")
+    if len(value) > MAX_INSTANT_CHARS:
+        raise Unprocessable(field, f"must be at most {MAX_INSTANT_CHARS} characters")
     text = value.strip()
     try:
+        if not _INSTANT_CHARS.fullmatch(text):
+            raise ValueError(text)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise Unprocessable(field, f"not an RFC 3339 instant: {value!r}") from None
@@ -80,7 +111,16 @@ def parse_instant(value: object, field: str) -> datetime:
         raise Unprocessable(
             field, "must be a date-time with a UTC offset, e.g. 2026-12-01T09:00:00Z"
         )
-    return parsed.astimezone(UTC)
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not MIN_INSTANT <= in_utc < MAX_INSTANT:
+        raise Unprocessable(
+            field,
+            f"must be from {format_instant(MIN_INSTANT)} to before {format_instant(MAX_INSTANT)}",
+        )
+    return in_utc
 
 
 def as_opt_instant(value: object, field: str) -> datetime | None:
@@ -134,9 +174,11 @@ def parse_timezone(value: object, field: str) -> str:
 def parse_groups(value: object, field: str) -> list[str]:
     if not isinstance(value, list):
         raise Unprocessable(field, "must be a list of group names")
+    if len(value) > MAX_GROUPS:
+        raise Unprocessable(field, f"at most {MAX_GROUPS} groups")
     groups: set[str] = set()
     for index, item in enumerate(value):
-        groups.add(as_str(item, f"{field}[{index}]", max_chars=100))
+        groups.add(as_str(item, f"{field}[{index}]", max_chars=MAX_GROUP_CHARS))
     return sorted(groups)
 
 
@@ -148,7 +190,7 @@ def parse_target(value: object, field: str) -> tuple[str, str]:
     if key == "device_id":
         return "device", as_str(item, f"{field}.device_id")
     if key == "group":
-        return "group", as_str(item, f"{field}.group", max_chars=100)
+        return "group", as_str(item, f"{field}.group", max_chars=MAX_GROUP_CHARS)
     if key == "all":
         if item is not True:
             raise Unprocessable(f"{field}.all", "must be true")
@@ -158,3 +200,68 @@ def parse_target(value: object, field: str) -> tuple[str, str]:
 
 def is_sha256(value: str) -> bool:
     return bool(_SHA256.match(value))
+
+
+def canonical_uuid(value: str) -> str | None:
+    """Any spelling of a UUID (``{...}``, upper case, no dashes, ``urn:uuid:``) in its
+    one canonical form, lowercase hyphenated; None when ``value`` is not a UUID."""
+    if len(value) > 45:  # "urn:uuid:" + 36
+        return None
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
+def json_problem(value: object, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON document cannot be taken whole, or None.
+
+    Problems: nested deeper than ``max_depth``, a non-finite number, a string or
+    key with a lone surrogate (``"\\ud800"`` parses but is not Unicode: encoding
+    it for the database or the answer fails). Iterative: depth costs no stack.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _has_surrogate(item):
+                return "a string is not valid Unicode (lone surrogate)"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "numbers must be finite"
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if _has_surrogate(key):
+                        return "a key is not valid Unicode (lone surrogate)"
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+def check_free_json(value: object, field: str) -> None:
+    """A free-form object (telemetry, hardware) holds no NUL in any key or string."""
+    stack: list[tuple[object, str]] = [(value, field)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise Unprocessable(path, "must not contain NUL characters")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise Unprocessable(path, "keys must not contain NUL characters")
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 import falcon
@@ -11,6 +10,7 @@ import falcon
 from control_api import http
 from control_api.auth import EnrollmentLimiter
 from control_api.core import manifest as mf
+from control_api.core import plays as pp
 from control_api.core import validation as v
 from control_api.core.proxies import client_address
 from control_api.deps import Deps
@@ -21,8 +21,6 @@ from control_api.store.models import Device
 log = logging.getLogger(__name__)
 MAX_PLAYS = 1000
 SCHEMA = 1
-SOURCES = ("playlist", "emergency", "jingle")
-OUTCOMES = ("completed", "skipped", "error")
 
 
 class Enroll:
@@ -47,6 +45,7 @@ class Enroll:
         hardware = body.get("hardware")
         if hardware is not None and not isinstance(hardware, dict):
             raise Unprocessable("hardware", "must be an object")
+        v.check_free_json(hardware, "hardware")
         with self.deps.db.write() as s:
             enrolled = repo.enroll(s, code, self.deps.now(), hardware)
             if enrolled is not None:
@@ -160,53 +159,13 @@ class Telemetry:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = http.read_json(req, self.deps.settings.max_json_bytes)
+        v.check_free_json(status, "status")
         with self.deps.db.write() as s:
             device = s.get(Device, req.context.principal.device_id)
             if device is not None:
                 device.status = status
                 device.last_seen_at = self.deps.now()
         resp.status = falcon.HTTP_204
-
-
-def parse_play(item: object, field: str) -> dict[str, Any]:
-    """One Play; fields a newer player adds are ignored (device input is read tolerantly)."""
-    if not isinstance(item, dict):
-        raise Unprocessable(field, "must be an object")
-    for key in ("id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"):
-        if key not in item:
-            raise Unprocessable(f"{field}.{key}", "is required", "missing_field")
-    play_id = v.as_str(item["id"], f"{field}.id", max_chars=64)
-    try:
-        uuid.UUID(play_id)
-    except ValueError:
-        raise Unprocessable(f"{field}.id", "must be a UUID") from None
-    sha256 = v.as_str(item["sha256"], f"{field}.sha256", max_chars=64)
-    if not v.is_sha256(sha256):
-        raise Unprocessable(f"{field}.sha256", "must be 64 lowercase hex characters")
-    started_at = v.parse_instant(item["started_at"], f"{field}.started_at")
-    ended_at = v.parse_instant(item["ended_at"], f"{field}.ended_at")
-    if ended_at < started_at:
-        raise Unprocessable(f"{field}.ended_at", "must not be before started_at")
-    source = item["source"]
-    if source not in SOURCES:
-        raise Unprocessable(f"{field}.source", f"must be one of {', '.join(SOURCES)}")
-    outcome = item["outcome"]
-    if outcome not in OUTCOMES:
-        raise Unprocessable(f"{field}.outcome", f"must be one of {', '.join(OUTCOMES)}")
-    optional = {}
-    for key in ("schedule_id", "playlist_id"):
-        value = item.get(key)
-        optional[key] = None if value is None else v.as_str(value, f"{field}.{key}")
-    return {
-        "id": play_id,
-        "asset_id": v.as_str(item["asset_id"], f"{field}.asset_id"),
-        "sha256": sha256,
-        "started_at": started_at,
-        "ended_at": ended_at,
-        "source": source,
-        "outcome": outcome,
-        **optional,
-    }
 
 
 class DevicePlays:
@@ -222,14 +181,39 @@ class DevicePlays:
             raise Unprocessable("plays", "must be a list of plays")
         if len(raw) > MAX_PLAYS:
             raise Unprocessable("plays", f"at most {MAX_PLAYS} plays per request")
-        plays = [parse_play(item, f"plays[{i}]") for i, item in enumerate(raw)]
+        # Each play on its own (core/plays.py): one bad play must not block the rest.
+        parsed: list[tuple[int, dict[str, Any]]] = []
+        rejected: list[tuple[int, pp.Rejection]] = []
+        for index, item in enumerate(raw):
+            try:
+                parsed.append((index, pp.parse_play(item, f"plays[{index}]")))
+            except Unprocessable as exc:
+                rejected.append((index, pp.reject(item, exc)))
         principal = req.context.principal
         with self.deps.db.write() as s:
+            known = repo.play_assets(s, principal.tenant_id, (p["asset_id"] for _, p in parsed))
+            plays = []
+            for index, play in parsed:
+                try:
+                    pp.check_asset(play, known, f"plays[{index}]")
+                except Unprocessable as exc:
+                    rejected.append((index, pp.reject(raw[index], exc)))
+                else:
+                    plays.append(play)
             accepted, duplicates = repo.ingest_plays(
                 s, principal.tenant_id, principal.device_id, plays, self.deps.now()
             )
         self.deps.metrics.plays_ingested(accepted)
-        resp.media = {"accepted": accepted, "duplicates": duplicates}
+        if rejected:
+            log.info(
+                "plays: device %s sent %d plays the API refuses (first: %s)",
+                principal.device_id, len(rejected), rejected[0][1].message,
+            )
+        resp.media = {
+            "accepted": accepted,
+            "duplicates": duplicates,
+            "rejected": [r.as_json() for _, r in sorted(rejected, key=lambda r: r[0])],
+        }
 
 
 class Media:

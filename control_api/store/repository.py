@@ -582,10 +582,40 @@ def play_json(p: Play) -> dict[str, Any]:
     }
 
 
+def play_assets(s: Session, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, str | None]:
+    """Which of ``asset_ids`` are the tenant's: id → sha256 for its assets, id → None
+    for assets it deleted that the change log still names (their hash is gone)."""
+    wanted = sorted(set(asset_ids))
+    known: dict[str, str | None] = {}
+    for chunk in _chunks(wanted):
+        for row in s.execute(
+            select(Asset.id, Asset.sha256).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk))
+        ):
+            known[row.id] = row.sha256
+    missing = [a for a in wanted if a not in known]
+    for chunk in _chunks(missing):
+        known.update(
+            (asset_id, None)
+            for asset_id in s.scalars(
+                select(Change.object_id)
+                .where(
+                    Change.tenant_id == tenant_id,
+                    Change.kind == "asset",
+                    Change.deleted.is_(True),
+                    Change.object_id.in_(chunk),
+                )
+                .distinct()
+            )
+        )
+    return known
+
+
 def ingest_plays(
     s: Session, tenant_id: str, device_id: str, plays: Sequence[dict[str, Any]], now: datetime
 ) -> tuple[int, int]:
-    """Insert new plays, ignore known ids. Returns (accepted, duplicates)."""
+    """Insert new plays, ignore known ids. Returns (accepted, duplicates).
+
+    The plays are valid (``core.plays.parse_play``) with canonical ids."""
     unique: dict[str, dict[str, Any]] = {}
     for play in plays:
         unique.setdefault(play["id"], play)

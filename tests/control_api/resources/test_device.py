@@ -30,12 +30,13 @@ def test_plays_are_idempotent_and_survive_asset_deletion(api: Api) -> None:
     asset = api.upload(admin, b"song").json
     plays = [_play(asset), _play(asset, "2026-03-01T11:00:00Z", future_field="x")]
     first = api.call("POST", "/v1/device/plays", token, json={"plays": plays})
-    assert first.json == {"accepted": 2, "duplicates": 0}
+    assert first.json == {"accepted": 2, "duplicates": 0, "rejected": []}
     again = api.call("POST", "/v1/device/plays", token, json={"plays": plays + plays[:1]})
-    assert again.json == {"accepted": 0, "duplicates": 3}
+    assert again.json == {"accepted": 0, "duplicates": 3, "rejected": []}
     assert api.call("DELETE", f"/v1/assets/{asset['id']}", admin).status_code == 204
+    # A play of an asset deleted since is still proof of play.
     late = api.call("POST", "/v1/device/plays", token, json={"plays": [_play(asset)]})
-    assert late.json == {"accepted": 1, "duplicates": 0}
+    assert late.json == {"accepted": 1, "duplicates": 0, "rejected": []}
     listed = api.call("GET", "/v1/plays", admin, params={"device_id": device_id}).json["items"]
     assert len(listed) == 3 and all(p["device_id"] == device_id for p in listed)
     window = api.call(
@@ -47,20 +48,10 @@ def test_plays_are_idempotent_and_survive_asset_deletion(api: Api) -> None:
     assert [p["id"] for p in window] == [plays[1]["id"]]
 
 
-def test_bad_plays_change_nothing(api: Api) -> None:
+def test_a_batch_too_large_changes_nothing(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
     asset = api.upload(admin, b"song").json
-    good = _play(asset)
-    for bad, field in (
-        ({**_play(asset), "source": "radio"}, "plays[1].source"),
-        ({**_play(asset), "id": "not-a-uuid"}, "plays[1].id"),
-        ({**_play(asset), "ended_at": "2026-01-01T00:00:00Z"}, "plays[1].ended_at"),
-        ({**_play(asset), "started_at": "2026-03-01T10:00:00"}, "plays[1].started_at"),
-    ):
-        reply = api.call("POST", "/v1/device/plays", token, json={"plays": [good, bad]})
-        assert reply.status_code == 422, bad
-        assert reply.json["error"]["message"].startswith(field)
     too_many = {"plays": [_play(asset) for _ in range(1001)]}
     reply = api.call("POST", "/v1/device/plays", token, json=too_many)
     assert reply.status_code in (413, 422)
