@@ -31,6 +31,10 @@ class SystemClock:
     failing persist (a full disk) keeps the bound in memory and is retried at
     the next interval, never failing ``now()``. The bound only rises while
     the clock is trusted, so a wild wall clock cannot push it into the future.
+    A persisted bound outside the plausible span (``rules.plausible_bound``) is
+    dropped at construction; an API ``Date`` is judged by
+    ``rules.observe_server_time`` (implausible or unconfirmed jumps ignored, a
+    poisoned bound lowered once the API time is confirmed).
     ``wall`` and ``mono`` are injectable for tests.
     """
 
@@ -51,7 +55,13 @@ class SystemClock:
         self._persist_lock = threading.Lock()  # one persist at a time, outside _lock
         self._persist_failing = False
         self._lock = threading.Lock()
-        self._state = rules.ClockState(lower_bound=lower_bound)
+        sane_bound = rules.plausible_bound(lower_bound)
+        if lower_bound is not None and sane_bound is None:
+            log.warning("clock: ignoring the persisted lower bound %s: outside %s .. %s",
+                        lower_bound.isoformat(), rules.BUILD_FLOOR.date(),
+                        rules.LATEST_PLAUSIBLE.date())
+        self._date_refused = False
+        self._state = rules.ClockState(lower_bound=sane_bound)
         # Highest value now() returned in this process: an untrusted forward
         # step followed by a step back must not move corrected time backwards.
         # Not persisted (only trusted times raise the persisted lower bound).
@@ -93,14 +103,30 @@ class SystemClock:
         """Adopt the API's ``Date`` header (RFC 7231 format) timed around the request."""
         try:
             server_time = parsedate_to_datetime(date_header)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, IndexError, OverflowError) as exc:
             raise ValueError(f"unparseable Date header {date_header!r}") from exc
         if server_time.tzinfo is None:
             raise ValueError(f"Date header without a zone: {date_header!r}")
         with self._lock:
-            self._state = rules.apply_offset(
+            verdict = rules.observe_server_time(
                 self._state, server_time, sent_mono, received_mono, self._wall()
             )
+            self._state = verdict.state
+            refused_before, self._date_refused = self._date_refused, not verdict.accepted
+            if verdict.lowered_bound:
+                # The bound was poisoned: corrected time goes back, once, to the truth.
+                self._high_water = None
+                self._persisted_at_mono = None
+        if not verdict.accepted and not refused_before:
+            log.warning("clock: ignoring the API's Date: %s", verdict.reason)
+        elif verdict.accepted and refused_before:
+            log.info("clock: the API's Date is plausible again")
+        if verdict.lowered_bound:
+            log.warning("clock: %s", verdict.reason)
+            with self._lock:
+                to_persist = self._due_persist_locked()
+            if to_persist is not None:
+                self._persist_lowered(to_persist)
 
     def status(self) -> rules.ClockStatus:
         with self._lock:
@@ -132,11 +158,16 @@ class SystemClock:
         self._persisted_at_mono = mono
         return self._state.lower_bound
 
-    def _persist_bound(self, bound: datetime) -> None:
+    def _persist_lowered(self, bound: datetime) -> None:
+        """Persist a bound that went down (``_persist_bound`` would keep the higher one)."""
+        self._persist_bound(bound, lowered=True)
+
+    def _persist_bound(self, bound: datetime, *, lowered: bool = False) -> None:
         assert self._persist is not None
         with self._persist_lock:
             with self._lock:  # the newest bound: another thread may have raised it meanwhile
-                bound = max(bound, self._state.lower_bound or bound)
+                current = self._state.lower_bound or bound
+                bound = current if lowered else max(bound, current)
             try:
                 self._persist(bound)
             except PlayerError as exc:  # kept in memory; the next interval retries

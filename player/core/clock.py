@@ -16,6 +16,30 @@ Invariants
   and) the wall clock is later than the build floor and no step was seen.
 * plausible: the *wall* clock is later than the build floor. apscheduler runs
   on the wall clock, so jobs start only once it is plausible.
+
+Server times (issue 10: a compromised or man-in-the-middle API)
+---------------------------------------------------------------
+* A ``Date`` is *plausible* only within ``BUILD_FLOOR`` .. ``LATEST_PLAUSIBLE``
+  (the build floor plus ``PLAUSIBLE_SPAN``, 20 years: longer than a box lives).
+  Outside it the header is ignored, always: nothing can confirm 2099 or 9999.
+* A plausible ``Date`` more than ``MAX_FORWARD_STEP`` (366 days) ahead of the
+  reference is refused, unless *confirmed*. The reference is the best
+  current guess not taken from this header: wall + the last accepted API
+  offset; else the wall clock when it is plausible; else the lower bound
+  when it is plausible; else nothing, so a box booting at 1970 with no RTC
+  and no bound accepts its first API ``Date`` anywhere in the plausible span.
+* *Confirmed* (what "trusted" means for a server time): the same offset
+  (within ``CONFIRM_TOLERANCE_S``) on ``CONFIRMATIONS`` (3) consecutive
+  ``Date`` observations. A refused forward jump that is confirmed is adopted:
+  a box off the shelf after two years still converges.
+* The lower bound is "never before the last trusted time". A confirmed API
+  time earlier than the bound by more than ``FLOOR_TOLERANCE_S`` means the
+  bound was poisoned: it is lowered to the API time (and corrected time may
+  go back, once, to the truth). A bound is never raised to, nor loaded
+  from, an implausible time (``plausible_bound``), so a bound persisted by an
+  older player in 2099 is dropped at start.
+* Every instant is clamped (``add_seconds``) so no arithmetic overflows
+  datetime's range, whatever the wall clock or the offset.
 """
 
 from __future__ import annotations
@@ -24,7 +48,16 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-BUILD_FLOOR = datetime(2025, 1, 1, tzinfo=UTC)
+BUILD_FLOOR = datetime(2025, 1, 1, tzinfo=UTC)  # nothing before this build is plausible
+PLAUSIBLE_SPAN = timedelta(days=20 * 365)
+LATEST_PLAUSIBLE = BUILD_FLOOR + PLAUSIBLE_SPAN  # exclusive
+MAX_FORWARD_STEP = timedelta(days=366)
+CONFIRMATIONS = 3
+CONFIRM_TOLERANCE_S = 5.0
+FLOOR_TOLERANCE_S = 60.0
+# datetime's range, a day inside it so a later zone conversion cannot overflow.
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+_LATEST = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 STEP_THRESHOLD_S = 2.0
 OFFSET_FRESH_S = 24 * 3600.0
 _HEADER_RESOLUTION_S = 1.0
@@ -40,6 +73,20 @@ class ClockState:
     base_s: float | None = None
     steps: int = 0
     last_step_s: float | None = None
+    # The last plausible API offset seen and on how many consecutive Dates it
+    # agreed (within CONFIRM_TOLERANCE_S): CONFIRMATIONS of them make it trusted.
+    candidate_offset_s: float | None = None
+    candidate_count: int = 0
+
+
+@dataclass(frozen=True)
+class DateVerdict:
+    """What ``observe_server_time`` made of one ``Date``."""
+
+    state: ClockState
+    accepted: bool
+    lowered_bound: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -54,19 +101,117 @@ class ClockStatus:
     reason: str
 
 
+def add_seconds(at: datetime, seconds: float) -> datetime:
+    """``at + seconds`` in UTC, clamped to datetime's range (never OverflowError)."""
+    at = clamp(at)
+    if not math.isfinite(seconds):
+        return _LATEST if seconds > 0 else _EARLIEST
+    room_up = (_LATEST - at).total_seconds()
+    room_down = (_EARLIEST - at).total_seconds()
+    if seconds >= room_up:
+        return _LATEST
+    if seconds <= room_down:
+        return _EARLIEST
+    return at + timedelta(seconds=seconds)
+
+
+def clamp(at: datetime) -> datetime:
+    """``at`` in UTC, inside datetime's range with a day to spare."""
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 in a zone
+        return _EARLIEST if at.year < 5000 else _LATEST
+    return min(max(utc, _EARLIEST), _LATEST)
+
+
+def plausible_time(at: datetime) -> bool:
+    """Within ``BUILD_FLOOR`` .. ``LATEST_PLAUSIBLE`` (excluded)."""
+    return BUILD_FLOOR <= at < LATEST_PLAUSIBLE
+
+
+def plausible_bound(bound: datetime | None) -> datetime | None:
+    """A persisted lower bound if plausible, else None (an older player may have stored 2099)."""
+    if bound is None or bound.tzinfo is None or not plausible_time(clamp(bound)):
+        return None
+    return clamp(bound)
+
+
 def corrected_now(state: ClockState, wall: datetime) -> datetime:
-    """``max(wall + offset, lower_bound)`` in UTC."""
-    now = (wall + timedelta(seconds=state.offset_s)).astimezone(UTC)
+    """``max(wall + offset, lower_bound)`` in UTC, clamped to datetime's range."""
+    now = add_seconds(wall, state.offset_s)
     if state.lower_bound is not None and state.lower_bound > now:
         return state.lower_bound
     return now
 
 
 def raise_lower_bound(state: ClockState, at: datetime) -> ClockState:
-    """Move the lower bound to ``at`` if that is later; never backwards."""
+    """Move the lower bound to ``at`` if that is later and plausible; never backwards."""
     if state.lower_bound is not None and at <= state.lower_bound:
         return state
-    return replace(state, lower_bound=at.astimezone(UTC))
+    if not plausible_time(clamp(at)):
+        return state
+    return replace(state, lower_bound=clamp(at))
+
+
+def reference_time(state: ClockState, wall: datetime) -> datetime | None:
+    """The best guess of now not taken from a new ``Date`` (see the module docstring)."""
+    if state.offset_measured_mono is not None:
+        return add_seconds(wall, state.offset_s)
+    if plausible_time(clamp(wall)):
+        return clamp(wall)
+    if state.lower_bound is not None and plausible_time(state.lower_bound):
+        return state.lower_bound
+    return None
+
+
+def observe_server_time(
+    state: ClockState, server_time: datetime, sent_mono_s: float, received_mono_s: float,
+    received_wall: datetime,
+) -> DateVerdict:
+    """Judge one API ``Date`` (rules at the top): adopt, refuse, or lower a poisoned bound."""
+    server_time = clamp(server_time)
+    if not plausible_time(server_time):
+        return DateVerdict(
+            state, False, False,
+            f"Date {server_time.isoformat()} outside {BUILD_FLOOR.date()} .. "
+            f"{LATEST_PLAUSIBLE.date()}",
+        )
+    offset_s = offset_from_date(server_time, sent_mono_s, received_mono_s, received_wall)
+    agrees = (
+        state.candidate_offset_s is not None
+        and abs(offset_s - state.candidate_offset_s) <= CONFIRM_TOLERANCE_S
+    )
+    count = state.candidate_count + 1 if agrees else 1
+    seen = replace(state, candidate_offset_s=offset_s, candidate_count=count)
+    confirmed = count >= CONFIRMATIONS
+    reference = reference_time(state, received_wall)
+    if (
+        reference is not None
+        and server_time > add_seconds(reference, MAX_FORWARD_STEP.total_seconds())
+        and not confirmed
+    ):
+        return DateVerdict(
+            seen, False, False,
+            f"Date {server_time.isoformat()} is more than {MAX_FORWARD_STEP.days} d ahead of "
+            f"{reference.isoformat()} (seen {count}/{CONFIRMATIONS} times)",
+        )
+    adopted = replace(
+        seen, offset_s=offset_s, offset_measured_mono=received_mono_s,
+        base_s=received_wall.timestamp() - received_mono_s,
+    )
+    api_now = add_seconds(received_wall, offset_s)
+    bound = adopted.lower_bound
+    if (
+        confirmed
+        and bound is not None
+        and (bound - api_now).total_seconds() > FLOOR_TOLERANCE_S
+    ):
+        return DateVerdict(
+            replace(adopted, lower_bound=api_now), True, True,
+            f"lower bound {bound.isoformat()} lowered to {api_now.isoformat()} "
+            f"(API time confirmed {count} times)",
+        )
+    return DateVerdict(adopted, True, False, "adopted")
 
 
 def observe(state: ClockState, wall: datetime, mono_s: float) -> tuple[ClockState, float | None]:
@@ -83,6 +228,9 @@ def observe(state: ClockState, wall: datetime, mono_s: float) -> tuple[ClockStat
             state,
             base_s=base_s,
             offset_s=state.offset_s - step_s if state.offset_measured_mono is not None else 0.0,
+            candidate_offset_s=None
+            if state.candidate_offset_s is None
+            else state.candidate_offset_s - step_s,
             steps=state.steps + 1,
             last_step_s=step_s,
         ),
@@ -98,8 +246,8 @@ def offset_from_date(
     if received_mono_s < sent_mono_s:
         raise ValueError("received before sent: monotonic times swapped")
     rtt_s = received_mono_s - sent_mono_s
-    wall_at_mid = received_wall - timedelta(seconds=rtt_s / 2)
-    server_mid = server_time + timedelta(seconds=_HEADER_RESOLUTION_S / 2)
+    wall_at_mid = add_seconds(received_wall, -rtt_s / 2)
+    server_mid = add_seconds(server_time, _HEADER_RESOLUTION_S / 2)
     return (server_mid - wall_at_mid).total_seconds()
 
 

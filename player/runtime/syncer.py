@@ -3,7 +3,9 @@
 One sync = one manifest request (retried with backoff and jitter on retryable
 errors, honouring Retry-After), the API's ``Date`` fed to the clock, and the
 delta decoded and applied in one transaction. A bad manifest is rejected whole:
-the previous state stays and the error is kept for status. So is a manifest
+the previous state stays and the error is kept for status (``last_sync_error``;
+every decode failure is a ``ManifestError`` naming the field, and even an
+unexpected error is recorded there before it reaches the daemon's job boundary). So is a manifest
 that cannot be applied because the disk is full (``StoreFull``): the cursor
 stays, so the next sync fetches and applies it again. The status keys written
 here are kept in memory by the store while its disk is full. Syncs never overlap
@@ -97,12 +99,20 @@ class Syncer:
             try:
                 outcome = self._sync(sync_id, started)
             except PlayerError as exc:
-                self._store.set_state(KEY_LAST_SYNC_ERROR, f"{type(exc).__name__}: {exc}")
+                self._store.set_state(
+                    KEY_LAST_SYNC_ERROR, _storable(f"{type(exc).__name__}: {exc}")
+                )
                 if not self._failing and isinstance(exc, StoreFull):
                     log.warning("sync %s: cannot apply the manifest: %s; the previous state "
                                 "stays, retried at the next sync", sync_id, exc)
                 elif not self._failing:
                     log.warning("sync %s: failing: %s", sync_id, exc)
+                self._failing = True
+                raise
+            except Exception as exc:  # a bug: still visible in status, not only in the journal
+                self._store.set_state(
+                    KEY_LAST_SYNC_ERROR, _storable(f"internal error: {type(exc).__name__}: {exc}")
+                )
                 self._failing = True
                 raise
             if self._failing:
@@ -141,5 +151,11 @@ class Syncer:
         try:
             self._clock.observe_api_date(format_datetime(server_date, usegmt=True),
                                          sent_mono, received_mono)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # the clock logs what it refuses
             log.debug("ignoring the API's Date header: %s", exc)
+
+
+def _storable(text: str) -> str:
+    """``text`` as valid UTF-8 (a lone surrogate from a hostile body is escaped), bounded."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= 1000 else text[:997] + "..."
