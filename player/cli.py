@@ -771,6 +771,62 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
         }
 
 
+# --- clock reset --------------------------------------------------------------
+
+
+def _register_clock(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "clock",
+        help="clock maintenance: 'clock reset' deletes the persisted clock lower bound",
+        description="reset: delete the persisted clock lower bound (the daemon's "
+        "'time never goes back' floor), e.g. after a hostile API pinned it in the future. "
+        "Refused while the daemon runs: it holds the bound in memory and writes it back.",
+    )
+    p.add_argument("action", choices=["reset"], metavar="reset")
+    p.set_defaults(handler=_cmd_clock)
+
+
+def _daemon_holds_run_lock(data_dir: Path) -> bool:
+    """True when a daemon holds ``run.lock`` (it may run without a control socket)."""
+    import fcntl
+
+    try:
+        handle = (data_dir / "run.lock").open("r")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
+    from player.daemon import KEY_CLOCK_LOWER_BOUND
+
+    # Refuse rather than edit under a running daemon: it keeps the bound in
+    # memory and persists it again within a minute and at shutdown.
+    if ctx.ask_daemon("status", 5.0) is not None or _daemon_holds_run_lock(
+        ctx.settings.data_dir
+    ):
+        raise PlayerError(
+            f"a lomuz-player daemon is running on {ctx.settings.data_dir}: stop it first "
+            "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
+        )
+    with ctx.read_store() as existing:
+        stored = existing.get_state(KEY_CLOCK_LOWER_BOUND) if existing is not None else None
+    if not stored:
+        ctx.print("no clock lower bound stored: nothing to reset")
+        return EXIT_OK
+    with ctx.store() as store:
+        store.set_state(KEY_CLOCK_LOWER_BOUND, "")
+    ctx.print(f"clock lower bound {stored} deleted; the next start trusts the system clock "
+              "and the API's Date again")
+    return EXIT_OK
+
+
 # --- entry point -------------------------------------------------------------
 
 REGISTRATIONS: tuple[Callable[[Subparsers], None], ...] = (
@@ -782,6 +838,7 @@ REGISTRATIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_plays,
     _register_status,
     _register_config,
+    _register_clock,
     register_doctor,
 )
 

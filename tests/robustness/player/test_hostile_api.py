@@ -133,3 +133,38 @@ def media_sha() -> str:
     import hashlib
 
     return hashlib.sha256(SONG).hexdigest()
+
+
+def _cli(data_dir: Path, tmp_path: Path, *argv: str) -> tuple[int, str, str]:
+    import io
+
+    from player.cli import main
+
+    config = tmp_path / "player.toml"
+    config.write_text(f'data_dir = "{data_dir}"\n[playback]\nbackend = "null"\n')
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["--config", str(config), *argv], environ={}, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_clock_reset_deletes_the_bound_and_refuses_while_the_daemon_runs(
+    tmp_path: Path,
+) -> None:
+    from player.daemon import KEY_CLOCK_LOWER_BOUND
+
+    data_dir = tmp_path / "player"
+    assert _cli(data_dir, tmp_path, "clock", "reset")[0] == 0  # nothing stored: fine
+    data_dir.mkdir(exist_ok=True)
+    poisoned = "2040-01-01T00:00:00+00:00"  # plausible, so the daemon keeps it
+    with PlayerStore.open(_settings(data_dir).db_path) as store:
+        store.set_state(KEY_CLOCK_LOWER_BOUND, poisoned)
+    with running(data_dir) as daemon:
+        assert daemon.clock is not None and daemon.clock.now().year == 2040
+        code, _out, err = _cli(data_dir, tmp_path, "clock", "reset")
+        assert code == 1 and "daemon is running" in err
+    code, out, err = _cli(data_dir, tmp_path, "clock", "reset")
+    assert code == 0, err
+    assert poisoned in out
+    with running(data_dir) as daemon:
+        assert daemon.clock is not None
+        assert abs((daemon.clock.now() - datetime.now(UTC)).total_seconds()) < 5
