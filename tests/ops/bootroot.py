@@ -238,11 +238,20 @@ class BootedRoot:
         if self._nspawn is None:
             return
         if self._nspawn.poll() is None:
-            with contextlib.suppress(Exception):  # best effort: the kill below is the fallback
-                os.kill(self.leader, signal.SIGRTMIN + 4)  # systemd: orderly poweroff
+            # Asked through systemctl rather than SIGRTMIN+4: under qemu-user
+            # (a foreign-arch root) host real-time signals reach the guest
+            # renumbered, and SIGRTMIN+4 arrives as SIGRTMIN+2, "emergency".
+            try:
+                self.run("systemctl", "--no-block", "poweroff", timeout_s=30)
+            except Exception:  # best effort: the signal, then the kill
+                with contextlib.suppress(Exception):
+                    os.kill(self.leader, signal.SIGRTMIN + 4)  # systemd: orderly poweroff
             try:
                 self._nspawn.wait(timeout_s)
             except subprocess.TimeoutExpired:
+                # The namespace's PID 1 first: killing nspawn alone leaves it running.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.leader, signal.SIGKILL)
                 os.killpg(self._nspawn.pid, signal.SIGKILL)
                 self._nspawn.wait(30)
         if self._log is not None:
