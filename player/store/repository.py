@@ -154,19 +154,6 @@ _ITEM_COLUMNS = """
     a.duration_ms AS duration_ms, a.valid_from AS valid_from,
     a.valid_until AS valid_until, a.emergency AS emergency, a.url AS url
 """
-SQL_NEXT_ITEM = text(f"""
-SELECT {_ITEM_COLUMNS}, pi.last_played_at AS last_played_at
-FROM playlist_items AS pi INDEXED BY ix_playlist_items_rotation
-CROSS JOIN assets AS a
-CROSS JOIN files AS f
-WHERE pi.playlist_id = :playlist_id
-  AND a.id = pi.asset_id AND f.sha256 = a.sha256
-  AND {_PLAYABLE}
-ORDER BY pi.last_played_at, pi.position
-LIMIT 1
-""")  # noqa: S608 - constant fragments only; values are bound
-# The same order, a few rows deep: rotation kept in memory (a full disk) may
-# have moved up to k of them, so the winner is among the first k + 1.
 SQL_NEXT_ITEMS = text(f"""
 SELECT {_ITEM_COLUMNS}, pi.last_played_at AS last_played_at
 FROM playlist_items AS pi INDEXED BY ix_playlist_items_rotation
@@ -634,14 +621,8 @@ class PlayerStore:
                     position: start for (playlist_id, position), start in overlay.items()
                     if playlist_id == schedule.playlist_id
                 }
-                last: datetime | None = None
-                if kept:
-                    rows = conn.execute(SQL_NEXT_ITEMS, {**params, "limit": len(kept) + 1})
-                    row, last = _least_recent(rows.all(), kept)
-                else:
-                    row = conn.execute(SQL_NEXT_ITEM, params).first()
-                    if row is not None and row.last_played_at is not None:
-                        last = from_micros(row.last_played_at)
+                rows = conn.execute(SQL_NEXT_ITEMS, {**params, "limit": len(kept) + 1})
+                row, last = _least_recent(rows.all(), kept)
                 if row is None:
                     reasons.extend(_diagnose_playlist(conn, schedule, at))
                     continue
@@ -1533,7 +1514,7 @@ def _insert_play(conn: Connection, play: Play, playlist_position: int | None) ->
 def _least_recent(
     rows: Sequence[Any], kept: dict[int, tuple[str, datetime]]
 ) -> tuple[Any | None, datetime | None]:
-    """The row ``SQL_NEXT_ITEM`` would pick had the kept starts been written, and its last play.
+    """The row ``SQL_NEXT_ITEMS`` picks had the kept starts been written, and its last play.
 
     Same order as the SQL: never played first, then least recently, then position.
     """

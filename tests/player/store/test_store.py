@@ -20,7 +20,7 @@ from player.store import PlayerStore
 from player.store.repository import (
     SQL_EMERGENCY,
     SQL_NEXT_EDGE,
-    SQL_NEXT_ITEM,
+    SQL_NEXT_ITEMS,
 )
 from player.store.tables import metadata, to_micros
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule, sha
@@ -222,9 +222,9 @@ class TestDecideAndPlays:
         assert store.counts(T0 + timedelta(hours=1)).quarantined == 0
 
     def test_candidate_queries_use_indexes(self, store: PlayerStore) -> None:
-        params = {"playlist_id": "p", "at": to_micros(T0)}
+        params = {"playlist_id": "p", "at": to_micros(T0), "limit": 1}
         with store._engine.connect() as conn:
-            for query in (SQL_NEXT_ITEM, SQL_EMERGENCY, SQL_NEXT_EDGE):
+            for query in (SQL_NEXT_ITEMS, SQL_EMERGENCY, SQL_NEXT_EDGE):
                 rows = conn.execute(text("EXPLAIN QUERY PLAN " + query.text), params)
                 plan = " | ".join(str(row[-1]) for row in rows)
                 assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
