@@ -12,7 +12,7 @@ import falcon
 
 from control_api.auth import EnrollmentLimiter, TokenAuth
 from control_api.deps import Deps
-from control_api.errors import HttpError
+from control_api.errors import HttpError, NotFound
 from control_api.media import (
     InvalidMediaName,
     LocalMediaStore,
@@ -29,6 +29,7 @@ from control_api.settings import Settings
 from control_api.store.db import Database
 
 log = logging.getLogger(__name__)
+_MAX_PATH_PARAM_CHARS = 200
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -96,6 +97,24 @@ def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: A
     resp.text = None
 
 
+class _GuardPathParams:
+    """A path parameter no object id can be (NUL, which PostgreSQL refuses in
+    text, or absurdly long) names nothing: 404 before any query. Every answer
+    says ``X-Content-Type-Options: nosniff``."""
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        for value in params.values():
+            if isinstance(value, str) and ("\x00" in value or len(value) > _MAX_PATH_PARAM_CHARS):
+                raise NotFound("no such resource")
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        resp.set_header("X-Content-Type-Options", "nosniff")
+
+
 class _ForgetRevisionAfterEdit:
     """After a director's write request, drop the tenant's cached revision.
 
@@ -141,7 +160,12 @@ def create_app(
         revisions=revisions,
     )
     auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now)
-    middleware: list[Any] = [metrics.middleware, auth, _ForgetRevisionAfterEdit(revisions)]
+    middleware: list[Any] = [
+        metrics.middleware,
+        auth,
+        _GuardPathParams(),
+        _ForgetRevisionAfterEdit(revisions),
+    ]
     app = LomuzApp(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.add_error_handler(Exception, _handle)

@@ -125,6 +125,12 @@ def _schemas() -> dict[str, Schema]:
     }
     play_required = ["id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"]
     ids: Schema = {"type": "array", "items": {"type": "string"}}
+    name_in: Schema = {"type": "string", "minLength": 1, "maxLength": v.MAX_NAME_CHARS}
+    groups_in: Schema = {
+        "type": "array",
+        "maxItems": v.MAX_GROUPS,
+        "items": {"type": "string", "minLength": 1, "maxLength": v.MAX_GROUP_CHARS},
+    }
     return {
         "Error": _obj(
             {
@@ -144,7 +150,7 @@ def _schemas() -> dict[str, Schema]:
         "AssetList": _list_of("Asset"),
         "AssetPatch": _obj(
             {
-                "title": {"type": "string"},
+                "title": {"type": ["string", "null"], "maxLength": v.MAX_NAME_CHARS},
                 "emergency": {"type": "boolean"},
                 "valid_from": nullable_instant,
                 "valid_until": nullable_instant,
@@ -158,8 +164,8 @@ def _schemas() -> dict[str, Schema]:
         "PlaylistList": _list_of("Playlist"),
         "PlaylistInput": _obj(
             {
-                "name": {"type": "string", "minLength": 1},
-                "items": {"type": "array", "items": playlist_item_in},
+                "name": name_in,
+                "items": {"type": "array", "maxItems": 10000, "items": playlist_item_in},
             },
             additionalProperties=False,
         ),
@@ -173,18 +179,18 @@ def _schemas() -> dict[str, Schema]:
         "DeviceList": _list_of("Device"),
         "DeviceInput": _obj(
             {
-                "name": {"type": "string", "minLength": 1},
-                "timezone": {"type": "string", "default": "UTC"},
-                "groups": {"type": "array", "items": {"type": "string"}},
+                "name": name_in,
+                "timezone": {"type": "string", "default": "UTC", "maxLength": 64},
+                "groups": groups_in,
             },
             required=["name"],
             additionalProperties=False,
         ),
         "DevicePatch": _obj(
             {
-                "name": {"type": "string", "minLength": 1},
-                "timezone": {"type": "string"},
-                "groups": {"type": "array", "items": {"type": "string"}},
+                "name": name_in,
+                "timezone": {"type": "string", "maxLength": 64},
+                "groups": groups_in,
             },
             required=[],
             additionalProperties=False,
@@ -193,7 +199,7 @@ def _schemas() -> dict[str, Schema]:
         "Target": {
             "oneOf": [
                 _obj({"device_id": {"type": "string"}}),
-                _obj({"group": {"type": "string"}}),
+                _obj({"group": {"type": "string", "maxLength": v.MAX_GROUP_CHARS}}),
                 _obj({"all": {"const": True}}),
             ]
         },
@@ -426,15 +432,28 @@ def _paths() -> dict[str, Any]:
         "operationId": "uploadAsset",
         "security": ADMIN,
         "parameters": [
-            _param("filename", "query", {"type": "string"}, "Original file name (metadata only)."),
-            _param("title", "query", {"type": "string"}, "Title; defaults to the file name."),
+            _param(
+                "filename",
+                "query",
+                {"type": "string", "maxLength": v.MAX_FILENAME_CHARS},
+                "Original file name (metadata only).",
+            ),
+            _param(
+                "title",
+                "query",
+                {"type": "string", "maxLength": v.MAX_NAME_CHARS},
+                "Title; defaults to the file name.",
+            ),
             _param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
             _param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
             _param("valid_until", "query", instant_q, "End of validity, exclusive."),
         ],
         "requestBody": {
             "required": True,
-            "description": "The raw file. Content-Type must be audio/*, video/* or image/*.",
+            "description": (
+                "The raw file. Content-Type must be audio/*, video/* or image/*, "
+                "at most 200 characters (else 415, before anything is stored)."
+            ),
             "content": {
                 kind: {"schema": {"type": "string", "format": "binary"}}
                 for kind in ("audio/*", "video/*", "image/*")

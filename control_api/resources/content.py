@@ -40,8 +40,15 @@ class Assets:
             raise UnsupportedMediaType(
                 "Content-Type must be audio/*, video/* or image/*", "unsupported_media_type"
             )
+        # Everything stored with the asset is checked before a byte of media is
+        # written: a refusal after ``receive`` would leave the file orphaned.
+        if len(content_type) > v.MAX_CONTENT_TYPE_CHARS:
+            raise UnsupportedMediaType(
+                f"Content-Type must be at most {v.MAX_CONTENT_TYPE_CHARS} characters",
+                "unsupported_media_type",
+            )
         http.check_params(req, ASSET_PARAMS)
-        filename = http.str_param(req, "filename")
+        filename = http.str_param(req, "filename", v.MAX_FILENAME_CHARS)
         title = http.str_param(req, "title", v.MAX_NAME_CHARS)
         emergency = http.bool_param(req, "emergency") or False
         valid_from = http.instant_param(req, "valid_from")

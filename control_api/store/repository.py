@@ -230,9 +230,12 @@ def encode_after(value: str) -> str:
 
 def decode_after(value: str) -> str:
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+        decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Unprocessable("after", "not a cursor returned by this API") from None
+        decoded = "\x00"
+    if "\x00" in decoded:  # never in a cursor of ours; PostgreSQL refuses it in text
+        raise Unprocessable("after", "not a cursor returned by this API")
+    return decoded
 
 
 def page_by_id(
