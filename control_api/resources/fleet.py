@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from control_api import http
 from control_api.core import validation as v
+from control_api.core.export import csv_cell
 from control_api.deps import Deps
 from control_api.errors import Unprocessable
 from control_api.resources.listing import respond_with_page
@@ -306,7 +307,7 @@ class Plays:
             rows, after = self._page(tenant_id, filters, 1000, after)
             for play in rows:
                 record = repo.play_json(play)
-                writer.writerow(["" if record[f] is None else record[f] for f in repo.PLAY_FIELDS])
+                writer.writerow([csv_cell(record[f]) for f in repo.PLAY_FIELDS])
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()

@@ -100,3 +100,23 @@ def test_media_served_with_ranges_to_the_tenant_only(api: Api) -> None:
     assert api.call("GET", path, token, headers={"Range": "bytes=50-"}).status_code == 416
     assert api.call("GET", "/v1/media/../../etc/passwd", token).status_code == 404
     assert api.call("GET", "/v1/media/" + "0" * 64, token).status_code == 404
+
+
+def test_csv_export_neutralises_formulas(api: Api) -> None:
+    admin = api.tenant()
+    _, token = api.device(admin)
+    asset = api.upload(admin, b"song").json
+    hostile = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok=1"]
+    plays = [
+        _play(asset, f"2026-03-01T1{i}:00:00Z", schedule_id=cell, playlist_id=cell)
+        for i, cell in enumerate(hostile)
+    ]
+    stored = api.call("POST", "/v1/device/plays", token, json={"plays": plays})
+    assert stored.json["accepted"] == len(hostile), stored.text
+    reply = api.call("GET", "/v1/plays", admin, headers={"Accept": "text/csv"})
+    rows = list(csv.DictReader(io.StringIO(reply.text, newline="")))
+    assert [r["schedule_id"] for r in rows] == [f"'{c}" for c in hostile[:-1]] + ["ok=1"]
+    assert [r["playlist_id"] for r in rows] == [r["schedule_id"] for r in rows]
+    # JSON keeps the values as sent.
+    as_json = api.call("GET", "/v1/plays", admin).json["items"]
+    assert [p["schedule_id"] for p in as_json] == hostile
