@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
+VENV_BIN = Path(sys.executable).parent
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
@@ -66,3 +69,11 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for path in found.values():
         assert path.is_file(), sorted(p.name for p in out.iterdir())
     return found
+
+
+def unit_command(line: str, environ: dict[str, str]) -> list[str]:
+    """A unit's Exec line with ``${VAR}`` expanded and /opt/lomuz/control/bin this venv's."""
+    expanded = re.sub(r"\$\{(\w+)\}", lambda m: environ[m.group(1)], line)
+    argv = expanded.split()
+    argv[0] = argv[0].replace("/opt/lomuz/control/bin", str(VENV_BIN))
+    return argv

@@ -9,32 +9,14 @@ checkout's venv: a typo in the granian flags or the WSGI target fails here.
 from __future__ import annotations
 
 import os
-import re
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.ops.conftest import UNITS, parse_unit
-
-VENV_BIN = Path(sys.executable).parent
-
-
-def unit_command(line: str, environ: dict[str, str]) -> list[str]:
-    expanded = re.sub(r"\$\{(\w+)\}", lambda m: environ[m.group(1)], line)
-    argv = expanded.split()
-    argv[0] = argv[0].replace("/opt/lomuz/control/bin", str(VENV_BIN))
-    return argv
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.netutil import free_port
+from tests.ops.conftest import UNITS, parse_unit, unit_command
 
 
 def test_control_unit_migrates_then_serves_healthz(tmp_path: Path) -> None:

@@ -14,19 +14,11 @@ import falcon
 import falcon.inspect
 import falcon.testing
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 import control_api
 from control_api.metrics import Metrics, ProcessStats, parse_proc_stat, route_label
 from tests.control_api.conftest import Api
-
-
-def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
+from tests.control_api.metrics.helpers import samples
 
 
 class Thing:

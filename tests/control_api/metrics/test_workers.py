@@ -9,11 +9,8 @@ scrape seeing only the worker that answered it (12 requests shown as 6).
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,34 +19,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.ops.conftest import UNITS, parse_unit
+from tests.control_api.metrics.helpers import samples
+from tests.netutil import free_port
+from tests.ops.conftest import UNITS, parse_unit, unit_command
 
-VENV_BIN = Path(sys.executable).parent
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
-
-
-def samples(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def unit_command(line: str, environ: dict[str, str]) -> list[str]:
-    expanded = re.sub(r"\$\{(\w+)\}", lambda m: environ[m.group(1)], line)
-    argv = expanded.split()
-    argv[0] = argv[0].replace("/opt/lomuz/control/bin", str(VENV_BIN))
-    return argv
 
 
 def per_worker_healthz(prom_dir: Path, scratch: Path) -> dict[int, float]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +20,7 @@ import pytest
 
 from player.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 from player.credentials import load_credentials, owner_for
+from tests.netutil import free_port
 
 NOBODY = 65534
 
@@ -155,13 +155,6 @@ def test_a_malformed_api_url_is_a_usage_error_naming_it(
     assert reason in first and repr(url) in first
     assert "internal error" not in err
     assert list(data_dir.iterdir()) == []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_a_network_error_names_the_url_it_tried(config: Path) -> None:

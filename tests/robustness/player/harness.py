@@ -15,7 +15,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,18 +29,12 @@ from typing import IO, Any
 import httpx
 
 from player.runtime.control import ask_daemon
+from tests.netutil import free_port
 
 BIN = Path(sys.executable).parent
 CONTROL = BIN / "lomuz-control"
 PLAYER = BIN / "lomuz-player"
 SHA256_HEX_LEN = 64
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def noise_wav(duration_s: float, seed: int, sample_rate: int = 44_100, channels: int = 2) -> bytes:
