@@ -118,12 +118,14 @@ def page_params(req: falcon.Request) -> tuple[int, str | None]:
 
 
 def check_if_match(req: falcon.Request, version: int) -> None:
-    """412 when ``If-Match`` names another version; no header means last writer wins."""
+    """412 when ``If-Match`` names another version; no header means last writer wins.
+
+    Strong comparison (RFC 9110 13.1.1): a weak tag ``W/"3"`` never matches."""
     header = req.get_header("If-Match")
     if header is None:
         return
-    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
-    if "*" in tags or str(version) in tags:
+    tags = [t.strip() for t in header.split(",")]
+    if "*" in tags or f'"{version}"' in tags or str(version) in tags:
         return
     raise PreconditionFailed(
         f"version {version} is current, If-Match gave {header}", "version_mismatch"

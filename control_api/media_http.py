@@ -28,7 +28,8 @@ from control_api.media import MediaNotFound, MediaStorageError
 __all__ = ["CACHE_CONTROL", "STREAM_CHUNK_BYTES", "serve_media"]
 
 STREAM_CHUNK_BYTES = 64 * 1024
-CACHE_CONTROL = "public, max-age=31536000, immutable"
+# private: media is per tenant (a token is needed), so no shared cache may keep it.
+CACHE_CONTROL = "private, max-age=31536000, immutable"
 
 
 def serve_media(  # noqa: PLR0917 (signature agreed with the API resources)

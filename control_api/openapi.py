@@ -43,6 +43,12 @@ def _schemas() -> dict[str, Schema]:
     instant: Schema = {"type": "string", "format": "date-time"}
     nullable_instant: Schema = {"type": ["string", "null"], "format": "date-time"}
     duration: Schema = {"type": ["integer", "null"], "minimum": 0}
+    duration_in: Schema = {
+        "type": ["integer", "null"],
+        "minimum": v.MIN_DURATION_MS,
+        "maximum": 2**31 - 1,
+        "description": "At least 1000 (an item plays for at least 1 s).",
+    }
     sha256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
     start_time: Schema = {
         "type": "string",
@@ -61,7 +67,7 @@ def _schemas() -> dict[str, Schema]:
     }
     playlist_item_out = _obj({"asset_id": {"type": "string"}, "duration_ms": duration})
     playlist_item_in = _obj(
-        {"asset_id": {"type": "string"}, "duration_ms": duration},
+        {"asset_id": {"type": "string"}, "duration_ms": duration_in},
         required=["asset_id"],
         additionalProperties=False,
     )
@@ -154,7 +160,7 @@ def _schemas() -> dict[str, Schema]:
                 "emergency": {"type": "boolean"},
                 "valid_from": nullable_instant,
                 "valid_until": nullable_instant,
-                "duration_ms": duration,
+                "duration_ms": duration_in,
             },
             required=[],
             additionalProperties=False,
@@ -383,7 +389,11 @@ _ETAG_VERSION = {
     }
 }
 _IF_MATCH = _param(
-    "If-Match", "header", {"type": "string"}, 'The version last read, as "<version>"; 412 if stale.'
+    "If-Match",
+    "header",
+    {"type": "string"},
+    'The version last read, as "<version>" (a strong tag; a weak W/ tag never matches); '
+    "412 if stale.",
 )
 
 

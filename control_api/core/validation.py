@@ -32,6 +32,11 @@ MAX_GROUPS = 100  # groups on one device
 MAX_CONTENT_TYPE_CHARS = 200  # Asset.content_type String(200)
 MAX_FILENAME_CHARS = 255  # Asset.filename String(255)
 MAX_INSTANT_CHARS = 64
+MIN_DURATION_MS = 1000  # an item plays for at least 1 s (PROTOCOL, Assets)
+# Files of the zoneinfo directory that are not zones of the world: "localtime" is
+# the server's own zone (it exists only if /etc/localtime does), "Factory" a
+# placeholder, "posixrules" a rule template.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 # Instants outside this range are refused: converting year 1 or 9999 with an
 # offset to UTC overflows, and no play, window or schedule needs them.
 MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
@@ -166,7 +171,9 @@ def parse_timezone(value: object, field: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise Unprocessable(field, f"unknown IANA time zone {value!r}") from None
-    if value not in available_timezones() and value != "UTC":
+    if (
+        value not in available_timezones() and value != "UTC"
+    ) or value in _NOT_ZONES or value.startswith(("posix/", "right/")):
         raise Unprocessable(field, f"unknown IANA time zone {value!r}")
     return value
 

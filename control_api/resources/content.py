@@ -136,7 +136,9 @@ class AssetItem:
             if key in body:
                 changes[key] = v.as_opt_instant(body[key], key)
         if "duration_ms" in body:
-            changes["duration_ms"] = v.as_opt_int(body["duration_ms"], "duration_ms", minimum=0)
+            changes["duration_ms"] = v.as_opt_int(
+                body["duration_ms"], "duration_ms", minimum=v.MIN_DURATION_MS
+            )
         with self.deps.db.write() as s:
             asset = repo.get_asset(s, tenant_id, asset_id, for_update=True)
             v.check_window(
@@ -186,7 +188,9 @@ def parse_playlist(body: dict[str, Any]) -> tuple[str, list[tuple[str, int | Non
             raise Unprocessable(field, "must be an object")
         v.check_fields(item, ("asset_id", "duration_ms"), ("asset_id",), prefix=f"{field}.")
         asset_id = v.as_str(item["asset_id"], f"{field}.asset_id")
-        duration = v.as_opt_int(item.get("duration_ms"), f"{field}.duration_ms", minimum=1)
+        duration = v.as_opt_int(
+            item.get("duration_ms"), f"{field}.duration_ms", minimum=v.MIN_DURATION_MS
+        )
         items.append((asset_id, duration))
     return name, items
 
