@@ -14,6 +14,7 @@ surrogates, 2099/9999/0001 dates, duplicate sha256s). Then:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -21,9 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from player.adapters.null_output import NullOutput
 from player.credentials import Credentials, save_credentials
@@ -32,8 +36,10 @@ from player.settings import Settings
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.player.runtime.helpers import (
+    Answer,
     MediaFiles,
     ScriptedServer,
+    Seen,
     asset_json,
     content,
     manifest_json,
@@ -51,7 +57,7 @@ def sane_manifest(cursor: str = "sane-1") -> dict[str, Any]:
     )
     doc["server_time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     doc["sync_interval_s"] = 10
-    return doc
+    return copy.deepcopy(doc)  # the helpers share lists (ALL_DAYS): never mutate those
 
 
 def _until(condition: Callable[[], object], timeout_s: float) -> bool:
@@ -90,11 +96,12 @@ def running(data_dir: Path) -> Iterator[Daemon]:
 
 
 def alive(daemon: Daemon) -> bool:
+    """The playback thread runs and is not stopped."""
     loop = daemon.loop
     if loop is None or loop.now_playing().state == "stopped":
         return False
-    threads = [t for t in threading.enumerate() if t.name.startswith("playback")]
-    return bool(threads) and all(t.is_alive() for t in threads)
+    thread: threading.Thread | None = getattr(loop, "_thread", None)
+    return thread is not None and thread.is_alive()
 
 
 def test_a_store_holding_two_sizes_for_one_sha256_still_starts(tmp_path: Path) -> None:
@@ -168,3 +175,215 @@ def test_clock_reset_deletes_the_bound_and_refuses_while_the_daemon_runs(
     with running(data_dir) as daemon:
         assert daemon.clock is not None
         assert abs((daemon.clock.now() - datetime.now(UTC)).total_seconds()) < 5
+
+
+# -- the property: a hostile API, then a sane one -----------------------------------
+
+DEEP = "\u0000DEEP\u0000"  # replaced by a deeply nested array after json.dumps
+NOW_REAL = datetime.now(UTC)
+
+HOSTILE_VALUES: list[Any] = [
+    None, True, 0, -1, 1.5, 1e308, -(2**63), 2**63, 10**12, 10**30, 2**53, 2**31, "",
+    "\ud800", "x\udfff", [], {}, [None], {"a": DEEP}, DEEP,
+    "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+    "2099-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "24:00", "99:99",
+]
+# Extreme values the decoder accepts: they are stored, and must still start.
+EDGE_VALUES: list[tuple[tuple[Any, ...], Any]] = [
+    (("sync_interval_s",), 604_800),
+    (("sync_interval_s",), 10),
+    (("schedules", 0, "priority"), 2**31 - 1),
+    (("schedules", 0, "priority"), -(2**31)),
+    (("schedules", 0, "valid_until"), "2099-12-31T23:59:59Z"),
+    (("schedules", 0, "valid_from"), "2000-01-01T00:00:00Z"),
+    (("assets", 0, "size"), 2**53 - 1),
+    (("assets", 0, "duration_ms"), 604_800_000),
+    (("playlists", 0, "items", 0, "duration_ms"), 0),
+    (("schedules", 0, "days"), [7]),
+]
+HTTP_DATES = [
+    "Fri, 01 Jan 2099 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
+    "Mon, 01 Jan 0001 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", "not a date",
+    "Sun, 99 Foo 2026 99:99:99 GMT", "",
+]
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.append((*prefix, key))
+            out.extend(_paths(value, (*prefix, key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.append((*prefix, i))
+            out.extend(_paths(value, (*prefix, i)))
+    return out
+
+
+SANE_PATHS = _paths(sane_manifest())
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return doc
+
+
+def _body(doc: Any) -> bytes:
+    deep = "[" * 60_000 + "]" * 60_000
+    return json.dumps(doc).replace(json.dumps(DEEP), deep).encode()
+
+
+@st.composite
+def hostile_body(draw: st.DrawFn, cursor: str) -> bytes:
+    kind = draw(st.sampled_from(["mutate", "mutate", "edge", "twin", "raw"]))
+    doc = sane_manifest(cursor)
+    if kind == "mutate":
+        for _ in range(draw(st.integers(1, 3))):
+            path = draw(st.sampled_from(SANE_PATHS))
+            with contextlib.suppress(KeyError, IndexError, TypeError):
+                # (an earlier mutation may have replaced a parent)
+                _set(doc, path, draw(st.sampled_from(HOSTILE_VALUES)))
+        return _body(doc)
+    if kind == "edge":
+        for path, value in draw(st.lists(st.sampled_from(EDGE_VALUES), min_size=1, max_size=3)):
+            _set(doc, path, value)
+        return _body(doc)
+    if kind == "twin":
+        twin = copy.deepcopy(doc["assets"][0])
+        twin["id"] = "a-twin"
+        twin["size"] += draw(st.integers(1, 10))
+        doc["assets"].append(twin)
+        return _body(doc)
+    return draw(st.sampled_from([
+        b"[" * 100_000, b"{" * 100_000, b"\xff\xfe", b"null", b"[]", b'"\\ud800"',
+        b'{"schema": 1e999}', b'{"schema": 1, "cursor": "\\ud800", "full": true}',
+        b"9" * 5000, b"", b"{}",
+    ]))
+
+
+@st.composite
+def hostile_step(draw: st.DrawFn) -> tuple[bytes, int, str | None]:
+    # No 5xx: those are retried with backoff (tested elsewhere), which only costs time here.
+    status = draw(st.sampled_from([200, 200, 200, 304, 401, 404]))
+    cursor = f"h-{draw(st.integers(0, 3))}"
+    body = draw(hostile_body(cursor))
+    date = draw(st.none() | st.sampled_from(HTTP_DATES) | st.integers(-3, 3).map(
+        lambda years: (datetime.now(UTC) + timedelta(days=400 * years)).strftime(
+            "%a, %d %b %Y %H:%M:%S GMT")))
+    return body, status, date
+
+
+class HostileApi:
+    """What the scripted server answers now: a manifest, a status and a ``Date``."""
+
+    def __init__(self) -> None:
+        self.body = _body(sane_manifest())
+        self.status = 200
+        self.date: str | None = None
+        self.media = MediaFiles([SONG])
+
+    def __call__(self, seen: Seen) -> Answer:
+        if seen.path.startswith("/v1/device/manifest"):
+            return Answer(self.status, self.body, {"Content-Type": "application/json"})
+        if seen.path.startswith("/v1/media/"):
+            return self.media(seen)
+        if "telemetry" in seen.path:
+            return Answer(204)
+        return Answer.json(404, {"error": {"code": "not_found", "message": seen.path}})
+
+
+def _serve(api: HostileApi) -> ScriptedServer:
+    server = ScriptedServer(api)
+    # ScriptedServer stamps ``Date`` from the real clock; any header string is wanted here.
+    handler: Any = server._server.RequestHandlerClass
+    real_date = handler.date_time_string
+
+    def date_time_string(self: Any, timestamp: float | None = None) -> str:
+        return api.date if api.date is not None else real_date(self, timestamp)
+
+    handler.date_time_string = date_time_string
+    return server.start()
+
+
+def _sync(daemon: Daemon) -> dict[str, Any]:
+    """One sync through the daemon's own job path (what the scheduler runs)."""
+    reply = daemon._run_sync("test")
+    assert "internal" not in str(reply.get("error", "")), reply
+    return reply
+
+
+@settings(max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(hostile_step(), min_size=1, max_size=5),
+       confirmed_jump_days=st.sampled_from([0, 0, 800]))
+def test_no_hostile_api_stops_the_player_for_good(
+    tmp_path_factory: Any, steps: list[tuple[bytes, int, str | None]],
+    confirmed_jump_days: int,
+) -> None:
+    data_dir = tmp_path_factory.mktemp("hostile") / "player"
+
+    api = HostileApi()
+    server = _serve(api)
+    try:
+        _enroll(data_dir, server.url)
+        with running(data_dir) as daemon:
+            if confirmed_jump_days:  # three agreeing Dates far ahead: adopted, the floor follows
+                api.date = (datetime.now(UTC) + timedelta(days=confirmed_jump_days)).strftime(
+                    "%a, %d %b %Y %H:%M:%S GMT")
+                for _ in range(3):
+                    _sync(daemon)
+                assert daemon.clock is not None
+                daemon.clock.now()
+                daemon.clock.flush()
+            for body, status, date in steps:
+                api.body, api.status, api.date = body, status, date
+                _sync(daemon)
+                assert alive(daemon), "playback died under a hostile API"
+                assert daemon.status()["now_playing"]["state"] != "stopped"
+                error = daemon.status()["last_sync_error"]
+                if status == 200 and error:
+                    error.encode("utf-8")
+        # The hostile API is still there: a restart on the same data dir must start.
+        with running(data_dir) as daemon:
+            assert _until(lambda: alive(daemon), 5), "the daemon did not play after a restart"
+            _sync(daemon)
+            assert alive(daemon)
+            # Then a sane API: it converges.
+            api.body, api.status, api.date = _body(sane_manifest("sane-final")), 200, None
+            for _ in range(3):
+                reply = _sync(daemon)
+                assert reply["ok"], reply
+            assert daemon.store is not None and daemon.store.cursor() == "sane-final"
+            assert daemon.status()["last_sync_error"] is None
+            assert daemon.clock is not None
+            assert abs((daemon.clock.now() - datetime.now(UTC)).total_seconds()) < 5
+            assert daemon.downloads is not None
+            daemon.downloads.retry_now()  # what `lomuz-player sync` does: no back-off wait
+            daemon.downloads.reprioritise()
+            assert _until(lambda: daemon.cache is not None and daemon.cache.has(media_sha()),
+                          20), daemon.status()["downloads"]
+            # Whatever an accepted hostile manifest left playing (an item of 10 s or a
+            # week) is cut short, as a director's skip would: the next play is stamped
+            # on the corrected clock, which must be real time again.
+            assert daemon.loop is not None
+            daemon.loop.request_skip()
+            assert _until(lambda: _playing_the_song_since_now(daemon), 10), (
+                daemon.status()["now_playing"], daemon.status()["clock"]
+            )
+    finally:
+        server.close()
+
+
+def _playing_the_song_since_now(daemon: Daemon) -> bool:
+    assert daemon.loop is not None
+    now = daemon.loop.now_playing()
+    return (
+        now.asset_id == "a-song"
+        and now.started_at is not None
+        and abs((now.started_at - datetime.now(UTC)).total_seconds()) < 5
+    )
