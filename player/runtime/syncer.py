@@ -26,8 +26,13 @@ from email.utils import format_datetime
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
 from player.errors import PlayerError, StoreFull
-from player.store.repository import ApplyResult, PlayerStore
-from player.wire import decode_manifest, format_instant
+from player.store.repository import KEY_SYNC_INTERVAL_S, ApplyResult, PlayerStore
+from player.wire import (
+    MAX_SYNC_INTERVAL_S,
+    MIN_SYNC_INTERVAL_S,
+    decode_manifest,
+    format_instant,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,28 @@ class Syncer:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._failing = False
+        self._heal_stored_interval()
+
+    def _heal_stored_interval(self) -> None:
+        """Bring a stored ``sync_interval_s`` back within the wire bounds.
+
+        A player before issue 10 stored whatever the API sent (10**12 made the
+        daemon's scheduler overflow at every start); the decoder now refuses
+        that, and this clamps what an older version left behind, before the
+        daemon arms its jobs from it.
+        """
+        raw = self._store.get_state(KEY_SYNC_INTERVAL_S)
+        if not raw:
+            return
+        try:
+            value = int(raw)
+        except ValueError:
+            value = MAX_SYNC_INTERVAL_S
+        healed = min(max(value, MIN_SYNC_INTERVAL_S), MAX_SYNC_INTERVAL_S)
+        if str(healed) != raw:
+            log.warning("stored sync_interval_s %s is out of range: using %d until the next "
+                        "sync", raw[:40], healed)
+            self._store.set_state(KEY_SYNC_INTERVAL_S, str(healed))
 
     def sync_once(self) -> SyncOutcome:
         """One sync; raises ApiError/ManifestError when it fails (state kept)."""

@@ -136,6 +136,30 @@ def test_a_store_holding_two_sizes_for_one_sha256_still_starts(tmp_path: Path) -
         server.close()
 
 
+def test_a_stored_sync_interval_out_of_range_still_starts(tmp_path: Path) -> None:
+    """Stored by a player before the decoder bounded it: the scheduler must not overflow."""
+    from player.store.repository import KEY_SYNC_INTERVAL_S
+
+    data_dir = tmp_path / "player"
+    data_dir.mkdir()
+    with PlayerStore.open(_settings(data_dir).db_path) as store:
+        store.apply_manifest(decode_manifest(json.dumps(sane_manifest()).encode()))
+        store.set_state(KEY_SYNC_INTERVAL_S, str(10**12))
+    api = HostileApi()
+    server = _serve(api)
+    try:
+        _enroll(data_dir, server.url)
+        with running(data_dir) as daemon:
+            assert _until(lambda: daemon._scheduler is not None, 10), "jobs never armed"
+            assert alive(daemon)
+            assert daemon.store is not None
+            store = daemon.store
+            assert _until(lambda: store.get_state(KEY_SYNC_INTERVAL_S) == "10", 10)  # synced
+            assert alive(daemon)
+    finally:
+        server.close()
+
+
 def media_sha() -> str:
     import hashlib
 
