@@ -17,7 +17,16 @@ REPO = Path(__file__).resolve().parents[3]
 PROTOCOL = REPO.parent / "shared" / "PROTOCOL.md"
 MANIFESTS = REPO / "tests" / "contract" / "manifests"
 
-# Every endpoint of PROTOCOL.md, path parameters normalised to {}.
+# Endpoints PROTOCOL.md names that the API does not serve yet, with the issue
+# that builds them (round 2 added them to the contract ahead of the code).
+PLANNED_ENDPOINTS = {
+    ("delete", "/v1/devices/{}"): "issue 10 (device decommissioning)",
+    ("post", "/v1/devices/{}/commands"): "issue 13 (remote commands)",
+    ("get", "/v1/devices/{}/commands/{}"): "issue 13 (remote commands)",
+    ("post", "/v1/overrides"): "issue 13 (overrides)",
+}
+
+# Every endpoint of PROTOCOL.md that the API serves, path parameters normalised to {}.
 PROTOCOL_ENDPOINTS = {
     ("post", "/v1/assets"),
     ("get", "/v1/assets"),
@@ -104,7 +113,14 @@ def test_endpoint_list_matches_protocol_md() -> None:
         for method in methods.split("|"):
             found.add((method.lower(), normalise(path)))
     assert found, "no endpoint found in PROTOCOL.md: the pattern is out of date"
-    assert found <= PROTOCOL_ENDPOINTS
+    assert found <= PROTOCOL_ENDPOINTS | set(PLANNED_ENDPOINTS)
+    # A planned endpoint that PROTOCOL.md no longer names must leave the list.
+    assert set(PLANNED_ENDPOINTS) <= found
+
+
+def test_planned_endpoints_are_not_served_yet(doc: dict[str, Any]) -> None:
+    """Once one is built it moves to PROTOCOL_ENDPOINTS (and this list shrinks)."""
+    assert not set(PLANNED_ENDPOINTS) & documented(doc)
 
 
 def test_every_operation_is_described(doc: dict[str, Any]) -> None:
