@@ -105,7 +105,13 @@ def check_asset(
 ) -> None:
     """The play's asset must be the tenant's: ``known`` maps the tenant's asset ids to
     their sha256, or to None for an asset deleted since (its plays are still proof
-    of play; its hash is no longer known)."""
+    of play; its hash is no longer known).
+
+    A ``jingle`` play is the player's built-in fallback, no asset of any tenant:
+    it is proof that the shop heard the jingle, and is kept as sent.
+    """
+    if play["source"] == "jingle":
+        return
     asset_id = play["asset_id"]
     if asset_id not in known:
         raise Unprocessable(f"{field}.asset_id", "no such asset in this tenant", "unknown_asset")

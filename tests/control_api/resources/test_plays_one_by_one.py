@@ -141,3 +141,18 @@ def test_a_batch_that_is_not_a_list_is_still_refused_whole(api: Api) -> None:
     for body in ({"plays": {"id": "x"}}, {"plays": None}, {}):
         reply = api.call("POST", "/v1/device/plays", token, json=body)
         assert reply.status_code == 422, reply.text
+
+
+def test_a_jingle_play_is_kept_although_no_tenant_has_the_jingle(api: Api) -> None:
+    """The player's built-in fallback is no asset: its plays are proof the shop heard it."""
+    admin = api.tenant()
+    _, token = api.device(admin)
+    jingle = {"id": "jingle", "sha256": "ab" * 32}
+    reply = api.call(
+        "POST", "/v1/device/plays", token, json={"plays": [_play(jingle, source="jingle")]}
+    )
+    assert reply.json == {"accepted": 1, "duplicates": 0, "rejected": []}
+    assert [p["source"] for p in _stored(api, admin)] == ["jingle"]
+    # A playlist play of the same made-up asset is still refused.
+    refused = api.call("POST", "/v1/device/plays", token, json={"plays": [_play(jingle)]})
+    assert [r["code"] for r in refused.json["rejected"]] == ["unknown_asset"]
