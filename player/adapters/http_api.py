@@ -106,8 +106,15 @@ class ManifestFetch:
 
 @dataclass(frozen=True)
 class PlaysAck:
+    """The API's answer to a batch: every play is accepted, a duplicate, or rejected.
+
+    ``rejected`` holds (play id as the API echoed it, code); an API older than
+    per-play validation never sends it.
+    """
+
     accepted: int
     duplicates: int
+    rejected: tuple[tuple[str | None, str], ...] = ()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -332,11 +339,22 @@ class ControlApiClient:
                 raise ApiProtocolError(f"plays: {name} must be a non-negative integer")
             counts.append(value)
         accepted, duplicates = counts
-        if accepted + duplicates != len(plays_json):
+        raw_rejected = body.get("rejected", [])
+        if not isinstance(raw_rejected, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get("code"), str)
+            for entry in raw_rejected
+        ):
+            raise ApiProtocolError("plays: rejected must be a list of {id, code} objects")
+        rejected = tuple(
+            (entry["id"] if isinstance(entry.get("id"), str) else None, str(entry["code"]))
+            for entry in raw_rejected
+        )
+        answered = accepted + duplicates + len(rejected)
+        if answered != len(plays_json):
             raise ApiProtocolError(
-                f"plays: acknowledged {accepted + duplicates} of {len(plays_json)} plays"
+                f"plays: the API answered for {answered} of {len(plays_json)} plays"
             )
-        return PlaysAck(accepted, duplicates)
+        return PlaysAck(accepted, duplicates, rejected)
 
     # -- plumbing ------------------------------------------------------------
 

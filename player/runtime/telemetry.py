@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from player.adapters.http_api import ControlApiClient
+from player.adapters.http_api import ControlApiClient, PlaysAck
 from player.core.model import Play
 from player.errors import ApiProtocolError, PlayerError
 from player.store.repository import PlayerStore
@@ -65,6 +65,7 @@ class TelemetryUploader:
                 # one by one and set them aside, so they cannot block the outbox.
                 self._upload_one_by_one(plays)
                 continue
+            self._set_aside(ack)
             self._store.mark_plays_uploaded([p.id for p in plays])
             sent += len(plays)
             self.uploaded_total += ack.accepted
@@ -82,8 +83,19 @@ class TelemetryUploader:
                 self.refused_total += 1
                 log.warning("telemetry: the API refuses play %s (%s); set aside", play.id, exc)
             else:
+                self._set_aside(ack)
                 self.uploaded_total += ack.accepted
             self._store.mark_plays_uploaded([play.id])
+
+    def _set_aside(self, ack: PlaysAck) -> None:
+        """Plays the API refused one by one: never resent, counted, logged with their codes."""
+        if not ack.rejected:
+            return
+        self.refused_total += len(ack.rejected)
+        shown = ", ".join(f"{play_id}: {code}" for play_id, code in ack.rejected[:5])
+        log.warning(
+            "telemetry: the API refuses %d plays (%s); set aside", len(ack.rejected), shown
+        )
 
     def send_status(self) -> None:
         self._client.post_telemetry(dict(self._status()))

@@ -210,9 +210,23 @@ def test_post_plays_returns_the_acknowledgement(make_client) -> None:
     assert json.loads(rec.requests[0].content) == {"plays": plays}
 
 
+def test_post_plays_reads_the_plays_the_api_rejects(make_client) -> None:
+    body = {"accepted": 1, "duplicates": 0, "rejected": [{"id": "2", "code": "unknown_asset"}]}
+    ack = make_client(Recorder(ok_json(body))).post_plays([{"id": "1"}, {"id": "2"}])
+    assert ack.rejected == (("2", "unknown_asset"),)
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"accepted": "2", "duplicates": 0}, {"accepted": 1}, {"accepted": 5, "duplicates": 0}, [1]],
+    [
+        {"accepted": "2", "duplicates": 0},
+        {"accepted": 1},
+        {"accepted": 5, "duplicates": 0},
+        [1],
+        {"accepted": 1, "duplicates": 0, "rejected": "x"},
+        {"accepted": 1, "duplicates": 0, "rejected": [{"id": "2"}]},
+        {"accepted": 1, "duplicates": 0, "rejected": [{"code": "a"}, {"code": "b"}]},
+    ],
 )
 def test_unusable_plays_acknowledgement_is_a_protocol_error(make_client, body: object) -> None:
     with pytest.raises(ApiProtocolError):

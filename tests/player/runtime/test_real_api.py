@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,9 +77,9 @@ def test_sync_full_delta_not_modified_and_download(
         assert cache.verify(asset["sha256"])
 
 
-def plays(n: int) -> list[Play]:
+def plays(n: int, asset: dict[str, Any]) -> list[Play]:
     return [
-        Play(str(uuid.uuid4()), "ast-x", "a" * 64, T0 + timedelta(minutes=i),
+        Play(str(uuid.uuid4()), asset["id"], asset["sha256"], T0 + timedelta(minutes=i),
              T0 + timedelta(minutes=i, seconds=30), Tier.PLAYLIST, Outcome.COMPLETED,
              schedule_id="s", playlist_id="p")
         for i in range(n)
@@ -89,7 +90,7 @@ def test_plays_are_idempotent_and_status_reaches_the_device_record(
     api: RealApi, tmp_path: Path, api_client: MakeClient
 ) -> None:
     device_id, token = api.device()
-    batch = plays(5)
+    batch = plays(5, api.upload(content("song", 3000)))
     status = {"now_playing": None, "cursor": "r1", "probe": "hello"}
     with PlayerStore.open(tmp_path / "a.db") as first_store:
         for p in batch:
@@ -111,3 +112,21 @@ def test_plays_are_idempotent_and_status_reaches_the_device_record(
     device = api.call("GET", f"/v1/devices/{device_id}")
     assert device["status"]["probe"] == "hello"
     assert device["last_seen_at"] is not None
+
+
+def test_a_play_the_api_refuses_is_set_aside_and_the_rest_uploaded(
+    api: RealApi, tmp_path: Path, api_client: MakeClient
+) -> None:
+    device_id, token = api.device()
+    good = plays(3, api.upload(content("song", 3000)))
+    fabricated = plays(1, {"id": "ast_never_uploaded", "sha256": "c" * 64})
+    with PlayerStore.open(tmp_path / "p.db") as store:
+        for p in [*good[:2], *fabricated, good[2]]:
+            store.record_play(p)
+        uploader = TelemetryUploader(store, api_client(api.url, token), dict, batch_size=10)
+        assert uploader.upload_plays() == 4
+        assert store.pending_plays(10) == []  # nothing left to block the outbox
+        assert uploader.uploaded_total == 3
+        assert uploader.refused_total == 1
+    listed = api.call("GET", "/v1/plays", params={"device_id": device_id})
+    assert sorted(p["id"] for p in listed["items"]) == sorted(p.id for p in good)
