@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,10 +130,23 @@ def tone_share(wav: Path, freq_hz: float) -> float:
 
 @contextlib.contextmanager
 def provisioned_box(
-    debs: dict[str, Path], work: Path, arch: str, *, machine_name: str = "lomuz-box"
+    debs: dict[str, Path],
+    work: Path,
+    arch: str,
+    *,
+    machine_name: str = "lomuz-box",
+    extra_files: Mapping[str, str] | None = None,
 ) -> Iterator[Box]:
-    """A booted, provisioned box; powered off when the block ends."""
+    """A booted, provisioned box; powered off when the block ends.
+
+    ``extra_files`` (absolute path in the box -> text) are written before it
+    boots: what an environment needs that a real box does not.
+    """
     root = copy_root(base_root(arch), work / "root")
+    for inside, text in (extra_files or {}).items():
+        target = root / inside.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     (root / "root/debs").mkdir()
     for deb in debs.values():
         shutil.copy2(deb, root / "root/debs" / deb.name)

@@ -11,9 +11,11 @@ the box, on the box's private loopback, as in the amd64 test.
 Known difference under qemu-user: units with credentials (systemd-sysctl,
 systemd-sysusers, systemd-tmpfiles-setup*) fail with "Failed at step
 CREDENTIALS ... Invalid argument", so the box boots "degraded" (which
-BootedRoot accepts); our units use no credentials. Open: lomuz-control's
+BootedRoot accepts); our units use no credentials. lomuz-control's
 ``ExecStartPre`` fails there with "Failed to set up user namespacing: Invalid
-argument" (217/USER, ``PrivateUsers=yes``), so this test does not pass yet.
+argument" (217/USER, ``PrivateUsers=yes``): qemu-user cannot create user
+namespaces, so the API unit gets a ``PrivateUsers=no`` drop-in in this box
+(``QEMU_USER_DROPINS``). The player's unit runs as shipped.
 
 Runs with LOMUZ_BOOT_TEST=1 and LOMUZ_BOOT_ARM64=1 (scripts/check-arm64 sets
 both); needs root, debootstrap, systemd-nspawn, qemu-user-static.
@@ -48,6 +50,16 @@ pytestmark = [
 ]
 
 ARCH = "arm64"
+# qemu-user cannot create user namespaces ("Failed to set up user namespacing:
+# Invalid argument", 217/USER), so the API's PrivateUsers=yes cannot start
+# here. The API does not run on a Pi: it gets a drop-in in this box only; the
+# player's unit, the one under test, runs as shipped.
+QEMU_USER_DROPINS = {
+    "/etc/systemd/system/lomuz-control.service.d/qemu-user.conf": (
+        "# The arm64 boot test under qemu-user only (tests/ops/test_boot_arm64.py).\n"
+        "[Service]\nPrivateUsers=no\n"
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +91,9 @@ def box(arm64_debs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
     enable_binfmt(ARCH)
     started = time.monotonic()
     work = tmp_path_factory.mktemp("boot-arm64")
-    with provisioned_box(arm64_debs, work, ARCH, machine_name="lomuz-box-arm64") as provisioned:
+    with provisioned_box(
+        arm64_debs, work, ARCH, machine_name="lomuz-box-arm64", extra_files=QEMU_USER_DROPINS
+    ) as provisioned:
         provisioned.figures["provisioned_s"] = round(time.monotonic() - started, 1)
         yield provisioned
         provisioned.figures["all_checks_s"] = round(time.monotonic() - started, 1)
