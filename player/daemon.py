@@ -61,7 +61,7 @@ from player.runtime.syncer import Syncer, SyncOutcome
 from player.runtime.telemetry import TelemetryUploader
 from player.settings import Settings
 from player.store.repository import PlayerStore
-from player.wire import format_instant
+from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S, format_instant
 
 log = logging.getLogger(__name__)
 
@@ -447,9 +447,12 @@ class Daemon:
 
         raw = self.store.get_state(KEY_SYNC_INTERVAL_S)
         try:
-            return max(10, int(raw)) if raw else self.settings.sync.interval_s
+            stored = int(raw) if raw else self.settings.sync.interval_s
         except ValueError:
             return self.settings.sync.interval_s
+        # The one range the wire allows: a value stored by an older player, or
+        # written by hand, must not reach apscheduler's C int.
+        return min(MAX_SYNC_INTERVAL_S, max(MIN_SYNC_INTERVAL_S, stored))
 
     def _sync_job(self) -> None:
         self._run_sync("scheduled")
