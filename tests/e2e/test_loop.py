@@ -144,7 +144,9 @@ def test_a_playlist_edit_reaches_the_player_on_the_next_sync(
 def test_schedule_windows_close_into_the_next_schedule_then_emergency_then_jingle(
     api: ApiServer, director: Director, player: PlayerProcess
 ) -> None:
-    hi_end = whole_seconds_from_now(7)
+    # Setup (uploads, enroll, a foreground sync, the process start) takes a few
+    # seconds, more on a loaded CI machine: the first window must outlast it.
+    hi_end = whole_seconds_from_now(12)
     lo_end = hi_end + timedelta(seconds=4)
     emergency_end = lo_end + timedelta(seconds=4)
     hi_asset = director.upload("promo", wav_bytes(20))
