@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
+from player.core.clock import stored_instant
 from player.core.model import Decision, Play, Tier
 from player.doctor import doctor_command, register_doctor
 from player.errors import ConfigError, ManifestError, PlayerError
@@ -237,21 +238,10 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
             pass  # an older daemon's reply: fall back to the local rule
     system_now = datetime.now(UTC)
     raw = store.get_state(KEY_CLOCK_LOWER_BOUND) if store is not None else None
-    lower_bound = _stored_instant(raw)
+    lower_bound = stored_instant(raw)
     if lower_bound is not None and lower_bound > system_now:
         return lower_bound, "lower_bound"
     return system_now, "system"
-
-
-def _stored_instant(raw: str | None) -> datetime | None:
-    """A persisted ISO instant (tz-aware), None when absent or unusable."""
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def decide_without_state(ctx: Context, at: datetime, fallback: Tier) -> Decision:

@@ -49,6 +49,7 @@ from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
 from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
+from player.core.clock import stored_instant
 from player.core.model import Decision, Play, Tier
 from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
@@ -193,7 +194,7 @@ class Daemon:
             memory_if_full=True,
         )
         self.store = store
-        lower_bound = _parse_instant(store.get_state(KEY_CLOCK_LOWER_BOUND))
+        lower_bound = stored_instant(store.get_state(KEY_CLOCK_LOWER_BOUND))
         clock = SystemClock(
             lower_bound=lower_bound,
             persist_lower_bound=lambda at: store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat()),
@@ -536,8 +537,8 @@ class Daemon:
         return PlayerMetrics(
             playing=playing is not None and playing.state == "playing",
             tier=str(playing.tier) if playing is not None and playing.tier else None,
-            last_sync_success_at=_parse_instant(self.store.get_state(KEY_LAST_SYNC_OK_AT)),
-            last_sync_attempt_at=_parse_instant(self.store.get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
+            last_sync_success_at=stored_instant(self.store.get_state(KEY_LAST_SYNC_OK_AT)),
+            last_sync_attempt_at=stored_instant(self.store.get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
             sync_failing=bool(self.store.get_state(KEY_LAST_SYNC_ERROR)),
             outbox_pending_plays=counts.outbox_pending,
             outbox_dropped_plays_total=counts.plays_dropped,
@@ -672,16 +673,6 @@ class Daemon:
 def run(settings: Settings, environ: Mapping[str, str]) -> int:
     """``lomuz-player run``."""
     return Daemon(settings, environ).run()
-
-
-def _parse_instant(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _libvlc_version() -> str | None:

@@ -101,6 +101,17 @@ class ClockStatus:
     reason: str
 
 
+def stored_instant(raw: str | None) -> datetime | None:
+    """A persisted ISO instant as tz-aware UTC; None when absent, naive or unparsable."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+
+
 def add_seconds(at: datetime, seconds: float) -> datetime:
     """``at + seconds`` in UTC, clamped to datetime's range (never OverflowError)."""
     at = clamp(at)
