@@ -19,6 +19,8 @@ from player.cli import main as player_cli
 from player.errors import ManifestError
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
+from tests.robustness.player.docpaths import parent
+from tests.robustness.player.docpaths import paths as doc_paths
 
 SYNCED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BODIES = [b"RIFF-song-" + bytes(range(256)) * 8, b"RIFF-evac-" + bytes(range(255, -1, -1)) * 4]
@@ -58,26 +60,6 @@ def base_manifest() -> dict[str, Any]:
     }
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out.append((*prefix, key))
-            out.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out.append((*prefix, i))
-            out.extend(_paths(value, (*prefix, i)))
-    return out
-
-
-def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    return node
-
-
 @st.composite
 def broken_manifests(draw: st.DrawFn) -> bytes:
     """A base manifest with 1-3 targeted breakages (some results stay valid)."""
@@ -86,15 +68,15 @@ def broken_manifests(draw: st.DrawFn) -> bytes:
         kind = draw(st.sampled_from(
             ["set", "delete", "duplicate", "dangling", "schema", "pathlike", "huge",
              "negative", "delta", "raw"]))
-        paths = _paths(doc)
+        paths = doc_paths(doc)
         if kind == "set" and paths:
             path = draw(st.sampled_from(paths))
-            _parent(doc, path)[path[-1]] = copy.deepcopy(draw(st.sampled_from(BAD_VALUES)))
+            parent(doc, path)[path[-1]] = copy.deepcopy(draw(st.sampled_from(BAD_VALUES)))
         elif kind == "delete":
             keyed = [p for p in paths if isinstance(p[-1], str)]
             if keyed:
                 path = draw(st.sampled_from(keyed))
-                del _parent(doc, path)[path[-1]]
+                del parent(doc, path)[path[-1]]
         elif kind == "duplicate":
             key = draw(st.sampled_from(["assets", "playlists", "schedules"]))
             if isinstance(doc.get(key), list) and doc[key]:

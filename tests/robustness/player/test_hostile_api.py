@@ -46,6 +46,7 @@ from tests.player.runtime.helpers import (
     playlist_json,
     schedule_json,
 )
+from tests.robustness.player.docpaths import parent, paths
 
 SONG = content("hostile-song", 3000)
 
@@ -232,27 +233,11 @@ HTTP_DATES = [
 ]
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out.append((*prefix, key))
-            out.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out.append((*prefix, i))
-            out.extend(_paths(value, (*prefix, i)))
-    return out
-
-
-SANE_PATHS = _paths(sane_manifest())
+SANE_PATHS = paths(sane_manifest())
 
 
 def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    parent(doc, path)[path[-1]] = value
     return doc
 
 
