@@ -87,7 +87,14 @@ class StoreSource:
         return self._store.decide(at, self._fallback)
 
     def mark_started(
-        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+        self,
+        decision: Decision,
+        *,
+        asset_id: str,
+        sha256: str,
+        started_at: datetime,
+        play_id: str,
+        planned_end_at: datetime,
     ) -> None:
         self._store.mark_started(
             asset_id=asset_id,
@@ -96,7 +103,13 @@ class StoreSource:
             started_at=started_at,
             playlist_id=decision.playlist_id,
             playlist_position=decision.playlist_position,
+            play_id=play_id,
+            planned_end_at=planned_end_at,
+            schedule_id=decision.schedule_id,
         )
+
+    def mark_alive(self, at: datetime) -> None:
+        self._store.mark_alive(at)
 
     def record_play(self, play: Play) -> None:
         self._store.record_play(play, playlist_position=play.playlist_position)
@@ -200,6 +213,7 @@ class Daemon:
             persist_lower_bound=lambda at: store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat()),
         )
         self.clock = clock
+        self._recover_interrupted_plays(lower_bound)
         cache = MediaCache(settings.media_dir)
         try:
             cache.ensure_dirs()
@@ -246,6 +260,18 @@ class Daemon:
                       "reach this daemon until it restarts", control_socket_path(settings), exc)
             self._control = None
         clock.on_step(self._clock_stepped)
+
+    def _recover_interrupted_plays(self, known_alive_at: datetime | None) -> None:
+        """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
+        assert self.store is not None
+        try:
+            plays = self.store.recover_interrupted_plays(known_alive_at)
+        except PlayerError as exc:  # playback first; the record stays for the next start
+            log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
+            return
+        for play in plays:
+            log.info("the last stop cut %s (started %s) short: recorded as skipped",
+                     play.asset_id, format_instant(play.started_at))
 
     def _take_run_lock(self) -> None:
         """One daemon per data directory: a second one would fight over the cache.

@@ -24,6 +24,13 @@ Rules that keep a player alive for months:
   output that never opened). ``audio_problem`` tells, from the media's
   statistics, when an audio-only item decodes but nothing reaches an output,
   so the loop records an error instead of a play nobody heard.
+- libvlc only ever gets a local path (``media_new_path``), whose leading
+  bytes must be an allowed media format (``player.core.media_format``), and
+  the demuxer is pinned to that format's (``:demux=``): a playlist or
+  manifest (HLS, DASH) cannot reach libvlc's playlist or adaptive-streaming
+  demuxers, which fetch the URLs inside. ``NO_NETWORK_ARGS`` shut the other
+  doors libvlc opens by itself (lua playlist scripts, cover-art lookups,
+  subtitle files next to the media); each was checked to exist in libvlc 3.
 - ALSA's library prints an error line to stderr for every failed open (some
   2,000 lines in 10 s without a sound card): its error handler is replaced
   once per process by one that stays quiet; the loop reports the state.
@@ -43,10 +50,29 @@ from pathlib import Path
 from typing import Any
 
 from player.adapters.output import MediaEnded, MediaFailed, MediaStarted, ensure_readable
+from player.core.media_format import SNIFF_BYTES, MediaFormat, identify
 from player.errors import PlaybackError
 
-HEADLESS_ARGS = ("--aout=dummy", "--vout=dummy", "--no-video-title-show", "--quiet")
-DEFAULT_ARGS = ("--no-video-title-show", "--quiet")
+NO_NETWORK_ARGS = ("--no-lua", "--no-metadata-network-access", "--no-sub-autodetect-file")
+HEADLESS_ARGS = (
+    "--aout=dummy", "--vout=dummy", "--no-video-title-show", "--quiet", *NO_NETWORK_ARGS
+)
+DEFAULT_ARGS = ("--no-video-title-show", "--quiet", *NO_NETWORK_ARGS)
+# libvlc 3 demux module per allowed format: with ":demux=" set, no other
+# demuxer (playlist, adaptive streaming) is tried.
+DEMUX_MODULES: dict[MediaFormat, str] = {
+    MediaFormat.MP3: "es",
+    MediaFormat.AAC: "es",
+    MediaFormat.FLAC: "flac",
+    MediaFormat.OGG: "ogg",
+    MediaFormat.WAV: "wav",
+    MediaFormat.MP4: "mp4",
+    MediaFormat.MATROSKA: "mkv",
+    MediaFormat.PNG: "image",
+    MediaFormat.JPEG: "image",
+    MediaFormat.GIF: "image",
+    MediaFormat.WEBP: "image",
+}
 _PARSE_TIMEOUT_MS = 2000
 _PARSE_POLL_S = 0.005
 # Decoded audio blocks an item may have before "nothing played" means no output.
@@ -146,6 +172,20 @@ def detect_overlap(
         if "dmix" in text or "type pulse" in text or "pipewire" in text:
             return True
     return False
+
+
+def _media_format(path: Path) -> MediaFormat:
+    """The allowed format of the local file ``path``; PlaybackError for anything else."""
+    ensure_readable(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise PlaybackError(f"cannot read {path.name}: {exc.strerror}") from exc
+    fmt = identify(head)
+    if fmt is None:
+        raise PlaybackError(f"{path.name} is not an allowed media format")
+    return fmt
 
 
 @dataclass
@@ -294,10 +334,11 @@ class VlcOutput:
         self._events = events
 
     def prepare(self, path: Path) -> int:
-        ensure_readable(path)
+        fmt = _media_format(path)
         media = self._instance.media_new_path(str(path))
         if media is None:
             raise PlaybackError(f"libvlc cannot open {path.name}")
+        media.add_option(f":demux={DEMUX_MODULES[fmt]}")
         media.add_option(":image-duration=-1")  # images show until the loop moves on
         # Poll rather than attach a MediaParsedChanged callback: python-vlc keeps
         # every per-media event manager (and its ctypes closure) alive, about

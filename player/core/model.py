@@ -47,6 +47,7 @@ class Outcome(enum.StrEnum):
 
 
 DEFAULT_IMAGE_DURATION_MS = 10_000
+MIN_PLAY_DURATION_MS = 1_000  # the shortest cap an item gets, whatever it asks
 MINUTES_PER_DAY = 1440
 
 

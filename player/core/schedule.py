@@ -33,7 +33,9 @@ Invariants
 * Tier 3: the jingle, or silence when that is the configured fallback.
 * Play duration: the item's ``duration_ms`` caps any media; an image without
   one uses the asset's ``duration_ms``, else 10 s; audio/video without a cap
-  play their natural length (None).
+  play their natural length (None). Every cap is at least
+  ``MIN_PLAY_DURATION_MS`` (1 s): a ``duration_ms`` of 1 must not make a box
+  record (and upload, and fsync) dozens of plays a second.
 * ``next_boundary_at`` is the earliest instant after ``at`` at which time
   alone might change the decision: any schedule's daypart edge (both folds of
   an ambiguous or skipped local time) or validity edge, any DST transition
@@ -53,6 +55,7 @@ from zoneinfo import ZoneInfo
 from player.core.files import FileState
 from player.core.model import (
     DEFAULT_IMAGE_DURATION_MS,
+    MIN_PLAY_DURATION_MS,
     MINUTES_PER_DAY,
     Asset,
     Decision,
@@ -172,9 +175,11 @@ def item_problem(asset: Asset | None, file: FileState | None, at: datetime) -> s
 def play_duration_ms(asset: Asset, item: PlaylistItem | None) -> int | None:
     """The cap to apply, or None to play the natural length (PROTOCOL.md)."""
     if item is not None and item.duration_ms is not None:
-        return item.duration_ms
+        return max(MIN_PLAY_DURATION_MS, item.duration_ms)
     if asset.media_type is MediaType.IMAGE:
-        return asset.duration_ms if asset.duration_ms is not None else DEFAULT_IMAGE_DURATION_MS
+        if asset.duration_ms is None:
+            return DEFAULT_IMAGE_DURATION_MS
+        return max(MIN_PLAY_DURATION_MS, asset.duration_ms)
     return None
 
 

@@ -43,6 +43,19 @@ Invariants:
 - A failing store write (``mark_started``, ``record_play``, ``quarantine_file``)
   never stops or delays playback: it is logged once per change of error and
   the item plays on (the store keeps plays in memory while its disk is full).
+- Only allowed media reach the output: ``_prepare`` reads each file's leading
+  bytes (the built-in jingle's too) and refuses any that are not an allowed
+  format for the asset's media type (``player.core.media_format``): such a
+  file is failing media (error play, quarantine, the reason logged once).
+- The loop never starts items faster than one per ``min_item_interval_s``,
+  not even when every item fails at once (each attempt counts): a broken
+  playlist cannot flood the outbox and the SD card with plays.
+- The item in progress is persisted when it starts (``mark_started``, with
+  its play id and planned end, in the rotation's transaction) and, while it
+  plays, ``mark_alive`` refreshes that record at most every
+  ``alive_persist_s``: after a power cut the next start records it as
+  ``skipped`` with the last instant it was known to play (see
+  ``PlayerStore.recover_interrupted_plays``).
 - A play is ``completed`` only when it could be heard: ``audio_check_s``
   after an item starts (or at 60 % of a shorter item) the output is asked
   whether sound reaches a device; when it does not, the item is an error.
@@ -58,12 +71,13 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from player.adapters.output import MediaEnded, MediaFailed, MediaOutput, MediaStarted
+from player.core.media_format import SNIFF_BYTES, judge
 from player.core.model import Decision, MediaType, Outcome, Play, Tier
 from player.errors import PlayerError
 
@@ -73,6 +87,11 @@ DEFAULT_ITEM_DURATION_MS = 10_000
 _RAMP_STEP_S = 0.05
 _NO_AUDIO_RETRY_MAX_S = 60.0
 JINGLE_ASSET_ID = "jingle"
+# At most one item started (or attempted) per second, whatever the playlist says.
+MIN_ITEM_INTERVAL_S = 1.0
+# How often a long item's "still playing" instant is persisted (SD cards wear).
+ALIVE_PERSIST_S = 60.0
+_REFUSALS_REMEMBERED = 1000
 
 
 class PlaybackSource(Protocol):
@@ -81,9 +100,24 @@ class PlaybackSource(Protocol):
     def decide(self, at: datetime) -> Decision: ...
 
     def mark_started(
-        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+        self,
+        decision: Decision,
+        *,
+        asset_id: str,
+        sha256: str,
+        started_at: datetime,
+        play_id: str,
+        planned_end_at: datetime,
     ) -> None:
-        """The item of ``decision`` started at ``started_at``: advance rotation now."""
+        """The item of ``decision`` started at ``started_at``: advance rotation now.
+
+        Also remembers the item as in progress (``play_id`` is the id its Play
+        will have; ``planned_end_at`` its projected end), until ``record_play``.
+        """
+        ...
+
+    def mark_alive(self, at: datetime) -> None:
+        """The item in progress was still playing at ``at`` (called rarely)."""
         ...
 
     def record_play(self, play: Play) -> None:
@@ -143,6 +177,7 @@ class _Item:
     asset_id: str
     sha256: str
     length_ms: int | None
+    play_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started_at: datetime | None = None
     started_mono: float | None = None
     end_mono: float | None = None  # projected end: natural length or cap, whichever first
@@ -198,6 +233,8 @@ class PlaybackLoop:
         heartbeat_interval_s: float = 10.0,
         heartbeat: Callable[[], None] | None = None,
         audio_check_s: float = 1.5,
+        min_item_interval_s: float = MIN_ITEM_INTERVAL_S,
+        alive_persist_s: float = ALIVE_PERSIST_S,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -229,6 +266,12 @@ class PlaybackLoop:
         self._last_error = ""
         self._store_error = ""  # the last store write failure logged ("" = writes work)
         self.iterations = 0  # decisions taken (tests prove the loop sleeps)
+        self._min_interval_s = min_item_interval_s
+        self._last_attempt_mono: float | None = None  # the last _prepare (throttle)
+        self._alive_persist_s = alive_persist_s
+        self._alive_due_mono: float | None = None  # next mark_alive, while an item plays
+        self._in_progress: _Item | None = None  # the item mark_started told the store of
+        self._refusals_logged: set[str] = set()
 
     # -- other threads ---------------------------------------------------------------
 
@@ -298,6 +341,13 @@ class PlaybackLoop:
     def _beat(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat()
+        due = self._alive_due_mono
+        if due is not None and self._clock.monotonic() >= due:
+            self._alive_due_mono = self._clock.monotonic() + self._alive_persist_s
+            try:
+                self._source.mark_alive(self._clock.now())
+            except PlayerError as exc:
+                self._store_failed("cannot persist that the item still plays", exc)
 
     def _iterate(self, current: _Item | None) -> _Item | None:
         self._beat()
@@ -313,6 +363,10 @@ class PlaybackLoop:
 
     def _begin(self) -> _Item | None:
         """Decide and start something; None after silence or a failure."""
+        if self._last_attempt_mono is not None:
+            self._hold(self._last_attempt_mono + self._min_interval_s)
+            if self._stopping:
+                return None
         decision = self._decide(self._clock.now())
         if decision.tier == Tier.SILENCE:
             self._silence(decision)
@@ -355,15 +409,33 @@ class PlaybackLoop:
         return decision.asset_id or "", decision.sha256, self._media_path(decision.sha256)
 
     def _prepare(self, decision: Decision, pause_on_failure: bool = True) -> _Item | None:
+        self._last_attempt_mono = self._clock.monotonic()
         asset_id, sha256 = decision.asset_id or JINGLE_ASSET_ID, decision.sha256 or ""
         try:
             asset_id, sha256, path = self._identity(decision)
+            with path.open("rb") as f:
+                head = f.read(SNIFF_BYTES)
+            verdict = judge(head, decision.media_type or MediaType.AUDIO)
+            if verdict.problem is not None:
+                item = _Item(decision, -1, asset_id, sha256, None)
+                self._refused(item, verdict.problem, pause=pause_on_failure)
+                return None
             token = self._output.prepare(path)
         except (PlayerError, OSError, LookupError) as exc:
             item = _Item(decision, -1, asset_id, sha256, None)
             self._failed(item, f"cannot open: {exc}", pause=pause_on_failure)
             return None
         return _Item(decision, token, asset_id, sha256, self._output.length_ms(token))
+
+    def _refused(self, item: _Item, problem: str, *, pause: bool) -> None:
+        """A file that is not allowed media: failing media, never handed to the output."""
+        reason = f"refused before playing: {problem}"
+        if item.sha256 not in self._refusals_logged:
+            if len(self._refusals_logged) >= _REFUSALS_REMEMBERED:
+                self._refusals_logged.clear()
+            self._refusals_logged.add(item.sha256)
+            log.warning("not playing %s %s: %s", item.decision.tier, item.asset_id, reason)
+        self._failed(item, reason, pause=pause, logged=True)
 
     def _start(self, item: _Item) -> None:
         item.started_at = self._clock.now()
@@ -381,6 +453,8 @@ class PlaybackLoop:
         item.audio_check_mono = item.started_mono + check_s
         self._output.start(item.token)
         self._mark_started(item)
+        self._in_progress = item
+        self._alive_due_mono = item.started_mono + self._alive_persist_s
         self._transition(str(item.decision.tier))
         self._set_now_playing(
             NowPlaying(
@@ -421,13 +495,17 @@ class PlaybackLoop:
         return min(_NO_AUDIO_RETRY_MAX_S, 2.0 * 2.0 ** max(0, self._no_audio_failures - 1))
 
     def _mark_started(self, item: _Item) -> None:
-        assert item.started_at is not None
+        assert item.started_at is not None and item.started_mono is not None
+        assert item.end_mono is not None
+        planned_end_at = item.started_at + timedelta(seconds=item.end_mono - item.started_mono)
         try:
             self._source.mark_started(
                 item.decision,
                 asset_id=item.asset_id,
                 sha256=item.sha256,
                 started_at=item.started_at,
+                play_id=item.play_id,
+                planned_end_at=planned_end_at,
             )
         except PlayerError as exc:
             # The item plays on; record_play at its end advances rotation anyway.
@@ -549,6 +627,10 @@ class PlaybackLoop:
         # libvlc's position moves in ~250 ms steps and lags: the projection from the
         # start time and the parsed length is the better estimate of the audible end.
         now = self._clock.monotonic()
+        if self._last_attempt_mono is not None and (
+            now < self._last_attempt_mono + self._min_interval_s
+        ):
+            return None  # too soon after the last attempt: _begin throttles after cur
         ends_in_s = max(0.0, cur.end_mono - now)
         decision = self._decide(self._clock.now() + timedelta(seconds=ends_in_s))
         if decision.tier == Tier.SILENCE:
@@ -601,6 +683,9 @@ class PlaybackLoop:
         if item.recorded:
             return
         item.recorded = True
+        if self._in_progress is item:
+            self._in_progress = None
+            self._alive_due_mono = None
         now = self._clock.now()
         started_at = item.started_at or now
         ended_at = now
@@ -610,7 +695,7 @@ class PlaybackLoop:
             elapsed_s = max(0.0, self._clock.monotonic() - item.started_mono)
             ended_at = item.started_at + timedelta(seconds=elapsed_s)
         play = Play(
-            id=str(uuid.uuid4()),
+            id=item.play_id,
             asset_id=item.asset_id,
             sha256=item.sha256,
             started_at=started_at,
@@ -628,7 +713,9 @@ class PlaybackLoop:
         else:
             self._store_worked()
 
-    def _failed(self, item: _Item, reason: str, pause: bool = True) -> None:
+    def _failed(
+        self, item: _Item, reason: str, pause: bool = True, *, logged: bool = False
+    ) -> None:
         """Record an error play, quarantine the file, back off a little, move on."""
         self._failures += 1
         self._record(item, Outcome.ERROR)
@@ -638,11 +725,20 @@ class PlaybackLoop:
                 self._source.quarantine_file(item.decision.sha256, until, reason)
             except PlayerError as exc:  # the back-off below still keeps it from spinning
                 self._store_failed(f"cannot quarantine {item.asset_id}", exc)
-        if self._failures == 1:
+        if self._failures == 1 and not logged:
             log.warning("cannot play %s %s: %s", item.decision.tier, item.asset_id, reason)
         self._transition("failing")
         if pause:
             self._pause(self._backoff_s())
+
+    def _hold(self, deadline_mono: float) -> None:
+        """Wait until ``deadline_mono`` whatever arrives, except a stop (the throttle).
+
+        A skip or re-evaluation meanwhile is moot: nothing plays yet, and the
+        decision is taken when the wait ends.
+        """
+        while not self._stopping and self._clock.monotonic() < deadline_mono:
+            self._wait_until(deadline_mono)
 
     def _pause(self, seconds: float) -> None:
         """Sleep ``seconds`` unless a command arrives (stop and skip end it)."""

@@ -98,6 +98,10 @@ KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
 KEY_LAST_STARTED = "rotation.last_started"  # mark_started's item, for record_play
 KEY_PLAYS_DROPPED = "plays.dropped"
 KEY_REVISION = "catalogue.revision"
+# The items started and not yet recorded (mark_started .. record_play), so a
+# power cut in between is recorded as a skipped play at the next start.
+KEY_IN_PROGRESS = "playback.in_progress"
+_IN_PROGRESS_MAX = 4  # two sound at once at most (a hand-over); more is stale
 _EDGE_CACHE_DAYS = 16
 
 
@@ -703,8 +707,15 @@ class PlayerStore:
         started_at: datetime,
         playlist_id: str | None = None,
         playlist_position: int | None = None,
+        play_id: str | None = None,
+        planned_end_at: datetime | None = None,
+        schedule_id: str | None = None,
     ) -> None:
         """An item started: advance rotation and the last-asset state, in one transaction.
+
+        With ``play_id`` and ``planned_end_at`` the same transaction remembers
+        the item as in progress until ``record_play`` stores that play id; see
+        ``recover_interrupted_plays``.
 
         The proof of play is written later by ``record_play`` at the item's real
         end; it advances the same state to the same ``started_at``, so calling
@@ -723,10 +734,72 @@ class PlayerStore:
                 )
                 started = [playlist_id, playlist_position, asset_id, to_micros(started_at)]
                 _set_state(conn, KEY_LAST_STARTED, json.dumps(started))
+                if play_id is not None and planned_end_at is not None:
+                    _add_in_progress(conn, {
+                        "id": play_id, "asset_id": asset_id, "sha256": sha256,
+                        "source": source.value, "schedule_id": schedule_id,
+                        "playlist_id": playlist_id, "position": playlist_position,
+                        "started_us": to_micros(started_at),
+                        "planned_end_us": to_micros(max(planned_end_at, started_at)),
+                    })
 
         entry = StartedEntry(asset_id, sha256, source, started_at, playlist_id,
                              playlist_position)
         self._write_or_keep(write, lambda: self._deferred.keep_started(entry))
+
+    def mark_alive(self, at: datetime) -> None:
+        """The items in progress still played at ``at``: the best end a power cut leaves.
+
+        One small write; the playback loop calls it at most every minute or
+        so. Nothing is written when no item is in progress or while the
+        filesystem is full (the start instant then stands).
+        """
+        if not self._deferred.idle() or self.stand_in:
+            return
+        with self._read() as conn:
+            if _get_state(conn, KEY_IN_PROGRESS) is None:
+                return
+        try:
+            with self._write() as conn:
+                entries = _in_progress(conn)
+                for entry in entries:
+                    entry["alive_us"] = max(int(entry.get("alive_us") or 0), to_micros(at))
+                if entries:
+                    _set_state(conn, KEY_IN_PROGRESS, json.dumps(entries))
+        except StoreFull:
+            return
+
+    def recover_interrupted_plays(self, known_alive_at: datetime | None = None) -> list[Play]:
+        """Record the items a power cut interrupted as ``skipped`` plays; return them.
+
+        Call once at start, before playback. Each play keeps the id the item
+        had, so it is stored (and uploaded) exactly once however often this
+        runs. Its ``ended_at`` is the last instant the item is known to have
+        played: the latest of the persisted "still playing" instant
+        (``mark_alive``) and ``known_alive_at`` (e.g. the clock's persisted
+        lower bound, an instant the box was alive), never before
+        ``started_at`` and never after the item's planned end. Reads only
+        when nothing was in progress.
+        """
+        with self._read() as conn:
+            if _get_state(conn, KEY_IN_PROGRESS) is None:
+                return []
+        plays: list[Play] = []
+        with self._write() as conn:
+            for entry in _in_progress(conn):
+                try:
+                    play = _interrupted_play(entry, known_alive_at)
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("store: dropping an unreadable in-progress record %r: %s",
+                                entry, exc)
+                    continue
+                position = entry.get("position")
+                _insert_play(conn, play, position if isinstance(position, int) else None)
+                plays.append(play)
+            conn.execute(delete(t.state).where(t.state.c.key == KEY_IN_PROGRESS))
+            if plays:
+                self._bound_outbox(conn)
+        return plays
 
     def record_play(self, play: Play, *, playlist_position: int | None = None) -> None:
         """Append a play to the outbox and advance rotation, in one transaction.
@@ -1485,6 +1558,7 @@ def _load_schedules(conn: Connection) -> list[Schedule]:
 
 def _insert_play(conn: Connection, play: Play, playlist_position: int | None) -> None:
     """The outbox row and the rotation it implies; a play id already stored is ignored."""
+    _drop_in_progress(conn, play.id)
     exists = conn.execute(select(t.plays.c.seq).where(t.plays.c.id == play.id)).first()
     if exists is not None:
         return
@@ -1508,6 +1582,51 @@ def _insert_play(conn: Connection, play: Play, playlist_position: int | None) ->
         conn, asset_id=play.asset_id, sha256=play.sha256, source=play.source,
         started_at=play.started_at, playlist_id=play.playlist_id,
         position=playlist_position,
+    )
+
+
+def _in_progress(conn: Connection) -> list[dict[str, Any]]:
+    raw = _get_state(conn, KEY_IN_PROGRESS)
+    if raw is None:
+        return []
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _add_in_progress(conn: Connection, entry: dict[str, Any]) -> None:
+    entries = [e for e in _in_progress(conn) if e.get("id") != entry["id"]]
+    entries.append(entry)
+    _set_state(conn, KEY_IN_PROGRESS, json.dumps(entries[-_IN_PROGRESS_MAX:]))
+
+
+def _drop_in_progress(conn: Connection, play_id: str) -> None:
+    raw = _get_state(conn, KEY_IN_PROGRESS)
+    if raw is None or play_id not in raw:
+        return
+    entries = [e for e in _in_progress(conn) if e.get("id") != play_id]
+    if entries:
+        _set_state(conn, KEY_IN_PROGRESS, json.dumps(entries))
+    else:
+        conn.execute(delete(t.state).where(t.state.c.key == KEY_IN_PROGRESS))
+
+
+def _interrupted_play(entry: dict[str, Any], known_alive_at: datetime | None) -> Play:
+    started_at = from_micros(int(entry["started_us"]))
+    planned_end_at = from_micros(int(entry["planned_end_us"]))
+    alive = [started_at]
+    if entry.get("alive_us") is not None:
+        alive.append(from_micros(int(entry["alive_us"])))
+    if known_alive_at is not None:
+        alive.append(known_alive_at)
+    ended_at = min(planned_end_at, max(alive))
+    return Play(
+        id=str(entry["id"]), asset_id=str(entry["asset_id"]), sha256=str(entry["sha256"]),
+        started_at=started_at, ended_at=max(started_at, ended_at), source=Tier(entry["source"]),
+        outcome=Outcome.SKIPPED, schedule_id=entry.get("schedule_id"),
+        playlist_id=entry.get("playlist_id"),
     )
 
 

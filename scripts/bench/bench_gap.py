@@ -172,9 +172,19 @@ class _Source:
         return Decision(at, Tier.PLAYLIST, name, name, MediaType.AUDIO, "s", "p", None, ("bench",))
 
     def mark_started(
-        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+        self,
+        decision: Decision,
+        *,
+        asset_id: str,
+        sha256: str,
+        started_at: datetime,
+        play_id: str = "",
+        planned_end_at: datetime | None = None,
     ) -> None:
         pass  # the bench plays its list in order
+
+    def mark_alive(self, at: datetime) -> None:
+        pass
 
     def record_play(self, play: Play) -> None:
         self.plays.append(play)

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from player.core.files import FileState
-from player.core.model import MediaType, TargetKind, Tier
+from player.core.model import MediaType, PlaylistItem, TargetKind, Tier
 from player.core.schedule import (
     asset_expired,
     daypart_contains,
     decide,
     pick_emergency,
+    play_duration_ms,
 )
 from tests.player.core.builders import T0, asset, catalogue, playlist, schedule
 
@@ -288,3 +289,19 @@ class TestDurationsAndBoundaries:
 
     def test_no_boundary_without_time_dependence(self) -> None:
         assert decide(catalogue([asset("e", emergency=True)]), T0).next_boundary_at is None
+
+
+@pytest.mark.parametrize(("item_ms", "asset_ms", "media_type", "expected"), [
+    (1, None, MediaType.AUDIO, 1000),
+    (0, None, MediaType.VIDEO, 1000),
+    (999, None, MediaType.AUDIO, 1000),
+    (1500, None, MediaType.AUDIO, 1500),
+    (None, 1, MediaType.IMAGE, 1000),
+    (None, None, MediaType.IMAGE, 10_000),
+    (None, 1, MediaType.AUDIO, None),
+])
+def test_every_cap_is_at_least_a_second(
+    item_ms: int | None, asset_ms: int | None, media_type: MediaType, expected: int | None
+) -> None:
+    a = asset("a", media_type=media_type, duration_ms=asset_ms)
+    assert play_duration_ms(a, PlaylistItem("a", item_ms)) == expected

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import math
 import queue
+import shutil
 import struct
+import tempfile
 import threading
 import time
 import wave
@@ -32,6 +35,31 @@ def write_tone(path: Path, freq_hz: float, duration_ms: int, rate_hz: int = 44_1
                 for i in range(n)
             )
         )
+    return path
+
+
+_fake_media_dir: Path | None = None
+
+
+def fake_media_path(sha256: str) -> Path:
+    """A real, tiny WAV per fake sha256 (``sha-a`` -> ``a.wav``) in a per-process temp dir.
+
+    ``sha-poster*`` gets PNG bytes (under the same ``.wav`` name) for image decisions.
+
+    The loop reads each file's leading bytes before the output sees it, so
+    the fake outputs still need files that exist and are WAV.
+    """
+    global _fake_media_dir  # noqa: PLW0603 - one lazily made directory per test process
+    if _fake_media_dir is None:
+        _fake_media_dir = Path(tempfile.mkdtemp(prefix="lomuz-fake-media-"))
+        atexit.register(shutil.rmtree, _fake_media_dir, True)
+    name = sha256.removeprefix("sha-")
+    path = _fake_media_dir / f"{name}.wav"
+    if not path.exists():
+        if name.startswith("poster"):  # an image asset: a PNG signature and header
+            path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17))
+        else:
+            write_tone(path, 440.0, 10)
     return path
 
 
@@ -97,6 +125,8 @@ class FakeSource:
         self._lock = threading.Lock()
         self.decide_calls: list[datetime] = []
         self.started: list[tuple[str, datetime, int | None]] = []  # asset, started_at, position
+        self.in_progress: list[tuple[str, datetime | None]] = []  # play id, planned end
+        self.alive: list[datetime] = []
         self.plays: list[Play] = []
         self.play_monos: list[float] = []
         self.recorded_at: list[datetime] = []  # ``now()`` when each play was recorded
@@ -116,11 +146,23 @@ class FakeSource:
             return d
 
     def mark_started(
-        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+        self,
+        decision: Decision,
+        *,
+        asset_id: str,
+        sha256: str,
+        started_at: datetime,
+        play_id: str = "",
+        planned_end_at: datetime | None = None,
     ) -> None:
         with self._lock:
             self.started.append((asset_id, started_at, decision.playlist_position))
+            self.in_progress.append((play_id, planned_end_at))
             self.log.append(f"start:{asset_id}")
+
+    def mark_alive(self, at: datetime) -> None:
+        with self._lock:
+            self.alive.append(at)
 
     def record_play(self, play: Play) -> None:
         with self._lock:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from player.core.model import Outcome
 from player.runtime.playback import PlaybackLoop
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision
+from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
 
 
 @pytest.fixture
@@ -25,8 +24,9 @@ def _start(
     loops: list[PlaybackLoop], clock: FakeClock, out: FakeOutput, **kwargs: float
 ) -> FakeSource:
     source = FakeSource(lambda n, at: decision("a"))
+    kwargs.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
     loop = PlaybackLoop(
-        source, clock, out, lambda sha: Path("/media") / f"{sha.removeprefix('sha-')}.wav",
+        source, clock, out, fake_media_path,
         **kwargs,  # type: ignore[arg-type]
     )
     loops.append(loop)

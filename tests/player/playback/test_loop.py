@@ -8,13 +8,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from player.core.model import Decision, MediaType, Outcome, Tier
 from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision
+from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
 
 Make = Callable[..., tuple[PlaybackLoop, FakeSource, FakeOutput]]
 
@@ -33,11 +32,12 @@ def make(clock: FakeClock) -> Iterator[Make]:
         **kwargs: object,
     ) -> tuple[PlaybackLoop, FakeSource, FakeOutput]:
         source = FakeSource(script)
+        kwargs.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
         loop = PlaybackLoop(
             source,
             clock,
             output,
-            lambda sha: Path("/media") / f"{sha.removeprefix('sha-')}.wav",
+            fake_media_path,
             **kwargs,  # type: ignore[arg-type]
         )
         loops.append(loop)

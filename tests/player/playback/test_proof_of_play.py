@@ -19,7 +19,14 @@ from player.settings import Settings
 from player.store import PlayerStore
 from player.wire import encode_play
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, write_tone
+from tests.player.playback.fakes import (
+    FakeClock,
+    FakeOutput,
+    FakeSource,
+    decision,
+    fake_media_path,
+    write_tone,
+)
 
 
 def cycle(*names: str) -> object:
@@ -27,13 +34,14 @@ def cycle(*names: str) -> object:
 
 
 def run_loop(
-    source: FakeSource, clock: FakeClock, output: MediaOutput, **kw: int
+    source: FakeSource, clock: FakeClock, output: MediaOutput, **kw: float
 ) -> PlaybackLoop:
+    kw.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
     loop = PlaybackLoop(
         source,
         clock,
         output,
-        lambda sha: Path("/media") / f"{sha.removeprefix('sha-')}.wav",
+        fake_media_path,
         **kw,  # type: ignore[arg-type]
     )
     loop.start()

@@ -53,9 +53,19 @@ class RoundRobinSource:
                         play_duration_ms=None, reasons=("endurance",))
 
     def mark_started(
-        self, decision: Decision, *, asset_id: str, sha256: str, started_at: datetime
+        self,
+        decision: Decision,
+        *,
+        asset_id: str,
+        sha256: str,
+        started_at: datetime,
+        play_id: str = "",
+        planned_end_at: datetime | None = None,
     ) -> None:
         pass  # rotation is this fake's fixed cycle
+
+    def mark_alive(self, at: datetime) -> None:
+        pass
 
     def record_play(self, play: Play) -> None:
         with self.changed:

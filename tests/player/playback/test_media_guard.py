@@ -1,0 +1,178 @@
+"""What reaches the output: only allowed media, never faster than one item a second."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from player.adapters.null_output import NullOutput
+from player.adapters.output import MediaOutput
+from player.core.model import Outcome, Tier
+from player.daemon import StoreSource
+from player.runtime.playback import PlaybackLoop
+from player.store import PlayerStore
+from tests.player.core.builders import T0, asset, manifest, playlist, schedule
+from tests.player.playback.fakes import (
+    FakeClock,
+    FakeOutput,
+    FakeSource,
+    decision,
+    fake_media_path,
+    write_tone,
+)
+
+HLS = (b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+       b"#EXTINF:10,\nhttp://127.0.0.1:9/seg0.ts\n#EXT-X-ENDLIST\n")
+
+
+@pytest.fixture
+def loops() -> Iterator[list[PlaybackLoop]]:
+    started: list[PlaybackLoop] = []
+    yield started
+    for loop in started:
+        loop.stop()
+
+
+def _run(
+    loops: list[PlaybackLoop], source: FakeSource, clock: FakeClock, out: MediaOutput,
+    media_path: object = fake_media_path, **kwargs: object,
+) -> PlaybackLoop:
+    loop = PlaybackLoop(source, clock, out, media_path, **kwargs)  # type: ignore[arg-type]
+    loops.append(loop)
+    loop.start()
+    return loop
+
+
+def test_an_hls_playlist_delivered_as_audio_never_reaches_the_output(
+    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "hls.wav").write_bytes(HLS)
+    write_tone(tmp_path / "b.wav", 440.0, 200)
+    source = FakeSource(lambda n, at: decision("hls" if n % 2 == 0 else "b"))
+    out = FakeOutput(lengths={"b.wav": 200})
+    _run(loops, source, clock, out, lambda sha: tmp_path / f"{sha.removeprefix('sha-')}.wav")
+    plays = source.wait_plays(3)
+    assert "hls.wav" not in out.names("prepare")
+    refused = [p for p in plays if p.asset_id == "hls"]
+    assert refused and {p.outcome for p in refused} == {Outcome.ERROR}
+    assert any(p.asset_id == "b" and p.outcome == Outcome.COMPLETED for p in plays)
+    assert source.quarantined[0].sha256 == "sha-hls"
+    assert "not an allowed media format" in source.quarantined[0].reason
+    assert sum("not playing playlist hls" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_refused_jingle_is_an_error_and_does_not_spin(
+    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path
+) -> None:
+    jingle = tmp_path / "jingle.wav"
+    jingle.write_bytes(HLS)
+    source = FakeSource(lambda n, at: decision(None, tier=Tier.JINGLE))
+    out = FakeOutput()
+    loop = _run(loops, source, clock, out, jingle_path=jingle)
+    source.wait_plays(1)
+    time.sleep(2.0)
+    loop.stop()
+    assert out.names("prepare") == []
+    assert {(p.asset_id, p.outcome) for p in source.plays} == {("jingle", Outcome.ERROR)}
+    assert source.quarantined == []  # the fallback itself is never quarantined
+    assert len(source.decide_calls) <= 4  # the back-off, not a busy loop
+
+
+def _rate_per_s(monos: list[float], window_s: float) -> float:
+    return len(monos) / window_s
+
+
+@pytest.mark.parametrize("case", ["1 ms items", "failing at once", "all refused"])
+def test_the_loop_records_at_most_about_one_play_a_second(
+    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path, case: str
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    if case == "1 ms items":
+        source = FakeSource(lambda n, at: decision(f"x{n % 3}", play_duration_ms=1))
+        out: MediaOutput = NullOutput()
+    elif case == "failing at once":
+        # a new file each time (the failing ones are quarantined), each fails on start
+        source = FakeSource(lambda n, at: decision(f"x{n}"))
+        out = FakeOutput(fail_on_start={f"x{n}.wav" for n in range(500)})
+    else:
+        source = FakeSource(lambda n, at: decision(f"x{n}"))
+        out = NullOutput()
+
+    def media_path(sha: str) -> Path:
+        path = media / f"{sha.removeprefix('sha-')}.wav"
+        if not path.exists():
+            if case == "all refused":
+                path.write_bytes(HLS)
+            else:
+                write_tone(path, 440.0, 5)
+        return path
+
+    started = time.monotonic()
+    loop = _run(loops, source, clock, out, media_path)
+    window_s = 4.0
+    time.sleep(window_s)
+    loop.stop()
+    elapsed_s = time.monotonic() - started
+    # one at the start, then at most one per second
+    assert len(source.plays) <= elapsed_s + 1.5, (case, len(source.plays), elapsed_s)
+    assert len(source.plays) >= 1
+
+
+# -- with the real store: a playlist of 1 ms items ---------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[PlayerStore]:
+    opened = PlayerStore.open(tmp_path / "player.db")
+    try:
+        opened.apply_manifest(manifest(
+            [asset("a"), asset("b")],
+            [playlist("p", "a", "b", durations={0: 1, 1: 1})],
+            [schedule("s", "p")],
+        ))
+        for a in opened.all_assets():
+            opened.mark_file_verified(a.sha256, a.size_bytes, T0)
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
+    store: PlayerStore, tmp_path: Path, loops: list[PlaybackLoop], clock: FakeClock
+) -> None:
+    by_sha = {a.sha256: a.id for a in store.all_assets()}
+    for asset_id in by_sha.values():
+        write_tone(tmp_path / f"{asset_id}.wav", 440.0, 3000)
+    decided = store.decide(clock.now(), Tier.JINGLE)
+    assert decided.play_duration_ms == 1000
+    loop = PlaybackLoop(StoreSource(store, Tier.JINGLE), clock, NullOutput(),
+                        lambda sha: tmp_path / f"{by_sha[sha]}.wav")
+    loops.append(loop)
+    started = time.monotonic()
+    loop.start()
+    time.sleep(3.5)
+    loop.stop()
+    elapsed_s = time.monotonic() - started
+    plays = [p for p, _ in store.local_plays()]
+    assert 2 <= len(plays) <= elapsed_s + 1
+    for play in plays:
+        if play.outcome == Outcome.COMPLETED:
+            assert play.ended_at - play.started_at >= timedelta(milliseconds=950)
+
+
+def test_mark_started_carries_the_plays_id_and_planned_end(
+    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path
+) -> None:
+    tone = write_tone(tmp_path / "a.wav", 440.0, 3000)
+    source = FakeSource(lambda n, at: decision("a", play_duration_ms=1500))
+    _run(loops, source, clock, NullOutput(), lambda sha: tone)
+    play = source.wait_plays(1)[0]
+    play_id, planned_end_at = source.in_progress[0]
+    assert play_id == play.id
+    assert isinstance(planned_end_at, datetime)
+    assert planned_end_at - play.started_at == timedelta(milliseconds=1500)
