@@ -1,7 +1,8 @@
 """Long power-cut soak: 200 SIGKILLs of a real player against a real control API.
 
 Same rules as tests/robustness/player/test_power_cuts.py (see
-tests/robustness/player/power_cuts.py); exits 1 when any rule breaks.
+tests/robustness/player/power_cuts.py), including one ``skipped`` play for
+every item a kill interrupted and no duplicates; exits 1 when any rule breaks.
 
     .venv/bin/python scripts/soak/power_cuts.py --kills 200
 """

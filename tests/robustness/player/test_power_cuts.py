@@ -12,7 +12,7 @@ from tests.robustness.player.power_cuts import run_power_cuts
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_power_cuts_leave_a_sound_database_a_verified_cache_and_every_play_delivered(
+def test_power_cuts_leave_a_sound_database_a_verified_cache_and_every_play_delivered_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kills = int(os.environ.get("LOMUZ_POWER_CUTS", "20"))
@@ -25,3 +25,8 @@ def test_power_cuts_leave_a_sound_database_a_verified_cache_and_every_play_deliv
     assert report.plays_checked > 0
     # The kills must really have hit downloads, not only steady playback.
     assert report.phases["download"] >= 1, report.phases
+    # Every kill during an item left exactly one skipped play for it, no duplicates
+    # (report.problems names any kill that did not).
+    assert report.kills_during_item >= kills // 2, report.summary()
+    assert report.recovered_skipped >= report.kills_during_item
+    assert report.duplicates == 0
