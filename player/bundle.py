@@ -86,7 +86,9 @@ def _kind(mode: int) -> str:
         return "a socket"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
-    return "not a regular file"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "a special file"
 
 
 def _not_regular(mode: int) -> str:

@@ -164,6 +164,15 @@ def test_media_directory_as_a_link_is_refused(config: Path, tmp_path: Path) -> N
     assert not (tmp_path / "data").exists()
 
 
+def test_media_as_a_regular_file_is_refused(config: Path, tmp_path: Path) -> None:
+    assets = standard_assets()
+    bundle = write_bundle(tmp_path / "bundle", assets, manifest_for(assets, ["ast-a"]))
+    replace_with(bundle / "media", lambda p: p.write_bytes(b"not a directory"))
+    code, err = import_cli(config, bundle)
+    assert code == 1
+    assert f"{bundle / 'media'}: is a regular file, not a directory" in err
+
+
 def test_the_bundle_directory_itself_may_be_a_link(config: Path, tmp_path: Path) -> None:
     assets = standard_assets()
     real = write_bundle(tmp_path / "real", assets, manifest_for(assets, ["ast-a"]))
