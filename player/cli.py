@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -74,6 +74,7 @@ class Context:
     stderr: IO[str]
     environ: Mapping[str, str]
     euid: Callable[[], int] = os.geteuid
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
 
     def print(self, text: str = "") -> None:
         print(text, file=self.stdout)
@@ -518,6 +519,8 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))
 
 
@@ -553,10 +556,51 @@ def _cmd_config(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _register_enroll(sub: Subparsers) -> None:
-    p = sub.add_parser("enroll", help="enroll this box with the control API (one-time code)")
-    p.add_argument("--api", metavar="URL", help="control API base URL (default: api.url)")
-    p.add_argument("--code", required=True, help="the enrollment code shown to the director")
+    p = sub.add_parser(
+        "enroll",
+        help="enroll this box with the control API (one-time code)",
+        description="Trade a one-time enrollment code for this box's device token. "
+        "Give the code on standard input (--code-stdin): a --code argument is "
+        "visible to every user of the box (ps, /proc) while enroll runs.",
+    )
+    p.add_argument(
+        "--api", metavar="URL",
+        help="control API base URL (default: api.url); https:// unless the host is "
+        "loopback or [api] allow_insecure_http = true",
+    )
+    code = p.add_mutually_exclusive_group(required=True)
+    code.add_argument(
+        "--code-stdin", action="store_true",
+        help="read the enrollment code from the first line of standard input",
+    )
+    code.add_argument(
+        "--code", metavar="CODE",
+        help="the enrollment code (visible to other users while enroll runs: "
+        "prefer --code-stdin)",
+    )
     p.set_defaults(handler=_cmd_enroll)
+
+
+MAX_CODE_LINE_CHARS = 1024
+
+
+def enrollment_code(args: argparse.Namespace, stdin: IO[str]) -> str:
+    """The code from ``--code`` or the first line of ``stdin`` (``--code-stdin``)."""
+    if not args.code_stdin:
+        code: str = args.code
+        return code
+    try:
+        line = stdin.readline(MAX_CODE_LINE_CHARS + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"enroll: --code-stdin: cannot read standard input: {exc}") from exc
+    if len(line) > MAX_CODE_LINE_CHARS:
+        raise UsageError(f"enroll: --code-stdin: the line is longer than "
+                         f"{MAX_CODE_LINE_CHARS} characters")
+    code = line.strip()
+    if not code:
+        raise UsageError("enroll: --code-stdin: standard input has no code "
+                         "(e.g. echo CODE | lomuz-player enroll --api URL --code-stdin)")
+    return code
 
 
 def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
@@ -566,15 +610,17 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     from player.credentials import Credentials, owner_for, save_credentials
     from player.settings import check_http_url
 
+    allow_insecure_http = ctx.settings.api.allow_insecure_http
     if args.api is not None:
         try:
-            api_url = check_http_url(args.api)
+            api_url = check_http_url(args.api, allow_insecure_http=allow_insecure_http)
         except ValueError as exc:
             raise UsageError(f"enroll: --api: {exc}, got {args.api!r}") from exc
     elif ctx.settings.api.url:
         api_url = ctx.settings.api.url  # validated with the settings
     else:
         raise UsageError("enroll: --api URL is required (no api.url in the settings)")
+    code = enrollment_code(args, ctx.stdin)
     data_dir = ctx.settings.data_dir
     # Root enrolling into the service user's directory writes the file as that user.
     # (A directory root creates here is root's; systemd's StateDirectory= hands it,
@@ -586,8 +632,8 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
         "system": platform.platform(),
         "player_version": _version(),
     }
-    with ControlApiClient(api_url, None) as client:
-        enrollment = client.enroll(args.code, hardware)
+    with ControlApiClient(api_url, None, allow_insecure_http=allow_insecure_http) as client:
+        enrollment = client.enroll(code, hardware)
     save_credentials(
         ctx.settings.credentials_path,
         Credentials(api_url, enrollment.device_id, enrollment.device_token),
@@ -728,8 +774,10 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
         raise PlayerError("not enrolled: run 'lomuz-player enroll --api URL --code CODE' first")
     cache = MediaCache(ctx.settings.media_dir)
     cache.ensure_dirs()
+    api = ctx.settings.api
     with ctx.store() as store, ControlApiClient(
-        credentials.api_url, credentials.device_token
+        credentials.api_url, credentials.device_token,
+        allow_insecure_http=api.allow_insecure_http, media_origins=api.media_origins,
     ) as client:
         clock = SystemClock()
         try:
@@ -860,6 +908,7 @@ def main(
     environ: Mapping[str, str] | None = None,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    stdin: IO[str] | None = None,
 ) -> int:
     """Run ``lomuz-player``; returns the exit code (the console script exits with it)."""
     out = stdout if stdout is not None else sys.stdout
@@ -878,7 +927,7 @@ def main(
                 raise
             # The doctor reports a bad configuration as a failed check (and exits 1).
             return doctor_command(exc, env, args.json, out)
-        ctx = Context(settings, out, err, env)
+        ctx = Context(settings, out, err, env, stdin=stdin if stdin is not None else sys.stdin)
         handler: Handler = args.handler
         return handler(args, ctx)
     except UsageError as exc:

@@ -355,7 +355,14 @@ class Daemon:
         assert self.store is not None and self.clock is not None and self.cache is not None
         self._credentials = credentials
         api_url = self.settings.api.url or credentials.api_url
-        self.client = ControlApiClient(api_url, credentials.device_token)
+        self.client = ControlApiClient(
+            api_url, credentials.device_token,
+            allow_insecure_http=self.settings.api.allow_insecure_http,
+            media_origins=self.settings.api.media_origins,
+        )
+        if self.client.insecure_problem is not None:
+            log.error("api url %s: %s; syncing, telemetry and downloads are refused, "
+                      "playing from the cache", api_url, self.client.insecure_problem)
         self.syncer = Syncer(self.store, self.client, self.clock, on_applied=self._synced)
         assert self.janitor is not None
         self.downloads = DownloadManager(

@@ -524,12 +524,22 @@ def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
         pass
     # The URL the daemon uses: api.url from the settings wins over the enrolled one.
     api_url = settings.api.url or creds.api_url
+    key = "api.url" if settings.api.url else f"api_url in {settings.credentials_path}"
     try:
-        check_http_url(api_url)
+        check_http_url(api_url, allow_insecure_http=True)
     except ValueError as exc:
-        key = "api.url" if settings.api.url else f"api_url in {settings.credentials_path}"
         return [
             Check("api", "fail", f"{key}: {exc}, got {api_url!r}", "fix the URL or enroll again"),
+            unknown_clock,
+        ]
+    try:
+        check_http_url(api_url, allow_insecure_http=settings.api.allow_insecure_http)
+    except ValueError as exc:
+        # An old enrollment over plain http: the daemon plays its cache but sends nothing.
+        return [
+            Check("api", "fail", f"{key}: {exc}, got {api_url!r}; not syncing",
+                  "enroll again with an https:// --api URL, or set [api] "
+                  "allow_insecure_http = true in the settings file"),
             unknown_clock,
         ]
     cursor = _stored_cursor(settings.db_path)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from player.core.downloads import insecure_http_problem, origin_text, url_origin
 from player.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/lomuz/player.toml")
@@ -32,6 +33,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 @dataclass(frozen=True)
 class ApiSettings:
     url: str | None = None  # also written by `enroll` next to the credentials
+    # Plain http:// to a host that is not loopback (api.url, enroll --api, the
+    # enrolled URL, media origins) is refused unless this is true.
+    allow_insecure_http: bool = False
+    # Origins (scheme://host[:port]) besides the API's own that media may come from.
+    media_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,12 +179,15 @@ def _abs_path(value: object, from_env: bool) -> Path:
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
 
 
-def check_http_url(value: str) -> str:
+def check_http_url(value: str, *, allow_insecure_http: bool = False) -> str:
     """``value`` as a control API base URL (trailing ``/`` removed), else ValueError.
 
-    The one URL check: settings (``api.url``), ``enroll --api`` and the
-    credentials file all use it, so a URL that passes here is one httpx can
-    request. The ValueError text says what is wrong, for "KEY: TEXT, got VALUE".
+    The one URL check: settings (``api.url``, ``api.media_origins``), ``enroll
+    --api``, the credentials file and ``doctor`` all use it, so a URL that passes
+    here is one httpx can request. Plain ``http://`` passes only for a loopback
+    host (127.0.0.0/8, ``::1``, ``localhost``) or with ``allow_insecure_http``
+    (``[api] allow_insecure_http = true``). The ValueError text says what is
+    wrong, for "KEY: TEXT, got VALUE".
     """
     if any(c.isspace() or not c.isprintable() for c in value):
         raise ValueError("not a valid URL: it contains a space or a control character")
@@ -199,7 +208,12 @@ def check_http_url(value: str) -> str:
         raise ValueError("not a valid URL: port 0")
     if parts.query or parts.fragment:
         raise ValueError("must be a base URL, without ?query or #fragment")
+    if not allow_insecure_http and (problem := insecure_http_problem(value)) is not None:
+        raise ValueError(f"{problem}; set [api] {ALLOW_INSECURE_KEY} = true to allow it")
     return value.rstrip("/")
+
+
+ALLOW_INSECURE_KEY = "allow_insecure_http"
 
 
 def _valid_ipv6(host: str) -> bool:
@@ -223,9 +237,33 @@ def _url(value: object, from_env: bool) -> str:
     if not isinstance(value, str):
         raise _BadValueError("must be an http(s) URL string")
     try:
-        return check_http_url(value)
+        # The scheme rule needs allow_insecure_http: load_settings applies it after.
+        return check_http_url(value, allow_insecure_http=True)
     except ValueError as exc:
         raise _BadValueError(str(exc)) from None
+
+
+def _origins(value: object, from_env: bool) -> tuple[str, ...]:
+    """An array of origins (``scheme://host[:port]``); from the environment, comma-separated."""
+    if from_env and isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _BadValueError('must be an array of origins like ["https://cdn.example"]')
+    out: list[str] = []
+    for item in value:
+        try:
+            check_http_url(item, allow_insecure_http=True)
+        except ValueError as exc:
+            raise _BadValueError(f"{item!r}: {exc}") from None
+        parts = urlsplit(item)
+        origin = url_origin(item)
+        if parts.path not in ("", "/") or parts.username is not None or origin is None:
+            raise _BadValueError(
+                f"{item!r}: an origin is scheme://host[:port], without a path or user"
+            )
+        if (text := origin_text(origin)) not in out:
+            out.append(text)
+    return tuple(out)
 
 
 def _log_level(value: object, from_env: bool) -> str:
@@ -248,6 +286,8 @@ _SECTIONS: dict[str, type[Any]] = {
 _KEYS: dict[tuple[str, str], Callable[[object, bool], Any]] = {
     ("", "data_dir"): _abs_path,
     ("api", "url"): _optional(_url),
+    ("api", ALLOW_INSECURE_KEY): _boolean,
+    ("api", "media_origins"): _origins,
     ("playback", "backend"): _one_of("vlc", "null"),
     ("playback", "fallback"): _one_of("jingle", "silence"),
     ("playback", "volume"): _int_range(0, 100),
@@ -345,6 +385,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
             origin = f" (from {_env_name(section, key)})" if from_env else ""
             raise ConfigError(dotted, f"{exc}, got {_show(value)}{origin}") from None
 
+    _check_insecure_http(parsed, values)
     sections = {
         name: cls(**{k: v for (s, k), v in parsed.items() if s == name})
         for name, cls in _SECTIONS.items()
@@ -354,6 +395,24 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         source=source,
         **sections,
     )
+
+
+def _check_insecure_http(
+    parsed: Mapping[tuple[str, str], Any], raw: Mapping[tuple[str, str], tuple[Any, bool]]
+) -> None:
+    """The scheme rule of ``check_http_url`` for the URL settings, now that the opt-in is known."""
+    if parsed.get(("api", ALLOW_INSECURE_KEY), False):
+        return
+    urls: list[tuple[str, str]] = [("url", parsed[("api", "url")])] if parsed.get(
+        ("api", "url")) else []
+    urls += [("media_origins", origin) for origin in parsed.get(("api", "media_origins"), ())]
+    for key, url in urls:
+        try:
+            check_http_url(url)
+        except ValueError as exc:
+            from_env = raw[("api", key)][1]
+            origin = f" (from {_env_name('api', key)})" if from_env else ""
+            raise ConfigError(f"api.{key}", f"{exc}, got {_show(url)}{origin}") from None
 
 
 def mask_secret(value: str) -> str:
@@ -392,4 +451,5 @@ def settings_as_dict(settings: Settings) -> dict[str, Any]:
         }
     if out["api"]["url"] is not None:
         out["api"]["url"] = _mask_url(out["api"]["url"])
+    out["api"]["media_origins"] = list(out["api"]["media_origins"])
     return out

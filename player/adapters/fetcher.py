@@ -11,6 +11,10 @@ Invariants:
 - Network errors and cancellation raise DownloadError(retryable=True) and keep
   the partial file for the next attempt.
 - One download per sha256 at a time in a process (a second one is refused).
+- Only from allowed origins: with a ``ControlApiClient``, a URL off the API's
+  origin and ``[api] media_origins`` is refused before any request
+  (``player.core.downloads.media_url_problem``), and redirects are never
+  followed, so none can lead elsewhere.
 """
 
 from __future__ import annotations
@@ -108,6 +112,10 @@ class Fetcher:
         if self.cache.has(sha256):
             return FetchResult(sha256, self.cache.path_for(sha256), size_bytes, 0, False, True)
         absolute = self._api.media_url(url) if self._api is not None else url
+        problem = self._api.media_url_problem(absolute) if self._api is not None else None
+        if problem is not None:
+            raise DownloadError(f"not fetched: {absolute:.200}: {problem}", sha256,
+                                retryable=False)
         headers = self._api.auth_headers_for(absolute) if self._api is not None else {}
         job = _Job(absolute, headers, sha256, size_bytes, on_progress, cancel)
         with self._claim(sha256):
@@ -155,7 +163,10 @@ class Fetcher:
         transferred = 0
         resumed = False
         try:
-            with self._http.stream("GET", job.url, headers=headers) as response:
+            # Never follow a redirect: it could leave the allowed origins.
+            with self._http.stream(
+                "GET", job.url, headers=headers, follow_redirects=False
+            ) as response:
                 status = response.status_code
                 if status == 206 and offset > 0:
                     self._check_content_range(response, offset, size_bytes)
@@ -263,5 +274,12 @@ class Fetcher:
             retry_after_s = parse_retry_after(response.headers.get("retry-after"))
             raise DownloadError(
                 f"HTTP {status}", sha256, retryable=True, retry_after_s=retry_after_s
+            )
+        if response.is_redirect:
+            location = response.headers.get("location", "")
+            raise DownloadError(
+                f"HTTP {status} redirect to {location!r:.200} not followed: the manifest's "
+                "url must serve the file (on the API's origin or an [api] media_origins entry)",
+                sha256, retryable=False,
             )
         raise DownloadError(f"HTTP {status}", sha256, retryable=False)

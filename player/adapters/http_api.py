@@ -21,7 +21,7 @@ import json
 import logging
 import random as random_module
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,11 +32,18 @@ import httpx
 import tenacity
 
 from player.core.backoff import BackoffPolicy, RandomFn, backoff_delay_s
+from player.core.downloads import (
+    Origin,
+    insecure_http_problem,
+    media_url_problem,
+    url_origin,
+)
 from player.errors import (
     ApiError,
     ApiProtocolError,
     ApiUnavailable,
     AuthError,
+    ConfigError,
     EnrollmentError,
     PlayerError,
 )
@@ -195,7 +202,16 @@ def raise_for_status(status: int, headers: httpx.Headers, content: bytes | None,
 
 
 class ControlApiClient:
-    """The device's view of the control API. Close it (or use ``with``)."""
+    """The device's view of the control API. Close it (or use ``with``).
+
+    Plain http:// to a host that is not loopback is refused unless
+    ``allow_insecure_http``: the client is built (a box enrolled with such a URL
+    before the rule keeps playing its cache) but every request raises
+    ConfigError saying how to fix it, so sync, telemetry and downloads show it
+    in their status instead of sending the token in clear. Media URLs are
+    allowed on the API's origin and on ``media_origins`` only
+    (``media_url_problem``).
+    """
 
     def __init__(
         self,
@@ -206,12 +222,27 @@ class ControlApiClient:
         timeout_s: ApiTimeouts | None = None,
         user_agent: str = "lomuz-player",
         max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
+        allow_insecure_http: bool = False,
+        media_origins: Collection[str] = (),
     ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        api_origin = url_origin(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or api_origin is None:
             raise ValueError(f"api url must be an absolute http(s) URL, got {base_url!r}")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._origin = (parts.scheme, parts.netloc.lower())
+        self.api_origin: Origin = api_origin
+        self.media_origins: frozenset[Origin] = frozenset(
+            origin for origin in map(url_origin, media_origins) if origin is not None
+        )
+        problem = None if allow_insecure_http else insecure_http_problem(base_url)
+        # Why nothing may be sent (None: fine); raised by every request.
+        self.insecure_problem: str | None = (
+            f"{problem}: enroll again with an https:// --api URL (or set [api] url), "
+            "or set [api] allow_insecure_http = true"
+            if problem
+            else None
+        )
         self._token = token
         self.max_manifest_bytes = max_manifest_bytes
         timeouts = timeout_s or ApiTimeouts()
@@ -244,6 +275,19 @@ class ControlApiClient:
         if urlsplit(absolute).scheme not in ("http", "https"):
             raise ValueError(f"media url must be http(s): {url_or_path!r:.200}")
         return absolute
+
+    def media_url_problem(self, absolute_url: str) -> str | None:
+        """Why this media URL must not be fetched (its origin, or plain http); None if fine."""
+        if self.insecure_problem is not None and url_origin(absolute_url) == self.api_origin:
+            return f"the API URL {self.base_url.rstrip('/')} {self.insecure_problem}"
+        return media_url_problem(
+            absolute_url, api_origin=self.api_origin, media_origins=self.media_origins
+        )
+
+    def check_secure(self) -> None:
+        """ConfigError when the API URL is plain http to a host that is not loopback."""
+        if self.insecure_problem is not None:
+            raise ConfigError(f"api url {self.base_url.rstrip('/')}", self.insecure_problem)
 
     def auth_headers_for(self, url: str) -> dict[str, str]:
         """The bearer token, but only for URLs on the API's own origin (never leak it)."""
@@ -369,6 +413,7 @@ class ControlApiClient:
         auth: bool = True,
         max_body_bytes: int = _MAX_SMALL_BODY_BYTES,
     ) -> Reply:
+        self.check_secure()
         url = urljoin(self.base_url, path)
         headers = self.auth_headers_for(url) if auth else {}
         try:

@@ -23,14 +23,20 @@ Disk budget:
   plus scheduled files still to download) is larger than the capacity: the
   smaller of ``max_cache_bytes`` and what the filesystem could hold for the
   cache (cache bytes + free bytes - min_free_bytes).
+
+Media origins: a file is fetched only from the API's origin or an ``[api]
+media_origins`` entry (``media_url_problem``); plain http:// only to loopback
+unless allowed (``insecure_http_problem``).
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from player.core.schedule import Catalogue, schedule_edges, schedule_rejection
@@ -304,4 +310,80 @@ def catalogue_needs(catalogue: Catalogue, at: datetime) -> CatalogueNeeds:
         active_playlist_ids=frozenset(active),
         next_start_by_playlist=next_start,
         scheduled_sha256s=frozenset(scheduled),
+    )
+
+
+# -- where media may come from ----------------------------------------------------
+#
+# A manifest asset's ``url`` is absolute or a path on the API base URL
+# (PROTOCOL.md). A hostile or broken API must not make a box fetch from anywhere:
+# only the API's own origin and the configured ``[api] media_origins`` are used.
+# An origin is (scheme, lower-case host, port), the default port filled in, so
+# ``https://CDN.example`` and ``https://cdn.example:443/`` are one origin.
+
+Origin = tuple[str, str, int]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+INSECURE_HTTP_TEXT = (
+    "must use https:// for a host that is not loopback (plain http:// carries the "
+    "device token and enrollment code in clear)"
+)
+
+
+def url_origin(url: str) -> Origin | None:
+    """The origin of an absolute http(s) URL; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return scheme, host.lower().removesuffix("."), port or DEFAULT_PORTS[scheme]
+
+
+def origin_text(origin: Origin) -> str:
+    scheme, host, port = origin
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}" if port == DEFAULT_PORTS[scheme] else f"{scheme}://{shown}:{port}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ``::1`` (brackets and a zone id allowed)."""
+    name = host.strip("[]").lower().removesuffix(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_http_problem(url: str) -> str | None:
+    """Why ``url`` must not be used without ``allow_insecure_http``; None when it may.
+
+    Plain http:// is refused unless the host is loopback (a local API or an SSH
+    tunnel); https:// and anything that is not an http(s) URL pass (other
+    checks judge those).
+    """
+    origin = url_origin(url)
+    if origin is None or origin[0] != "http" or is_loopback_host(origin[1]):
+        return None
+    return INSECURE_HTTP_TEXT
+
+
+def media_url_problem(
+    url: str, *, api_origin: Origin, media_origins: Collection[Origin]
+) -> str | None:
+    """Why an (absolute) media URL must not be fetched; None when its origin is allowed."""
+    origin = url_origin(url)
+    if origin is None:
+        return "not an absolute http(s) URL"
+    if origin == api_origin or origin in media_origins:
+        return None
+    allowed = ", ".join(origin_text(o) for o in (api_origin, *sorted(media_origins)))
+    return (
+        f"its origin {origin_text(origin)} is neither the API's nor in "
+        f"[api] media_origins (allowed: {allowed})"
     )

@@ -7,7 +7,10 @@ the previous state stays and the error is kept for status (``last_sync_error``;
 every decode failure is a ``ManifestError`` naming the field, and even an
 unexpected error is recorded there before it reaches the daemon's job boundary). So is a manifest
 that cannot be applied because the disk is full (``StoreFull``): the cursor
-stays, so the next sync fetches and applies it again. The status keys written
+stays, so the next sync fetches and applies it again. So is a client that
+refuses its API URL (plain http:// off loopback without ``[api]
+allow_insecure_http``, e.g. a box enrolled that way before the rule): the
+ConfigError says how to fix it and nothing is sent. The status keys written
 here are kept in memory by the store while its disk is full. Syncs never overlap
 (a lock), whether from the scheduler, the control socket or the CLI.
 """

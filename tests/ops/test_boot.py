@@ -4,10 +4,11 @@ A new operator's path, step by step (docs/OPERATIONS.md): the two `.deb`s
 installed with `apt-get install --no-install-recommends` into a booted
 bookworm root (tests/ops/bootroot.py), the control API started by its unit
 with its default settings and a tenant made with the documented admin
-command, the player enrolled with `runuser -u lomuz -- lomuz-player enroll`
-and `systemctl enable --now`. ALSA's default PCM in the root is a `file`
-plugin, so what a real box would send to its speaker lands in a WAV file
-this test reads: the schedule's tone must be in it.
+command, the player enrolled with `echo CODE | runuser -u lomuz --
+lomuz-player enroll --code-stdin` and `systemctl enable --now`. ALSA's
+default PCM in the root is a `file` plugin, so what a real box would send to
+its speaker lands in a WAV file this test reads: the schedule's tone must be
+in it.
 
 Then the same box loses its sound card (the ALSA configuration is removed,
 so the default PCM opens nothing): `doctor` must fail its audio check and no

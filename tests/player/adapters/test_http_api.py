@@ -25,7 +25,7 @@ from tests.player.adapters.conftest import (
     json_response,
 )
 
-BASE = "http://api.test/base"
+BASE = "https://api.test/base"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -74,7 +74,7 @@ def test_enroll_sends_the_code_without_a_token_and_returns_credentials(make_clie
     assert (enrollment.device_id, enrollment.device_token) == ("d1", "secret")
     request = rec.requests[0]
     assert request.method == "POST"
-    assert str(request.url) == "http://api.test/base/v1/enroll"
+    assert str(request.url) == "https://api.test/base/v1/enroll"
     assert json.loads(request.content) == {
         "enrollment_code": "ABC-123",
         "hardware": {"model": "pi4"},
@@ -245,13 +245,15 @@ def test_more_than_1000_plays_are_refused_before_sending(make_client) -> None:
 
 def test_media_url_resolves_paths_on_the_base_and_keeps_absolute_urls(make_client) -> None:
     client = make_client(Recorder(httpx.Response(204)))
-    assert client.media_url("/v1/media/ab") == "http://api.test/v1/media/ab"
-    assert client.media_url("v1/media/ab") == "http://api.test/base/v1/media/ab"
+    assert client.media_url("/v1/media/ab") == "https://api.test/v1/media/ab"
+    assert client.media_url("v1/media/ab") == "https://api.test/base/v1/media/ab"
     assert client.media_url("https://cdn.test/x") == "https://cdn.test/x"
     with pytest.raises(ValueError, match="http"):
         client.media_url("file:///etc/passwd")
     assert client.auth_headers_for("https://cdn.test/x") == {}
-    assert client.auth_headers_for("http://API.test/v1/media/ab") == {"Authorization": "Bearer tok"}
+    assert client.auth_headers_for("https://API.test/v1/media/ab") == {
+        "Authorization": "Bearer tok"
+    }
 
 
 def test_bad_base_url_is_refused() -> None:
@@ -391,3 +393,39 @@ def test_client_against_a_real_loopback_server(api_server: FakeApiServer) -> Non
     assert manifest_requests[-1].path == "/v1/device/manifest?since=c5"
     assert manifest_requests[-1].headers["authorization"] == "Bearer t9"
     assert "authorization" not in api_server.requests[0].headers
+
+
+# -- plain http off loopback (issue 10) ------------------------------------------------
+
+
+def test_plain_http_off_loopback_sends_nothing_and_says_how_to_fix_it() -> None:
+    from player.errors import ConfigError
+
+    recorder = Recorder(ok_json({"accepted": 0, "duplicates": 0}))
+    with ControlApiClient("http://api.lan:8080", "tok",
+                          transport=httpx.MockTransport(recorder)) as client:
+        assert client.insecure_problem is not None
+        for call in (lambda: client.fetch_manifest(None),
+                     lambda: client.post_telemetry({}),
+                     lambda: client.post_plays([]),
+                     lambda: client.enroll("ABC")):
+            with pytest.raises(ConfigError) as info:
+                call()
+            text = str(info.value)
+            assert text.startswith("api url http://api.lan:8080: must use https://")
+            assert "allow_insecure_http = true" in text and "enroll again" in text
+            assert not info.value.retryable
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize(("base", "allow"), [("http://127.0.0.1:8080", False),
+                                             ("http://[::1]:8080", False),
+                                             ("http://api.lan:8080", True),
+                                             ("https://api.lan", False)])
+def test_loopback_https_or_the_opt_in_send(base: str, allow: bool) -> None:
+    recorder = Recorder(httpx.Response(204))
+    with ControlApiClient(base, "tok", allow_insecure_http=allow,
+                          transport=httpx.MockTransport(recorder)) as client:
+        assert client.insecure_problem is None
+        client.post_telemetry({})
+    assert len(recorder.requests) == 1

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,12 +34,19 @@ class FakeEnrollApi:
         self.status = status
         self.prefix = prefix
         self.paths: list[str] = []
+        self.codes: list[str] = []
+        # For each request: was its code on some process's command line meanwhile?
+        self.code_in_proc: list[bool] = []
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 api.paths.append(self.path)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                code = str(json.loads(body or b"{}").get("enrollment_code", ""))
+                api.codes.append(code)
+                # The client waits for this answer: what other users see now.
+                api.code_in_proc.append(bool(code) and code_on_a_command_line(code))
                 if self.path != f"{api.prefix}/v1/enroll":
                     self._reply(404, {"error": {"code": "not_found", "message": "no route"}})
                 elif api.status in (200, 201):
@@ -70,6 +79,16 @@ class FakeEnrollApi:
         self.server.server_close()
 
 
+def code_on_a_command_line(code: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if code.encode() in cmdline.read_bytes():
+                return True
+        except OSError:
+            continue  # the process ended
+    return False
+
+
 @pytest.fixture
 def api() -> Iterator[FakeEnrollApi]:
     with FakeEnrollApi() as fake:
@@ -90,9 +109,10 @@ def config(tmp_path: Path, data_dir: Path) -> Path:
     return path
 
 
-def run(config: Path, *argv: str) -> tuple[int, str, str]:
+def run(config: Path, *argv: str, stdin: str = "") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(["--config", str(config), *argv], environ={}, stdout=out, stderr=err)
+    code = main(["--config", str(config), *argv], environ={}, stdout=out, stderr=err,
+                stdin=io.StringIO(stdin))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -185,3 +205,110 @@ def test_root_enrolls_as_the_data_directory_owner(
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (NOBODY, NOBODY, 0o600)
     assert f"uid {NOBODY}" in out
     assert [p.name for p in data_dir.iterdir()] == ["credentials.json"]
+
+
+# -- the code on standard input (issue 10) -------------------------------------------
+
+
+def enroll_subprocess(
+    config: Path, *argv: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_PLAYER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "player.cli", "--config", str(config), "enroll", *argv],
+        input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False,
+    )
+
+
+def test_code_stdin_keeps_the_code_off_every_command_line(
+    config: Path, data_dir: Path, api: FakeEnrollApi
+) -> None:
+    code = "STDIN-" + os.urandom(6).hex()
+    done = enroll_subprocess(config, "--api", api.url, "--code-stdin", stdin=code + "\n")
+    assert done.returncode == EXIT_OK, done.stderr
+    assert api.codes == [code]
+    assert api.code_in_proc == [False]
+    assert load_credentials(data_dir / "credentials.json") is not None
+    # The control: the same probe sees a --code argument.
+    argv_code = "ARGV-" + os.urandom(6).hex()
+    done = enroll_subprocess(config, "--api", api.url, "--code", argv_code)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert api.code_in_proc == [False, True]
+
+
+def test_code_stdin_reads_only_the_first_line_stripped(
+    config: Path, api: FakeEnrollApi
+) -> None:
+    code, _, err = run(config, "enroll", "--api", api.url, "--code-stdin",
+                       stdin="  ABC-123 \r\nsecond line\n")
+    assert (code, err) == (EXIT_OK, "")
+    assert api.codes == ["ABC-123"]
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        ((), "", "one of the arguments --code-stdin --code is required"),
+        (("--code-stdin", "--code", "X"), "Y\n", "not allowed with argument"),
+        (("--code-stdin",), "", "standard input has no code"),
+        (("--code-stdin",), "\n\n", "standard input has no code"),
+        (("--code-stdin",), "x" * 5000, "longer than 1024 characters"),
+    ],
+)
+def test_exactly_one_code_source_is_a_usage_error_otherwise(
+    config: Path, data_dir: Path, api: FakeEnrollApi, args: tuple[str, ...], stdin: str,
+    message: str,
+) -> None:
+    code, _, err = run(config, "enroll", "--api", api.url, *args, stdin=stdin)
+    assert code == EXIT_USAGE
+    assert message in err.splitlines()[0]
+    assert api.paths == []
+    assert list(data_dir.iterdir()) == []
+
+
+def test_the_help_says_code_is_visible_to_other_users(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run(config, "enroll", "--help")
+    assert code == EXIT_OK
+    out = capsys.readouterr().out  # argparse prints --help to sys.stdout
+    assert "--code-stdin" in out
+    assert "visible to other users" in " ".join(out.split())
+
+
+# -- https off loopback (issue 10) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://control.lan", "http://10.0.0.5:8080",
+                                 "http://[fe80::1]:8080", "http://0.0.0.0:8080"])
+def test_plain_http_off_loopback_is_refused_naming_the_opt_in(
+    config: Path, data_dir: Path, url: str
+) -> None:
+    code, _, err = run(config, "enroll", "--api", url, "--code", "ABC")
+    assert code == EXIT_USAGE
+    first = err.splitlines()[0]
+    assert first.startswith("enroll: --api: must use https://")
+    assert "[api] allow_insecure_http = true" in first and repr(url) in first
+    assert list(data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_plain_http_to_loopback_enrolls(
+    config: Path, data_dir: Path, api: FakeEnrollApi, host: str
+) -> None:
+    url = api.url.replace("127.0.0.1", host)
+    code, _, err = run(config, "enroll", "--api", url, "--code-stdin", stdin="ABC\n")
+    assert (code, err) == (EXIT_OK, "")
+
+
+def test_the_opt_in_allows_plain_http_off_loopback(
+    tmp_path: Path, data_dir: Path, api: FakeEnrollApi
+) -> None:
+    # 0.0.0.0 is not loopback by the rule, yet Linux connects it to this host.
+    url = api.url.replace("127.0.0.1", "0.0.0.0")
+    config = tmp_path / "insecure.toml"
+    config.write_text(f'data_dir = "{data_dir}"\n[api]\nallow_insecure_http = true\n')
+    code, _, err = run(config, "enroll", "--api", url, "--code-stdin", stdin="ABC\n")
+    assert (code, err) == (EXIT_OK, "")
+    creds = load_credentials(data_dir / "credentials.json")
+    assert creds is not None and creds.api_url == url

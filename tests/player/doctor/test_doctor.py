@@ -267,7 +267,7 @@ def test_pulse_socket_passes_with_mixing(host_root: Path, probes: DoctorProbes) 
 def enroll(settings: Settings) -> None:
     save_credentials(
         settings.credentials_path,
-        Credentials("http://api.test", "dev-1", "tok-secret-0123456789"),
+        Credentials("https://api.test", "dev-1", "tok-secret-0123456789"),
     )
 
 

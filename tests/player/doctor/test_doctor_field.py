@@ -27,7 +27,7 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
-def enroll(settings: Settings, api_url: str = "http://api.test") -> None:
+def enroll(settings: Settings, api_url: str = "https://api.test") -> None:
     save_credentials(
         settings.credentials_path, Credentials(api_url, "dev-1", "tok-secret-0123456789")
     )
@@ -69,14 +69,14 @@ def test_a_malformed_url_in_the_credentials_does_not_crash_the_doctor(
 
 
 def test_the_api_url_setting_is_the_one_probed(settings: Settings, probes: DoctorProbes) -> None:
-    enroll(settings, "http://enrolled.test")
+    enroll(settings, "https://enrolled.test")
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(304)
 
-    configured = replace(settings, api=ApiSettings(url="http://configured.test"))
+    configured = replace(settings, api=ApiSettings(url="https://configured.test"))
     doctor.check_api(configured, replace(probes, http_transport=httpx.MockTransport(handler)))
     assert [r.url.host for r in seen] == ["configured.test"]  # what the daemon uses too
 
@@ -99,16 +99,16 @@ def test_api_down_names_the_url(settings: Settings, probes: DoctorProbes) -> Non
     api = by_name(doctor.check_api(settings, replace(probes, http_transport=transport)))["api"]
     assert api.status == "warn"
     assert api.summary == (
-        "API busy or down: GET http://api.test/v1/device/manifest answered HTTP 503"
+        "API busy or down: GET https://api.test/v1/device/manifest answered HTTP 503"
     )
 
 
 def test_a_404_means_no_api_at_that_url(settings: Settings, probes: DoctorProbes) -> None:
-    enroll(settings, "http://api.test/api")
+    enroll(settings, "https://api.test/api")
     transport = httpx.MockTransport(lambda request: httpx.Response(404))
     api = by_name(doctor.check_api(settings, replace(probes, http_transport=transport)))["api"]
     assert api.status == "fail"
-    assert api.summary.startswith("no Lomuz API at http://api.test/api: GET http://api.test/api/")
+    assert api.summary.startswith("no Lomuz API at https://api.test/api: GET https://api.test/api/")
 
 
 def test_credentials_the_service_user_cannot_read_fail_with_the_chown_fix(
@@ -152,3 +152,31 @@ def test_an_unreadable_credentials_file_gives_the_chown_fix(
     assert api.fix == (
         f"chown lomuz:lomuz {settings.credentials_path} && chmod 600 {settings.credentials_path}"
     )
+
+
+def test_an_old_plain_http_enrollment_fails_naming_the_fix_and_probes_nothing(
+    settings: Settings, probes: DoctorProbes
+) -> None:
+    # Enrolled over http:// to a LAN host before issue 10: the credentials still
+    # load (the daemon plays its cache), but nothing is sent.
+    enroll(settings, "http://api.lan:8080")
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(304)
+
+    checks = doctor.check_api(settings, replace(probes, http_transport=httpx.MockTransport(
+        handler)))
+    api = by_name(checks)["api"]
+    assert api.status == "fail"
+    assert api.summary.startswith(f"api_url in {settings.credentials_path}: must use https://")
+    assert "'http://api.lan:8080'; not syncing" in api.summary
+    assert api.fix is not None and "allow_insecure_http = true" in api.fix
+    assert "enroll again" in api.fix
+    assert seen == []
+    allowed = replace(settings, api=ApiSettings(allow_insecure_http=True))
+    api = by_name(doctor.check_api(allowed, replace(
+        probes, http_transport=httpx.MockTransport(handler))))["api"]
+    assert api.status == "pass"
+    assert len(seen) == 1

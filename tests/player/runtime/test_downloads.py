@@ -237,3 +237,37 @@ def test_no_room_is_a_failure_not_a_download(rig: Rig) -> None:
     assert set(failing) == {sha(ACTIVE), sha(EMERGENCY), sha(SOON)}
     assert all(e is not None and "storage_full" in e for e in failing.values())
     assert all(e is not None and "the cache budget is full" in e for e in failing.values())
+
+
+def test_a_file_off_the_allowed_origins_is_refused_visibly_and_the_rest_downloads(
+    store: PlayerStore, cache: MediaCache, clock: FakeClock, serve: Serve,
+    api_client: MakeClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    doc = catalogue()
+    elsewhere = f"https://media.elsewhere.example/{sha(SOON)}"
+    for asset in doc["assets"]:
+        if asset["id"] == "soon":
+            asset["url"] = elsewhere
+    store.apply_manifest(decoded(doc))
+    server = serve(MediaFiles(ALL_FILES))
+    rig = Rig(store, cache, clock, server, MediaFiles(ALL_FILES), api_client(server.url))
+    manager = rig.manager(concurrency=1)
+    try:
+        with caplog.at_level("WARNING", logger="player.runtime.downloads"):
+            manager.start()
+            assert manager.wait_idle(20)
+            manager.retry_now()  # `lomuz-player sync` asks again: refused again, not re-logged
+            assert manager.wait_idle(20)
+    finally:
+        manager.stop()
+    assert rig.present() == {sha(d) for d in ALL_FILES if d is not SOON}
+    assert sha(SOON) not in rig.requested()
+    (failure,) = manager.status().failing
+    assert failure.sha256 == sha(SOON)
+    assert failure.failures == 2
+    assert failure.last_error is not None
+    assert (f"not fetched: {elsewhere}: its origin https://media.elsewhere.example is "
+            "neither") in failure.last_error
+    assert "[api] media_origins" in failure.last_error
+    logged = [r for r in caplog.records if sha(SOON)[:12] in r.getMessage()]
+    assert len(logged) == 1, [r.getMessage() for r in logged]

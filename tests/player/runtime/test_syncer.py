@@ -210,3 +210,24 @@ def test_the_date_header_feeds_the_clock_offset(
     server.date_offset_s = -120.0
     syncer.sync_once()
     assert clock.status().offset_s == pytest.approx(-120.0, abs=2.0)
+
+
+def test_an_old_plain_http_enrollment_is_refused_in_status_without_a_request(
+    store: PlayerStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    from player.errors import ConfigError
+
+    # What the daemon builds from credentials enrolled over http:// before issue 10.
+    with ControlApiClient("http://api.lan:8080", "device-token") as client:
+        syncer = make_syncer(store, client)
+        caplog.set_level(logging.INFO, logger="player.runtime.syncer")
+        for _ in range(3):
+            with pytest.raises(ConfigError):
+                syncer.sync_once()
+    error = store.get_state(KEY_LAST_SYNC_ERROR) or ""
+    assert error.startswith("ConfigError: api url http://api.lan:8080: must use https://")
+    assert "enroll again with an https:// --api URL" in error
+    assert "allow_insecure_http = true" in error
+    messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
+    assert sum("failing" in m for m in messages) == 1
+    assert store.cursor() is None

@@ -226,3 +226,120 @@ def test_generated_bundles_import_or_fail_cleanly_and_write_only_into_the_cache(
 
     check()
     assert outcomes["rejected"] > 10, outcomes
+
+
+SPECIAL_KINDS = ("link-dev-zero", "link-outside", "link-dangling", "fifo", "dir", "socket")
+BUNDLE_ENTRIES = ("manifest.json", "media", "media/0", "media/1")
+
+
+def _make_special(path: Path, kind: str, outside: Path) -> None:
+    import os
+    import socket
+
+    if kind == "link-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "link-outside":
+        path.symlink_to(outside)
+    elif kind == "link-dangling":
+        path.symlink_to(outside / "nothing-here")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dir":
+        path.mkdir()
+    else:
+        cwd = os.getcwd()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            os.chdir(path.parent)  # sun_path is too short for the tmp path
+            try:
+                sock.bind(path.name)
+            finally:
+                os.chdir(cwd)
+
+
+@st.composite
+def special_substitutions(draw: st.DrawFn) -> dict[str, str]:
+    """1-3 bundle entries, each replaced by something import must not read."""
+    entries = draw(st.lists(st.sampled_from(BUNDLE_ENTRIES), min_size=1, max_size=3,
+                            unique=True))
+    if "media" in entries:  # its files go with it
+        entries = [e for e in entries if not e.startswith("media/")]
+    return {
+        entry: draw(st.sampled_from([k for k in SPECIAL_KINDS
+                                     if not (entry == "media" and k == "dir")]))
+        for entry in entries
+    }
+
+
+def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import signal
+
+    data_dir = tmp_path / "data"
+    config = tmp_path / "player.toml"
+    config.write_text(f'data_dir = "{data_dir}"\n', encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # Valid content outside the bundle: linking to it must still be refused.
+    (outside / "manifest.json").write_text(json.dumps(base_manifest()), encoding="utf-8")
+    for sha, body in zip(SHAS, BODIES, strict=True):
+        (outside / sha).write_bytes(body)
+    bundle = tmp_path / "bundle"
+
+    def write_valid() -> None:
+        shutil.rmtree(bundle, ignore_errors=True)
+        (bundle / "media").mkdir(parents=True)
+        (bundle / "manifest.json").write_text(json.dumps(base_manifest()), encoding="utf-8")
+        for sha, body in zip(SHAS, BODIES, strict=True):
+            (bundle / "media" / sha).write_bytes(body)
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError("import blocked on a special file")
+
+    def run_import() -> tuple[int, str]:
+        err = io.StringIO()
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(20)  # the bound: a FIFO read must never block the import
+        try:
+            code = player_cli(["--config", str(config), "import", str(bundle)],
+                              environ={}, stdout=io.StringIO(), stderr=err)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        return code, err.getvalue()
+
+    write_valid()
+    assert run_import() == (0, "")
+    outside_before = _tree(outside)
+
+    @settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(special_substitutions())
+    def check(substitutions: dict[str, str]) -> None:
+        write_valid()
+        for entry, kind in substitutions.items():
+            name = SHAS[int(entry[-1])] if entry.startswith("media/") else entry
+            path = bundle / ("media/" + name if entry.startswith("media/") else name)
+            target = outside / (name if entry != "media" else "")
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            _make_special(path, kind, target if entry != "media" else outside)
+        with PlayerStore.open(data_dir / "player.db") as store:
+            before = _state(store)
+        files_before = _tree(data_dir)
+        code, err = run_import()
+        assert code == 1, (substitutions, err)
+        assert err.startswith("lomuz-player: ") and len(err.strip().splitlines()) == 1, err
+        assert "internal error" not in err and "Traceback" not in err, err
+        assert any(f"{bundle}/{e if not e.startswith('media/') else 'media/' + SHAS[int(e[-1])]}"
+                   in err for e in substitutions), (substitutions, err)
+        assert str(outside) not in err, err
+        with PlayerStore.open(data_dir / "player.db") as store:
+            assert _state(store) == before
+        assert _tree(data_dir) == files_before
+        assert _tree(outside) == outside_before
+
+    check()

@@ -234,7 +234,7 @@ def test_a_sync_while_full_leaves_the_old_state_and_applies_at_the_next_sync(
             "Content-Type": "application/json", "ETag": '"r2"',
             "Date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")})
 
-    client = ControlApiClient("http://api.test", "device-token",
+    client = ControlApiClient("https://api.test", "device-token",
                               transport=httpx.MockTransport(answer))
     ballast = fill(data_dir)
     store = PlayerStore.open(Settings(data_dir=data_dir).db_path, retry_interval_s=0.0)
