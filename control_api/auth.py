@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import falcon
+from sqlalchemy.orm import Session
 
+from control_api.core import lockout
 from control_api.core.manifest import scope_hash
 from control_api.errors import Forbidden, TooManyRequests, Unauthorized
 from control_api.store import repository as repo
@@ -109,45 +110,37 @@ class TokenAuth:
 
 
 class EnrollmentLimiter:
-    """Locks a client address out after too many failed enrollment attempts."""
+    """Counts bad enrollment codes per client address in the database, so that
+    every API process shares the count (rule: ``core/lockout.py``).
+
+    It never refuses a valid code: the caller tries the code first, in the same
+    write transaction, and asks the limiter only how to answer a bad one.
+    """
 
     def __init__(self, max_failures: int, lockout_s: int) -> None:
         self._max_failures = max_failures
         self._lockout_s = lockout_s
-        self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
 
-    def check(self, address: str) -> None:
-        with self._lock:
-            until = self._locked_until.get(address)
-            if until is None:
-                return
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                del self._locked_until[address]
-                return
-        raise TooManyRequests("too many failed enrollment attempts", int(remaining) + 1)
+    def failed(self, s: Session, address: str, now: datetime) -> TooManyRequests | None:
+        """Count a bad code; the 429 to answer when the address is locked out, else
+        None (answer 401). Raise the error after the commit: the count must stay."""
+        state = repo.load_enroll_failures(s, address, now, create=True)
+        if state is None:  # a new address: the moment to drop records that are over
+            repo.prune_enroll_failures(s, lockout.expired_before(now, self._lockout_s))
+        verdict = lockout.after_failure(state, now, self._max_failures, self._lockout_s)
+        repo.save_enroll_failures(s, address, verdict.state)
+        if verdict.locked_now:
+            log.warning(
+                "enrollment locked for %s for %ss after %s failures",
+                address,
+                self._lockout_s,
+                verdict.state.count,
+            )
+        if verdict.retry_after_s is None:
+            return None
+        return TooManyRequests("too many failed enrollment attempts", verdict.retry_after_s)
 
-    def failed(self, address: str) -> None:
-        mono = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(address, []) if mono - t < self._lockout_s]
-            recent.append(mono)
-            if len(recent) >= self._max_failures:
-                self._failures.pop(address, None)
-                self._locked_until[address] = mono + self._lockout_s
-                log.warning(
-                    "enrollment locked for %s for %ss after %s failures",
-                    address,
-                    self._lockout_s,
-                    len(recent),
-                )
-                return
-            self._failures[address] = recent
-            if len(self._failures) > _MAX_CACHE_ENTRIES:
-                self._failures.clear()
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
+    def succeeded(self, s: Session, address: str, now: datetime) -> None:
+        state = repo.load_enroll_failures(s, address, now, create=False)
+        if state is not None:
+            repo.save_enroll_failures(s, address, lockout.after_success(state, now))

@@ -574,6 +574,14 @@ def _paths() -> dict[str, Any]:
         "post": {
             "tags": ["Device"],
             "summary": "Trade a one-time enrollment code for a device token",
+            "description": (
+                "A code enrolls once: of concurrent requests with the same code exactly "
+                "one gets 201. A valid, unused code always enrolls. A client address "
+                "(behind LOMUZ_TRUSTED_PROXIES: the client they name) that sends "
+                "LOMUZ_ENROLL_MAX_FAILURES bad codes within LOMUZ_ENROLL_LOCKOUT_S gets "
+                "429 with Retry-After instead of 401 for its bad codes until the lockout "
+                "ends; the count is shared by every API process."
+            ),
             "operationId": "enroll",
             "security": [],
             "requestBody": _body("EnrollRequest"),

@@ -98,6 +98,21 @@ class Device(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class EnrollFailures(Base):
+    """Failed enrollment attempts of one client address, shared by every API process.
+
+    ``failures`` counts bad codes since ``window_started_at``; ``locked_until`` is
+    set when they reach the limit (``core/lockout.py`` holds the rule). Rows are
+    pruned once both the window and the lock are over.
+    """
+
+    __tablename__ = "enroll_failures"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Asset(Base):
     __tablename__ = "assets"
     __table_args__ = (
