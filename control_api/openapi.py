@@ -533,6 +533,10 @@ def _paths() -> dict[str, Any]:
         "post": {
             "tags": ["Devices"],
             "summary": "A new one-time enrollment code; revokes the device's current token",
+            "description": (
+                "The device's current token gets 401 at once from the process that "
+                "answered and within 1 s from every other API process."
+            ),
             "operationId": "newEnrollmentCode",
             "security": ADMIN,
             "responses": {

@@ -42,6 +42,7 @@ from control_api.store.models import (
     Play,
     Playlist,
     PlaylistItem,
+    RevocationSerial,
     Schedule,
     Tenant,
 )
@@ -408,7 +409,8 @@ _CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
 
 
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
-    """A new one-time code; revokes the device's current token."""
+    """A new one-time code for a device that has no token (a new one, or after
+    :func:`revoke_device_token`)."""
     # Letters and digits only: a code starting with "-" is taken for an option by
     # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
@@ -417,6 +419,31 @@ def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
     d.token_hash = None
     d.updated_at = now
     return code
+
+
+def reissue_enrollment_code(s: Session, d: Device, now: datetime, ttl_s: int) -> str:
+    """A new one-time code; revokes the device's current token (every process)."""
+    revoke_device_token(s, d)
+    return issue_enrollment_code(d, now, ttl_s)
+
+
+def revoke_device_token(s: Session, d: Device) -> None:
+    """Forget the device's token and bump the revocation serial in this transaction,
+    so that every API process drops its cached copy (control_api/auth.py)."""
+    if d.token_hash is None:
+        return
+    d.token_hash = None
+    bumped = s.execute(
+        update(RevocationSerial)
+        .where(RevocationSerial.id == 1)
+        .values(serial=RevocationSerial.serial + 1)
+    )
+    if getattr(bumped, "rowcount", 1) == 0:  # a database whose row was removed by hand
+        s.add(RevocationSerial(id=1, serial=1))
+
+
+def revocation_serial(s: Session) -> int:
+    return int(s.scalar(select(RevocationSerial.serial).where(RevocationSerial.id == 1)) or 0)
 
 
 def enroll(
