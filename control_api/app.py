@@ -144,7 +144,7 @@ def create_app(
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
-    ``monotonic`` drives the in-process revision cache (tests pass a fake).
+    ``monotonic`` drives the in-process revision and token caches (tests pass a fake).
     The caller migrates the database first (``lomuz-control serve`` does).
     """
     db = Database(settings.database_url)
@@ -159,7 +159,7 @@ def create_app(
         now=now,
         revisions=revisions,
     )
-    auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now)
+    auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now, monotonic)
     middleware: list[Any] = [
         metrics.middleware,
         auth,
@@ -180,7 +180,9 @@ def create_app(
     app.add_route("/v1/playlists/{playlist_id}", content.PlaylistItem(deps))
     app.add_route("/v1/devices", fleet.Devices(deps))
     app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps))
-    app.add_route("/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps))
+    app.add_route(
+        "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, auth.forget_device)
+    )
     app.add_route("/v1/schedules", fleet.Schedules(deps))
     app.add_route("/v1/schedules/{schedule_id}", fleet.ScheduleItem(deps))
     app.add_route("/v1/plays", fleet.Plays(deps))

@@ -1,15 +1,25 @@
-"""Bearer-token authentication (admin/device), its short cache, and the enrollment limiter.
+"""Bearer-token authentication (admin/device), the device-token cache, and the enrollment limiter.
 
 Resources declare ``auth = "admin" | "device" | "any" | None`` (None: public).
 The principal lands in ``req.context.principal``.
 
-Only device tokens are cached (``LOMUZ_TOKEN_CACHE_S``, per process): they are
-the fleet's polling hot path, whose cached 304 must open no database connection.
 Admin tokens are looked up on every request (one primary-key read next to the
 request's own queries), so a token revoked with ``lomuz-control token revoke``
-gets 401 at once from every process. A device token revoked in another process
-(a new enrollment code, a deleted device) may still work there until its cache
-entry expires.
+gets 401 at once from every process.
+
+Device tokens are cached per process for ``LOMUZ_TOKEN_CACHE_S``: they are the
+fleet's polling hot path, whose cached 304 opens no database connection.
+PROTOCOL says a revoked device token (a new enrollment code, a deleted device)
+gets 401 at once from the process that answered and within 1 s from every
+other one. The answering process calls :meth:`TokenAuth.forget_device` after
+its commit. For the others, every revoking transaction bumps one counter row
+(``revocation_serial``); a process re-reads it at most every
+:data:`REVOCATION_CHECK_S` while it serves from its cache, and empties the cache
+when it moved. That costs one primary-key read per process per half second,
+whatever the fleet's size, where bounding the cache to 1 s would cost a token
+lookup on nearly every poll (devices poll every few minutes, so a 1 s entry is
+almost never reused). Revocations are rare director actions: emptying the
+whole cache on one is cheaper than tracking which token it named.
 """
 
 from __future__ import annotations
@@ -19,11 +29,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import falcon
+from sqlalchemy.orm import Session
 
+from control_api.core import lockout
 from control_api.core.manifest import scope_hash
 from control_api.errors import Forbidden, TooManyRequests, Unauthorized
 from control_api.store import repository as repo
@@ -32,10 +45,24 @@ from control_api.store.models import Device
 
 log = logging.getLogger(__name__)
 _MAX_CACHE_ENTRIES = 50_000
+# Half the protocol's 1 s: the read itself and the request's own work fit in the rest.
+REVOCATION_CHECK_S = 0.5
+
+
+@dataclass(frozen=True)
+class _Entry:
+    principal: repo.Principal
+    scope: str
+    expires_at: float
 
 
 class TokenAuth:
-    """Falcon middleware; looks tokens up by hash, compares in constant time."""
+    """Falcon middleware; looks tokens up by hash, compares in constant time.
+
+    Threading: one lock guards the cache, its generation and the serial; a
+    second lock lets one thread at a time re-read the serial while the others
+    that need it wait for the answer (none serves an entry the read may drop).
+    """
 
     def __init__(
         self,
@@ -43,12 +70,21 @@ class TokenAuth:
         cache_s: float,
         last_seen_write_s: float,
         now: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._cache_s = cache_s
         self._last_seen_write_s = last_seen_write_s
         self._now = now
-        self._cache: dict[str, tuple[repo.Principal, str, float]] = {}
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        self._cache: dict[str, _Entry] = {}
+        # Bumped by every eviction: a lookup that read the database before one
+        # may have read a token since revoked, and must not be cached.
+        self._generation = 0
+        self._serial: int | None = None
+        self._serial_read_at = float("-inf")
         self._last_seen_written: dict[str, float] = {}
 
     def process_resource(
@@ -67,6 +103,14 @@ class TokenAuth:
         if principal.device_id is not None:
             self._touch(principal.device_id)
 
+    def forget_device(self, device_id: str) -> None:
+        """Drop the device's cached tokens; call after the commit that revoked them."""
+        with self._lock:
+            self._generation += 1
+            gone = [h for h, e in self._cache.items() if e.principal.device_id == device_id]
+            for token_hash in gone:
+                del self._cache[token_hash]
+
     def _authenticate(self, header: str | None) -> tuple[repo.Principal, str]:
         if not header:
             raise Unauthorized("missing Authorization: Bearer <token>", "missing_token")
@@ -75,12 +119,16 @@ class TokenAuth:
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             raise Unauthorized("malformed Authorization header", "invalid_token")
         token_hash = repo.hash_secret(token)
-        mono = time.monotonic()
-        cached = self._cache.get(token_hash)
-        if cached is not None and cached[2] > mono:
-            return cached[0], cached[1]
+        cached = self._cached(token_hash)
+        if cached is not None:
+            return cached.principal, cached.scope
+        with self._lock:
+            generation = self._generation
+        started = self._monotonic()
         scope = ""
         with self._db.read() as s:
+            # The serial first: a revocation committed after it was read moves it again.
+            serial = repo.revocation_serial(s) if self._cache_s > 0 else 0
             principal = repo.lookup_token(s, token_hash)
             if principal is not None and principal.device_id is not None:
                 device = s.get(Device, principal.device_id)
@@ -89,10 +137,49 @@ class TokenAuth:
         if principal is None or not hmac.compare_digest(principal.token_hash, token_hash):
             raise Unauthorized("invalid or revoked token", "invalid_token")
         if self._cache_s > 0 and principal.kind == "device":
-            if len(self._cache) > _MAX_CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[token_hash] = (principal, scope, mono + self._cache_s)
+            with self._lock:
+                unchanged = generation == self._generation
+                # A serial newer than ours empties the cache; this entry was read
+                # after that serial, so it may still go in.
+                self._saw_serial(serial, started)
+                if unchanged:
+                    if len(self._cache) > _MAX_CACHE_ENTRIES:
+                        self._cache.clear()
+                    self._cache[token_hash] = _Entry(principal, scope, started + self._cache_s)
         return principal, scope
+
+    def _cached(self, token_hash: str) -> _Entry | None:
+        """The live cache entry, after re-reading the serial when the last read is
+        :data:`REVOCATION_CHECK_S` old."""
+        mono = self._monotonic()
+        with self._lock:
+            entry = self._cache.get(token_hash)
+            if entry is None or entry.expires_at <= mono:
+                return None
+            if mono - self._serial_read_at < REVOCATION_CHECK_S:
+                return entry
+        with self._check_lock:
+            with self._lock:
+                fresh = mono - self._serial_read_at < REVOCATION_CHECK_S
+            if not fresh:  # else another thread read it while this one waited
+                started = self._monotonic()
+                with self._db.read() as s:
+                    serial = repo.revocation_serial(s)
+                with self._lock:
+                    self._saw_serial(serial, started)
+        with self._lock:
+            entry = self._cache.get(token_hash)
+            return entry if entry is not None and entry.expires_at > mono else None
+
+    def _saw_serial(self, serial: int, read_started_at: float) -> None:
+        """Record a serial read that started at ``read_started_at``; empty the cache
+        when it moved. Holds ``self._lock``."""
+        if self._serial is not None and serial > self._serial:
+            self._cache.clear()
+            self._generation += 1
+        if self._serial is None or serial >= self._serial:
+            self._serial = serial
+            self._serial_read_at = max(self._serial_read_at, read_started_at)
 
     def _touch(self, device_id: str) -> None:
         # At most one write per device every few seconds, so a polling fleet's
@@ -109,45 +196,37 @@ class TokenAuth:
 
 
 class EnrollmentLimiter:
-    """Locks a client address out after too many failed enrollment attempts."""
+    """Counts bad enrollment codes per client address in the database, so that
+    every API process shares the count (rule: ``core/lockout.py``).
+
+    It never refuses a valid code: the caller tries the code first, in the same
+    write transaction, and asks the limiter only how to answer a bad one.
+    """
 
     def __init__(self, max_failures: int, lockout_s: int) -> None:
         self._max_failures = max_failures
         self._lockout_s = lockout_s
-        self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
-        self._locked_until: dict[str, float] = {}
 
-    def check(self, address: str) -> None:
-        with self._lock:
-            until = self._locked_until.get(address)
-            if until is None:
-                return
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                del self._locked_until[address]
-                return
-        raise TooManyRequests("too many failed enrollment attempts", int(remaining) + 1)
+    def failed(self, s: Session, address: str, now: datetime) -> TooManyRequests | None:
+        """Count a bad code; the 429 to answer when the address is locked out, else
+        None (answer 401). Raise the error after the commit: the count must stay."""
+        state = repo.load_enroll_failures(s, address, now, create=True)
+        if state is None:  # a new address: the moment to drop records that are over
+            repo.prune_enroll_failures(s, lockout.expired_before(now, self._lockout_s))
+        verdict = lockout.after_failure(state, now, self._max_failures, self._lockout_s)
+        repo.save_enroll_failures(s, address, verdict.state)
+        if verdict.locked_now:
+            log.warning(
+                "enrollment locked for %s for %ss after %s failures",
+                address,
+                self._lockout_s,
+                verdict.state.count,
+            )
+        if verdict.retry_after_s is None:
+            return None
+        return TooManyRequests("too many failed enrollment attempts", verdict.retry_after_s)
 
-    def failed(self, address: str) -> None:
-        mono = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(address, []) if mono - t < self._lockout_s]
-            recent.append(mono)
-            if len(recent) >= self._max_failures:
-                self._failures.pop(address, None)
-                self._locked_until[address] = mono + self._lockout_s
-                log.warning(
-                    "enrollment locked for %s for %ss after %s failures",
-                    address,
-                    self._lockout_s,
-                    len(recent),
-                )
-                return
-            self._failures[address] = recent
-            if len(self._failures) > _MAX_CACHE_ENTRIES:
-                self._failures.clear()
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
+    def succeeded(self, s: Session, address: str, now: datetime) -> None:
+        state = repo.load_enroll_failures(s, address, now, create=False)
+        if state is not None:
+            repo.save_enroll_failures(s, address, lockout.after_success(state, now))

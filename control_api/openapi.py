@@ -533,6 +533,10 @@ def _paths() -> dict[str, Any]:
         "post": {
             "tags": ["Devices"],
             "summary": "A new one-time enrollment code; revokes the device's current token",
+            "description": (
+                "The device's current token gets 401 at once from the process that "
+                "answered and within 1 s from every other API process."
+            ),
             "operationId": "newEnrollmentCode",
             "security": ADMIN,
             "responses": {
@@ -574,6 +578,14 @@ def _paths() -> dict[str, Any]:
         "post": {
             "tags": ["Device"],
             "summary": "Trade a one-time enrollment code for a device token",
+            "description": (
+                "A code enrolls once: of concurrent requests with the same code exactly "
+                "one gets 201. A valid, unused code always enrolls. A client address "
+                "(behind LOMUZ_TRUSTED_PROXIES: the client they name) that sends "
+                "LOMUZ_ENROLL_MAX_FAILURES bad codes within LOMUZ_ENROLL_LOCKOUT_S gets "
+                "429 with Retry-After instead of 401 for its bad codes until the lockout "
+                "ends; the count is shared by every API process."
+            ),
             "operationId": "enroll",
             "security": [],
             "requestBody": _body("EnrollRequest"),

@@ -12,7 +12,7 @@ from control_api.auth import EnrollmentLimiter
 from control_api.core import manifest as mf
 from control_api.core import plays as pp
 from control_api.core import validation as v
-from control_api.core.proxies import client_address
+from control_api.core.proxies import MAX_ADDRESS_CHARS, client_address
 from control_api.deps import Deps
 from control_api.errors import NotFound, Unauthorized, Unprocessable
 from control_api.store import repository as repo
@@ -31,14 +31,13 @@ class Enroll:
         self.limiter = limiter
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        # Behind a reverse proxy every client shares the proxy's address: lock out
+        # Behind a reverse proxy every client shares the proxy's address: count
         # the client named by a trusted proxy instead (else one bad actor locks all).
         address = client_address(
             req.remote_addr or "unknown",
             req.get_header("X-Forwarded-For"),
             self.deps.settings.trusted_proxies,
-        )
-        self.limiter.check(address)
+        )[:MAX_ADDRESS_CHARS]
         body = http.read_json(req, self.deps.settings.max_json_bytes)
         v.check_fields(body, ("enrollment_code", "hardware"), ("enrollment_code",))
         code = v.as_str(body["enrollment_code"], "enrollment_code")
@@ -46,17 +45,22 @@ class Enroll:
         if hardware is not None and not isinstance(hardware, dict):
             raise Unprocessable("hardware", "must be an object")
         v.check_free_json(hardware, "hardware")
+        now = self.deps.now()
+        # The code first, whatever the address's record says: a valid code always
+        # enrolls (a shop behind a NAT shared with a guesser is not locked out).
         with self.deps.db.write() as s:
-            enrolled = repo.enroll(s, code, self.deps.now(), hardware)
-            if enrolled is not None:
-                device, token = enrolled
-                device_id = device.id
+            enrolled = repo.enroll(s, code, now, hardware)
+            if enrolled is None:
+                locked_out = self.limiter.failed(s, address, now)
+            else:
+                self.limiter.succeeded(s, address, now)
         if enrolled is None:
-            self.limiter.failed(address)
+            if locked_out is not None:
+                raise locked_out
             raise Unauthorized(
                 "unknown, used or expired enrollment code", "invalid_enrollment_code"
             )
-        self.limiter.succeeded(address)
+        device_id, token = enrolled
         resp.status = falcon.HTTP_201
         resp.media = {"device_id": device_id, "device_token": token}
 

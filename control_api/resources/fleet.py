@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import falcon
@@ -104,15 +104,17 @@ class DeviceItem:
 class EnrollmentCode:
     auth = "admin"
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, forget_device: Callable[[str], None]) -> None:
         self.deps = deps
+        self.forget_device = forget_device  # this process's cached tokens of the device
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         with self.deps.db.write() as s:
             device = repo.get_device(s, req.context.principal.tenant_id, device_id, for_update=True)
-            code = repo.issue_enrollment_code(
-                device, self.deps.now(), self.deps.settings.enrollment_code_ttl_s
+            code = repo.reissue_enrollment_code(
+                s, device, self.deps.now(), self.deps.settings.enrollment_code_ttl_s
             )
+        self.forget_device(device_id)
         resp.status = falcon.HTTP_201
         resp.media = {"enrollment_code": code}
 

@@ -98,6 +98,35 @@ class Device(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RevocationSerial(Base):
+    """One row (``id`` 1): bumped in every transaction that revokes a device token.
+
+    Each API process caches device tokens; it re-reads this serial at most every
+    ``auth.REVOCATION_CHECK_S`` and empties its cache when the serial moved (see
+    control_api/auth.py). A single-row UPDATE serialises revokers, so a reader
+    sees every revocation committed before its read.
+    """
+
+    __tablename__ = "revocation_serial"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EnrollFailures(Base):
+    """Failed enrollment attempts of one client address, shared by every API process.
+
+    ``failures`` counts bad codes since ``window_started_at``; ``locked_until`` is
+    set when they reach the limit (``core/lockout.py`` holds the rule). Rows are
+    pruned once both the window and the lock are over.
+    """
+
+    __tablename__ = "enroll_failures"
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Asset(Base):
     __tablename__ = "assets"
     __table_args__ = (

@@ -29,6 +29,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from control_api.core.lockout import Failures
 from control_api.core.manifest import View
 from control_api.core.validation import format_instant
 from control_api.errors import Conflict, NotFound, Unprocessable
@@ -37,9 +38,11 @@ from control_api.store.models import (
     Asset,
     Change,
     Device,
+    EnrollFailures,
     Play,
     Playlist,
     PlaylistItem,
+    RevocationSerial,
     Schedule,
     Tenant,
 )
@@ -406,7 +409,8 @@ _CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
 
 
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
-    """A new one-time code; revokes the device's current token."""
+    """A new one-time code for a device that has no token (a new one, or after
+    :func:`revoke_device_token`)."""
     # Letters and digits only: a code starting with "-" is taken for an option by
     # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
@@ -417,20 +421,107 @@ def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
     return code
 
 
+def reissue_enrollment_code(s: Session, d: Device, now: datetime, ttl_s: int) -> str:
+    """A new one-time code; revokes the device's current token (every process)."""
+    revoke_device_token(s, d)
+    return issue_enrollment_code(d, now, ttl_s)
+
+
+def revoke_device_token(s: Session, d: Device) -> None:
+    """Forget the device's token and bump the revocation serial in this transaction,
+    so that every API process drops its cached copy (control_api/auth.py)."""
+    if d.token_hash is None:
+        return
+    d.token_hash = None
+    bumped = s.execute(
+        update(RevocationSerial)
+        .where(RevocationSerial.id == 1)
+        .values(serial=RevocationSerial.serial + 1)
+    )
+    if getattr(bumped, "rowcount", 1) == 0:  # a database whose row was removed by hand
+        s.add(RevocationSerial(id=1, serial=1))
+
+
+def revocation_serial(s: Session) -> int:
+    return int(s.scalar(select(RevocationSerial.serial).where(RevocationSerial.id == 1)) or 0)
+
+
 def enroll(
     s: Session, code: str, now: datetime, hardware: dict[str, Any] | None
-) -> tuple[Device, str] | None:
-    device = s.scalars(select(Device).where(Device.code_hash == hash_secret(code))).first()
-    if device is None or device.code_expires_at is None or device.code_expires_at <= now:
-        return None
+) -> tuple[str, str] | None:
+    """(device id, token) for a valid unused code, consumed; None otherwise.
+
+    One conditional UPDATE: of two concurrent requests with the same code the
+    second waits for the first's row lock (PostgreSQL), then finds the code
+    gone and updates nothing.
+    """
     token, token_hash = new_token()
-    device.token_hash = token_hash
-    device.code_hash = None
-    device.code_expires_at = None
-    device.hardware = hardware
-    device.last_seen_at = now
-    device.updated_at = now
-    return device, token
+    device_id = s.scalar(
+        update(Device)
+        .where(Device.code_hash == hash_secret(code), Device.code_expires_at > now)
+        .values(
+            token_hash=token_hash,
+            code_hash=None,
+            code_expires_at=None,
+            hardware=hardware,
+            last_seen_at=now,
+            updated_at=now,
+        )
+        .returning(Device.id)
+        .execution_options(synchronize_session=False)
+    )
+    return None if device_id is None else (device_id, token)
+
+
+# ---------------------------------------------------------------- enrollment failures
+
+
+def load_enroll_failures(
+    s: Session, address: str, now: datetime, *, create: bool
+) -> Failures | None:
+    """The address's failure record, row-locked until commit (so workers count in
+    turn). ``create`` first inserts an empty record, so that two workers' first
+    failures for one address do not both insert."""
+    if create:
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        s.execute(
+            insert(EnrollFailures)
+            .values(address=address, failures=0, window_started_at=now, locked_until=None)
+            .on_conflict_do_nothing()
+        )
+    row = s.scalars(
+        select(EnrollFailures)
+        .where(EnrollFailures.address == address)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or row.failures == 0:
+        return None
+    return Failures(row.failures, row.window_started_at, row.locked_until)
+
+
+def save_enroll_failures(s: Session, address: str, state: Failures | None) -> None:
+    if state is None:
+        s.execute(delete(EnrollFailures).where(EnrollFailures.address == address))
+        return
+    s.execute(
+        update(EnrollFailures)
+        .where(EnrollFailures.address == address)
+        .values(
+            failures=state.count,
+            window_started_at=state.window_started_at,
+            locked_until=state.locked_until,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def prune_enroll_failures(s: Session, started_before: datetime) -> None:
+    s.execute(
+        delete(EnrollFailures)
+        .where(EnrollFailures.window_started_at < started_before)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def count_devices(s: Session, now: datetime, telemetry_interval_s: int) -> tuple[int, int]:
