@@ -7,10 +7,19 @@ Invariants (the player relies on them; property-tested against full snapshots):
 - A delta upserts every changed object that is in the view now, plus the
   playlists of upserted schedules and the assets of upserted playlists (closure:
   the player never holds a dangling reference).
-- A changed object that is not in the view now is listed in ``deleted``.
-- Objects that merely fell out of view because a schedule went away are not
+- ``deleted`` names exactly the roots the device held at the cursor that are not
+  in the view now: schedules that targeted it, and emergency assets. The change
+  log keeps, per change, what made the object a root just before it (its
+  ``root_before``); the first change after the cursor tells the state at the
+  cursor. Because the scope hashes the groups, equal scopes mean the device had
+  the same groups then as now, so "targeted it then" is decided with today's
+  groups. A delta therefore never names an object the device never saw (a new
+  upload, another device's schedule).
+- Everything else that left the view (playlists, non-emergency assets) is not
   tombstoned: the player garbage-collects playlists no schedule uses and
   non-emergency assets no playlist uses after applying any manifest.
+- A change logged before ``root_before`` existed has it unknown (None): when
+  such an object is out of view now, the delta cannot be planned → full snapshot.
 """
 
 from __future__ import annotations
@@ -20,6 +29,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 KINDS = ("asset", "playlist", "schedule")
+
+# ``root_before`` values: what made an object a root of some device's view just
+# before a change ("all" | "device:<id>" | "group:<name>" for a schedule).
+NOT_A_ROOT = ""  # did not exist, a playlist, a device, a non-emergency asset
+EMERGENCY_ROOT = "emergency"
+
+
+def schedule_root(target_kind: str, target_value: str) -> str:
+    return "all" if target_kind == "all" else f"{target_kind}:{target_value}"
+
+
+def asset_root(emergency: bool) -> str:
+    return EMERGENCY_ROOT if emergency else NOT_A_ROOT
+
+
+def device_roots(device_id: str, groups: Iterable[str]) -> frozenset[str]:
+    """Every ``root_before`` that puts an object in this device's view."""
+    return frozenset(
+        {EMERGENCY_ROOT, "all", f"device:{device_id}", *(f"group:{g}" for g in groups)}
+    )
 
 
 def scope_hash(timezone: str, groups: Iterable[str]) -> str:
@@ -78,20 +107,30 @@ def plan_full(view: View) -> Plan:
     return plan
 
 
-def plan_delta(changed: Iterable[tuple[str, str]], view: View) -> Plan:
-    """``changed`` holds (kind, id) pairs from the change log since the cursor."""
+def plan_delta(
+    changed: Mapping[tuple[str, str], str | None], view: View, roots: frozenset[str]
+) -> Plan | None:
+    """The delta from the change log since the cursor, or None when only a full snapshot is safe.
+
+    ``changed`` maps each (kind, id) changed since the cursor to its ``root_before`` at
+    the cursor; ``roots`` is :func:`device_roots` of the device (same scope as the cursor).
+    """
     in_view = {
         "schedule": set(view.schedule_playlists),
         "playlist": view.playlist_ids(),
         "asset": view.asset_ids(),
     }
     plan = Plan()
-    for kind, object_id in changed:
+    for (kind, object_id), root_before in changed.items():
         if kind not in in_view:
             continue
         if object_id in in_view[kind]:
             plan.upsert[kind].add(object_id)
-        else:
+        elif kind == "playlist":
+            continue  # never a root: dropped by the player's garbage collection
+        elif root_before is None:
+            return None
+        elif root_before in roots:
             plan.deleted[kind].add(object_id)
     for schedule_id in plan.upsert["schedule"]:
         plan.upsert["playlist"].add(view.schedule_playlists[schedule_id])

@@ -141,6 +141,7 @@ class AssetItem:
             )
         with self.deps.db.write() as s:
             asset = repo.get_asset(s, tenant_id, asset_id, for_update=True)
+            root_before = repo.view_root(asset)
             v.check_window(
                 changes.get("valid_from", asset.valid_from),
                 changes.get("valid_until", asset.valid_until),
@@ -152,7 +153,7 @@ class AssetItem:
             repo.record_changes(
                 s,
                 tenant_id,
-                [("asset", asset.id, False)],
+                [("asset", asset.id, False, root_before)],
                 self.deps.settings.changelog_horizon_revisions,
             )
             resp.media = repo.asset_json(asset)
@@ -167,7 +168,7 @@ class AssetItem:
             repo.record_changes(
                 s,
                 tenant_id,
-                [("asset", asset_id, True)],
+                [("asset", asset_id, True, repo.view_root(asset))],
                 self.deps.settings.changelog_horizon_revisions,
             )
         resp.status = falcon.HTTP_204

@@ -93,12 +93,18 @@ class Manifest:
             scope = mf.scope_hash(device.timezone, device.groups)
             base = mf.parse_cursor(since, scope, current=revision, horizon=horizon)
             view = repo.device_view(s, device)
-            if base is None:
+            plan = None
+            if base is not None:
+                plan = mf.plan_delta(
+                    repo.changed_since(s, principal.tenant_id, base),
+                    view,
+                    mf.device_roots(device.id, device.groups),
+                )
+            full = plan is None
+            if plan is None:
                 plan = mf.plan_full(view)
-            else:
-                plan = mf.plan_delta(repo.changed_since(s, principal.tenant_id, base), view)
-            body = self._render(s, device, plan, mf.make_cursor(revision, scope), base is None)
-        self.deps.metrics.manifest_served("full" if base is None else "delta")
+            body = self._render(s, device, plan, mf.make_cursor(revision, scope), full)
+        self.deps.metrics.manifest_served("full" if full else "delta")
         resp.set_header("ETag", f'"{body["cursor"]}"')
         resp.media = body
 

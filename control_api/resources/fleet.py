@@ -219,6 +219,7 @@ class ScheduleItem:
         with self.deps.db.write() as s:
             schedule = repo.get_schedule(s, tenant_id, schedule_id, for_update=True)
             http.check_if_match(req, schedule.version)
+            root_before = repo.view_root(schedule)
             for key, value in parse_schedule(s, tenant_id, body).items():
                 setattr(schedule, key, value)
             schedule.version += 1
@@ -226,7 +227,7 @@ class ScheduleItem:
             repo.record_changes(
                 s,
                 tenant_id,
-                [("schedule", schedule.id, False)],
+                [("schedule", schedule.id, False, root_before)],
                 self.deps.settings.changelog_horizon_revisions,
             )
             resp.media = repo.schedule_json(schedule)
@@ -241,7 +242,7 @@ class ScheduleItem:
             repo.record_changes(
                 s,
                 tenant_id,
-                [("schedule", schedule_id, True)],
+                [("schedule", schedule_id, True, repo.view_root(schedule))],
                 self.deps.settings.changelog_horizon_revisions,
             )
         resp.status = falcon.HTTP_204

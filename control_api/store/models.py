@@ -200,6 +200,10 @@ class Change(Base):
     kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     object_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     deleted: Mapped[bool] = mapped_column(Boolean)
+    # What made the object a root of some view just before this revision
+    # (core.manifest: "", "emergency", "all", "device:<id>", "group:<name>");
+    # None on rows logged before the column existed.
+    root_before: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
 
 class Play(Base):

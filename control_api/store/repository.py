@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from control_api.core.lockout import Failures
-from control_api.core.manifest import View
+from control_api.core.manifest import NOT_A_ROOT, View, asset_root, schedule_root
 from control_api.core.validation import format_instant
 from control_api.errors import Conflict, NotFound, Unprocessable
 from control_api.store.models import (
@@ -187,10 +187,18 @@ def tenant_state(s: Session, tenant_id: str) -> tuple[int, int]:
     return int(row.revision), int(row.horizon)
 
 
+ChangeRecord = tuple[str, str, bool] | tuple[str, str, bool, str]
+
+
 def record_changes(
-    s: Session, tenant_id: str, changes: Iterable[tuple[str, str, bool]], keep_revisions: int
+    s: Session, tenant_id: str, changes: Iterable[ChangeRecord], keep_revisions: int
 ) -> int:
-    """Bump the tenant's revision and log (kind, id, deleted) under it."""
+    """Bump the tenant's revision and log (kind, id, deleted[, root_before]) under it.
+
+    ``root_before`` is :func:`view_root` of the object read before it was changed;
+    omit it for an object created here (it was nobody's root). An asset or schedule
+    edited or deleted without it would let a delta miss a tombstone.
+    """
     revision = s.execute(
         update(Tenant)
         .where(Tenant.id == tenant_id)
@@ -199,13 +207,20 @@ def record_changes(
     ).one()
     rev, horizon = int(revision[0]), int(revision[1])
     seen: set[tuple[str, str]] = set()
-    for kind, object_id, deleted in changes:
+    for change in changes:
+        kind, object_id, deleted = change[0], change[1], change[2]
+        root_before = change[3] if len(change) == 4 else NOT_A_ROOT
         if (kind, object_id) in seen:
             continue
         seen.add((kind, object_id))
         s.add(
             Change(
-                tenant_id=tenant_id, revision=rev, kind=kind, object_id=object_id, deleted=deleted
+                tenant_id=tenant_id,
+                revision=rev,
+                kind=kind,
+                object_id=object_id,
+                deleted=deleted,
+                root_before=root_before,
             )
         )
     prune_to = rev - keep_revisions
@@ -215,13 +230,25 @@ def record_changes(
     return rev
 
 
-def changed_since(s: Session, tenant_id: str, revision: int) -> set[tuple[str, str]]:
+def view_root(obj: Asset | Schedule) -> str:
+    """What makes ``obj`` a root of device views now (read it before changing ``obj``)."""
+    if isinstance(obj, Asset):
+        return asset_root(obj.emergency)
+    return schedule_root(obj.target_kind, obj.target_value)
+
+
+def changed_since(s: Session, tenant_id: str, revision: int) -> dict[tuple[str, str], str | None]:
+    """(kind, id) changed after ``revision`` → its ``root_before`` at ``revision``.
+
+    That is the ``root_before`` of the object's first change after ``revision``.
+    """
     rows = s.execute(
-        select(Change.kind, Change.object_id)
+        select(Change.kind, Change.object_id, Change.root_before)
         .where(Change.tenant_id == tenant_id, Change.revision > revision)
-        .distinct()
+        .order_by(Change.revision.desc())
     )
-    return {(r.kind, r.object_id) for r in rows}
+    # Newest first, so the first change after ``revision`` is written last.
+    return {(r.kind, r.object_id): r.root_before for r in rows}
 
 
 # ---------------------------------------------------------------- paging
