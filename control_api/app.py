@@ -17,6 +17,7 @@ from control_api.media import (
     InvalidMediaName,
     LocalMediaStore,
     MediaNotFound,
+    MediaRefused,
     MediaStore,
     MediaTooLarge,
     MediaTruncated,
@@ -67,6 +68,8 @@ def error_answer(ex: BaseException) -> tuple[int, str, str, dict[str, str]]:
         return ex.status, ex.code, ex.message, ex.headers
     if isinstance(ex, MediaTooLarge):
         return 413, "payload_too_large", str(ex), {}
+    if isinstance(ex, MediaRefused):
+        return 415, "unsupported_media_content", ex.message, {}
     if isinstance(ex, MediaTruncated):
         return 400, "truncated_body", str(ex), {}
     if isinstance(ex, InvalidMediaName | MediaNotFound):
@@ -159,6 +162,8 @@ def create_app(
         now=now,
         revisions=revisions,
     )
+    # A killed worker's half-received uploads; the age bound spares live ones.
+    deps.media.cleanup_stale_temp(settings.stale_upload_s)
     auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now, monotonic)
     middleware: list[Any] = [
         metrics.middleware,

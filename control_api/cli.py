@@ -1,4 +1,4 @@
-"""``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke.
+"""``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke, media gc.
 
 Every command starts the same way, in this order (:func:`main`):
 
@@ -114,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
         f" {MIN_PREFIX_CHARS}), or the whole token",
     )
     revoke.add_argument("--tenant", required=True, metavar="ID")
+
+    media = sub.add_parser("media", help="media storage")
+    media_sub = media.add_subparsers(dest="action", required=True)
+    gc = media_sub.add_parser(
+        "gc",
+        help="remove upload temp files left by killed workers (older than"
+        " LOMUZ_STALE_UPLOAD_S) and stored media files no asset uses",
+    )
+    gc.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -135,6 +144,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         db = Database(settings.database_url)
         try:
             db.upgrade()
+            if args.command == "media":
+                return _media_gc(db, settings, as_json=args.json)
             return _run(db, args)
         finally:
             db.dispose()
@@ -337,6 +348,32 @@ def _token_revoke(db: Database, tenant_id: str, prefix: str) -> int:
             f"lomuz-control: warning: tenant {tenant_id} has no admin token left;"
             f" lomuz-control token issue --tenant {tenant_id} makes one",
             file=sys.stderr,
+        )
+    return EX_OK
+
+
+def _media_gc(db: Database, settings: Settings, *, as_json: bool) -> int:
+    from control_api.media import LocalMediaStore, MediaStorageError
+    from control_api.store.media_refs import collect_garbage
+
+    try:
+        done = collect_garbage(db, LocalMediaStore(settings.media_dir), settings.stale_upload_s)
+    except MediaStorageError as exc:
+        raise CommandError(str(exc)) from exc
+    if as_json:
+        print(json.dumps({
+            "media_dir": str(settings.media_dir),
+            "temp_files_removed": done.temp_files,
+            "temp_bytes_freed": done.temp_bytes,
+            "media_files_removed": done.media_files,
+            "media_bytes_freed": done.media_bytes,
+            "media_files_kept": done.media_kept,
+        }))  # fmt: skip
+    else:
+        print(
+            f"{settings.media_dir}: removed {done.temp_files} stale upload temp file(s)"
+            f" ({done.temp_bytes} bytes) and {done.media_files} unused media file(s)"
+            f" ({done.media_bytes} bytes); {done.media_kept} media file(s) in use"
         )
     return EX_OK
 

@@ -6,12 +6,19 @@ atomically to ``<root>/sha256/<first 2 hex>/<sha256>``. Nothing half-written is
 ever visible under ``sha256/``. Names from outside never become paths:
 ``path_for`` accepts only 64 lowercase hex characters.
 
+Before ``commit``, ``inspect`` decides what the received bytes are (the allow-list
+of ``control_api.core.media_content``, confirmed by ffprobe). Files are shared by
+every tenant with an asset of those bytes; who may ``remove`` one is the
+caller's business (``control_api.resources.content`` explains the locking).
+
 Errors (under ``control_api.errors.ControlApiError``; the API's one error
 mapping turns them into HTTP answers)::
 
     MediaError
     ├── MediaTooLarge       413: body (or its Content-Length) exceeds the limit
     ├── MediaTruncated      400: fewer bytes arrived than Content-Length announced
+    ├── MediaRefused        415: the bytes are not an allowed format of the declared
+    │                            type (``control_api.core.media_content``)
     ├── InvalidMediaName    404: not a sha256 (ValueError too)
     ├── MediaNotFound       404/500: no stored file for that hash
     └── MediaStorageError   500/507: the disk failed (ENOSPC, EIO...)
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -32,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from control_api.core import media_content as mc
 from control_api.errors import ControlApiError
 
 __all__ = [
@@ -41,11 +50,13 @@ __all__ = [
     "LocalMediaStore",
     "MediaError",
     "MediaNotFound",
+    "MediaRefused",
     "MediaStorageError",
     "MediaStore",
     "MediaTooLarge",
     "MediaTruncated",
     "ReceivedMedia",
+    "Swept",
     "is_sha256",
 ]
 
@@ -82,6 +93,14 @@ class MediaTruncated(MediaError):  # noqa: N818 (names agreed with the API handl
         )
 
 
+class MediaRefused(MediaError):  # noqa: N818 (names agreed with the API handlers)
+    """The bytes are not an allowed format of the declared media type (415)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class InvalidMediaName(MediaError, ValueError):  # noqa: N818 (names agreed with the API handlers)
     """A media name that is not 64 lowercase hex characters."""
 
@@ -111,6 +130,14 @@ class ByteSource(Protocol):
     """Anything with ``read(n)``: a WSGI input, Falcon's ``req.bounded_stream``, a file."""
 
     def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What a clean-up removed."""
+
+    files: int = 0
+    bytes_freed: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,12 +174,21 @@ class MediaStore(Protocol):
         """True when a file with this hash is stored."""
         ...
 
-    def probe_duration_ms(self, path: Path) -> int | None:
-        """The media's duration in ms, or None when unknown (or no prober installed)."""
+    def inspect(self, received: ReceivedMedia, media_type: str) -> int | None:
+        """Raise ``MediaRefused`` unless the received bytes are an allowed format of
+        ``media_type``; returns the duration in ms when known."""
         ...
 
-    def cleanup_stale_temp(self, older_than_s: float) -> int:
-        """Delete temp files older than ``older_than_s``; returns how many."""
+    def remove(self, sha256: str) -> int:
+        """Delete a stored file; returns the bytes freed (0 when it was not there)."""
+        ...
+
+    def stored(self) -> list[tuple[str, int]]:
+        """(sha256, size in bytes) of every stored file."""
+        ...
+
+    def cleanup_stale_temp(self, older_than_s: float) -> Swept:
+        """Delete temp files not written to for ``older_than_s``."""
         ...
 
 
@@ -170,6 +206,7 @@ class LocalMediaStore:
         self.root = Path(root)
         self.chunk_size_bytes = chunk_size_bytes
         self.probe_timeout_s = probe_timeout_s
+        self._warned_no_ffprobe = False
 
     @property
     def tmp_dir(self) -> Path:
@@ -236,12 +273,19 @@ class LocalMediaStore:
                     out.write(chunk)
                 except OSError as exc:
                     raise MediaStorageError(f"cannot write upload: {exc}") from exc
+            # Durable before ``commit``, which runs inside a database write
+            # transaction: a long fsync there would hold every writer up.
+            try:
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:
+                raise MediaStorageError(f"cannot write upload: {exc}") from exc
         if content_length is not None and size_bytes < content_length:
             raise MediaTruncated(content_length, size_bytes)
         return hasher.hexdigest(), size_bytes
 
     def commit(self, received: ReceivedMedia) -> None:
-        """fsync the temp file, rename it to its final path, fsync the directory.
+        """Rename the (fsynced) temp file to its final path, fsync the directory.
 
         Idempotent: when the final file already exists (same bytes, by
         construction) the temp file is simply removed. Concurrent commits of the
@@ -252,8 +296,6 @@ class LocalMediaStore:
             self.discard(received)
             return
         try:
-            with open(received.temp_path, "rb") as f:
-                os.fsync(f.fileno())
             os.chmod(received.temp_path, 0o644)
             created = not final.parent.is_dir()
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -285,14 +327,60 @@ class LocalMediaStore:
             return False
         return self.path_for(sha256).is_file()
 
-    def probe_duration_ms(self, path: Path) -> int | None:
-        """Duration via ffprobe when installed, bounded by ``probe_timeout_s``; else None."""
+    def inspect(self, received: ReceivedMedia, media_type: str) -> int | None:
+        """The allow-list, then ffprobe (when installed) forced to the identified demuxer.
+
+        Without ffprobe the leading bytes alone decide (logged once per store).
+        """
+        found = self._identify(received, media_type)
         ffprobe = shutil.which("ffprobe")
         if ffprobe is None:
+            if not self._warned_no_ffprobe:
+                self._warned_no_ffprobe = True
+                log.warning(
+                    "ffprobe not installed: uploads are checked by their leading"
+                    " bytes only and get no duration (apt install ffmpeg)"
+                )
             return None
+        probe = self._ffprobe(ffprobe, received.temp_path, found)
+        refusal = mc.check_probe(found, media_type, probe)
+        if refusal is not None or probe is None:
+            raise MediaRefused((refusal or mc.Refusal("unreadable")).message(media_type))
+        return mc.probe_duration_ms(probe, media_type)
+
+    def _identify(self, received: ReceivedMedia, media_type: str) -> mc.MediaFormat:
+        try:
+            with open(received.temp_path, "rb") as f:
+
+                def read_at(offset: int, size: int) -> bytes:
+                    f.seek(offset)
+                    return f.read(size)
+
+                found = mc.identify(read_at)
+                if isinstance(found, mc.Refusal):
+                    raise MediaRefused(found.message(media_type))
+                refusal = mc.check_declared(found, media_type)
+                if refusal is None and found.key == "mp4":
+                    reference = mc.mp4_external_reference(read_at, received.size_bytes)
+                    if reference is not None:
+                        refusal = mc.Refusal(f"{found.label} with {reference}")
+        except OSError as exc:
+            raise MediaStorageError(f"cannot read upload {received.temp_path}: {exc}") from exc
+        if refusal is not None:
+            raise MediaRefused(refusal.message(media_type))
+        return found
+
+    def _ffprobe(self, ffprobe: str, path: Path, found: mc.MediaFormat) -> mc.Probe | None:
+        """ffprobe's report, or None when it cannot read the file as ``found``."""
+        # Forced demuxer and the file protocol only: ffprobe itself must never
+        # follow a reference out of the file. Two packets decoded: it plays.
         cmd = [
-            ffprobe, "-v", "error", "-show_entries", "format=duration",
-            "-of", "default=noprint_wrappers=1:nokey=1", str(path.absolute()),
+            ffprobe, "-v", "error", "-hide_banner", "-protocol_whitelist", "file",
+            "-f", found.demuxer, "-read_intervals", "%+#2",
+            "-show_entries",
+            "format=format_name,duration:stream=codec_type,codec_name"
+            ":stream_disposition=attached_pic:frame=media_type",
+            "-of", "json", "file:" + str(path.absolute()),
         ]  # fmt: skip
         try:
             done = subprocess.run(
@@ -302,41 +390,76 @@ class LocalMediaStore:
                 check=False,
                 stdin=subprocess.DEVNULL,
             )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("ffprobe failed on %s: %s", path, exc)
+        except subprocess.TimeoutExpired:
+            log.warning("ffprobe took over %ss on %s: refused", self.probe_timeout_s, path)
             return None
+        except OSError as exc:
+            raise MediaStorageError(f"cannot run ffprobe: {exc}") from exc
         if done.returncode != 0:
             return None
-        text = done.stdout.decode("ascii", "replace").strip().splitlines()
         try:
-            seconds = float(text[0]) if text else float("nan")
+            return mc.parse_probe(json.loads(done.stdout))
         except ValueError:
             return None
-        # Still images report no duration (N/A) or 0.04 s: not a duration.
-        if not seconds > 0.05 or seconds == float("inf"):
-            return None
-        return round(seconds * 1000)
 
-    def cleanup_stale_temp(self, older_than_s: float) -> int:
-        """Remove upload temp files whose mtime is older than ``older_than_s`` seconds."""
+    def remove(self, sha256: str) -> int:
+        """Unlink the stored file; returns its size (0 when absent)."""
+        path = self.path_for(sha256)
+        try:
+            size_bytes = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise MediaStorageError(f"cannot remove media {sha256}: {exc}") from exc
+        log.info("removed media %s (%d bytes): no asset uses it", sha256, size_bytes)
+        return size_bytes
+
+    def stored(self) -> list[tuple[str, int]]:
+        """Every ``sha256/<xx>/<sha256>`` file; other names are left alone."""
+        out: list[tuple[str, int]] = []
+        base = self.root / "sha256"
+        try:
+            shards = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return out
+        for shard in shards:
+            for entry in os.scandir(shard.path):
+                if is_sha256(entry.name) and entry.name[:2] == shard.name:
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.is_file(follow_symlinks=False):
+                            out.append((entry.name, entry.stat().st_size))
+        return sorted(out)
+
+    def cleanup_stale_temp(self, older_than_s: float) -> Swept:
+        """Remove upload temp files whose mtime is older than ``older_than_s`` seconds.
+
+        An upload in progress writes its temp file at every chunk, so a bound far
+        above any pause of a live client never touches another worker's upload.
+        """
         cutoff = time.time() - older_than_s
-        removed = 0
+        removed = freed = 0
         try:
             entries = list(os.scandir(self.tmp_dir))
         except FileNotFoundError:
-            return 0
+            return Swept()
         for entry in entries:
             if not (entry.name.startswith(_TEMP_PREFIX) and entry.name.endswith(_TEMP_SUFFIX)):
                 continue
             try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                stat = entry.stat(follow_symlinks=False)
+                if entry.is_file(follow_symlinks=False) and stat.st_mtime < cutoff:
                     os.unlink(entry.path)
                     removed += 1
+                    freed += stat.st_size
             except FileNotFoundError:
                 continue
         if removed:
-            log.info("removed %d stale upload temp files from %s", removed, self.tmp_dir)
-        return removed
+            log.info(
+                "removed %d stale upload temp files (%d bytes) from %s",
+                removed, freed, self.tmp_dir,
+            )
+        return Swept(removed, freed)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -31,6 +31,10 @@ class Settings:
     database_url: str
     media_dir: Path
     max_upload_bytes: int = 2048 * MIB
+    # Sum of the sizes of a tenant's assets; 0 is unlimited (LOMUZ_TENANT_QUOTA_BYTES).
+    tenant_quota_bytes: int = 0
+    # Upload temp files not written to for this long are a killed worker's leftovers.
+    stale_upload_s: int = 6 * 3600
     max_json_bytes: int = 1 * MIB
     telemetry_interval_s: int = 60
     enrollment_code_ttl_s: int = 7 * 24 * 3600
@@ -107,6 +111,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         database_url=url,
         media_dir=media_dir.resolve(),
         max_upload_bytes=_int(env, "LOMUZ_MAX_UPLOAD_BYTES", Settings.max_upload_bytes, 1),
+        tenant_quota_bytes=_int(env, "LOMUZ_TENANT_QUOTA_BYTES", Settings.tenant_quota_bytes, 0),
+        stale_upload_s=_int(env, "LOMUZ_STALE_UPLOAD_S", Settings.stale_upload_s, 60),
         max_json_bytes=_int(env, "LOMUZ_MAX_JSON_BYTES", Settings.max_json_bytes, 64),
         telemetry_interval_s=_int(
             env, "LOMUZ_TELEMETRY_INTERVAL_S", Settings.telemetry_interval_s, 1

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import falcon
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from control_api import http
+from control_api.core import media_content as mc
 from control_api.core import validation as v
 from control_api.deps import Deps
-from control_api.errors import BadRequest, Conflict, Unprocessable, UnsupportedMediaType
+from control_api.errors import (
+    BadRequest,
+    Conflict,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from control_api.media import MediaStorageError
 from control_api.resources.listing import respond_with_page
+from control_api.store import media_refs
 from control_api.store import repository as repo
 from control_api.store.models import Asset, Playlist
 
-MEDIA_TYPES = ("audio", "video", "image")
+log = logging.getLogger(__name__)
 ASSET_PARAMS = ("filename", "title", "emergency", "valid_from", "valid_until")
+_CONTENT_TYPES = ", ".join(
+    f"{media_type}/{subtype}"
+    for media_type, subtypes in mc.CONTENT_TYPES.items()
+    for subtype in sorted(subtypes)
+)
 
 
 class Assets:
@@ -33,20 +48,21 @@ class Assets:
         )
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Receive, inspect, then (under the tenant's lock) dedup, quota and commit.
+
+        Every refusal leaves nothing behind: the temp file is discarded in the
+        ``finally`` (a no-op once ``commit`` renamed it into the store).
+        """
         tenant_id = req.context.principal.tenant_id
         content_type = (req.content_type or "").split(";", 1)[0].strip().lower()
-        media_type, _, subtype = content_type.partition("/")
-        if media_type not in MEDIA_TYPES or not subtype:
+        media_type = mc.media_type_of(content_type)
+        if media_type is None:
             raise UnsupportedMediaType(
-                "Content-Type must be audio/*, video/* or image/*", "unsupported_media_type"
+                f"Content-Type must be one of {_CONTENT_TYPES}, got {content_type[:80]!r}",
+                "unsupported_media_type",
             )
         # Everything stored with the asset is checked before a byte of media is
         # written: a refusal after ``receive`` would leave the file orphaned.
-        if len(content_type) > v.MAX_CONTENT_TYPE_CHARS:
-            raise UnsupportedMediaType(
-                f"Content-Type must be at most {v.MAX_CONTENT_TYPE_CHARS} characters",
-                "unsupported_media_type",
-            )
         http.check_params(req, ASSET_PARAMS)
         filename = http.str_param(req, "filename", v.MAX_FILENAME_CHARS)
         title = http.str_param(req, "title", v.MAX_NAME_CHARS)
@@ -56,55 +72,82 @@ class Assets:
         v.check_window(valid_from, valid_until, "valid_until")
 
         media = self.deps.media
+        quota_bytes = self.deps.settings.tenant_quota_bytes
         stream, content_length = http.body_stream(req)
+        if quota_bytes and content_length is not None:
+            self._check_quota_before_reading(tenant_id, content_length, quota_bytes)
         received = media.receive(stream, self.deps.settings.max_upload_bytes, content_length)
-        if received.size_bytes == 0:
-            media.discard(received)
-            raise BadRequest("the body is empty: send the media file", "empty_body")
-        with self.deps.db.read() as s:
-            existing = repo.asset_by_sha(s, tenant_id, received.sha256)
-            if existing is not None:
-                media.discard(received)
-                resp.status = falcon.HTTP_200
-                resp.media = repo.asset_json(existing)
-                return
-        media.commit(received)
-        duration_ms = None
-        if media_type != "image":
-            duration_ms = media.probe_duration_ms(media.path_for(received.sha256))
-        now = self.deps.now()
-        asset = Asset(
-            id=repo.new_id("ast"),
-            tenant_id=tenant_id,
-            sha256=received.sha256,
-            size_bytes=received.size_bytes,
-            media_type=media_type,
-            content_type=content_type,
-            filename=filename,
-            title=title,
-            duration_ms=duration_ms,
-            valid_from=valid_from,
-            valid_until=valid_until,
-            emergency=emergency,
-            created_at=now,
-            updated_at=now,
-        )
         try:
-            with self.deps.db.write() as s:
-                s.add(asset)
-                s.flush()
-                repo.record_changes(s, tenant_id, [("asset", asset.id, False)], self._keep)
-        except IntegrityError:
-            # The same bytes uploaded concurrently: the other upload won.
-            with self.deps.db.read() as s:
-                existing = repo.asset_by_sha(s, tenant_id, received.sha256)
-                if existing is None:
-                    raise
-                resp.status = falcon.HTTP_200
-                resp.media = repo.asset_json(existing)
-                return
+            if received.size_bytes == 0:
+                raise BadRequest("the body is empty: send the media file", "empty_body")
+            duration_ms = media.inspect(received, media_type)
+            now = self.deps.now()
+            asset = Asset(
+                id=repo.new_id("ast"),
+                tenant_id=tenant_id,
+                sha256=received.sha256,
+                size_bytes=received.size_bytes,
+                media_type=media_type,
+                content_type=content_type,
+                filename=filename,
+                title=title,
+                duration_ms=duration_ms,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                emergency=emergency,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                with self.deps.db.write() as s:
+                    # Uploads of one tenant take turns from here to commit, so
+                    # two parallel ones cannot both fit in the last free bytes.
+                    media_refs.lock_tenant(s, tenant_id)
+                    existing = repo.asset_by_sha(s, tenant_id, received.sha256)
+                    if existing is not None:
+                        resp.status = falcon.HTTP_200
+                        resp.media = repo.asset_json(existing)
+                        return
+                    refusal = mc.quota_refusal(
+                        media_refs.tenant_used_bytes(s, tenant_id), received.size_bytes, quota_bytes
+                    )
+                    if refusal is not None:
+                        raise PayloadTooLarge(refusal, "quota_exceeded")
+                    s.add(asset)
+                    s.flush()
+                    repo.record_changes(s, tenant_id, [("asset", asset.id, False)], self._keep)
+                    # Last: a delete of the same bytes in another tenant waits for
+                    # this commit before it may unlink the file renamed here.
+                    media_refs.lock_media(s, received.sha256)
+                    media.commit(received)
+            except IntegrityError:
+                # The same bytes uploaded concurrently: the other upload won.
+                with self.deps.db.read() as s:
+                    existing = repo.asset_by_sha(s, tenant_id, received.sha256)
+                    if existing is None:
+                        raise
+                    resp.status = falcon.HTTP_200
+                    resp.media = repo.asset_json(existing)
+                    return
+        finally:
+            media.discard(received)
         resp.status = falcon.HTTP_201
         resp.media = repo.asset_json(asset)
+
+    def _check_quota_before_reading(
+        self, tenant_id: str, content_length: int, quota_bytes: int
+    ) -> None:
+        """413 before a byte is read when the announced length cannot fit, unless an
+        asset of the tenant has that length (then it may be a re-upload, decided
+        after hashing)."""
+        with self.deps.db.read() as s:
+            refusal = mc.quota_refusal(
+                media_refs.tenant_used_bytes(s, tenant_id), content_length, quota_bytes
+            )
+            if refusal is not None and not media_refs.tenant_has_asset_of_size(
+                s, tenant_id, content_length
+            ):
+                raise PayloadTooLarge(refusal, "quota_exceeded")
 
     @property
     def _keep(self) -> int:
@@ -164,6 +207,7 @@ class AssetItem:
             asset = repo.get_asset(s, tenant_id, asset_id, for_update=True)
             if repo.asset_in_use(s, asset.id):
                 raise Conflict("a playlist uses this asset", "asset_in_use")
+            sha256 = asset.sha256
             s.delete(asset)
             repo.record_changes(
                 s,
@@ -171,6 +215,12 @@ class AssetItem:
                 [("asset", asset_id, True, repo.view_root(asset))],
                 self.deps.settings.changelog_horizon_revisions,
             )
+        # After the commit: unlinking first, a failed commit would keep an asset
+        # without its file. A failure here leaves the file to ``media gc``.
+        try:
+            media_refs.release_media(self.deps.db, self.deps.media, sha256)
+        except (MediaStorageError, SQLAlchemyError):
+            log.warning("could not remove media %s; media gc will", sha256, exc_info=True)
         resp.status = falcon.HTTP_204
 
 

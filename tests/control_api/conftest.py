@@ -47,7 +47,7 @@ class Api:
         return self.client.simulate_request(method, path, headers=headers, **kw)
 
     def upload(
-        self, token: str, data: bytes, content_type: str = "audio/mpeg", **params: str
+        self, token: str, data: bytes, content_type: str = "audio/wav", **params: str
     ) -> Any:
         return self.call(
             "POST",

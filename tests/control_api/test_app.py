@@ -8,10 +8,11 @@ from pathlib import Path
 import falcon.testing
 
 from control_api.app import create_app
-from control_api.media import ByteSource, ReceivedMedia
+from control_api.media import ByteSource, ReceivedMedia, Swept
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 
 
 class FakeBrokenMediaStore:
@@ -34,11 +35,17 @@ class FakeBrokenMediaStore:
     def exists(self, sha256: str) -> bool:
         return False
 
-    def probe_duration_ms(self, path: Path) -> int | None:
-        return None
+    def inspect(self, received: ReceivedMedia, media_type: str) -> int | None:
+        raise AssertionError("not reached")
 
-    def cleanup_stale_temp(self, older_than_s: float) -> int:
+    def remove(self, sha256: str) -> int:
         return 0
+
+    def stored(self) -> list[tuple[str, int]]:
+        return []
+
+    def cleanup_stale_temp(self, older_than_s: float) -> Swept:
+        return Swept()
 
 
 def test_unexpected_errors_are_a_bare_500(settings_env: dict[str, str]) -> None:
@@ -50,7 +57,7 @@ def test_unexpected_errors_are_a_bare_500(settings_env: dict[str, str]) -> None:
     try:
         api = Api(falcon.testing.TestClient(app), app, app.deps.db)
         admin = api.tenant()
-        reply = api.upload(admin, b"abc")
+        reply = api.upload(admin, wav(b"abc"))
         assert reply.status_code == 500
         assert reply.json == {
             "error": {"code": "internal_error", "message": "internal server error"}

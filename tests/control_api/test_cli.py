@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.control_api.media_samples import wav
+
 CLI = [sys.executable, "-m", "control_api.cli"]
 
 
@@ -83,8 +85,8 @@ def test_served_api_round_trip(server: tuple[str, str]) -> None:
         asset = client.post(
             "/v1/assets",
             params={"emergency": "true"},
-            content=b"a" * 5000,
-            headers={**auth, "Content-Type": "audio/mpeg"},
+            content=wav(b"a" * 5000),
+            headers={**auth, "Content-Type": "audio/wav"},
         ).json()
         device = client.post("/v1/devices", json={"name": "b"}, headers=auth).json()
         enrolled = client.post(
@@ -101,6 +103,6 @@ def test_served_api_round_trip(server: tuple[str, str]) -> None:
             asset_url := manifest.json()["assets"][0]["url"],
             headers={**dev_auth, "Range": "bytes=0-9"},
         )
-        assert media.status_code == 206 and media.content == b"a" * 10, asset_url
+        assert media.status_code == 206 and media.content == wav(b"a" * 5000)[:10], asset_url
         missing = client.get("/v1/nothing")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

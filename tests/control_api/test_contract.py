@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from player.wire import decode_manifest
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import png, wav
 
 
 def test_full_and_delta_manifests_decode_on_the_player_side(api: Api) -> None:
     admin = api.tenant()
     device_id, token = api.device(admin, timezone="Europe/Paris", groups=["north"])
-    song = api.upload(admin, b"song", "audio/mpeg", valid_from="2026-01-01T00:00:00Z").json
-    image = api.upload(admin, b"img", "image/png").json
-    api.upload(admin, b"alarm", "audio/mpeg", emergency="true")
+    song = api.upload(admin, wav(b"song"), "audio/wav", valid_from="2026-01-01T00:00:00Z").json
+    image = api.upload(admin, png(b"img"), "image/png").json
+    api.upload(admin, wav(b"alarm"), "audio/wav", emergency="true")
     items = [{"asset_id": song["id"]}, {"asset_id": image["id"], "duration_ms": 8000}]
     playlist = api.call("POST", "/v1/playlists", admin, json={"name": "p", "items": items}).json
     for target in ({"device_id": device_id}, {"group": "north"}, {"all": True}):

@@ -27,6 +27,7 @@ import pytest
 
 from control_api.cli import SERVICE_UMASK
 from control_api.settings import ENV_FILE_VARIABLE
+from tests.control_api.media_samples import wav
 
 REPO = Path(__file__).resolve().parents[3]
 SITE_PACKAGES = sysconfig.get_paths()["purelib"]
@@ -157,8 +158,8 @@ def test_a_root_server_holds_wal_and_shm_as_the_owner(
         assert uid_line.split()[1:] == [str(pwd.getpwnam("nobody").pw_uid)] * 4
         with httpx.Client(base_url=base, timeout=10) as client:
             uploaded = client.post(
-                "/v1/assets", content=b"x" * 2000,
-                headers={**admin, "Content-Type": "audio/mpeg"},
+                "/v1/assets", content=wav(b"x" * 2000),
+                headers={**admin, "Content-Type": "audio/wav"},
             )
             assert uploaded.status_code == 201, uploaded.text
             assert client.get("/v1/assets", headers=admin).status_code == 200

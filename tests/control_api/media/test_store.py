@@ -17,9 +17,11 @@ from control_api.media import (
     CHUNK_SIZE_BYTES,
     InvalidMediaName,
     LocalMediaStore,
+    MediaRefused,
     MediaTooLarge,
     MediaTruncated,
     ReceivedMedia,
+    Swept,
 )
 
 
@@ -230,19 +232,31 @@ def test_cleanup_stale_temp(store: LocalMediaStore) -> None:
     fresh = store.tmp_dir / "upload-fresh.part"
     foreign = store.tmp_dir / "keep-me.txt"
     for p in (old, fresh, foreign):
-        p.write_bytes(b"x")
+        p.write_bytes(b"xyz")
     an_hour_ago = time.time() - 3600
     os.utime(old, (an_hour_ago, an_hour_ago))
     os.utime(foreign, (an_hour_ago, an_hour_ago))
 
-    assert store.cleanup_stale_temp(older_than_s=600) == 1
+    assert store.cleanup_stale_temp(older_than_s=600) == Swept(files=1, bytes_freed=3)
     assert not old.exists()
     assert fresh.exists()
     assert foreign.exists()
 
 
 def test_cleanup_without_tmp_dir(store: LocalMediaStore) -> None:
-    assert store.cleanup_stale_temp(older_than_s=0) == 0
+    assert store.cleanup_stale_temp(older_than_s=0) == Swept()
+
+
+def test_stored_and_remove(store: LocalMediaStore) -> None:
+    received = store.receive(io.BytesIO(b"stored bytes"), 100, None)
+    store.commit(received)
+    (store.root / "sha256" / "zz").mkdir()
+    (store.root / "sha256" / "zz" / "not-a-hash").write_bytes(b"left alone")
+    assert store.stored() == [(received.sha256, 12)]
+    assert store.remove(received.sha256) == 12
+    assert store.remove(received.sha256) == 0
+    assert store.stored() == []
+    assert (store.root / "sha256" / "zz" / "not-a-hash").exists()
 
 
 def _write_wav(path: Path, seconds: float) -> None:
@@ -254,20 +268,29 @@ def _write_wav(path: Path, seconds: float) -> None:
         w.writeframes(b"\x00\x00" * int(rate * seconds))
 
 
+def _received(path: Path) -> ReceivedMedia:
+    return ReceivedMedia("0" * 64, path.stat().st_size, path)
+
+
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (apt: ffmpeg)")
-def test_probe_duration_with_ffprobe(store: LocalMediaStore, tmp_path: Path) -> None:
+def test_inspect_gives_the_duration_with_ffprobe(store: LocalMediaStore, tmp_path: Path) -> None:
     wav = tmp_path / "tone.wav"
     _write_wav(wav, 1.5)
-    assert store.probe_duration_ms(wav) == 1500
+    assert store.inspect(_received(wav), "audio") == 1500
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not media at all")
-    assert store.probe_duration_ms(junk) is None
+    with pytest.raises(MediaRefused, match="the upload is text, not audio"):
+        store.inspect(_received(junk), "audio")
 
 
-def test_probe_without_ffprobe_is_none(
+def test_inspect_without_ffprobe_checks_the_leading_bytes_only(
     store: LocalMediaStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wav = tmp_path / "tone.wav"
     _write_wav(wav, 0.5)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
-    assert store.probe_duration_ms(wav) is None
+    assert store.inspect(_received(wav), "audio") is None
+    playlist = tmp_path / "list.m3u8"
+    playlist.write_bytes(b"#EXTM3U\n#EXT-X-VERSION:3\nhttp://10.0.0.1/a.ts\n")
+    with pytest.raises(MediaRefused, match="an HLS playlist, not audio"):
+        store.inspect(_received(playlist), "audio")

@@ -21,6 +21,7 @@ import pytest
 
 from control_api.openapi import build_openapi
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 
 CHECKS = ",".join(
     [
@@ -75,7 +76,7 @@ def write_config(path: Path, admin: str, device: str, sha256: str) -> Path:
 def seed(api: Api) -> tuple[str, str, str]:
     """A tenant with an asset, a playlist, a schedule and an enrolled device."""
     admin = api.tenant()
-    data = b"RIFF" + bytes(range(256)) * 8
+    data = wav(bytes(range(256)) * 8)
     asset = api.upload(admin, data, content_type="audio/wav", title="song")
     assert asset.status_code == 201, asset.text
     playlist = api.call(

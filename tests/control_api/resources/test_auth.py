@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.control_api.conftest import Api, make_api
+from tests.control_api.media_samples import wav
 
 
 def _catalogue(api: Api, admin: str) -> dict[str, str]:
-    asset = api.upload(admin, b"secret bytes").json
+    asset = api.upload(admin, wav(b"secret bytes")).json
     playlist = api.call(
         "POST", "/v1/playlists", admin, json={"name": "p", "items": [{"asset_id": asset["id"]}]}
     ).json

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import mp4, png, wav
 
 
 def test_upload_dedupes_per_tenant_and_validates(api: Api) -> None:
     admin, other = api.tenant("a"), api.tenant("b")
     first = api.upload(
         admin,
-        b"abc",
-        "audio/ogg",
+        wav(b"abc"),
+        "audio/wav",
         title="Song",
         emergency="true",
         valid_from="2026-01-01T00:00:00+01:00",
@@ -20,15 +21,15 @@ def test_upload_dedupes_per_tenant_and_validates(api: Api) -> None:
     assert first.status_code == 201
     assert first.json["valid_from"] == "2025-12-31T23:00:00Z"
     assert first.json["emergency"] is True and first.json["media_type"] == "audio"
-    again = api.upload(admin, b"abc", "audio/ogg")
+    again = api.upload(admin, wav(b"abc"), "audio/x-wav")
     assert again.status_code == 200 and again.json["id"] == first.json["id"]
-    assert api.upload(other, b"abc", "audio/ogg").status_code == 201
-    assert api.upload(admin, b"abc", "application/pdf").status_code == 415
-    bad = api.upload(admin, b"new", "image/png", valid_until="tomorrow")
+    assert api.upload(other, wav(b"abc"), "audio/wav").status_code == 201
+    assert api.upload(admin, wav(b"abc"), "application/pdf").status_code == 415
+    bad = api.upload(admin, png(b"new"), "image/png", valid_until="tomorrow")
     assert bad.status_code == 422 and "valid_until" in bad.json["error"]["message"]
-    bad = api.upload(admin, b"new", "image/png", color="red")
+    bad = api.upload(admin, png(b"new"), "image/png", color="red")
     assert bad.status_code == 422 and "color" in bad.json["error"]["message"]
-    too_big = api.upload(admin, b"x" * 100_001, "video/mp4")
+    too_big = api.upload(admin, mp4(b"x" * 100_001), "video/mp4")
     assert too_big.status_code == 413
     assert len(api.call("GET", "/v1/assets", admin).json["items"]) == 1
 
@@ -61,7 +62,7 @@ def test_json_bodies_malformed_wrong_types_unknown_fields_oversize(api: Api) -> 
 
 def test_playlist_if_match_and_409_rules(api: Api) -> None:
     admin = api.tenant()
-    asset = api.upload(admin, b"a").json
+    asset = api.upload(admin, wav(b"a")).json
     created = api.call(
         "POST", "/v1/playlists", admin, json={"name": "p", "items": [{"asset_id": asset["id"]}]}
     )
@@ -164,7 +165,7 @@ def test_devices_timezone_and_groups(api: Api) -> None:
 
 def test_lists_page_with_an_opaque_cursor(api: Api) -> None:
     admin = api.tenant()
-    made = [api.upload(admin, f"m{i}".encode()).json["id"] for i in range(5)]
+    made = [api.upload(admin, wav(f"m{i}".encode())).json["id"] for i in range(5)]
     seen: list[str] = []
     after = None
     while True:

@@ -7,6 +7,7 @@ import io
 import uuid
 
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import mp4, wav
 
 
 def _play(
@@ -27,7 +28,7 @@ def _play(
 def test_plays_are_idempotent_and_survive_asset_deletion(api: Api) -> None:
     admin = api.tenant()
     device_id, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     plays = [_play(asset), _play(asset, "2026-03-01T11:00:00Z", future_field="x")]
     first = api.call("POST", "/v1/device/plays", token, json={"plays": plays})
     assert first.json == {"accepted": 2, "duplicates": 0, "rejected": []}
@@ -51,7 +52,7 @@ def test_plays_are_idempotent_and_survive_asset_deletion(api: Api) -> None:
 def test_a_batch_too_large_changes_nothing(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     too_many = {"plays": [_play(asset) for _ in range(1001)]}
     reply = api.call("POST", "/v1/device/plays", token, json=too_many)
     assert reply.status_code in (413, 422)
@@ -61,7 +62,7 @@ def test_a_batch_too_large_changes_nothing(api: Api) -> None:
 def test_csv_export_has_the_same_fields(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     api.call("POST", "/v1/device/plays", token, json={"plays": [_play(asset)]})
     reply = api.call("GET", "/v1/plays", admin, headers={"Accept": "text/csv"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
@@ -91,13 +92,15 @@ def test_telemetry_sets_status_and_online(api: Api) -> None:
 def test_media_served_with_ranges_to_the_tenant_only(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"0123456789", "video/mp4").json
+    video = mp4(b"0123456789")
+    asset = api.upload(admin, video, "video/mp4").json
     path = f"/v1/media/{asset['sha256']}"
     full = api.call("GET", path, token)
-    assert full.status_code == 200 and full.content == b"0123456789"
+    assert full.status_code == 200 and full.content == video
     part = api.call("GET", path, admin, headers={"Range": "bytes=2-4"})
-    assert part.status_code == 206 and part.content == b"234"
-    assert api.call("GET", path, token, headers={"Range": "bytes=50-"}).status_code == 416
+    assert part.status_code == 206 and part.content == video[2:5]
+    beyond = f"bytes={len(video) + 50}-"
+    assert api.call("GET", path, token, headers={"Range": beyond}).status_code == 416
     assert api.call("GET", "/v1/media/../../etc/passwd", token).status_code == 404
     assert api.call("GET", "/v1/media/" + "0" * 64, token).status_code == 404
 
@@ -105,7 +108,7 @@ def test_media_served_with_ranges_to_the_tenant_only(api: Api) -> None:
 def test_csv_export_neutralises_formulas(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     hostile = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok=1"]
     plays = [
         _play(asset, f"2026-03-01T1{i}:00:00Z", schedule_id=cell, playlist_id=cell)

@@ -8,11 +8,12 @@ import hashlib
 import pytest
 
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 
 
 def test_a_weak_if_match_never_matches(api: Api) -> None:
     admin = api.tenant()
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     body = {"name": "p", "items": [{"asset_id": asset["id"]}]}
     pid = api.call("POST", "/v1/playlists", admin, json=body).json["id"]
     path = f"/v1/playlists/{pid}"
@@ -35,7 +36,7 @@ def test_only_iana_zones_of_the_world(api: Api, zone: str) -> None:
 
 def test_durations_below_one_second_are_refused(api: Api) -> None:
     admin = api.tenant()
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     for duration in (0, 1, 999):
         item = {"asset_id": asset["id"], "duration_ms": duration}
         reply = api.call("POST", "/v1/playlists", admin, json={"name": "p", "items": [item]})
@@ -54,8 +55,8 @@ def test_durations_below_one_second_are_refused(api: Api) -> None:
 
 def test_media_is_cached_privately(api: Api) -> None:
     admin = api.tenant()
-    api.upload(admin, b"song")
-    reply = api.call("GET", f"/v1/media/{hashlib.sha256(b'song').hexdigest()}", admin)
+    api.upload(admin, wav(b"song"))
+    reply = api.call("GET", f"/v1/media/{hashlib.sha256(wav(b'song')).hexdigest()}", admin)
     assert reply.status_code == 200
     assert reply.headers["cache-control"] == "private, max-age=31536000, immutable"
     assert reply.headers["x-content-type-options"] == "nosniff"

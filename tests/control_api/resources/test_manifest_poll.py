@@ -15,6 +15,7 @@ from control_api.revisions import RevisionCache
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 
 TTL_S = 1.0
 
@@ -69,7 +70,7 @@ def two_workers(settings_env: dict[str, str], clock: FakeMonotonic) -> Iterator[
 def _scheduled_device(api: Api) -> tuple[str, str, str, str]:
     """(admin token, device token, playlist id, first asset id), scheduled for all."""
     admin = api.tenant()
-    asset = api.upload(admin, b"first song").json
+    asset = api.upload(admin, wav(b"first song")).json
     playlist = api.call(
         "POST", "/v1/playlists", admin, json={"name": "p", "items": [{"asset_id": asset["id"]}]}
     ).json
@@ -173,7 +174,7 @@ def test_cached_304_opens_no_database_connection(
 def test_playlist_edit_adding_an_asset_brings_that_asset_in_the_delta(api: Api) -> None:
     admin, token, playlist_id, first_id = _scheduled_device(api)
     cursor = _poll(api, token).json["cursor"]
-    new = api.upload(admin, b"a brand new song", title="new").json
+    new = api.upload(admin, wav(b"a brand new song"), title="new").json
     edited = api.call(
         "PUT",
         f"/v1/playlists/{playlist_id}",

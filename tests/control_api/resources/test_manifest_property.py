@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from tests.control_api.conftest import Api, make_api
+from tests.control_api.media_samples import wav
 
 KINDS = ("assets", "playlists", "schedules")
 
@@ -142,7 +143,7 @@ def _run_edit(
     schedules = api.call("GET", "/v1/schedules", admin).json["items"]
     if op == "upload":
         upload_counter[0] += 1
-        data = f"media-{upload_counter[0]}-{a}".encode()
+        data = wav(f"media-{upload_counter[0]}-{a}".encode())
         api.upload(admin, data, emergency="true" if b % 3 == 0 else "false")
     elif op == "patch_asset" and assets:
         api.call(
@@ -162,7 +163,7 @@ def _run_edit(
         pool = [p for p in playlists if p["id"] in scheduled] or playlists
         target = pool[a % len(pool)]
         upload_counter[0] += 1
-        fresh = api.upload(admin, f"fresh-{upload_counter[0]}-{a}".encode()).json["id"]
+        fresh = api.upload(admin, wav(f"fresh-{upload_counter[0]}-{a}".encode())).json["id"]
         items = [*target["items"], {"asset_id": fresh}]
         reply = api.call(
             "PUT",
@@ -179,7 +180,7 @@ def _run_edit(
             playlist_id = unused[a % len(unused)]
         else:
             upload_counter[0] += 1
-            fresh = api.upload(admin, f"switch-{upload_counter[0]}-{a}".encode()).json["id"]
+            fresh = api.upload(admin, wav(f"switch-{upload_counter[0]}-{a}".encode())).json["id"]
             new_playlist: dict[str, Any] = {
                 "name": f"new{a}",
                 "items": [{"asset_id": fresh}, {"asset_id": assets[b % len(assets)]}],
@@ -306,7 +307,7 @@ def test_deltas_are_used_and_304_costs_nothing(api: Api) -> None:
     cursor = player.cursor
     player.sync()
     assert player.cursor == cursor
-    asset = api.upload(admin, b"x", emergency="true").json
+    asset = api.upload(admin, wav(b"x"), emergency="true").json
     player.sync()
     assert player.deltas == 1
     assert list(player.state["assets"]) == [asset["id"]]
@@ -322,7 +323,7 @@ def test_a_new_schedule_brings_its_playlist_and_assets_in_a_delta(api: Api) -> N
     _, token = api.device(admin)
     player = SimulatedPlayer(api, token)
     player.sync()
-    asset_id = api.upload(admin, b"x").json["id"]
+    asset_id = api.upload(admin, wav(b"x")).json["id"]
     body = {"name": "p", "items": [{"asset_id": asset_id}]}
     playlist_id = api.call("POST", "/v1/playlists", admin, json=body).json["id"]
     player.sync()  # not in view yet
@@ -341,7 +342,7 @@ def test_a_change_in_another_tenant_never_yields_anything(api: Api) -> None:
     _, token = api.device(admin)
     player = SimulatedPlayer(api, token)
     player.sync()
-    api.upload(other, b"elsewhere", emergency="true")
+    api.upload(other, wav(b"elsewhere"), emergency="true")
     api.device(other)
     reply = api.call("GET", "/v1/device/manifest", token, params={"since": player.cursor})
     assert reply.status_code == 304
@@ -372,12 +373,12 @@ def test_a_cursor_older_than_the_change_log_horizon_gets_a_full_snapshot(
         player.sync()
         old_cursor = player.cursor
         for i in range(25):
-            api.upload(admin, f"m{i}".encode(), emergency="true")
+            api.upload(admin, wav(f"m{i}".encode()), emergency="true")
         reply = api.call("GET", "/v1/device/manifest", token, params={"since": old_cursor})
         assert reply.json["full"] is True
         assert len(reply.json["assets"]) == 25
         player.sync()
-        api.upload(admin, b"one more", emergency="true")
+        api.upload(admin, wav(b"one more"), emergency="true")
         player.sync()
         assert player.deltas == 1
         assert player.state == player.full_snapshot()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.control_api.conftest import Api, make_api
+from tests.control_api.media_samples import wav
 
 
 @pytest.fixture
@@ -77,8 +78,8 @@ def test_a_mixed_batch_stores_the_good_and_lists_the_bad(big_api: Api) -> None:
     admin = api.tenant()
     other = api.tenant("other")
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
-    stranger = api.upload(other, b"their song").json
+    asset = api.upload(admin, wav(b"song")).json
+    stranger = api.upload(other, wav(b"their song")).json
     bad = _bad_plays(asset, stranger)
     good = [_play(asset), _play(asset, source="override"), _play(asset, future_field=1)]
     batch = [good[0], *[play for play, _ in bad[:10]], good[1], *[play for play, _ in bad[10:]]]
@@ -106,7 +107,7 @@ def test_a_mixed_batch_stores_the_good_and_lists_the_bad(big_api: Api) -> None:
 def test_any_spelling_of_a_uuid_is_the_same_play(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     play_id = uuid.uuid4()
     spellings = [f"{{{play_id}}}", str(play_id).upper(), play_id.hex, play_id.urn]
 
@@ -123,7 +124,7 @@ def test_any_spelling_of_a_uuid_is_the_same_play(api: Api) -> None:
 def test_a_play_of_a_deleted_asset_is_kept_but_a_fabricated_one_is_not(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
-    asset = api.upload(admin, b"song").json
+    asset = api.upload(admin, wav(b"song")).json
     assert api.call("DELETE", f"/v1/assets/{asset['id']}", admin).status_code == 204
     reply = api.call(
         "POST",

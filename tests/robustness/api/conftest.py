@@ -32,6 +32,7 @@ from control_api.settings import load_settings
 from control_api.store.db import Database
 from control_api.store.models import Asset
 from tests.control_api.conftest import Api, database_url  # noqa: F401 - the same fixture
+from tests.control_api.media_samples import wav
 
 MAX_UPLOAD_BYTES = 100_000
 
@@ -276,7 +277,7 @@ class Tenant:
 def seed_tenant(api: Api, label: str) -> Tenant:
     """An asset, a playlist, a schedule, an enrolled device and one play."""
     admin = api.tenant(label)
-    data = f"{label} bytes ".encode() * 500
+    data = wav(f"{label} bytes ".encode() * 500)
     asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
     assert asset.status_code == 201, asset.text
     playlist = api.call(

@@ -7,6 +7,7 @@ import json
 import threading
 from dataclasses import dataclass
 
+from tests.control_api.media_samples import wav
 from tests.robustness.api.conftest import Reply, Served, error_of
 
 EDITORS = 50
@@ -23,8 +24,8 @@ def make_playlist(served: Served) -> tuple[str, str, list[str]]:
     admin = served.env.api.tenant()
     assets = []
     for i in range(3):
-        r = served.request("POST", "/v1/assets", admin, body=f"track {i}".encode() * 100,
-                           headers={"Content-Type": "audio/mpeg"})
+        r = served.request("POST", "/v1/assets", admin, body=wav(f"track {i}".encode() * 100),
+                           headers={"Content-Type": "audio/wav"})
         assert r.status == 201, r.body
         assets.append(r.json()["id"])
     r = served.request(

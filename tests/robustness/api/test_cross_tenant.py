@@ -15,6 +15,7 @@ from typing import Any
 
 from control_api.openapi import build_openapi
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 from tests.robustness.api.conftest import METHODS, OBJECT_OF, Env, Tenant, error_of, seed_tenant
 
 DOC = build_openapi()
@@ -183,7 +184,7 @@ def test_references_to_another_tenants_objects_are_rejected(env: Env) -> None:
     assert len(api.call("GET", "/v1/playlists", b.admin).json["items"]) == 1
     assert len(api.call("GET", "/v1/schedules", b.admin).json["items"]) == 1
     # Uploading A's exact bytes gives B its own asset, not A's.
-    data = b"alpha bytes " * 500
+    data = wav(b"alpha bytes " * 500)
     r = api.upload(b.admin, data, content_type="audio/wav")
     assert r.status_code == 201, r.text
     assert r.json["id"] != a.ids["asset"]

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from tests.control_api.media_samples import wav
 from tests.robustness.api.conftest import Env, error_of, seed_tenant
 
 
@@ -45,12 +46,12 @@ def test_nul_and_long_path_and_query_parameters(
 
 def test_a_long_content_type_is_refused_before_the_file_is_written(env: Env) -> None:
     admin = env.api.tenant()
-    reply = env.api.upload(admin, b"song bytes", content_type="audio/" + "x" * 300)
+    reply = env.api.upload(admin, wav(b"song bytes"), content_type="audio/" + "x" * 300)
     assert _ok_4xx(reply) == 415
     assert env.stored_files() == []
-    reply = env.api.upload(admin, b"song bytes", filename="f" * 256)
+    reply = env.api.upload(admin, wav(b"song bytes"), filename="f" * 256)
     assert _ok_4xx(reply) == 422
-    reply = env.api.upload(admin, b"song bytes", title="t\x00")
+    reply = env.api.upload(admin, wav(b"song bytes"), title="t\x00")
     assert _ok_4xx(reply) == 422
     assert env.stored_files() == []
 

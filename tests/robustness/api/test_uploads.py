@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from control_api.store.db import Database
+from tests.control_api.media_samples import wav
 from tests.robustness.api.conftest import MAX_UPLOAD_BYTES, Reply, Served, error_of
 
 
@@ -56,7 +57,7 @@ def assert_nothing_stored(served: Served, admin: str) -> None:
 
 def test_truncated_body_is_rejected_and_leaves_nothing(served: Served) -> None:
     admin = served.env.api.tenant()
-    body = b"\x01" * 10_000
+    body = wav(b"\x01" * 10_000)
     raw = served.raw(upload_head(admin, 50_000) + body, half_close=True)
     reply = parse_reply(raw)
     served.env.media.wait_finished(1)
@@ -66,7 +67,7 @@ def test_truncated_body_is_rejected_and_leaves_nothing(served: Served) -> None:
     assert_nothing_stored(served, admin)
     # The same bytes uploaded whole afterwards are a normal new asset.
     ok = served.request("POST", "/v1/assets", admin, body=body,
-                        headers={"Content-Type": "audio/mpeg"})
+                        headers={"Content-Type": "audio/wav"})
     assert ok.status == 201, ok.body
     assert ok.json()["sha256"] == hashlib.sha256(body).hexdigest()
     assert served.env.orphans() == []
@@ -97,12 +98,15 @@ def test_announced_oversize_is_refused_before_reading(served: Served) -> None:
 
 def test_limit_is_exact(served: Served) -> None:
     admin = served.env.api.tenant()
-    over = served.request("POST", "/v1/assets", admin, body=b"\x03" * (MAX_UPLOAD_BYTES + 1),
-                          headers={"Content-Type": "video/mp4"})
+    header_bytes = len(wav(min_samples=0))
+    over = served.request("POST", "/v1/assets", admin,
+                          body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes + 2),
+                          headers={"Content-Type": "audio/wav"})
     assert over.status == 413, over.body
     assert_nothing_stored(served, admin)
-    exact = served.request("POST", "/v1/assets", admin, body=b"\x03" * MAX_UPLOAD_BYTES,
-                           headers={"Content-Type": "video/mp4"})
+    exact = served.request("POST", "/v1/assets", admin,
+                           body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes),
+                           headers={"Content-Type": "audio/wav"})
     assert exact.status == 201, exact.body
     assert exact.json()["size"] == MAX_UPLOAD_BYTES
     assert served.env.orphans() == []
@@ -111,12 +115,15 @@ def test_limit_is_exact(served: Served) -> None:
 @pytest.mark.parametrize(
     "content_type",
     ["application/octet-stream", "text/plain", "audio", "audio/", "application/json",
-     "multipart/form-data; boundary=x", ""],
+     "multipart/form-data; boundary=x", "", "image/svg+xml", "image/*", "audio/*", "video/*",
+     "audio/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "video/mp2t",
+     "application/dash+xml", "audio/x-scpls", "application/xspf+xml", "text/html",
+     "application/sdp", "application/smil+xml", "video/x-ms-asf"],
 )
 def test_wrong_content_type_is_415_and_stores_nothing(served: Served, content_type: str) -> None:
     admin = served.env.api.tenant()
     headers = {"Content-Type": content_type} if content_type else {}
-    r = served.request("POST", "/v1/assets", admin, body=b"\x04" * 5000, headers=headers)
+    r = served.request("POST", "/v1/assets", admin, body=wav(b"\x04" * 5000), headers=headers)
     assert r.status == 415, (content_type, r.status, r.body)
     err = error_of(r.status, r.headers.get("content-type"), r.body)
     assert err["code"] == "unsupported_media_type"
@@ -199,7 +206,7 @@ def test_chunked_upload_stores_the_real_bytes_or_asks_for_a_length(
 ) -> None:
     served = gunicorn_served
     admin = served.env.api.tenant()
-    body = b"\x06" * 20_000
+    body = wav(b"\x06" * 20_000)
     raw = served.raw(upload_head(admin, None, chunked=True) + chunked(body), half_close=True)
     reply = parse_reply(raw)
     # Either the streamed bytes are stored, or 411 Length Required; never an
@@ -244,11 +251,11 @@ def test_upload_without_a_length_is_never_stored_empty(served: Served) -> None:
     """No Content-Length (or an empty one) and no chunking: the body runs to the
     close. The API must store those bytes or answer 411, not store nothing."""
     admin = served.env.api.tenant()
-    body = b"\x07" * 5000
+    body = wav(b"\x07" * 5000)
     for length_line in ("", "Content-Length: \r\n"):
         head = (
             "POST /v1/assets HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {admin}\r\nContent-Type: audio/mpeg\r\n{length_line}\r\n"
+            f"Authorization: Bearer {admin}\r\nContent-Type: audio/wav\r\n{length_line}\r\n"
         ).encode()
         reply = parse_reply(served.raw(head + body, half_close=True))
         assert reply.status in (201, 411), (length_line, reply.status, reply.body[:300])
