@@ -332,6 +332,8 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "Unprocessable": ("422", "Well-formed but invalid input; the message names the field."),
     "TooManyRequests": ("429", "Too many attempts; retry after Retry-After seconds."),
     "Unavailable": ("503", "The database does not answer."),
+    "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
+    "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
 }
 
 
@@ -343,6 +345,7 @@ def _responses_components() -> dict[str, Any]:
         "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
     }
     out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    out["MetricsUnauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     return out
 
 
@@ -695,12 +698,17 @@ def _paths() -> dict[str, Any]:
         "get": {
             "tags": ["Operations"],
             "operationId": "metrics",
-            "security": [],
+            "description": (
+                "All tenants' counts: it needs LOMUZ_METRICS_TOKEN as a bearer token "
+                "(403 while the server has none set)."
+            ),
+            "security": [{"metricsToken": []}],
             "responses": {
                 "200": {
                     "description": "Prometheus text exposition format.",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
+                },
+                **_errors("MetricsUnauthorized", "MetricsOff"),
             },
         }
     }
@@ -795,6 +803,11 @@ def build_openapi() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A device token from POST /v1/enroll.",
+                },
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The server's LOMUZ_METRICS_TOKEN (Prometheus scrapes).",
                 },
             },
         },

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from control_api.core.proxies import Network, parse_networks
@@ -47,6 +47,8 @@ class Settings:
     enroll_lockout_s: int = 300
     # Reverse proxies whose X-Forwarded-For is believed (LOMUZ_TRUSTED_PROXIES).
     trusted_proxies: tuple[Network, ...] = ()
+    # /metrics needs "Authorization: Bearer <this>"; None: /metrics answers 403 (issue 10).
+    metrics_token: str | None = field(default=None, repr=False)
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -130,8 +132,29 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         enroll_max_failures=_int(env, "LOMUZ_ENROLL_MAX_FAILURES", Settings.enroll_max_failures, 1),
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
+        metrics_token=_metrics_token(env),
     )
 
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    """LOMUZ_METRICS_TOKEN, else the content of LOMUZ_METRICS_TOKEN_FILE (the packaged
+    server's /etc/lomuz/metrics.token, made by the postinst); a missing file: None."""
+    key = "LOMUZ_METRICS_TOKEN"
+    raw = env.get(key, "").strip()
+    named = env.get("LOMUZ_METRICS_TOKEN_FILE", "").strip()
+    if not raw and named:
+        key = "LOMUZ_METRICS_TOKEN_FILE"
+        try:
+            raw = Path(named).read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(key, f"cannot read {named}: {exc}") from None
+    if not raw:
+        return None
+    if len(raw) < 16 or not raw.isascii() or not raw.isprintable() or " " in raw:
+        raise ConfigError(key, "must be at least 16 printable ASCII characters without spaces")
+    return raw
 
 
 # ---------------------------------------------------------------- the env file

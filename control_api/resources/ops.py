@@ -1,10 +1,16 @@
-"""Operations endpoints: health, Prometheus metrics, the OpenAPI document (no auth)."""
+"""Operations endpoints: health, Prometheus metrics, the OpenAPI document.
+
+None takes a tenant's token; /metrics takes the server's LOMUZ_METRICS_TOKEN.
+"""
 
 from __future__ import annotations
+
+import hmac
 
 import falcon
 
 from control_api.deps import Deps
+from control_api.errors import Forbidden, Unauthorized
 from control_api.store import repository as repo
 
 
@@ -25,12 +31,32 @@ class Health:
 
 
 class MetricsResource:
+    """All tenants' counts, so never public: ``Authorization: Bearer`` the server's
+    LOMUZ_METRICS_TOKEN (compared in constant time); no token set: 403."""
+
     auth = None
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
+    def _check_token(self, req: falcon.Request) -> None:
+        expected = self.deps.settings.metrics_token
+        if expected is None:
+            raise Forbidden(
+                "/metrics is off: give the server a token (LOMUZ_METRICS_TOKEN, or the "
+                "file LOMUZ_METRICS_TOKEN_FILE names) and scrape with Authorization: Bearer",
+                "metrics_disabled",
+            )
+        scheme, _, given = (req.get_header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            error = Unauthorized("/metrics needs Authorization: Bearer <LOMUZ_METRICS_TOKEN>")
+            error.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            raise error
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._check_token(req)
         with self.deps.db.read() as s:
             total, online = repo.count_devices(
                 s, self.deps.now(), self.deps.settings.telemetry_interval_s

@@ -22,6 +22,7 @@ from control_api.store import repository as repo
 from control_api.store.db import Database
 
 PG_URL = os.environ.get("LOMUZ_TEST_POSTGRES_URL", "")
+METRICS_TOKEN = "metrics-token-for-tests"
 BACKENDS = (
     ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)] if PG_URL else ["sqlite"]
 )
@@ -100,6 +101,7 @@ def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "LOMUZ_LAST_SEEN_WRITE_S": "0",
         "LOMUZ_MAX_JSON_BYTES": "4096",
         "LOMUZ_MAX_UPLOAD_BYTES": "100000",
+        "LOMUZ_METRICS_TOKEN": METRICS_TOKEN,
     }
 
 

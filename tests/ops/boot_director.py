@@ -8,7 +8,8 @@ Commands print JSON on stdout:
   every device, creates a device and prints its ids and enrollment code;
 - ``plays`` prints the plays the API has;
 - ``hits N`` sends N requests to ``/healthz``;
-- ``metrics`` prints the body of ``/metrics``.
+- ``metrics TOKEN`` prints the body of ``/metrics``, scraped with the server's
+  metrics token (the content of its /etc/lomuz/metrics.token), as Prometheus does.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
                 api.get("/healthz").raise_for_status()
             print(json.dumps({"sent": int(args[0])}))
         elif command == "metrics":
-            answer = api.get("/metrics")
+            answer = api.get("/metrics", headers={"Authorization": f"Bearer {args[0]}"})
             answer.raise_for_status()
             sys.stdout.write(answer.text)
         else:

@@ -33,7 +33,7 @@ from player.adapters.textfile_metrics import (
     write_textfile,
 )
 from player.settings import load_settings
-from tests.control_api.conftest import make_api
+from tests.control_api.conftest import METRICS_TOKEN, make_api
 from tests.ops.conftest import REPO, require_tool
 
 MONITORING = REPO / "packaging/monitoring"
@@ -102,6 +102,7 @@ def api_exposition(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     env = {
         "LOMUZ_DATABASE_URL": f"sqlite:///{tmp / 'control.db'}",
         "LOMUZ_MEDIA_DIR": str(tmp / "media"),
+        "LOMUZ_METRICS_TOKEN": METRICS_TOKEN,
     }
     apis = make_api(env)
     api = next(apis)
@@ -111,7 +112,7 @@ def api_exposition(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         assert api.call("GET", "/v1/devices", token).status_code == 200
         assert api.call("GET", "/v1/device/manifest", device_token).status_code == 200
         assert api.call("GET", "/nowhere").status_code == 404
-        scrape = api.call("GET", "/metrics")
+        scrape = api.call("GET", "/metrics", METRICS_TOKEN)
         assert scrape.status_code == 200
         body: bytes = scrape.content
         return body

@@ -17,7 +17,7 @@ import pytest
 
 import control_api
 from control_api.metrics import Metrics, ProcessStats, parse_proc_stat, route_label
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import METRICS_TOKEN, Api
 from tests.control_api.metrics.helpers import samples
 
 
@@ -161,7 +161,7 @@ def test_every_route_of_the_app_is_labelled_by_its_openapi_path(api: Api) -> Non
     device_id, _ = api.device(token)
     assert api.call("GET", f"/v1/devices/{device_id}", token).status_code == 200
     assert api.call("GET", "/v1/devices/nope", token).status_code == 404
-    got = samples(api.call("GET", "/metrics").content)
+    got = samples(api.call("GET", "/metrics", METRICS_TOKEN).content)
     ok = (("method", "GET"), ("route", "/v1/devices/{id}"), ("status", "200"))
     missing = (("method", "GET"), ("route", "/v1/devices/{id}"), ("status", "404"))
     assert got[("lomuz_http_requests_total", ok)] == 1

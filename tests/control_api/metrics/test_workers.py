@@ -25,6 +25,8 @@ from tests.netutil import free_port
 from tests.ops.conftest import UNITS, parse_unit, unit_command
 
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
+TOKEN = "metrics-token-of-the-workers-test"
+SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def per_worker_healthz(prom_dir: Path, scratch: Path) -> dict[int, float]:
@@ -60,6 +62,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
         LOMUZ_HTTP_PORT=str(free_port()),
         PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
+        LOMUZ_METRICS_TOKEN=TOKEN,
     )
     (pre,) = service["ExecStartPre"]
     migrated = subprocess.run(
@@ -81,7 +84,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             # Both workers up: each one writes its files when it builds the app.
             if len(list(prom_dir.glob("counter_*.db"))) == 2:
                 try:
-                    if httpx.get(f"{base}/metrics", timeout=2).status_code == 200:
+                    if httpx.get(f"{base}/metrics", headers=SCRAPER, timeout=2).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -119,7 +122,7 @@ def test_every_scrape_counts_the_requests_of_both_workers(
 
     # Whichever worker answers the scrape, it reports the sum.
     for _ in range(6):
-        body = httpx.get(f"{base}/metrics", timeout=5).content
+        body = httpx.get(f"{base}/metrics", headers=SCRAPER, timeout=5).content
         got = samples(body)
         assert got[("lomuz_http_requests_total", HEALTHZ)] == sent
         assert got[("lomuz_http_request_duration_seconds_count",

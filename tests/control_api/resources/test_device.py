@@ -6,7 +6,7 @@ import csv
 import io
 import uuid
 
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import METRICS_TOKEN, Api
 from tests.control_api.media_samples import mp4, wav
 
 
@@ -85,7 +85,7 @@ def test_telemetry_sets_status_and_online(api: Api) -> None:
     assert device["online"] is True and device["enrolled"] is True
     assert device["status"] == {"now_playing": "x", "cpu": 0.5}
     assert api.call("POST", "/v1/device/telemetry", token, body=b"nope").status_code == 400
-    metrics = api.call("GET", "/metrics").text
+    metrics = api.call("GET", "/metrics", METRICS_TOKEN).text
     assert "lomuz_devices_online 1.0" in metrics
 
 
