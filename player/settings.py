@@ -400,12 +400,16 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
 def _check_insecure_http(
     parsed: Mapping[tuple[str, str], Any], raw: Mapping[tuple[str, str], tuple[Any, bool]]
 ) -> None:
-    """The scheme rule of ``check_http_url`` for the URL settings, now that the opt-in is known."""
+    """The scheme rule of ``check_http_url`` for ``media_origins``, now that the opt-in is known.
+
+    Not for ``api.url``: a box whose settings named a plain-http LAN API before
+    the rule existed must keep playing after the upgrade (exit 78 would stop
+    it for good). Its API client refuses to send anything and ``status`` /
+    ``doctor`` name the fix instead.
+    """
     if parsed.get(("api", ALLOW_INSECURE_KEY), False):
         return
-    urls: list[tuple[str, str]] = [("url", parsed[("api", "url")])] if parsed.get(
-        ("api", "url")) else []
-    urls += [("media_origins", origin) for origin in parsed.get(("api", "media_origins"), ())]
+    urls = [("media_origins", origin) for origin in parsed.get(("api", "media_origins"), ())]
     for key, url in urls:
         try:
             check_http_url(url)

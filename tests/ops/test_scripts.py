@@ -72,7 +72,7 @@ def test_build_debs_rejects_an_unknown_package_name() -> None:
     ("args", "message"),
     [
         ((), "--api URL is required"),
-        (("--api", "https://control.example"), "--code CODE is required"),
+        (("--api", "https://control.example"), "--code-stdin (or --code CODE) is required"),
         (("--api", "control.example", "--code", "X"), "http(s) URL"),
         (("--speed", "11"), "unknown argument: --speed"),
     ],
