@@ -184,7 +184,7 @@ def create_app(
     app.add_route("/v1/playlists", content.Playlists(deps))
     app.add_route("/v1/playlists/{playlist_id}", content.PlaylistItem(deps))
     app.add_route("/v1/devices", fleet.Devices(deps))
-    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps))
+    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, auth.forget_device))
     app.add_route(
         "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, auth.forget_device)
     )

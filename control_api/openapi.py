@@ -530,6 +530,24 @@ def _paths() -> dict[str, Any]:
                 **_errors(*_AUTH, *_JSON_IN, "NotFound"),
             },
         },
+        "delete": {
+            "tags": ["Devices"],
+            "summary": "Decommission the device",
+            "description": (
+                "Deletes the device. Its token gets 401 at once from the process that "
+                "answered and within 1 s from every other API process; the device leaves "
+                "GET /v1/devices; its plays are kept (GET /v1/plays?device_id= still lists "
+                "them, CSV too). Its id is never given to another device. 409 "
+                "`device_scheduled` while a schedule targets it by `device_id` (the "
+                "message names them): delete or retarget those first."
+            ),
+            "operationId": "deleteDevice",
+            "security": ADMIN,
+            "responses": {
+                "204": {"description": "Deleted."},
+                **_errors(*_AUTH, "NotFound", "Conflict"),
+            },
+        },
     }
     paths["/v1/devices/{id}/enrollment-code"] = {
         "parameters": [id_param],

@@ -64,8 +64,9 @@ class Devices:
 class DeviceItem:
     auth = "admin"
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, forget_device: Callable[[str], None]) -> None:
         self.deps = deps
+        self.forget_device = forget_device  # this process's cached tokens of the device
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         with self.deps.db.read() as s:
@@ -100,13 +101,21 @@ class DeviceItem:
             )
             resp.media = repo.device_json(device, now, self.deps.settings.telemetry_interval_s)
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        """Decommission: the row goes, its token with it; its plays stay (they carry
+        the id, which is never issued again); 409 while a schedule targets it."""
+        with self.deps.db.write() as s:
+            repo.delete_device(s, req.context.principal.tenant_id, device_id)
+        self.forget_device(device_id)
+        resp.status = falcon.HTTP_204
+
 
 class EnrollmentCode:
     auth = "admin"
 
     def __init__(self, deps: Deps, forget_device: Callable[[str], None]) -> None:
         self.deps = deps
-        self.forget_device = forget_device  # this process's cached tokens of the device
+        self.forget_device = forget_device
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         with self.deps.db.write() as s:
@@ -156,10 +165,9 @@ def parse_schedule(s: Any, tenant_id: str, body: dict[str, Any]) -> dict[str, An
     playlist = s.get(Playlist, playlist_id)
     if playlist is None or playlist.tenant_id != tenant_id:
         raise Unprocessable("playlist_id", f"no playlist {playlist_id!r}", "unknown_playlist")
-    if kind == "device":
-        device = s.get(Device, value)
-        if device is None or device.tenant_id != tenant_id:
-            raise Unprocessable("target.device_id", f"no device {value!r}", "unknown_device")
+    # Locked until commit: a concurrent DELETE of the device waits, then sees this schedule.
+    if kind == "device" and not repo.lock_device_target(s, tenant_id, value):
+        raise Unprocessable("target.device_id", f"no device {value!r}", "unknown_device")
     return out
 
 

@@ -500,6 +500,54 @@ def enroll(
     return None if device_id is None else (device_id, token)
 
 
+def delete_device(s: Session, tenant_id: str, device_id: str) -> None:
+    """Delete the device row and revoke its token; its plays stay (they name the id).
+
+    Refused (409 ``device_scheduled``) while a schedule targets the device by id.
+    The row is locked ``FOR UPDATE``, which a schedule insert's ``FOR KEY SHARE``
+    read of its target (:func:`lock_device_target`) waits for: a schedule cannot
+    slip in between the check and the delete.
+    """
+    device = s.scalars(
+        select(Device)
+        .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if device is None:
+        raise NotFound(f"no device {device_id!r}")
+    scheduled = list(
+        s.scalars(
+            select(Schedule.id)
+            .where(
+                Schedule.tenant_id == tenant_id,
+                Schedule.target_kind == "device",
+                Schedule.target_value == device_id,
+            )
+            .order_by(Schedule.id)
+            .limit(6)
+        )
+    )
+    if scheduled:
+        named = ", ".join(scheduled[:5]) + (", ..." if len(scheduled) > 5 else "")
+        raise Conflict(
+            f"schedules target this device ({named}): delete or retarget them first",
+            "device_scheduled",
+        )
+    revoke_device_token(s, device)
+    s.delete(device)
+
+
+def lock_device_target(s: Session, tenant_id: str, device_id: str) -> bool:
+    """Whether the tenant has the device, keeping it until commit (``FOR KEY SHARE``)."""
+    found = s.scalar(
+        select(Device.id)
+        .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    return found is not None
+
+
 # ---------------------------------------------------------------- enrollment failures
 
 

@@ -62,7 +62,7 @@ def _manifest(api: Api, token: str, cursor: str | None = None) -> Any:
     return api.call("GET", "/v1/device/manifest", token, params=params)
 
 
-HOW = ["new code"]
+HOW = ["new code", "delete"]
 
 
 def test_the_check_interval_keeps_the_protocol_bound() -> None:

@@ -86,6 +86,7 @@ def test_other_tenant_admin_gets_404_on_every_object_route_and_changes_nothing(e
                 error_of(r.status_code, r.headers.get("content-type"), r.content)
             called.append(f"{method.upper()} {path}")
     assert len(called) >= len(templated_operations())
+    assert "DELETE /v1/devices/{id}" in called  # decommissioning another tenant's box
     # Nothing of A moved: not renamed, not deleted, its device token not revoked.
     assert snapshot(api, a) == before
     manifest = api.call("GET", "/v1/device/manifest", a.device_token)
