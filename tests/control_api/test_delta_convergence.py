@@ -492,7 +492,7 @@ def test_a_change_logged_before_root_before_existed_gives_a_full_snapshot(api: A
     _, _, schedule_id = _catalogue(api, admin, {"all": True}, b"all")
     cursor = _sync(api, token, None).json["cursor"]
     assert api.call("DELETE", f"/v1/schedules/{schedule_id}", admin).status_code == 204
-    with api.db.write() as s:  # as migration 0004 leaves the rows logged before it
+    with api.db.write() as s:  # as migration 0005 leaves the rows logged before it
         s.execute(update(Change).where(Change.object_id == schedule_id).values(root_before=None))
     reply = _sync(api, token, cursor)
     assert reply.status_code == 200
