@@ -356,7 +356,7 @@ class LocalMediaStore:
                     f.seek(offset)
                     return f.read(size)
 
-                found = mc.identify(read_at)
+                found = mc.identify(read_at, received.size_bytes)
                 if isinstance(found, mc.Refusal):
                     raise MediaRefused(found.message(media_type))
                 refusal = mc.check_declared(found, media_type)
