@@ -356,7 +356,7 @@ class LocalMediaStore:
                     f.seek(offset)
                     return f.read(size)
 
-                found = mc.identify(read_at)
+                found = mc.identify(read_at, received.size_bytes)
                 if isinstance(found, mc.Refusal):
                     raise MediaRefused(found.message(media_type))
                 refusal = mc.check_declared(found, media_type)
@@ -443,6 +443,9 @@ class LocalMediaStore:
             entries = list(os.scandir(self.tmp_dir))
         except FileNotFoundError:
             return Swept()
+        except OSError as exc:
+            log.warning("cannot list upload temp files in %s: %s", self.tmp_dir, exc)
+            return Swept()
         for entry in entries:
             if not (entry.name.startswith(_TEMP_PREFIX) and entry.name.endswith(_TEMP_SUFFIX)):
                 continue
@@ -454,6 +457,8 @@ class LocalMediaStore:
                     freed += stat.st_size
             except FileNotFoundError:
                 continue
+            except OSError as exc:
+                log.warning("cannot remove stale upload temp file %s: %s", entry.path, exc)
         if removed:
             log.info(
                 "removed %d stale upload temp files (%d bytes) from %s",

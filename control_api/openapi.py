@@ -331,6 +331,20 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "RangeNotSatisfiable": ("416", "Range outside the file (Content-Range: bytes */size)."),
     "Unprocessable": ("422", "Well-formed but invalid input; the message names the field."),
     "TooManyRequests": ("429", "Too many attempts; retry after Retry-After seconds."),
+    "UploadTooLarge": (
+        "413",
+        "payload_too_large: over LOMUZ_MAX_UPLOAD_BYTES; quota_exceeded: the tenant's assets"
+        " would pass LOMUZ_TENANT_QUOTA_BYTES (the message names the used and limit bytes)."
+        " A re-upload of bytes the tenant already has (200) is never refused by the quota.",
+    ),
+    "UploadRefused": (
+        "415",
+        "unsupported_media_type: the Content-Type is not an allowed subtype;"
+        " unsupported_media_content: the bytes are not MP3, AAC (ADTS), FLAC, Ogg, WAV,"
+        " MP4/MOV, Matroska/WebM (audio, video) or PNG, JPEG, GIF, WebP (image) of the"
+        " declared type, or they refer to other files or URLs (playlists of any kind, SVG,"
+        " XML, HTML and other text are refused).",
+    ),
     "Unavailable": ("503", "The database does not answer."),
     "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
     "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
@@ -464,8 +478,10 @@ def _paths() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "description": (
-                "The raw file. Content-Type must be audio/*, video/* or image/*, "
-                "at most 200 characters (else 415, before anything is stored)."
+                "The raw file. Content-Type must be an allowed audio/, video/ or image/"
+                " subtype (image/svg+xml and wildcards are not; else 415"
+                " unsupported_media_type, before anything is stored), and the bytes"
+                " an allowed format of that type (else 415 unsupported_media_content)."
             ),
             "content": {
                 kind: {"schema": {"type": "string", "format": "binary"}}
@@ -475,7 +491,7 @@ def _paths() -> dict[str, Any]:
         "responses": {
             **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
             **_ok("201", "Created.", "Asset"),
-            **_errors(*_AUTH, *_JSON_IN),
+            **_errors(*_AUTH, "BadRequest", "UploadTooLarge", "UploadRefused", "Unprocessable"),
         },
     }
     paths["/v1/assets"] = assets_collection

@@ -143,9 +143,17 @@ def media_type_of(content_type: str) -> str | None:
 # ---------------------------------------------------------------- identification
 
 
-def identify(read_at: ReadAt) -> MediaFormat | Refusal:
-    """The allowed format of the file, from its leading bytes; else what it looks like."""
+def identify(read_at: ReadAt, size_bytes: int) -> MediaFormat | Refusal:
+    """The allowed format of the ``size_bytes`` long file, from its leading bytes;
+    else what it looks like."""
     head = read_at(0, HEAD_BYTES)
+    found = _identify(head, read_at)
+    if found == FORMATS["wav"]:
+        return _wav_sizes(head, size_bytes)
+    return found
+
+
+def _identify(head: bytes, read_at: ReadAt) -> MediaFormat | Refusal:
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
         text = describe_text(head)  # a byte order mark: text, unless it does not decode
         if text != _NOT_TEXT:
@@ -292,6 +300,22 @@ def _ogg(head: bytes) -> MediaFormat | Refusal:
     if any(packet.startswith(codec) for codec in _OGG_CODECS):
         return FORMATS["ogg"]
     return Refusal("not Ogg", "the first packet is not Vorbis, Opus, FLAC or Theora")
+
+
+# Writers that cannot seek back (a stream) leave the sizes 0 or all ones.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+
+
+def _wav_sizes(head: bytes, size_bytes: int) -> MediaFormat | Refusal:
+    """The RIFF size must fit the file: a real WAV header glued in front of something
+    else (a playlist) says so by announcing more bytes than there are."""
+    riff_bytes = int.from_bytes(head[4:8], "little")
+    if riff_bytes not in _UNKNOWN_SIZES and riff_bytes + 8 > size_bytes + 1:
+        return Refusal(
+            "a damaged or truncated WAV",
+            f"its header announces {riff_bytes + 8} bytes, the file has {size_bytes}",
+        )
+    return FORMATS["wav"]
 
 
 def _wav(head: bytes) -> MediaFormat | Refusal:

@@ -67,7 +67,7 @@ def test_every_allowed_format_is_accepted_as_its_type_only(
     store: LocalMediaStore, suffix: str, args: tuple[str, ...], media_type: str, key: str
 ) -> None:
     data = ffmpeg_file(suffix, *args)
-    found = mc.identify(head_reader(data))
+    found = mc.identify(head_reader(data), len(data))
     assert isinstance(found, mc.MediaFormat) and found.key == key
     duration_ms = inspect(store, data, media_type)
     if media_type == "image":
@@ -112,7 +112,7 @@ PLAYLISTS = {
 
 @pytest.mark.parametrize(("data", "found"), list(PLAYLISTS.items()))
 def test_text_is_refused_and_named(store: LocalMediaStore, data: bytes, found: str) -> None:
-    assert mc.identify(head_reader(data)) == mc.Refusal(found)
+    assert mc.identify(head_reader(data), len(data)) == mc.Refusal(found)
     with pytest.raises(MediaRefused, match=re.escape(f"the upload is {found}, not audio")):
         inspect(store, data, "audio")
 
@@ -199,4 +199,4 @@ def test_no_text_is_ever_an_allowed_format(
     encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be",
                 b"\xff\xfe\x00\x00": "utf-32-le"}.get(bom, "utf-8")
     data = bom + text.encode(encoding)
-    assert isinstance(mc.identify(head_reader(data)), mc.Refusal)
+    assert isinstance(mc.identify(head_reader(data), len(data)), mc.Refusal)

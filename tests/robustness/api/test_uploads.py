@@ -9,15 +9,20 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from control_api.store.db import Database
-from tests.control_api.media_samples import wav
-from tests.robustness.api.conftest import MAX_UPLOAD_BYTES, Reply, Served, error_of
+from tests.control_api.media_samples import mp3, mp4, png, wav
+from tests.robustness.api.conftest import MAX_UPLOAD_BYTES, Env, Reply, Served, error_of
 
 
 def parse_reply(raw: bytes) -> Reply:
@@ -264,3 +269,180 @@ def test_upload_without_a_length_is_never_stored_empty(served: Served) -> None:
         else:
             error_of(reply.status, reply.headers.get("content-type"), reply.body)
     assert served.env.orphans() == []
+
+
+# ---------------------------------------------------------------- hostile content
+
+HOSTILE_OUTCOMES: Counter[str] = Counter()
+
+_URL = st.builds(
+    "{}://{}/{}".format,
+    st.sampled_from(["http", "https", "rtsp", "rtmp", "udp", "file", "smb", "ftp", "mms"]),
+    st.sampled_from(["10.0.0.1", "192.168.1.1:8080", "router.lan", "[fe80::1]", "169.254.169.254"]),
+    st.from_regex(r"[A-Za-z0-9_./%?=&-]{0,30}", fullmatch=True),
+)
+
+
+def _playlist(kind: str, urls: list[str]) -> str:
+    first = urls[0]
+    lines = "\n".join(urls)
+    return {
+        "m3u": f"#EXTM3U\n#EXTINF:-1,x\n{lines}\n",
+        "hls": f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{lines}\n",
+        "bare": f"{lines}\n",
+        "pls": f"[playlist]\nFile1={first}\nNumberOfEntries=1\nVersion=2\n",
+        "xspf": f'<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/">'
+                f"<trackList><track><location>{first}</location></track></trackList></playlist>",
+        "asx": f'<asx version="3.0"><entry><ref href="{first}"/></entry></asx>',
+        "smil": f'<smil><body><seq><audio src="{first}"/></seq></body></smil>',
+        "sdp": f"v=0\no=- 0 0 IN IP4 10.0.0.1\ns=x\nc=IN IP4 10.0.0.1\nm=audio 5004 RTP/AVP 0\n"
+               f"a=control:{first}\n",
+        "mpd": f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Period>'
+               f"<BaseURL>{first}</BaseURL></Period></MPD>",
+        "svg": f'<svg xmlns="http://www.w3.org/2000/svg"><image href="{first}"/></svg>',
+        "html": f'<!DOCTYPE html><html><body><audio src="{first}"></audio></body></html>',
+        "concat": f"ffconcat version 1.0\nfile '{first}'\n",
+    }[kind]
+
+
+_ENCODINGS = [(b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
+              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"", "utf-16-le")]
+
+
+@st.composite
+def hostile_files(draw: st.DrawFn) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(["m3u", "hls", "bare", "pls", "xspf", "asx", "smil", "sdp",
+                                 "mpd", "svg", "html", "concat"]))
+    text = draw(st.sampled_from(["", " ", "\n", "\r\n \t"])) + _playlist(
+        kind, draw(st.lists(_URL, min_size=1, max_size=4))
+    )
+    if draw(st.booleans()):
+        text = text.upper() if draw(st.booleans()) else text
+    bom, encoding = draw(st.sampled_from(_ENCODINGS))
+    data = bom + text.encode(encoding)
+    how = draw(st.sampled_from(["text", "real prefix", "random prefix"]))
+    if how == "real prefix":
+        # The leading bytes of a real file, then the playlist: a magic number in front
+        # must not smuggle one in.
+        real = draw(st.sampled_from([wav(), png(), mp4(), mp3()]))
+        data = real[: draw(st.integers(1, 44))] + data
+    elif how == "random prefix":
+        data = draw(st.binary(min_size=1, max_size=16)) + data
+    return f"{kind}/{how}", data
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(file=hostile_files(), content_type=st.sampled_from(
+    ["audio/mpeg", "audio/wav", "audio/mp4", "audio/ogg", "video/mp4", "video/webm",
+     "image/png", "image/jpeg", "image/gif"]))
+def test_hostile_files_are_415_and_store_nothing(
+    env: Env, file: tuple[str, bytes], content_type: str
+) -> None:
+    label, data = file
+    admin = env.api.tenant()
+    reply = env.api.upload(admin, data, content_type)
+    code = (reply.json or {}).get("error", {}).get("code") if reply.status_code >= 400 else ""
+    HOSTILE_OUTCOMES[f"{reply.status_code} {code}".strip()] += 1
+    assert reply.status_code == 415, (label, content_type, data[:80], reply.text)
+    assert reply.json["error"]["code"] == "unsupported_media_content"
+    assert env.temp_files() == [] and env.stored_files() == [] and env.asset_shas() == set()
+
+
+def test_hostile_outcomes_summary() -> None:
+    """Prints what the hostile run got (pytest -s); runs after it in file order."""
+    print(f"\nhostile uploads: {sum(HOSTILE_OUTCOMES.values())} tried: {dict(HOSTILE_OUTCOMES)}")
+    assert not any(key.startswith("5") for key in HOSTILE_OUTCOMES)
+
+
+# ---------------------------------------------------------------- quota on the wire
+
+QUOTA_BYTES = 50_000
+
+
+@pytest.fixture
+def quota_served(settings_env: dict[str, str]) -> Iterator[Served]:
+    from tests.robustness.api.conftest import build_env, serve
+
+    for env in build_env({**settings_env, "LOMUZ_TENANT_QUOTA_BYTES": str(QUOTA_BYTES)}):
+        for host, port in serve(env.api.app):
+            yield Served(env, host, port)
+
+
+def test_an_announced_length_over_the_quota_is_refused_before_reading(
+    quota_served: Served,
+) -> None:
+    served = quota_served
+    admin = served.env.api.tenant()
+    first = wav(b"a", min_samples=30_000)
+    assert served.request("POST", "/v1/assets", admin, body=first,
+                          headers={"Content-Type": "audio/wav"}).status == 201
+    # Only the headers: the 413 comes without the server waiting for the body.
+    raw = served.raw(upload_head(admin, 30_000, "audio/wav"), half_close=True)
+    reply = parse_reply(raw)
+    assert reply.status == 413, raw[:500]
+    err = error_of(reply.status, reply.headers.get("content-type"), reply.body)
+    assert err["code"] == "quota_exceeded"
+    assert f"{len(first)} used" in err["message"] and str(QUOTA_BYTES) in err["message"]
+    assert served.env.temp_files() == []
+    # A length equal to an existing asset's may be a re-upload: read, hashed, 200.
+    again = served.request("POST", "/v1/assets", admin, body=first,
+                           headers={"Content-Type": "audio/wav"})
+    assert again.status == 200, again.body
+    # Same length, other bytes: refused after streaming, the temp file removed.
+    other = wav(b"b", min_samples=30_000)
+    late = served.request("POST", "/v1/assets", admin, body=other,
+                          headers={"Content-Type": "audio/wav"})
+    assert late.status == 413 and late.json()["error"]["code"] == "quota_exceeded"
+    assert served.env.temp_files() == [] and len(served.env.stored_files()) == 1
+
+
+def test_parallel_uploads_never_pass_the_quota_together(quota_served: Served) -> None:
+    served = quota_served
+    admin = served.env.api.tenant()
+    # 8 distinct files of 12 044 bytes: 4 fit in 50 000, the 5th would not.
+    bodies = [wav(bytes([i]), min_samples=12_000) for i in range(8)]
+    barrier = threading.Barrier(len(bodies))
+
+    def upload(body: bytes) -> int:
+        barrier.wait(timeout=10)
+        return served.request("POST", "/v1/assets", admin, body=body,
+                              headers={"Content-Type": "audio/wav"}).status
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        statuses = sorted(pool.map(upload, bodies))
+    assert statuses == [201] * 4 + [413] * 4, statuses
+    listed = served.request("GET", "/v1/assets", admin).json()["items"]
+    assert sum(a["size"] for a in listed) <= QUOTA_BYTES
+    assert served.env.orphans() == []
+
+
+def test_a_delete_racing_an_upload_of_the_same_bytes_never_loses_the_file(
+    served: Served,
+) -> None:
+    """Tenant A deletes and re-uploads X while tenant B uploads X: whenever B has an
+    asset of X, its file is there."""
+    a, b = served.env.api.tenant("a"), served.env.api.tenant("b")
+    data = wav(b"contended", min_samples=20_000)
+    sha = hashlib.sha256(data).hexdigest()
+    headers = {"Content-Type": "audio/wav"}
+
+    def churn() -> None:
+        for _ in range(15):
+            r = served.request("POST", "/v1/assets", a, body=data, headers=headers)
+            assert r.status in (200, 201), r.body
+            assert served.request("DELETE", f"/v1/assets/{r.json()['id']}", a).status == 204
+
+    def hold() -> None:
+        for _ in range(15):
+            r = served.request("POST", "/v1/assets", b, body=data, headers=headers)
+            assert r.status in (200, 201), r.body
+            got = served.request("GET", f"/v1/media/{sha}", b)
+            assert got.status == 200 and got.body == data, got.status
+            assert served.request("DELETE", f"/v1/assets/{r.json()['id']}", b).status == 204
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(churn), pool.submit(hold)]:
+            future.result(timeout=120)
+    # Both deleted their last asset: nothing is left behind.
+    assert served.env.stored_files() == [] and served.env.asset_shas() == set()
