@@ -89,6 +89,8 @@ def test_control_deb_ships_granian_gunicorn_psycopg_and_a_private_env_file(
 ) -> None:
     deb = debs["control"]
     assert field(deb, "Package") == "lomuz-control"
+    # ffprobe checks every upload's content and measures its duration.
+    assert "ffmpeg" in field(deb, "Depends")
     contents = run("dpkg-deb", "--contents", str(deb)).stdout
     assert "-rw------- root/root" in next(
         line for line in contents.splitlines() if line.endswith("./etc/lomuz/control.env")
