@@ -74,6 +74,13 @@ def test_control_runs_granian_with_two_workers_after_migrating() -> None:
     assert "--factory" in exec_start
     assert exec_start.endswith("control_api.wsgi:create")
     assert "LOMUZ_HTTP_WORKERS=2" in service["Environment"]
+    # Slow bodies hold a thread each (granian has no body timeout): one thread
+    # per admitted connection keeps /healthz answering (test_slow_bodies.py).
+    assert "--backpressure ${LOMUZ_HTTP_BACKPRESSURE}" in exec_start
+    assert "--blocking-threads ${LOMUZ_HTTP_BACKPRESSURE}" in exec_start
+    assert "--http1-header-read-timeout 10000" in exec_start
+    assert "LOMUZ_HTTP_BACKPRESSURE=512" in service["Environment"]
+    assert int(service["TasksMax"][0]) > 2 * 512
     assert service["EnvironmentFile"] == ["-/etc/lomuz/control.env"]
     assert service["RestartPreventExitStatus"] == ["78"]
 
@@ -103,6 +110,7 @@ def test_control_settings_live_in_the_env_file_only() -> None:
         "LOMUZ_HTTP_HOST=127.0.0.1",
         "LOMUZ_HTTP_PORT=8080",
         "LOMUZ_HTTP_WORKERS=2",
+        "LOMUZ_HTTP_BACKPRESSURE=512",
     ):
         assert line in shipped.splitlines(), line
 
