@@ -49,7 +49,9 @@ Invariants:
   file is failing media (error play, quarantine, the reason logged once).
 - The loop never starts items faster than one per ``min_item_interval_s``,
   not even when every item fails at once (each attempt counts): a broken
-  playlist cannot flood the outbox and the SD card with plays.
+  playlist cannot flood the outbox and the SD card with plays. An item
+  shorter than that gets no hand-over; one that fails in a hand-over is an
+  extra play in that item's span at most (under 1.5 plays a second).
 - The item in progress is persisted when it starts (``mark_started``, with
   its play id and planned end, in the rotation's transaction) and, while it
   plays, ``mark_alive`` refreshes that record at most every
@@ -627,10 +629,11 @@ class PlaybackLoop:
         # libvlc's position moves in ~250 ms steps and lags: the projection from the
         # start time and the parsed length is the better estimate of the audible end.
         now = self._clock.monotonic()
-        if self._last_attempt_mono is not None and (
-            now < self._last_attempt_mono + self._min_interval_s
-        ):
-            return None  # too soon after the last attempt: _begin throttles after cur
+        assert cur.started_mono is not None
+        if cur.end_mono - cur.started_mono < self._min_interval_s:
+            # The next item would start too soon after this one: no hand-over,
+            # _begin holds until the interval has passed.
+            return None
         ends_in_s = max(0.0, cur.end_mono - now)
         decision = self._decide(self._clock.now() + timedelta(seconds=ends_in_s))
         if decision.tier == Tier.SILENCE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,9 +104,9 @@ prefixes = st.one_of(
     media_type=st.sampled_from(list(MediaType)),
 )
 def test_playlists_and_manifests_with_urls_are_refused(
-    kind: object, url_list: list[str], prefix: str, media_type: MediaType
+    kind: Callable[[list[str]], str], url_list: list[str], prefix: str, media_type: MediaType
 ) -> None:
-    body = (prefix + kind(url_list)).encode()  # type: ignore[operator]
+    body = (prefix + kind(url_list)).encode()
     assert identify(body[:SNIFF_BYTES]) is None
     verdict = judge(body[:SNIFF_BYTES], media_type)
     assert not verdict.accepted and verdict.problem

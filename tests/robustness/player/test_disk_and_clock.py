@@ -96,7 +96,8 @@ class _RecordingSource(StoreSource):
 def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_scheduled(
     mode: str, tmp_path: Path, cache_root: Path
 ) -> None:
-    bodies = [os.urandom(3 * MIB) for _ in range(3)]
+    # A WAV signature (the loop plays only allowed media), then noise no decoder reads.
+    bodies = [b"RIFF\x00\x00\x00\x00WAVE" + os.urandom(3 * MIB - 12) for _ in range(3)]
     stray = os.urandom(MIB)
     shas = [hashlib.sha256(b).hexdigest() for b in bodies]
     stray_sha = hashlib.sha256(stray).hexdigest()

@@ -132,7 +132,9 @@ def run_vlc_endurance(
         paths[sha] = root / sha
     source = RoundRobinSource(list(paths))
     output = VlcOutput(HEADLESS_ARGS)
-    loop = PlaybackLoop(source, _Clock(), output, paths.__getitem__)
+    # 0.2 s items back to back: the one-item-a-second bound (tested in
+    # tests/player/playback) would make this a test of waiting, not of libvlc.
+    loop = PlaybackLoop(source, _Clock(), output, paths.__getitem__, min_item_interval_s=0.0)
     me = psutil.Process()
     report = EnduranceReport()
     started = time.monotonic()
