@@ -48,7 +48,8 @@ from tests.player.runtime.helpers import (
 )
 from tests.robustness.player.docpaths import parent, paths
 
-SONG = content("hostile-song", 3000)
+# A WAV signature first: the player plays only allowed media (issue 10).
+SONG = b"RIFF\x00\x00\x00\x00WAVE" + content("hostile-song", 3000 - 12)
 
 
 def sane_manifest(cursor: str = "sane-1") -> dict[str, Any]:
