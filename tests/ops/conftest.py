@@ -8,9 +8,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.netutil import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
@@ -77,3 +81,59 @@ def unit_command(line: str, environ: dict[str, str]) -> list[str]:
     argv = expanded.split()
     argv[0] = argv[0].replace("/opt/lomuz/control/bin", str(VENV_BIN))
     return argv
+
+
+def control_unit_environment() -> dict[str, str]:
+    """This process's environment with the control unit's Environment= lines over it."""
+    service = parse_unit(UNITS / "lomuz-control.service")["Service"]
+    environ = dict(os.environ)
+    for assignment in service["Environment"]:
+        key, _, value = assignment.partition("=")
+        environ[key] = value
+    return environ
+
+
+def control_unit_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The unit's environment with what an operator's control.env would set.
+
+    A SQLite database, media and metrics directories under ``tmp_path`` (the
+    unit's RuntimeDirectory is systemd's to make; here an empty private one)
+    and a free loopback port; ``overrides`` last.
+    """
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    environ = control_unit_environment()
+    environ.update(
+        LOMUZ_DATABASE_URL=f"sqlite:///{tmp_path / 'control.db'}",
+        LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
+        LOMUZ_HTTP_PORT=str(free_port()),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    environ.update(overrides)
+    return environ
+
+
+@contextmanager
+def control_unit_running(environ: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """The unit's ExecStartPre (it must succeed), then its ExecStart, stopped on exit."""
+    service = parse_unit(UNITS / "lomuz-control.service")["Service"]
+    (pre,) = service["ExecStartPre"]
+    migrated = subprocess.run(
+        unit_command(pre, environ), env=environ, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    (start,) = service["ExecStart"]
+    process = subprocess.Popen(
+        unit_command(start, environ), env=environ,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

@@ -8,49 +8,19 @@ checkout's venv: a typo in the granian flags or the WSGI target fails here.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.netutil import free_port
-from tests.ops.conftest import UNITS, parse_unit, unit_command
+from tests.ops.conftest import control_unit_environ, control_unit_running
 
 
 def test_control_unit_migrates_then_serves_healthz(tmp_path: Path) -> None:
-    service = parse_unit(UNITS / "lomuz-control.service")["Service"]
-    environ = dict(os.environ)
-    for assignment in service["Environment"]:
-        key, _, value = assignment.partition("=")
-        environ[key] = value
-    # What an operator's control.env would override.
-    environ.update(
-        LOMUZ_DATABASE_URL=f"sqlite:///{tmp_path / 'control.db'}",
-        LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
-        LOMUZ_HTTP_PORT=str(free_port()),
-        LOMUZ_HTTP_WORKERS="1",
-        # The unit's RuntimeDirectory is systemd's to make; here a private one.
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-    )
-    (tmp_path / "metrics").mkdir()
-
-    (pre,) = service["ExecStartPre"]
-    migrated = subprocess.run(
-        unit_command(pre, environ), env=environ, capture_output=True, text=True,
-        timeout=60, check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    assert (tmp_path / "control.db").is_file()
-
-    (start,) = service["ExecStart"]
-    server = subprocess.Popen(
-        unit_command(start, environ), env=environ,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    environ = control_unit_environ(tmp_path, LOMUZ_HTTP_WORKERS="1")
     url = f"http://127.0.0.1:{environ['LOMUZ_HTTP_PORT']}/healthz"
-    try:
+    with control_unit_running(environ) as server:
+        assert (tmp_path / "control.db").is_file()
         deadline = time.monotonic() + 30
         response = None
         while time.monotonic() < deadline and server.poll() is None:
@@ -63,11 +33,3 @@ def test_control_unit_migrates_then_serves_healthz(tmp_path: Path) -> None:
         assert response is not None, "no answer within 30 s"
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
-    finally:
-        server.terminate()
-        try:
-            _, stderr = server.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, stderr = server.communicate()
-    assert server.returncode is not None, stderr

@@ -8,9 +8,7 @@ scrape seeing only the worker that answered it (12 requests shown as 6).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +19,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.control_api.metrics.helpers import samples
-from tests.netutil import free_port
-from tests.ops.conftest import UNITS, parse_unit, unit_command
+from tests.ops.conftest import (
+    UNITS,
+    control_unit_environ,
+    control_unit_environment,
+    control_unit_running,
+    parse_unit,
+)
 
 HEALTHZ = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
 TOKEN = "metrics-token-of-the-workers-test"
@@ -47,36 +50,15 @@ def per_worker_healthz(prom_dir: Path, scratch: Path) -> dict[int, float]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    unit = control_unit_environment()
+    assert unit["LOMUZ_HTTP_WORKERS"] == "2"
+    assert unit["PROMETHEUS_MULTIPROC_DIR"] == "/run/lomuz-control/metrics"
     service = parse_unit(UNITS / "lomuz-control.service")["Service"]
-    environ = dict(os.environ)
-    for assignment in service["Environment"]:
-        key, _, value = assignment.partition("=")
-        environ[key] = value
-    assert environ["LOMUZ_HTTP_WORKERS"] == "2"
-    assert environ["PROMETHEUS_MULTIPROC_DIR"] == "/run/lomuz-control/metrics"
     assert "lomuz-control/metrics" in service["RuntimeDirectory"][0].split()
-    prom_dir = tmp_path / "metrics"  # what RuntimeDirectory= gives: empty at each start
-    prom_dir.mkdir()
-    environ.update(
-        LOMUZ_DATABASE_URL=f"sqlite:///{tmp_path / 'control.db'}",
-        LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
-        LOMUZ_HTTP_PORT=str(free_port()),
-        PROMETHEUS_MULTIPROC_DIR=str(prom_dir),
-        LOMUZ_METRICS_TOKEN=TOKEN,
-    )
-    (pre,) = service["ExecStartPre"]
-    migrated = subprocess.run(
-        unit_command(pre, environ), env=environ, capture_output=True, text=True,
-        timeout=60, check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    (start,) = service["ExecStart"]
-    proc = subprocess.Popen(
-        unit_command(start, environ), env=environ,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    environ = control_unit_environ(tmp_path, LOMUZ_METRICS_TOKEN=TOKEN)
+    prom_dir = Path(environ["PROMETHEUS_MULTIPROC_DIR"])  # empty, as RuntimeDirectory= is
     base = f"http://127.0.0.1:{environ['LOMUZ_HTTP_PORT']}"
-    try:
+    with control_unit_running(environ) as proc:
         deadline = time.monotonic() + 30
         while True:
             assert proc.poll() is None, "granian exited early"
@@ -90,14 +72,6 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                     pass
             time.sleep(0.2)
         yield base, prom_dir
-    finally:
-        proc.terminate()
-        try:
-            _, stderr = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
-        assert proc.returncode is not None, stderr
 
 
 def test_every_scrape_counts_the_requests_of_both_workers(

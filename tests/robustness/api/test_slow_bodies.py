@@ -14,7 +14,6 @@ does not require it. The run is bounded (about 25 s).
 
 from __future__ import annotations
 
-import os
 import resource
 import selectors
 import socket
@@ -29,8 +28,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.netutil import free_port
-from tests.ops.conftest import UNITS, parse_unit, unit_command
+from tests.ops.conftest import control_unit_environ, control_unit_running
 
 ATTACK_S = 15.0
 HEALTHZ_BOUND_S = 2.0
@@ -47,33 +45,11 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    service = parse_unit(UNITS / "lomuz-control.service")["Service"]
-    environ = dict(os.environ)
-    for assignment in service["Environment"]:
-        key, _, value = assignment.partition("=")
-        environ[key] = value
-    port = free_port()
-    environ.update(
-        LOMUZ_DATABASE_URL=f"sqlite:///{tmp_path / 'control.db'}",
-        LOMUZ_MEDIA_DIR=str(tmp_path / "media"),
-        LOMUZ_HTTP_PORT=str(port),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-        LOMUZ_METRICS_TOKEN_FILE=str(tmp_path / "no-token"),
+    environ = control_unit_environ(
+        tmp_path, LOMUZ_METRICS_TOKEN_FILE=str(tmp_path / "no-token")
     )
-    (tmp_path / "metrics").mkdir()
-    (pre,) = service["ExecStartPre"]
-    migrated = subprocess.run(
-        unit_command(pre, environ), env=environ, capture_output=True, text=True,
-        timeout=60, check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    (start,) = service["ExecStart"]
-    process = subprocess.Popen(
-        unit_command(start, environ), env=environ,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    base = f"http://127.0.0.1:{environ['LOMUZ_HTTP_PORT']}"
+    with control_unit_running(environ) as process:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and process.poll() is None:
             try:
@@ -84,13 +60,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
         else:
             pytest.fail(f"granian did not come up: {process.poll()}")
         yield Server(base, process)
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
 
 
 @dataclass
