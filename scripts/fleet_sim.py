@@ -26,6 +26,7 @@ import collections
 import dataclasses
 import hashlib
 import heapq
+import io
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import wave
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -53,6 +55,16 @@ class SimError(Exception):
 def _instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
+
+def noise_wav(samples: bytes, rate_hz: int = 8000) -> bytes:
+    """``samples`` as 8-bit mono PCM in a WAV file: the API takes only real media."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(rate_hz)
+        wav.writeframes(samples)
+    return out.getvalue()
 
 @dataclasses.dataclass
 class EndpointStats:
@@ -230,11 +242,11 @@ class FleetSim:
         nonce = uuid.uuid4().hex[:8]
         data_rng = random.Random(f"{self.opts.seed}:{nonce}")
         for i in range(self.opts.assets):
-            body = data_rng.randbytes(self.opts.asset_bytes)
+            body = noise_wav(data_rng.randbytes(self.opts.asset_bytes))
             response = self.api.call(
                 "POST /v1/assets", "POST", "/v1/assets", token=self.admin_token,
-                expect=(200, 201), content=body, headers={"Content-Type": "audio/mpeg"},
-                params={"filename": f"sim-{nonce}-{i}.mp3", "title": f"sim {nonce} {i}",
+                expect=(200, 201), content=body, headers={"Content-Type": "audio/wav"},
+                params={"filename": f"sim-{nonce}-{i}.wav", "title": f"sim {nonce} {i}",
                         "emergency": "true" if i == self.opts.assets - 1 else "false"})
             if response is None:
                 raise SimError(f"asset upload failed: {self.api.recorder.error_samples[-1:]}")

@@ -48,6 +48,7 @@ from control_api.store.models import Change
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.control_api.conftest import Api, make_api
+from tests.control_api.media_samples import png
 
 KINDS = ("assets", "playlists", "schedules")
 Ids = dict[str, set[str]]
@@ -199,8 +200,8 @@ def run_edit(
     if op == "upload":
         flag = "true" if b % 3 == 0 else "false"
         data = f"media {len(model.assets)} {a}".encode()
-        # Images: no duration probe, so the budget goes to edits and polls.
-        reply = api.upload(admin, data, "image/png", emergency=flag)
+        # Images: the quickest probe, so the budget goes to edits and polls.
+        reply = api.upload(admin, png(data), "image/png", emergency=flag)
         assert reply.status_code in (200, 201), reply.text
     elif op == "retitle" and asset:
         reply = api.call("PATCH", f"/v1/assets/{asset['id']}", admin, json={"title": f"t{b}"})
@@ -445,7 +446,7 @@ def _sync(api: Api, token: str, cursor: str | None) -> Any:
 
 
 def _catalogue(api: Api, admin: str, target: dict[str, Any], data: bytes) -> tuple[str, str, str]:
-    asset_id = api.upload(admin, data, "image/png").json["id"]
+    asset_id = api.upload(admin, png(data), "image/png").json["id"]
     body = {"name": "p", "items": [{"asset_id": asset_id}]}
     playlist_id = api.call("POST", "/v1/playlists", admin, json=body).json["id"]
     schedule = {"playlist_id": playlist_id, "target": target}
@@ -471,7 +472,7 @@ def test_roots_that_left_the_view_are_named_and_nothing_else(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin, groups=["north"])
     _, playlist_id, schedule_id = _catalogue(api, admin, {"group": "north"}, b"north")
-    siren = api.upload(admin, b"siren", "image/png", emergency="true").json["id"]
+    siren = api.upload(admin, png(b"siren"), "image/png", emergency="true").json["id"]
     full = _sync(api, token, None).json
     assert {s["id"] for s in full["schedules"]} == {schedule_id}
     moved = {"playlist_id": playlist_id, "target": {"group": "south"}}

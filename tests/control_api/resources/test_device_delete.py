@@ -10,13 +10,14 @@ import uuid
 from typing import Any
 
 from tests.control_api.conftest import Api
+from tests.control_api.media_samples import wav
 
 
 def _device_with_a_play(api: Api) -> tuple[str, str, str, str]:
     """(admin, device id, device token, play id): one completed play stored."""
     admin = api.tenant()
     data = b"a song " * 200
-    asset = api.upload(admin, data, content_type="audio/wav").json
+    asset = api.upload(admin, wav(data), content_type="audio/wav").json
     device_id, token = api.device(admin, name="till 3")
     play_id = str(uuid.uuid4())
     reply = api.call(

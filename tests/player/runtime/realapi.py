@@ -18,6 +18,7 @@ from control_api.app import create_app
 from control_api.settings import load_settings
 from control_api.store import repository as repo
 from control_api.store.db import Database
+from tests.control_api.media_samples import wav
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -35,10 +36,11 @@ class RealApi:
         assert reply.status_code < 300, reply.text
         return reply.json() if reply.content else None
 
-    def upload(self, data: bytes, *, emergency: bool = False) -> dict[str, Any]:
+    def upload(self, samples: bytes, *, emergency: bool = False) -> dict[str, Any]:
+        """``samples`` as the PCM of a WAV file (the API takes only real media)."""
         params = {"filename": "x.wav", "emergency": "true" if emergency else "false"}
         result: dict[str, Any] = self.call(
-            "POST", "/v1/assets", content=data, params=params,
+            "POST", "/v1/assets", content=wav(samples), params=params,
             headers={"Content-Type": "audio/wav"},
         )
         return result
