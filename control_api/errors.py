@@ -12,6 +12,7 @@
         ├── Conflict               409 conflict with current state (asset_in_use, ...)
         ├── LengthRequired         411 a body without Content-Length on a server that
         │                              cannot tell where it ends
+        ├── RequestTimeout         408 the body did not arrive in time (body_timeout)
         ├── PreconditionFailed     412 If-Match mismatch
         ├── PayloadTooLarge        413 body over the limit
         ├── UnsupportedMediaType   415
@@ -85,6 +86,18 @@ class Conflict(HttpError):
 class LengthRequired(HttpError):
     status = 411
     code = "length_required"
+
+
+class RequestTimeout(HttpError):
+    """The client sent its body too slowly (``control_api.core.body_deadline``)."""
+
+    status = 408
+    code = "body_timeout"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        # The rest of the body is never read: the connection cannot carry another request.
+        self.headers["Connection"] = "close"
 
 
 class PreconditionFailed(HttpError):

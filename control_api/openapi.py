@@ -324,6 +324,11 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "Forbidden": ("403", "A token of the wrong kind (admin vs device)."),
     "NotFound": ("404", "Unknown, or another tenant's, object."),
     "MethodNotAllowed": ("405", "The path does not support this method."),
+    "BodyTimeout": (
+        "408",
+        "body_timeout: the body did not arrive within LOMUZ_BODY_READ_TIMEOUT_S plus 1 s per"
+        " LOMUZ_BODY_MIN_RATE_BYTES_S bytes received; the connection is closed.",
+    ),
     "Conflict": ("409", "Conflict with the current state (e.g. asset_in_use)."),
     "PreconditionFailed": ("412", "If-Match does not match the current version."),
     "PayloadTooLarge": ("413", "Body larger than the limit."),
@@ -394,7 +399,7 @@ ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 DEVICE: list[dict[str, list[str]]] = [{"deviceToken": []}]
 EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
 _AUTH = ("Unauthorized", "Forbidden")
-_JSON_IN = ("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
+_JSON_IN = ("BadRequest", "BodyTimeout", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
 _LIST_PARAMS = [
     _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
     _param("after", "query", {"type": "string"}, "The `next` value of the previous page."),
@@ -491,7 +496,10 @@ def _paths() -> dict[str, Any]:
         "responses": {
             **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
             **_ok("201", "Created.", "Asset"),
-            **_errors(*_AUTH, "BadRequest", "UploadTooLarge", "UploadRefused", "Unprocessable"),
+            **_errors(
+                *_AUTH, "BadRequest", "BodyTimeout", "UploadTooLarge", "UploadRefused",
+                "Unprocessable",
+            ),
         },
     }
     paths["/v1/assets"] = assets_collection

@@ -36,6 +36,12 @@ class Settings:
     # Upload temp files not written to for this long are a killed worker's leftovers.
     stale_upload_s: int = 6 * 3600
     max_json_bytes: int = 1 * MIB
+    # A request body must arrive within this grace plus 1 s per
+    # body_min_rate_bytes_s received, else 408 (control_api.core.body_deadline).
+    body_read_timeout_s: int = 30
+    body_min_rate_bytes_s: int = 500
+    # Threads per worker that run the app under the ASGI entry point (control_api.asgi).
+    http_threads: int = 64
     telemetry_interval_s: int = 60
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changelog_horizon_revisions: int = 100_000
@@ -116,6 +122,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tenant_quota_bytes=_int(env, "LOMUZ_TENANT_QUOTA_BYTES", Settings.tenant_quota_bytes, 0),
         stale_upload_s=_int(env, "LOMUZ_STALE_UPLOAD_S", Settings.stale_upload_s, 60),
         max_json_bytes=_int(env, "LOMUZ_MAX_JSON_BYTES", Settings.max_json_bytes, 64),
+        body_read_timeout_s=_int(
+            env, "LOMUZ_BODY_READ_TIMEOUT_S", Settings.body_read_timeout_s, 1
+        ),
+        body_min_rate_bytes_s=_int(
+            env, "LOMUZ_BODY_MIN_RATE_BYTES_S", Settings.body_min_rate_bytes_s, 1
+        ),
+        http_threads=_int(env, "LOMUZ_HTTP_THREADS", Settings.http_threads, 1),
         telemetry_interval_s=_int(
             env, "LOMUZ_TELEMETRY_INTERVAL_S", Settings.telemetry_interval_s, 1
         ),

@@ -58,6 +58,13 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 VENV_BIN = Path(sys.executable).parent
 GROUPS = [f"region-{i}" for i in range(10)]
 PLAYLIST_SIZE = 500
+# "granian" is what the unit runs (the ASGI bridge with body deadlines, issue 10);
+# "granian-wsgi" is granian's own WSGI interface, for comparison.
+GRANIAN_ENTRY_POINTS = {
+    "granian": ("asgi", "control_api.asgi:create"),
+    "granian-wsgi": ("wsgi", "control_api.wsgi:create"),
+}
+SERVER_KINDS = [*GRANIAN_ENTRY_POINTS, "gunicorn"]
 
 
 @contextlib.contextmanager
@@ -208,11 +215,12 @@ def serve(
         "PROMETHEUS_MULTIPROC_DIR": str(prom),
         "PYTHONPATH": str(REPO),
     }
-    if kind == "granian":
+    if kind in GRANIAN_ENTRY_POINTS:
+        interface, factory = GRANIAN_ENTRY_POINTS[kind]
         cmd = [
-            str(VENV_BIN / "granian"), "--interface", "wsgi", "--factory",
+            str(VENV_BIN / "granian"), "--interface", interface, "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--no-ws", "--log-level", "warning", "control_api.wsgi:create",
+            "--no-ws", "--log-level", "warning", factory,
         ]  # fmt: skip
     elif kind == "gunicorn":
         cmd = [
@@ -265,7 +273,10 @@ def bench_server(
 ) -> dict[str, Any]:
     tokens: list[str] = seeded["tokens"][: args.poll_devices]
     result: dict[str, Any] = {"server": kind, "workers": args.workers}
-    with serve(kind, url, args.workers, workdir) as (base, _), httpx.Client(timeout=60) as client:
+    with (
+        serve(kind, url, args.workers, workdir) as (base, proc),
+        httpx.Client(timeout=60) as client,
+    ):
         manifest_url = f"{base}/v1/device/manifest"
         full_ms, full_bytes, full = timed_get(client, manifest_url, tokens[0], 5)
         cursor = full["cursor"]
@@ -285,7 +296,12 @@ def bench_server(
         ]
         check = client.get(f"{base}{requests[0][0]}", headers=requests[0][1])
         assert check.status_code == 304, check.status_code
+        cpu_before_s = server_cpu_s(proc.pid)
         load = run_load(base, requests, args.duration_s, args.connections, expect_status=304)
+        polls = load["rps"] * args.duration_s
+        load["server_cpu_us_per_poll"] = round(
+            (server_cpu_s(proc.pid) - cpu_before_s) / max(polls, 1) * 1e6
+        )
         result["poll_304"] = load
 
         # One change in the view: the next poll with the old cursor is a one-asset delta.
@@ -302,6 +318,17 @@ def bench_server(
         assert len(delta["assets"]) == 1, delta
         result["delta"] = {"median_ms": round(delta_ms, 1), "bytes": delta_bytes}
     return result
+
+
+def server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server and its workers so far."""
+    root = psutil.Process(pid)
+    total_s = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total_s += times.user + times.system
+    return total_s
 
 
 def worker_rss_mib(pid: int) -> list[float]:
@@ -372,10 +399,17 @@ def endurance(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, A
     }
 
 
+def server_kinds(choice: str) -> list[str]:
+    return {"both": ["granian", "gunicorn"], "all": SERVER_KINDS}.get(choice, [choice])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="default: a throwaway PostgreSQL schema")
-    parser.add_argument("--server", choices=["granian", "gunicorn", "both"], default="both")
+    parser.add_argument(
+        "--server", choices=[*SERVER_KINDS, "both", "all"], default="both",
+        help="both: granian (the unit's) and gunicorn; all: every kind",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--assets", type=int, default=50_000)
     parser.add_argument("--devices", type=int, default=1_000)
@@ -390,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.endurance_s is not None:
         if not 10 <= args.endurance_s <= 3600:
             parser.error("--endurance-s must be between 10 and 3600")
-        kinds = ["granian", "gunicorn"] if args.server == "both" else [args.server]
+        kinds = server_kinds(args.server)
         with tempfile.TemporaryDirectory(prefix="lomuz-endurance-") as tmp:
             reports = [endurance(kind, args, Path(tmp)) for kind in kinds]
         print(json.dumps(reports, indent=2))
@@ -401,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    servers = ["granian", "gunicorn"] if args.server == "both" else [args.server]
+    servers = server_kinds(args.server)
     results = []
     with tempfile.TemporaryDirectory(prefix="lomuz-bench-") as tmp:
         for kind in servers:
@@ -412,7 +446,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{kind} x{args.workers}: 304 polls {r['poll_304']['rps']:.0f}/s "
                 f"(p50 {r['poll_304']['p50_ms']} ms, p99 {r['poll_304']['p99_ms']} ms, "
-                f"errors {r['poll_304']['errors']}, by {r['poll_304']['driver']}); "
+                f"errors {r['poll_304']['errors']}, by {r['poll_304']['driver']}, "
+                f"server CPU {r['poll_304']['server_cpu_us_per_poll']} us/poll); "
                 f"full {r['full']['bytes']} B ({r['full']['assets']} assets) "
                 f"in {r['full']['median_ms']} ms; "
                 f"one-change delta {r['delta']['bytes']} B in {r['delta']['median_ms']} ms",
