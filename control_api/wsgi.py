@@ -1,7 +1,8 @@
 """WSGI entry points for production servers.
 
-- granian: ``granian --interface wsgi --factory control_api.wsgi:create``
 - gunicorn: ``gunicorn 'control_api.wsgi:create()'``
+- granian: ``granian --interface wsgi --factory control_api.wsgi:create`` reads
+  bodies with no timeout; the unit runs control_api.asgi instead.
 
 Both build the app from the environment in each worker. Run
 ``lomuz-control db upgrade`` before starting the workers.

@@ -25,7 +25,7 @@ def test_the_shipped_file_carries_the_installed_defaults() -> None:
         "LOMUZ_HTTP_HOST": "127.0.0.1",
         "LOMUZ_HTTP_PORT": "8080",
         "LOMUZ_HTTP_WORKERS": "2",
-        "LOMUZ_HTTP_BACKPRESSURE": "512",
+        "LOMUZ_HTTP_BACKPRESSURE": "1024",
     }
     settings = load_settings(values)
     assert settings.database_url == "sqlite:////var/lib/lomuz-control/control.db"

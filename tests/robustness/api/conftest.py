@@ -179,6 +179,8 @@ class Served:
     env: Env
     host: str
     port: int
+    # Which server answers: the in-process wsgiref one, or a production one.
+    server: str = "wsgiref"
 
     def request(
         self,
@@ -202,12 +204,17 @@ class Served:
             conn.close()
 
     def raw(self, payload: bytes, *, half_close: bool, timeout_s: float = 10.0) -> bytes:
-        """Send ``payload`` on a fresh socket; with ``half_close`` read the reply, else drop."""
+        """Send ``payload`` on a fresh socket; with ``half_close`` read the reply, else drop.
+
+        granian (hyper) takes a half-closed socket for a client that left and
+        never answers it, so there the reply is read with the socket whole
+        (the requests say ``Connection: close``: the server ends it)."""
         with socket.create_connection((self.host, self.port), timeout=timeout_s) as sock:
             sock.sendall(payload)
             if not half_close:
                 return b""
-            sock.shutdown(socket.SHUT_WR)
+            if self.server != "granian":
+                sock.shutdown(socket.SHUT_WR)
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)

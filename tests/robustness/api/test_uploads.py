@@ -146,24 +146,50 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def gunicorn_served(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
-    """The production WSGI entry point under gunicorn (which decodes chunked bodies)."""
-    if not GUNICORN.exists():
-        pytest.skip("gunicorn not installed")
+GRANIAN = Path(sys.executable).with_name("granian")
+STALL_TIMEOUT_S = 2
+# How each production server is started: gunicorn's WSGI entry point, and the
+# unit's granian command (the ASGI entry point that reads bodies under a deadline).
+PRODUCTION_COMMANDS = {
+    "gunicorn": lambda port: [
+        str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "20",
+        "control_api.wsgi:create()",
+    ],
+    "granian": lambda port: [
+        str(GRANIAN), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", "1", "--log-level", "warning",
+        "control_api.asgi:create",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(PRODUCTION_COMMANDS))
+def production_served(
+    request: pytest.FixtureRequest, settings_env: dict[str, str], tmp_path: Path
+) -> Iterator[Served]:
+    """The production entry points under their servers (both decode chunked bodies)."""
+    kind = request.param
+    if not Path(PRODUCTION_COMMANDS[kind](0)[0]).exists():
+        pytest.skip(f"{kind} not installed")
     from tests.robustness.api.conftest import build_env
 
     migrator = Database(settings_env["LOMUZ_DATABASE_URL"])
     migrator.upgrade()
     migrator.dispose()
     port = _free_port()
-    log = (tmp_path / "gunicorn.log").open("wb")
+    log_path = tmp_path / f"{kind}.log"
+    log = log_path.open("wb")
+    server_env = {
+        **os.environ,
+        **settings_env,
+        "LOMUZ_BODY_READ_TIMEOUT_S": str(STALL_TIMEOUT_S),
+        "LOMUZ_BODY_MIN_RATE_BYTES_S": str(10**9),
+    }
     proc = subprocess.Popen(
-        [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "20",
-         "control_api.wsgi:create()"],
-        env={**os.environ, **settings_env}, stdout=log, stderr=subprocess.STDOUT,
+        PRODUCTION_COMMANDS[kind](port),
+        env=server_env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, cwd=Path(__file__).parents[3],
-    )
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -171,12 +197,12 @@ def gunicorn_served(settings_env: dict[str, str], tmp_path: Path) -> Iterator[Se
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 break
             except OSError:
-                assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"{kind} did not start"
                 time.sleep(0.1)
         # The env gives the tests a view of the same database and media dir.
         for env in build_env(settings_env):
-            yield Served(env, "127.0.0.1", port)
+            yield Served(env, "127.0.0.1", port, kind)
     finally:
         proc.terminate()
         try:
@@ -195,8 +221,8 @@ def chunked(body: bytes, piece: int = 8192) -> bytes:
     return out + b"0\r\n\r\n"
 
 
-def test_chunked_oversize_is_413_and_stores_nothing(gunicorn_served: Served) -> None:
-    served = gunicorn_served
+def test_chunked_oversize_is_413_and_stores_nothing(production_served: Served) -> None:
+    served = production_served
     admin = served.env.api.tenant()
     body = b"\x05" * (MAX_UPLOAD_BYTES + 50_000)
     raw = served.raw(upload_head(admin, None, chunked=True) + chunked(body), half_close=True)
@@ -207,9 +233,9 @@ def test_chunked_oversize_is_413_and_stores_nothing(gunicorn_served: Served) -> 
 
 
 def test_chunked_upload_stores_the_real_bytes_or_asks_for_a_length(
-    gunicorn_served: Served,
+    production_served: Served,
 ) -> None:
-    served = gunicorn_served
+    served = production_served
     admin = served.env.api.tenant()
     body = wav(b"\x06" * 20_000)
     raw = served.raw(upload_head(admin, None, chunked=True) + chunked(body), half_close=True)
@@ -224,6 +250,51 @@ def test_chunked_upload_stores_the_real_bytes_or_asks_for_a_length(
         error_of(reply.status, reply.headers.get("content-type"), reply.body)
         assert_nothing_stored(served, admin)
     assert served.env.orphans() == []
+
+
+def test_an_upload_streamed_in_pieces_is_stored_whole(production_served: Served) -> None:
+    served = production_served
+    admin = served.env.api.tenant()
+    # Past the JSON limit (4 KiB here): the ASGI entry point streams it to the app.
+    body = wav(bytes(range(256)) * 300)
+    with socket.create_connection((served.host, served.port), timeout=10) as sock:
+        sock.sendall(upload_head(admin, len(body), "audio/wav"))
+        for i in range(0, len(body), 7_000):
+            sock.sendall(body[i : i + 7_000])
+            time.sleep(0.01)
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    reply = parse_reply(raw)
+    assert reply.status == 201, raw[:500]
+    assert reply.json()["sha256"] == hashlib.sha256(body).hexdigest()
+    assert reply.json()["size"] == len(body)
+    assert served.env.temp_files() == []
+
+
+# gunicorn has no body deadline (its --timeout restarts a stuck worker).
+@pytest.mark.parametrize("production_served", ["granian"], indirect=True)
+def test_an_upload_that_stalls_is_cut_with_408_and_stores_nothing(
+    production_served: Served,
+) -> None:
+    served = production_served
+    admin = served.env.api.tenant()
+    body = wav(b"\x07" * 60_000)
+    started = time.monotonic()
+    with socket.create_connection((served.host, served.port), timeout=STALL_TIMEOUT_S + 10) as sock:
+        sock.sendall(upload_head(admin, len(body), "audio/wav") + body[:30_000])
+        # Nothing more is sent, and the socket stays open: the server must end it.
+        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    took_s = time.monotonic() - started
+    reply = parse_reply(raw)
+    assert reply.status == 408, raw[:500]
+    assert error_of(reply.status, reply.headers.get("content-type"), reply.body)["code"] == (
+        "body_timeout"
+    )
+    assert reply.headers["connection"] == "close"
+    assert STALL_TIMEOUT_S - 0.5 <= took_s < STALL_TIMEOUT_S + 5, took_s
+    deadline = time.monotonic() + 5
+    while served.env.temp_files() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_nothing_stored(served, admin)
 
 
 def test_media_dir_survives_hostile_names(served: Served) -> None:
