@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from player.adapters.output import MediaEnded, MediaStarted, ensure_readable
+from player.core.media_format import MediaFormat
 
 
 @dataclass
@@ -63,7 +64,7 @@ class NullOutput:
     def attach(self, events: queue.Queue[object]) -> None:
         self._events = events
 
-    def prepare(self, path: Path) -> int:
+    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
         ensure_readable(path)
         length_ms = _wav_length_ms(path)
         with self._lock:

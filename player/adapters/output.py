@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from player.core.media_format import MediaFormat
 from player.errors import PlaybackError
 
 
@@ -60,10 +61,13 @@ class MediaOutput(Protocol):
         """Where to put ``OutputEvent``s from now on (the loop's inbox)."""
         ...
 
-    def prepare(self, path: Path) -> int:
+    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
         """Load ``path`` on the idle slot and return its token.
 
-        Raises ``PlaybackError`` when the file cannot even be opened.
+        ``media_format`` is what the caller identified the file as (the playback
+        loop judges every file first), so the output reads nothing more; None:
+        the output identifies it and refuses anything not allowed. Raises
+        ``PlaybackError`` when the file cannot even be opened.
         """
         ...
 

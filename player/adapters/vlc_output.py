@@ -333,8 +333,8 @@ class VlcOutput:
     def attach(self, events: queue.Queue[object]) -> None:
         self._events = events
 
-    def prepare(self, path: Path) -> int:
-        fmt = _media_format(path)
+    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
+        fmt = media_format if media_format is not None else _media_format(path)
         media = self._instance.media_new_path(str(path))
         if media is None:
             raise PlaybackError(f"libvlc cannot open {path.name}")

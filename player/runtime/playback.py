@@ -422,7 +422,7 @@ class PlaybackLoop:
                 item = _Item(decision, -1, asset_id, sha256, None)
                 self._refused(item, verdict.problem, pause=pause_on_failure)
                 return None
-            token = self._output.prepare(path)
+            token = self._output.prepare(path, verdict.format)
         except (PlayerError, OSError, LookupError) as exc:
             item = _Item(decision, -1, asset_id, sha256, None)
             self._failed(item, f"cannot open: {exc}", pause=pause_on_failure)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
+from player.core.media_format import MediaFormat
 from player.core.model import Decision, MediaType, Play, Tier
 from player.errors import PlaybackError
 
@@ -208,6 +209,8 @@ class FakeOutput:
     overlap: bool = True
     no_audio_output: str | None = None
     commands: list[tuple[float, str, object]] = field(default_factory=list)
+    # The format each file was handed over as (the loop identifies it first).
+    formats: dict[str, MediaFormat | None] = field(default_factory=dict)
     _events: queue.Queue[object] | None = None
     _items: dict[int, _FakeItem] = field(default_factory=dict)
     _next: int = 1
@@ -228,8 +231,9 @@ class FakeOutput:
     def attach(self, events: queue.Queue[object]) -> None:
         self._events = events
 
-    def prepare(self, path: Path) -> int:
+    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
         self._log("prepare", path.name)
+        self.formats[path.name] = media_format
         if path.name in self.unopenable:
             raise PlaybackError(f"cannot open {path.name}")
         token = self._next

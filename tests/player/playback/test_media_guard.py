@@ -11,6 +11,7 @@ import pytest
 
 from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
+from player.core.media_format import MediaFormat
 from player.core.model import Outcome, Tier
 from player.daemon import StoreSource
 from player.runtime.playback import PlaybackLoop
@@ -60,6 +61,9 @@ def test_an_hls_playlist_delivered_as_audio_never_reaches_the_output(
     refused = [p for p in plays if p.asset_id == "hls"]
     assert refused and {p.outcome for p in refused} == {Outcome.ERROR}
     assert any(p.asset_id == "b" and p.outcome == Outcome.COMPLETED for p in plays)
+    # The allowed file is handed over with the format the loop found: the
+    # output does not read it again to choose libvlc's demuxer.
+    assert out.formats["b.wav"] is MediaFormat.WAV
     assert source.quarantined[0].sha256 == "sha-hls"
     assert "not an allowed media format" in source.quarantined[0].reason
     assert sum("not playing playlist hls" in r.getMessage() for r in caplog.records) == 1

@@ -8,6 +8,11 @@ import copy
 import hashlib
 import io
 import json
+import os
+import shutil
+import signal
+import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -167,22 +172,50 @@ def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
     assert outcomes["rejected"] > 50, outcomes
 
 
+@dataclass
+class ImportBench:
+    """A player data dir, a directory outside it, and ``lomuz-player import`` of ``bundle``."""
+
+    data_dir: Path
+    config: Path
+    outside: Path
+    bundle: Path
+
+    @classmethod
+    def make(cls, tmp_path: Path, bundle: Path) -> ImportBench:
+        data_dir = tmp_path / "data"
+        config = tmp_path / "player.toml"
+        config.write_text(f'data_dir = "{data_dir}"\n', encoding="utf-8")
+        outside = tmp_path / "outside"
+        outside.mkdir()
+        return cls(data_dir, config, outside, bundle)
+
+    def run_import(self) -> tuple[int, str]:
+        """Exit code and stderr; a TimeoutError if the import blocks (on a FIFO, say)."""
+
+        def on_alarm(signum: int, frame: object) -> None:
+            raise TimeoutError("import blocked on a special file")
+
+        err = io.StringIO()
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(20)
+        try:
+            code = player_cli(["--config", str(self.config), "import", str(self.bundle)],
+                              environ={}, stdout=io.StringIO(), stderr=err)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        return code, err.getvalue()
+
+
 def test_generated_bundles_import_or_fail_cleanly_and_write_only_into_the_cache(
     tmp_path: Path,
 ) -> None:
-    data_dir = tmp_path / "data"
-    config = tmp_path / "player.toml"
-    config.write_text(f'data_dir = "{data_dir}"\n', encoding="utf-8")
-    outside = tmp_path / "outside"
-    outside.mkdir()
+    bench = ImportBench.make(tmp_path, tmp_path / "deep" / "er" / "bundle")
+    data_dir, outside, bundle, run_import = (
+        bench.data_dir, bench.outside, bench.bundle, bench.run_import
+    )
     (outside / "keep.txt").write_text("untouched", encoding="utf-8")
-    bundle = tmp_path / "deep" / "er" / "bundle"
-
-    def run_import() -> tuple[int, str]:
-        err = io.StringIO()
-        code = player_cli(["--config", str(config), "import", str(bundle)],
-                          environ={}, stdout=io.StringIO(), stderr=err)
-        return code, err.getvalue()
 
     def write_bundle(raw: bytes) -> None:
         media = bundle / "media"
@@ -233,9 +266,6 @@ BUNDLE_ENTRIES = ("manifest.json", "media", "media/0", "media/1")
 
 
 def _make_special(path: Path, kind: str, outside: Path) -> None:
-    import os
-    import socket
-
     if kind == "link-dev-zero":
         path.symlink_to("/dev/zero")
     elif kind == "link-outside":
@@ -273,19 +303,14 @@ def special_substitutions(draw: st.DrawFn) -> dict[str, str]:
 def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
     tmp_path: Path,
 ) -> None:
-    import shutil
-    import signal
-
-    data_dir = tmp_path / "data"
-    config = tmp_path / "player.toml"
-    config.write_text(f'data_dir = "{data_dir}"\n', encoding="utf-8")
-    outside = tmp_path / "outside"
-    outside.mkdir()
+    bench = ImportBench.make(tmp_path, tmp_path / "bundle")
+    data_dir, outside, bundle, run_import = (
+        bench.data_dir, bench.outside, bench.bundle, bench.run_import
+    )
     # Valid content outside the bundle: linking to it must still be refused.
     (outside / "manifest.json").write_text(json.dumps(base_manifest()), encoding="utf-8")
     for sha, body in zip(SHAS, BODIES, strict=True):
         (outside / sha).write_bytes(body)
-    bundle = tmp_path / "bundle"
 
     def write_valid() -> None:
         shutil.rmtree(bundle, ignore_errors=True)
@@ -293,21 +318,6 @@ def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
         (bundle / "manifest.json").write_text(json.dumps(base_manifest()), encoding="utf-8")
         for sha, body in zip(SHAS, BODIES, strict=True):
             (bundle / "media" / sha).write_bytes(body)
-
-    def on_alarm(signum: int, frame: object) -> None:
-        raise TimeoutError("import blocked on a special file")
-
-    def run_import() -> tuple[int, str]:
-        err = io.StringIO()
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(20)  # the bound: a FIFO read must never block the import
-        try:
-            code = player_cli(["--config", str(config), "import", str(bundle)],
-                              environ={}, stdout=io.StringIO(), stderr=err)
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, previous)
-        return code, err.getvalue()
 
     write_valid()
     assert run_import() == (0, "")
