@@ -59,8 +59,17 @@ class BadRequest(HttpError):
 
 
 class Unauthorized(HttpError):
+    """401; says ``WWW-Authenticate: Bearer`` (RFC 9110 §15.5.2: every 401 must name a scheme)."""
+
     status = 401
     code = "unauthorized"
+
+    def __init__(self, message: str, code: str | None = None, realm: str = "lomuz") -> None:
+        super().__init__(message, code)
+        challenge = f'Bearer realm="{realm}"'
+        if self.code == "invalid_token":
+            challenge += ', error="invalid_token"'  # RFC 6750 §3.1
+        self.headers["WWW-Authenticate"] = challenge
 
 
 class Forbidden(HttpError):

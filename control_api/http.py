@@ -132,5 +132,11 @@ def check_if_match(req: falcon.Request, version: int) -> None:
     )
 
 
+def created(resp: falcon.Response, collection: str, object_id: str) -> None:
+    """201, with ``Location`` naming the new object (RFC 9110 §15.3.2)."""
+    resp.status = falcon.HTTP_201
+    resp.set_header("Location", f"/v1/{collection}/{object_id}")
+
+
 def set_etag(resp: falcon.Response, version: int) -> None:
     resp.set_header("ETag", f'"{version}"')

@@ -364,7 +364,9 @@ def _responses_components() -> dict[str, Any]:
         "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
     }
     out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    out["MetricsUnauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    out["Unauthorized"]["headers"] = challenge
+    out["MetricsUnauthorized"]["headers"] = challenge
     return out
 
 
@@ -404,6 +406,12 @@ _LIST_PARAMS = [
     _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
     _param("after", "query", {"type": "string"}, "The `next` value of the previous page."),
 ]
+_LOCATION = {
+    "Location": {
+        "description": "The new object's path: /v1/<collection>/<id>.",
+        "schema": {"type": "string"},
+    }
+}
 _ETAG_VERSION = {
     "ETag": {
         "description": 'The object\'s version, quoted: "<version>".',
@@ -443,7 +451,7 @@ def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dic
                     "201",
                     "Created.",
                     "DeviceCreated" if item == "Device" else item,
-                    None if item == "Device" else _ETAG_VERSION,
+                    _LOCATION if item == "Device" else _LOCATION | _ETAG_VERSION,
                 ),
                 **_errors(*_AUTH, *_JSON_IN, "NotFound"),
             },
@@ -495,7 +503,7 @@ def _paths() -> dict[str, Any]:
         },
         "responses": {
             **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
-            **_ok("201", "Created.", "Asset"),
+            **_ok("201", "Created.", "Asset", _LOCATION),
             **_errors(
                 *_AUTH, "BadRequest", "BodyTimeout", "UploadTooLarge", "UploadRefused",
                 "Unprocessable",
@@ -734,7 +742,17 @@ def _paths() -> dict[str, Any]:
                 **_ok("200", "The database answers.", "Health"),
                 **_errors("Unavailable"),
             },
-        }
+        },
+        "head": {
+            "tags": ["Operations"],
+            "operationId": "healthHead",
+            "summary": "The same answer as GET, without a body (load balancers)",
+            "security": [],
+            "responses": {
+                "200": {"description": "The database answers."},
+                **_errors("Unavailable"),
+            },
+        },
     }
     paths["/metrics"] = {
         "get": {

@@ -131,7 +131,7 @@ class Assets:
                     return
         finally:
             media.discard(received)
-        resp.status = falcon.HTTP_201
+        http.created(resp, "assets", asset.id)
         resp.media = repo.asset_json(asset)
 
     def _check_quota_before_reading(
@@ -283,7 +283,7 @@ class Playlists:
             )
             s.flush()
             body = repo.playlist_json(playlist, repo.playlist_items(s, [playlist.id])[playlist.id])
-        resp.status = falcon.HTTP_201
+        http.created(resp, "playlists", playlist.id)
         http.set_etag(resp, playlist.version)
         resp.media = body
 

@@ -54,7 +54,7 @@ class Devices:
         code = repo.issue_enrollment_code(device, now, self.deps.settings.enrollment_code_ttl_s)
         with self.deps.db.write() as s:
             s.add(device)
-        resp.status = falcon.HTTP_201
+        http.created(resp, "devices", device.id)
         resp.media = {
             **repo.device_json(device, now, self.deps.settings.telemetry_interval_s),
             "enrollment_code": code,
@@ -205,7 +205,7 @@ class Schedules:
                 self.deps.settings.changelog_horizon_revisions,
             )
             resp.media = repo.schedule_json(schedule)
-        resp.status = falcon.HTTP_201
+        http.created(resp, "schedules", schedule.id)
         http.set_etag(resp, 1)
 
 

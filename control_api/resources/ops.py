@@ -29,6 +29,9 @@ class Health:
             "error": {"code": "database_unavailable", "message": "the database does not answer"}
         }
 
+    # Load balancers and uptime checks probe with HEAD: the same answer, no body.
+    on_head = on_get
+
 
 class MetricsResource:
     """All tenants' counts, so never public: ``Authorization: Bearer`` the server's
@@ -51,9 +54,9 @@ class MetricsResource:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), expected.encode()
         ):
-            error = Unauthorized("/metrics needs Authorization: Bearer <LOMUZ_METRICS_TOKEN>")
-            error.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            raise error
+            raise Unauthorized(
+                "/metrics needs Authorization: Bearer <LOMUZ_METRICS_TOKEN>", realm="metrics"
+            )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._check_token(req)

@@ -1,6 +1,6 @@
 """The ASGI entry point's cost on the hot path, in process (no sockets, no server).
 
-    .venv/bin/python scripts/bench/bench_bridge.py [--requests 5000] [--rounds 3] [--database-url URL]
+    .venv/bin/python scripts/bench/bench_bridge.py [--requests 5000] [--rounds 3]
 
 Seeds like bench_api.py, builds the app with create_app and answers cached 304
 manifest polls (a) called directly as WSGI, as granian's WSGI interface calls

@@ -56,6 +56,7 @@ PROTOCOL_ENDPOINTS = {
     ("post", "/v1/device/telemetry"),
     ("post", "/v1/device/plays"),
     ("get", "/healthz"),
+    ("head", "/healthz"),  # load balancers probe with HEAD
     ("get", "/metrics"),
     ("get", "/v1/openapi.json"),
 }
