@@ -12,6 +12,7 @@ refer to something the same delta deletes).
 
 Instants are RFC 3339 with a zone (``Z`` or ``+hh:mm``) and come out tz-aware
 in UTC. Times of day are ``"HH:MM"``; ``"24:00"`` only as a schedule's end.
+Both are ASCII digits only.
 
 Bounds (PROTOCOL.md ranges, plus what keeps every later computation in range,
 so nothing this decoder accepts can raise when the daemon starts or plays):
@@ -38,18 +39,20 @@ two assets, one sha256     must agree on ``size`` (one file)
 
 The field types and bounds are declared once, as msgspec structs (``_ManifestWire``
 and the structs it holds): msgspec decodes the bytes straight into them in C,
-checking types, ranges and patterns as it goes, and skips unknown fields without
-building them. What a struct cannot say (schema major, time zone, validity
-windows, instant range, duplicate ids, one size per sha256, references) is
-checked while the structs become the domain values of ``player.core.model``.
+checking types, ranges, lengths and patterns as it goes, and skips unknown
+fields without building them. What a struct cannot say (schema major, time
+zone, an instant's form and range, validity windows, a sha256's hex digits,
+duplicate ids, one size per sha256, references) is checked while the structs
+become the domain values of ``player.core.model``. That conversion consumes the
+wire lists, so 100k assets are never held in both forms at once.
 
 Every failure is a ``ManifestError``. A msgspec error names the failing path;
 only then is the body parsed a second time, generically, to show the offending
 value and to word the complaint from the declared type. A body msgspec cannot
 read at all (it refuses lone surrogates anywhere, even in fields the player
-ignores) takes the slow path: stdlib ``json``, then ``msgspec.convert`` into the
-same structs and a surrogate check of the fields used, so it is accepted or
-rejected exactly as before. The boundary also turns ``RecursionError`` (deep
+ignores) takes the slow path: stdlib ``json``, a surrogate check of the fields
+the structs declare, then ``msgspec.convert`` into the same structs, so it is
+accepted or rejected as by a stdlib reader. The boundary also turns ``RecursionError`` (deep
 nesting), ``UnicodeError``, ``OverflowError`` and ``ValueError`` escaping a
 check into a ``ManifestError``, so a hostile body can never become an
 "internal error".
@@ -125,7 +128,7 @@ _Schema = Annotated[
 _Id = Annotated[str, Meta(min_length=1)]
 # The hex digits of a sha256 are checked for all assets at once, and an instant's
 # format when it is parsed (once per distinct text): a msgspec pattern runs a
-# Python regex per string, a third of the decoding time at 100k assets.
+# Python regex per string, 0.1 s of msgspec's 0.24 s at 100k assets.
 _Sha256 = Annotated[str, Meta(min_length=64, max_length=64, description=_SHA256_TEXT)]
 _Instant = Annotated[str, Meta(description=_INSTANT_TEXT)]
 _StartTime = Annotated[str, Meta(pattern=_TIME_OF_DAY, description=_START_TEXT)]
