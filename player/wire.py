@@ -378,7 +378,7 @@ def _explain(
     message = _complaint(declared, description, value, match["what"])
     path = _dotted([*prefix, *steps])
     if not path:
-        return ManifestError(f"manifest {message}".replace("an object", "a JSON object"))
+        return ManifestError(f"manifest {message}")
     return ManifestError(message, path)
 
 
