@@ -51,7 +51,7 @@ MIN_PLAY_DURATION_MS = 1_000  # the shortest cap an item gets, whatever it asks
 MINUTES_PER_DAY = 1440
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Asset:
     id: str
     sha256: str
@@ -72,13 +72,13 @@ class Asset:
         return not (self.valid_until is not None and at >= self.valid_until)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlaylistItem:
     asset_id: str
     duration_ms: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Playlist:
     id: str
     name: str
@@ -86,7 +86,7 @@ class Playlist:
     version: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Schedule:
     id: str
     playlist_id: str
@@ -101,7 +101,7 @@ class Schedule:
     version: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     id: str
     name: str
@@ -109,14 +109,14 @@ class DeviceInfo:
     groups: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deleted:
     assets: tuple[str, ...] = ()
     playlists: tuple[str, ...] = ()
     schedules: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Manifest:
     schema: int
     cursor: str
