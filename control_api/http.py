@@ -16,6 +16,7 @@ from control_api.errors import (
     PayloadTooLarge,
     PreconditionFailed,
     Unprocessable,
+    UnsupportedMediaType,
 )
 from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -38,8 +39,19 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) allowed."""
+    if not content_type:
+        return False
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 400 malformed.
+    """The body as a JSON object; 413 past ``max_bytes`` (announced or counted), 415 for
+    a body not sent as ``application/json``, 400 malformed.
 
     The one place JSON bodies are parsed. Malformed includes what Python's ``json``
     accepts but JSON or the database does not: NaN/Infinity (and ``1e400``, which
@@ -47,6 +59,12 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     """
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(f"JSON bodies are limited to {max_bytes} bytes")
+    has_body = bool(req.content_length) or (
+        req.content_length is None and req.get_header("Transfer-Encoding") is not None
+    )
+    if has_body and not is_json_media_type(req.content_type):
+        given = (req.content_type or "none")[:100]
+        raise UnsupportedMediaType(f"send JSON with Content-Type: application/json, not {given}")
     if req.content_length is None and not req.env.get("wsgi.input_terminated"):
         raw = b""
     else:

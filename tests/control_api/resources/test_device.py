@@ -84,7 +84,23 @@ def test_telemetry_sets_status_and_online(api: Api) -> None:
     device = api.call("GET", f"/v1/devices/{device_id}", admin).json
     assert device["online"] is True and device["enrolled"] is True
     assert device["status"] == {"now_playing": "x", "cpu": 0.5}
-    assert api.call("POST", "/v1/device/telemetry", token, body=b"nope").status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    assert api.call(
+        "POST", "/v1/device/telemetry", token, body=b"nope", headers=json_type
+    ).status_code == 400
+    # A body that is not sent as JSON is not parsed as JSON.
+    for content_type in (None, "text/xml", "application/x-www-form-urlencoded"):
+        headers = {"Content-Type": content_type} if content_type else {}
+        refused = api.call(
+            "POST", "/v1/device/telemetry", token, body=b'{"cpu": 0.1}', headers=headers
+        )
+        assert refused.status_code == 415, refused.text
+        assert refused.json["error"]["code"] == "unsupported_media_type"
+    assert api.call(
+        "POST", "/v1/device/telemetry", token, body=b'{"cpu": 0.2}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    ).status_code == 204  # fmt: skip
+    assert api.call("GET", f"/v1/devices/{device_id}", admin).json["status"] == {"cpu": 0.2}
     metrics = api.call("GET", "/metrics", METRICS_TOKEN).text
     assert "lomuz_devices_online 1.0" in metrics
 
