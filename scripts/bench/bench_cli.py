@@ -96,6 +96,7 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
     base_env["PYTHONPATH"] = str(tree)
+    base_env["LOMUZ_BENCH_CWD"] = str(root)  # not a checkout: --tree decides the code
     envs = []
     for name in ("data", "data-enrolled"):
         config = root / f"{name}.toml"
@@ -103,7 +104,7 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
         env = {**base_env, "LOMUZ_PLAYER_CONFIG": str(config)}
         done = subprocess.run(
             [*player_argv(), "import", str(bundle_dir)],
-            check=False, env=env, capture_output=True, text=True,
+            check=False, env=env, capture_output=True, text=True, cwd=root,
         )
         if done.returncode != 0:
             raise SystemExit(f"setup: import failed: {done.stderr.strip()}")
@@ -119,7 +120,8 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
 def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     started = time.perf_counter()
     done = subprocess.run(
-        argv, check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        argv, check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        cwd=env["LOMUZ_BENCH_CWD"],
     )
     elapsed_s = time.perf_counter() - started
     first_err = done.stderr.strip().splitlines()[0] if done.stderr.strip() else ""
@@ -131,6 +133,7 @@ def import_offenders(args: list[str], env: dict[str, str], top: int) -> list[tup
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", MAIN_CODE, *args],
         check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        cwd=env["LOMUZ_BENCH_CWD"],  # python -c puts the cwd first on sys.path
     )
     by_package: dict[str, float] = defaultdict(float)
     for line in done.stderr.splitlines():

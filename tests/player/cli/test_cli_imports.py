@@ -42,7 +42,7 @@ def loaded_heavy_modules(config: Path, *argv: str) -> tuple[int, set[str]]:
     done = subprocess.run(
         [sys.executable, "-c", prelude + PROBE, "--config", str(config), *argv],
         check=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-        timeout=60,
+        timeout=60, cwd=REPO,  # python -c puts the cwd first on sys.path: this checkout
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     heavy = {m if m in HEAVY else m.split(".")[0] for m in result["heavy"]}
