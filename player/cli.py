@@ -121,8 +121,8 @@ class Context:
             return None
 
     @contextmanager
-    def read_status(self) -> Iterator[StoreReader | None]:
-        """Like ``read_store``, for status reads only, without SQLAlchemy (fast start)."""
+    def store_reader(self) -> Iterator[StoreReader | None]:
+        """Like ``read_store`` for what ``StoreReader`` offers, without SQLAlchemy (fast start)."""
         from player.store.read_only import StoreReader
 
         reader = StoreReader.open(self.settings.db_path)
@@ -344,7 +344,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_plays(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.read_store() as store:
+    with ctx.store_reader() as store:
         rows: list[tuple[Play, bool]] = (
             list(store.local_plays(limit=args.limit)) if store is not None else []
         )
@@ -376,7 +376,7 @@ def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
     from player.store.read_only import KEY_LAST_SYNC_AT
 
     usage = MediaCache(ctx.settings.media_dir).usage()
-    with ctx.read_status() as store:
+    with ctx.store_reader() as store:
         if store is None:
             return _status_without_state(ctx, at, usage.files, usage.size_bytes)
         device = store.device()
@@ -885,7 +885,7 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
             f"a lomuz-player daemon is running on {ctx.settings.data_dir}: stop it first "
             "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
         )
-    with ctx.read_status() as existing:
+    with ctx.store_reader() as existing:
         stored = existing.get_state(KEY_CLOCK_LOWER_BOUND) if existing is not None else None
     if not stored:
         ctx.print("no clock lower bound stored: nothing to reset")

@@ -8,8 +8,9 @@ This module owns what such a reader needs and imports nothing third-party:
 - the schema revisions this player ships (``SCHEMA_REVISIONS``; a test checks
   they are alembic's, in order), so "is this database at our head?" needs no
   alembic;
-- the status queries (``read_counts``, ``read_quarantined_files``), which
-  ``PlayerStore`` also runs, so the two readers cannot disagree;
+- the status and plays queries (``read_counts``, ``read_quarantined_files``,
+  ``read_local_plays``), which ``PlayerStore`` also runs, so the two readers
+  cannot disagree;
 - ``StoreReader``: those reads on a database opened read-only.
 
 Instants are stored as integer microseconds since the Unix epoch (UTC).
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from player.core.files import FileState
-from player.core.model import DeviceInfo
+from player.core.model import DeviceInfo, Outcome, Play, Tier
 from player.errors import StoreError
 
 # Every alembic revision under migrations/versions, oldest first. Adding a
@@ -203,8 +204,32 @@ def read_quarantined_files(connection: sqlite3.Connection, at: datetime) -> list
     ]
 
 
+def read_local_plays(
+    connection: sqlite3.Connection, limit: int | None
+) -> list[tuple[Play, bool]]:
+    """The local proof-of-play log, newest last (the newest ``limit``), with the uploaded flag."""
+    rows = connection.execute(
+        "SELECT id, asset_id, sha256, started_at, ended_at, source, outcome, schedule_id, "
+        "playlist_id, uploaded FROM plays ORDER BY seq DESC LIMIT ?",
+        (-1 if limit is None else limit,),  # SQLite: a negative LIMIT is no limit
+    ).fetchall()
+    return [
+        (
+            Play(
+                id=play_id, asset_id=asset_id, sha256=sha256,
+                started_at=from_micros(started_at), ended_at=from_micros(ended_at),
+                source=Tier(source), outcome=Outcome(outcome),
+                schedule_id=schedule_id, playlist_id=playlist_id,
+            ),
+            bool(uploaded),
+        )
+        for (play_id, asset_id, sha256, started_at, ended_at, source, outcome, schedule_id,
+             playlist_id, uploaded) in reversed(rows)
+    ]
+
+
 class StoreReader:
-    """Status reads on a database opened read-only. Build with ``open``; ``close()`` after.
+    """Status and plays reads on a database opened read-only; ``open``, then ``close()``.
 
     Same answers as ``PlayerStore.open_read_only`` for what it offers (a
     read-only store keeps nothing in memory), without SQLAlchemy. One
@@ -268,6 +293,9 @@ class StoreReader:
 
     def quarantined_files(self, at: datetime) -> list[FileState]:
         return self._guarded(lambda: read_quarantined_files(self._connection, at))
+
+    def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
+        return self._guarded(lambda: read_local_plays(self._connection, limit))
 
     def _guarded(self, read: Callable[[], _T]) -> _T:
         """``read`` in one read transaction (a consistent snapshot); errors as StoreError."""

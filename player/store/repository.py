@@ -92,6 +92,7 @@ from player.store.read_only import (
     from_micros,
     prepare_read_only,
     read_counts,
+    read_local_plays,
     read_quarantined_files,
     schema_problem,
     to_micros,
@@ -872,12 +873,8 @@ class PlayerStore:
 
     def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
         """The local proof-of-play log, newest last, with the uploaded flag."""
-        query = select(t.plays).order_by(t.plays.c.seq.desc())
-        if limit is not None:
-            query = query.limit(limit)
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [(_play_from_row(row), bool(row.uploaded)) for row in reversed(rows)]
+            return read_local_plays(_dbapi(conn), limit)
 
     def dropped_plays_count(self) -> int:
         """Plays lost to the outbox bound, or to the in-memory bound of a full disk."""

@@ -1,4 +1,4 @@
-"""``StoreReader`` (stdlib sqlite3, what ``status`` uses) answers as ``PlayerStore`` does.
+"""``StoreReader`` (stdlib sqlite3: ``status``, ``plays``) answers as ``PlayerStore`` does.
 
 And the schema revisions it checks without alembic are alembic's.
 """
@@ -89,6 +89,13 @@ def test_status_reads_agree_with_the_player_store(tmp_path: Path, at_offset_min:
         assert reader.device() == reference.device()
         assert reader.cursor() == reference.cursor()
         assert reader.dropped_plays_count() == reference.dropped_plays_count() == 2
+        plays = reader.local_plays()
+        assert plays == reference.local_plays()
+        assert [uploaded for _, uploaded in plays] == [False, False, True]  # newest last
+        assert [p.started_at for p, _ in plays] == [
+            T0 + timedelta(minutes=m) for m in (2, 3, 4)
+        ]
+        assert reader.local_plays(limit=2) == reference.local_plays(limit=2) == plays[1:]
         for key in (KEY_LAST_SYNC_AT, KEY_CLOCK_LOWER_BOUND, "no such key"):
             assert reader.get_state(key) == reference.get_state(key)
     finally:
