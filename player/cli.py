@@ -11,8 +11,9 @@ Exit codes: 0 ok, 1 failure (an invalid bundle included), 2 usage error,
 Start-up time (issue 11): a technician waits for every command, on a Pi. The
 module's top level imports only the standard library and the player's light
 modules; a handler imports what it needs (SQLAlchemy, httpx, libvlc, the
-daemon) itself. ``--help``, ``--version``, ``config`` and ``status`` import
-none of those (tests/player/cli/test_cli_imports.py holds that).
+daemon) itself. ``--help``, ``--version``, ``config``, ``status``, ``plays``
+and ``clock reset`` import none of those, ``next`` only SQLAlchemy
+(tests/player/cli/test_cli_imports.py holds that).
 """
 
 from __future__ import annotations
