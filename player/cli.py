@@ -942,7 +942,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lomuz edge player: in-store music and signage.",
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="settings file (TOML)")
-    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for register in REGISTRATIONS:
