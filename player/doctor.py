@@ -606,6 +606,8 @@ def _credentials_owner_problem(path: Path) -> Check | None:
 
 
 def _stored_cursor(db_path: Path) -> str | None:
+    from player.store.read_only import KEY_CURSOR, read_state
+
     if not db_path.is_file():
         return None
     try:
@@ -613,12 +615,11 @@ def _stored_cursor(db_path: Path) -> str | None:
     except sqlite3.Error:
         return None
     try:
-        row = conn.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
+        return read_state(conn, KEY_CURSOR)
     except sqlite3.Error:
         return None
     finally:
         conn.close()
-    return str(row[0]) if row else None
 
 
 def _probe_manifest(
