@@ -7,6 +7,13 @@ failures, which ``main`` turns into one line on stderr.
 
 Exit codes: 0 ok, 1 failure (an invalid bundle included), 2 usage error,
 78 bad configuration. Never a traceback.
+
+Start-up time (issue 11): a technician waits for every command, on a Pi. The
+module's top level imports only the standard library and the player's light
+modules; a handler imports what it needs (SQLAlchemy, httpx, libvlc, the
+daemon) itself. ``--help``, ``--version``, ``config``, ``status``, ``plays``
+and ``clock reset`` import none of those, ``next`` only SQLAlchemy
+(tests/player/cli/test_cli_imports.py holds that).
 """
 
 from __future__ import annotations
@@ -20,13 +27,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from player.core.clock import stored_instant
 from player.core.model import Decision, Play, Tier
-from player.doctor import doctor_command, register_doctor
 from player.errors import ConfigError, ManifestError, PlayerError
 from player.jsonable import json_default as _json_default
 from player.jsonable import plain as _plain
@@ -34,6 +39,7 @@ from player.settings import Settings, load_settings, mask_secret, settings_as_di
 from player.wire import encode_play, format_instant, parse_instant
 
 if TYPE_CHECKING:
+    from player.store.read_only import StoreReader
     from player.store.repository import PlayerStore
 
 EXIT_OK = 0
@@ -106,8 +112,7 @@ class Context:
 
         A socket we may not open (another user's 0600 socket) counts as no daemon.
         """
-        from player.daemon import control_socket_path
-        from player.runtime.control import ask_daemon
+        from player.runtime.control import ask_daemon, control_socket_path
 
         try:
             return ask_daemon(
@@ -115,6 +120,18 @@ class Context:
             )
         except (OSError, ValueError):
             return None
+
+    @contextmanager
+    def store_reader(self) -> Iterator[StoreReader | None]:
+        """Like ``read_store`` for what ``StoreReader`` offers, without SQLAlchemy (fast start)."""
+        from player.store.read_only import StoreReader
+
+        reader = StoreReader.open(self.settings.db_path)
+        try:
+            yield reader
+        finally:
+            if reader is not None:
+                reader.close()
 
     @contextmanager
     def store(self) -> Iterator[PlayerStore]:
@@ -137,10 +154,24 @@ class Context:
 
 
 def _version() -> str:
+    from importlib import metadata  # ~25 ms: only --version and enroll need it
+
     try:
         return metadata.version("lomuz-edge")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` that looks the version up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser._print_message(f"lomuz-player {_version()}\n", sys.stdout)
+        parser.exit()
 
 
 # --- import ------------------------------------------------------------------
@@ -229,7 +260,7 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
     ``corrected_now`` floor), so a box whose clock reset to 1970 is still judged
     at the last trusted time.
     """
-    from player.daemon import KEY_CLOCK_LOWER_BOUND
+    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 
     live = ctx.ask_daemon("status", timeout_s=3.0)
     if live is not None and isinstance(live.get("at"), str):
@@ -314,7 +345,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_plays(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.read_store() as store:
+    with ctx.store_reader() as store:
         rows: list[tuple[Play, bool]] = (
             list(store.local_plays(limit=args.limit)) if store is not None else []
         )
@@ -343,10 +374,10 @@ def _register_status(sub: Subparsers) -> None:
 def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
     """The local parts of the status (no network); quarantines judged at ``at``."""
     from player.adapters.media_cache import MediaCache
-    from player.store.repository import KEY_LAST_SYNC_AT
+    from player.store.read_only import KEY_LAST_SYNC_AT
 
     usage = MediaCache(ctx.settings.media_dir).usage()
-    with ctx.read_store() as store:
+    with ctx.store_reader() as store:
         if store is None:
             return _status_without_state(ctx, at, usage.files, usage.size_bytes)
         device = store.device()
@@ -380,7 +411,7 @@ def _status_without_state(
     ctx: Context, at: datetime, cache_files: int, cache_bytes: int
 ) -> dict[str, Any]:
     """``collect_status`` on a box with no database yet (nothing is created)."""
-    from player.store.repository import StoreCounts
+    from player.store.read_only import StoreCounts
 
     return {
         "at": format_instant(at),
@@ -722,8 +753,7 @@ def _register_sync(sub: Subparsers) -> None:
 
 
 def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
-    from player.daemon import control_socket_path
-    from player.runtime.control import ask_daemon
+    from player.runtime.control import ask_daemon, control_socket_path
 
     if args.download_timeout_s < 0:
         raise UsageError("sync: --download-timeout-s must be >= 0")
@@ -760,18 +790,21 @@ def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, Any]:
+    from player.credentials import load_credentials
+
+    # Before the heavy imports: a box that is not enrolled is told so at once.
+    credentials = load_credentials(ctx.settings.credentials_path)
+    if credentials is None:
+        raise PlayerError("not enrolled: run 'lomuz-player enroll --api URL --code CODE' first")
+
     from player.adapters.clock import SystemClock
     from player.adapters.fetcher import Fetcher
     from player.adapters.http_api import ControlApiClient
     from player.adapters.media_cache import MediaCache
-    from player.credentials import load_credentials
     from player.runtime.downloads import DownloadManager
     from player.runtime.janitor import Janitor
     from player.runtime.syncer import Syncer
 
-    credentials = load_credentials(ctx.settings.credentials_path)
-    if credentials is None:
-        raise PlayerError("not enrolled: run 'lomuz-player enroll --api URL --code CODE' first")
     cache = MediaCache(ctx.settings.media_dir)
     cache.ensure_dirs()
     api = ctx.settings.api
@@ -842,7 +875,7 @@ def _daemon_holds_run_lock(data_dir: Path) -> bool:
 
 
 def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
-    from player.daemon import KEY_CLOCK_LOWER_BOUND
+    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 
     # Refuse rather than edit under a running daemon: it keeps the bound in
     # memory and persists it again within a minute and at shutdown.
@@ -853,7 +886,7 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
             f"a lomuz-player daemon is running on {ctx.settings.data_dir}: stop it first "
             "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
         )
-    with ctx.read_store() as existing:
+    with ctx.store_reader() as existing:
         stored = existing.get_state(KEY_CLOCK_LOWER_BOUND) if existing is not None else None
     if not stored:
         ctx.print("no clock lower bound stored: nothing to reset")
@@ -863,6 +896,21 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
     ctx.print(f"clock lower bound {stored} deleted; the next start trusts the system clock "
               "and the API's Date again")
     return EXIT_OK
+
+
+# --- doctor ------------------------------------------------------------------
+
+
+def _register_doctor(sub: Subparsers) -> None:
+    p = sub.add_parser("doctor", help="field diagnostics: pass/warn/fail, exit 1 on a fail")
+    p.add_argument("--json", action="store_true", help='print {"ok", "checks"} as JSON')
+    p.set_defaults(handler=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from player.doctor import doctor_command
+
+    return doctor_command(ctx.settings, ctx.environ, args.json, ctx.stdout)
 
 
 # --- entry point -------------------------------------------------------------
@@ -877,7 +925,7 @@ REGISTRATIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_status,
     _register_config,
     _register_clock,
-    register_doctor,
+    _register_doctor,
 )
 
 
@@ -894,7 +942,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lomuz edge player: in-store music and signage.",
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="settings file (TOML)")
-    parser.add_argument("--version", action="version", version=f"lomuz-player {_version()}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for register in REGISTRATIONS:
@@ -926,6 +975,8 @@ def main(
             if args.command != "doctor":
                 raise
             # The doctor reports a bad configuration as a failed check (and exits 1).
+            from player.doctor import doctor_command
+
             return doctor_command(exc, env, args.json, out)
         ctx = Context(settings, out, err, env, stdin=stdin if stdin is not None else sys.stdin)
         handler: Handler = args.handler

@@ -33,7 +33,6 @@ import signal
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -54,26 +53,22 @@ from player.core.model import Decision, Play, Tier
 from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
-from player.runtime.control import ControlServer
+from player.runtime.control import ControlServer, control_socket_path
 from player.runtime.downloads import DownloadManager
 from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop
 from player.runtime.syncer import Syncer, SyncOutcome
 from player.runtime.telemetry import TelemetryUploader
 from player.settings import Settings
+from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 from player.store.repository import PlayerStore
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S, format_instant
 
 log = logging.getLogger(__name__)
 
-KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
 JANITOR_INTERVAL_S = 300
 METRICS_INTERVAL_S = 30
 CLOCK_WAIT_S = 30.0
-
-
-def control_socket_path(settings: Settings) -> Path:
-    return settings.data_dir / "control.sock"
 
 
 class StoreSource:

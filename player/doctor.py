@@ -140,8 +140,7 @@ def probe_audio(settings: Settings) -> str | None:
 
 def ask_running_daemon(settings: Settings) -> Mapping[str, Any] | None:
     """The running daemon's live status, or None when none answers (or may not be asked)."""
-    from player.daemon import control_socket_path
-    from player.runtime.control import ask_daemon
+    from player.runtime.control import ask_daemon, control_socket_path
 
     try:
         return ask_daemon(control_socket_path(settings), "status", timeout_s=5.0)
@@ -242,19 +241,16 @@ def _guarded_many(name: str, check: Callable[[], list[Check]]) -> list[Check]:
 
 def _ro_connect(db_path: Path) -> sqlite3.Connection:
     # The store's read-only path: no file created (not even -wal/-shm), no migration.
-    from player.store.repository import connect_read_only
+    from player.store.read_only import connect_read_only
 
     return connect_read_only(db_path, timeout_s=COMMAND_TIMEOUT_S)
 
 
 def migration_heads() -> list[str]:
-    """The alembic head revision(s) shipped with this player."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    """The alembic head revision(s) shipped with this player (known without alembic)."""
+    from player.store.read_only import SCHEMA_HEAD
 
-    config = Config()
-    config.set_main_option("script_location", "player.store:migrations")
-    return list(ScriptDirectory.from_config(config).get_heads())
+    return [SCHEMA_HEAD]
 
 
 def check_database(settings: Settings) -> Check:
@@ -610,6 +606,8 @@ def _credentials_owner_problem(path: Path) -> Check | None:
 
 
 def _stored_cursor(db_path: Path) -> str | None:
+    from player.store.read_only import KEY_CURSOR, read_state
+
     if not db_path.is_file():
         return None
     try:
@@ -617,12 +615,11 @@ def _stored_cursor(db_path: Path) -> str | None:
     except sqlite3.Error:
         return None
     try:
-        row = conn.execute("SELECT value FROM state WHERE key = 'cursor'").fetchone()
+        return read_state(conn, KEY_CURSOR)
     except sqlite3.Error:
         return None
     finally:
         conn.close()
-    return str(row[0]) if row else None
 
 
 def _probe_manifest(
@@ -906,16 +903,3 @@ def doctor_command(
     else:
         out.write(render_text(checks))
     return 0 if is_ok(checks) else 1
-
-
-def register_doctor(sub: Any) -> None:
-    """Add ``doctor [--json]`` to the ``lomuz-player`` subparsers (``cli.REGISTRATIONS``).
-
-    The handler takes ``(args, ctx)`` like every CLI handler; ``ctx`` needs
-    ``settings``, ``environ`` and ``stdout`` (typed Any: the CLI imports this module).
-    """
-    p = sub.add_parser("doctor", help="field diagnostics: pass/warn/fail, exit 1 on a fail")
-    p.add_argument("--json", action="store_true", help='print {"ok", "checks"} as JSON')
-    p.set_defaults(
-        handler=lambda args, ctx: doctor_command(ctx.settings, ctx.environ, args.json, ctx.stdout)
-    )

@@ -15,12 +15,20 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from player.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 _MAX_REQUEST_BYTES = 64 * 1024
+
+
+def control_socket_path(settings: Settings) -> Path:
+    """Where the daemon listens and the CLI asks (in ``data_dir``)."""
+    return settings.data_dir / "control.sock"
 
 
 class ControlServer:

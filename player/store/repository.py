@@ -28,14 +28,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
@@ -80,23 +78,47 @@ from player.store.deferred import (
     is_disk_full,
     started_kwargs,
 )
-from player.store.tables import from_micros, to_micros
+from player.store.read_only import (
+    BUSY_TIMEOUT_MS,
+    KEY_CURSOR,
+    KEY_DEVICE,
+    KEY_LAST_SYNC_AT,
+    KEY_PLAYS_DROPPED,
+    SCHEMA_HEAD,
+    StoreCounts,
+    connect_read_only,
+    current_revisions,
+    device_from_json,
+    from_micros,
+    prepare_read_only,
+    read_counts,
+    read_local_plays,
+    read_quarantined_files,
+    schema_problem,
+    to_micros,
+    unreadable,
+)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Re-exported: callers import these from here.
+__all__ = [
+    "KEY_CURSOR", "KEY_DEVICE", "KEY_LAST_SYNC_AT", "KEY_PLAYS_DROPPED", "ApplyResult",
+    "PlayerStore", "StoreCounts", "connect_read_only",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUTBOX_MAX_ROWS = 50_000
 _FLUSH_PLAYS_PER_CALL = 50  # a write-back from the playback thread stays short
-_BUSY_TIMEOUT_MS = 5000
+_BUSY_TIMEOUT_MS = BUSY_TIMEOUT_MS
 _SQL_CHUNK = 500
 
-KEY_CURSOR = "cursor"
-KEY_DEVICE = "device"
 KEY_SYNC_INTERVAL_S = "sync_interval_s"
-KEY_LAST_SYNC_AT = "last_sync_at"
 KEY_LAST_ASSET_ID = "rotation.last_asset_id"
 KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
 KEY_LAST_STARTED = "rotation.last_started"  # mark_started's item, for record_play
-KEY_PLAYS_DROPPED = "plays.dropped"
 KEY_REVISION = "catalogue.revision"
 # The items started and not yet recorded (mark_started .. record_play), so a
 # power cut in between is recorded as a skipped play at the next start.
@@ -128,19 +150,6 @@ class ApplyResult:
     playlists_removed: int
     schedules_upserted: int
     schedules_removed: int
-
-
-@dataclass(frozen=True)
-class StoreCounts:
-    assets: int
-    playlists: int
-    schedules: int
-    files_present: int
-    quarantined: int
-    outbox_pending: int  # includes plays_in_memory
-    outbox_total: int
-    plays_dropped: int
-    plays_in_memory: int = 0  # not yet written: the filesystem is full
 
 
 # Hot queries, written out so the join order is explicit (SQLite takes CROSS
@@ -197,6 +206,9 @@ SELECT min(edge) FROM (
 
 
 def _migrations_config(connection: Connection) -> Config:
+    # alembic is imported only to migrate: the read commands start without it.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", "player.store:migrations")
     config.attributes["connection"] = connection
@@ -322,7 +334,7 @@ class PlayerStore:
                     stand_in_keeper=keeper)
         try:
             with store._write(schema=True) as conn:
-                command.upgrade(_migrations_config(conn), "head")
+                _upgrade_to_head(conn)
         except BaseException:
             engine.dispose()
             keeper.close()
@@ -332,10 +344,10 @@ class PlayerStore:
     def _migrate_if_needed(self) -> None:
         """Upgrade to head, but only when there is something to do (no write otherwise)."""
         with self._read() as conn:
-            if _current_revisions(conn) == _head_revisions(conn):
+            if _current_revisions(conn) == {SCHEMA_HEAD}:
                 return
         with self._write(schema=True) as conn:
-            command.upgrade(_migrations_config(conn), "head")
+            _upgrade_to_head(conn)
 
     @property
     def stand_in(self) -> bool:
@@ -376,11 +388,11 @@ class PlayerStore:
             if not db_path.is_file():
                 return None
         except OSError as exc:  # a parent directory we may not search (0750)
-            raise StoreError(_unreadable(db_path, exc.strerror or str(exc))) from exc
+            raise StoreError(unreadable(db_path, exc.strerror or str(exc))) from exc
         try:  # fail here, with the fix, rather than on the first query
             connect_read_only(db_path).close()
         except sqlite3.Error as exc:
-            raise StoreError(_unreadable(db_path, str(exc))) from exc
+            raise StoreError(unreadable(db_path, str(exc))) from exc
         engine = create_engine(
             "sqlite+pysqlite://",
             creator=lambda: connect_read_only(db_path),
@@ -532,7 +544,7 @@ class PlayerStore:
 
     def device(self) -> DeviceInfo | None:
         raw = self.get_state(KEY_DEVICE)
-        return None if raw is None else _device_from_json(raw)
+        return None if raw is None else device_from_json(raw)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: "ok" when the file is sound."""
@@ -674,7 +686,7 @@ class PlayerStore:
         schedules = _load_schedules(conn)
         cache = _ScheduleCache(
             revision=revision,
-            tz=ZoneInfo(_device_from_json(device_raw).timezone if device_raw else "UTC"),
+            tz=ZoneInfo(device_from_json(device_raw).timezone if device_raw else "UTC"),
             schedules=schedules,
             ordered=rules.order_schedules(schedules),
             edges_by_day={},
@@ -861,12 +873,8 @@ class PlayerStore:
 
     def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
         """The local proof-of-play log, newest last, with the uploaded flag."""
-        query = select(t.plays).order_by(t.plays.c.seq.desc())
-        if limit is not None:
-            query = query.limit(limit)
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [(_play_from_row(row), bool(row.uploaded)) for row in reversed(rows)]
+            return read_local_plays(_dbapi(conn), limit)
 
     def dropped_plays_count(self) -> int:
         """Plays lost to the outbox bound, or to the in-memory bound of a full disk."""
@@ -929,10 +937,7 @@ class PlayerStore:
 
     def quarantined_files(self, at: datetime) -> list[FileState]:
         with self._read() as conn:
-            rows = conn.execute(
-                select(t.files).where(t.files.c.quarantined_until > at).order_by(t.files.c.sha256)
-            ).all()
-        return [_file_from_row(row) for row in rows]
+            return read_quarantined_files(_dbapi(conn), at)
 
     def file_states(self) -> list[FileState]:
         with self._read() as conn:
@@ -970,28 +975,21 @@ class PlayerStore:
     # --- read helpers ------------------------------------------------------
 
     def counts(self, at: datetime | None = None) -> StoreCounts:
-        """Row counts for status; ``quarantined`` counts holds still active at ``at``."""
-        def count(conn: Connection, table: Any, *where: Any) -> int:
-            return int(conn.execute(select(func.count()).select_from(table).where(*where))
-                       .scalar_one())
+        """Row counts for status; ``quarantined`` counts holds still active at ``at``.
 
-        quarantine_cond = (
-            t.files.c.quarantined_until.is_not(None) if at is None
-            else t.files.c.quarantined_until > at
-        )
+        The queries are ``read_only.read_counts`` (what ``status`` runs without
+        SQLAlchemy), plus what is kept in memory while the disk is full.
+        """
         kept, overflowed = self._deferred.plays_count(), self._deferred.overflowed()
         with self._read() as conn:
-            return StoreCounts(
-                assets=count(conn, t.assets),
-                playlists=count(conn, t.playlists),
-                schedules=count(conn, t.schedules),
-                files_present=count(conn, t.files, t.files.c.present.is_(True)),
-                quarantined=count(conn, t.files, quarantine_cond),
-                outbox_pending=count(conn, t.plays, t.plays.c.uploaded.is_(False)) + kept,
-                outbox_total=count(conn, t.plays) + kept,
-                plays_dropped=int(_get_state(conn, KEY_PLAYS_DROPPED) or "0") + overflowed,
-                plays_in_memory=kept,
-            )
+            stored = read_counts(_dbapi(conn), at)
+        return replace(
+            stored,
+            outbox_pending=stored.outbox_pending + kept,
+            outbox_total=stored.outbox_total + kept,
+            plays_dropped=stored.plays_dropped + overflowed,
+            plays_in_memory=kept,
+        )
 
     def all_assets(self) -> list[Asset]:
         with self._read() as conn:
@@ -1014,7 +1012,7 @@ class PlayerStore:
                 for row in conn.execute(select(t.rotation))
             }
             return rules.Catalogue(
-                timezone=_device_from_json(device_raw).timezone if device_raw else "UTC",
+                timezone=device_from_json(device_raw).timezone if device_raw else "UTC",
                 assets={a.id: a for a in _load_assets(conn)},
                 playlists={p.id: p for p in _load_playlists(conn)},
                 schedules=tuple(_load_schedules(conn)),
@@ -1092,81 +1090,29 @@ def _current_revisions(conn: Connection) -> set[str]:
     return set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
 
 
-def _head_revisions(conn: Connection) -> set[str]:
-    from alembic.script import ScriptDirectory
+def _upgrade_to_head(conn: Connection) -> None:
+    from alembic import command
 
-    return set(ScriptDirectory.from_config(_migrations_config(conn)).get_heads())
+    command.upgrade(_migrations_config(conn), "head")
 
 
-def connect_read_only(
-    db_path: Path, *, timeout_s: float = _BUSY_TIMEOUT_MS / 1000
-) -> sqlite3.Connection:
-    """A SQLite connection to ``db_path`` that creates and changes no file.
-
-    ``mode=ro`` alone is not enough: on a WAL database whose ``-shm``/``-wal``
-    files are absent (the daemon is stopped and closed it cleanly) SQLite
-    creates them, owned by whoever runs the command, and leaves them behind; a
-    root-owned ``-shm`` then stops the daemon ("attempt to write a readonly
-    database"). Without a ``-shm`` nobody has the database open in WAL mode, so
-    the main file is complete: it is opened ``immutable`` (no locks, no side
-    files). With both present (the daemon runs, or was killed) they are used as
-    they are. Raises ``sqlite3.Error`` (``unable to open`` when there is no file).
-    """
-    shm = db_path.with_name(db_path.name + "-shm")
-    wal = db_path.with_name(db_path.name + "-wal")
-    query = "mode=ro" if shm.exists() and wal.exists() else "mode=ro&immutable=1"
-    return sqlite3.connect(
-        f"{db_path.absolute().as_uri()}?{query}",
-        uri=True,
-        timeout=timeout_s,
-        check_same_thread=False,
-    )
+def _dbapi(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under ``conn``, inside ``conn``'s transaction."""
+    raw = conn.connection.dbapi_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
 def _on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
-    # No journal_mode/synchronous here: those are the writer's, and setting
-    # them is a write.
     assert isinstance(dbapi_connection, sqlite3.Connection)
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA query_only=ON")
-    finally:
-        cursor.close()
-
-
-def _unreadable(db_path: Path, reason: str) -> str:
-    return (
-        f"cannot read {db_path}: {reason}; "
-        f"run as root or as the data directory's owner (sudo -u lomuz ...)"
-    )
+    prepare_read_only(dbapi_connection)
 
 
 def _check_schema_readable(conn: Connection, db_path: Path) -> None:
     """StoreError unless the database is at this player's migration head."""
-    from alembic.script import ScriptDirectory
-
-    try:
-        current = set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
-    except SQLAlchemyError:
-        current = set()
-    script = ScriptDirectory.from_config(_migrations_config(conn))
-    heads = set(script.get_heads())
-    if current == heads:
-        return
-    known = {rev.revision for rev in script.walk_revisions()}
-    shown = ",".join(sorted(current)) or "none"
-    if current - known:
-        raise StoreError(
-            f"{db_path}: written by a newer player (schema {shown}, this one knows up to "
-            f"{','.join(sorted(heads))}): upgrade lomuz-player"
-        )
-    raise StoreError(
-        f"{db_path}: schema {shown} is older than this player's ({','.join(sorted(heads))}); "
-        "read commands never migrate: restart the player (systemctl restart lomuz-player), "
-        "which migrates it, then run this again"
-    )
+    problem = schema_problem(current_revisions(_dbapi(conn)), db_path)
+    if problem is not None:
+        raise StoreError(problem)
 
 
 def _on_begin(conn: Connection) -> None:
@@ -1202,13 +1148,6 @@ def _device_to_json(device: DeviceInfo) -> str:
     return json.dumps(
         {"id": device.id, "name": device.name, "timezone": device.timezone,
          "groups": list(device.groups)}
-    )
-
-
-def _device_from_json(raw: str) -> DeviceInfo:
-    data = json.loads(raw)
-    return DeviceInfo(
-        id=data["id"], name=data["name"], timezone=data["timezone"], groups=tuple(data["groups"])
     )
 
 

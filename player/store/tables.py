@@ -7,7 +7,7 @@ schema; a test checks they agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -24,17 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(at: datetime) -> int:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"instant must be timezone-aware, got {at!r}")
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+from player.store.read_only import from_micros, to_micros
 
 
 class UtcMicros(TypeDecorator[datetime]):

@@ -545,13 +545,13 @@ def test_full_run_text_fits_a_phone(settings: Settings, probes: DoctorProbes) ->
     assert max(len(line) for line in text.splitlines()) <= 60
 
 
-def test_register_doctor_adds_a_working_subcommand(settings: Settings) -> None:
-    import argparse
+def test_the_cli_doctor_subcommand_works(settings: Settings) -> None:
     from types import SimpleNamespace
 
-    parser = argparse.ArgumentParser(prog="lomuz-player")
-    doctor.register_doctor(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["doctor", "--json"])
+    from player.cli import build_parser
+
+    # The CLI registers the subcommand itself so that it imports this module only to run it.
+    args = build_parser().parse_args(["doctor", "--json"])
     out = io.StringIO()
     ctx = SimpleNamespace(settings=ConfigError("log.level", "bad"), environ={}, stdout=out)
     assert args.handler(args, ctx) == 1
