@@ -145,7 +145,12 @@ class _BodyReader:
         return self._policy.deadline_at(self._headers_done_at, self.received_bytes) - self._clock()
 
     async def next_chunk(self) -> bytes:
-        """The next part of the body; b"" at its end, when the client left, or past the deadline."""
+        """The next part of the body; b"" at its end, when the client left, or past the deadline.
+
+        A receive pending at the deadline is cancelled: that is what lets
+        granian close the connection after the 408 (left pending, it keeps
+        the connection open waiting for the body; measured, BENCHMARKS.md).
+        """
         while not (self.complete or self.timed_out or self.disconnected):
             seconds_left = self.seconds_left()
             if seconds_left <= 0:
