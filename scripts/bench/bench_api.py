@@ -61,8 +61,8 @@ PLAYLIST_SIZE = 500
 # "granian" is what the unit runs (the ASGI bridge with body deadlines, issue 10);
 # "granian-wsgi" is granian's own WSGI interface, for comparison.
 GRANIAN_ENTRY_POINTS = {
-    "granian": ("asgi", "control_api.asgi:create"),
-    "granian-wsgi": ("wsgi", "control_api.wsgi:create"),
+    "granian": (["--interface", "asgi", "--loop", "uvloop"], "control_api.asgi:create"),
+    "granian-wsgi": (["--interface", "wsgi"], "control_api.wsgi:create"),
 }
 SERVER_KINDS = [*GRANIAN_ENTRY_POINTS, "gunicorn"]
 
@@ -218,7 +218,7 @@ def serve(
     if kind in GRANIAN_ENTRY_POINTS:
         interface, factory = GRANIAN_ENTRY_POINTS[kind]
         cmd = [
-            str(VENV_BIN / "granian"), "--interface", interface, "--factory",
+            str(VENV_BIN / "granian"), *interface, "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--no-ws", "--log-level", "warning", factory,
         ]  # fmt: skip

@@ -73,7 +73,7 @@ def test_control_runs_granian_with_two_workers_after_migrating() -> None:
     # The ASGI entry point reads bodies under a deadline (granian's WSGI
     # interface has none): slow bodies cost sockets, not threads
     # (test_slow_bodies.py).
-    assert exec_start.startswith("/opt/lomuz/control/bin/granian --interface asgi")
+    assert exec_start.startswith("/opt/lomuz/control/bin/granian --interface asgi --loop uvloop")
     assert "--factory" in exec_start
     assert exec_start.endswith("control_api.asgi:create")
     assert "LOMUZ_HTTP_WORKERS=2" in service["Environment"]

@@ -156,7 +156,7 @@ PRODUCTION_COMMANDS = {
         "control_api.wsgi:create()",
     ],
     "granian": lambda port: [
-        str(GRANIAN), "--interface", "asgi", "--factory", "--host", "127.0.0.1",
+        str(GRANIAN), "--interface", "asgi", "--loop", "uvloop", "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--workers", "1", "--log-level", "warning",
         "control_api.asgi:create",
     ],
