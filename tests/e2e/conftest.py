@@ -301,6 +301,7 @@ class PlayerProcess:
     def cli_json(self, *args: str, timeout_s: float = 120.0) -> Any:
         done = self.cli(*args, "--json", timeout_s=timeout_s)
         assert done.returncode in (0, 1), (args, done.returncode, done.stderr.decode())
+        assert done.stdout.strip(), (args, done.returncode, done.stderr.decode())
         return json.loads(done.stdout)
 
     def enroll(self, api_url: str, code: str) -> None:
@@ -340,6 +341,11 @@ class PlayerProcess:
             if self.proc.poll() is not None:
                 pytest.fail(f"the player exited with {self.proc.returncode}\n"
                             f"{tail(self.log_path)}")
+            done = self.cli("status", "--json", timeout_s=120.0)
+            if not done.stdout.strip() and b"older than this player's" in done.stderr:
+                # The first start is migrating the new database: status (0.1 s
+                # now) says so and asks for a restart; the daemon is not up yet.
+                return False
             daemon = self.status().get("daemon")
             return bool(daemon and daemon.get("now_playing") is not None)
 
