@@ -16,6 +16,7 @@ from control_api.errors import HttpError, NotFound
 from control_api.media import (
     InvalidMediaName,
     LocalMediaStore,
+    MediaCheckBusy,
     MediaNotFound,
     MediaRefused,
     MediaStore,
@@ -70,6 +71,8 @@ def error_answer(ex: BaseException) -> tuple[int, str, str, dict[str, str]]:
         return 413, "payload_too_large", str(ex), {}
     if isinstance(ex, MediaRefused):
         return 415, "unsupported_media_content", ex.message, {}
+    if isinstance(ex, MediaCheckBusy):
+        return 503, "media_check_busy", str(ex), {"Retry-After": str(ex.retry_after_s)}
     if isinstance(ex, MediaTruncated):
         return 400, "truncated_body", str(ex), {}
     if isinstance(ex, InvalidMediaName | MediaNotFound):

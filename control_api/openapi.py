@@ -351,6 +351,11 @@ _ERRORS: dict[str, tuple[str, str]] = {
         " XML, HTML and other text are refused).",
     ),
     "Unavailable": ("503", "The database does not answer."),
+    "MediaCheckBusy": (
+        "503",
+        "media_check_busy: the upload's media check did not finish in time (a busy server);"
+        " send it again after Retry-After seconds.",
+    ),
     "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
     "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
 }
@@ -364,6 +369,7 @@ def _responses_components() -> dict[str, Any]:
         "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
     }
     out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    out["MediaCheckBusy"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     out["Unauthorized"]["headers"] = challenge
     out["MetricsUnauthorized"]["headers"] = challenge
@@ -506,7 +512,7 @@ def _paths() -> dict[str, Any]:
             **_ok("201", "Created.", "Asset", _LOCATION),
             **_errors(
                 *_AUTH, "BadRequest", "BodyTimeout", "UploadTooLarge", "UploadRefused",
-                "Unprocessable",
+                "Unprocessable", "MediaCheckBusy",
             ),
         },
     }

@@ -17,6 +17,7 @@ from control_api.media import (
     CHUNK_SIZE_BYTES,
     InvalidMediaName,
     LocalMediaStore,
+    MediaCheckBusy,
     MediaRefused,
     MediaTooLarge,
     MediaTruncated,
@@ -294,3 +295,22 @@ def test_inspect_without_ffprobe_checks_the_leading_bytes_only(
     playlist.write_bytes(b"#EXTM3U\n#EXT-X-VERSION:3\nhttp://10.0.0.1/a.ts\n")
     with pytest.raises(MediaRefused, match="an HLS playlist, not audio"):
         store.inspect(_received(playlist), "audio")
+
+
+def test_a_media_check_that_takes_too_long_asks_for_a_retry_not_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A valid file whose check overran (a busy server, as once in CI) is not "invalid".
+    wav = tmp_path / "tone.wav"
+    _write_wav(wav, 0.5)
+    slow_bin = tmp_path / "slow-bin"
+    slow_bin.mkdir()
+    fake = slow_bin / "ffprobe"
+    fake.write_text("#!/bin/sh\nexec /bin/sleep 5\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(slow_bin))
+    store = LocalMediaStore(tmp_path / "media", probe_timeout_s=0.2)
+    started = time.monotonic()
+    with pytest.raises(MediaCheckBusy, match=r"did not finish within 0\.2 s"):
+        store.inspect(_received(wav), "audio")
+    assert time.monotonic() - started < 3
