@@ -56,6 +56,11 @@ def _instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# The API may spend up to its media-check budget (30 s) on one upload on a busy
+# server; a shorter client timeout would cut uploads the server still accepts.
+UPLOAD_TIMEOUT_S = 60.0
+
+
 def noise_wav(samples: bytes, rate_hz: int = 8000) -> bytes:
     """``samples`` as 8-bit mono PCM in a WAV file: the API takes only real media."""
     out = io.BytesIO()
@@ -131,6 +136,7 @@ class Api:
             limits=httpx.Limits(max_connections=concurrency + 2,
                                 max_keepalive_connections=concurrency + 2))
         self.recorder = recorder
+        self.timeout_s = timeout_s
 
     def close(self) -> None:
         self._client.close()
@@ -246,6 +252,7 @@ class FleetSim:
             response = self.api.call(
                 "POST /v1/assets", "POST", "/v1/assets", token=self.admin_token,
                 expect=(200, 201), content=body, headers={"Content-Type": "audio/wav"},
+                timeout=max(self.api.timeout_s, UPLOAD_TIMEOUT_S),
                 params={"filename": f"sim-{nonce}-{i}.wav", "title": f"sim {nonce} {i}",
                         "emergency": "true" if i == self.opts.assets - 1 else "false"})
             if response is None:

@@ -70,7 +70,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             proc.wait(timeout=10)
 
 
-def test_five_devices_for_five_seconds_without_errors(server: tuple[str, str]) -> None:
+def test_five_devices_for_five_seconds_without_errors(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
     base, db_url = server
     done = subprocess.run(
         [sys.executable, str(SIM), "--api", base, "--database-url", db_url,
@@ -78,7 +80,8 @@ def test_five_devices_for_five_seconds_without_errors(server: tuple[str, str]) -
          "--edit-interval-s", "1", "--range-fraction", "0.5", "--sync-interval-s", "60",
          "--json"],
         capture_output=True, text=True, timeout=90, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    server_log = (tmp_path / "server.log").read_text(errors="replace")[-4000:]
+    assert done.returncode == 0, f"{done.stdout}{done.stderr}\nserver log:\n{server_log}"
     report = json.loads(done.stdout)
     assert report["errors_total"] == 0
     assert report["devices"] == 5
