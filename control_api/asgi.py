@@ -28,4 +28,5 @@ def create() -> WsgiOverAsgi:
             min_rate_bytes_s=settings.body_min_rate_bytes_s,
         ),
         buffer_bytes=settings.max_json_bytes,
+        buffer_budget_bytes=settings.http_buffer_budget_bytes,
     )

@@ -42,6 +42,9 @@ class Settings:
     body_min_rate_bytes_s: int = 500
     # Threads per worker that run the app under the ASGI entry point (control_api.asgi).
     http_threads: int = 64
+    # Request-body bytes one worker buffers at once under the ASGI entry point;
+    # requests past it wait for room (control_api.wsgi_bridge).
+    http_buffer_budget_bytes: int = 64 * MIB
     telemetry_interval_s: int = 60
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changelog_horizon_revisions: int = 100_000
@@ -129,6 +132,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             env, "LOMUZ_BODY_MIN_RATE_BYTES_S", Settings.body_min_rate_bytes_s, 1
         ),
         http_threads=_int(env, "LOMUZ_HTTP_THREADS", Settings.http_threads, 1),
+        http_buffer_budget_bytes=_int(
+            env, "LOMUZ_HTTP_BUFFER_BUDGET_BYTES", Settings.http_buffer_budget_bytes, 64 * 1024
+        ),
         telemetry_interval_s=_int(
             env, "LOMUZ_TELEMETRY_INTERVAL_S", Settings.telemetry_interval_s, 1
         ),

@@ -7,7 +7,10 @@ read here on the event loop instead, where a read can be bounded
 (:class:`~control_api.core.body_deadline.BodyReadPolicy`):
 
 - A body up to ``buffer_bytes`` (the JSON limit) is read whole on the loop
-  before a thread is taken, so slow clients hold sockets, never threads. One
+  before a thread is taken, so slow clients hold sockets, never threads.
+  What all requests of a worker hold buffered at once stays within
+  ``buffer_budget_bytes``: a request reserves room for what it will buffer
+  before reading, or waits on the loop for room under its deadline. One
   that misses its deadline still reaches the app, whose read of the missing
   part raises :class:`~control_api.errors.RequestTimeout`: a 408
   ``body_timeout`` rendered like every other error, and the connection closed.
@@ -276,14 +279,18 @@ def _environ(scope: Scope, body: _WsgiInput) -> dict[str, Any]:
     return environ
 
 
-def _announces_body(scope: Scope) -> bool:
+def _announced_bytes(scope: Scope) -> int | None:
+    """The body's Content-Length; None when chunked (or the length is not a number)."""
     for name, value in scope.get("headers", ()):
         lowered = name.lower()
         if lowered == b"transfer-encoding":
-            return True
+            return None
         if lowered == b"content-length":
-            return value.strip() not in {b"0", b""}
-    return False
+            text = value.strip()
+            if not text:
+                return 0
+            return int(text) if text.isdigit() else None
+    return 0
 
 
 def _close(iterable: Iterable[bytes]) -> None:
@@ -314,6 +321,7 @@ class WsgiOverAsgi:
         threads: int,
         body_policy: BodyReadPolicy,
         buffer_bytes: int,
+        buffer_budget_bytes: int = 64 * 1024 * 1024,
         batch_bytes: int = 256 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -321,6 +329,11 @@ class WsgiOverAsgi:
         self._workers = _Workers(threads, "lomuz-http")
         self._policy = body_policy
         self._buffer_bytes = buffer_bytes
+        self._buffer_budget_bytes = buffer_budget_bytes
+        # Bytes of request bodies held by requests of this worker; only the
+        # event loop's thread changes it.
+        self.buffered_bytes = 0
+        self._room_freed: asyncio.Event | None = None
         self._batch_bytes = batch_bytes
         self._clock = clock
 
@@ -345,23 +358,54 @@ class WsgiOverAsgi:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
         reader = _BodyReader(receive, self._policy, self._clock(), self._clock)
-        prefix = b""
-        if _announces_body(scope):
+        announced = _announced_bytes(scope)
+        if announced == 0:
+            reader.complete = True
+            await self._answer(scope, reader, b"", send)
+            return
+        # Room for the whole buffer is reserved before a byte is read: a request
+        # that waited while holding part of its body could wait for ever on
+        # others doing the same.
+        reserved_bytes = min(announced or self._buffer_bytes, self._buffer_bytes)
+        if not await self._reserve(reserved_bytes, reader):
+            await self._answer(scope, reader, b"", send)
+            return
+        try:
             parts: list[bytes] = []
-            buffered_bytes = 0
-            while buffered_bytes < self._buffer_bytes:
+            held_bytes = 0
+            while held_bytes < self._buffer_bytes:
                 chunk = await reader.next_chunk()
                 if not chunk:
                     break
                 parts.append(chunk)
-                buffered_bytes += len(chunk)
+                held_bytes += len(chunk)
             if reader.disconnected:
                 return
-            prefix = b"".join(parts)
-        else:
-            reader.complete = True
+            await self._answer(scope, reader, b"".join(parts), send)
+        finally:
+            self.buffered_bytes -= reserved_bytes
+            if self._room_freed is not None:
+                self._room_freed.set()
+
+    async def _reserve(self, size_bytes: int, reader: _BodyReader) -> bool:
+        """Wait until the worker's buffers have room for ``size_bytes`` and take it;
+        False (nothing taken) past the body's deadline. Alone, a request always fits."""
+        while self.buffered_bytes and self.buffered_bytes + size_bytes > self._buffer_budget_bytes:
+            if self._room_freed is None:
+                self._room_freed = asyncio.Event()
+            self._room_freed.clear()
+            seconds_left = reader.seconds_left()
+            if seconds_left <= 0:
+                reader.timed_out = True
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room_freed.wait(), seconds_left)
+        self.buffered_bytes += size_bytes
+        return True
+
+    async def _answer(self, scope: Scope, reader: _BodyReader, prefix: bytes, send: Send) -> None:
+        loop = asyncio.get_running_loop()
         streams = not (reader.complete or reader.timed_out)
         body = _WsgiInput(prefix, reader, loop if streams else None)
         response = await self._workers.run(self._run, _environ(scope, body))

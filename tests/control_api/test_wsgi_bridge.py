@@ -63,18 +63,10 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def request(
-    app: WsgiOverAsgi,
-    method: str,
-    path: str,
-    *,
-    headers: Iterable[tuple[str, str]] = (),
-    client: Client | None = None,
-    query: bytes = b"",
-) -> Answer | None:
-    """The answer, or None when the bridge sent nothing."""
-    client = client or Client()
-    scope = {
+def _scope(
+    method: str, path: str, headers: Iterable[tuple[str, str]], query: bytes
+) -> dict[str, Any]:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -88,13 +80,26 @@ def request(
         "client": ("192.0.2.7", 40123),
         "server": ("127.0.0.1", 8080),
     }
+
+
+async def asgi_request(
+    app: WsgiOverAsgi,
+    method: str,
+    path: str,
+    *,
+    headers: Iterable[tuple[str, str]] = (),
+    client: Client | None = None,
+    query: bytes = b"",
+) -> Answer | None:
+    """The answer, or None when the bridge sent nothing (on the running loop)."""
+    client = client or Client()
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     started = time.monotonic()
-    asyncio.run(asyncio.wait_for(app(scope, client.receive, send), 30))
+    await asyncio.wait_for(app(_scope(method, path, headers, query), client.receive, send), 30)
     took_s = time.monotonic() - started
     if not sent:
         return None
@@ -109,6 +114,11 @@ def request(
         took_s,
         len(bodies),
     )
+
+
+def request(app: WsgiOverAsgi, method: str, path: str, **kw: Any) -> Answer | None:
+    """One request on a loop of its own."""
+    return asyncio.run(asgi_request(app, method, path, **kw))
 
 
 def echo_app(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
@@ -366,3 +376,69 @@ def test_the_deadline_grows_with_the_bytes_received() -> None:
         BodyReadPolicy(grace_s=0)
     with pytest.raises(ValueError, match="min_rate_bytes_s"):
         BodyReadPolicy(min_rate_bytes_s=0)
+
+
+def test_what_a_worker_buffers_at_once_stays_within_its_budget() -> None:
+    """Forty clients each trickling a 1,000-byte JSON-sized body: unbounded, the
+    worker would hold 40,000 bytes; with a budget of 2,000 it holds at most
+    that, the others wait their turn, and every body still arrives."""
+    budget_bytes, part_bytes, clients = 2000, 100, 40
+    app = bridge(echo_app, buffer_bytes=4096, buffer_budget_bytes=budget_bytes)
+    bodies = [bytes([i]) * 1000 for i in range(clients)]
+    most_held = 0
+
+    async def watch() -> None:
+        nonlocal most_held
+        while True:
+            most_held = max(most_held, app.buffered_bytes)
+            await asyncio.sleep(0)
+
+    async def run_all() -> list[Answer | None]:
+        watcher = asyncio.create_task(watch())
+        try:
+            return await asyncio.gather(*(
+                asgi_request(
+                    app, "POST", "/echo", headers=[("Content-Length", str(len(body)))],
+                    client=Client([body[i : i + part_bytes]
+                                   for i in range(0, len(body), part_bytes)], pause_s=0.002),
+                )
+                for body in bodies
+            ))  # fmt: skip
+        finally:
+            watcher.cancel()
+
+    answers = asyncio.run(run_all())
+    for body, answer in zip(bodies, answers, strict=True):
+        assert answer is not None and answer.status == 200
+        assert json.loads(answer.body)["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert 0 < most_held <= budget_bytes
+    assert app.buffered_bytes == 0
+
+
+def test_a_stalled_body_holding_the_budget_is_cut_and_frees_its_room() -> None:
+    """The stalled request is cut at its deadline (408) and the one queued
+    behind it is answered (200 once the room is free, or 408 at its own
+    deadline, which falls at about the same instant); nothing stays reserved."""
+    app = bridge(_read_or_408, STRICT, buffer_bytes=4096, buffer_budget_bytes=10)
+
+    async def two() -> tuple[Answer | None, Answer | None]:
+        hog = asgi_request(app, "POST", "/", headers=[("Content-Length", "100")],
+                           client=Client([b"x" * 50], stalls=True))
+        waiting = asgi_request(app, "POST", "/", headers=[("Content-Length", "5")],
+                               client=Client([b"y" * 5], pause_s=0.05))
+        return await asyncio.gather(hog, waiting)
+
+    hog, waiting = asyncio.run(two())
+    assert hog is not None and (hog.status, hog.body) == (408, b"body_timeout")
+    assert waiting is not None and waiting.status in (200, 408)
+    assert app.buffered_bytes == 0
+
+
+def _read_or_408(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    try:
+        body = environ["wsgi.input"].read()
+    except RequestTimeout as exc:
+        start_response("408 Request Timeout", list(exc.headers.items()))
+        return [exc.code.encode()]
+    start_response("200 OK", [])
+    return [body]
