@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import io
 import json
 import os
 import platform
@@ -192,6 +193,23 @@ def seed(url: str, n_assets: int, n_devices: int) -> dict[str, Any]:
         flush=True,
     )
     return {"admin": admin_token, "tokens": tokens, "asset_in_view": asset_ids[0]}
+
+
+def wsgi_get(app: Any, path: str, query: str, token: str) -> tuple[str, bytes]:
+    """GET ``path`` from a WSGI ``app`` in process, as a WSGI server calls it."""
+    status: list[str] = []
+
+    def start_response(s: str, headers: Any, exc_info: Any = None) -> None:
+        status.append(s)
+
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_HOST": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+    }  # fmt: skip
+    body = b"".join(app(environ, start_response))
+    return status[0], body
 
 
 def free_port() -> int:

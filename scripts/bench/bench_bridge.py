@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import os
 import platform
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import database, seed  # noqa: E402
+from bench_api import database, seed, wsgi_get  # noqa: E402
 
 from control_api.app import create_app  # noqa: E402
 from control_api.core.body_deadline import BodyReadPolicy  # noqa: E402
@@ -40,19 +39,7 @@ MANIFEST = "/v1/device/manifest"
 
 
 def wsgi_call(app: Any, query: str, token: str) -> tuple[str, bytes]:
-    status: list[str] = []
-
-    def start_response(s: str, headers: Any, exc_info: Any = None) -> None:
-        status.append(s)
-
-    environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": MANIFEST, "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_HOST": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
-    }  # fmt: skip
-    body = b"".join(app(environ, start_response))
-    return status[0], body
+    return wsgi_get(app, MANIFEST, query, token)
 
 
 def scope(query: str, token: str) -> dict[str, Any]:

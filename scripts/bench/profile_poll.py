@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import os
 import pstats
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import database, seed  # noqa: E402
+from bench_api import database, seed, wsgi_get  # noqa: E402
 
 from control_api.app import create_app  # noqa: E402
 from control_api.settings import load_settings  # noqa: E402
@@ -44,25 +42,7 @@ def main() -> int:
         tokens = seeded["tokens"][:100]
 
         def call(path: str, query: str, token: str) -> tuple[str, bytes]:
-            status: list[str] = []
-
-            def start_response(s: str, headers: Any, exc_info: Any = None) -> None:
-                status.append(s)
-
-            environ = {
-                "REQUEST_METHOD": "GET",
-                "PATH_INFO": path,
-                "QUERY_STRING": query,
-                "SERVER_NAME": "127.0.0.1",
-                "SERVER_PORT": "80",
-                "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_AUTHORIZATION": f"Bearer {token}",
-                "wsgi.url_scheme": "http",
-                "wsgi.input": io.BytesIO(b""),
-                "wsgi.errors": sys.stderr,
-            }
-            body = b"".join(app(environ, start_response))
-            return status[0], body
+            return wsgi_get(app, path, query, token)
 
         cursors = {}
         for t in tokens:
