@@ -13,6 +13,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -203,14 +204,27 @@ class Served:
         finally:
             conn.close()
 
-    def raw(self, payload: bytes, *, half_close: bool, timeout_s: float = 10.0) -> bytes:
-        """Send ``payload`` on a fresh socket; with ``half_close`` read the reply, else drop.
+    def raw(
+        self,
+        payload: bytes,
+        *,
+        half_close: bool,
+        timeout_s: float = 10.0,
+        piece_bytes: int | None = None,
+        pause_s: float = 0.0,
+    ) -> bytes:
+        """Send ``payload`` on a fresh socket (in ``piece_bytes`` pieces, ``pause_s``
+        apart, when given); with ``half_close`` read the reply, else drop.
 
         granian (hyper) takes a half-closed socket for a client that left and
         never answers it, so there the reply is read with the socket whole
         (the requests say ``Connection: close``: the server ends it)."""
         with socket.create_connection((self.host, self.port), timeout=timeout_s) as sock:
-            sock.sendall(payload)
+            step = piece_bytes or max(len(payload), 1)
+            for at in range(0, len(payload), step):
+                if at and pause_s:
+                    time.sleep(pause_s)
+                sock.sendall(payload[at : at + step])
             if not half_close:
                 return b""
             if self.server != "granian":

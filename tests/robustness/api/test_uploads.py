@@ -257,12 +257,8 @@ def test_an_upload_streamed_in_pieces_is_stored_whole(production_served: Served)
     admin = served.env.api.tenant()
     # Past the JSON limit (4 KiB here): the ASGI entry point streams it to the app.
     body = wav(bytes(range(256)) * 300)
-    with socket.create_connection((served.host, served.port), timeout=10) as sock:
-        sock.sendall(upload_head(admin, len(body), "audio/wav"))
-        for i in range(0, len(body), 7_000):
-            sock.sendall(body[i : i + 7_000])
-            time.sleep(0.01)
-        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    raw = served.raw(upload_head(admin, len(body), "audio/wav") + body, half_close=True,
+                     piece_bytes=7_000, pause_s=0.01)
     reply = parse_reply(raw)
     assert reply.status == 201, raw[:500]
     assert reply.json()["sha256"] == hashlib.sha256(body).hexdigest()
@@ -279,10 +275,9 @@ def test_an_upload_that_stalls_is_cut_with_408_and_stores_nothing(
     admin = served.env.api.tenant()
     body = wav(b"\x07" * 60_000)
     started = time.monotonic()
-    with socket.create_connection((served.host, served.port), timeout=STALL_TIMEOUT_S + 10) as sock:
-        sock.sendall(upload_head(admin, len(body), "audio/wav") + body[:30_000])
-        # Nothing more is sent, and the socket stays open: the server must end it.
-        raw = b"".join(iter(lambda: sock.recv(65536), b""))
+    # Nothing more is sent, and (granian) the socket stays open: the server must end it.
+    raw = served.raw(upload_head(admin, len(body), "audio/wav") + body[:30_000],
+                     half_close=True, timeout_s=STALL_TIMEOUT_S + 10)
     took_s = time.monotonic() - started
     reply = parse_reply(raw)
     assert reply.status == 408, raw[:500]
