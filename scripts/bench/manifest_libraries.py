@@ -120,7 +120,7 @@ class ManifestWire(_Wire):
     deleted: Any = None
 """
 
-MSGSPEC_MODELS = "from player.wire import _ManifestWire as ManifestWire\n"
+MSGSPEC_MODELS = "from player.wire.structs import _ManifestWire as ManifestWire\n"
 
 _IMPORT_CHILD = """
 import sys, time
@@ -174,8 +174,8 @@ def pydantic_namespace() -> dict[str, Any]:
 
 def pydantic_decoder() -> Callable[[bytes], Any]:
     """bytes -> core Manifest through pydantic models and player.wire's conversion."""
-    from player import wire
     from player.core.model import Deleted, Manifest
+    from player.wire import manifest as wire
 
     manifest_wire = pydantic_namespace()["ManifestWire"]
 
@@ -209,7 +209,7 @@ def pydantic_decoder() -> Callable[[bytes], Any]:
 
 def paused(fn: Callable[[], object]) -> Callable[[], object]:
     """``fn`` with the collector paused, as ``decode_manifest`` runs (fair to both)."""
-    from player import wire
+    from player.wire import manifest as wire
 
     def run() -> object:
         with wire._collector_paused():
@@ -271,7 +271,7 @@ def main() -> None:
     import pydantic
     import pydantic_core
 
-    from player import wire
+    from player.wire import manifest as wire
 
     raw = build(args.assets)
     print(

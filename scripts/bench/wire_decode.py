@@ -145,9 +145,9 @@ def main() -> None:
     args = parser.parse_args()
     raw = build(args.assets)
     if args.collector == "running":
-        import player.wire
+        import player.wire.manifest
 
-        player.wire._collector_paused = contextlib.nullcontext  # type: ignore[attr-defined]
+        player.wire.manifest._collector_paused = contextlib.nullcontext  # type: ignore[assignment]
     times = []
     for _ in range(args.repeat):
         if args.collector == "paused":
