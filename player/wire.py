@@ -73,19 +73,16 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 from msgspec import inspect as msgspec_inspect
 
-from player.core.model import (
+from lomuz_rules.model import (
     MINUTES_PER_DAY,
     Asset,
-    Deleted,
-    DeviceInfo,
-    Manifest,
     MediaType,
-    Play,
     Playlist,
     PlaylistItem,
     Schedule,
     TargetKind,
 )
+from player.core.model import Deleted, DeviceInfo, Manifest, Play
 from player.errors import ManifestError
 
 SCHEMA_MAJOR = 1

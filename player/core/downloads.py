@@ -39,7 +39,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from player.core.schedule import Catalogue, schedule_edges, schedule_rejection
+from lomuz_rules.schedule import Catalogue, schedule_edges, schedule_rejection
 
 
 class PriorityClass(enum.IntEnum):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from player.core.model import MediaType
+from lomuz_rules.model import MediaType
 
 SNIFF_BYTES = 4096
 TEXT_WINDOW_BYTES = 64

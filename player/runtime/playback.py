@@ -78,9 +78,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.output import MediaEnded, MediaFailed, MediaOutput, MediaStarted
 from player.core.media_format import SNIFF_BYTES, judge
-from player.core.model import Decision, MediaType, Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.errors import PlayerError
 
 log = logging.getLogger(__name__)

@@ -50,23 +50,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from player.core import schedule as rules
-from player.core.files import FileNeed, FileState
-from player.core.model import (
+from lomuz_rules import schedule as rules
+from lomuz_rules.model import (
     MINUTES_PER_DAY,
     Asset,
     Decision,
-    DeviceInfo,
-    Manifest,
     MediaType,
-    Outcome,
-    Play,
     Playlist,
     PlaylistItem,
     Schedule,
     TargetKind,
     Tier,
 )
+from player.core.files import FileNeed, FileState
+from player.core.model import DeviceInfo, Manifest, Outcome, Play
 from player.errors import ManifestError, StoreError, StoreFull
 from player.store import tables as t
 from player.store.deferred import (

@@ -133,7 +133,7 @@ def rss_kib():
             return int(line.split()[1])
 
 
-import player.core.model, player.errors  # the player has these loaded anyway
+import lomuz_rules.model, player.core.model, player.errors  # the player has these loaded anyway
 before_kib = rss_kib()
 start = time.perf_counter()
 {imports}

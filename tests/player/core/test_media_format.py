@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lomuz_rules.model import MediaType
 from player.core.media_format import SNIFF_BYTES, MediaFormat, identify, judge
-from player.core.model import MediaType
 
 # --- text that libvlc would open as a playlist or manifest and then fetch ---------------
 

@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
-from player.core.model import Play, Tier
+from player.core.model import Play
 from player.daemon import StoreSource
 from player.errors import DownloadError
 from player.runtime.janitor import Janitor
