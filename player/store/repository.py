@@ -605,7 +605,7 @@ class PlayerStore:
         fallback: Tier = Tier.JINGLE,
         choice: Callable[[Sequence[str]], str] | None = None,
     ) -> Decision:
-        """What plays at ``at`` and why; agrees with ``player.core.schedule.decide``."""
+        """What plays at ``at`` and why; agrees with ``lomuz_rules.schedule.decide``."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"instant must be timezone-aware, got {at!r}")
         if fallback not in (Tier.JINGLE, Tier.SILENCE):
@@ -1001,7 +1001,7 @@ class PlayerStore:
             return _load_schedules(conn)
 
     def snapshot(self) -> Catalogue:
-        """Everything ``player.core.schedule.decide`` consumes, read consistently."""
+        """Everything ``lomuz_rules.schedule.decide`` consumes, read consistently."""
         with self._read() as conn:
             device_raw = _get_state(conn, KEY_DEVICE)
             rotation = {
