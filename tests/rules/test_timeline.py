@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from lomuz_rules.model import Decision, FilePresence, TargetKind, Tier
@@ -110,19 +110,20 @@ def catalogues(draw: st.DrawFn) -> tuple[Catalogue, datetime, datetime]:
     instant = st.builds(
         lambda minutes: base + timedelta(minutes=minutes), st.integers(-1440, 8 * 1440)
     )
-    maybe = st.one_of(st.none(), st.none(), instant)
+    maybe = st.one_of(st.none(), st.none(), st.none(), instant)
     assets = [
-        asset(f"a{i}", emergency=draw(st.booleans()), valid_from=draw(maybe),
-              valid_until=draw(maybe))
-        for i in range(draw(st.integers(0, 5)))
+        asset(f"a{i}", emergency=draw(st.sampled_from([False, False, False, True])),
+              valid_from=draw(maybe), valid_until=draw(maybe))
+        for i in range(draw(st.integers(1, 5)))
     ]
-    ids = [a.id for a in assets] + ["ghost"]
+    ids = [a.id for a in assets] * 3 + ["ghost"]
     playlists = [
-        playlist(f"p{i}", *draw(st.lists(st.sampled_from(ids), max_size=3))) for i in range(3)
+        playlist(f"p{i}", *draw(st.lists(st.sampled_from(ids), max_size=3)))
+        for i in range(3)
     ]
     schedules = [
         schedule(
-            f"s{i}", draw(st.sampled_from(["p0", "p1", "p2", "missing"])),
+            f"s{i}", draw(st.sampled_from(["p0", "p1", "p2", "p0", "p1", "missing"])),
             priority=draw(st.integers(0, 2)),
             target=draw(st.sampled_from(list(TargetKind))),
             days=draw(st.frozensets(st.integers(1, 7), min_size=1)),
@@ -131,7 +132,7 @@ def catalogues(draw: st.DrawFn) -> tuple[Catalogue, datetime, datetime]:
             valid_from=draw(maybe), valid_until=draw(maybe),
             created_at=T0 - timedelta(days=draw(st.integers(0, 3))),
         )
-        for i in range(draw(st.integers(0, 4)))
+        for i in range(draw(st.integers(1, 5)))
     ]
     files = {
         sha(a.id): FilePresence(
@@ -149,7 +150,9 @@ def catalogues(draw: st.DrawFn) -> tuple[Catalogue, datetime, datetime]:
     )
     start = base + timedelta(minutes=draw(st.integers(0, 1440)), microseconds=draw(
         st.sampled_from([0, 1, 999_999])))
-    end = start + timedelta(minutes=draw(st.integers(1, 8 * 1440)))
+    # Mostly long ranges (a day to a week, as the panel asks), sometimes short.
+    minutes = st.sampled_from([1440, 3 * 1440, 7 * 1440]) | st.integers(1, 8 * 1440)
+    end = start + timedelta(minutes=draw(minutes))
     return cat, start, end
 
 
@@ -160,6 +163,9 @@ def test_segments_cover_the_range_and_hold_the_rules_decision(
 ) -> None:
     cat, start, end = world
     segments = timeline(cat, start, end)
+    # About 30% of examples have several segments (measured with
+    # --hypothesis-show-statistics), most tiers mixed.
+    event("segments: " + ("1" if len(segments) == 1 else "2-4" if len(segments) < 5 else "5+"))
     # Contiguous and covering: the first starts at start, each ends where the next starts.
     assert segments[0].start == start
     assert segments[-1].end == end
