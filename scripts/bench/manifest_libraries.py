@@ -42,7 +42,7 @@ from wire_decode import build  # the benchmark manifest of scripts/bench/wire_de
 PYDANTIC_MODELS = """
 from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
-from player.core.model import MediaType, TargetKind
+from lomuz_rules.model import MediaType, TargetKind
 
 MAX_WIRE_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53 - 1
