@@ -30,8 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
+from lomuz_rules.model import Decision, Tier
 from player.core.clock import stored_instant
-from player.core.model import Decision, Play, Tier
+from player.core.model import Play
 from player.errors import ConfigError, ManifestError, PlayerError
 from player.jsonable import json_default as _json_default
 from player.jsonable import plain as _plain
@@ -280,7 +281,7 @@ def decide_without_state(ctx: Context, at: datetime, fallback: Tier) -> Decision
     """``next`` on a box with no database yet: the fallback, saying why."""
     from dataclasses import replace
 
-    from player.core import schedule as rules
+    from lomuz_rules import schedule as rules
 
     decision = rules.decide(rules.Catalogue(), at, fallback)
     reason = f"no local state yet ({ctx.settings.db_path} does not exist)"

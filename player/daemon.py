@@ -39,6 +39,7 @@ from typing import IO, Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import player
+from lomuz_rules.model import Decision, Tier
 from player.adapters.clock import SystemClock
 from player.adapters.fetcher import Fetcher
 from player.adapters.http_api import ControlApiClient
@@ -49,7 +50,7 @@ from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
 from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
 from player.core.clock import stored_instant
-from player.core.model import Decision, Play, Tier
+from player.core.model import Play
 from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
 from player.jsonable import plain as _plain

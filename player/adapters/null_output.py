@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lomuz_rules.media_format import MediaFormat
 from player.adapters.output import MediaEnded, MediaStarted, ensure_readable
-from player.core.media_format import MediaFormat
 
 
 @dataclass

@@ -18,9 +18,9 @@ from __future__ import annotations
 import queue
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
-from player.core.media_format import MediaFormat
+from lomuz_rules.media_format import MediaFormat, ReadAt
 from player.errors import PlaybackError
 
 
@@ -111,6 +111,16 @@ class MediaOutput(Protocol):
     def close(self) -> None:
         """Stop everything and release every resource. Idempotent."""
         ...
+
+
+def file_reader(f: BinaryIO) -> ReadAt:
+    """A ``read_at`` over an open binary file (for :mod:`lomuz_rules.media_format`)."""
+
+    def read_at(offset: int, size: int) -> bytes:
+        f.seek(offset)
+        return f.read(size)
+
+    return read_at
 
 
 def ensure_readable(path: Path) -> None:

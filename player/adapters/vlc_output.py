@@ -25,7 +25,7 @@ Rules that keep a player alive for months:
   statistics, when an audio-only item decodes but nothing reaches an output,
   so the loop records an error instead of a play nobody heard.
 - libvlc only ever gets a local path (``media_new_path``), whose leading
-  bytes must be an allowed media format (``player.core.media_format``), and
+  bytes must be an allowed media format (``lomuz_rules.media_format``), and
   the demuxer is pinned to that format's (``:demux=``): a playlist or
   manifest (HLS, DASH) cannot reach libvlc's playlist or adaptive-streaming
   demuxers, which fetch the URLs inside. ``NO_NETWORK_ARGS`` shut the other
@@ -49,8 +49,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from player.adapters.output import MediaEnded, MediaFailed, MediaStarted, ensure_readable
-from player.core.media_format import SNIFF_BYTES, MediaFormat, identify
+from lomuz_rules.media_format import MediaFormat, Refusal, identify
+from player.adapters.output import (
+    MediaEnded,
+    MediaFailed,
+    MediaStarted,
+    ensure_readable,
+    file_reader,
+)
 from player.errors import PlaybackError
 
 NO_NETWORK_ARGS = ("--no-lua", "--no-metadata-network-access", "--no-sub-autodetect-file")
@@ -179,12 +185,11 @@ def _media_format(path: Path) -> MediaFormat:
     ensure_readable(path)
     try:
         with path.open("rb") as f:
-            head = f.read(SNIFF_BYTES)
+            fmt = identify(file_reader(f))
     except OSError as exc:
         raise PlaybackError(f"cannot read {path.name}: {exc.strerror}") from exc
-    fmt = identify(head)
-    if fmt is None:
-        raise PlaybackError(f"{path.name} is not an allowed media format")
+    if isinstance(fmt, Refusal):
+        raise PlaybackError(f"{path.name} is not an allowed media format: {fmt.describe()}")
     return fmt
 
 

@@ -39,7 +39,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from player.core.schedule import Catalogue, schedule_edges, schedule_rejection
+from lomuz_rules.schedule import Catalogue, schedule_edges, schedule_rejection
 
 
 class PriorityClass(enum.IntEnum):
@@ -85,7 +85,7 @@ def download_order(
     ``active_playlist_ids``: playlists of the schedules active now.
     ``next_start_by_playlist``: for each playlist, the soonest future start of a
     schedule using it (tz-aware; computed by the caller, e.g. from
-    player.core.schedule). ``present``: sha256s already in the cache.
+    lomuz_rules.schedule). ``present``: sha256s already in the cache.
     The same sha256 listed twice is merged (one file, several uses).
     """
     merged: dict[str, NeededFile] = {}

@@ -78,9 +78,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from player.adapters.output import MediaEnded, MediaFailed, MediaOutput, MediaStarted
-from player.core.media_format import SNIFF_BYTES, judge
-from player.core.model import Decision, MediaType, Outcome, Play, Tier
+from lomuz_rules.model import Decision, MediaType, Tier
+from player.adapters.output import (
+    MediaEnded,
+    MediaFailed,
+    MediaOutput,
+    MediaStarted,
+    file_reader,
+)
+from player.core.media_format import judge
+from player.core.model import Outcome, Play
 from player.errors import PlayerError
 
 log = logging.getLogger(__name__)
@@ -416,8 +423,7 @@ class PlaybackLoop:
         try:
             asset_id, sha256, path = self._identity(decision)
             with path.open("rb") as f:
-                head = f.read(SNIFF_BYTES)
-            verdict = judge(head, decision.media_type or MediaType.AUDIO)
+                verdict = judge(file_reader(f), decision.media_type or MediaType.AUDIO)
             if verdict.problem is not None:
                 item = _Item(decision, -1, asset_id, sha256, None)
                 self._refused(item, verdict.problem, pause=pause_on_failure)

@@ -35,7 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from player.core.model import Play, Tier
+from lomuz_rules.model import Tier
+from player.core.model import Play
 from player.errors import StoreFull
 
 log = logging.getLogger(__name__)

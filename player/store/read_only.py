@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from lomuz_rules.model import Tier
 from player.core.files import FileState
-from player.core.model import DeviceInfo, Outcome, Play, Tier
+from player.core.model import DeviceInfo, Outcome, Play
 from player.errors import StoreError
 
 # Every alembic revision under migrations/versions, oldest first. Adding a

@@ -50,23 +50,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from player.core import schedule as rules
-from player.core.files import FileNeed, FileState
-from player.core.model import (
+from lomuz_rules import schedule as rules
+from lomuz_rules.model import (
     MINUTES_PER_DAY,
     Asset,
     Decision,
-    DeviceInfo,
-    Manifest,
     MediaType,
-    Outcome,
-    Play,
     Playlist,
     PlaylistItem,
     Schedule,
     TargetKind,
     Tier,
 )
+from player.core.files import FileNeed, FileState
+from player.core.model import DeviceInfo, Manifest, Outcome, Play
 from player.errors import ManifestError, StoreError, StoreFull
 from player.store import tables as t
 from player.store.deferred import (
@@ -608,7 +605,7 @@ class PlayerStore:
         fallback: Tier = Tier.JINGLE,
         choice: Callable[[Sequence[str]], str] | None = None,
     ) -> Decision:
-        """What plays at ``at`` and why; agrees with ``player.core.schedule.decide``."""
+        """What plays at ``at`` and why; agrees with ``lomuz_rules.schedule.decide``."""
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"instant must be timezone-aware, got {at!r}")
         if fallback not in (Tier.JINGLE, Tier.SILENCE):
@@ -1004,7 +1001,7 @@ class PlayerStore:
             return _load_schedules(conn)
 
     def snapshot(self) -> Catalogue:
-        """Everything ``player.core.schedule.decide`` consumes, read consistently."""
+        """Everything ``lomuz_rules.schedule.decide`` consumes, read consistently."""
         with self._read() as conn:
             device_raw = _get_state(conn, KEY_DEVICE)
             rotation = {

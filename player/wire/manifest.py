@@ -12,16 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from player.core.model import (
-    MINUTES_PER_DAY,
-    Asset,
-    Deleted,
-    DeviceInfo,
-    Manifest,
-    Playlist,
-    PlaylistItem,
-    Schedule,
-)
+from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, PlaylistItem, Schedule
+from player.core.model import Deleted, DeviceInfo, Manifest
 from player.errors import ManifestError
 from player.wire.complaints import (
     _MISSING_VALUE,

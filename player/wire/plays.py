@@ -6,12 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from player.core.model import (
-    Play,
-)
-from player.wire.structs import (
-    MAX_PLAYS_PER_UPLOAD,
-)
+from player.core.model import Play
+from player.wire.structs import MAX_PLAYS_PER_UPLOAD
 
 
 def format_instant(at: datetime) -> str:

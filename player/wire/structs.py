@@ -8,10 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from player.core.model import (
-    MediaType,
-    TargetKind,
-)
+from lomuz_rules.model import MediaType, TargetKind
 
 SCHEMA_MAJOR = 1
 MAX_PLAYS_PER_UPLOAD = 1000

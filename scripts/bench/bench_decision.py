@@ -25,16 +25,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from player.core.model import (
-    Asset,
-    DeviceInfo,
-    Manifest,
-    MediaType,
-    Playlist,
-    PlaylistItem,
-    Schedule,
-    TargetKind,
-)
+from lomuz_rules.model import Asset, MediaType, Playlist, PlaylistItem, Schedule, TargetKind
+from player.core.model import DeviceInfo, Manifest
 from player.store import PlayerStore
 from player.store.tables import to_micros
 

@@ -47,8 +47,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.vlc_output import VlcOutput
-from player.core.model import Decision, MediaType, Play, Tier
+from player.core.model import Play
 from player.runtime.playback import PlaybackLoop
 
 RATE_HZ = 44_100

@@ -42,7 +42,7 @@ from wire_decode import build  # the benchmark manifest of scripts/bench/wire_de
 PYDANTIC_MODELS = """
 from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
-from player.core.model import MediaType, TargetKind
+from lomuz_rules.model import MediaType, TargetKind
 
 MAX_WIRE_INT = 2**63 - 1
 MAX_EXACT_INT = 2**53 - 1
@@ -133,7 +133,7 @@ def rss_kib():
             return int(line.split()[1])
 
 
-import player.core.model, player.errors  # the player has these loaded anyway
+import lomuz_rules.model, player.core.model, player.errors  # the player has these loaded anyway
 before_kib = rss_kib()
 start = time.perf_counter()
 {imports}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from player.core.model import MediaType, TargetKind
+from lomuz_rules.model import MediaType, TargetKind
 from player.errors import ManifestError
 from player.wire import decode_manifest
 

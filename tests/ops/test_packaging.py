@@ -84,6 +84,27 @@ def test_player_deb_holds_the_player_alone(debs: dict[str, Path]) -> None:
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", ["player", "control"])
+def test_both_debs_carry_every_module_of_the_shared_rules(
+    debs: dict[str, Path], name: str
+) -> None:
+    # Both sides import lomuz_rules (DESIGN.md §8); each venv needs its own copy.
+    contents = run("dpkg-deb", "--contents", str(debs[name])).stdout
+    shipped = {
+        line.rsplit("/site-packages/", 1)[1]
+        for line in contents.splitlines()
+        if "/site-packages/lomuz_rules/" in line and not line.endswith("/")
+    }
+    wanted = {
+        str(path.relative_to(REPO))
+        for path in (REPO / "lomuz_rules").rglob("*")
+        if path.suffix == ".py" or path.name == "py.typed"
+    }
+    assert wanted, "no lomuz_rules in the source tree"
+    assert wanted <= shipped, sorted(wanted - shipped)
+
+
+@pytest.mark.timeout(900)
 def test_control_deb_ships_granian_gunicorn_psycopg_and_a_private_env_file(
     debs: dict[str, Path],
 ) -> None:
@@ -152,9 +173,12 @@ def test_installed_player_imports_every_module_and_declares_no_api(installed_pla
     script = (
         "import importlib, pkgutil, player\n"
         "print(player.__file__)\n"
-        "for m in pkgutil.walk_packages(player.__path__, 'player.'):\n"
-        "    if '.migrations' not in m.name:\n"
-        "        importlib.import_module(m.name)\n"
+        "import lomuz_rules\n"
+        "for package in (player, lomuz_rules):\n"
+        "    prefix = package.__name__ + '.'\n"
+        "    for m in pkgutil.walk_packages(package.__path__, prefix):\n"
+        "        if '.migrations' not in m.name:\n"
+        "            importlib.import_module(m.name)\n"
         "from importlib import metadata\n"
         "d = metadata.distribution('lomuz-edge')\n"
         "print(sorted(e.name for e in d.entry_points))\n"

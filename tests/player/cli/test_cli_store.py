@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lomuz_rules.model import Tier
 from player.cli import EXIT_FAILURE, EXIT_OK, main
-from player.core.model import Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.store.repository import PlayerStore
 from tests.player.cli.bundles import manifest_for, standard_assets, write_bundle
 

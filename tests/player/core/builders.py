@@ -6,19 +6,10 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from lomuz_rules.model import Asset, MediaType, Playlist, PlaylistItem, Schedule, TargetKind
+from lomuz_rules.schedule import Catalogue
 from player.core.files import FileState
-from player.core.model import (
-    Asset,
-    Deleted,
-    DeviceInfo,
-    Manifest,
-    MediaType,
-    Playlist,
-    PlaylistItem,
-    Schedule,
-    TargetKind,
-)
-from player.core.schedule import Catalogue
+from player.core.model import Deleted, DeviceInfo, Manifest
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 ALL_DAYS = frozenset(range(1, 8))

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lomuz_rules.model import Tier
 from player.adapters.null_output import NullOutput
 from player.adapters.textfile_metrics import (
     TEXTFILE_NAME,
     TextfileWriter,
     textfile_dir_problem,
 )
-from player.core.model import Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.daemon import Daemon
 from player.settings import MetricsSettings, Settings
 from player.store.repository import PlayerStore

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from lomuz_rules.media_format import MediaFormat
+from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
-from player.core.media_format import MediaFormat
-from player.core.model import Decision, MediaType, Play, Tier
+from player.core.model import Play
 from player.errors import PlaybackError
 
 BASE_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

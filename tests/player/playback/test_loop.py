@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from player.core.model import Decision, MediaType, Outcome, Tier
+from lomuz_rules.model import Decision, MediaType, Tier
+from player.core.model import Outcome
 from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
 from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from lomuz_rules.media_format import MediaFormat
+from lomuz_rules.model import Tier
 from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
-from player.core.media_format import MediaFormat
-from player.core.model import Outcome, Tier
+from player.core.model import Outcome
 from player.daemon import StoreSource
 from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lomuz_rules.model import Decision, Tier
 from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
-from player.core.model import Decision, Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.daemon import Daemon, StoreSource
 from player.runtime.playback import PlaybackLoop
 from player.settings import Settings

@@ -53,6 +53,15 @@ def content(name: str, size_bytes: int = 1000) -> bytes:
     return (seed * (size_bytes // len(seed) + 1))[:size_bytes]
 
 
+# A WAV header (PCM, 8 kHz mono, sizes unknown as a stream writer leaves them):
+# enough for the allow-list (lomuz_rules.media_format) to let the bytes after it
+# through to the output.
+WAV_HEADER = (
+    b"RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00"
+    b"\x80\x3e\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"
+)
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

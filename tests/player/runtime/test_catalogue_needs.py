@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from lomuz_rules.model import Asset, MediaType, Playlist, PlaylistItem, Schedule, TargetKind
+from lomuz_rules.schedule import Catalogue
 from player.core.downloads import catalogue_needs
-from player.core.model import Asset, MediaType, Playlist, PlaylistItem, Schedule, TargetKind
-from player.core.schedule import Catalogue
 from tests.player.runtime.helpers import T0
 
 PARIS = "Europe/Paris"  # T0 = Monday 12:00 UTC = 13:00 in Paris

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from lomuz_rules.model import Tier
 from player.adapters.fetcher import Fetcher
 from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
-from player.core.model import Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.runtime.downloads import DownloadManager
 from player.runtime.janitor import KEY_STORAGE_FULL, Janitor
 from player.store.repository import PlayerStore

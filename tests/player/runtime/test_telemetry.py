@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from lomuz_rules.model import Tier
 from player.adapters.http_api import ControlApiClient
-from player.core.model import Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.runtime.telemetry import TelemetryUploader
 from player.store.repository import PlayerStore
 from tests.player.runtime.helpers import T0, Answer, Script, ScriptedServer, Seen

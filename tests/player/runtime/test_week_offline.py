@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.fetcher import Fetcher
 from player.adapters.http_api import ControlApiClient, RetryPolicy
 from player.adapters.media_cache import MediaCache
 from player.core.backoff import BackoffPolicy
-from player.core.model import Outcome, Play, Tier
+from player.core.model import Outcome, Play
 from player.errors import ApiUnavailable
 from player.runtime.downloads import DownloadManager
 from player.runtime.janitor import Janitor

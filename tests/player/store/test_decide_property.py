@@ -31,19 +31,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from player.core import schedule as reference
+from lomuz_rules import schedule as reference
+from lomuz_rules.model import Asset, Decision, MediaType, Playlist, Schedule, TargetKind, Tier
 from player.core.files import FileState
-from player.core.model import (
-    Asset,
-    Decision,
-    MediaType,
-    Outcome,
-    Play,
-    Playlist,
-    Schedule,
-    TargetKind,
-    Tier,
-)
+from player.core.model import Outcome, Play
 from player.store import PlayerStore
 from tests.player.core.builders import (
     ALL_DAYS,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from player.core.model import Outcome, Play, Tier
+from lomuz_rules.model import Tier
+from player.core.model import Outcome, Play
 from player.store import PlayerStore
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule
 

@@ -14,7 +14,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from player.core.model import Deleted, Manifest, Outcome, Play, Tier
+from lomuz_rules.model import Tier
+from player.core.model import Deleted, Manifest, Outcome, Play
 from player.errors import ManifestError
 from player.store import PlayerStore
 from player.store.repository import (

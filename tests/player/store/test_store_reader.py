@@ -14,7 +14,8 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from player.core.model import Outcome, Play, Tier
+from lomuz_rules.model import Tier
+from player.core.model import Outcome, Play
 from player.errors import StoreError
 from player.store import PlayerStore
 from player.store.read_only import (

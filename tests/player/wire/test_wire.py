@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from player.core.model import Outcome, Play, Tier
+from lomuz_rules.model import Tier
+from player.core.model import Outcome, Play
 from player.errors import ManifestError
 from player.wire import (
     MAX_PLAYS_PER_UPLOAD,

@@ -16,16 +16,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
-from player.core.model import Play, Tier
+from player.core.model import Play
 from player.daemon import StoreSource
 from player.errors import DownloadError
 from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
+from tests.player.runtime.helpers import WAV_HEADER
 
 MIB = 1024 * 1024
 TMPFS_SIZE = "8m"
@@ -97,7 +99,7 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
     mode: str, tmp_path: Path, cache_root: Path
 ) -> None:
     # A WAV signature (the loop plays only allowed media), then noise no decoder reads.
-    bodies = [b"RIFF\x00\x00\x00\x00WAVE" + os.urandom(3 * MIB - 12) for _ in range(3)]
+    bodies = [WAV_HEADER + os.urandom(3 * MIB - len(WAV_HEADER)) for _ in range(3)]
     stray = os.urandom(MIB)
     shas = [hashlib.sha256(b).hexdigest() for b in bodies]
     stray_sha = hashlib.sha256(stray).hexdigest()

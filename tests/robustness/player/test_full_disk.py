@@ -24,11 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
-from player.core.model import Tier
 from player.daemon import Daemon
 from player.errors import StoreFull
 from player.runtime.syncer import KEY_LAST_SYNC_ERROR, Syncer

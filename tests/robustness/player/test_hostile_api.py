@@ -36,6 +36,7 @@ from player.settings import Settings
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.player.runtime.helpers import (
+    WAV_HEADER,
     Answer,
     MediaFiles,
     ScriptedServer,
@@ -49,7 +50,7 @@ from tests.player.runtime.helpers import (
 from tests.robustness.player.docpaths import parent, paths
 
 # A WAV signature first: the player plays only allowed media (issue 10).
-SONG = b"RIFF\x00\x00\x00\x00WAVE" + content("hostile-song", 3000 - 12)
+SONG = WAV_HEADER + content("hostile-song", 3000 - len(WAV_HEADER))
 
 
 def sane_manifest(cursor: str = "sane-1") -> dict[str, Any]:

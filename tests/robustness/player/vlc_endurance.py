@@ -19,8 +19,9 @@ from pathlib import Path
 
 import psutil
 
+from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput
-from player.core.model import Decision, MediaType, Play, Tier
+from player.core.model import Play
 from player.runtime.playback import PlaybackLoop
 from tests.robustness.player.harness import noise_wav
 

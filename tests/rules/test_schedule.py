@@ -7,15 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from player.core.files import FileState
-from player.core.model import MediaType, PlaylistItem, TargetKind, Tier
-from player.core.schedule import (
+from lomuz_rules.model import MediaType, PlaylistItem, TargetKind, Tier
+from lomuz_rules.schedule import (
     asset_expired,
     daypart_contains,
     decide,
     pick_emergency,
     play_duration_ms,
 )
+from player.core.files import FileState
 from tests.player.core.builders import T0, asset, catalogue, playlist, schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,8 +1,12 @@
 """The schedule engine's pure rules: what plays at an instant, and why.
 
-This is the reference implementation of DESIGN.md §3.1; the SQL-backed
-``PlayerStore.decide`` must pick the same tier, asset and schedule (a
-hypothesis test feeds both the same catalogues and instants).
+This is the reference implementation of DESIGN.md §3.1, shared by the player
+and the control API (the director's "what plays on device D at T / this
+week"). The player's SQL-backed ``PlayerStore.decide`` must pick the same
+tier, asset and schedule (a hypothesis test feeds both the same catalogues and
+instants). File presence comes in as a mapping the caller builds
+(:class:`lomuz_rules.model.FileView` by sha256): the player's cache index, or
+"every file present" for the API.
 
 Invariants
 ----------
@@ -52,13 +56,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from player.core.files import FileState
-from player.core.model import (
+from lomuz_rules.model import (
     DEFAULT_IMAGE_DURATION_MS,
     MIN_PLAY_DURATION_MS,
     MINUTES_PER_DAY,
     Asset,
     Decision,
+    FileView,
     MediaType,
     Playlist,
     PlaylistItem,
@@ -86,7 +90,7 @@ class Catalogue:
     assets: Mapping[str, Asset] = field(default_factory=dict)
     playlists: Mapping[str, Playlist] = field(default_factory=dict)
     schedules: tuple[Schedule, ...] = ()
-    files: Mapping[str, FileState] = field(default_factory=dict)
+    files: Mapping[str, FileView] = field(default_factory=dict)
     rotation: Mapping[tuple[str, int, str], datetime] = field(default_factory=dict)
     last_asset_id: str | None = None
 
@@ -156,7 +160,7 @@ def schedule_rejection(schedule: Schedule, at: datetime, tz: ZoneInfo) -> str | 
     return None
 
 
-def item_problem(asset: Asset | None, file: FileState | None, at: datetime) -> str | None:
+def item_problem(asset: Asset | None, file: FileView | None, at: datetime) -> str | None:
     """Why an item (or an emergency asset) cannot play at ``at`` (None when it can)."""
     if asset is None:
         return "asset missing"

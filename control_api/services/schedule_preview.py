@@ -1,0 +1,144 @@
+"""What plays on a device: the player's own schedule rules run on the API's data.
+
+The director's "what plays on device D at T" and the panel's week view
+(DESIGN.md §8). The rules are :mod:`lomuz_rules` (the player runs the same
+code); this module only builds the device's catalogue from the database, as
+its full manifest would carry it: the schedules that target it (directly, by
+one of its groups, or all), their playlists, those playlists' assets, the
+tenant's emergency assets, and the device's time zone.
+
+What the API cannot know it states plainly: every file counts as present (the
+box may still be downloading), nothing is quarantined, nothing has played yet
+(so the item is the one a fresh player starts with), the emergency draw takes
+the first candidate by id, and the fallback is the jingle unless the caller
+says silence (a player setting). Tier, schedule and playlist do not depend
+on any of these except file presence.
+
+Reads only; the caller owns the session (``Database.read()``). A device of
+another tenant, or none, is ``NotFound`` (from the store).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from control_api.core import manifest as mf
+from control_api.store import models
+from control_api.store import repository as repo
+from lomuz_rules.model import (
+    MINUTES_PER_DAY,
+    Asset,
+    Decision,
+    MediaType,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+    TargetKind,
+    Tier,
+    every_file_present,
+)
+from lomuz_rules.schedule import Catalogue, decide
+from lomuz_rules.timeline import Segment, timeline
+
+__all__ = ["device_catalogue", "device_timeline", "what_plays_at"]
+
+
+def _first(candidates: Sequence[str]) -> str:
+    return candidates[0]
+
+
+def what_plays_at(
+    s: Session, tenant_id: str, device_id: str, at: datetime, *, fallback: Tier = Tier.JINGLE
+) -> Decision:
+    """The decision the device's rules take at ``at`` (tz-aware), with its reasons."""
+    return decide(device_catalogue(s, tenant_id, device_id), at, fallback, choice=_first)
+
+
+def device_timeline(
+    s: Session,
+    tenant_id: str,
+    device_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    fallback: Tier = Tier.JINGLE,
+) -> list[Segment]:
+    """The segments of ``[start, end)`` with the tier, schedule and playlist holding in each."""
+    return timeline(device_catalogue(s, tenant_id, device_id), start, end, fallback)
+
+
+def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
+    """The device's catalogue as its full manifest would carry it, every file present."""
+    device = repo.get_device(s, tenant_id, device_id)
+    plan = mf.plan_full(repo.device_view(s, device))
+    schedules = repo.load_schedules(s, tenant_id, plan.upsert["schedule"])
+    playlists = repo.load_playlists(s, tenant_id, plan.upsert["playlist"])
+    asset_ids = set(plan.upsert["asset"])
+    for playlist in playlists:
+        asset_ids.update(item["asset_id"] for item in playlist["items"])
+    assets = [_asset(a) for a in repo.load_assets(s, tenant_id, asset_ids)]
+    return Catalogue(
+        timezone=device.timezone,
+        assets={a.id: a for a in assets},
+        playlists={p.id: p for p in map(_playlist, playlists)},
+        schedules=tuple(_schedule(x) for x in schedules),
+        files=every_file_present(assets),
+    )
+
+
+# --- rows to the rules' types (the fields the manifest carries) -------------
+
+
+def _asset(a: models.Asset) -> Asset:
+    return Asset(
+        id=a.id,
+        sha256=a.sha256,
+        size_bytes=a.size_bytes,
+        media_type=MediaType(a.media_type),
+        content_type=a.content_type,
+        title=a.title or "",
+        duration_ms=a.duration_ms,
+        valid_from=a.valid_from,
+        valid_until=a.valid_until,
+        emergency=a.emergency,
+        url=f"/v1/media/{a.sha256}",
+    )
+
+
+def _playlist(p: dict[str, Any]) -> Playlist:
+    items: Iterable[dict[str, Any]] = p["items"]
+    return Playlist(
+        id=p["id"],
+        name=p["name"],
+        items=tuple(PlaylistItem(i["asset_id"], i["duration_ms"]) for i in items),
+        version=p["version"],
+    )
+
+
+def _minute(hh_mm: str) -> int:
+    """``"HH:MM"`` (validated on write; ``"24:00"`` only as an end) as minutes since midnight."""
+    hours, _, minutes = hh_mm.partition(":")
+    minute = int(hours) * 60 + int(minutes)
+    if not 0 <= minute <= MINUTES_PER_DAY:
+        raise ValueError(f"time of day out of range: {hh_mm!r}")
+    return minute
+
+
+def _schedule(x: models.Schedule) -> Schedule:
+    return Schedule(
+        id=x.id,
+        playlist_id=x.playlist_id,
+        target=TargetKind(x.target_kind),
+        priority=x.priority,
+        days=frozenset(x.days),
+        start_minute=_minute(x.start_time),
+        end_minute=_minute(x.end_time),
+        valid_from=x.valid_from,
+        valid_until=x.valid_until,
+        created_at=x.created_at,
+        version=x.version,
+    )
