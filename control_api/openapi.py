@@ -13,6 +13,8 @@ from typing import Any
 
 from control_api.core import validation as v
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
+from control_api.openapi_parts import ERRORS, TAGS, telemetry_schema
+from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
 
 __all__ = ["build_openapi"]
 
@@ -78,6 +80,10 @@ def _schemas() -> dict[str, Schema]:
         "media_type": {"type": "string", "enum": ["audio", "video", "image"]},
         "content_type": {"type": "string"},
         "title": {"type": ["string", "null"]},
+        "filename": {
+            "type": ["string", "null"],
+            "description": "The `filename` given at upload (metadata only), or null.",
+        },
         "duration_ms": duration,
         "valid_from": nullable_instant,
         "valid_until": nullable_instant,
@@ -88,7 +94,7 @@ def _schemas() -> dict[str, Schema]:
     playlist_properties: dict[str, Schema] = {
         "id": {"type": "string"},
         "name": {"type": "string"},
-        "items": {"type": "array", "items": playlist_item_out},
+        "items": {"type": "array", "items": _ref("PlaylistItem")},
         "version": {"type": "integer"},
         "created_at": instant,
         "updated_at": instant,
@@ -111,8 +117,10 @@ def _schemas() -> dict[str, Schema]:
         "online": {"type": "boolean"},
         "status": {
             "type": ["object", "null"],
-            "description": "The latest telemetry report, as sent by the device.",
+            "description": "The latest telemetry report, as sent by the device (Telemetry).",
         },
+        "created_at": instant,
+        "updated_at": instant,
     }
     play_properties: dict[str, Schema] = {
         "id": {
@@ -274,10 +282,12 @@ def _schemas() -> dict[str, Schema]:
             required=["enrollment_code"],
         ),
         "Enrolled": _obj({"device_id": {"type": "string"}, "device_token": {"type": "string"}}),
-        "Telemetry": {"type": "object", "description": "A status report; fields are free."},
+        "Telemetry": telemetry_schema(),
         "ManifestAsset": {
+            # The Asset, `filename` optional: the golden manifests a player must
+            # accept (tests/contract) predate it, and a player never needs it.
             "allOf": [
-                _ref("Asset"),
+                _obj(asset_properties, [k for k in asset_properties if k != "filename"]),
                 _obj({"url": {"type": "string", "description": "Absolute, or a path on the API."}}),
             ]
         },
@@ -317,53 +327,9 @@ def _schemas() -> dict[str, Schema]:
     }
 
 
-_ERRORS: dict[str, tuple[str, str]] = {
-    # component name: (status, description)
-    "BadRequest": ("400", "Malformed request (e.g. a body that is not JSON)."),
-    "Unauthorized": ("401", "Missing or invalid token."),
-    "Forbidden": ("403", "A token of the wrong kind (admin vs device)."),
-    "NotFound": ("404", "Unknown, or another tenant's, object."),
-    "MethodNotAllowed": ("405", "The path does not support this method."),
-    "BodyTimeout": (
-        "408",
-        "body_timeout: the body did not arrive within LOMUZ_BODY_READ_TIMEOUT_S plus 1 s per"
-        " LOMUZ_BODY_MIN_RATE_BYTES_S bytes received; the connection is closed.",
-    ),
-    "Conflict": ("409", "Conflict with the current state (e.g. asset_in_use)."),
-    "PreconditionFailed": ("412", "If-Match does not match the current version."),
-    "PayloadTooLarge": ("413", "Body larger than the limit."),
-    "UnsupportedMediaType": ("415", "Unsupported Content-Type."),
-    "RangeNotSatisfiable": ("416", "Range outside the file (Content-Range: bytes */size)."),
-    "Unprocessable": ("422", "Well-formed but invalid input; the message names the field."),
-    "TooManyRequests": ("429", "Too many attempts; retry after Retry-After seconds."),
-    "UploadTooLarge": (
-        "413",
-        "payload_too_large: over LOMUZ_MAX_UPLOAD_BYTES; quota_exceeded: the tenant's assets"
-        " would pass LOMUZ_TENANT_QUOTA_BYTES (the message names the used and limit bytes)."
-        " A re-upload of bytes the tenant already has (200) is never refused by the quota.",
-    ),
-    "UploadRefused": (
-        "415",
-        "unsupported_media_type: the Content-Type is not an allowed subtype;"
-        " unsupported_media_content: the bytes are not MP3, AAC (ADTS), FLAC, Ogg, WAV,"
-        " MP4/MOV, Matroska/WebM (audio, video) or PNG, JPEG, GIF, WebP (image) of the"
-        " declared type, or they refer to other files or URLs (playlists of any kind, SVG,"
-        " XML, HTML and other text are refused).",
-    ),
-    "Unavailable": ("503", "The database does not answer."),
-    "MediaCheckBusy": (
-        "503",
-        "media_check_busy: the upload's media check did not finish in time (a busy server);"
-        " send it again after Retry-After seconds.",
-    ),
-    "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
-    "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
-}
-
-
 def _responses_components() -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, (_status, description) in _ERRORS.items():
+    for name, (_status, description) in ERRORS.items():
         out[name] = {"description": description, "content": _json(_ref("Error"))}
     out["RangeNotSatisfiable"]["headers"] = {
         "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
@@ -377,7 +343,7 @@ def _responses_components() -> dict[str, Any]:
 
 
 def _errors(*names: str) -> dict[str, Any]:
-    return {_ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
+    return {ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
 
 
 def _ok(status: str, description: str, schema: str, headers: dict[str, Any] | None = None) -> Any:
@@ -409,7 +375,12 @@ EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
 _AUTH = ("Unauthorized", "Forbidden")
 _JSON_IN = ("BadRequest", "BodyTimeout", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
 _LIST_PARAMS = [
-    _param("limit", "query", {"type": "integer", "minimum": 1}, "Page size."),
+    _param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        f"Page size, 1 to {MAX_LIMIT} (else 422); {DEFAULT_LIMIT} when absent.",
+    ),
     _param("after", "query", {"type": "string"}, "The `next` value of the previous page."),
 ]
 _LOCATION = {
@@ -511,8 +482,8 @@ def _paths() -> dict[str, Any]:
             **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
             **_ok("201", "Created.", "Asset", _LOCATION),
             **_errors(
-                *_AUTH, "BadRequest", "BodyTimeout", "UploadTooLarge", "UploadRefused",
-                "Unprocessable", "MediaCheckBusy",
+                *_AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
+                "UploadRefused", "Unprocessable", "MediaCheckBusy",
             ),
         },
     }
@@ -521,12 +492,14 @@ def _paths() -> dict[str, Any]:
         "parameters": [id_param],
         "get": {
             "tags": ["Assets"],
+            "summary": "Get an asset",
             "operationId": "getAsset",
             "security": ADMIN,
             "responses": {**_ok("200", "The asset.", "Asset"), **_errors(*_AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Assets"],
+            "summary": "Change an asset's metadata",
             "operationId": "patchAsset",
             "security": ADMIN,
             "requestBody": _body("AssetPatch"),
@@ -537,6 +510,7 @@ def _paths() -> dict[str, Any]:
         },
         "delete": {
             "tags": ["Assets"],
+            "summary": "Delete an asset (409 asset_in_use while a playlist has it)",
             "operationId": "deleteAsset",
             "security": ADMIN,
             "responses": {
@@ -554,12 +528,14 @@ def _paths() -> dict[str, Any]:
         "parameters": [id_param],
         "get": {
             "tags": ["Devices"],
+            "summary": "Get a device",
             "operationId": "getDevice",
             "security": ADMIN,
             "responses": {**_ok("200", "The device.", "Device"), **_errors(*_AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Devices"],
+            "summary": "Change a device's name, time zone or groups",
             "operationId": "patchDevice",
             "security": ADMIN,
             "requestBody": _body("DevicePatch"),
@@ -611,6 +587,7 @@ def _paths() -> dict[str, Any]:
     paths["/v1/plays"] = {
         "get": {
             "tags": ["Proof of play"],
+            "summary": "List plays (proof of play), JSON or CSV",
             "operationId": "listPlays",
             "security": ADMIN,
             "parameters": [
@@ -657,6 +634,7 @@ def _paths() -> dict[str, Any]:
     paths["/v1/device/manifest"] = {
         "get": {
             "tags": ["Device"],
+            "summary": "The device's manifest: full, or a delta since a cursor",
             "operationId": "getManifest",
             "security": DEVICE,
             "parameters": [
@@ -711,6 +689,7 @@ def _paths() -> dict[str, Any]:
         },
         "head": {
             "tags": ["Device"],
+            "summary": "A media file's headers, without the body",
             "operationId": "headMedia",
             "security": EITHER,
             "responses": {k: v for k, v in media_responses.items() if k != "206"},
@@ -719,6 +698,7 @@ def _paths() -> dict[str, Any]:
     paths["/v1/device/telemetry"] = {
         "post": {
             "tags": ["Device"],
+            "summary": "Report the device's status",
             "operationId": "postTelemetry",
             "security": DEVICE,
             "requestBody": _body("Telemetry"),
@@ -742,6 +722,7 @@ def _paths() -> dict[str, Any]:
     paths["/healthz"] = {
         "get": {
             "tags": ["Operations"],
+            "summary": "Health: the database answers",
             "operationId": "health",
             "security": [],
             "responses": {
@@ -763,6 +744,7 @@ def _paths() -> dict[str, Any]:
     paths["/metrics"] = {
         "get": {
             "tags": ["Operations"],
+            "summary": "Prometheus metrics",
             "operationId": "metrics",
             "description": (
                 "All tenants' counts: it needs LOMUZ_METRICS_TOKEN as a bearer token "
@@ -781,6 +763,7 @@ def _paths() -> dict[str, Any]:
     paths["/v1/openapi.json"] = {
         "get": {
             "tags": ["Operations"],
+            "summary": "This OpenAPI document",
             "operationId": "openapi",
             "security": [],
             "responses": {
@@ -797,6 +780,7 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
         "parameters": [id_param],
         "get": {
             "tags": [tag],
+            "summary": f"Get a {lower} (ETag: its version)",
             "operationId": f"get{item}",
             "security": ADMIN,
             "responses": {
@@ -818,6 +802,7 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
         },
         "delete": {
             "tags": [tag],
+            "summary": f"Delete a {lower} (If-Match as for PUT)",
             "operationId": f"delete{item}",
             "security": ADMIN,
             "parameters": [_IF_MATCH],
@@ -836,6 +821,7 @@ def build_openapi() -> dict[str, Any]:
         "info": {
             "title": "Lomuz control API",
             "version": "1",
+            "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"},
             "description": (
                 "Director and device endpoints of Lomuz protocol v1. Errors are "
                 '{"error": {"code", "message"}} with the matching status.'
@@ -843,18 +829,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": ADMIN,
-        "tags": [
-            {"name": t}
-            for t in (
-                "Assets",
-                "Playlists",
-                "Devices",
-                "Schedules",
-                "Proof of play",
-                "Device",
-                "Operations",
-            )
-        ],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
@@ -878,5 +853,9 @@ def build_openapi() -> dict[str, Any]:
             },
         },
     }
+    for item in document["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].update(_errors("InternalError"))
     # Shared building blocks (ADMIN, _LIST_PARAMS...) must not leak to callers.
     return copy.deepcopy(document)

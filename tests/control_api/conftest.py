@@ -20,6 +20,7 @@ from control_api.app import create_app
 from control_api.settings import load_settings
 from control_api.store import repository as repo
 from control_api.store.db import Database
+from tests.control_api.openapi_check import CheckedClient
 
 PG_URL = os.environ.get("LOMUZ_TEST_POSTGRES_URL", "")
 METRICS_TOKEN = "metrics-token-for-tests"
@@ -118,6 +119,6 @@ def make_api(env: dict[str, str], **overrides: Any) -> Iterator[Api]:
     app = create_app(settings)
     deps = app.deps
     try:
-        yield Api(falcon.testing.TestClient(app), app, deps.db)
+        yield Api(CheckedClient(app), app, deps.db)
     finally:
         deps.db.dispose()

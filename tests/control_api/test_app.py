@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import falcon.testing
-
 from control_api.app import create_app
 from control_api.media import ByteSource, ReceivedMedia, Swept
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from tests.control_api.conftest import Api
 from tests.control_api.media_samples import wav
+from tests.control_api.openapi_check import CheckedClient
 
 
 class FakeBrokenMediaStore:
@@ -55,7 +54,7 @@ def test_unexpected_errors_are_a_bare_500(settings_env: dict[str, str]) -> None:
     db.dispose()
     app = create_app(settings, media=FakeBrokenMediaStore())
     try:
-        api = Api(falcon.testing.TestClient(app), app, app.deps.db)
+        api = Api(CheckedClient(app), app, app.deps.db)
         admin = api.tenant()
         reply = api.upload(admin, wav(b"abc"))
         assert reply.status_code == 500

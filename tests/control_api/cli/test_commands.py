@@ -26,6 +26,7 @@ from control_api.settings import ENV_FILE_VARIABLE, CommandEnvironment, load_set
 from control_api.store import repository as repo
 from control_api.store.db import Database
 from control_api.store.models import AdminToken
+from tests.control_api.openapi_check import CheckedClient
 
 CLI = [sys.executable, "-m", "control_api.cli"]
 
@@ -64,7 +65,7 @@ def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Cli:
 def _client(env: dict[str, str]) -> Iterator[falcon.testing.TestClient]:
     app = create_app(load_settings(env))
     try:
-        yield falcon.testing.TestClient(app)
+        yield CheckedClient(app)
     finally:
         app.deps.db.dispose()
 

@@ -17,6 +17,7 @@ import pytest
 
 from control_api.media import LocalMediaStore, MediaNotFound, MediaStorageError
 from control_api.media_http import CACHE_CONTROL, STREAM_CHUNK_BYTES, serve_media
+from tests.control_api.openapi_check import CheckedClient
 
 DATA = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes: several stream chunks
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -57,7 +58,7 @@ def app(store: LocalMediaStore) -> falcon.App[Any, Any]:
 
 @pytest.fixture
 def client(app: falcon.App[Any, Any]) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(app)
+    return CheckedClient(app)
 
 
 def get(client: falcon.testing.TestClient, **headers: str) -> falcon.testing.Result:

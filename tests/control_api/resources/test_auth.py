@@ -9,6 +9,7 @@ import pytest
 
 from tests.control_api.conftest import Api, make_api
 from tests.control_api.media_samples import wav
+from tests.control_api.openapi_check import CheckedClient
 
 
 def _catalogue(api: Api, admin: str) -> dict[str, str]:
@@ -137,8 +138,6 @@ def test_expired_enrollment_code_is_401(settings_env: dict[str, str]) -> None:
 
 
 def _api_with_clock(env: dict[str, str], now: Callable[[], datetime]) -> Iterator[Api]:
-    import falcon.testing
-
     from control_api.app import create_app
     from control_api.settings import load_settings
     from control_api.store.db import Database
@@ -149,7 +148,7 @@ def _api_with_clock(env: dict[str, str], now: Callable[[], datetime]) -> Iterato
     db.dispose()
     app = create_app(settings, now=now)
     try:
-        yield Api(falcon.testing.TestClient(app), app, app.deps.db)
+        yield Api(CheckedClient(app), app, app.deps.db)
     finally:
         app.deps.db.dispose()
 

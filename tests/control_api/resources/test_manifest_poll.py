@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import falcon.testing
 import pytest
 from sqlalchemy import event
 
@@ -16,6 +15,7 @@ from control_api.settings import load_settings
 from control_api.store.db import Database
 from tests.control_api.conftest import Api
 from tests.control_api.media_samples import wav
+from tests.control_api.openapi_check import CheckedClient
 
 TTL_S = 1.0
 
@@ -60,7 +60,7 @@ def two_workers(settings_env: dict[str, str], clock: FakeMonotonic) -> Iterator[
     apps = [create_app(settings, monotonic=clock) for _ in range(2)]
     try:
         yield tuple(  # type: ignore[misc]
-            Api(falcon.testing.TestClient(app), app, app.deps.db) for app in apps
+            Api(CheckedClient(app), app, app.deps.db) for app in apps
         )
     finally:
         for app in apps:
@@ -157,7 +157,7 @@ def test_cached_304_opens_no_database_connection(
     migrator.dispose()
     app = create_app(settings, monotonic=clock)
     try:
-        api = Api(falcon.testing.TestClient(app), app, app.deps.db)
+        api = Api(CheckedClient(app), app, app.deps.db)
         _, token, _, _ = _scheduled_device(api)
         cursor = _poll(api, token).json["cursor"]
         assert _poll(api, token, cursor).status_code == 304  # fills the caches

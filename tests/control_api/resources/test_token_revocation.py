@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import falcon.testing
 import pytest
 
 from control_api.app import create_app
@@ -21,6 +20,7 @@ from control_api.auth import REVOCATION_CHECK_S
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from tests.control_api.conftest import Api
+from tests.control_api.openapi_check import CheckedClient
 from tests.control_api.resources.test_manifest_poll import CheckoutCounter, FakeMonotonic
 
 PROTOCOL_BOUND_S = 1.0
@@ -35,7 +35,7 @@ def _apps(env: dict[str, str], clocks: list[Callable[[], float]]) -> Iterator[li
     migrator.dispose()
     apps = [create_app(settings, monotonic=clock) for clock in clocks]
     try:
-        yield [Api(falcon.testing.TestClient(app), app, app.deps.db) for app in apps]
+        yield [Api(CheckedClient(app), app, app.deps.db) for app in apps]
     finally:
         for app in apps:
             app.deps.db.dispose()

@@ -1,0 +1,149 @@
+"""Parts of the OpenAPI document kept apart from ``control_api.openapi`` (its size):
+the error responses and the telemetry status object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+ERRORS: dict[str, tuple[str, str]] = {
+    # component name: (status, description)
+    "BadRequest": ("400", "Malformed request (e.g. a body that is not JSON)."),
+    "Unauthorized": ("401", "Missing or invalid token."),
+    "Forbidden": ("403", "A token of the wrong kind (admin vs device)."),
+    "NotFound": ("404", "Unknown, or another tenant's, object."),
+    "BodyTimeout": (
+        "408",
+        "body_timeout: the body did not arrive within LOMUZ_BODY_READ_TIMEOUT_S plus 1 s per"
+        " LOMUZ_BODY_MIN_RATE_BYTES_S bytes received; the connection is closed.",
+    ),
+    "LengthRequired": ("411", "length_required: a body with neither Content-Length nor chunked."),
+    "Conflict": ("409", "Conflict with the current state (e.g. asset_in_use)."),
+    "PreconditionFailed": ("412", "If-Match does not match the current version."),
+    "PayloadTooLarge": ("413", "Body larger than the limit."),
+    "UnsupportedMediaType": ("415", "Unsupported Content-Type."),
+    "RangeNotSatisfiable": ("416", "Range outside the file (Content-Range: bytes */size)."),
+    "Unprocessable": ("422", "Well-formed but invalid input; the message names the field."),
+    "TooManyRequests": ("429", "Too many attempts; retry after Retry-After seconds."),
+    "UploadTooLarge": (
+        "413",
+        "payload_too_large: over LOMUZ_MAX_UPLOAD_BYTES; quota_exceeded: the tenant's assets"
+        " would pass LOMUZ_TENANT_QUOTA_BYTES (the message names the used and limit bytes)."
+        " A re-upload of bytes the tenant already has (200) is never refused by the quota.",
+    ),
+    "UploadRefused": (
+        "415",
+        "unsupported_media_type: the Content-Type is not an allowed subtype;"
+        " unsupported_media_content: the bytes are not MP3, AAC (ADTS), FLAC, Ogg, WAV,"
+        " MP4/MOV, Matroska/WebM (audio, video) or PNG, JPEG, GIF, WebP (image) of the"
+        " declared type, or they refer to other files or URLs (playlists of any kind, SVG,"
+        " XML, HTML and other text are refused).",
+    ),
+    "Unavailable": ("503", "The database does not answer."),
+    "MediaCheckBusy": (
+        "503",
+        "media_check_busy: the upload's media check did not finish in time (a busy server);"
+        " send it again after Retry-After seconds.",
+    ),
+    "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
+    "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
+    "InternalError": (
+        "500",
+        "internal_error: an unexpected failure; the server logs it, the answer says nothing"
+        " of it. Any operation may answer it.",
+    ),
+}
+
+TAGS = {
+    "Assets": "Media files of the tenant: upload (streamed, deduplicated), metadata, delete.",
+    "Playlists": "Ordered lists of assets; versioned (ETag / If-Match).",
+    "Devices": "The tenant's players: create, enroll, rename, regroup, decommission.",
+    "Schedules": "Which playlist plays where and when; versioned (ETag / If-Match).",
+    "Proof of play": "What each device played, as JSON pages or CSV.",
+    "Device": "Endpoints a player calls with its device token.",
+    "Operations": "Health, Prometheus metrics and this document.",
+}
+
+
+
+
+def _nullable(kind: str, description: str | None = None) -> Schema:
+    schema: Schema = {"type": [kind, "null"]}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def telemetry_schema() -> Schema:
+    """The status object a player sends (player.daemon ``status()``), every field
+    optional and open: the server stores any JSON object of bounded size and depth."""
+    instant: Schema = {"type": "string", "format": "date-time"}
+    count: Schema = {"type": "integer", "minimum": 0}
+    return {
+        "type": "object",
+        "description": (
+            "The player's status report, stored as sent and shown as the Device's `status`."
+            " Any JSON object is accepted (fields may be added); these are the fields"
+            " lomuz-player sends."
+        ),
+        "properties": {
+            "at": {**instant, "description": "The player's clock when it reported."},
+            "versions": {
+                "type": "object",
+                "properties": {"player": {"type": "string"}, "libvlc": _nullable("string")},
+            },
+            "started_at": instant,
+            "now_playing": {
+                "type": ["object", "null"],
+                "description": "What plays now (state: starting, playing, silence, no_audio,"
+                " stopped; the item's asset_id, sha256, schedule_id, playlist_id, tier...).",
+                "properties": {"state": {"type": "string"}},
+            },
+            "audio": {
+                "type": "object",
+                "properties": {
+                    "backend": {"type": "string"},
+                    "state": {"type": "string", "description": "ok, none, unknown or off."},
+                    "problem": _nullable("string"),
+                },
+            },
+            "enrolled": {"type": "boolean"},
+            "cursor": _nullable("string", "The cursor of the last manifest applied."),
+            "last_sync_ok_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_sync_error": _nullable("string"),
+            "cache": {
+                "type": "object",
+                "properties": {"files": count, "size_bytes": count},
+            },
+            "storage_full": {"type": "boolean"},
+            "outbox": {
+                "type": "object",
+                "description": "Plays not yet acknowledged, and plays dropped (outbox full).",
+                "properties": {"pending": count, "dropped": count},
+            },
+            "catalogue": {
+                "type": "object",
+                "description": "Counts of the player's local catalogue.",
+                "additionalProperties": {"type": "integer"},
+            },
+            "clock": {
+                "type": "object",
+                "properties": {
+                    "trusted": {"type": "boolean"},
+                    "plausible": {"type": "boolean"},
+                    "offset_s": {"type": "number"},
+                    "reason": _nullable("string"),
+                    "steps": {"type": "integer"},
+                },
+            },
+            "downloads": {
+                "type": ["object", "null"],
+                "description": "Media downloads: pending, in_progress, failing, totals.",
+            },
+            "system": {
+                "type": "object",
+                "description": "Host metrics (CPU, memory, disk, temperature; null when unknown).",
+            },
+        },
+    }
