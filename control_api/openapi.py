@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from control_api.core import validation as v
+from control_api.core.media_content import CONTENT_TYPES
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
 from control_api.openapi_parts import ERRORS, TAGS, telemetry_schema
 from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
@@ -473,9 +474,11 @@ def _paths() -> dict[str, Any]:
                 " unsupported_media_type, before anything is stored), and the bytes"
                 " an allowed format of that type (else 415 unsupported_media_content)."
             ),
+            # Every Content-Type the API accepts, concrete (the API refuses wildcards).
             "content": {
-                kind: {"schema": {"type": "string", "format": "binary"}}
-                for kind in ("audio/*", "video/*", "image/*")
+                f"{kind}/{subtype}": {"schema": {"type": "string", "format": "binary"}}
+                for kind, subtypes in CONTENT_TYPES.items()
+                for subtype in sorted(subtypes)
             },
         },
         "responses": {

@@ -3,8 +3,14 @@ LOMUZ_TEST_POSTGRES_URL is set (one throwaway schema per test)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -122,3 +128,52 @@ def make_api(env: dict[str, str], **overrides: Any) -> Iterator[Api]:
         yield Api(CheckedClient(app), app, deps.db)
     finally:
         deps.db.dispose()
+
+
+CLI = [sys.executable, "-m", "control_api.cli"]
+
+
+def cli_env(settings_env: dict[str, str]) -> dict[str, str]:
+    # LOMUZ_CONTROL_ENV empty: an installed /etc/lomuz/control.env stays out of it.
+    return {**os.environ, **settings_env, "LOMUZ_CONTROL_ENV": ""}
+
+
+@pytest.fixture
+def server(settings_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``lomuz-control serve`` on a loopback port: (base URL, admin token)."""
+    env = cli_env(settings_env)
+    created = subprocess.run(
+        [*CLI, "tenant", "create", "Shop", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    admin = json.loads(created.stdout)["admin_token"]
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--host", "127.0.0.1", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    drain = threading.Thread(target=lambda: None)
+    try:
+        base = ""
+        for line in proc.stderr:
+            found = re.search(r"serving on (http://\S+)", line)
+            if found:
+                base = found.group(1)
+                break
+        assert base, "server did not start"
+        drain = threading.Thread(target=proc.stderr.read, daemon=True)
+        drain.start()
+        yield base, admin
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+        if drain.is_alive():
+            drain.join(timeout=5)
+        proc.stderr.close()
+    assert code == 0
