@@ -10,6 +10,7 @@ from typing import Any
 
 import falcon
 
+from control_api import docs_page
 from control_api.auth import EnrollmentLimiter, TokenAuth
 from control_api.deps import Deps
 from control_api.errors import HttpError, NotFound
@@ -182,6 +183,8 @@ def create_app(
     app.add_route("/healthz", ops.Health(deps))
     app.add_route("/metrics", ops.MetricsResource(deps))
     app.add_route("/v1/openapi.json", ops.OpenApi())
+    app.add_route("/v1/docs", docs_page.DocsPage())
+    app.add_route("/v1/docs/{name}", docs_page.DocsAsset())
     app.add_route("/v1/assets", content.Assets(deps))
     app.add_route("/v1/assets/{asset_id}", content.AssetItem(deps))
     app.add_route("/v1/playlists", content.Playlists(deps))

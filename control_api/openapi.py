@@ -774,7 +774,36 @@ def _paths() -> dict[str, Any]:
             },
         }
     }
+    paths["/v1/docs"] = {
+        "get": {
+            "tags": ["Operations"],
+            "summary": "This document, rendered (Redoc, served by the API itself)",
+            "operationId": "docs",
+            "security": [],
+            "responses": {"200": {"description": "An HTML page.", "content": _text("text/html")}},
+        }
+    }
+    paths["/v1/docs/{name}"] = {
+        "get": {
+            "tags": ["Operations"],
+            "summary": "A file the reference page loads (Redoc's bundle, its licence)",
+            "operationId": "docsAsset",
+            "security": [],
+            "parameters": [_param("name", "path", {"type": "string"}, "The file's name.")],
+            "responses": {
+                "200": {
+                    "description": "The file (immutable: its name carries its version).",
+                    "content": _text("text/javascript") | _text("text/plain"),
+                },
+                **_errors("NotFound"),
+            },
+        }
+    }
     return paths
+
+
+def _text(media_type: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"type": "string"}}}
 
 
 def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[str, Any]:
