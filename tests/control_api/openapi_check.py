@@ -5,8 +5,10 @@ builds. For each request it checks that the operation (method + path template)
 is in the document served at ``GET /v1/openapi.json``, that the status is
 documented for it, that a body comes with a documented content type, and that a
 JSON body validates (JSON Schema 2020-12, formats checked) against the
-documented schema. A mismatch raises ``OpenApiMismatchError`` naming the method,
-path, status and schema error, which fails the test that made the request.
+documented schema and names no field the schema does not (response schemas
+stay open to clients, but the document must keep up with the code). A
+mismatch raises ``OpenApiMismatchError`` naming the method, path, status and
+schema error, which fails the test that made the request.
 
 A method or path the API does not serve at all is not an operation: the
 router's 404 / 405 for it is accepted (its body must still be the error
@@ -152,6 +154,48 @@ def _check_json(where: str, content: dict[str, Any], result: falcon.testing.Resu
             f"{where}: the body does not match the documented schema at {at}: "
             f"{first.message} ({len(errors)} error(s))"
         )
+    extra = undocumented_fields(media["schema"], body)
+    if extra:
+        raise OpenApiMismatchError(f"{where}: fields the document does not name: {extra}")
+
+
+def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema and, through allOf/oneOf/anyOf, every schema it combines (resolved)."""
+    schema = _resolve(schema)
+    out = [schema]
+    for key in ("allOf", "oneOf", "anyOf"):
+        for branch in schema.get(key, []):
+            out.extend(_branches(branch))
+    return out
+
+
+def undocumented_fields(schema: dict[str, Any], body: Any, at: str = "") -> list[str]:
+    """Paths of object fields the server sent that no schema of theirs names.
+
+    Response schemas stay open (clients must ignore new fields), so the schema
+    check alone would let the document fall behind the code; this names them.
+    A free-form object (no ``properties``, or ``additionalProperties`` a schema) is
+    not walked.
+    """
+    branches = _branches(schema)
+    found: list[str] = []
+    if isinstance(body, dict):
+        properties: dict[str, Any] = {}
+        for branch in branches:
+            for name, sub in branch.get("properties", {}).items():
+                properties.setdefault(name, sub)
+        free = any(isinstance(b.get("additionalProperties"), dict) for b in branches)
+        if properties and not free:
+            found.extend(f"{at}/{name}" for name in body if name not in properties)
+        for name, value in body.items():
+            if name in properties:
+                found.extend(undocumented_fields(properties[name], value, f"{at}/{name}"))
+    elif isinstance(body, list):
+        items = next((b["items"] for b in branches if isinstance(b.get("items"), dict)), None)
+        if items is not None:
+            for index, value in enumerate(body):
+                found.extend(undocumented_fields(items, value, f"{at}/{index}"))
+    return found
 
 
 class CheckedClient(falcon.testing.TestClient):

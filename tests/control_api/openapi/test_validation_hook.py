@@ -89,3 +89,22 @@ def test_request_paths_map_to_the_document_templates() -> None:
     assert path_template("/v1/device/manifest") == "/v1/device/manifest"
     assert path_template("/v1/assets/") == "/v1/assets"
     assert path_template("/v1/unknown") is None
+
+
+def test_a_field_the_document_does_not_name_fails() -> None:
+    client = client_for("/healthz", 200, {"status": "ok", "uptime_s": 5})
+    with pytest.raises(OpenApiMismatchError, match=r"fields the document does not name: .*uptime"):
+        client.simulate_get("/healthz")
+
+
+def test_undocumented_fields_are_found_through_refs_lists_and_all_of() -> None:
+    from tests.control_api.openapi_check import undocumented_fields
+
+    ref = {"$ref": "#/components/schemas/DeviceList"}
+    device = {"id": "d", "name": "n", "secret": 1, "status": {"anything": True}}
+    assert undocumented_fields(ref, {"items": [device], "next": None}) == ["/items/0/secret"]
+    created = {"$ref": "#/components/schemas/DeviceCreated"}
+    assert undocumented_fields(created, {"id": "d", "enrollment_code": "c"}) == []
+    target = {"$ref": "#/components/schemas/Target"}
+    assert undocumented_fields(target, {"group": "g", "all": True}) == []
+    assert undocumented_fields(target, {"groups": ["g"]}) == ["/groups"]
