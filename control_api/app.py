@@ -183,8 +183,8 @@ def create_app(
     app.add_route("/healthz", ops.Health(deps))
     app.add_route("/metrics", ops.MetricsResource(deps))
     app.add_route("/v1/openapi.json", ops.OpenApi())
-    app.add_route("/v1/docs", docs_page.DocsPage())
-    app.add_route("/v1/docs/{name}", docs_page.DocsAsset())
+    for path, resource in docs_page.routes():
+        app.add_route(path, resource)
     app.add_route("/v1/assets", content.Assets(deps))
     app.add_route("/v1/assets/{asset_id}", content.AssetItem(deps))
     app.add_route("/v1/playlists", content.Playlists(deps))

@@ -13,10 +13,22 @@ from importlib.resources import files
 
 import falcon
 
-from control_api.errors import NotFound
-
 REDOC_VERSION = "2.5.4"
 REDOC_BUNDLE = f"redoc-{REDOC_VERSION}.standalone.js"
+PAGE = "/v1/docs"
+# path -> (summary, operationId, media type); each file of control_api/static by its name.
+FILES = {
+    f"{PAGE}/{REDOC_BUNDLE}": (
+        "Redoc's standalone bundle, which renders the reference page",
+        "docsRedoc",
+        "text/javascript",
+    ),
+    f"{PAGE}/redoc-LICENSE.txt": (
+        "The licence of Redoc and of the libraries its bundle carries",
+        "docsRedocLicence",
+        "text/plain",
+    ),
+}
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -34,12 +46,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 # The page is small and names the bundle by version: revalidate the page, keep the bundle.
 PAGE_CACHE = "no-cache"
-BUNDLE_CACHE = "public, max-age=31536000, immutable"
-# name under /v1/docs/ -> (file in control_api/static, Content-Type)
-_ASSETS = {
-    REDOC_BUNDLE: (REDOC_BUNDLE, "text/javascript; charset=utf-8"),
-    "redoc-LICENSE.txt": ("redoc-LICENSE.txt", "text/plain; charset=utf-8"),
-}
+FILE_CACHE = "public, max-age=31536000, immutable"
 
 
 def _static(name: str) -> bytes:
@@ -57,20 +64,27 @@ class DocsPage:
         resp.set_header("Referrer-Policy", "no-referrer")
 
 
-class DocsAsset:
-    """The page's vendored files, read once per process."""
+class DocsFile:
+    """One vendored file, read on its first request."""
 
     auth = None
 
-    def __init__(self) -> None:
-        self._loaded: dict[str, bytes] = {}
+    def __init__(self, name: str, media_type: str) -> None:
+        self._name = name
+        self._content_type = f"{media_type}; charset=utf-8"
+        self._data: bytes | None = None
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        if name not in _ASSETS:
-            raise NotFound("no such resource")
-        filename, content_type = _ASSETS[name]
-        if name not in self._loaded:
-            self._loaded[name] = _static(filename)
-        resp.data = self._loaded[name]
-        resp.content_type = content_type
-        resp.cache_control = [BUNDLE_CACHE]
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._data is None:
+            self._data = _static(self._name)
+        resp.data = self._data
+        resp.content_type = self._content_type
+        resp.cache_control = [FILE_CACHE]
+
+
+def routes() -> list[tuple[str, object]]:
+    """(path, resource) of the page and of each file it loads."""
+    out: list[tuple[str, object]] = [(PAGE, DocsPage())]
+    for path, (_summary, _operation_id, media_type) in FILES.items():
+        out.append((path, DocsFile(path.rsplit("/", 1)[1], media_type)))
+    return out

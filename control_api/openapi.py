@@ -14,7 +14,7 @@ from typing import Any
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
-from control_api.openapi_parts import ERRORS, TAGS, telemetry_schema
+from control_api.openapi_parts import ERRORS, TAGS, docs_paths, telemetry_schema
 from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
 
 __all__ = ["build_openapi"]
@@ -382,7 +382,12 @@ _LIST_PARAMS = [
         {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         f"Page size, 1 to {MAX_LIMIT} (else 422); {DEFAULT_LIMIT} when absent.",
     ),
-    _param("after", "query", {"type": "string"}, "The `next` value of the previous page."),
+    _param(
+        "after",
+        "query",
+        {"type": "string", "maxLength": 500},
+        "The `next` value of the previous page.",
+    ),
 ]
 _LOCATION = {
     "Location": {
@@ -594,8 +599,8 @@ def _paths() -> dict[str, Any]:
             "operationId": "listPlays",
             "security": ADMIN,
             "parameters": [
-                _param("device_id", "query", {"type": "string"}, "Only this device's plays."),
-                _param("asset_id", "query", {"type": "string"}, "Only this asset's plays."),
+                _param("device_id", "query", _str(100), "Only this device's plays."),
+                _param("asset_id", "query", _str(100), "Only this asset's plays."),
                 _param("from", "query", instant_q, "Plays started at or after this instant."),
                 _param("to", "query", instant_q, "Plays started before this instant."),
                 *_LIST_PARAMS,
@@ -641,7 +646,7 @@ def _paths() -> dict[str, Any]:
             "operationId": "getManifest",
             "security": DEVICE,
             "parameters": [
-                _param("since", "query", {"type": "string"}, "The cursor of the last manifest."),
+                _param("since", "query", _str(200), "The cursor of the last manifest."),
                 _param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
             ],
             "responses": {
@@ -652,7 +657,7 @@ def _paths() -> dict[str, Any]:
                     {"ETag": {"description": "The new cursor.", "schema": {"type": "string"}}},
                 ),
                 "304": {"description": "Nothing changed in the tenant since the cursor."},
-                **_errors(*_AUTH),
+                **_errors(*_AUTH, "Unprocessable"),
             },
         }
     }
@@ -774,36 +779,12 @@ def _paths() -> dict[str, Any]:
             },
         }
     }
-    paths["/v1/docs"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "This document, rendered (Redoc, served by the API itself)",
-            "operationId": "docs",
-            "security": [],
-            "responses": {"200": {"description": "An HTML page.", "content": _text("text/html")}},
-        }
-    }
-    paths["/v1/docs/{name}"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "A file the reference page loads (Redoc's bundle, its licence)",
-            "operationId": "docsAsset",
-            "security": [],
-            "parameters": [_param("name", "path", {"type": "string"}, "The file's name.")],
-            "responses": {
-                "200": {
-                    "description": "The file (immutable: its name carries its version).",
-                    "content": _text("text/javascript") | _text("text/plain"),
-                },
-                **_errors("NotFound"),
-            },
-        }
-    }
+    paths.update(docs_paths())
     return paths
 
 
-def _text(media_type: str) -> dict[str, Any]:
-    return {media_type: {"schema": {"type": "string"}}}
+def _str(max_chars: int) -> Schema:
+    return {"type": "string", "maxLength": max_chars}
 
 
 def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Parts of the OpenAPI document kept apart from ``control_api.openapi`` (its size):
-the error responses and the telemetry status object."""
+the error responses, the tags, the telemetry status object, the reference page."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from control_api import docs_page
 
 Schema = dict[str, Any]
 
@@ -147,3 +149,40 @@ def telemetry_schema() -> Schema:
             },
         },
     }
+
+
+def _text(media_type: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"type": "string"}}}
+
+
+def docs_paths() -> dict[str, Any]:
+    """GET /v1/docs and the files it loads (control_api.docs_page)."""
+    paths: dict[str, Any] = {
+        docs_page.PAGE: {
+            "get": {
+                "tags": ["Operations"],
+                "summary": "This document, rendered (Redoc, served by the API itself)",
+                "operationId": "docs",
+                "security": [],
+                "responses": {
+                    "200": {"description": "An HTML page.", "content": _text("text/html")}
+                },
+            }
+        }
+    }
+    for path, (summary, operation_id, media_type) in docs_page.FILES.items():
+        paths[path] = {
+            "get": {
+                "tags": ["Operations"],
+                "summary": summary,
+                "operationId": operation_id,
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The file (immutable: its name carries its version).",
+                        "content": _text(media_type),
+                    }
+                },
+            }
+        }
+    return paths

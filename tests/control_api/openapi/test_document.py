@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
 from openapi_spec_validator import validate
 
+from control_api.docs_page import FILES
 from control_api.openapi import build_openapi
 
 REPO = Path(__file__).resolve().parents[3]
@@ -61,7 +62,7 @@ PROTOCOL_ENDPOINTS = {
     ("get", "/v1/openapi.json"),
 }
 # Served and documented beyond PROTOCOL.md: the rendered reference and its files.
-NOT_IN_PROTOCOL = {("get", "/v1/docs"), ("get", "/v1/docs/{}")}
+NOT_IN_PROTOCOL = {("get", "/v1/docs")} | {("get", path) for path in FILES}
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 

@@ -23,7 +23,6 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import falcon.testing
 import pytest
 from sqlalchemy import select
 
@@ -34,6 +33,7 @@ from control_api.store.db import Database
 from control_api.store.models import Asset
 from tests.control_api.conftest import Api, database_url  # noqa: F401 - the same fixture
 from tests.control_api.media_samples import wav
+from tests.control_api.openapi_check import CheckedClient
 
 MAX_UPLOAD_BYTES = 100_000
 
@@ -133,7 +133,7 @@ def build_env(settings_env: dict[str, str], **overrides: Any) -> Iterator[Env]:
     app = create_app(settings, media=media, now=clock)
     try:
         yield Env(
-            Api(falcon.testing.TestClient(app), app, app.deps.db),
+            Api(CheckedClient(app), app, app.deps.db),
             clock,
             media,
             settings.media_dir,
