@@ -1,0 +1,1 @@
+"""Use cases between HTTP (JSON resources, the web panel) and the store."""
