@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
 
-log = logging.getLogger(__name__)
 _MAX_PATH_PARAM_CHARS = 200
 
 
