@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from control_api.core import validation as v
-from control_api.errors import InvalidField
+from control_api.errors import InvalidField, VersionMismatch
 
 
 @pytest.mark.parametrize("value", ["2026-01-01", "2026-01-01T00:00:00", 5, "soon"])
@@ -32,3 +32,12 @@ def test_booleans_are_not_integers() -> None:
         v.as_int(True, "priority")
     with pytest.raises(InvalidField, match="unknown field"):
         v.check_fields({"a": 1, "zz": 2}, ("a",))
+
+
+def test_if_match_names_the_current_version_or_any_strongly() -> None:
+    for given in (None, "*", '"3"', "3", '"1", "3"'):
+        v.check_if_match(given, 3)
+    for stale in ('"2"', 'W/"3"', '"30"'):
+        with pytest.raises(VersionMismatch) as caught:
+            v.check_if_match(stale, 3)
+        assert caught.value.message == f"version 3 is current, If-Match gave {stale}"
