@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,17 +12,9 @@ import falcon
 from control_api import docs_page
 from control_api.auth import EnrollmentLimiter, TokenAuth
 from control_api.deps import Deps
-from control_api.errors import HttpError, NotFound
-from control_api.media import (
-    InvalidMediaName,
-    LocalMediaStore,
-    MediaCheckBusy,
-    MediaNotFound,
-    MediaRefused,
-    MediaStore,
-    MediaTooLarge,
-    MediaTruncated,
-)
+from control_api.error_answers import error_answer
+from control_api.errors import NotFound
+from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.openapi import build_openapi
 from control_api.resources import content, device, fleet, ops
@@ -31,27 +22,7 @@ from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
 
-log = logging.getLogger(__name__)
 _MAX_PATH_PARAM_CHARS = 200
-
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    411: "length_required",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    415: "unsupported_media_type",
-    416: "range_not_satisfiable",
-    422: "invalid",
-    429: "too_many_requests",
-    431: "headers_too_large",
-}
 
 
 class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
@@ -62,34 +33,6 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def error_answer(ex: BaseException) -> tuple[int, str, str, dict[str, str]]:
-    """The one exception → (status, code, message, headers) mapping."""
-    if isinstance(ex, HttpError):
-        return ex.status, ex.code, ex.message, ex.headers
-    if isinstance(ex, MediaTooLarge):
-        return 413, "payload_too_large", str(ex), {}
-    if isinstance(ex, MediaRefused):
-        return 415, "unsupported_media_content", ex.message, {}
-    if isinstance(ex, MediaCheckBusy):
-        return 503, "media_check_busy", str(ex), {"Retry-After": str(ex.retry_after_s)}
-    if isinstance(ex, MediaTruncated):
-        return 400, "truncated_body", str(ex), {}
-    if isinstance(ex, InvalidMediaName | MediaNotFound):
-        return 404, "not_found", "no such media", {}
-    if isinstance(ex, falcon.HTTPError):
-        status = ex.status_code
-        code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "error")
-        message = ex.title or code
-        if ex.description:
-            message = f"{message}: {ex.description}"
-        if status == 404:
-            message = "no such resource"
-        return status, code, message, dict(ex.headers or {})
-    # Anything else is a bug or an outage: log it whole, tell the client nothing of it.
-    log.error("unhandled error", exc_info=ex)
-    return 500, "internal_error", "internal server error", {}
 
 
 def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from control_api.core import lockout
 from control_api.core.manifest import scope_hash
-from control_api.errors import Forbidden, TooManyRequests, Unauthorized
+from control_api.errors import PermissionDenied, RateLimited, Unauthenticated
 from control_api.store import repository as repo
 from control_api.store.db import Database
 from control_api.store.models import Device
@@ -97,7 +97,7 @@ class TokenAuth:
             return
         principal, scope = self._authenticate(req.get_header("Authorization"))
         if required not in ("any", principal.kind):
-            raise Forbidden(f"this endpoint needs a {required} token", "wrong_token_kind")
+            raise PermissionDenied(f"this endpoint needs a {required} token", "wrong_token_kind")
         req.context.principal = principal
         req.context.scope = scope
         if principal.device_id is not None:
@@ -113,11 +113,11 @@ class TokenAuth:
 
     def _authenticate(self, header: str | None) -> tuple[repo.Principal, str]:
         if not header:
-            raise Unauthorized("missing Authorization: Bearer <token>", "missing_token")
+            raise Unauthenticated("missing Authorization: Bearer <token>", "missing_token")
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
-            raise Unauthorized("malformed Authorization header", "invalid_token")
+            raise Unauthenticated("malformed Authorization header", "invalid_token")
         token_hash = repo.hash_secret(token)
         cached = self._cached(token_hash)
         if cached is not None:
@@ -135,7 +135,7 @@ class TokenAuth:
                 if device is not None:
                     scope = scope_hash(device.timezone, device.groups)
         if principal is None or not hmac.compare_digest(principal.token_hash, token_hash):
-            raise Unauthorized("invalid or revoked token", "invalid_token")
+            raise Unauthenticated("invalid or revoked token", "invalid_token")
         if self._cache_s > 0 and principal.kind == "device":
             with self._lock:
                 unchanged = generation == self._generation
@@ -207,7 +207,7 @@ class EnrollmentLimiter:
         self._max_failures = max_failures
         self._lockout_s = lockout_s
 
-    def failed(self, s: Session, address: str, now: datetime) -> TooManyRequests | None:
+    def failed(self, s: Session, address: str, now: datetime) -> RateLimited | None:
         """Count a bad code; the 429 to answer when the address is locked out, else
         None (answer 401). Raise the error after the commit: the count must stay."""
         state = repo.load_enroll_failures(s, address, now, create=True)
@@ -224,7 +224,7 @@ class EnrollmentLimiter:
             )
         if verdict.retry_after_s is None:
             return None
-        return TooManyRequests("too many failed enrollment attempts", verdict.retry_after_s)
+        return RateLimited("too many failed enrollment attempts", verdict.retry_after_s)
 
     def succeeded(self, s: Session, address: str, now: datetime) -> None:
         state = repo.load_enroll_failures(s, address, now, create=False)

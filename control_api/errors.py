@@ -1,29 +1,37 @@
-"""The control API's exception tree. One mapping turns these into HTTP answers.
+"""The control API's exception tree, in domain terms. Services, the store and core raise
+these; ``control_api.error_answers`` alone turns them into HTTP answers.
 
     ControlApiError
     ├── ConfigError                bad setting; names the key; the CLI exits 78
     ├── StoreError                 the database cannot be reached or migrated
-    └── HttpError                  answered as {"error": {"code", "message"}}
-        ├── BadRequest             400 malformed (e.g. JSON that does not parse)
-        ├── Unauthorized           401 token missing or invalid, bad enrollment code
-        ├── Forbidden              403 token of the wrong kind
-        ├── NotFound               404 unknown or another tenant's object
-        ├── MethodNotAllowed       405
-        ├── Conflict               409 conflict with current state (asset_in_use, ...)
-        ├── LengthRequired         411 a body without Content-Length on a server that
-        │                              cannot tell where it ends
-        ├── RequestTimeout         408 the body did not arrive in time (body_timeout)
-        ├── PreconditionFailed     412 If-Match mismatch
-        ├── PayloadTooLarge        413 body over the limit
-        ├── UnsupportedMediaType   415
-        ├── RangeNotSatisfiable    416
-        ├── Unprocessable          422 well-formed but invalid; ``field`` names it
-        └── TooManyRequests        429 (``retry_after_s``)
+    └── DomainError                what went wrong (``code``, ``message``)
+        ├── NotFound               unknown object, or another tenant's
+        ├── Conflict               the current state forbids it (asset_in_use, ...)
+        ├── InvalidField           well-formed but invalid; ``field`` names it
+        ├── VersionMismatch        the caller's version is not the current one
+        ├── QuotaExceeded          the tenant's assets would pass its quota
+        ├── EmptyUpload            an upload without a byte of media
+        ├── ContentTypeNotAllowed  an upload declared as a type that is not allowed
+        ├── Unauthenticated        token missing or invalid (``realm``)
+        ├── BadEnrollmentCode      unknown, used or expired enrollment code
+        ├── PermissionDenied       a token of the wrong kind; a disabled endpoint
+        ├── RateLimited            too many attempts (``retry_after_s``)
+        └── MediaError             media storage (``control_api.media``)
+            ├── MediaTooLarge      body (or its Content-Length) exceeds the limit
+            ├── MediaTruncated     fewer bytes arrived than Content-Length announced
+            ├── MediaRefused       the bytes are not an allowed format of the declared
+            │                      type (``control_api.core.media_content``)
+            ├── MediaCheckBusy     ffprobe did not finish in time (retry)
+            ├── InvalidMediaName   not a sha256 (ValueError too)
+            ├── MediaNotFound      no stored file for that hash
+            └── MediaStorageError  the disk failed (ENOSPC, EIO...)
+
+Errors of the HTTP layer itself (malformed JSON, 411, 408, a JSON body over its
+limit or not sent as JSON) are in ``control_api.http_errors``.
 
 Nothing here imports a third-party package, so ``control_api.core`` may raise these.
 """
 
-# ruff: noqa: N818 -- HTTP error names read as their status (NotFound, Conflict)
 from __future__ import annotations
 
 
@@ -41,98 +49,29 @@ class StoreError(ControlApiError):
     pass
 
 
-class HttpError(ControlApiError):
-    status: int = 500
-    code: str = "internal_error"
+class DomainError(ControlApiError):
+    """A refusal with a stable machine-readable ``code`` and a human ``message``."""
+
+    code: str = "error"
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.headers: dict[str, str] = {}
 
 
-class BadRequest(HttpError):
-    status = 400
-    code = "bad_request"
-
-
-class Unauthorized(HttpError):
-    """401; says ``WWW-Authenticate: Bearer`` (RFC 9110 §15.5.2: every 401 must name a scheme)."""
-
-    status = 401
-    code = "unauthorized"
-
-    def __init__(self, message: str, code: str | None = None, realm: str = "lomuz") -> None:
-        super().__init__(message, code)
-        challenge = f'Bearer realm="{realm}"'
-        if self.code == "invalid_token":
-            challenge += ', error="invalid_token"'  # RFC 6750 §3.1
-        self.headers["WWW-Authenticate"] = challenge
-
-
-class Forbidden(HttpError):
-    status = 403
-    code = "forbidden"
-
-
-class NotFound(HttpError):
-    status = 404
+class NotFound(DomainError):  # noqa: N818 (reads as the outcome)
     code = "not_found"
 
 
-class MethodNotAllowed(HttpError):
-    status = 405
-    code = "method_not_allowed"
-
-
-class Conflict(HttpError):
-    status = 409
+class Conflict(DomainError):  # noqa: N818 (reads as the outcome)
     code = "conflict"
 
 
-class LengthRequired(HttpError):
-    status = 411
-    code = "length_required"
-
-
-class RequestTimeout(HttpError):
-    """The client sent its body too slowly (``control_api.core.body_deadline``)."""
-
-    status = 408
-    code = "body_timeout"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        # The rest of the body is never read: the connection cannot carry another request.
-        self.headers["Connection"] = "close"
-
-
-class PreconditionFailed(HttpError):
-    status = 412
-    code = "precondition_failed"
-
-
-class PayloadTooLarge(HttpError):
-    status = 413
-    code = "payload_too_large"
-
-
-class UnsupportedMediaType(HttpError):
-    status = 415
-    code = "unsupported_media_type"
-
-
-class RangeNotSatisfiable(HttpError):
-    status = 416
-    code = "range_not_satisfiable"
-
-
-class Unprocessable(HttpError):
+class InvalidField(DomainError):  # noqa: N818 (reads as the outcome)
     """Well-formed but invalid input; ``field`` names the offending field or parameter."""
 
-    status = 422
     code = "invalid"
 
     def __init__(self, field: str, message: str, code: str | None = None) -> None:
@@ -140,11 +79,128 @@ class Unprocessable(HttpError):
         self.field = field
 
 
-class TooManyRequests(HttpError):
-    status = 429
+class VersionMismatch(DomainError):  # noqa: N818 (reads as the outcome)
+    """The caller edits a version (``If-Match``) that is not ``current`` any more."""
+
+    code = "version_mismatch"
+
+    def __init__(self, current: int, given: str) -> None:
+        super().__init__(f"version {current} is current, If-Match gave {given}")
+        self.current = current
+
+
+class QuotaExceeded(DomainError):  # noqa: N818 (reads as the outcome)
+    code = "quota_exceeded"
+
+
+class EmptyUpload(DomainError):  # noqa: N818 (reads as the outcome)
+    code = "empty_body"
+
+    def __init__(self) -> None:
+        super().__init__("the body is empty: send the media file")
+
+
+class ContentTypeNotAllowed(DomainError):  # noqa: N818 (reads as the outcome)
+    code = "unsupported_media_type"
+
+
+class Unauthenticated(DomainError):  # noqa: N818 (reads as the outcome)
+    """No valid credentials; ``realm`` names the challenge's realm."""
+
+    code = "unauthorized"
+
+    def __init__(self, message: str, code: str | None = None, realm: str = "lomuz") -> None:
+        super().__init__(message, code)
+        self.realm = realm
+
+
+class BadEnrollmentCode(DomainError):  # noqa: N818 (reads as the outcome)
+    code = "invalid_enrollment_code"
+
+    def __init__(self) -> None:
+        super().__init__("unknown, used or expired enrollment code")
+
+
+class PermissionDenied(DomainError):  # noqa: N818 (reads as the outcome)
+    code = "forbidden"
+
+
+class RateLimited(DomainError):  # noqa: N818 (reads as the outcome)
     code = "too_many_requests"
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-        self.headers["Retry-After"] = str(retry_after_s)
+
+
+# ---------------------------------------------------------------- media storage
+
+
+class MediaError(DomainError):
+    """Base of every media storage error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class MediaTooLarge(MediaError):  # noqa: N818 (reads as the outcome)
+    """The body is larger than ``limit_bytes``."""
+
+    code = "payload_too_large"
+
+    def __init__(self, limit_bytes: int, received_bytes: int | None = None) -> None:
+        self.limit_bytes = limit_bytes
+        self.received_bytes = received_bytes
+        super().__init__(f"media is larger than the limit of {limit_bytes} bytes")
+
+
+class MediaTruncated(MediaError):  # noqa: N818 (reads as the outcome)
+    """Fewer bytes arrived than ``Content-Length`` announced."""
+
+    code = "truncated_body"
+
+    def __init__(self, expected_bytes: int, received_bytes: int) -> None:
+        self.expected_bytes = expected_bytes
+        self.received_bytes = received_bytes
+        super().__init__(
+            f"media body truncated: expected {expected_bytes} bytes, got {received_bytes}"
+        )
+
+
+class MediaRefused(MediaError):  # noqa: N818 (reads as the outcome)
+    """The bytes are not an allowed format of the declared media type."""
+
+    code = "unsupported_media_content"
+
+
+class MediaCheckBusy(MediaError):  # noqa: N818 (reads as the outcome)
+    """ffprobe did not finish within the timeout: nothing is known of the file (retry)."""
+
+    code = "media_check_busy"
+    retry_after_s = 10
+
+
+class InvalidMediaName(MediaError, ValueError):  # noqa: N818 (reads as the outcome)
+    """A media name that is not 64 lowercase hex characters."""
+
+    code = "not_found"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"not a sha256 (64 lowercase hex characters): {name[:80]!r}")
+
+
+class MediaNotFound(MediaError):  # noqa: N818 (reads as the outcome)
+    """No stored file for this sha256."""
+
+    code = "not_found"
+
+    def __init__(self, sha256: str) -> None:
+        self.sha256 = sha256
+        super().__init__(f"no stored media for sha256 {sha256}")
+
+
+class MediaStorageError(MediaError):
+    """The underlying storage failed (disk full, I/O error)."""
+
+    code = "internal_error"

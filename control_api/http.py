@@ -1,4 +1,4 @@
-"""Request helpers shared by the resources: JSON bodies, query parameters, If-Match."""
+"""Request helpers shared by the resources: JSON bodies, query parameters, response headers."""
 
 from __future__ import annotations
 
@@ -9,16 +9,14 @@ from typing import Any, BinaryIO, cast
 
 import falcon
 
-from control_api.core.validation import json_problem, parse_instant
-from control_api.errors import (
+from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT, json_problem, parse_instant
+from control_api.errors import InvalidField
+from control_api.http_errors import (
     BadRequest,
     LengthRequired,
     PayloadTooLarge,
-    PreconditionFailed,
-    Unprocessable,
     UnsupportedMediaType,
 )
-from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
 
 
 def body_stream(req: falcon.Request) -> tuple[BinaryIO, int | None]:
@@ -84,7 +82,7 @@ def read_json(req: falcon.Request, max_bytes: int) -> dict[str, Any]:
     if problem is not None:
         raise BadRequest(f"malformed JSON: {problem}", "malformed_json")
     if not isinstance(body, dict):
-        raise Unprocessable("body", "must be a JSON object")
+        raise InvalidField("body", "must be a JSON object")
     return body
 
 
@@ -92,7 +90,7 @@ def check_params(req: falcon.Request, allowed: Iterable[str]) -> None:
     allowed_set = set(allowed)
     for name in req.params:
         if name not in allowed_set:
-            raise Unprocessable(name, "unknown query parameter", "unknown_parameter")
+            raise InvalidField(name, "unknown query parameter", "unknown_parameter")
 
 
 def str_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | None:
@@ -100,11 +98,11 @@ def str_param(req: falcon.Request, name: str, max_chars: int = 255) -> str | Non
     if value is None:
         return None
     if not isinstance(value, str):
-        raise Unprocessable(name, "given more than once")
+        raise InvalidField(name, "given more than once")
     if len(value) > max_chars:
-        raise Unprocessable(name, f"must be at most {max_chars} characters")
+        raise InvalidField(name, f"must be at most {max_chars} characters")
     if "\x00" in value:
-        raise Unprocessable(name, "must not contain NUL characters")
+        raise InvalidField(name, "must not contain NUL characters")
     return value
 
 
@@ -116,7 +114,7 @@ def bool_param(req: falcon.Request, name: str) -> bool | None:
         return True
     if value.lower() in ("false", "0", "no"):
         return False
-    raise Unprocessable(name, "must be true or false")
+    raise InvalidField(name, "must be true or false")
 
 
 def instant_param(req: falcon.Request, name: str) -> datetime | None:
@@ -129,25 +127,16 @@ def page_params(req: falcon.Request) -> tuple[int, str | None]:
     limit = DEFAULT_LIMIT
     if raw is not None:
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-            raise Unprocessable("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+            raise InvalidField("limit", f"must be an integer from 1 to {MAX_LIMIT}")
         limit = int(raw)
     after = str_param(req, "after", 500)
     return limit, after or None
 
 
-def check_if_match(req: falcon.Request, version: int) -> None:
-    """412 when ``If-Match`` names another version; no header means last writer wins.
-
-    Strong comparison (RFC 9110 13.1.1): a weak tag ``W/"3"`` never matches."""
-    header = req.get_header("If-Match")
-    if header is None:
-        return
-    tags = [t.strip() for t in header.split(",")]
-    if "*" in tags or f'"{version}"' in tags or str(version) in tags:
-        return
-    raise PreconditionFailed(
-        f"version {version} is current, If-Match gave {header}", "version_mismatch"
-    )
+def list_params(req: falcon.Request) -> tuple[int, str | None]:
+    """``?limit=&after=`` of a list endpoint, which takes no other parameter."""
+    check_params(req, ("limit", "after"))
+    return page_params(req)
 
 
 def created(resp: falcon.Response, collection: str, object_id: str) -> None:

@@ -11,8 +11,8 @@ of ``control_api.core.media_content``, confirmed by ffprobe). Files are shared b
 every tenant with an asset of those bytes; who may ``remove`` one is the
 caller's business (``control_api.resources.content`` explains the locking).
 
-Errors (under ``control_api.errors.ControlApiError``; the API's one error
-mapping turns them into HTTP answers)::
+Errors (defined in ``control_api.errors``, under ``DomainError``; the API's one
+error mapping, ``control_api.error_answers``, turns them into HTTP answers)::
 
     MediaError
     ├── MediaTooLarge       413: body (or its Content-Length) exceeds the limit
@@ -42,7 +42,16 @@ from pathlib import Path
 from typing import Protocol
 
 from control_api.core import media_content as mc
-from control_api.errors import ControlApiError
+from control_api.errors import (
+    InvalidMediaName,
+    MediaCheckBusy,
+    MediaError,
+    MediaNotFound,
+    MediaRefused,
+    MediaStorageError,
+    MediaTooLarge,
+    MediaTruncated,
+)
 
 __all__ = [
     "CHUNK_SIZE_BYTES",
@@ -71,64 +80,6 @@ PROBE_TIMEOUT_S = 30.0
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = "upload-"
 _TEMP_SUFFIX = ".part"
-
-
-class MediaError(ControlApiError):
-    """Base of every media storage error."""
-
-
-class MediaTooLarge(MediaError):  # noqa: N818 (names agreed with the API handlers)
-    """The body is larger than ``limit_bytes`` (413)."""
-
-    def __init__(self, limit_bytes: int, received_bytes: int | None = None) -> None:
-        self.limit_bytes = limit_bytes
-        self.received_bytes = received_bytes
-        super().__init__(f"media is larger than the limit of {limit_bytes} bytes")
-
-
-class MediaTruncated(MediaError):  # noqa: N818 (names agreed with the API handlers)
-    """Fewer bytes arrived than ``Content-Length`` announced (400)."""
-
-    def __init__(self, expected_bytes: int, received_bytes: int) -> None:
-        self.expected_bytes = expected_bytes
-        self.received_bytes = received_bytes
-        super().__init__(
-            f"media body truncated: expected {expected_bytes} bytes, got {received_bytes}"
-        )
-
-
-class MediaRefused(MediaError):  # noqa: N818 (names agreed with the API handlers)
-    """The bytes are not an allowed format of the declared media type (415)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class MediaCheckBusy(MediaError):  # noqa: N818 (names agreed with the API handlers)
-    """ffprobe did not finish within the timeout: nothing is known of the file (503, retry)."""
-
-    retry_after_s = 10
-
-
-class InvalidMediaName(MediaError, ValueError):  # noqa: N818 (names agreed with the API handlers)
-    """A media name that is not 64 lowercase hex characters."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"not a sha256 (64 lowercase hex characters): {name[:80]!r}")
-
-
-class MediaNotFound(MediaError):  # noqa: N818 (names agreed with the API handlers)
-    """No stored file for this sha256."""
-
-    def __init__(self, sha256: str) -> None:
-        self.sha256 = sha256
-        super().__init__(f"no stored media for sha256 {sha256}")
-
-
-class MediaStorageError(MediaError):
-    """The underlying storage failed (disk full, I/O error)."""
 
 
 def is_sha256(name: str) -> bool:

@@ -12,7 +12,7 @@ read here on the event loop instead, where a read can be bounded
   ``buffer_budget_bytes``: a request reserves room for what it will buffer
   before reading, or waits on the loop for room under its deadline. One
   that misses its deadline still reaches the app, whose read of the missing
-  part raises :class:`~control_api.errors.RequestTimeout`: a 408
+  part raises :class:`~control_api.http_errors.RequestTimeout`: a 408
   ``body_timeout`` rendered like every other error, and the connection closed.
 - A larger body (an upload) goes to the app as it arrives; each chunk is
   fetched from the loop under the same deadline.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from control_api.core.body_deadline import BodyReadPolicy
-from control_api.errors import RequestTimeout
+from control_api.http_errors import RequestTimeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from control_api.core import validation as v
-from control_api.errors import Unprocessable
+from control_api.errors import InvalidField
 
 SOURCES = ("override", "playlist", "emergency", "jingle")
 OUTCOMES = ("completed", "skipped", "error")
@@ -49,33 +49,33 @@ class Rejection:
 def parse_play(item: object, field: str) -> dict[str, Any]:
     """One Play, with its canonical id; fields a newer player adds are ignored.
 
-    Raises :class:`Unprocessable` whose ``code`` is the rejection code.
+    Raises :class:`InvalidField` whose ``code`` is the rejection code.
     """
     if not isinstance(item, dict):
-        raise Unprocessable(field, "must be an object", "not_an_object")
+        raise InvalidField(field, "must be an object", "not_an_object")
     for key in REQUIRED:
         if key not in item:
-            raise Unprocessable(f"{field}.{key}", "is required", "missing_field")
+            raise InvalidField(f"{field}.{key}", "is required", "missing_field")
     raw_id = item["id"]
     play_id = v.canonical_uuid(raw_id) if isinstance(raw_id, str) else None
     if play_id is None:
-        raise Unprocessable(f"{field}.id", "must be a UUID", "bad_id")
+        raise InvalidField(f"{field}.id", "must be a UUID", "bad_id")
     sha256 = item["sha256"]
     if not isinstance(sha256, str) or not v.is_sha256(sha256):
-        raise Unprocessable(f"{field}.sha256", "must be 64 lowercase hex characters", "bad_sha256")
+        raise InvalidField(f"{field}.sha256", "must be 64 lowercase hex characters", "bad_sha256")
     asset_id = _text(item["asset_id"], f"{field}.asset_id")
     started_at = _instant(item["started_at"], f"{field}.started_at")
     ended_at = _instant(item["ended_at"], f"{field}.ended_at")
     if ended_at < started_at:
-        raise Unprocessable(f"{field}.ended_at", "must not be before started_at", "bad_interval")
+        raise InvalidField(f"{field}.ended_at", "must not be before started_at", "bad_interval")
     source = item["source"]
     if source not in SOURCES:
-        raise Unprocessable(
+        raise InvalidField(
             f"{field}.source", f"must be one of {', '.join(SOURCES)}", "bad_source"
         )
     outcome = item["outcome"]
     if outcome not in OUTCOMES:
-        raise Unprocessable(
+        raise InvalidField(
             f"{field}.outcome", f"must be one of {', '.join(OUTCOMES)}", "bad_outcome"
         )
     optional: dict[str, str | None] = {}
@@ -94,7 +94,7 @@ def parse_play(item: object, field: str) -> dict[str, Any]:
     }
 
 
-def reject(item: object, exc: Unprocessable) -> Rejection:
+def reject(item: object, exc: InvalidField) -> Rejection:
     raw_id = item.get("id") if isinstance(item, dict) else None
     echoed = raw_id[:ECHO_ID_CHARS] if isinstance(raw_id, str) else None
     return Rejection(echoed, exc.code, exc.field, exc.message)
@@ -114,21 +114,21 @@ def check_asset(
         return
     asset_id = play["asset_id"]
     if asset_id not in known:
-        raise Unprocessable(f"{field}.asset_id", "no such asset in this tenant", "unknown_asset")
+        raise InvalidField(f"{field}.asset_id", "no such asset in this tenant", "unknown_asset")
     sha256 = known[asset_id]
     if sha256 is not None and sha256 != play["sha256"]:
-        raise Unprocessable(f"{field}.sha256", "is not the hash of that asset", "unknown_asset")
+        raise InvalidField(f"{field}.sha256", "is not the hash of that asset", "unknown_asset")
 
 
 def _text(value: object, field: str) -> str:
     try:
         return v.as_str(value, field, max_chars=v.MAX_ID_CHARS)
-    except Unprocessable as exc:
-        raise Unprocessable(field, exc.message.removeprefix(f"{field}: "), "bad_field") from None
+    except InvalidField as exc:
+        raise InvalidField(field, exc.message.removeprefix(f"{field}: "), "bad_field") from None
 
 
 def _instant(value: object, field: str) -> datetime:
     try:
         return v.parse_instant(value, field)
-    except Unprocessable as exc:
-        raise Unprocessable(field, exc.message.removeprefix(f"{field}: "), "bad_instant") from None
+    except InvalidField as exc:
+        raise InvalidField(field, exc.message.removeprefix(f"{field}: "), "bad_instant") from None

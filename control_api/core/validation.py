@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from control_api.errors import Unprocessable
+from control_api.errors import InvalidField, VersionMismatch
 
 _HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -33,6 +33,8 @@ MAX_CONTENT_TYPE_CHARS = 200  # Asset.content_type String(200)
 MAX_FILENAME_CHARS = 255  # Asset.filename String(255)
 MAX_INSTANT_CHARS = 64
 MIN_DURATION_MS = 1000  # an item plays for at least 1 s (PROTOCOL, Assets)
+DEFAULT_LIMIT = 100  # a page of a list endpoint (?limit=)
+MAX_LIMIT = 1000
 # Files of the zoneinfo directory that are not zones of the world: "localtime" is
 # the server's own zone (it exists only if /etc/localtime does), "Factory" a
 # placeholder, "posixrules" a rule template.
@@ -52,21 +54,21 @@ def check_fields(
     allowed_set = set(allowed)
     for key in body:
         if key not in allowed_set:
-            raise Unprocessable(f"{prefix}{key}", "unknown field", "unknown_field")
+            raise InvalidField(f"{prefix}{key}", "unknown field", "unknown_field")
     for key in required:
         if key not in body:
-            raise Unprocessable(f"{prefix}{key}", "is required", "missing_field")
+            raise InvalidField(f"{prefix}{key}", "is required", "missing_field")
 
 
 def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
     if not isinstance(value, str):
-        raise Unprocessable(field, "must be a string")
+        raise InvalidField(field, "must be a string")
     if not value.strip():
-        raise Unprocessable(field, "must not be empty")
+        raise InvalidField(field, "must not be empty")
     if len(value) > max_chars:
-        raise Unprocessable(field, f"must be at most {max_chars} characters")
+        raise InvalidField(field, f"must be at most {max_chars} characters")
     if "\x00" in value:
-        raise Unprocessable(field, "must not contain NUL characters")
+        raise InvalidField(field, "must not contain NUL characters")
     return value
 
 
@@ -76,17 +78,17 @@ def as_opt_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) ->
 
 def as_bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
-        raise Unprocessable(field, "must be true or false")
+        raise InvalidField(field, "must be true or false")
     return value
 
 
 def as_int(value: object, field: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Unprocessable(field, "must be an integer")
+        raise InvalidField(field, "must be an integer")
     if minimum is not None and value < minimum:
-        raise Unprocessable(field, f"must be at least {minimum}")
+        raise InvalidField(field, f"must be at least {minimum}")
     if abs(value) > 2**31 - 1:
-        raise Unprocessable(field, "is out of range")
+        raise InvalidField(field, "is out of range")
     return value
 
 
@@ -102,18 +104,18 @@ def parse_instant(value: object, field: str) -> datetime:
     [:data:`MIN_INSTANT`, :data:`MAX_INSTANT`).
     """
     if not isinstance(value, str):
-        raise Unprocessable(field, "must be an RFC 3339 instant string")
+        raise InvalidField(field, "must be an RFC 3339 instant string")
     if len(value) > MAX_INSTANT_CHARS:
-        raise Unprocessable(field, f"must be at most {MAX_INSTANT_CHARS} characters")
+        raise InvalidField(field, f"must be at most {MAX_INSTANT_CHARS} characters")
     text = value.strip()
     try:
         if not _INSTANT_CHARS.fullmatch(text):
             raise ValueError(text)
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise Unprocessable(field, f"not an RFC 3339 instant: {value!r}") from None
+        raise InvalidField(field, f"not an RFC 3339 instant: {value!r}") from None
     if "T" not in text.upper() or parsed.tzinfo is None:
-        raise Unprocessable(
+        raise InvalidField(
             field, "must be a date-time with a UTC offset, e.g. 2026-12-01T09:00:00Z"
         )
     try:
@@ -121,7 +123,7 @@ def parse_instant(value: object, field: str) -> datetime:
     except OverflowError:
         in_utc = None
     if in_utc is None or not MIN_INSTANT <= in_utc < MAX_INSTANT:
-        raise Unprocessable(
+        raise InvalidField(
             field,
             f"must be from {format_instant(MIN_INSTANT)} to before {format_instant(MAX_INSTANT)}",
         )
@@ -134,7 +136,7 @@ def as_opt_instant(value: object, field: str) -> datetime | None:
 
 def check_window(valid_from: datetime | None, valid_until: datetime | None, field: str) -> None:
     if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        raise Unprocessable(field, "valid_until must be after valid_from")
+        raise InvalidField(field, "valid_until must be after valid_from")
 
 
 def format_instant(value: datetime | None) -> str | None:
@@ -146,43 +148,43 @@ def format_instant(value: datetime | None) -> str | None:
 
 def parse_time_of_day(value: object, field: str, *, is_end: bool) -> str:
     if not isinstance(value, str) or not _HHMM.match(value):
-        raise Unprocessable(field, 'must be "HH:MM"')
+        raise InvalidField(field, 'must be "HH:MM"')
     hours = int(value[:2])
     if hours == 24 and (value != "24:00" or not is_end):
-        raise Unprocessable(field, '"24:00" is only allowed as an end time')
+        raise InvalidField(field, '"24:00" is only allowed as an end time')
     return value
 
 
 def parse_days(value: object, field: str) -> list[int]:
     if not isinstance(value, list) or not value:
-        raise Unprocessable(field, "must be a non-empty list of ISO weekdays 1..7")
+        raise InvalidField(field, "must be a non-empty list of ISO weekdays 1..7")
     days: set[int] = set()
     for index, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 7:
-            raise Unprocessable(f"{field}[{index}]", "must be an ISO weekday 1..7")
+            raise InvalidField(f"{field}[{index}]", "must be an ISO weekday 1..7")
         days.add(item)
     return sorted(days)
 
 
 def parse_timezone(value: object, field: str) -> str:
     if not isinstance(value, str) or not value or value.startswith(("/", ".")) or ".." in value:
-        raise Unprocessable(field, "must be an IANA time zone name")
+        raise InvalidField(field, "must be an IANA time zone name")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Unprocessable(field, f"unknown IANA time zone {value!r}") from None
+        raise InvalidField(field, f"unknown IANA time zone {value!r}") from None
     if (
         value not in available_timezones() and value != "UTC"
     ) or value in _NOT_ZONES or value.startswith(("posix/", "right/")):
-        raise Unprocessable(field, f"unknown IANA time zone {value!r}")
+        raise InvalidField(field, f"unknown IANA time zone {value!r}")
     return value
 
 
 def parse_groups(value: object, field: str) -> list[str]:
     if not isinstance(value, list):
-        raise Unprocessable(field, "must be a list of group names")
+        raise InvalidField(field, "must be a list of group names")
     if len(value) > MAX_GROUPS:
-        raise Unprocessable(field, f"at most {MAX_GROUPS} groups")
+        raise InvalidField(field, f"at most {MAX_GROUPS} groups")
     groups: set[str] = set()
     for index, item in enumerate(value):
         groups.add(as_str(item, f"{field}[{index}]", max_chars=MAX_GROUP_CHARS))
@@ -192,7 +194,7 @@ def parse_groups(value: object, field: str) -> list[str]:
 def parse_target(value: object, field: str) -> tuple[str, str]:
     """``{"device_id"}`` | ``{"group"}`` | ``{"all": true}`` → (kind, value)."""
     if not isinstance(value, dict) or len(value) != 1:
-        raise Unprocessable(field, 'must be {"device_id": id}, {"group": name} or {"all": true}')
+        raise InvalidField(field, 'must be {"device_id": id}, {"group": name} or {"all": true}')
     ((key, item),) = value.items()
     if key == "device_id":
         return "device", as_str(item, f"{field}.device_id")
@@ -200,9 +202,9 @@ def parse_target(value: object, field: str) -> tuple[str, str]:
         return "group", as_str(item, f"{field}.group", max_chars=MAX_GROUP_CHARS)
     if key == "all":
         if item is not True:
-            raise Unprocessable(f"{field}.all", "must be true")
+            raise InvalidField(f"{field}.all", "must be true")
         return "all", ""
-    raise Unprocessable(f"{field}.{key}", "unknown field", "unknown_field")
+    raise InvalidField(f"{field}.{key}", "unknown field", "unknown_field")
 
 
 def is_sha256(value: str) -> bool:
@@ -256,11 +258,11 @@ def check_free_json(value: object, field: str) -> None:
         item, path = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                raise Unprocessable(path, "must not contain NUL characters")
+                raise InvalidField(path, "must not contain NUL characters")
         elif isinstance(item, dict):
             for key, child in item.items():
                 if "\x00" in key:
-                    raise Unprocessable(path, "keys must not contain NUL characters")
+                    raise InvalidField(path, "keys must not contain NUL characters")
                 stack.append((child, f"{path}.{key}"))
         elif isinstance(item, list):
             stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
@@ -272,3 +274,16 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    """VersionMismatch when ``if_match`` (an ``If-Match`` header) names another version;
+    None means last writer wins.
+
+    Strong comparison (RFC 9110 13.1.1): a weak tag ``W/"3"`` never matches."""
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags or f'"{version}"' in tags or str(version) in tags:
+        return
+    raise VersionMismatch(version, if_match)

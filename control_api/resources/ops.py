@@ -10,8 +10,8 @@ import hmac
 import falcon
 
 from control_api.deps import Deps
-from control_api.errors import Forbidden, Unauthorized
-from control_api.store import repository as repo
+from control_api.errors import PermissionDenied, Unauthenticated
+from control_api.services import devices
 
 
 class Health:
@@ -45,7 +45,7 @@ class MetricsResource:
     def _check_token(self, req: falcon.Request) -> None:
         expected = self.deps.settings.metrics_token
         if expected is None:
-            raise Forbidden(
+            raise PermissionDenied(
                 "/metrics is off: give the server a token (LOMUZ_METRICS_TOKEN, or the "
                 "file LOMUZ_METRICS_TOKEN_FILE names) and scrape with Authorization: Bearer",
                 "metrics_disabled",
@@ -54,18 +54,17 @@ class MetricsResource:
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), expected.encode()
         ):
-            raise Unauthorized(
+            raise Unauthenticated(
                 "/metrics needs Authorization: Bearer <LOMUZ_METRICS_TOKEN>", realm="metrics"
             )
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._check_token(req)
-        with self.deps.db.read() as s:
-            total, online = repo.count_devices(
-                s, self.deps.now(), self.deps.settings.telemetry_interval_s
-            )
+        counts = devices.count_devices(
+            self.deps.db, self.deps.now(), self.deps.settings.telemetry_interval_s
+        )
         body, content_type = self.deps.metrics.render(
-            {"lomuz_devices": total, "lomuz_devices_online": online}
+            {"lomuz_devices": counts.total, "lomuz_devices_online": counts.online}
         )
         resp.data = body
         resp.content_type = content_type

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from control_api.core.body_deadline import BodyReadPolicy
-from control_api.errors import RequestTimeout
+from control_api.http_errors import RequestTimeout
 from control_api.wsgi_bridge import StartResponse, WsgiOverAsgi
 from tests.control_api.conftest import make_api
 

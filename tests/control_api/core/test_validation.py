@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from control_api.core import validation as v
-from control_api.errors import Unprocessable
+from control_api.errors import InvalidField, VersionMismatch
 
 
 @pytest.mark.parametrize("value", ["2026-01-01", "2026-01-01T00:00:00", 5, "soon"])
 def test_instants_need_an_offset(value: object) -> None:
-    with pytest.raises(Unprocessable) as caught:
+    with pytest.raises(InvalidField) as caught:
         v.parse_instant(value, "valid_from")
     assert caught.value.field == "valid_from"
 
@@ -23,12 +23,21 @@ def test_instants_come_back_in_utc() -> None:
 def test_times_of_day() -> None:
     assert v.parse_time_of_day("24:00", "end_time", is_end=True) == "24:00"
     for bad, is_end in (("24:00", False), ("24:30", True), ("7:00", False), ("12:60", True)):
-        with pytest.raises(Unprocessable):
+        with pytest.raises(InvalidField):
             v.parse_time_of_day(bad, "t", is_end=is_end)
 
 
 def test_booleans_are_not_integers() -> None:
-    with pytest.raises(Unprocessable):
+    with pytest.raises(InvalidField):
         v.as_int(True, "priority")
-    with pytest.raises(Unprocessable, match="unknown field"):
+    with pytest.raises(InvalidField, match="unknown field"):
         v.check_fields({"a": 1, "zz": 2}, ("a",))
+
+
+def test_if_match_names_the_current_version_or_any_strongly() -> None:
+    for given in (None, "*", '"3"', "3", '"1", "3"'):
+        v.check_if_match(given, 3)
+    for stale in ('"2"', 'W/"3"', '"30"'):
+        with pytest.raises(VersionMismatch) as caught:
+            v.check_if_match(stale, 3)
+        assert caught.value.message == f"version 3 is current, If-Match gave {stale}"

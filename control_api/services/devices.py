@@ -1,0 +1,122 @@
+"""Devices: register (with an enrollment code), list, read, edit, new code, decommission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from control_api.services.pages import Page
+from control_api.store import devices as device_rows
+from control_api.store import repository as repo
+from control_api.store.db import Database
+from control_api.store.models import Device
+
+EDITABLE = ("name", "timezone", "groups")
+
+
+@dataclass(frozen=True)
+class Registered:
+    device: Device
+    enrollment_code: str  # plaintext, shown once
+
+
+@dataclass(frozen=True)
+class DeviceCounts:
+    total: int
+    online: int
+
+
+def register_device(
+    db: Database,
+    tenant_id: str,
+    name: str,
+    timezone: str,
+    groups: list[str],
+    *,
+    now: datetime,
+    code_ttl_s: int,
+) -> Registered:
+    device = Device(
+        id=repo.new_id("dev"),
+        tenant_id=tenant_id,
+        name=name,
+        timezone=timezone,
+        groups=groups,
+        created_at=now,
+        updated_at=now,
+    )
+    code = device_rows.issue_enrollment_code(device, now, code_ttl_s)
+    with db.write() as s:
+        s.add(device)
+    return Registered(device, code)
+
+
+def list_devices(db: Database, tenant_id: str, limit: int, after: str | None) -> Page[Device]:
+    with db.read() as s:
+        rows, nxt = repo.page_by_id(s, Device, tenant_id, limit, after)
+    return Page(rows, nxt)
+
+
+def get_device(db: Database, tenant_id: str, device_id: str) -> Device:
+    with db.read() as s:
+        return device_rows.get_device(s, tenant_id, device_id)
+
+
+def edit_device(
+    db: Database,
+    tenant_id: str,
+    device_id: str,
+    changes: dict[str, Any],
+    *,
+    now: datetime,
+    keep_revisions: int,
+) -> Device:
+    """Apply ``changes`` (valid values of :data:`EDITABLE` fields) to the device."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    with db.write() as s:
+        device = device_rows.get_device(s, tenant_id, device_id, for_update=True)
+        for key, value in changes.items():
+            setattr(device, key, value)
+        device.updated_at = now
+        # The device block of its manifest changed: its next sync must not be a 304.
+        repo.record_changes(s, tenant_id, [("device", device.id, False)], keep_revisions)
+    return device
+
+
+def new_enrollment_code(
+    db: Database,
+    tenant_id: str,
+    device_id: str,
+    *,
+    now: datetime,
+    code_ttl_s: int,
+    forget_token: Callable[[str], None],
+) -> str:
+    """A new one-time code; the device's token is revoked (``forget_token`` drops this
+    process's cached copy after the commit)."""
+    with db.write() as s:
+        device = device_rows.get_device(s, tenant_id, device_id, for_update=True)
+        code = device_rows.reissue_enrollment_code(s, device, now, code_ttl_s)
+    forget_token(device_id)
+    return code
+
+
+def decommission_device(
+    db: Database, tenant_id: str, device_id: str, forget_token: Callable[[str], None]
+) -> None:
+    """The row goes, its token with it; its plays stay (they carry the id, which is
+    never issued again). Conflict ``device_scheduled`` while a schedule targets it."""
+    with db.write() as s:
+        device_rows.delete_device(s, tenant_id, device_id)
+    forget_token(device_id)
+
+
+def count_devices(db: Database, now: datetime, telemetry_interval_s: int) -> DeviceCounts:
+    """Every tenant's devices, and how many are online (for /metrics)."""
+    with db.read() as s:
+        total, online = device_rows.count_devices(s, now, telemetry_interval_s)
+    return DeviceCounts(total, online)

@@ -1,0 +1,119 @@
+"""The device's manifest: not modified (from the cached revision alone), full or delta."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from control_api.core import manifest as mf
+from control_api.errors import Unauthenticated
+from control_api.revisions import RevisionCache
+from control_api.services.playlists import PlaylistRecord
+from control_api.store import content
+from control_api.store import repository as repo
+from control_api.store.db import Database
+from control_api.store.models import Asset, Device, Schedule
+
+
+@dataclass(frozen=True)
+class NotModified:
+    cursor: str  # the device's cursor, unchanged
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a device must apply: every object of its view (``full``) or what changed."""
+
+    cursor: str
+    full: bool
+    device: Device
+    assets: Sequence[Asset]
+    playlists: Sequence[PlaylistRecord]
+    schedules: Sequence[Schedule]
+    deleted_assets: Sequence[str]
+    deleted_playlists: Sequence[str]
+    deleted_schedules: Sequence[str]
+    server_time: datetime
+
+
+def _unchanged(
+    since: str | None, scope: str, revision: int, horizon: int
+) -> NotModified | None:
+    """Not modified when the cursor names ``revision`` in the device's current scope."""
+    if mf.parse_cursor(since, scope, current=revision, horizon=horizon) != revision:
+        return None
+    return NotModified(mf.make_cursor(revision, scope))
+
+
+def poll(
+    db: Database,
+    revisions: RevisionCache,
+    tenant_id: str,
+    device_id: str,
+    scope: str,
+    *,
+    since: str | None,
+    now: datetime,
+) -> NotModified | Snapshot:
+    """The manifest after the cursor ``since`` (None or unusable: a full snapshot).
+
+    ``scope`` is the device's scope as its token's lookup saw it. Most polls change
+    nothing: those are answered from the cached revision, without a session.
+    """
+    cached = revisions.get(tenant_id)
+    if cached is not None:
+        unchanged = _unchanged(since, scope, *cached)
+        if unchanged is not None:
+            return unchanged
+    generation = revisions.generation()
+    with db.read(snapshot=True) as s:
+        revision, horizon = repo.tenant_state(s, tenant_id)
+        revisions.put(tenant_id, (revision, horizon), generation)
+        unchanged = _unchanged(since, scope, revision, horizon)
+        if unchanged is not None:
+            return unchanged
+        device = s.get(Device, device_id)
+        if device is None:
+            raise Unauthenticated("invalid or revoked token", "invalid_token")
+        device_scope = mf.scope_hash(device.timezone, device.groups)
+        base = mf.parse_cursor(since, device_scope, current=revision, horizon=horizon)
+        view = content.device_view(s, device)
+        plan = None
+        if base is not None:
+            plan = mf.plan_delta(
+                repo.changed_since(s, tenant_id, base),
+                view,
+                mf.device_roots(device.id, device.groups),
+            )
+        full = plan is None
+        if plan is None:
+            plan = mf.plan_full(view)
+        return _snapshot(s, device, plan, mf.make_cursor(revision, device_scope), full, now=now)
+
+
+def _snapshot(
+    s: Session, device: Device, plan: mf.Plan, cursor: str, full: bool, *, now: datetime
+) -> Snapshot:
+    tenant_id = device.tenant_id
+    schedules = content.load_schedules(s, tenant_id, plan.upsert["schedule"])
+    rows = content.load_playlists(s, tenant_id, plan.upsert["playlist"])
+    items = content.playlist_items(s, [p.id for p in rows])
+    playlists = [PlaylistRecord(p, items[p.id]) for p in rows]
+    asset_ids = set(plan.upsert["asset"])
+    for record in playlists:
+        asset_ids.update(item.asset_id for item in record.items)
+    return Snapshot(
+        cursor=cursor,
+        full=full,
+        device=device,
+        assets=content.load_assets(s, tenant_id, asset_ids),
+        playlists=playlists,
+        schedules=schedules,
+        deleted_assets=sorted(plan.deleted["asset"]),
+        deleted_playlists=sorted(plan.deleted["playlist"]),
+        deleted_schedules=sorted(plan.deleted["schedule"]),
+        server_time=now,
+    )

@@ -1,0 +1,105 @@
+"""Playlists: create, list, read, replace (If-Match), delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from control_api.core import validation as v
+from control_api.errors import Conflict
+from control_api.services.pages import Page
+from control_api.store import content
+from control_api.store import repository as repo
+from control_api.store.db import Database
+from control_api.store.models import Playlist, PlaylistItem
+
+Items = Sequence[tuple[str, int | None]]  # (asset id, duration_ms or None)
+
+
+@dataclass(frozen=True)
+class PlaylistRecord:
+    playlist: Playlist
+    items: Sequence[PlaylistItem]
+
+    @property
+    def version(self) -> int:
+        return self.playlist.version
+
+
+def _record(s: Session, playlist: Playlist) -> PlaylistRecord:
+    s.flush()
+    return PlaylistRecord(playlist, content.playlist_items(s, [playlist.id])[playlist.id])
+
+
+def list_playlists(
+    db: Database, tenant_id: str, limit: int, after: str | None
+) -> Page[PlaylistRecord]:
+    with db.read() as s:
+        rows, nxt = repo.page_by_id(s, Playlist, tenant_id, limit, after)
+        items = content.playlist_items(s, [p.id for p in rows])
+    return Page([PlaylistRecord(p, items[p.id]) for p in rows], nxt)
+
+
+def get_playlist(db: Database, tenant_id: str, playlist_id: str) -> PlaylistRecord:
+    with db.read() as s:
+        return _record(s, content.get_playlist(s, tenant_id, playlist_id))
+
+
+def create_playlist(
+    db: Database, tenant_id: str, name: str, items: Items, *, now: datetime, keep_revisions: int
+) -> PlaylistRecord:
+    """Every item's asset must be the tenant's (InvalidField ``items[i].asset_id``)."""
+    playlist = Playlist(
+        id=repo.new_id("pl"),
+        tenant_id=tenant_id,
+        name=name,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    with db.write() as s:
+        s.add(playlist)
+        s.flush()
+        content.set_playlist_items(s, tenant_id, playlist.id, items)
+        repo.record_changes(s, tenant_id, [("playlist", playlist.id, False)], keep_revisions)
+        return _record(s, playlist)
+
+
+def replace_playlist(
+    db: Database,
+    tenant_id: str,
+    playlist_id: str,
+    name: str,
+    items: Items,
+    *,
+    if_match: str | None,
+    now: datetime,
+    keep_revisions: int,
+) -> PlaylistRecord:
+    """VersionMismatch when ``if_match`` names another version (None: last writer wins)."""
+    with db.write() as s:
+        playlist = content.get_playlist(s, tenant_id, playlist_id, for_update=True)
+        v.check_if_match(if_match, playlist.version)
+        playlist.name = name
+        playlist.version += 1
+        playlist.updated_at = now
+        content.set_playlist_items(s, tenant_id, playlist.id, items)
+        repo.record_changes(s, tenant_id, [("playlist", playlist.id, False)], keep_revisions)
+        return _record(s, playlist)
+
+
+def delete_playlist(
+    db: Database, tenant_id: str, playlist_id: str, *, if_match: str | None, keep_revisions: int
+) -> None:
+    """Conflict ``playlist_in_use`` while a schedule plays it."""
+    with db.write() as s:
+        playlist = content.get_playlist(s, tenant_id, playlist_id, for_update=True)
+        v.check_if_match(if_match, playlist.version)
+        if content.playlist_scheduled(s, playlist.id):
+            raise Conflict("a schedule uses this playlist", "playlist_in_use")
+        content.set_playlist_items(s, tenant_id, playlist.id, [])
+        s.delete(playlist)
+        repo.record_changes(s, tenant_id, [("playlist", playlist_id, True)], keep_revisions)

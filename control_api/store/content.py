@@ -1,0 +1,173 @@
+"""Content queries and writes, scoped by tenant: assets, playlists, schedules, and the
+device views the manifest is planned from (``control_api.store.repository`` explains
+the locking and the change log)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session
+
+from control_api.core.manifest import View
+from control_api.errors import InvalidField
+from control_api.store.models import Asset, Device, Playlist, PlaylistItem, Schedule
+from control_api.store.repository import chunks, get_row
+
+# ---------------------------------------------------------------- assets
+
+
+def get_asset(s: Session, tenant_id: str, asset_id: str, *, for_update: bool = False) -> Asset:
+    return get_row(s, Asset, tenant_id, asset_id, for_update=for_update)
+
+
+def asset_by_sha(s: Session, tenant_id: str, sha256: str) -> Asset | None:
+    return s.scalars(
+        select(Asset).where(Asset.tenant_id == tenant_id, Asset.sha256 == sha256)
+    ).first()
+
+
+def asset_in_use(s: Session, asset_id: str) -> bool:
+    return (
+        s.scalars(
+            select(PlaylistItem.playlist_id).where(PlaylistItem.asset_id == asset_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- playlists
+
+
+def playlist_items(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[PlaylistItem]]:
+    items: dict[str, list[PlaylistItem]] = {pid: [] for pid in playlist_ids}
+    for chunk in chunks(playlist_ids):
+        for item in s.scalars(
+            select(PlaylistItem)
+            .where(PlaylistItem.playlist_id.in_(chunk))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+        ):
+            items[item.playlist_id].append(item)
+    return items
+
+
+def get_playlist(
+    s: Session, tenant_id: str, playlist_id: str, *, for_update: bool = False
+) -> Playlist:
+    return get_row(s, Playlist, tenant_id, playlist_id, for_update=for_update)
+
+
+def set_playlist_items(
+    s: Session, tenant_id: str, playlist_id: str, items: Sequence[tuple[str, int | None]]
+) -> None:
+    """Replace the items; every asset must belong to the tenant (else InvalidField naming it)."""
+    wanted = sorted({asset_id for asset_id, _ in items})
+    found: set[str] = set()
+    for chunk in chunks(wanted):
+        found.update(
+            s.scalars(select(Asset.id).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk)))
+        )
+    for index, (asset_id, _) in enumerate(items):
+        if asset_id not in found:
+            raise InvalidField(
+                f"items[{index}].asset_id", f"no asset {asset_id!r}", "unknown_asset"
+            )
+    s.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == playlist_id))
+    for position, (asset_id, duration_ms) in enumerate(items):
+        s.add(
+            PlaylistItem(
+                playlist_id=playlist_id,
+                position=position,
+                asset_id=asset_id,
+                duration_ms=duration_ms,
+            )
+        )
+
+
+def playlist_scheduled(s: Session, playlist_id: str) -> bool:
+    return (
+        s.scalars(select(Schedule.id).where(Schedule.playlist_id == playlist_id).limit(1)).first()
+        is not None
+    )
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def get_schedule(
+    s: Session, tenant_id: str, schedule_id: str, *, for_update: bool = False
+) -> Schedule:
+    return get_row(s, Schedule, tenant_id, schedule_id, for_update=for_update)
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def device_view(s: Session, device: Device) -> View:
+    groups = list(device.groups)
+    target = or_(
+        Schedule.target_kind == "all",
+        and_(Schedule.target_kind == "device", Schedule.target_value == device.id),
+    )
+    if groups:
+        target = or_(
+            target, and_(Schedule.target_kind == "group", Schedule.target_value.in_(groups))
+        )
+    schedule_playlists = {
+        r.id: r.playlist_id
+        for r in s.execute(
+            select(Schedule.id, Schedule.playlist_id).where(
+                Schedule.tenant_id == device.tenant_id, target
+            )
+        )
+    }
+    playlist_ids = sorted(set(schedule_playlists.values()))
+    playlist_assets: dict[str, list[str]] = {pid: [] for pid in playlist_ids}
+    for chunk in chunks(playlist_ids):
+        for r in s.execute(
+            select(PlaylistItem.playlist_id, PlaylistItem.asset_id).where(
+                PlaylistItem.playlist_id.in_(chunk)
+            )
+        ):
+            playlist_assets[r.playlist_id].append(r.asset_id)
+    emergency = frozenset(
+        s.scalars(
+            select(Asset.id).where(Asset.tenant_id == device.tenant_id, Asset.emergency.is_(True))
+        )
+    )
+    return View(
+        schedule_playlists=schedule_playlists,
+        playlist_assets={k: tuple(v) for k, v in playlist_assets.items()},
+        emergency_assets=emergency,
+    )
+
+
+def load_assets(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Asset]:
+    out: list[Asset] = []
+    for chunk in chunks(sorted(ids)):
+        out.extend(
+            s.scalars(select(Asset).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk)))
+        )
+    return sorted(out, key=lambda a: a.id)
+
+
+def load_playlists(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Playlist]:
+    rows: list[Playlist] = []
+    for chunk in chunks(sorted(ids)):
+        rows.extend(
+            s.scalars(
+                select(Playlist).where(Playlist.tenant_id == tenant_id, Playlist.id.in_(chunk))
+            )
+        )
+    return sorted(rows, key=lambda p: p.id)
+
+
+def load_schedules(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Schedule]:
+    out: list[Schedule] = []
+    for chunk in chunks(sorted(ids)):
+        out.extend(
+            s.scalars(
+                select(Schedule).where(Schedule.tenant_id == tenant_id, Schedule.id.in_(chunk))
+            )
+        )
+    return sorted(out, key=lambda x: x.id)

@@ -1,0 +1,132 @@
+"""Devices: rows, enrollment codes and tokens, decommission, counts."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from control_api.core.presence import online_since
+from control_api.errors import Conflict, NotFound
+from control_api.store.models import Device, Schedule
+from control_api.store.repository import get_row, hash_secret, new_token, revoke_device_token
+
+# ---------------------------------------------------------------- devices
+
+
+def get_device(s: Session, tenant_id: str, device_id: str, *, for_update: bool = False) -> Device:
+    return get_row(s, Device, tenant_id, device_id, for_update=for_update)
+
+
+_CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
+
+
+def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
+    """A new one-time code for a device that has no token (a new one, or after
+    :func:`revoke_device_token`)."""
+    # Letters and digits only: a code starting with "-" is taken for an option by
+    # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
+    d.code_hash = hash_secret(code)
+    d.code_expires_at = now + timedelta(seconds=ttl_s)
+    d.token_hash = None
+    d.updated_at = now
+    return code
+
+
+def reissue_enrollment_code(s: Session, d: Device, now: datetime, ttl_s: int) -> str:
+    """A new one-time code; revokes the device's current token (every process)."""
+    revoke_device_token(s, d)
+    return issue_enrollment_code(d, now, ttl_s)
+
+
+def enroll(
+    s: Session, code: str, now: datetime, hardware: dict[str, Any] | None
+) -> tuple[str, str] | None:
+    """(device id, token) for a valid unused code, consumed; None otherwise.
+
+    One conditional UPDATE: of two concurrent requests with the same code the
+    second waits for the first's row lock (PostgreSQL), then finds the code
+    gone and updates nothing.
+    """
+    token, token_hash = new_token()
+    device_id = s.scalar(
+        update(Device)
+        .where(Device.code_hash == hash_secret(code), Device.code_expires_at > now)
+        .values(
+            token_hash=token_hash,
+            code_hash=None,
+            code_expires_at=None,
+            hardware=hardware,
+            last_seen_at=now,
+            updated_at=now,
+        )
+        .returning(Device.id)
+        .execution_options(synchronize_session=False)
+    )
+    return None if device_id is None else (device_id, token)
+
+
+def delete_device(s: Session, tenant_id: str, device_id: str) -> None:
+    """Delete the device row and revoke its token; its plays stay (they name the id).
+
+    Refused (409 ``device_scheduled``) while a schedule targets the device by id.
+    The row is locked ``FOR UPDATE``, which a schedule insert's ``FOR KEY SHARE``
+    read of its target (:func:`lock_device_target`) waits for: a schedule cannot
+    slip in between the check and the delete.
+    """
+    device = s.scalars(
+        select(Device)
+        .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if device is None:
+        raise NotFound(f"no device {device_id!r}")
+    scheduled = list(
+        s.scalars(
+            select(Schedule.id)
+            .where(
+                Schedule.tenant_id == tenant_id,
+                Schedule.target_kind == "device",
+                Schedule.target_value == device_id,
+            )
+            .order_by(Schedule.id)
+            .limit(6)
+        )
+    )
+    if scheduled:
+        named = ", ".join(scheduled[:5]) + (", ..." if len(scheduled) > 5 else "")
+        raise Conflict(
+            f"schedules target this device ({named}): delete or retarget them first",
+            "device_scheduled",
+        )
+    revoke_device_token(s, device)
+    s.delete(device)
+
+
+def lock_device_target(s: Session, tenant_id: str, device_id: str) -> bool:
+    """Whether the tenant has the device, keeping it until commit (``FOR KEY SHARE``)."""
+    found = s.scalar(
+        select(Device.id)
+        .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    return found is not None
+
+
+def count_devices(s: Session, now: datetime, telemetry_interval_s: int) -> tuple[int, int]:
+    total = s.scalar(select(func.count()).select_from(Device)) or 0
+    online = (
+        s.scalar(
+            select(func.count())
+            .select_from(Device)
+            .where(Device.last_seen_at >= online_since(now, telemetry_interval_s))
+        )
+        or 0
+    )
+    return int(total), int(online)
