@@ -14,8 +14,8 @@ from typing import Any
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
+from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT
 from control_api.openapi_parts import ERRORS, TAGS, docs_paths, telemetry_schema
-from control_api.store.repository import DEFAULT_LIMIT, MAX_LIMIT
 
 __all__ = ["build_openapi"]
 

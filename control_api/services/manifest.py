@@ -94,10 +94,17 @@ def poll(
         return _snapshot(s, device, plan, mf.make_cursor(revision, device_scope), full, now=now)
 
 
-def _snapshot(
-    s: Session, device: Device, plan: mf.Plan, cursor: str, full: bool, *, now: datetime
-) -> Snapshot:
-    tenant_id = device.tenant_id
+@dataclass(frozen=True)
+class Content:
+    """The objects a plan upserts: its schedules, their playlists and every asset they name."""
+
+    assets: Sequence[Asset]
+    playlists: Sequence[PlaylistRecord]
+    schedules: Sequence[Schedule]
+
+
+def plan_content(s: Session, tenant_id: str, plan: mf.Plan) -> Content:
+    """What ``plan`` upserts, loaded: the manifest's objects, and the preview's catalogue."""
     schedules = content.load_schedules(s, tenant_id, plan.upsert["schedule"])
     rows = content.load_playlists(s, tenant_id, plan.upsert["playlist"])
     items = content.playlist_items(s, [p.id for p in rows])
@@ -105,13 +112,20 @@ def _snapshot(
     asset_ids = set(plan.upsert["asset"])
     for record in playlists:
         asset_ids.update(item.asset_id for item in record.items)
+    return Content(content.load_assets(s, tenant_id, asset_ids), playlists, schedules)
+
+
+def _snapshot(
+    s: Session, device: Device, plan: mf.Plan, cursor: str, full: bool, *, now: datetime
+) -> Snapshot:
+    loaded = plan_content(s, device.tenant_id, plan)
     return Snapshot(
         cursor=cursor,
         full=full,
         device=device,
-        assets=content.load_assets(s, tenant_id, asset_ids),
-        playlists=playlists,
-        schedules=schedules,
+        assets=loaded.assets,
+        playlists=loaded.playlists,
+        schedules=loaded.schedules,
         deleted_assets=sorted(plan.deleted["asset"]),
         deleted_playlists=sorted(plan.deleted["playlist"]),
         deleted_schedules=sorted(plan.deleted["schedule"]),

@@ -20,15 +20,15 @@ another tenant, or none, is ``NotFound`` (from the store).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from control_api.core import manifest as mf
-from control_api.store import models
-from control_api.store import repository as repo
+from control_api.services import manifest
+from control_api.services.playlists import PlaylistRecord
+from control_api.store import content, devices, models
 from lomuz_rules.model import (
     MINUTES_PER_DAY,
     Asset,
@@ -73,19 +73,14 @@ def device_timeline(
 
 def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
     """The device's catalogue as its full manifest would carry it, every file present."""
-    device = repo.get_device(s, tenant_id, device_id)
-    plan = mf.plan_full(repo.device_view(s, device))
-    schedules = repo.load_schedules(s, tenant_id, plan.upsert["schedule"])
-    playlists = repo.load_playlists(s, tenant_id, plan.upsert["playlist"])
-    asset_ids = set(plan.upsert["asset"])
-    for playlist in playlists:
-        asset_ids.update(item["asset_id"] for item in playlist["items"])
-    assets = [_asset(a) for a in repo.load_assets(s, tenant_id, asset_ids)]
+    device = devices.get_device(s, tenant_id, device_id)
+    loaded = manifest.plan_content(s, tenant_id, mf.plan_full(content.device_view(s, device)))
+    assets = [_asset(a) for a in loaded.assets]
     return Catalogue(
         timezone=device.timezone,
         assets={a.id: a for a in assets},
-        playlists={p.id: p for p in map(_playlist, playlists)},
-        schedules=tuple(_schedule(x) for x in schedules),
+        playlists={p.playlist.id: _playlist(p) for p in loaded.playlists},
+        schedules=tuple(_schedule(x) for x in loaded.schedules),
         files=every_file_present(assets),
     )
 
@@ -109,13 +104,13 @@ def _asset(a: models.Asset) -> Asset:
     )
 
 
-def _playlist(p: dict[str, Any]) -> Playlist:
-    items: Iterable[dict[str, Any]] = p["items"]
+def _playlist(record: PlaylistRecord) -> Playlist:
+    p = record.playlist
     return Playlist(
-        id=p["id"],
-        name=p["name"],
-        items=tuple(PlaylistItem(i["asset_id"], i["duration_ms"]) for i in items),
-        version=p["version"],
+        id=p.id,
+        name=p.name,
+        items=tuple(PlaylistItem(i.asset_id, i.duration_ms) for i in record.items),
+        version=p.version,
     )
 
 
