@@ -11,9 +11,9 @@ import pytest
 
 from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
+from player.composition import StoreSource
 from player.core.media_format import MediaFormat
 from player.core.model import Outcome, Tier
-from player.daemon import StoreSource
 from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule

@@ -50,7 +50,7 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
-        assert _until(lambda: daemon.loop is not None and daemon._control is not None, 10)
+        assert daemon.started.wait(10)
         assert daemon.status()["enrolled"] is False
 
         out, err = io.StringIO(), io.StringIO()
@@ -62,7 +62,7 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
         assert code == 0, err.getvalue()
         enrolled_mono = time.monotonic()
 
-        assert _until(lambda: daemon.store is not None and daemon.store.cursor(), 10), (
+        assert _until(lambda: bool(daemon.parts.store.cursor()), 10), (
             "the running daemon never synced after enroll"
         )
         assert time.monotonic() - enrolled_mono < 5

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from player.adapters.clock import SystemClock
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
+from player.composition import StoreSource
 from player.core.model import Play, Tier
-from player.daemon import StoreSource
 from player.errors import DownloadError
 from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop
