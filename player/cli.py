@@ -631,7 +631,6 @@ def enrollment_code(args: argparse.Namespace, stdin: IO[str]) -> str:
 def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     import platform
 
-    from player.adapters.http_api import ControlApiClient
     from player.credentials import Credentials, owner_for, save_credentials
     from player.settings import check_http_url
 
@@ -657,8 +656,8 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
         "system": platform.platform(),
         "player_version": _version(),
     }
-    with ControlApiClient(api_url, None, allow_insecure_http=allow_insecure_http) as client:
-        enrollment = client.enroll(code, hardware)
+    with ctx.parts() as parts:
+        enrollment = parts.enrollment_client(api_url).enroll(code, hardware)
     save_credentials(
         ctx.settings.credentials_path,
         Credentials(api_url, enrollment.device_id, enrollment.device_token),

@@ -77,7 +77,7 @@ class Hooks:
     synced: Callable[[SyncOutcome], None] | None = None
     file_ready: Callable[[str], None] | None = None
     cache_changed: Callable[[], None] | None = None
-    heartbeat: Callable[[], None] | None = None
+    heartbeat: Callable[[PlaybackLoop], None] | None = None  # from the loop's thread
     heartbeat_interval_s: float = 10.0
     status: Callable[[], Mapping[str, Any]] = dict
 
@@ -410,6 +410,7 @@ class PlayerParts:
         """The playback loop, started."""
         from player.runtime.playback import PlaybackLoop
 
+        beat = self.hooks.heartbeat
         loop = PlaybackLoop(
             StoreSource(self.store, Tier(self.settings.playback.fallback)),
             self.clock,
@@ -417,7 +418,7 @@ class PlayerParts:
             self.cache.path_for,
             crossfade_ms=self.settings.playback.crossfade_ms,
             heartbeat_interval_s=self.hooks.heartbeat_interval_s,
-            heartbeat=self.hooks.heartbeat,
+            heartbeat=None if beat is None else lambda: beat(loop),
         )
         loop.start()
         self._stack.callback(loop.stop)
@@ -439,6 +440,16 @@ class PlayerParts:
         return server
 
     # -- the network side ----------------------------------------------------------
+
+    def enrollment_client(self, api_url: str) -> ControlApiClient:
+        """An API client without a device token (``enroll``); closed with the parts."""
+        from player.adapters.http_api import ControlApiClient
+
+        client = ControlApiClient(
+            api_url, None, allow_insecure_http=self.settings.api.allow_insecure_http
+        )
+        self._stack.callback(client.close)
+        return client
 
     @property
     def network(self) -> Network | None:

@@ -40,13 +40,13 @@ import player
 from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
-from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
+from player.adapters.textfile_metrics import PlayerMetrics
 from player.adapters.vlc_output import libvlc_version
 from player.composition import Hooks, PlayerParts
 from player.core.clock import stored_instant
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
-from player.runtime.jobs import CredentialsWatch, Jobs
+from player.runtime.jobs import CredentialsWatch, Jobs, MetricsTextfile
 from player.runtime.syncer import SyncOutcome
 from player.settings import Settings
 from player.store.read_only import KEY_LAST_SYNC_OK_AT
@@ -54,6 +54,7 @@ from player.wire import format_instant
 
 if TYPE_CHECKING:
     from player.runtime.playback import PlaybackLoop
+    from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
 
@@ -91,21 +92,18 @@ class Daemon:
         self._last_status_line = ""
         self._credentials = CredentialsWatch(self.parts)
         self._metrics_probe = SystemMetricsProbe(settings.data_dir)
-        # The textfile: written by the metrics job and once more (up 0) at shutdown,
-        # under this lock, never after the shutdown's write.
         textfile_dir = settings.metrics.textfile_dir
-        self._textfile = TextfileWriter(textfile_dir) if textfile_dir is not None else None
-        self._metrics_lock = threading.Lock()
-        self._metrics_stopped = False
+        self._textfile = (MetricsTextfile(textfile_dir, self.metrics_snapshot)
+                          if textfile_dir is not None else None)
         self.jobs = Jobs(self.parts, sync=self._run_sync,
-                         metrics=self._metrics_job if self._textfile is not None else None)
+                         metrics=self._textfile.write if self._textfile is not None else None)
         self._started_at = datetime.now(UTC)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or ``request_stop``); returns the exit code."""
-        self._install_signals()
+        install_signals(self._stop, self._sync_now)
         try:
             self.start()
             self._main_wait()
@@ -121,7 +119,7 @@ class Daemon:
         parts.run_lock  # noqa: B018 - one daemon per data directory, before anything else
         parts.store  # noqa: B018
         parts.on_close(self._write_stopped_metrics)  # the last word while the store is open
-        self._recover_interrupted_plays(parts.stored_clock_floor)
+        recover_interrupted_plays(parts.store, parts.stored_clock_floor)
         parts.loop  # noqa: B018 - builds and starts the store, clock, cache, output, loop
         self._notifier.ready()
         log.info("player %s started: data_dir=%s backend=%s", player.__version__,
@@ -131,17 +129,6 @@ class Daemon:
         parts.serve_control({"sync": self._control_sync, "status": lambda _req: self.status()})
         parts.clock.on_step(self._clock_stepped)
         self.started.set()
-
-    def _recover_interrupted_plays(self, known_alive_at: datetime | None) -> None:
-        """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
-        try:
-            plays = self.parts.store.recover_interrupted_plays(known_alive_at)
-        except PlayerError as exc:  # playback first; the record stays for the next start
-            log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
-            return
-        for play in plays:
-            log.info("the last stop cut %s (started %s) short: recorded as skipped",
-                     play.asset_id, format_instant(play.started_at))
 
     def _pick_up_credentials(self) -> bool:
         """(Re)build the network side when the credentials file changed; True when it did.
@@ -189,8 +176,8 @@ class Daemon:
             except PlayerError as exc:
                 log.info("pending plays stay queued for the next start: %s", exc)
         parts.close()
-        if not self._metrics_stopped:  # start failed before the store opened
-            self._write_stopped_metrics()
+        if self._textfile is not None and not self._textfile.stopped:
+            self._write_stopped_metrics()  # start failed before the store opened
         log.info("player stopped")
 
     # -- sync --------------------------------------------------------------------------
@@ -241,11 +228,9 @@ class Daemon:
         if not self._stop.is_set():
             self.jobs.rearm_soon()
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, loop: PlaybackLoop) -> None:
         self._notifier.watchdog()
-        if not self.started.is_set():
-            return
-        now = self.parts.loop.now_playing()
+        now = loop.now_playing()
         line = f"{now.state}: {now.tier or '-'} {now.asset_id or ''}".strip()
         if line != self._last_status_line:
             self._last_status_line = line
@@ -254,32 +239,14 @@ class Daemon:
     # -- metrics and status ------------------------------------------------------------
 
     def _metrics_job(self) -> None:
-        with self._metrics_lock:
-            if self._textfile is None or self._metrics_stopped:
-                return
-            try:
-                snapshot = self.metrics_snapshot()
-            except Exception:  # job boundary: a bug, not the directory (the writer logs that)
-                log.exception("metrics: cannot take a snapshot")
-                return
-            self._textfile.write(snapshot)
+        if self._textfile is not None:
+            self._textfile.write()
 
     def _write_stopped_metrics(self) -> None:
-        """At shutdown, before the store closes: the textfile says up 0 (never a stale 1)."""
-        with self._metrics_lock:
-            self._metrics_stopped = True
-            if self._textfile is None:
-                return
-            if not all(self.parts.has(name) for name in ("store", "clock", "cache")):
-                self._textfile.remove()  # start failed early: no snapshot to give
-                return
-            try:
-                snapshot = self.metrics_snapshot()
-            except Exception:  # shutdown boundary: still leave no "up 1" behind
-                log.exception("metrics: cannot take the last snapshot")
-                self._textfile.remove()
-                return
-            self._textfile.write_stopped(snapshot)
+        if self._textfile is not None:
+            parts = self.parts
+            self._textfile.write_stopped(
+                can_snapshot=all(parts.has(name) for name in ("store", "clock", "cache")))
 
     def metrics_snapshot(self) -> PlayerMetrics:
         """The node_exporter textfile view of the player."""
@@ -290,22 +257,33 @@ class Daemon:
         return live_status(self.parts, self._started_at, self._credentials.enrolled,
                            self._metrics_probe)
 
-    # -- signals -----------------------------------------------------------------------
+def recover_interrupted_plays(store: PlayerStore, known_alive_at: datetime | None) -> None:
+    """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
+    try:
+        plays = store.recover_interrupted_plays(known_alive_at)
+    except PlayerError as exc:  # playback first; the record stays for the next start
+        log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
+        return
+    for play in plays:
+        log.info("the last stop cut %s (started %s) short: recorded as skipped",
+                 play.asset_id, format_instant(play.started_at))
 
-    def _install_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
 
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: stopping", signal.Signals(signum).name)
-            self._stop.set()
+def install_signals(stop_event: threading.Event, sync_now: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop_event``, SIGHUP ``sync_now`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
 
-        def hup(_signum: int, _frame: FrameType | None) -> None:
-            self._sync_now.set()
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop_event.set()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, hup)
+    def hup(_signum: int, _frame: FrameType | None) -> None:
+        sync_now.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hup)
 
 
 def run(settings: Settings, environ: Mapping[str, str]) -> int:

@@ -18,9 +18,11 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
 from player.composition import PlayerParts
 from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
@@ -144,6 +146,47 @@ class Jobs:
             self._parts.janitor.run_once()
         except Exception:  # job boundary
             log.exception("janitor: unexpected error")
+
+
+class MetricsTextfile:
+    """The node_exporter textfile: written by the metrics job, and once more (up 0) at stop.
+
+    Both under one lock, and never after the stop's write (a job still running
+    when the scheduler stopped must not write "up 1" again).
+    """
+
+    def __init__(self, textfile_dir: Path, snapshot: Callable[[], PlayerMetrics]) -> None:
+        self._writer = TextfileWriter(textfile_dir)
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def write(self) -> None:
+        """The metrics job."""
+        with self._lock:
+            if self.stopped:
+                return
+            try:
+                snapshot = self._snapshot()
+            except Exception:  # job boundary: a bug, not the directory (the writer logs that)
+                log.exception("metrics: cannot take a snapshot")
+                return
+            self._writer.write(snapshot)
+
+    def write_stopped(self, *, can_snapshot: bool) -> None:
+        """At stop, while the store is open: the textfile says up 0 (never a stale 1)."""
+        with self._lock:
+            self.stopped = True
+            if not can_snapshot:
+                self._writer.remove()  # start failed early: no snapshot to give
+                return
+            try:
+                snapshot = self._snapshot()
+            except Exception:  # shutdown boundary: still leave no "up 1" behind
+                log.exception("metrics: cannot take the last snapshot")
+                self._writer.remove()
+                return
+            self._writer.write_stopped(snapshot)
 
 
 class CredentialsWatch:
