@@ -40,6 +40,7 @@ from player.settings import Settings, load_settings, mask_secret, settings_as_di
 from player.wire import encode_play, format_instant, parse_instant
 
 if TYPE_CHECKING:
+    from player.composition import PlayerParts
     from player.store.read_only import StoreReader
     from player.store.repository import PlayerStore
 
@@ -49,7 +50,7 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 
 # Extra state keys `status` shows when present (written by the syncer, daemon and
-# uploader; the store owns cursor/device/last_sync_at).
+# uploader; the store owns cursor/device; the syncer last_sync_ok_at).
 STATUS_STATE_KEYS = (
     "last_sync_error",
     "last_error",
@@ -135,24 +136,18 @@ class Context:
                 reader.close()
 
     @contextmanager
+    def parts(self) -> Iterator[PlayerParts]:
+        """The player's parts, built on demand by the daemon's builder; all closed at the end."""
+        from player.composition import PlayerParts
+
+        with PlayerParts(self.settings, self.environ) as parts:
+            yield parts
+
+    @contextmanager
     def store(self) -> Iterator[PlayerStore]:
         """Open the local database for writing (creating and migrating it); always closed."""
-        from player.store.repository import PlayerStore
-
-        try:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PlayerError(
-                f"data_dir {self.settings.data_dir}: cannot create: {exc.strerror or exc}"
-            ) from exc
-        store = PlayerStore.open(
-            self.settings.db_path, outbox_max_rows=self.settings.telemetry.outbox_max_rows
-        )
-        try:
-            yield store
-        finally:
-            store.close()
-
+        with self.parts() as parts:
+            yield parts.store
 
 def _version() -> str:
     from importlib import metadata  # ~25 ms: only --version and enroll need it
@@ -191,15 +186,14 @@ def _register_import(sub: Subparsers) -> None:
 
 
 def _cmd_import(args: argparse.Namespace, ctx: Context) -> int:
-    from player.adapters.media_cache import MediaCache
     from player.bundle import apply_bundle, prepare_bundle
 
     bundle_dir: Path = args.dir
-    cache = MediaCache(ctx.settings.media_dir)
-    # Verify before opening (maybe creating) the database: a bad bundle touches nothing.
-    plan = prepare_bundle(bundle_dir, cache)
-    with ctx.store() as store:
-        result = apply_bundle(plan, store, cache)
+    with ctx.parts() as parts:
+        cache = parts.media_cache
+        # Verify before opening (maybe creating) the database: a bad bundle touches nothing.
+        plan = prepare_bundle(bundle_dir, cache)
+        result = apply_bundle(plan, parts.store, cache)
     if args.json:
         ctx.print_json(asdict(result))
     else:
@@ -375,7 +369,7 @@ def _register_status(sub: Subparsers) -> None:
 def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
     """The local parts of the status (no network); quarantines judged at ``at``."""
     from player.adapters.media_cache import MediaCache
-    from player.store.read_only import KEY_LAST_SYNC_AT
+    from player.store.read_only import KEY_LAST_SYNC_OK_AT
 
     usage = MediaCache(ctx.settings.media_dir).usage()
     with ctx.store_reader() as store:
@@ -389,7 +383,7 @@ def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
             "device": _plain(device) if device is not None else None,
             "enrolled": ctx.settings.credentials_path.is_file(),
             "cursor": store.cursor(),
-            "last_sync_at": _instant_text(store.get_state(KEY_LAST_SYNC_AT)),
+            "last_sync_at": _instant_text(store.get_state(KEY_LAST_SYNC_OK_AT)),
             "counts": _plain(counts),
             "cache": {"files": usage.files, "size_bytes": usage.size_bytes},
             "outbox_plays": counts.outbox_pending,
@@ -638,7 +632,6 @@ def enrollment_code(args: argparse.Namespace, stdin: IO[str]) -> str:
 def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
     import platform
 
-    from player.adapters.http_api import ControlApiClient
     from player.credentials import Credentials, owner_for, save_credentials
     from player.settings import check_http_url
 
@@ -664,8 +657,8 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
         "system": platform.platform(),
         "player_version": _version(),
     }
-    with ControlApiClient(api_url, None, allow_insecure_http=allow_insecure_http) as client:
-        enrollment = client.enroll(code, hardware)
+    with ctx.parts() as parts:
+        enrollment = parts.enrollment_client(api_url).enroll(code, hardware)
     save_credentials(
         ctx.settings.credentials_path,
         Credentials(api_url, enrollment.device_id, enrollment.device_token),
@@ -791,6 +784,7 @@ def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, Any]:
+    """What the daemon's control socket answers, with the daemon's parts built here."""
     from player.credentials import load_credentials
 
     # Before the heavy imports: a box that is not enrolled is told so at once.
@@ -798,38 +792,15 @@ def _sync_in_foreground(ctx: Context, download_timeout_s: float) -> dict[str, An
     if credentials is None:
         raise PlayerError("not enrolled: run 'lomuz-player enroll --api URL --code CODE' first")
 
-    from player.adapters.clock import SystemClock
-    from player.adapters.fetcher import Fetcher
-    from player.adapters.http_api import ControlApiClient
-    from player.adapters.media_cache import MediaCache
-    from player.runtime.downloads import DownloadManager
-    from player.runtime.janitor import Janitor
-    from player.runtime.syncer import Syncer
-
-    cache = MediaCache(ctx.settings.media_dir)
-    cache.ensure_dirs()
-    api = ctx.settings.api
-    with ctx.store() as store, ControlApiClient(
-        credentials.api_url, credentials.device_token,
-        allow_insecure_http=api.allow_insecure_http, media_origins=api.media_origins,
-    ) as client:
-        clock = SystemClock()
+    with ctx.parts() as parts:
+        parts.cache  # noqa: B018 - created first, as the daemon does
+        network = parts.connect(credentials)
         try:
-            outcome = Syncer(store, client, clock).sync_once()
+            outcome = network.syncer.sync_once()
         except PlayerError as exc:
             return {"ok": False, "error": str(exc)}
-        janitor = Janitor(
-            store, cache, clock,
-            max_cache_bytes=ctx.settings.downloads.max_cache_bytes,
-            min_free_bytes=ctx.settings.downloads.min_free_bytes,
-        )
-        downloads = DownloadManager(
-            store, cache, Fetcher(client, cache), clock,
-            concurrency=ctx.settings.downloads.concurrency,
-            room_problem=janitor.room_problem,
-        )
-        started_mono = clock.monotonic()
-        downloads.start()
+        started_mono = parts.clock.monotonic()
+        downloads = network.downloads
         try:
             idle = downloads.wait_idle(download_timeout_s)
         finally:

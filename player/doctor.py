@@ -518,8 +518,9 @@ def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
             mode_note = f"chmod 600 {settings.credentials_path}"
     except OSError:
         pass
-    # The URL the daemon uses: api.url from the settings wins over the enrolled one.
-    api_url = settings.api.url or creds.api_url
+    from player.composition import api_url_for
+
+    api_url = api_url_for(settings, creds)  # the URL the daemon and `sync` use
     key = "api.url" if settings.api.url else f"api_url in {settings.credentials_path}"
     try:
         check_http_url(api_url, allow_insecure_http=True)

@@ -547,3 +547,14 @@ def probe_audio_output(
         return str(exc)
     finally:
         output.close()
+
+
+def libvlc_version() -> str | None:
+    """The installed libvlc's version, None when there is none (imports vlc)."""
+    try:
+        import vlc
+
+        version = vlc.libvlc_get_version()
+    except (ImportError, OSError, AttributeError):
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)

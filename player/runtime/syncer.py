@@ -29,6 +29,7 @@ from email.utils import format_datetime
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
 from player.errors import PlayerError, StoreFull
+from player.store.read_only import KEY_LAST_SYNC_OK_AT
 from player.store.repository import KEY_SYNC_INTERVAL_S, ApplyResult, PlayerStore
 from player.wire import (
     MAX_SYNC_INTERVAL_S,
@@ -39,9 +40,11 @@ from player.wire import (
 
 log = logging.getLogger(__name__)
 
+__all__ = ["KEY_LAST_SYNC_ATTEMPT_AT", "KEY_LAST_SYNC_ERROR", "KEY_LAST_SYNC_OK_AT", "SyncOutcome",
+           "Syncer"]
+
 KEY_LAST_SYNC_ERROR = "last_sync_error"
 KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
-KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
 
 
 @dataclass(frozen=True)

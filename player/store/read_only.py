@@ -40,7 +40,12 @@ BUSY_TIMEOUT_MS = 5000
 
 KEY_CURSOR = "cursor"
 KEY_DEVICE = "device"
+# When the last manifest was applied (written by the store; the bundle's or the
+# API's server time): not "last sync", which is KEY_LAST_SYNC_OK_AT.
 KEY_LAST_SYNC_AT = "last_sync_at"
+# "Last sync": when the syncer last heard from the API, on the corrected clock.
+# Written only by the syncer (daemon or foreground), read by `status` and the daemon.
+KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
 KEY_PLAYS_DROPPED = "plays.dropped"
 # The daemon's "time never goes back" floor (written by the daemon, reset by
 # ``lomuz-player clock reset``).

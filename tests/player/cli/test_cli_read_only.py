@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from player.cli import EXIT_FAILURE, EXIT_OK, main
-from player.daemon import KEY_CLOCK_LOWER_BOUND
 from player.runtime.control import ControlServer
+from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 from player.store.repository import PlayerStore
 
 READ_COMMANDS = [

@@ -75,14 +75,15 @@ def test_daemon_textfile_counts_plays_and_says_up_0_after_shutdown(tmp_path: Pat
     daemon = daemon_with_textfile(tmp_path, textfile_dir)
     daemon.start()
     try:
-        assert daemon.store is not None
+        assert daemon.started.is_set()
         daemon._metrics_job()
         first = values(target)
         assert first["lomuz_player_up"] == 1
         assert first["lomuz_player_plays_total"] == 0
         for n in range(4):
-            daemon.store.record_play(play(n))
-        daemon.store.mark_plays_uploaded([p.id for p in daemon.store.pending_plays(100)])
+            daemon.parts.store.record_play(play(n))
+        store = daemon.parts.store
+        store.mark_plays_uploaded([p.id for p in store.pending_plays(100)])
         daemon._metrics_job()
         now = values(target)
         assert now["lomuz_player_plays_total"] == 4

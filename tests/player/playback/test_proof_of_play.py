@@ -13,8 +13,9 @@ import pytest
 from lomuz_rules.model import Decision, Tier
 from player.adapters.null_output import NullOutput
 from player.adapters.output import MediaOutput
+from player.composition import StoreSource
 from player.core.model import Outcome, Play
-from player.daemon import Daemon, StoreSource
+from player.daemon import Daemon
 from player.runtime.playback import PlaybackLoop
 from player.settings import Settings
 from player.store import PlayerStore
@@ -257,8 +258,8 @@ def test_daemon_status_shows_whether_the_output_mixes(tmp_path: Path) -> None:
     daemon = Daemon(Settings(data_dir=tmp_path / "data"), {}, output=FakeOutput(overlap=False))
     daemon.start()
     try:
-        assert daemon.loop is not None
-        wait_for(lambda: daemon.loop is not None and daemon.loop.now_playing().state == "playing")
+        assert daemon.started.is_set()
+        wait_for(lambda: daemon.parts.loop.now_playing().state == "playing")
         now_playing = daemon.status()["now_playing"]
         assert now_playing["state"] == "playing"
         assert now_playing["supports_overlap"] is False

@@ -50,7 +50,7 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     try:
-        assert _until(lambda: daemon.loop is not None and daemon._control is not None, 10)
+        assert daemon.started.wait(10)
         assert daemon.status()["enrolled"] is False
 
         out, err = io.StringIO(), io.StringIO()
@@ -62,13 +62,14 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
         assert code == 0, err.getvalue()
         enrolled_mono = time.monotonic()
 
-        assert _until(lambda: daemon.store is not None and daemon.store.cursor(), 10), (
+        # the sync is done once it recorded its time (the cursor is stored just before)
+        assert _until(lambda: daemon.status()["last_sync_ok_at"] is not None, 10), (
             "the running daemon never synced after enroll"
         )
         assert time.monotonic() - enrolled_mono < 5
         status = daemon.status()
         assert status["enrolled"] is True
-        assert status["last_sync_ok_at"] is not None
+        assert status["cursor"]
         device = api.call("GET", f"/v1/devices/{created['id']}")
         assert device["last_seen_at"] is not None
     finally:

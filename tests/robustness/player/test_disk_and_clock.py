@@ -20,8 +20,8 @@ from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
+from player.composition import StoreSource
 from player.core.model import Play
-from player.daemon import StoreSource
 from player.errors import DownloadError
 from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop

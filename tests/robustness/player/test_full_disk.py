@@ -154,8 +154,8 @@ def test_a_daemon_with_a_database_on_a_full_disk_plays_and_writes_its_plays_back
     daemon = Daemon(Settings(data_dir=data_dir), {}, output=NullOutput())
     daemon.start()
     try:
-        assert daemon.loop is not None and daemon.store is not None
-        loop, store = daemon.loop, daemon.store
+        assert daemon.started.is_set()
+        loop, store = daemon.parts.loop, daemon.parts.store
         # Several item lengths: it plays the cache, from memory, and keeps going.
         wait_for(lambda: store.counts().plays_in_memory >= 8, 15, "plays stopped")
         playing = loop.now_playing()
@@ -202,8 +202,8 @@ def test_a_daemon_without_a_database_on_a_full_disk_plays_the_jingle(
     daemon = Daemon(Settings(data_dir=data_dir), {}, output=NullOutput())
     daemon.start()
     try:
-        assert daemon.loop is not None and daemon.store is not None
-        loop, store = daemon.loop, daemon.store
+        assert daemon.started.is_set()
+        loop, store = daemon.parts.loop, daemon.parts.store
         assert store.stand_in
         wait_for(lambda: loop.now_playing().state == "playing", 5, "never played")
         assert loop.now_playing().tier == Tier.JINGLE

@@ -88,7 +88,7 @@ def running(data_dir: Path) -> Iterator[Daemon]:
     thread = threading.Thread(target=daemon.run, name="daemon-under-test", daemon=True)
     thread.start()
     try:
-        assert _until(lambda: daemon.loop is not None and daemon._control is not None, 15), (
+        assert daemon.started.wait(15), (
             "the daemon did not start"
         )
         yield daemon
@@ -100,7 +100,7 @@ def running(data_dir: Path) -> Iterator[Daemon]:
 
 def alive(daemon: Daemon) -> bool:
     """The playback thread runs and is not stopped."""
-    loop = daemon.loop
+    loop = daemon.parts.loop
     if loop is None or loop.now_playing().state == "stopped":
         return False
     thread: threading.Thread | None = getattr(loop, "_thread", None)
@@ -129,9 +129,9 @@ def test_a_store_holding_two_sizes_for_one_sha256_still_starts(tmp_path: Path) -
     try:
         _enroll(data_dir, server.url)
         with running(data_dir) as daemon:
-            assert daemon.downloads is not None
+            assert daemon.parts.network is not None
             assert _until(lambda: alive(daemon), 5)
-            assert _until(lambda: daemon.cache is not None and daemon.cache.has(media_sha()), 15), (
+            assert _until(lambda: daemon.parts.cache.has(media_sha()), 15), (
                 "the file was never downloaded"
             )
             assert alive(daemon)
@@ -153,10 +153,10 @@ def test_a_stored_sync_interval_out_of_range_still_starts(tmp_path: Path) -> Non
     try:
         _enroll(data_dir, server.url)
         with running(data_dir) as daemon:
-            assert _until(lambda: daemon._scheduler is not None, 10), "jobs never armed"
+            assert _until(lambda: daemon.jobs.armed, 10), "jobs never armed"
             assert alive(daemon)
-            assert daemon.store is not None
-            store = daemon.store
+            assert daemon.started.is_set()
+            store = daemon.parts.store
             assert _until(lambda: store.get_state(KEY_SYNC_INTERVAL_S) == "10", 10)  # synced
             assert alive(daemon)
     finally:
@@ -184,7 +184,7 @@ def _cli(data_dir: Path, tmp_path: Path, *argv: str) -> tuple[int, str, str]:
 def test_clock_reset_deletes_the_bound_and_refuses_while_the_daemon_runs(
     tmp_path: Path,
 ) -> None:
-    from player.daemon import KEY_CLOCK_LOWER_BOUND
+    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 
     data_dir = tmp_path / "player"
     assert _cli(data_dir, tmp_path, "clock", "reset")[0] == 0  # nothing stored: fine
@@ -193,15 +193,15 @@ def test_clock_reset_deletes_the_bound_and_refuses_while_the_daemon_runs(
     with PlayerStore.open(_settings(data_dir).db_path) as store:
         store.set_state(KEY_CLOCK_LOWER_BOUND, poisoned)
     with running(data_dir) as daemon:
-        assert daemon.clock is not None and daemon.clock.now().year == 2040
+        assert daemon.parts.clock.now().year == 2040
         code, _out, err = _cli(data_dir, tmp_path, "clock", "reset")
         assert code == 1 and "daemon is running" in err
     code, out, err = _cli(data_dir, tmp_path, "clock", "reset")
     assert code == 0, err
     assert poisoned in out
     with running(data_dir) as daemon:
-        assert daemon.clock is not None
-        assert abs((daemon.clock.now() - datetime.now(UTC)).total_seconds()) < 5
+        assert daemon.started.is_set()
+        assert abs((daemon.parts.clock.now() - datetime.now(UTC)).total_seconds()) < 5
 
 
 # -- the property: a hostile API, then a sane one -----------------------------------
@@ -348,9 +348,9 @@ def test_no_hostile_api_stops_the_player_for_good(
                     "%a, %d %b %Y %H:%M:%S GMT")
                 for _ in range(3):
                     _sync(daemon)
-                assert daemon.clock is not None
-                daemon.clock.now()
-                daemon.clock.flush()
+                assert daemon.started.is_set()
+                daemon.parts.clock.now()
+                daemon.parts.clock.flush()
             for body, status, date in steps:
                 api.body, api.status, api.date = body, status, date
                 _sync(daemon)
@@ -369,20 +369,21 @@ def test_no_hostile_api_stops_the_player_for_good(
             for _ in range(3):
                 reply = _sync(daemon)
                 assert reply["ok"], reply
-            assert daemon.store is not None and daemon.store.cursor() == "sane-final"
+            assert daemon.parts.store.cursor() == "sane-final"
             assert daemon.status()["last_sync_error"] is None
-            assert daemon.clock is not None
-            assert abs((daemon.clock.now() - datetime.now(UTC)).total_seconds()) < 5
-            assert daemon.downloads is not None
-            daemon.downloads.retry_now()  # what `lomuz-player sync` does: no back-off wait
-            daemon.downloads.reprioritise()
-            assert _until(lambda: daemon.cache is not None and daemon.cache.has(media_sha()),
+            assert daemon.started.is_set()
+            assert abs((daemon.parts.clock.now() - datetime.now(UTC)).total_seconds()) < 5
+            assert daemon.parts.network is not None
+            # what `lomuz-player sync` does: no back-off wait
+            daemon.parts.network.downloads.retry_now()
+            daemon.parts.network.downloads.reprioritise()
+            assert _until(lambda: daemon.parts.cache.has(media_sha()),
                           20), daemon.status()["downloads"]
             # Whatever an accepted hostile manifest left playing (an item of 10 s or a
             # week) is cut short, as a director's skip would: the next play is stamped
             # on the corrected clock, which must be real time again.
-            assert daemon.loop is not None
-            daemon.loop.request_skip()
+            assert daemon.started.is_set()
+            daemon.parts.loop.request_skip()
             assert _until(lambda: _playing_the_song_since_now(daemon), 10), (
                 daemon.status()["now_playing"], daemon.status()["clock"]
             )
@@ -391,8 +392,8 @@ def test_no_hostile_api_stops_the_player_for_good(
 
 
 def _playing_the_song_since_now(daemon: Daemon) -> bool:
-    assert daemon.loop is not None
-    now = daemon.loop.now_playing()
+    assert daemon.started.is_set()
+    now = daemon.parts.loop.now_playing()
     return (
         now.asset_id == "a-song"
         and now.started_at is not None
