@@ -381,9 +381,13 @@ class Daemon:
                 break
             log.warning("wall clock is implausible (%s); jobs wait", datetime.now(UTC))
             self._stop.wait(CLOCK_WAIT_S)
+            self.clock.maintain()
         if self.syncer is not None and not self._stop.is_set():
             self._run_sync("boot")
         while not self._stop.is_set():
+            if self.clock is not None:
+                # The clock's periodic job: persist its bound, notify a step (not in now()).
+                self.clock.maintain()
             if self._sync_now.wait(1.0):
                 self._sync_now.clear()
                 self._run_sync("requested")
