@@ -13,7 +13,8 @@ import pytest
 
 from player.core.model import Decision, MediaType, Outcome, Tier
 from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import FakeOutput, FakeSource, decision, fake_media_path
 
 Make = Callable[..., tuple[PlaybackLoop, FakeSource, FakeOutput]]
 

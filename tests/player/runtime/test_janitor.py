@@ -21,8 +21,8 @@ from player.core.model import Outcome, Play, Tier
 from player.runtime.downloads import DownloadManager
 from player.runtime.janitor import KEY_STORAGE_FULL, Janitor
 from player.store.repository import PlayerStore
+from tests.fakes.clock import FakeClock
 from tests.player.runtime.helpers import (
-    FakeClock,
     MediaFiles,
     Script,
     ScriptedServer,
