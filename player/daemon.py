@@ -48,8 +48,8 @@ from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
 from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
-from player.core.clock import stored_instant
 from player.core.model import Decision, Play, Tier
+from player.core.status import CacheUse, PlayerStatus, RuntimeStatus, audio_state, status_line
 from player.credentials import Credentials, CredentialsUnreadable, load_credentials
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
@@ -60,6 +60,7 @@ from player.runtime.playback import PlaybackLoop
 from player.runtime.syncer import Syncer, SyncOutcome
 from player.runtime.telemetry import TelemetryUploader
 from player.settings import Settings
+from player.status_render import live_json
 from player.store.read_only import KEY_CLOCK_LOWER_BOUND
 from player.store.repository import PlayerStore
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S, format_instant
@@ -202,7 +203,7 @@ class Daemon:
             memory_if_full=True,
         )
         self.store = store
-        lower_bound = stored_instant(store.get_state(KEY_CLOCK_LOWER_BOUND))
+        lower_bound = store.device_state().clock_lower_bound
         clock = SystemClock(
             lower_bound=lower_bound,
             persist_lower_bound=lambda at: store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat()),
@@ -551,42 +552,7 @@ class Daemon:
 
     def metrics_snapshot(self) -> PlayerMetrics:
         """The node_exporter textfile view of the player."""
-        from player.runtime.syncer import (
-            KEY_LAST_SYNC_ATTEMPT_AT,
-            KEY_LAST_SYNC_ERROR,
-            KEY_LAST_SYNC_OK_AT,
-        )
-
-        assert self.store is not None
-        assert self.clock is not None
-        assert self.cache is not None
-        now = self.clock.now()
-        counts = self.store.counts(now)
-        usage = self.cache.usage()
-        clock = self.clock.status()
-        playing = self.loop.now_playing() if self.loop is not None else None
-        downloads = self.downloads.status() if self.downloads is not None else None
-        return PlayerMetrics(
-            playing=playing is not None and playing.state == "playing",
-            tier=str(playing.tier) if playing is not None and playing.tier else None,
-            last_sync_success_at=stored_instant(self.store.get_state(KEY_LAST_SYNC_OK_AT)),
-            last_sync_attempt_at=stored_instant(self.store.get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
-            sync_failing=bool(self.store.get_state(KEY_LAST_SYNC_ERROR)),
-            outbox_pending_plays=counts.outbox_pending,
-            outbox_dropped_plays_total=counts.plays_dropped,
-            cache_bytes=usage.size_bytes,
-            cache_files=usage.files,
-            download_failures_total=downloads.failed_total if downloads else 0,
-            pending_downloads=downloads.pending if downloads else 0,
-            plays_total=self.store.plays_recorded_count(),
-            clock_offset_s=clock.offset_s,
-            clock_trusted=clock.trusted,
-            quarantined_assets=counts.quarantined,
-            storage_full=bool(self.janitor and self.janitor.storage_full),
-            started_at=self._started_at,
-            taken_at=now,
-            version=player.__version__,
-        )
+        return PlayerMetrics.from_status(self.status_model(with_host=False))
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -629,60 +595,39 @@ class Daemon:
         self._notifier.watchdog()
         if self.loop is None:
             return
-        now = self.loop.now_playing()
-        line = f"{now.state}: {now.tier or '-'} {now.asset_id or ''}".strip()
+        line = status_line(self.loop.now_playing())
         if line != self._last_status_line:
             self._last_status_line = line
             self._notifier.status(line)
 
     # -- status -----------------------------------------------------------------------
 
+    def status_model(self, *, with_host: bool = True) -> PlayerStatus:
+        """The one status model, read once (``with_host``: libvlc and the host probe too)."""
+        assert self.store is not None and self.clock is not None and self.cache is not None
+        now = self.clock.now()
+        usage = self.cache.usage()
+        playing = self.loop.now_playing() if self.loop is not None else None
+        runtime = RuntimeStatus(
+            started_at=self._started_at,
+            player_version=player.__version__,
+            libvlc_version=_libvlc_version() if with_host else None,
+            now_playing=playing,
+            audio=audio_state(self.settings.playback.backend, playing),
+            enrolled=self._credentials is not None,
+            downloads=self.downloads.status() if self.downloads is not None else None,
+            storage_full=bool(self.janitor and self.janitor.storage_full),
+            system=self._metrics_probe.snapshot().to_json() if with_host else None,
+        )
+        return PlayerStatus(
+            at=now, state=self.store.device_state(), counts=self.store.counts(now),
+            cache=CacheUse(usage.files, usage.size_bytes), clock=self.clock.status(),
+            runtime=runtime, plays_total=self.store.plays_recorded_count(),
+        )
+
     def status(self) -> dict[str, Any]:
         """The live status: what `status` prints and what telemetry reports."""
-        assert self.store is not None and self.clock is not None and self.cache is not None
-        clock = self.clock.status()
-        counts = self.store.counts(self.clock.now())
-        usage = self.cache.usage()
-        out: dict[str, Any] = {
-            "at": format_instant(self.clock.now()),
-            "versions": {"player": player.__version__, "libvlc": _libvlc_version()},
-            "started_at": format_instant(self._started_at),
-            "now_playing": _plain(self.loop.now_playing()) if self.loop else None,
-            "audio": self._audio_status(),
-            "enrolled": self._credentials is not None,
-            "cursor": self.store.cursor(),
-            "last_sync_ok_at": self.store.get_state("last_sync_ok_at") or None,
-            "last_sync_error": self.store.get_state("last_sync_error") or None,
-            "cache": {"files": usage.files, "size_bytes": usage.size_bytes},
-            "storage_full": bool(self.janitor and self.janitor.storage_full),
-            "outbox": {
-                "pending": counts.outbox_pending,
-                "dropped": counts.plays_dropped,
-            },
-            "catalogue": _plain(counts),
-            "clock": {
-                "trusted": clock.trusted,
-                "plausible": clock.plausible,
-                "offset_s": round(clock.offset_s, 3),
-                "reason": clock.reason,
-                "steps": clock.steps,
-            },
-            "downloads": _plain(self.downloads.status()) if self.downloads else None,
-            "system": self._metrics_probe.snapshot().to_json(),
-        }
-        return out
-
-    def _audio_status(self) -> dict[str, Any]:
-        """Whether sound reaches a device: "ok", "none" (no device), "unknown" or "off"."""
-        backend = self.settings.playback.backend
-        playing = self.loop.now_playing() if self.loop is not None else None
-        if backend == "null":
-            return {"backend": backend, "state": "off", "problem": None}
-        return {
-            "backend": backend,
-            "state": playing.audio_output if playing is not None else "unknown",
-            "problem": playing.audio_problem if playing is not None else None,
-        }
+        return live_json(self.status_model())
 
     # -- signals -----------------------------------------------------------------------
 

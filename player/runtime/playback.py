@@ -81,6 +81,7 @@ from typing import Protocol
 from player.adapters.output import MediaEnded, MediaFailed, MediaOutput, MediaStarted
 from player.core.media_format import SNIFF_BYTES, judge
 from player.core.model import Decision, MediaType, Outcome, Play, Tier
+from player.core.status import NowPlaying
 from player.errors import PlayerError
 
 log = logging.getLogger(__name__)
@@ -135,26 +136,6 @@ class Clock(Protocol):
         ...
 
     def monotonic(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class NowPlaying:
-    """Snapshot for status, metrics and sd_notify.
-
-    ``state``: starting|playing|silence|no_audio|stopped.
-    """
-
-    state: str
-    tier: Tier | None = None
-    asset_id: str | None = None
-    sha256: str | None = None
-    schedule_id: str | None = None
-    playlist_id: str | None = None
-    started_at: datetime | None = None
-    supports_overlap: bool = True
-    # "unknown" until an item was checked, then "ok" or "none" (no sound device).
-    audio_output: str = "unknown"
-    audio_problem: str | None = None
 
 
 class _Command:

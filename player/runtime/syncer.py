@@ -27,6 +27,11 @@ from dataclasses import dataclass
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
 from player.errors import PlayerError, StoreFull
+from player.store.read_only import (  # the state keys' owner (read_device_state reads them)
+    KEY_LAST_SYNC_ATTEMPT_AT,
+    KEY_LAST_SYNC_ERROR,
+    KEY_LAST_SYNC_OK_AT,
+)
 from player.store.repository import KEY_SYNC_INTERVAL_S, ApplyResult, PlayerStore
 from player.wire import (
     MAX_SYNC_INTERVAL_S,
@@ -36,10 +41,6 @@ from player.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-KEY_LAST_SYNC_ERROR = "last_sync_error"
-KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
-KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
 
 
 @dataclass(frozen=True)
