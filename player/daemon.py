@@ -256,6 +256,8 @@ class Daemon:
                       "reach this daemon until it restarts", control_socket_path(settings), exc)
             self._control = None
         clock.on_step(self._clock_stepped)
+        # Persists the clock's bound and notifies a step, every second (never in now()).
+        clock.start_maintenance()
 
     def _recover_interrupted_plays(self, known_alive_at: datetime | None) -> None:
         """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
@@ -382,13 +384,9 @@ class Daemon:
                 break
             log.warning("wall clock is implausible (%s); jobs wait", datetime.now(UTC))
             self._stop.wait(CLOCK_WAIT_S)
-            self.clock.maintain()
         if self.syncer is not None and not self._stop.is_set():
             self._run_sync("boot")
         while not self._stop.is_set():
-            if self.clock is not None:
-                # The clock's periodic job: persist its bound, notify a step (not in now()).
-                self.clock.maintain()
             if self._sync_now.wait(1.0):
                 self._sync_now.clear()
                 self._run_sync("requested")
@@ -416,6 +414,8 @@ class Daemon:
                 log.info("pending plays stay queued for the next start: %s", exc)
         if self.client is not None:
             self.client.close()
+        if self.clock is not None:
+            self.clock.stop_maintenance()
         if self.clock is not None and self.store is not None:
             self.clock.flush()
         if self._output is not None:

@@ -7,7 +7,8 @@ are judged on; durations use ``monotonic()``.
 playback thread never waits behind a database write (a large manifest apply
 holds SQLite's write lock for seconds). Persisting the lower bound and
 notifying "clock stepped" happen in ``maintain()``, which the thread that
-feeds a server time (``observe_server_time``) and a periodic job call.
+feeds a server time (``observe_server_time``) calls, and the clock's own
+periodic job (``start_maintenance``: a thread named ``clock``, every second).
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class SystemClock:
         # not yet persisted. maintain() hands both on, outside the lock.
         self._pending_steps: list[float] = []
         self._bound_lowered = False
+        self._maintenance: threading.Thread | None = None
+        self._maintenance_stop = threading.Event()
         with self._lock:
             self._observe_locked()
 
@@ -149,6 +152,34 @@ class SystemClock:
         for step_s in steps:
             for callback in self._on_step:
                 callback(step_s)
+
+    def start_maintenance(self, every_s: float = 1.0) -> None:
+        """Run ``maintain()`` every ``every_s`` on a thread of its own until ``stop_maintenance``.
+
+        Its own thread, so a step is noticed within a second whatever the
+        others do (a sync retrying for minutes, playback waiting on libvlc).
+        """
+        if self._maintenance is not None:
+            return
+        self._maintenance_stop.clear()
+
+        def run() -> None:
+            while not self._maintenance_stop.wait(every_s):
+                try:
+                    self.maintain()
+                except Exception:  # a step callback's bug: keep the clock's job alive
+                    log.exception("clock: maintenance failed")
+
+        self._maintenance = threading.Thread(target=run, name="clock", daemon=True)
+        self._maintenance.start()
+
+    def stop_maintenance(self, timeout_s: float = 10.0) -> None:
+        """Stop the periodic job and wait for a persist in progress (before the store closes)."""
+        thread, self._maintenance = self._maintenance, None
+        if thread is None:
+            return
+        self._maintenance_stop.set()
+        thread.join(timeout_s)
 
     def status(self) -> rules.ClockStatus:
         with self._lock:

@@ -112,3 +112,30 @@ def test_now_persists_nothing_and_maintain_does(store: PlayerStore) -> None:
     clock.maintain()
     assert persisted and persisted[-1] > first
     assert store.get_state(KEY_CLOCK_LOWER_BOUND) == persisted[-1].isoformat()
+
+
+def test_the_clock_job_persists_and_notifies_steps_on_its_own_thread(
+    store: PlayerStore,
+) -> None:
+    fake = FakeClock()
+    persisted, persist = persist_into(store)
+    clock = SystemClock(None, persist, persist_every_s=60,
+                        wall=fake.wall, mono=fake.monotonic)
+    seen: list[tuple[float, str]] = []
+    clock.on_step(lambda step_s: seen.append((step_s, threading.current_thread().name)))
+    clock.now()
+    clock.start_maintenance(every_s=0.05)
+    try:
+        fake.step(3600)
+        clock.now()  # sees the step, notifies nothing itself
+        deadline = time.monotonic() + 5
+        while not (seen and persisted) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen == [(pytest.approx(3600), "clock")]
+        assert persisted
+    finally:
+        clock.stop_maintenance()
+    fake.step(60)
+    clock.now()
+    time.sleep(0.2)
+    assert len(seen) == 1  # stopped: nothing runs maintain() any more
