@@ -54,6 +54,7 @@ class DeviceState:
     last_sync_error: str | None = None
     clock_lower_bound: datetime | None = None
     plays_dropped: int = 0
+    storage_full: bool = False  # the janitor's verdict, kept across restarts
     shown: tuple[tuple[str, str], ...] = ()
 
 

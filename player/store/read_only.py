@@ -49,6 +49,8 @@ KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
 KEY_LAST_SYNC_ERROR = "last_sync_error"
 KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
 KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
+# The janitor's: "1" while the scheduled media does not fit the cache budget.
+KEY_STORAGE_FULL = "storage_full"
 
 __all__ = ["StoreCounts"]  # re-exported: the type lives in player.core.status
 
@@ -165,6 +167,7 @@ def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
         last_sync_error=get_state(KEY_LAST_SYNC_ERROR) or None,
         clock_lower_bound=stored_instant(get_state(KEY_CLOCK_LOWER_BOUND)),
         plays_dropped=int(get_state(KEY_PLAYS_DROPPED) or "0"),
+        storage_full=get_state(KEY_STORAGE_FULL) == "1",
         shown=shown,
     )
 

@@ -38,6 +38,7 @@ def test_the_device_state_is_read_typed_through_one_accessor() -> None:
         "last_sync_error": "",  # cleared
         "clock_lower_bound": "2026-12-01T08:00:00+00:00",
         "plays.dropped": "7",
+        "storage_full": "1",
         "clock_trusted": "1",
         "last_error": "boom",
     }
@@ -50,6 +51,7 @@ def test_the_device_state_is_read_typed_through_one_accessor() -> None:
     assert state.last_sync_error is None
     assert state.clock_lower_bound == datetime(2026, 12, 1, 8, tzinfo=UTC)
     assert state.plays_dropped == 7
+    assert state.storage_full is True
     # The shown keys in their fixed order, raw (the empty error included, as before).
     assert state.shown == (("last_sync_error", ""), ("last_error", "boom"),
                            ("clock_trusted", "1"))
