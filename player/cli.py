@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from lomuz_rules.model import Decision, Tier
-from player.core.clock import stored_instant
 from player.core.model import Play
 from player.errors import ConfigError, ManifestError, PlayerError
 from player.jsonable import json_default as _json_default
@@ -48,17 +47,6 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
-
-# Extra state keys `status` shows when present (written by the syncer, daemon and
-# uploader; the store owns cursor/device; the syncer last_sync_ok_at).
-STATUS_STATE_KEYS = (
-    "last_sync_error",
-    "last_error",
-    "last_error_at",
-    "now_playing",
-    "clock_offset_s",
-    "clock_trusted",
-)
 
 Handler = Callable[[argparse.Namespace, "Context"], int]
 # What a _register_<command> function gets.
@@ -255,8 +243,6 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
     ``corrected_now`` floor), so a box whose clock reset to 1970 is still judged
     at the last trusted time.
     """
-    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
-
     live = ctx.ask_daemon("status", timeout_s=3.0)
     if live is not None and isinstance(live.get("at"), str):
         try:
@@ -264,8 +250,7 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
         except ManifestError:
             pass  # an older daemon's reply: fall back to the local rule
     system_now = datetime.now(UTC)
-    raw = store.get_state(KEY_CLOCK_LOWER_BOUND) if store is not None else None
-    lower_bound = stored_instant(raw)
+    lower_bound = store.device_state().clock_lower_bound if store is not None else None
     if lower_bound is not None and lower_bound > system_now:
         return lower_bound, "lower_bound"
     return system_now, "system"
@@ -367,149 +352,60 @@ def _register_status(sub: Subparsers) -> None:
 
 
 def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
-    """The local parts of the status (no network); quarantines judged at ``at``."""
+    """The local parts of the status (no network); quarantines judged at ``at``.
+
+    One model (``player.core.status.PlayerStatus``) read from the database,
+    rendered by ``player.status_render.local_json``. While the daemon holds
+    its run lock and the schema is behind, the daemon is setting the database
+    up (its first start's migration): said so, not "restart the player".
+    """
     from player.adapters.media_cache import MediaCache
-    from player.store.read_only import KEY_LAST_SYNC_OK_AT
+    from player.core.status import NO_COUNTS, CacheUse, DeviceState, PlayerStatus
+    from player.errors import SchemaBehind
+    from player.status_render import local_json
 
     usage = MediaCache(ctx.settings.media_dir).usage()
-    with ctx.store_reader() as store:
-        if store is None:
-            return _status_without_state(ctx, at, usage.files, usage.size_bytes)
-        device = store.device()
-        counts = store.counts(at)
-        state = {key: store.get_state(key) for key in STATUS_STATE_KEYS}
-        return {
-            "at": format_instant(at),
-            "device": _plain(device) if device is not None else None,
-            "enrolled": ctx.settings.credentials_path.is_file(),
-            "cursor": store.cursor(),
-            "last_sync_at": _instant_text(store.get_state(KEY_LAST_SYNC_OK_AT)),
-            "counts": _plain(counts),
-            "cache": {"files": usage.files, "size_bytes": usage.size_bytes},
-            "outbox_plays": counts.outbox_pending,
-            "dropped_plays": store.dropped_plays_count(),
-            "quarantined_files": [
-                {
-                    "sha256": f.sha256,
-                    "until": _instant_text(f.quarantined_until),
-                    "reason": f.quarantine_reason,
+    cache = CacheUse(usage.files, usage.size_bytes)
+    enrolled = ctx.settings.credentials_path.is_file()
+    migrating = False
+    try:
+        with ctx.store_reader() as store:
+            if store is not None:
+                status = PlayerStatus(
+                    at=at, state=store.device_state(), counts=store.counts(at), cache=cache,
+                    quarantined=tuple(store.quarantined_files(at)),
+                )
+                return {
+                    **local_json(status, enrolled=enrolled, data_dir=ctx.settings.data_dir,
+                                 database=ctx.settings.db_path),
+                    "database_migrating": False,
                 }
-                for f in store.quarantined_files(at)
-            ],
-            "state": {k: v for k, v in state.items() if v is not None},
-            "data_dir": str(ctx.settings.data_dir),
-            "database": str(ctx.settings.db_path),
-        }
-
-
-def _status_without_state(
-    ctx: Context, at: datetime, cache_files: int, cache_bytes: int
-) -> dict[str, Any]:
-    """``collect_status`` on a box with no database yet (nothing is created)."""
-    from player.store.read_only import StoreCounts
-
+    except SchemaBehind:
+        if not _daemon_holds_run_lock(ctx.settings.data_dir):
+            raise  # nobody migrates it: the message says to restart the player
+        migrating = True
+    # No database yet (nothing is created), or the daemon is migrating it.
+    empty = PlayerStatus(at=at, state=DeviceState(), counts=NO_COUNTS, cache=cache)
     return {
-        "at": format_instant(at),
-        "device": None,
-        "enrolled": ctx.settings.credentials_path.is_file(),
-        "cursor": None,
-        "last_sync_at": None,
-        "counts": _plain(StoreCounts(0, 0, 0, 0, 0, 0, 0, 0)),
-        "cache": {"files": cache_files, "size_bytes": cache_bytes},
-        "outbox_plays": 0,
-        "dropped_plays": 0,
-        "quarantined_files": [],
-        "state": {},
-        "data_dir": str(ctx.settings.data_dir),
-        "database": None,
+        **local_json(empty, enrolled=enrolled, data_dir=ctx.settings.data_dir, database=None),
+        "database_migrating": migrating,
     }
 
 
-def _instant_text(value: datetime | str | None) -> str | None:
-    """Stored instants shown as RFC 3339 UTC; anything unparsable shown as is."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    else:
-        parsed = value
-    return format_instant(parsed) if parsed.tzinfo is not None else parsed.isoformat()
-
-
 def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    from player.core.clock import describe_offset
+    from player.status_render import add_offset_text, status_text
 
     status = collect_status(ctx, datetime.now(UTC))
     # The running daemon adds what only it knows: now playing, downloads, clock.
     live = ctx.ask_daemon("status", timeout_s=5.0)
+    add_offset_text(live)
     status["daemon"] = live
-    clock = (live or {}).get("clock") or {}
-    if isinstance(clock.get("offset_s"), int | float):
-        clock["offset_text"] = describe_offset(float(clock["offset_s"]))
     if args.json:
         ctx.print_json(status)
         return EXIT_OK
-    device = status["device"]
-    ctx.print(
-        "device     "
-        + (f"{device['id']} ({device['name']}, {device['timezone']})" if device else "unknown")
-    )
-    if status["database"] is None:
-        ctx.print(f"database   none yet: no local state ({ctx.settings.db_path})")
-    ctx.print(f"enrolled   {'yes' if status['enrolled'] else 'no'}")
-    ctx.print(f"cursor     {status['cursor'] or '-'}")
-    ctx.print(f"last sync  {status['last_sync_at'] or 'never'}")
-    cache = status["cache"]
-    ctx.print(f"cache      {cache['files']} files, {cache['size_bytes']} bytes")
-    ctx.print(
-        f"outbox     {status['outbox_plays']} plays pending, {status['dropped_plays']} dropped"
-    )
-    counts = status["counts"]
-    ctx.print(
-        f"catalogue  {counts['assets']} assets, {counts['playlists']} playlists, "
-        f"{counts['schedules']} schedules, {counts['files_present']} files verified"
-    )
-    for q in status["quarantined_files"]:
-        ctx.print(f"quarantine {q['sha256'][:12]} until {q['until']}: {q['reason']}")
-    for key, value in status["state"].items():
-        ctx.print(f"{key:<10} {_state_text(key, value)}")
-    if live is None:
-        ctx.print("daemon     not running")
-        return EXIT_OK
-    playing = live.get("now_playing") or {}
-    ctx.print(
-        f"playing    {playing.get('state', '?')} {playing.get('tier') or ''} "
-        f"{playing.get('asset_id') or ''}".rstrip()
-    )
-    ctx.print(
-        f"clock      {'trusted' if clock.get('trusted') else 'NOT trusted'}, "
-        f"{clock.get('offset_text', 'offset unknown')} ({clock.get('reason')})"
-    )
-    downloads = live.get("downloads") or {}
-    if downloads:
-        ctx.print(
-            f"downloads  {downloads.get('pending', 0)} pending, "
-            f"{len(downloads.get('failing') or [])} failing"
-        )
-        for failure in downloads.get("failing") or []:
-            ctx.print(f"  {failure['sha256'][:12]}: {failure['last_error']}")
-    if live.get("storage_full"):
-        ctx.print("storage    FULL: the scheduled media does not fit the cache budget")
+    for line in status_text(status, ctx.settings.db_path):
+        ctx.print(line)
     return EXIT_OK
-
-
-def _state_text(key: str, value: str) -> str:
-    from player.core.clock import describe_offset
-
-    if key == "clock_offset_s":
-        try:
-            return describe_offset(float(value))
-        except ValueError:
-            return value
-    return value
 
 
 # --- config ------------------------------------------------------------------

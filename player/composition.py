@@ -40,7 +40,6 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from lomuz_rules.model import Decision, Tier
-from player.core.clock import stored_instant
 from player.core.model import Play
 from player.errors import PlayerError
 from player.settings import Settings
@@ -346,9 +345,7 @@ class PlayerParts:
     @cached_property
     def stored_clock_floor(self) -> datetime | None:
         """The clock lower bound persisted in the store when it was first asked for."""
-        from player.store.read_only import KEY_CLOCK_LOWER_BOUND
-
-        return stored_instant(self.store.get_state(KEY_CLOCK_LOWER_BOUND))
+        return self.store.device_state().clock_lower_bound
 
     @cached_property
     def clock(self) -> SystemClock:

@@ -43,13 +43,13 @@ from player.adapters.system_metrics import SystemMetricsProbe
 from player.adapters.textfile_metrics import PlayerMetrics
 from player.adapters.vlc_output import libvlc_version
 from player.composition import Hooks, PlayerParts
-from player.core.clock import stored_instant
+from player.core.status import CacheUse, PlayerStatus, RuntimeStatus, audio_state, status_line
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
 from player.runtime.jobs import CredentialsWatch, Jobs, MetricsTextfile
 from player.runtime.syncer import SyncOutcome
 from player.settings import Settings
-from player.store.read_only import KEY_LAST_SYNC_OK_AT
+from player.status_render import live_json
 from player.wire import format_instant
 
 if TYPE_CHECKING:
@@ -128,6 +128,10 @@ class Daemon:
         self._pick_up_credentials()
         parts.serve_control({"sync": self._control_sync, "status": lambda _req: self.status()})
         parts.clock.on_step(self._clock_stepped)
+        # Persists the clock's bound and notifies a step, every second (never in now());
+        # stopped before the parts close (the clock's flush comes after).
+        parts.clock.start_maintenance()
+        parts.on_close(parts.clock.stop_maintenance)
         self.started.set()
 
     def _pick_up_credentials(self) -> bool:
@@ -230,8 +234,7 @@ class Daemon:
 
     def _heartbeat(self, loop: PlaybackLoop) -> None:
         self._notifier.watchdog()
-        now = loop.now_playing()
-        line = f"{now.state}: {now.tier or '-'} {now.asset_id or ''}".strip()
+        line = status_line(loop.now_playing())
         if line != self._last_status_line:
             self._last_status_line = line
             self._notifier.status(line)
@@ -248,14 +251,18 @@ class Daemon:
             self._textfile.write_stopped(
                 can_snapshot=all(parts.has(name) for name in ("store", "clock", "cache")))
 
+    def status_model(self, *, with_host: bool = True) -> PlayerStatus:
+        return status_model(self.parts, self._started_at, self._credentials.enrolled,
+                            self._metrics_probe, with_host=with_host)
+
     def metrics_snapshot(self) -> PlayerMetrics:
         """The node_exporter textfile view of the player."""
-        return metrics_snapshot(self.parts, self._started_at)
+        return PlayerMetrics.from_status(self.status_model(with_host=False))
 
     def status(self) -> dict[str, Any]:
         """The live status: what `status` prints and what telemetry reports."""
-        return live_status(self.parts, self._started_at, self._credentials.enrolled,
-                           self._metrics_probe)
+        return live_json(self.status_model())
+
 
 def recover_interrupted_plays(store: PlayerStore, known_alive_at: datetime | None) -> None:
     """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
@@ -294,98 +301,35 @@ def run(settings: Settings, environ: Mapping[str, str]) -> int:
 # -- what the daemon reports (built parts only: nothing is built to report it) ----
 
 
-def metrics_snapshot(parts: PlayerParts, started_at: datetime) -> PlayerMetrics:
-    """The node_exporter textfile view of the player."""
-    from player.runtime.syncer import (
-        KEY_LAST_SYNC_ATTEMPT_AT,
-        KEY_LAST_SYNC_ERROR,
-        KEY_LAST_SYNC_OK_AT,
-    )
-
-    store, clock_, cache = parts.store, parts.clock, parts.cache
+def status_model(
+    parts: PlayerParts,
+    started_at: datetime,
+    enrolled: bool,
+    probe: SystemMetricsProbe,
+    *,
+    with_host: bool = True,
+) -> PlayerStatus:
+    """The one status model, read once (``with_host``: libvlc and the host probe too)."""
+    store, clock, cache = parts.store, parts.clock, parts.cache
     network = parts.network
-    now = clock_.now()
-    counts = store.counts(now)
+    now = clock.now()
     usage = cache.usage()
-    clock = clock_.status()
     playing = parts.loop.now_playing() if parts.has("loop") else None
-    downloads = (
-        network.downloads.status() if network is not None and network.has_downloads() else None
-    )
-    return PlayerMetrics(
-        playing=playing is not None and playing.state == "playing",
-        tier=str(playing.tier) if playing is not None and playing.tier else None,
-        last_sync_success_at=stored_instant(store.get_state(KEY_LAST_SYNC_OK_AT)),
-        last_sync_attempt_at=stored_instant(store.get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
-        sync_failing=bool(store.get_state(KEY_LAST_SYNC_ERROR)),
-        outbox_pending_plays=counts.outbox_pending,
-        outbox_dropped_plays_total=counts.plays_dropped,
-        cache_bytes=usage.size_bytes,
-        cache_files=usage.files,
-        download_failures_total=downloads.failed_total if downloads else 0,
-        pending_downloads=downloads.pending if downloads else 0,
-        plays_total=store.plays_recorded_count(),
-        clock_offset_s=clock.offset_s,
-        clock_trusted=clock.trusted,
-        quarantined_assets=counts.quarantined,
-        storage_full=parts.has("janitor") and parts.janitor.storage_full,
+    runtime = RuntimeStatus(
         started_at=started_at,
-        taken_at=now,
-        version=player.__version__,
-    )
-
-
-def live_status(
-    parts: PlayerParts, started_at: datetime, enrolled: bool, probe: SystemMetricsProbe
-) -> dict[str, Any]:
-    """The live status: what `status` prints and what telemetry reports."""
-    store, clock_, cache = parts.store, parts.clock, parts.cache
-    network = parts.network
-    loop = parts.loop if parts.has("loop") else None
-    clock = clock_.status()
-    counts = store.counts(clock_.now())
-    usage = cache.usage()
-    out: dict[str, Any] = {
-        "at": format_instant(clock_.now()),
-        "versions": {"player": player.__version__, "libvlc": libvlc_version()},
-        "started_at": format_instant(started_at),
-        "now_playing": _plain(loop.now_playing()) if loop else None,
-        "audio": _audio_status(parts.settings, loop),
-        "enrolled": enrolled,
-        "cursor": store.cursor(),
-        "last_sync_ok_at": store.get_state(KEY_LAST_SYNC_OK_AT) or None,
-        "last_sync_error": store.get_state("last_sync_error") or None,
-        "cache": {"files": usage.files, "size_bytes": usage.size_bytes},
-        "storage_full": parts.has("janitor") and parts.janitor.storage_full,
-        "outbox": {
-            "pending": counts.outbox_pending,
-            "dropped": counts.plays_dropped,
-        },
-        "catalogue": _plain(counts),
-        "clock": {
-            "trusted": clock.trusted,
-            "plausible": clock.plausible,
-            "offset_s": round(clock.offset_s, 3),
-            "reason": clock.reason,
-            "steps": clock.steps,
-        },
-        "downloads": (
-            _plain(network.downloads.status())
-            if network is not None and network.has_downloads() else None
+        player_version=player.__version__,
+        libvlc_version=libvlc_version() if with_host else None,
+        now_playing=playing,
+        audio=audio_state(parts.settings.playback.backend, playing),
+        enrolled=enrolled,
+        downloads=(
+            network.downloads.status() if network is not None and network.has_downloads() else None
         ),
-        "system": probe.snapshot().to_json(),
-    }
-    return out
-
-def _audio_status(settings: Settings, loop: PlaybackLoop | None) -> dict[str, Any]:
-    """Whether sound reaches a device: "ok", "none" (no device), "unknown" or "off"."""
-    backend = settings.playback.backend
-    playing = loop.now_playing() if loop is not None else None
-    if backend == "null":
-        return {"backend": backend, "state": "off", "problem": None}
-    return {
-        "backend": backend,
-        "state": playing.audio_output if playing is not None else "unknown",
-        "problem": playing.audio_problem if playing is not None else None,
-    }
-
+        storage_full=parts.has("janitor") and parts.janitor.storage_full,
+        system=probe.snapshot().to_json() if with_host else None,
+    )
+    return PlayerStatus(
+        at=now, state=store.device_state(), counts=store.counts(now),
+        cache=CacheUse(usage.files, usage.size_bytes), clock=clock.status(),
+        runtime=runtime, plays_total=store.plays_recorded_count(),
+    )

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urljoin
@@ -632,8 +631,8 @@ def _probe_manifest(
     """
     import httpx
 
-    from player.adapters.http_api import transport_error_text
-    from player.core.clock import offset_from_date
+    from player.adapters.http_api import parse_http_date, transport_error_text
+    from player.core.clock import ServerTime
 
     base = api_url if api_url.endswith("/") else api_url + "/"
     url = urljoin(base, "v1/device/manifest")
@@ -658,16 +657,12 @@ def _probe_manifest(
         return f"GET {url}: {transport_error_text(exc)}"
     except ValueError as exc:  # check_http_url let through something httpx refuses
         return f"GET {url}: bad URL: {exc}"
-    offset_s = None
-    if date:
-        try:
-            server = parsedate_to_datetime(date)
-        except (TypeError, ValueError, IndexError):
-            server = None
-        if server is not None:
-            if server.tzinfo is None:
-                server = server.replace(tzinfo=UTC)
-            offset_s = offset_from_date(server, sent_mono, received_mono, received_at)
+    server = parse_http_date(date)
+    # The one offset rule (core.clock.offset_from_date), as the daemon's clock computes it.
+    offset_s = (
+        None if server is None
+        else ServerTime(server, sent_mono, received_mono).offset_s(received_at)
+    )
     return status, offset_s, f"GET {url}"
 
 

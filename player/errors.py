@@ -5,8 +5,10 @@
     ├── ManifestError          manifest rejected whole; the previous state stays
     │   └── BundleError        an offline bundle (import DIR) is unusable
     ├── StoreError             the local database cannot be opened, read or written
-    │   └── StoreFull          a write failed: its filesystem is full (SQLITE_FULL;
-    │                          retryable; ``path``, ``free_bytes``)
+    │   ├── StoreFull          a write failed: its filesystem is full (SQLITE_FULL;
+    │   │                      retryable; ``path``, ``free_bytes``)
+    │   └── SchemaBehind       a read command met a schema older than this player's
+    │                          (the daemon migrates it at start)
     ├── CredentialsUnreadable  the credentials file exists but cannot be read
     │                          (player.credentials; ``fix`` is the command)
     ├── ApiError               talking to the control API failed
@@ -48,6 +50,10 @@ class BundleError(ManifestError):
 
 class StoreError(PlayerError):
     pass
+
+
+class SchemaBehind(StoreError):  # noqa: N818 - reads as a state, like StoreFull
+    """The database is at an older schema (or none yet): read commands never migrate."""
 
 
 class StoreFull(StoreError):  # noqa: N818 - reads as a state, like ApiUnavailable

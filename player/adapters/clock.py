@@ -2,6 +2,13 @@
 
 Thread-safe: every method takes an internal lock. ``now()`` is what schedules
 are judged on; durations use ``monotonic()``.
+
+``now()`` is pure arithmetic under the lock: no I/O, no callbacks, so the
+playback thread never waits behind a database write (a large manifest apply
+holds SQLite's write lock for seconds). Persisting the lower bound and
+notifying "clock stepped" happen in ``maintain()``, which the thread that
+feeds a server time (``observe_server_time``) calls, and the clock's own
+periodic job (``start_maintenance``: a thread named ``clock``, every second).
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from player.core import clock as rules
 from player.errors import PlayerError
 
 log = logging.getLogger(__name__)
+
+
+_MAX_PENDING_STEPS = 16  # steps kept for maintain(); more between two calls: the newest
 
 
 def _system_wall() -> datetime:
@@ -27,10 +36,12 @@ class SystemClock:
     """Wall clock corrected by the API's ``Date`` and a persisted lower bound.
 
     ``persist_lower_bound`` is called with the new bound at most every
-    ``persist_every_s`` seconds (SD cards wear), outside the clock's lock; a
-    failing persist (a full disk) keeps the bound in memory and is retried at
-    the next interval, never failing ``now()``. The bound only rises while
-    the clock is trusted, so a wild wall clock cannot push it into the future.
+    ``persist_every_s`` seconds (SD cards wear), from ``maintain()`` (never
+    from ``now()``), outside the clock's lock; a failing persist (a full disk)
+    keeps the bound in memory and is retried at the next interval.
+    ``on_step`` callbacks run from ``maintain()`` too, on its caller's thread.
+    The bound only rises while the clock is trusted, so a wild wall clock
+    cannot push it into the future.
     A persisted bound outside the plausible span (``rules.plausible_bound``) is
     dropped at construction; an API ``Date`` is judged by
     ``rules.observe_server_time`` (implausible or unconfirmed jumps ignored, a
@@ -67,6 +78,12 @@ class SystemClock:
         # Not persisted (only trusted times raise the persisted lower bound).
         self._high_water: datetime | None = None
         self._on_step: list[Callable[[float], None]] = []
+        # Steps seen (by now()/status()) and not yet notified; a lowered bound
+        # not yet persisted. maintain() hands both on, outside the lock.
+        self._pending_steps: list[float] = []
+        self._bound_lowered = False
+        self._maintenance: threading.Thread | None = None
+        self._maintenance_stop = threading.Event()
         with self._lock:
             self._observe_locked()
 
@@ -78,9 +95,12 @@ class SystemClock:
         self._on_step.append(callback)
 
     def now(self) -> datetime:
-        """Corrected current time, UTC; never earlier than a previous result."""
+        """Corrected current time, UTC; never earlier than a previous result.
+
+        No I/O and no callbacks: a step seen here is notified by ``maintain()``.
+        """
         with self._lock:
-            step_s = self._observe_locked()
+            self._observe_locked()
             wall = self._wall()
             now = rules.corrected_now(self._state, wall)
             if self._high_water is not None and now < self._high_water:
@@ -88,28 +108,19 @@ class SystemClock:
             self._high_water = now
             # Only a trusted time may raise the bound: a wild wall clock must
             # not pin the bound in the future.
-            to_persist = None
             if rules.status(self._state, wall, self._mono()).trusted:
                 self._state = rules.raise_lower_bound(self._state, now)
-                to_persist = self._due_persist_locked()
-        if to_persist is not None:
-            self._persist_bound(to_persist)
-        if step_s is not None:
-            for callback in self._on_step:
-                callback(step_s)
         return now
 
-    def observe_api_date(self, date_header: str, sent_mono: float, received_mono: float) -> None:
-        """Adopt the API's ``Date`` header (RFC 7231 format) timed around the request."""
-        try:
-            server_time = parsedate_to_datetime(date_header)
-        except (TypeError, ValueError, IndexError, OverflowError) as exc:
-            raise ValueError(f"unparseable Date header {date_header!r}") from exc
-        if server_time.tzinfo is None:
-            raise ValueError(f"Date header without a zone: {date_header!r}")
+    def observe_server_time(self, server: rules.ServerTime) -> None:
+        """Judge the API's time (parsed once by the HTTP adapter), then ``maintain()``.
+
+        Runs on the thread that fed it (the syncer's): a lowered bound is
+        persisted and a step notified there, never in ``now()``.
+        """
         with self._lock:
             verdict = rules.observe_server_time(
-                self._state, server_time, sent_mono, received_mono, self._wall()
+                self._state, server.at, server.sent_mono_s, server.received_mono_s, self._wall()
             )
             self._state = verdict.state
             refused_before, self._date_refused = self._date_refused, not verdict.accepted
@@ -117,16 +128,58 @@ class SystemClock:
                 # The bound was poisoned: corrected time goes back, once, to the truth.
                 self._high_water = None
                 self._persisted_at_mono = None
+                self._bound_lowered = True
         if not verdict.accepted and not refused_before:
             log.warning("clock: ignoring the API's Date: %s", verdict.reason)
         elif verdict.accepted and refused_before:
             log.info("clock: the API's Date is plausible again")
         if verdict.lowered_bound:
             log.warning("clock: %s", verdict.reason)
-            with self._lock:
-                to_persist = self._due_persist_locked()
-            if to_persist is not None:
-                self._persist_lowered(to_persist)
+        self.maintain()
+
+    def maintain(self) -> None:
+        """Persist the lower bound if due and notify pending steps (a periodic job calls it).
+
+        Never call it from the playback thread: the persist is a database write.
+        """
+        with self._lock:
+            self._observe_locked()
+            steps, self._pending_steps = self._pending_steps, []
+            lowered, self._bound_lowered = self._bound_lowered, False
+            to_persist = self._due_persist_locked()
+        if to_persist is not None:
+            self._persist_bound(to_persist, lowered=lowered)
+        for step_s in steps:
+            for callback in self._on_step:
+                callback(step_s)
+
+    def start_maintenance(self, every_s: float = 1.0) -> None:
+        """Run ``maintain()`` every ``every_s`` on a thread of its own until ``stop_maintenance``.
+
+        Its own thread, so a step is noticed within a second whatever the
+        others do (a sync retrying for minutes, playback waiting on libvlc).
+        """
+        if self._maintenance is not None:
+            return
+        self._maintenance_stop.clear()
+
+        def run() -> None:
+            while not self._maintenance_stop.wait(every_s):
+                try:
+                    self.maintain()
+                except Exception:  # a step callback's bug: keep the clock's job alive
+                    log.exception("clock: maintenance failed")
+
+        self._maintenance = threading.Thread(target=run, name="clock", daemon=True)
+        self._maintenance.start()
+
+    def stop_maintenance(self, timeout_s: float = 10.0) -> None:
+        """Stop the periodic job and wait for a persist in progress (before the store closes)."""
+        thread, self._maintenance = self._maintenance, None
+        if thread is None:
+            return
+        self._maintenance_stop.set()
+        thread.join(timeout_s)
 
     def status(self) -> rules.ClockStatus:
         with self._lock:
@@ -143,6 +196,9 @@ class SystemClock:
 
     def _observe_locked(self) -> float | None:
         self._state, step_s = rules.observe(self._state, self._wall(), self._mono())
+        if step_s is not None:
+            self._pending_steps.append(step_s)
+            del self._pending_steps[:-_MAX_PENDING_STEPS]
         return step_s
 
     def _due_persist_locked(self) -> datetime | None:
@@ -158,11 +214,8 @@ class SystemClock:
         self._persisted_at_mono = mono
         return self._state.lower_bound
 
-    def _persist_lowered(self, bound: datetime) -> None:
-        """Persist a bound that went down (``_persist_bound`` would keep the higher one)."""
-        self._persist_bound(bound, lowered=True)
-
     def _persist_bound(self, bound: datetime, *, lowered: bool = False) -> None:
+        """Persist ``bound`` (``lowered``: one that went down, not the higher of the two)."""
         assert self._persist is not None
         with self._persist_lock:
             with self._lock:  # the newest bound: another thread may have raised it meanwhile

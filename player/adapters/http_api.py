@@ -32,6 +32,7 @@ import httpx
 import tenacity
 
 from player.core.backoff import BackoffPolicy, RandomFn, backoff_delay_s
+from player.core.clock import ServerTime
 from player.core.downloads import (
     Origin,
     insecure_http_problem,
@@ -84,10 +85,12 @@ class ManifestFetch:
     """One manifest request.
 
     ``cursor`` is the ETag without quotes (for a 304: the cursor we sent).
-    ``server_date`` is the parsed ``Date`` header (1 s resolution) or None.
-    ``sent_monotonic_s``/``received_monotonic_s`` bracket the request and
-    ``received_at`` is the local wall clock (UTC) at reception, so the clock
-    module can estimate the offset (see ``server_date_offset_s``).
+    ``server_date`` is the ``Date`` header, parsed once here (tz-aware, 1 s
+    resolution), or None. ``sent_monotonic_s``/``received_monotonic_s``
+    bracket the request and ``received_at`` is the local wall clock (UTC) at
+    reception; ``server_time`` hands the three to the clock, and
+    ``server_date_offset_s`` is ``player.core.clock.offset_from_date``'s
+    answer (the one offset rule).
     """
 
     not_modified: bool
@@ -103,12 +106,17 @@ class ManifestFetch:
         return self.received_monotonic_s - self.sent_monotonic_s
 
     @property
-    def server_date_offset_s(self) -> float | None:
-        """Server time minus local time, assuming ``Date`` was stamped mid-flight."""
+    def server_time(self) -> ServerTime | None:
+        """The ``Date`` and the request's timing, for ``SystemClock.observe_server_time``."""
         if self.server_date is None:
             return None
-        local_mid = self.received_at.timestamp() - self.round_trip_s / 2
-        return self.server_date.timestamp() - local_mid
+        return ServerTime(self.server_date, self.sent_monotonic_s, self.received_monotonic_s)
+
+    @property
+    def server_date_offset_s(self) -> float | None:
+        """Seconds to add to the local clock (``offset_from_date``: mid-flight, +0.5 s)."""
+        server = self.server_time
+        return None if server is None else server.offset_s(self.received_at)
 
 
 @dataclass(frozen=True)
@@ -147,12 +155,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - reference).total_seconds())
 
 
-def _parse_http_date(value: str | None) -> datetime | None:
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as a tz-aware instant (a "-0000" zone is UTC); None if unusable."""
     if not value:
         return None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
@@ -341,7 +350,7 @@ class ControlApiClient:
         received_mono = time.monotonic()
         received_at = datetime.now(UTC)
         self._check(reply, "manifest", (200, 304))
-        server_date = _parse_http_date(reply.headers.get("date"))
+        server_date = parse_http_date(reply.headers.get("date"))
         if reply.status_code == 304:
             cursor = _unquote_etag(reply.headers.get("etag")) or since
             return ManifestFetch(

@@ -43,6 +43,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from player.adapters.atomic_file import write_file_atomically
+from player.core.status import PlayerStatus
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,35 @@ class PlayerMetrics:
     taken_at: datetime
     version: str = "unknown"
     up: bool = True
+
+    @classmethod
+    def from_status(cls, status: PlayerStatus) -> PlayerMetrics:
+        """The textfile's view of the one status model (the daemon's: runtime and clock set)."""
+        runtime, clock = status.runtime, status.clock
+        if runtime is None or clock is None:
+            raise ValueError("the metrics need the daemon's runtime and clock")
+        playing, downloads = runtime.now_playing, runtime.downloads
+        return cls(
+            playing=status.playing,
+            tier=str(playing.tier) if playing is not None and playing.tier else None,
+            last_sync_success_at=status.state.last_sync_ok_at,
+            last_sync_attempt_at=status.state.last_sync_attempt_at,
+            sync_failing=status.state.last_sync_error is not None,
+            outbox_pending_plays=status.counts.outbox_pending,
+            outbox_dropped_plays_total=status.counts.plays_dropped,
+            cache_bytes=status.cache.size_bytes,
+            cache_files=status.cache.files,
+            download_failures_total=downloads.failed_total if downloads else 0,
+            pending_downloads=downloads.pending if downloads else 0,
+            plays_total=status.plays_total,
+            clock_offset_s=clock.offset_s,
+            clock_trusted=clock.trusted,
+            quarantined_assets=status.counts.quarantined,
+            storage_full=runtime.storage_full,
+            started_at=runtime.started_at,
+            taken_at=status.at,
+            version=runtime.player_version,
+        )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -7,7 +7,10 @@ Invariants
 * The API offset comes from a ``Date`` header: the server stamped it somewhere
   between send and receive, so we compare it with our wall clock at the
   midpoint of the request (timed with monotonic()); the header has 1 s
-  resolution, hence +0.5 s.
+  resolution, hence +0.5 s. ``offset_from_date`` is the one place this is
+  computed: the HTTP adapter (``ManifestFetch``), the clock and ``doctor``
+  all call it. The header is parsed once, by the HTTP adapter, into a
+  ``ServerTime`` (aware instant plus the request's monotonic instants).
 * A clock step is a change of (wall - monotonic) larger than
   ``STEP_THRESHOLD_S`` between two observations (NTP slews far slower). After
   a step the API offset is shifted by the step, so corrected time is
@@ -77,6 +80,29 @@ class ClockState:
     # agreed (within CONFIRM_TOLERANCE_S): CONFIRMATIONS of them make it trusted.
     candidate_offset_s: float | None = None
     candidate_count: int = 0
+
+
+@dataclass(frozen=True)
+class ServerTime:
+    """One server ``Date`` parsed once (tz-aware, 1 s resolution) and the request's timing.
+
+    ``sent_mono_s``/``received_mono_s`` are the monotonic instants that bracket
+    the request (the server stamped ``at`` somewhere in between).
+    """
+
+    at: datetime
+    sent_mono_s: float
+    received_mono_s: float
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError(f"server time must be timezone-aware, got {self.at!r}")
+        if self.received_mono_s < self.sent_mono_s:
+            raise ValueError("received before sent: monotonic times swapped")
+
+    def offset_s(self, received_wall: datetime) -> float:
+        """``offset_from_date`` for this reading (``received_wall``: wall clock at receipt)."""
+        return offset_from_date(self.at, self.sent_mono_s, self.received_mono_s, received_wall)
 
 
 @dataclass(frozen=True)

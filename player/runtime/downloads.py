@@ -17,13 +17,13 @@ import random as random_module
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from player.adapters.fetcher import Fetcher
 from player.adapters.media_cache import MediaCache
 from player.core.backoff import BackoffPolicy, FailureState, record_failure
 from player.core.downloads import DownloadTask, NeededFile, catalogue_needs, download_order
+from player.core.status import DownloadFailure, DownloadStatus
 from player.errors import AuthError, DownloadError, IntegrityError, PlayerError
 from player.runtime.playback import Clock
 from player.store.repository import PlayerStore
@@ -31,24 +31,6 @@ from player.store.repository import PlayerStore
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF = BackoffPolicy(base_delay_s=5.0, max_delay_s=1800.0)
-
-
-@dataclass(frozen=True)
-class DownloadFailure:
-    sha256: str
-    failures: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class DownloadStatus:
-    pending: int  # still to fetch, including those backing off
-    in_progress: tuple[str, ...]
-    failing: tuple[DownloadFailure, ...]
-    downloaded_total: int
-    failed_total: int
-    downloaded_bytes_total: int
 
 
 class DownloadManager:

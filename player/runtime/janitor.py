@@ -38,11 +38,11 @@ from player.core.downloads import (
 )
 from player.errors import StoreFull
 from player.runtime.playback import Clock
+from player.store.read_only import KEY_STORAGE_FULL
 from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
 
-KEY_STORAGE_FULL = "storage_full"
 STALE_PART_AGE_S = 24 * 3600.0
 
 
@@ -82,7 +82,7 @@ class Janitor:
         self._verify_after = ""  # rotation point of the re-verification
         # Start from what the last run stored: the flag is written only on a
         # transition, so starting from False would leave a stored "1" forever.
-        self._storage_full = store.get_state(KEY_STORAGE_FULL) == "1"
+        self._storage_full = store.device_state().storage_full
         self._room_problem: str | None = None  # why the last download had no room
 
     @property

@@ -88,6 +88,7 @@ from player.adapters.output import (
 )
 from player.core.media_format import judge
 from player.core.model import Outcome, Play
+from player.core.status import NowPlaying
 from player.errors import PlayerError
 
 log = logging.getLogger(__name__)
@@ -142,26 +143,6 @@ class Clock(Protocol):
         ...
 
     def monotonic(self) -> float: ...
-
-
-@dataclass(frozen=True)
-class NowPlaying:
-    """Snapshot for status, metrics and sd_notify.
-
-    ``state``: starting|playing|silence|no_audio|stopped.
-    """
-
-    state: str
-    tier: Tier | None = None
-    asset_id: str | None = None
-    sha256: str | None = None
-    schedule_id: str | None = None
-    playlist_id: str | None = None
-    started_at: datetime | None = None
-    supports_overlap: bool = True
-    # "unknown" until an item was checked, then "ok" or "none" (no sound device).
-    audio_output: str = "unknown"
-    audio_problem: str | None = None
 
 
 class _Command:

@@ -23,13 +23,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import format_datetime
 
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
 from player.errors import PlayerError, StoreFull
-from player.store.read_only import KEY_LAST_SYNC_OK_AT
+from player.store.read_only import (  # the state keys' owner (read_device_state reads them)
+    KEY_LAST_SYNC_ATTEMPT_AT,
+    KEY_LAST_SYNC_ERROR,
+    KEY_LAST_SYNC_OK_AT,
+)
 from player.store.repository import KEY_SYNC_INTERVAL_S, ApplyResult, PlayerStore
 from player.wire import (
     MAX_SYNC_INTERVAL_S,
@@ -39,12 +41,6 @@ from player.wire import (
 )
 
 log = logging.getLogger(__name__)
-
-__all__ = ["KEY_LAST_SYNC_ATTEMPT_AT", "KEY_LAST_SYNC_ERROR", "KEY_LAST_SYNC_OK_AT", "SyncOutcome",
-           "Syncer"]
-
-KEY_LAST_SYNC_ERROR = "last_sync_error"
-KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
 
 
 @dataclass(frozen=True)
@@ -162,9 +158,11 @@ class Syncer:
         fetch = call_with_retry(
             lambda: self._client.fetch_manifest(since), self._retry, sleep=self._sleep
         )
-        if fetch.server_date is not None:
-            self._observe_date(fetch.server_date, fetch.sent_monotonic_s,
-                               fetch.received_monotonic_s)
+        server_time = fetch.server_time
+        if server_time is not None:
+            # Parsed once by the HTTP adapter; on this thread the clock may also
+            # persist its bound and notify a step (never in now()).
+            self._clock.observe_server_time(server_time)
         if fetch.not_modified or fetch.body is None:
             return SyncOutcome(sync_id, False, False, since, None, None,
                                self._clock.monotonic() - started)
@@ -179,13 +177,6 @@ class Syncer:
         )
         return SyncOutcome(sync_id, True, applied.full, applied.cursor, applied,
                            manifest.sync_interval_s, self._clock.monotonic() - started)
-
-    def _observe_date(self, server_date: datetime, sent_mono: float, received_mono: float) -> None:
-        try:
-            self._clock.observe_api_date(format_datetime(server_date, usegmt=True),
-                                         sent_mono, received_mono)
-        except (ValueError, OverflowError) as exc:  # the clock logs what it refuses
-            log.debug("ignoring the API's Date header: %s", exc)
 
 
 def _storable(text: str) -> str:

@@ -21,15 +21,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from lomuz_rules.model import Tier
+from player.core.clock import stored_instant
 from player.core.files import FileState
 from player.core.model import DeviceInfo, Outcome, Play
-from player.errors import StoreError
+from player.core.status import SHOWN_STATE_KEYS, DeviceState, StoreCounts
+from player.errors import SchemaBehind, StoreError
 
 # Every alembic revision under migrations/versions, oldest first. Adding a
 # migration means adding its revision here (tests/player/store checks it).
@@ -50,6 +51,14 @@ KEY_PLAYS_DROPPED = "plays.dropped"
 # The daemon's "time never goes back" floor (written by the daemon, reset by
 # ``lomuz-player clock reset``).
 KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
+# The syncer's (player.runtime.syncer writes them).
+KEY_LAST_SYNC_ERROR = "last_sync_error"
+KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
+KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
+# The janitor's: "1" while the scheduled media does not fit the cache budget.
+KEY_STORAGE_FULL = "storage_full"
+
+__all__ = ["StoreCounts"]  # re-exported: the type lives in player.core.status
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _T = TypeVar("_T")
@@ -63,19 +72,6 @@ def to_micros(at: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
-
-
-@dataclass(frozen=True)
-class StoreCounts:
-    assets: int
-    playlists: int
-    schedules: int
-    files_present: int
-    quarantined: int
-    outbox_pending: int  # includes plays_in_memory
-    outbox_total: int
-    plays_dropped: int
-    plays_in_memory: int = 0  # not yet written: the filesystem is full
 
 
 def connect_read_only(
@@ -132,6 +128,11 @@ def current_revisions(connection: sqlite3.Connection) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
+def schema_behind(current: set[str]) -> bool:
+    """At an older revision of this player's, or at none (not migrated yet)."""
+    return current != {SCHEMA_HEAD} and not current - set(SCHEMA_REVISIONS)
+
+
 def schema_problem(current: set[str], db_path: Path) -> str | None:
     """Why a read command cannot read a database at ``current``; None at this head."""
     if current == {SCHEMA_HEAD}:
@@ -154,6 +155,37 @@ def device_from_json(raw: str) -> DeviceInfo:
     return DeviceInfo(
         id=data["id"], name=data["name"], timezone=data["timezone"], groups=tuple(data["groups"])
     )
+
+
+def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
+    """The device state, typed: the one reader of these keys (``PlayerStore`` and
+    ``StoreReader`` pass their ``get_state``; so does a test)."""
+    device = get_state(KEY_DEVICE)
+    shown = tuple(
+        (key, value) for key in SHOWN_STATE_KEYS if (value := get_state(key)) is not None
+    )
+    return DeviceState(
+        cursor=get_state(KEY_CURSOR),
+        device=None if device is None else device_from_json(device),
+        last_sync_at=_stored_instant_or_naive(get_state(KEY_LAST_SYNC_AT)),
+        last_sync_ok_at=stored_instant(get_state(KEY_LAST_SYNC_OK_AT)),
+        last_sync_attempt_at=stored_instant(get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
+        last_sync_error=get_state(KEY_LAST_SYNC_ERROR) or None,
+        clock_lower_bound=stored_instant(get_state(KEY_CLOCK_LOWER_BOUND)),
+        plays_dropped=int(get_state(KEY_PLAYS_DROPPED) or "0"),
+        storage_full=get_state(KEY_STORAGE_FULL) == "1",
+        shown=shown,
+    )
+
+
+def _stored_instant_or_naive(raw: str | None) -> datetime | None:
+    """``last_sync_at`` as stored: an older player wrote it without a zone (kept naive)."""
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
 
 
 def read_state(connection: sqlite3.Connection, key: str) -> str | None:
@@ -263,13 +295,14 @@ class StoreReader:
             raise StoreError(unreadable(db_path, str(exc))) from exc
         try:
             prepare_read_only(connection)
-            problem = schema_problem(current_revisions(connection), db_path)
+            current = current_revisions(connection)
         except sqlite3.Error as exc:
             connection.close()
             raise StoreError(unreadable(db_path, str(exc))) from exc
+        problem = schema_problem(current, db_path)
         if problem is not None:
             connection.close()
-            raise StoreError(problem)
+            raise SchemaBehind(problem) if schema_behind(current) else StoreError(problem)
         return cls(connection)
 
     def close(self) -> None:
@@ -290,6 +323,11 @@ class StoreReader:
     def device(self) -> DeviceInfo | None:
         raw = self.get_state(KEY_DEVICE)
         return None if raw is None else device_from_json(raw)
+
+    def device_state(self) -> DeviceState:
+        return self._guarded(lambda: read_device_state(
+            lambda key: read_state(self._connection, key)
+        ))
 
     def counts(self, at: datetime | None = None) -> StoreCounts:
         return self._guarded(lambda: read_counts(self._connection, at))

@@ -64,6 +64,7 @@ from lomuz_rules.model import (
 )
 from player.core.files import FileNeed, FileState
 from player.core.model import DeviceInfo, Manifest, Outcome, Play
+from player.core.status import DeviceState
 from player.errors import ManifestError, StoreError, StoreFull
 from player.store import tables as t
 from player.store.deferred import (
@@ -89,6 +90,7 @@ from player.store.read_only import (
     from_micros,
     prepare_read_only,
     read_counts,
+    read_device_state,
     read_local_plays,
     read_quarantined_files,
     schema_problem,
@@ -542,6 +544,10 @@ class PlayerStore:
     def device(self) -> DeviceInfo | None:
         raw = self.get_state(KEY_DEVICE)
         return None if raw is None else device_from_json(raw)
+
+    def device_state(self) -> DeviceState:
+        """The device state, typed (``read_device_state``: the one reader of its keys)."""
+        return read_device_state(self.get_state)
 
     def integrity_check(self) -> str:
         """``PRAGMA integrity_check``: "ok" when the file is sound."""

@@ -341,11 +341,8 @@ class PlayerProcess:
             if self.proc.poll() is not None:
                 pytest.fail(f"the player exited with {self.proc.returncode}\n"
                             f"{tail(self.log_path)}")
-            done = self.cli("status", "--json", timeout_s=120.0)
-            if not done.stdout.strip() and b"older than this player's" in done.stderr:
-                # The first start is migrating the new database: status (0.1 s
-                # now) says so and asks for a restart; the daemon is not up yet.
-                return False
+            # During the first start's migration status says the player is
+            # setting its database up (exit 0, "daemon": null): not up yet.
             daemon = self.status().get("daemon")
             return bool(daemon and daemon.get("now_playing") is not None)
 

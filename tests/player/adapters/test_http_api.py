@@ -17,6 +17,7 @@ from player.adapters.http_api import (
     parse_retry_after,
     with_retry,
 )
+from player.core.clock import ServerTime
 from player.errors import ApiProtocolError, ApiUnavailable, AuthError, EnrollmentError
 from tests.player.adapters.conftest import (
     FakeApiServer,
@@ -130,8 +131,12 @@ def test_manifest_200_returns_raw_body_cursor_and_clock_sample(make_client) -> N
     assert fetched.round_trip_s >= 0
     offset = fetched.server_date_offset_s
     assert offset is not None
+    # The one offset rule: the Date was stamped mid-flight, and has 1 s resolution (+0.5 s).
     local_mid = fetched.received_at.timestamp() - fetched.round_trip_s / 2
-    assert offset == pytest.approx(fetched.server_date.timestamp() - local_mid)
+    assert offset == pytest.approx(fetched.server_date.timestamp() + 0.5 - local_mid)
+    assert fetched.server_time == ServerTime(
+        fetched.server_date, fetched.sent_monotonic_s, fetched.received_monotonic_s
+    )
 
 
 def test_manifest_304_is_not_modified_and_keeps_the_cursor(make_client) -> None:

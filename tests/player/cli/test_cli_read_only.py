@@ -136,6 +136,38 @@ def test_an_old_schema_gives_a_clear_message_and_is_left_alone(
     assert tree(imported) == before
 
 
+def test_status_during_the_first_starts_migration_says_the_player_sets_its_database_up(
+    config: Path, imported: Path
+) -> None:
+    """The daemon holds its run lock and has not migrated yet: no "restart the player"."""
+    import fcntl
+    import sqlite3
+
+    db = imported / "player.db"
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DELETE FROM alembic_version")  # what a migration in progress shows
+    conn.close()
+    with (imported / "run.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what the starting daemon holds
+        before = tree(imported)
+        code, out, err = run(config, "status", "--json")
+        assert code == EXIT_OK, err
+        status = json.loads(out)
+        assert status["database_migrating"] is True
+        assert status["database"] is None and status["daemon"] is None
+        assert status["counts"]["assets"] == 0
+        code, out, err = run(config, "status")
+        assert code == EXIT_OK, err
+        assert "setting up its database" in out
+        assert "restart" not in out + err
+        assert tree(imported) == before
+    # Without a daemon holding the lock nobody migrates it: restart the player.
+    code, _, err = run(config, "status")
+    assert code == EXIT_FAILURE
+    assert "systemctl restart lomuz-player" in err
+
+
 # --- next: the clock the daemon uses ---------------------------------------------------
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from player.adapters.clock import SystemClock
+from player.adapters.http_api import parse_http_date
 from player.core import clock as rules
-from tests.player.core.conftest import FakeClock
+from tests.fakes.clock import FakeClock
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -77,18 +78,26 @@ def test_system_clock_never_goes_back_and_persists_the_bound(fake_clock: FakeClo
                         wall=fake_clock.wall, mono=fake_clock.monotonic)
     first = clock.now()
     assert first == fake_clock.wall()
+    assert persisted == []  # now() does no I/O: maintain() persists
+    clock.maintain()
     assert persisted == [first]
     fake_clock.advance(10)
     clock.now()
+    clock.maintain()
     assert len(persisted) == 1  # rate-limited
     fake_clock.advance(60)
     later = clock.now()
+    clock.maintain()
     assert persisted[-1] == later
     steps: list[float] = []
     clock.on_step(steps.append)
     fake_clock.step(-3600)
     assert clock.now() >= later
+    assert steps == []  # now() fires no callbacks: maintain() notifies
+    clock.maintain()
     assert steps == [pytest.approx(-3600)]
+    clock.maintain()
+    assert steps == [pytest.approx(-3600)]  # once
     clock.flush()
     assert persisted[-1] == later
 
@@ -103,9 +112,14 @@ def test_system_clock_starts_from_the_persisted_bound() -> None:
 def test_system_clock_adopts_the_api_date() -> None:
     fake = FakeClock(datetime(1970, 1, 1, 0, 1, tzinfo=UTC), mono_s=50.0)
     clock = SystemClock(None, None, wall=fake.wall, mono=fake.monotonic)
-    clock.observe_api_date("Mon, 02 Mar 2026 12:00:00 GMT", sent_mono=49.0, received_mono=50.0)
+    server = parse_http_date("Mon, 02 Mar 2026 12:00:00 GMT")
+    assert server == NOW
+    clock.observe_server_time(rules.ServerTime(server, sent_mono_s=49.0, received_mono_s=50.0))
     now = clock.now()
     assert abs((now - NOW).total_seconds() - 1.0) < 0.01  # +0.5 s midpoint, +0.5 s resolution
     assert clock.status().trusted
-    with pytest.raises(ValueError, match="Date header"):
-        clock.observe_api_date("yesterday-ish", 1.0, 2.0)
+    assert parse_http_date("yesterday-ish") is None
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rules.ServerTime(NOW.replace(tzinfo=None), 1.0, 2.0)
+    with pytest.raises(ValueError, match="swapped"):
+        rules.ServerTime(NOW, 2.0, 1.0)

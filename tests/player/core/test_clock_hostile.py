@@ -10,19 +10,18 @@ from hypothesis import strategies as st
 
 from player.adapters.clock import SystemClock
 from player.core import clock as rules
-from tests.player.core.conftest import FakeClock
+from tests.fakes.clock import FakeClock
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BOOT_1970 = datetime(1970, 1, 1, 0, 1, tzinfo=UTC)
 
 
-def http_date(at: datetime) -> str:
-    return at.strftime("%a, %d %b %Y %H:%M:%S GMT")
-
-
 def sync(clock: SystemClock, fake: FakeClock, server_now: datetime) -> None:
+    """What the syncer does with a ``Date`` (1 s resolution) timed around a 0.1 s request."""
     fake.advance(0.1)
-    clock.observe_api_date(http_date(server_now), fake.monotonic() - 0.1, fake.monotonic())
+    server = rules.ServerTime(server_now.replace(microsecond=0), fake.monotonic() - 0.1,
+                              fake.monotonic())
+    clock.observe_server_time(server)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.player.playback.fakes import FakeClock, write_tone
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import BASE_AT, write_tone
 
 
 def _libvlc_problem() -> str | None:
@@ -38,7 +39,7 @@ def _require_vlc(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(BASE_AT, real_time=True)
 
 
 @pytest.fixture

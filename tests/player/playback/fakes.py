@@ -13,7 +13,7 @@ import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lomuz_rules.media_format import MediaFormat
@@ -63,20 +63,6 @@ def fake_media_path(sha256: str) -> Path:
         else:
             write_tone(path, 440.0, 10)
     return path
-
-
-class FakeClock:
-    """Corrected time starts at BASE_AT and advances with the real monotonic clock."""
-
-    def __init__(self, offset_s: float = 0.0) -> None:
-        self._m0 = time.monotonic()
-        self.offset_s = offset_s
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def now(self) -> datetime:
-        return BASE_AT + timedelta(seconds=time.monotonic() - self._m0 + self.offset_s)
 
 
 def decision(

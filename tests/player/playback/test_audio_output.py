@@ -9,7 +9,8 @@ import pytest
 
 from player.core.model import Outcome
 from player.runtime.playback import PlaybackLoop
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import FakeOutput, FakeSource, decision, fake_media_path
 
 
 @pytest.fixture

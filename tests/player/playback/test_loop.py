@@ -14,7 +14,8 @@ import pytest
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.core.model import Outcome
 from player.runtime.playback import JINGLE_ASSET_ID, PlaybackLoop, default_jingle_path
-from tests.player.playback.fakes import FakeClock, FakeOutput, FakeSource, decision, fake_media_path
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import FakeOutput, FakeSource, decision, fake_media_path
 
 Make = Callable[..., tuple[PlaybackLoop, FakeSource, FakeOutput]]
 

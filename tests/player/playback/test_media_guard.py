@@ -17,9 +17,9 @@ from player.composition import StoreSource
 from player.core.model import Outcome
 from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore
+from tests.fakes.clock import FakeClock
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule
 from tests.player.playback.fakes import (
-    FakeClock,
     FakeOutput,
     FakeSource,
     decision,

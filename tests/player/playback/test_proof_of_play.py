@@ -20,9 +20,9 @@ from player.runtime.playback import PlaybackLoop
 from player.settings import Settings
 from player.store import PlayerStore
 from player.wire import encode_play
+from tests.fakes.clock import FakeClock
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule
 from tests.player.playback.fakes import (
-    FakeClock,
     FakeOutput,
     FakeSource,
     decision,
@@ -274,7 +274,7 @@ def test_a_clock_step_mid_item_does_not_change_the_recorded_length(clock: FakeCl
     out = FakeOutput(lengths={"a.wav": 600, "b.wav": 600})
     loop = run_loop(source, clock, out, prepare_lead_ms=100)
     wait_for(lambda: len(source.decide_calls) >= 1)
-    clock.offset_s -= 0.4  # corrected time jumps back 0.4 s while A plays
+    clock.step(-0.4)  # corrected time jumps back 0.4 s while A plays
     wait_for(lambda: len(source.plays) >= 1)
     loop.stop()
     a = source.plays[0]

@@ -16,7 +16,8 @@ from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput, detect_overlap
 from player.core.model import Outcome
 from player.errors import PlaybackError
 from player.runtime.playback import PlaybackLoop
-from tests.player.playback.fakes import FakeClock, FakeSource, decision
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import BASE_AT, FakeSource, decision
 
 
 @pytest.fixture
@@ -75,9 +76,8 @@ def test_loop_plays_in_order_quarantines_corrupt_and_keeps_the_same_two_players(
 
     source = FakeSource(script)
     players_before = output.player_ids
-    loop = PlaybackLoop(
-        source, FakeClock(), output, lambda sha: tones[sha.removeprefix("sha-")]
-    )
+    clock = FakeClock(BASE_AT, real_time=True)
+    loop = PlaybackLoop(source, clock, output, lambda sha: tones[sha.removeprefix("sha-")])
     loop.start()
     try:
         recorded = source.wait_plays(6, timeout_s=15)

@@ -18,7 +18,8 @@ from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput
 from player.core.model import Outcome
 from player.errors import PlaybackError
 from player.runtime.playback import PlaybackLoop
-from tests.player.playback.fakes import FakeClock, FakeSource, decision, write_tone
+from tests.fakes.clock import FakeClock
+from tests.player.playback.fakes import BASE_AT, FakeSource, decision, write_tone
 
 
 class _CountingServer:
@@ -78,7 +79,7 @@ def test_a_manifest_delivered_as_audio_is_never_fetched_nor_completed(
     write_tone(tmp_path / "good.bin", 440.0, 300)
     source = FakeSource(lambda n, at: decision("bad" if n % 2 == 0 else "good"))
     output = VlcOutput(HEADLESS_ARGS)
-    loop = PlaybackLoop(source, FakeClock(), output,
+    loop = PlaybackLoop(source, FakeClock(BASE_AT, real_time=True), output,
                         lambda sha: tmp_path / f"{sha.removeprefix('sha-')}.bin")
     loop.start()
     try:

@@ -11,7 +11,8 @@ import pytest
 from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
 from player.store.repository import PlayerStore
-from tests.player.runtime.helpers import FakeClock, Script, ScriptedServer
+from tests.fakes.clock import FakeClock
+from tests.player.runtime.helpers import T0, Script, ScriptedServer
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def cache(tmp_path: Path) -> MediaCache:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0, real_monotonic=True)
 
 
 @pytest.fixture

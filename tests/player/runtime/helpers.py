@@ -26,24 +26,6 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 ALL_DAYS = [1, 2, 3, 4, 5, 6, 7]
 
 
-class FakeClock:
-    """``now`` is set by the test; ``monotonic`` follows real time plus a settable jump."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.at = now
-        self.mono_jump_s = 0.0
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.mono_jump_s
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-        self.mono_jump_s += seconds
-
-
 # -- content --------------------------------------------------------------------
 
 

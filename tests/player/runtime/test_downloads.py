@@ -15,8 +15,8 @@ from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
 from player.runtime.downloads import DownloadManager
 from player.store.repository import PlayerStore
+from tests.fakes.clock import FakeClock
 from tests.player.runtime.helpers import (
-    FakeClock,
     MediaFiles,
     Script,
     ScriptedServer,

@@ -20,10 +20,11 @@ from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
 from player.core.model import Outcome, Play
 from player.runtime.downloads import DownloadManager
-from player.runtime.janitor import KEY_STORAGE_FULL, Janitor
+from player.runtime.janitor import Janitor
+from player.store.read_only import KEY_STORAGE_FULL
 from player.store.repository import PlayerStore
+from tests.fakes.clock import FakeClock
 from tests.player.runtime.helpers import (
-    FakeClock,
     MediaFiles,
     Script,
     ScriptedServer,

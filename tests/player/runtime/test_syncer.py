@@ -13,12 +13,8 @@ import pytest
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient
 from player.errors import ApiUnavailable, ManifestError
-from player.runtime.syncer import (
-    KEY_LAST_SYNC_ERROR,
-    KEY_LAST_SYNC_OK_AT,
-    Syncer,
-    SyncOutcome,
-)
+from player.runtime.syncer import Syncer, SyncOutcome
+from player.store.read_only import KEY_LAST_SYNC_ERROR, KEY_LAST_SYNC_OK_AT
 from player.store.repository import PlayerStore
 from tests.player.runtime.helpers import (
     Answer,

@@ -30,8 +30,9 @@ from player.runtime.janitor import Janitor
 from player.runtime.syncer import Syncer
 from player.runtime.telemetry import TelemetryUploader
 from player.store.repository import PlayerStore
+from tests.fakes.clock import FakeClock
 from tests.player.runtime.helpers import (
-    FakeClock,
+    T0,
     asset_json,
     content,
     decoded,
@@ -58,7 +59,7 @@ def refused_url() -> str:
 def test_a_week_offline_logs_a_few_lines(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    fake = FakeClock()
+    fake = FakeClock(T0, real_monotonic=True)
     clock = SystemClock(wall=fake.now, mono=fake.monotonic)
     store = PlayerStore.open(tmp_path / "player.db")
     cache = MediaCache(tmp_path / "media")

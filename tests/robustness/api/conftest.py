@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -34,21 +34,9 @@ from control_api.store.models import Asset
 from tests.control_api.conftest import Api, database_url  # noqa: F401 - the same fixture
 from tests.control_api.media_samples import wav
 from tests.control_api.openapi_check import CheckedClient
+from tests.fakes.clock import FakeClock
 
 MAX_UPLOAD_BYTES = 100_000
-
-
-class FakeClock:
-    """A settable UTC clock passed to ``create_app(now=...)``."""
-
-    def __init__(self) -> None:
-        self.at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class ObservedMediaStore(LocalMediaStore):
@@ -128,7 +116,7 @@ def build_env(settings_env: dict[str, str], **overrides: Any) -> Iterator[Env]:
     migrator = Database(settings.database_url)
     migrator.upgrade()
     migrator.dispose()
-    clock = FakeClock()
+    clock = FakeClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     media = ObservedMediaStore(settings.media_dir)
     app = create_app(settings, media=media, now=clock)
     try:

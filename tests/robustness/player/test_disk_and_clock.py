@@ -21,6 +21,7 @@ from player.adapters.clock import SystemClock
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
 from player.composition import StoreSource
+from player.core import clock as rules
 from player.core.model import Play
 from player.errors import DownloadError
 from player.runtime.janitor import Janitor
@@ -28,6 +29,7 @@ from player.runtime.playback import PlaybackLoop
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.player.runtime.helpers import WAV_HEADER
+from tests.fakes.clock import FakeClock
 
 MIB = 1024 * 1024
 TMPFS_SIZE = "8m"
@@ -161,22 +163,6 @@ LOWER_BOUND = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class _FakeWall:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-        self.mono = 1000.0
-
-    def wall(self) -> datetime:
-        return self.at
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
-        self.mono += seconds
-
-
 def _clock_store(path: Path) -> PlayerStore:
     store = PlayerStore.open(path)
     assets = [
@@ -199,7 +185,7 @@ def test_clock_jumps_never_move_corrected_time_back_and_never_play_expired_conte
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, _clock_store(Path(tmp) / "p.db") as store:
         # A box without RTC boots in 1970; one with a good RTC boots at the right time.
-        fake = _FakeWall(EPOCH + timedelta(seconds=30) if boot_in_1970
+        fake = FakeClock(EPOCH + timedelta(seconds=30) if boot_in_1970
                          else LOWER_BOUND + timedelta(hours=1))
         clock = SystemClock(lower_bound=LOWER_BOUND, wall=fake.wall, mono=fake.monotonic)
         last = clock.now()
@@ -214,8 +200,10 @@ def test_clock_jumps_never_move_corrected_time_back_and_never_play_expired_conte
                 fake.at -= timedelta(days=1)
             elif kind == "api_date":
                 true_now = max(last, fake.at)
-                stamp = true_now.strftime("%a, %d %b %Y %H:%M:%S GMT")
-                clock.observe_api_date(stamp, fake.mono - 0.05, fake.mono)
+                mono = fake.monotonic()
+                clock.observe_server_time(
+                    rules.ServerTime(true_now.replace(microsecond=0), mono - 0.05, mono)
+                )
             fake.advance(seconds)
             now = clock.now()
             assert now >= last, f"corrected time went back from {last} to {now} ({kind})"

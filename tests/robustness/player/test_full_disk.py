@@ -31,8 +31,9 @@ from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
 from player.daemon import Daemon
 from player.errors import StoreFull
-from player.runtime.syncer import KEY_LAST_SYNC_ERROR, Syncer
+from player.runtime.syncer import Syncer
 from player.settings import Settings
+from player.store.read_only import KEY_LAST_SYNC_ERROR
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.player.playback.fakes import write_tone

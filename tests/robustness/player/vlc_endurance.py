@@ -23,17 +23,10 @@ from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput
 from player.core.model import Play
 from player.runtime.playback import PlaybackLoop
+from tests.fakes.clock import FakeClock
 from tests.robustness.player.harness import noise_wav
 
 MIB = 1024 * 1024
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 class RoundRobinSource:
@@ -135,7 +128,8 @@ def run_vlc_endurance(
     output = VlcOutput(HEADLESS_ARGS)
     # 0.2 s items back to back: the one-item-a-second bound (tested in
     # tests/player/playback) would make this a test of waiting, not of libvlc.
-    loop = PlaybackLoop(source, _Clock(), output, paths.__getitem__, min_item_interval_s=0.0)
+    clock = FakeClock(datetime.now(UTC), real_time=True)  # real time, as on a box
+    loop = PlaybackLoop(source, clock, output, paths.__getitem__, min_item_interval_s=0.0)
     me = psutil.Process()
     report = EnduranceReport()
     started = time.monotonic()

@@ -1,0 +1,1 @@
+"""Hand-written fakes shared by every test package (no mock.patch)."""
