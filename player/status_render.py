@@ -68,7 +68,7 @@ def local_json(
         "device": plain(state.device) if state.device is not None else None,
         "enrolled": enrolled,
         "cursor": state.cursor,
-        "last_sync_at": instant_text(state.last_sync_at),
+        "last_sync_at": instant_text(state.last_sync_ok_at),  # when the syncer last heard the API
         "counts": plain(counts),
         "cache": {"files": status.cache.files, "size_bytes": status.cache.size_bytes},
         "outbox_plays": counts.outbox_pending,
