@@ -28,8 +28,8 @@ from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
-from tests.player.runtime.helpers import WAV_HEADER
 from tests.fakes.clock import FakeClock
+from tests.player.runtime.helpers import WAV_HEADER
 
 MIB = 1024 * 1024
 TMPFS_SIZE = "8m"
