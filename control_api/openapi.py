@@ -532,6 +532,18 @@ def _paths() -> dict[str, Any]:
     paths["/v1/playlists/{id}"] = _versioned("Playlists", "Playlist", "PlaylistInput", id_param)
 
     paths["/v1/devices"] = _collection("Devices", "DeviceList", "Device", "DeviceInput")
+    paths["/v1/devices"]["get"]["parameters"] = [
+        *_LIST_PARAMS,
+        _param("group", "query", _str(v.MAX_GROUP_CHARS), "Only devices in this group."),
+        _param(
+            "online",
+            "query",
+            {"type": "string", "enum": ["true", "false"]},
+            "Only devices seen within three telemetry intervals (true), or not (false).",
+        ),
+        _param("q", "query", _str(v.MAX_NAME_CHARS), "Only devices whose name contains this "
+               "(case-insensitive)."),
+    ]
     paths["/v1/devices/{id}"] = {
         "parameters": [id_param],
         "get": {

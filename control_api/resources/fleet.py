@@ -7,6 +7,7 @@ from collections.abc import Callable
 import falcon
 
 from control_api import http, wire
+from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.resources import bodies
 from control_api.services import devices, plays, schedules
@@ -19,9 +20,23 @@ class Devices:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        limit, after = http.list_params(req)
-        page = devices.list_devices(self.deps.db, req.context.principal.tenant_id, limit, after)
+        http.check_params(req, ("limit", "after", "group", "online", "q"))
+        limit, after = http.page_params(req)
+        only = devices.DeviceFilter(
+            group=http.str_param(req, "group", MAX_GROUP_CHARS),
+            online=http.bool_param(req, "online"),
+            name_contains=http.str_param(req, "q", MAX_NAME_CHARS),
+        )
         now, interval_s = self.deps.now(), self.deps.settings.telemetry_interval_s
+        page = devices.list_devices(
+            self.deps.db,
+            req.context.principal.tenant_id,
+            limit,
+            after,
+            now=now,
+            telemetry_interval_s=interval_s,
+            only=only,
+        )
         resp.media = wire.page_json(
             [wire.device_json(d, now, interval_s) for d in page.items], page.next
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from control_api.core.presence import online_since
 from control_api.services.pages import Page
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
@@ -53,9 +54,37 @@ def register_device(
     return Registered(device, code)
 
 
-def list_devices(db: Database, tenant_id: str, limit: int, after: str | None) -> Page[Device]:
+@dataclass(frozen=True)
+class DeviceFilter:
+    """``GET /v1/devices?group=&online=&q=``; None = not filtered."""
+
+    group: str | None = None
+    online: bool | None = None
+    name_contains: str | None = None
+
+
+def list_devices(
+    db: Database,
+    tenant_id: str,
+    limit: int,
+    after: str | None,
+    *,
+    now: datetime,
+    telemetry_interval_s: int,
+    only: DeviceFilter = DeviceFilter(),
+) -> Page[Device]:
+    boundary = online_since(now, telemetry_interval_s)
     with db.read() as s:
-        rows, nxt = repo.page_by_id(s, Device, tenant_id, limit, after)
+        rows, nxt = device_rows.page_devices(
+            s,
+            tenant_id,
+            limit,
+            after,
+            group=only.group,
+            seen_since=boundary if only.online is True else None,
+            unseen_since=boundary if only.online is False else None,
+            name_contains=only.name_contains,
+        )
     return Page(rows, nxt)
 
 

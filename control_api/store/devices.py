@@ -7,19 +7,62 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
 from control_api.core.presence import online_since
 from control_api.errors import Conflict, NotFound
 from control_api.store.models import Device, Schedule
-from control_api.store.repository import get_row, hash_secret, new_token, revoke_device_token
+from control_api.store.repository import (
+    get_row,
+    hash_secret,
+    new_token,
+    page_by_id,
+    revoke_device_token,
+)
 
 # ---------------------------------------------------------------- devices
 
 
 def get_device(s: Session, tenant_id: str, device_id: str, *, for_update: bool = False) -> Device:
     return get_row(s, Device, tenant_id, device_id, for_update=for_update)
+
+
+def page_devices(
+    s: Session,
+    tenant_id: str,
+    limit: int,
+    after: str | None,
+    *,
+    group: str | None = None,
+    seen_since: datetime | None = None,
+    unseen_since: datetime | None = None,
+    name_contains: str | None = None,
+) -> tuple[list[Device], str | None]:
+    """One page of the tenant's devices, narrowed: in ``group``; last seen at or
+    after ``seen_since`` (online); never seen or before ``unseen_since`` (offline);
+    the name containing ``name_contains`` (case-insensitive, LIKE wildcards literal)."""
+    where: list[ColumnElement[bool]] = []
+    if group is not None:
+        where.append(_in_group(s, group))
+    if seen_since is not None:
+        where.append(Device.last_seen_at >= seen_since)
+    if unseen_since is not None:
+        where.append(Device.last_seen_at.is_(None) | (Device.last_seen_at < unseen_since))
+    if name_contains:
+        where.append(Device.name.icontains(name_contains, autoescape=True))
+    return page_by_id(s, Device, tenant_id, limit, after, where=where)
+
+
+def _in_group(s: Session, group: str) -> ColumnElement[bool]:
+    """``group`` is one of the device's ``groups`` (a JSON array of names)."""
+    if s.get_bind().dialect.name == "postgresql":
+        members = func.json_array_elements_text(Device.groups).table_valued("value")
+    elif s.get_bind().dialect.name == "sqlite":
+        members = func.json_each(Device.groups).table_valued("value")
+    else:  # pragma: no cover - the two dialects the API runs on
+        return true()
+    return exists(select(literal_column("1")).select_from(members).where(members.c.value == group))
 
 
 _CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits

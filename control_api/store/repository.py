@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -267,9 +267,16 @@ def decode_after(value: str) -> str:
 
 
 def page_by_id(
-    s: Session, model: type[_Row], tenant_id: str, limit: int, after: str | None
+    s: Session,
+    model: type[_Row],
+    tenant_id: str,
+    limit: int,
+    after: str | None,
+    *,
+    where: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[_Row], str | None]:
-    stmt: Select[_Row] = select(model).where(model.tenant_id == tenant_id)
+    """One page of the tenant's rows in id order; ``where`` narrows it (filters)."""
+    stmt: Select[_Row] = select(model).where(model.tenant_id == tenant_id, *where)
     if after:
         stmt = stmt.where(model.id > decode_after(after))
     rows = list(s.scalars(stmt.order_by(model.id).limit(limit + 1)))

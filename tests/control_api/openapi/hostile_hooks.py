@@ -2,12 +2,16 @@
 
 Loaded by the schemathesis CLI through ``SCHEMATHESIS_HOOKS=<this file>``. In a
 generated JSON body one leaf (or none) becomes a hostile value of the same
-kind: strings become NUL, lone surrogates (legal in JSON text as ``\\ud800``),
-long, right-to-left or zero-width text, SQL or format metacharacters; integers
+kind: strings become NUL, long, right-to-left or zero-width text, SQL or format metacharacters; integers
 become huge; any leaf may become nesting deeper than the API parses. Query and
 path strings get the strings a URL can carry (no lone surrogates, nothing
 longer than a request line). The API must still answer with a documented
 non-5xx status.
+
+No lone surrogates here: schemathesis re-validates a changed body in its stateful
+phase and crashes encoding one (UnicodeEncodeError inside schemathesis, not the
+API). tests/robustness/api/test_hostile_json.py sends them (``"\\ud800"`` in JSON
+text) to every JSON route instead.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ URL_STRINGS = [
     "\U0001f600" * 50,
     "x" * 2000,
 ]
-BODY_STRINGS = [*URL_STRINGS, "\ud800", "a\udfffb", "x" * 3000, "y" * 100_000]
+BODY_STRINGS = [*URL_STRINGS, "x" * 3000, "y" * 100_000]
 HUGE_INTS = [2**31, 2**63, -(2**63) - 1, 2**64, 10**400]
 # Past the API's nesting limit (32) and Python's default recursion depth for a
 # naive recursive walk of the request, yet within what schemathesis itself walks.
