@@ -192,9 +192,7 @@ def edit_asset(
     keep_revisions: int,
 ) -> Asset:
     """Apply ``changes`` (valid values of :data:`EDITABLE` fields) to the asset."""
-    unknown = set(changes) - set(EDITABLE)
-    if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
+    repo.check_editable(changes, EDITABLE)
     with db.write() as s:
         asset = content.get_asset(s, tenant_id, asset_id, for_update=True)
         root_before = repo.view_root(asset)
@@ -203,9 +201,7 @@ def edit_asset(
             changes.get("valid_until", asset.valid_until),
             "valid_until",
         )
-        for key, value in changes.items():
-            setattr(asset, key, value)
-        asset.updated_at = now
+        repo.apply_changes(asset, changes, now)
         repo.record_changes(
             s, tenant_id, [("asset", asset.id, False, root_before)], keep_revisions
         )

@@ -103,14 +103,10 @@ def edit_device(
     keep_revisions: int,
 ) -> Device:
     """Apply ``changes`` (valid values of :data:`EDITABLE` fields) to the device."""
-    unknown = set(changes) - set(EDITABLE)
-    if unknown:
-        raise ValueError(f"not editable: {sorted(unknown)}")
+    repo.check_editable(changes, EDITABLE)
     with db.write() as s:
         device = device_rows.get_device(s, tenant_id, device_id, for_update=True)
-        for key, value in changes.items():
-            setattr(device, key, value)
-        device.updated_at = now
+        repo.apply_changes(device, changes, now)
         # The device block of its manifest changed: its next sync must not be a 304.
         repo.record_changes(s, tenant_id, [("device", device.id, False)], keep_revisions)
     return device

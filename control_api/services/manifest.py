@@ -15,7 +15,7 @@ from control_api.services.playlists import PlaylistRecord
 from control_api.store import content
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.store.models import Asset, Device, Schedule
+from control_api.store.models import Asset, Device, Playlist, Schedule
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,14 @@ class Content:
 
 def plan_content(s: Session, tenant_id: str, plan: mf.Plan) -> Content:
     """What ``plan`` upserts, loaded: the manifest's objects, and the preview's catalogue."""
-    schedules = content.load_schedules(s, tenant_id, plan.upsert["schedule"])
-    rows = content.load_playlists(s, tenant_id, plan.upsert["playlist"])
+    schedules = content.load_by_ids(s, Schedule, tenant_id, plan.upsert["schedule"])
+    rows = content.load_by_ids(s, Playlist, tenant_id, plan.upsert["playlist"])
     items = content.playlist_items(s, [p.id for p in rows])
     playlists = [PlaylistRecord(p, items[p.id]) for p in rows]
     asset_ids = set(plan.upsert["asset"])
     for record in playlists:
         asset_ids.update(item.asset_id for item in record.items)
-    return Content(content.load_assets(s, tenant_id, asset_ids), playlists, schedules)
+    return Content(content.load_by_ids(s, Asset, tenant_id, asset_ids), playlists, schedules)
 
 
 def _snapshot(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from control_api.core.manifest import View
 from control_api.errors import InvalidField
 from control_api.store.models import Asset, Device, Playlist, PlaylistItem, Schedule
-from control_api.store.repository import chunks, get_row
+from control_api.store.repository import Row, chunks, get_row
 
 # ---------------------------------------------------------------- assets
 
@@ -142,32 +142,11 @@ def device_view(s: Session, device: Device) -> View:
     )
 
 
-def load_assets(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Asset]:
-    out: list[Asset] = []
+def load_by_ids(s: Session, model: type[Row], tenant_id: str, ids: Iterable[str]) -> list[Row]:
+    """The tenant's rows with these ids, in id order (queried in chunks: bound parameters
+    are limited)."""
+    rows: list[Row] = []
     for chunk in chunks(sorted(ids)):
-        out.extend(
-            s.scalars(select(Asset).where(Asset.tenant_id == tenant_id, Asset.id.in_(chunk)))
-        )
-    return sorted(out, key=lambda a: a.id)
-
-
-def load_playlists(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Playlist]:
-    rows: list[Playlist] = []
-    for chunk in chunks(sorted(ids)):
-        rows.extend(
-            s.scalars(
-                select(Playlist).where(Playlist.tenant_id == tenant_id, Playlist.id.in_(chunk))
-            )
-        )
-    return sorted(rows, key=lambda p: p.id)
-
-
-def load_schedules(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Schedule]:
-    out: list[Schedule] = []
-    for chunk in chunks(sorted(ids)):
-        out.extend(
-            s.scalars(
-                select(Schedule).where(Schedule.tenant_id == tenant_id, Schedule.id.in_(chunk))
-            )
-        )
-    return sorted(out, key=lambda x: x.id)
+        stmt = select(model).where(model.tenant_id == tenant_id, model.id.in_(chunk))
+        rows.extend(s.scalars(stmt))
+    return sorted(rows, key=lambda row: row.id)

@@ -23,7 +23,7 @@ import binascii
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -47,7 +47,7 @@ from control_api.store.models import (
     Tenant,
 )
 
-_Row = TypeVar("_Row", Asset, Playlist, Device, Schedule)
+Row = TypeVar("Row", Asset, Playlist, Device, Schedule)  # a tenant-owned row with an id
 
 
 def new_id(prefix: str) -> str:
@@ -268,15 +268,15 @@ def decode_after(value: str) -> str:
 
 def page_by_id(
     s: Session,
-    model: type[_Row],
+    model: type[Row],
     tenant_id: str,
     limit: int,
     after: str | None,
     *,
     where: Sequence[ColumnElement[bool]] = (),
-) -> tuple[list[_Row], str | None]:
+) -> tuple[list[Row], str | None]:
     """One page of the tenant's rows in id order; ``where`` narrows it (filters)."""
-    stmt: Select[_Row] = select(model).where(model.tenant_id == tenant_id, *where)
+    stmt: Select[Row] = select(model).where(model.tenant_id == tenant_id, *where)
     if after:
         stmt = stmt.where(model.id > decode_after(after))
     rows = list(s.scalars(stmt.order_by(model.id).limit(limit + 1)))
@@ -285,15 +285,28 @@ def page_by_id(
     return rows, None
 
 
+def check_editable(changes: Mapping[str, object], editable: Iterable[str]) -> None:
+    """A programming error, not a user's: bodies are checked against the same names."""
+    unknown = set(changes) - set(editable)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+
+
+def apply_changes(row: Row, changes: Mapping[str, object], now: datetime) -> None:
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = now
+
+
 def get_row(
-    s: Session, model: type[_Row], tenant_id: str, object_id: str, *, for_update: bool = False
-) -> _Row:
+    s: Session, model: type[Row], tenant_id: str, object_id: str, *, for_update: bool = False
+) -> Row:
     """The tenant's row or NotFound; ``for_update`` row-locks it until commit.
 
     The lock is ``FOR NO KEY UPDATE``: writers of the row queue behind each other,
     while inserts that merely reference it (a playlist item's foreign key) do not.
     """
-    stmt: Select[_Row] = select(model).where(model.id == object_id, model.tenant_id == tenant_id)
+    stmt: Select[Row] = select(model).where(model.id == object_id, model.tenant_id == tenant_id)
     if for_update:
         # populate_existing: a row already in the session is re-read under the lock.
         stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)

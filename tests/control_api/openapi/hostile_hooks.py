@@ -2,9 +2,9 @@
 
 Loaded by the schemathesis CLI through ``SCHEMATHESIS_HOOKS=<this file>``. In a
 generated JSON body one leaf (or none) becomes a hostile value of the same
-kind: strings become NUL, long, right-to-left or zero-width text, SQL or format metacharacters; integers
-become huge; any leaf may become nesting deeper than the API parses. Query and
-path strings get the strings a URL can carry (no lone surrogates, nothing
+kind: strings become NUL, long, right-to-left or zero-width text, SQL or format
+metacharacters; integers become huge; any leaf may become nesting deeper than
+the API parses. Query and path strings get the strings a URL can carry (no lone surrogates, nothing
 longer than a request line). The API must still answer with a documented
 non-5xx status.
 
