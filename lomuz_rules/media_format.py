@@ -135,10 +135,12 @@ def looks_like_text(head: bytes) -> bool:
     if window.startswith((b"\xff\xfe", b"\xfe\xff")):
         even = window[: len(window) // 2 * 2]
         try:
-            if _printable(even.decode("utf-16")):
-                return True
-        except UnicodeDecodeError:
-            pass
+            decoded16 = even.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            # A surrogate pair cut at the window's end is still text.
+            decoded16 = even[: exc.start].decode("utf-16") if exc.start >= len(even) - 2 else ""
+        if decoded16 and _printable(decoded16):
+            return True
     try:
         decoded = window.decode("utf-8")
     except UnicodeDecodeError as exc:

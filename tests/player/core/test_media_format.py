@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lomuz_rules.media_format import MediaFormat, bytes_reader, identify
+from lomuz_rules.media_format import MediaFormat, bytes_reader, identify, looks_like_text
 from lomuz_rules.model import MediaType
 from player.core.media_format import MediaVerdict
 from player.core.media_format import judge as judge_reader
@@ -132,6 +132,14 @@ def test_playlists_and_manifests_with_urls_are_refused(
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
 def test_any_text_is_refused(text: str, encoding: str) -> None:
     assert allowed(text.encode(encoding)) is None
+
+
+def test_utf16_text_cut_inside_a_surrogate_pair_is_still_text() -> None:
+    # Found by hypothesis: the text window ended inside a pair, the decode failed,
+    # and the BOM (FF FE) plus the text read as two MPEG audio frame headers.
+    body = ("0" * 16 + "\U00010000" * 5 + "\U00012544\U00018cd6\U00018cd6").encode("utf-16")
+    assert looks_like_text(body)
+    assert allowed(body) is None
 
 
 @settings(max_examples=200, deadline=None)
