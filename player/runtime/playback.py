@@ -79,17 +79,11 @@ from pathlib import Path
 from typing import Protocol
 
 from lomuz_rules.model import Decision, MediaType, Tier
-from player.adapters.output import (
-    MediaEnded,
-    MediaFailed,
-    MediaOutput,
-    MediaStarted,
-    file_reader,
-)
-from player.core.media_format import judge
+from player.core.media_format import file_reader, judge
 from player.core.model import Outcome, Play
 from player.core.status import NowPlaying
 from player.errors import PlayerError
+from player.ports import MediaEnded, MediaFailed, MediaOutput, MediaStarted
 
 log = logging.getLogger(__name__)
 
