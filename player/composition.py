@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from player.adapters.clock import SystemClock
     from player.adapters.http_api import ControlApiClient
     from player.adapters.media_cache import MediaCache
-    from player.adapters.output import MediaOutput
     from player.credentials import Credentials
+    from player.ports import MediaOutput
     from player.runtime.control import ControlServer, Handler
     from player.runtime.downloads import DownloadManager
     from player.runtime.janitor import Janitor
@@ -215,10 +215,12 @@ class Network:
 
     @cached_property
     def syncer(self) -> Syncer:
-        from player.runtime.syncer import Syncer
+        from player.adapters.retry import TenacityRetrier
+        from player.runtime.syncer import SYNC_RETRY, Syncer
 
         parts = self._parts
-        return Syncer(parts.store, self.client, parts.clock, on_applied=parts.hooks.synced)
+        return Syncer(parts.store, self.client, parts.clock, retry=TenacityRetrier(SYNC_RETRY),
+                      on_applied=parts.hooks.synced)
 
     @cached_property
     def downloads(self) -> DownloadManager:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import json
+import logging
 import os
 import pwd
 import tempfile
@@ -25,6 +26,8 @@ from pathlib import Path
 from player.adapters.atomic_file import fsync_dir
 from player.errors import ConfigError, PlayerError
 from player.settings import check_http_url
+
+log = logging.getLogger(__name__)
 
 SERVICE_OWNER = "lomuz:lomuz"  # the package's user and group (packaging/player/postinst)
 
@@ -150,3 +153,52 @@ def save_credentials(
             os.unlink(temp_name)
         raise
     fsync_dir(path.parent)
+
+
+class CredentialsWatch:
+    """Notices a new or changed credentials file (``lomuz-player enroll`` on a running box).
+
+    ``changed()`` is cheap (one stat) and returns the new credentials when the
+    file changed to something usable and different, else None; problems are
+    logged once per change of the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._checked = False
+        self._current: Credentials | None = None
+
+    @property
+    def enrolled(self) -> bool:
+        return self._current is not None
+
+    def changed(self) -> Credentials | None:
+        try:
+            st = self._path.stat()
+            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            seen = None
+        if seen == self._seen and self._checked:
+            return None
+        first = not self._checked
+        self._seen, self._checked = seen, True
+        try:
+            credentials = load_credentials(self._path)
+        except CredentialsUnreadable as exc:  # a runtime problem: keep playing, unenrolled
+            log.error("%s; playing unenrolled until fixed: %s", exc, exc.fix)
+            return None
+        except PlayerError as exc:  # a damaged file: the same, with its own message
+            log.error("%s; playing unenrolled until fixed", exc)
+            return None
+        if credentials is None:
+            if first:
+                log.info("not enrolled: playing from local state only (lomuz-player enroll)")
+            return None
+        if credentials == self._current:
+            return None
+        if not first:
+            log.info("credentials changed: device %s at %s", credentials.device_id,
+                     credentials.api_url)
+        self._current = credentials
+        return credentials

@@ -1,8 +1,9 @@
 """The player's composition root: ``lomuz-player run``.
 
 The parts come from ``player.composition.PlayerParts`` (the same builder the
-CLI commands use); the timers and the credentials watch from
-``player.runtime.jobs``. Start order (stop is the reverse):
+CLI commands use); the timers from ``player.runtime.jobs``, the credentials
+watch from ``player.credentials``, the metrics textfile from
+``player.adapters.textfile_metrics``. Start order (stop is the reverse):
 1. the data-directory lock, the store (migrated), the corrected clock (lower
    bound from the store), the media cache — playback plays from the last good
    state before any network I/O;
@@ -37,16 +38,17 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import player
-from player.adapters.output import MediaOutput
 from player.adapters.sd_notify import SdNotifier
 from player.adapters.system_metrics import SystemMetricsProbe
-from player.adapters.textfile_metrics import PlayerMetrics
+from player.adapters.textfile_metrics import MetricsTextfile, PlayerMetrics
 from player.adapters.vlc_output import libvlc_version
 from player.composition import Hooks, PlayerParts
 from player.core.status import CacheUse, PlayerStatus, RuntimeStatus, audio_state, status_line
+from player.credentials import CredentialsWatch
 from player.errors import PlayerError
 from player.jsonable import plain as _plain
-from player.runtime.jobs import CredentialsWatch, Jobs, MetricsTextfile
+from player.ports import MediaOutput
+from player.runtime.jobs import Jobs
 from player.runtime.syncer import SyncOutcome
 from player.settings import Settings
 from player.status_render import live_json
@@ -90,7 +92,7 @@ class Daemon:
         self._stop = threading.Event()
         self._sync_now = threading.Event()
         self._last_status_line = ""
-        self._credentials = CredentialsWatch(self.parts)
+        self._credentials = CredentialsWatch(settings.credentials_path)
         self._metrics_probe = SystemMetricsProbe(settings.data_dir)
         textfile_dir = settings.metrics.textfile_dir
         self._textfile = (MetricsTextfile(textfile_dir, self.metrics_snapshot)

@@ -32,6 +32,7 @@ import httpx
 
 from player.adapters.http_api import ControlApiClient, parse_retry_after
 from player.adapters.media_cache import MediaCache, validate_sha256
+from player.core.downloads import FetchResult
 from player.errors import AuthError, DownloadError, IntegrityError
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,6 @@ ProgressFn = Callable[[int, int], None]
 """Called with (bytes in the file so far, expected total bytes) after each chunk."""
 
 _CONTENT_RANGE_RE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    sha256: str
-    path: Path
-    size_bytes: int
-    transferred_bytes: int  # body bytes received over the network by this call
-    resumed: bool  # a 206 continued an existing partial file
-    already_cached: bool
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ Error mapping (every httpx exception is translated, ``raise ... from exc``):
     401, 403                               -> AuthError (EnrollmentError on /v1/enroll)
     other status or unusable body          -> ApiProtocolError
 
-``retrying()`` / ``call_with_retry()`` / ``with_retry()`` wrap any call in the
-retry policy: exponential backoff with full jitter (player.core.backoff),
-never sooner than the server's Retry-After, bounded by attempts and total time.
+Replies come out as ``player.wire.replies`` values (``ManifestFetch``,
+``PlaysAck``); the retry policy around any call is ``player.adapters.retry``.
 
 Threading: one client may be shared by threads (httpx.Client is thread-safe);
 ``set_token`` is a plain attribute swap.
@@ -16,23 +15,18 @@ Threading: one client may be shared by threads (httpx.Client is thread-safe);
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import random as random_module
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import tenacity
 
-from player.core.backoff import BackoffPolicy, RandomFn, backoff_delay_s
-from player.core.clock import ServerTime
 from player.core.downloads import (
     Origin,
     insecure_http_problem,
@@ -46,13 +40,10 @@ from player.errors import (
     AuthError,
     ConfigError,
     EnrollmentError,
-    PlayerError,
 )
+from player.wire.replies import ManifestFetch, PlaysAck
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 MAX_PLAYS_PER_BATCH = 1000
 DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -78,58 +69,6 @@ class ApiTimeouts:
 class Enrollment:
     device_id: str
     device_token: str
-
-
-@dataclass(frozen=True)
-class ManifestFetch:
-    """One manifest request.
-
-    ``cursor`` is the ETag without quotes (for a 304: the cursor we sent).
-    ``server_date`` is the ``Date`` header, parsed once here (tz-aware, 1 s
-    resolution), or None. ``sent_monotonic_s``/``received_monotonic_s``
-    bracket the request and ``received_at`` is the local wall clock (UTC) at
-    reception; ``server_time`` hands the three to the clock, and
-    ``server_date_offset_s`` is ``player.core.clock.offset_from_date``'s
-    answer (the one offset rule).
-    """
-
-    not_modified: bool
-    body: bytes | None
-    cursor: str | None
-    server_date: datetime | None
-    sent_monotonic_s: float
-    received_monotonic_s: float
-    received_at: datetime
-
-    @property
-    def round_trip_s(self) -> float:
-        return self.received_monotonic_s - self.sent_monotonic_s
-
-    @property
-    def server_time(self) -> ServerTime | None:
-        """The ``Date`` and the request's timing, for ``SystemClock.observe_server_time``."""
-        if self.server_date is None:
-            return None
-        return ServerTime(self.server_date, self.sent_monotonic_s, self.received_monotonic_s)
-
-    @property
-    def server_date_offset_s(self) -> float | None:
-        """Seconds to add to the local clock (``offset_from_date``: mid-flight, +0.5 s)."""
-        server = self.server_time
-        return None if server is None else server.offset_s(self.received_at)
-
-
-@dataclass(frozen=True)
-class PlaysAck:
-    """The API's answer to a batch: every play is accepted, a duplicate, or rejected.
-
-    ``rejected`` holds (play id as the API echoed it, code); an API older than
-    per-play validation never sends it.
-    """
-
-    accepted: int
-    duplicates: int
-    rejected: tuple[tuple[str | None, str], ...] = ()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -485,126 +424,13 @@ def _json_object(reply: Reply, what: str) -> dict[str, Any]:
     return body
 
 
-# -- retry policy -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to retry retryable errors. Delays in seconds."""
-
-    max_attempts: int = 5
-    max_total_s: float = 300.0
-    base_delay_s: float = 1.0
-    max_delay_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.max_total_s < 0:
-            raise ValueError("max_total_s must be >= 0")
-
-    @property
-    def backoff(self) -> BackoffPolicy:
-        return BackoffPolicy(self.base_delay_s, self.max_delay_s)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """True for the player's retryable errors (ApiUnavailable, retryable DownloadError)."""
-    return isinstance(exc, PlayerError) and exc.retryable
-
-
-def retrying(
-    policy: RetryPolicy,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    random: RandomFn = random_module.random,
-) -> tenacity.Retrying:
-    """A tenacity ``Retrying`` for ``policy``; re-raises the last error when giving up.
-
-    ``sleep`` and ``random`` are injectable so tests run instantly and deterministically.
-    """
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        retry_after = getattr(exc, "retry_after_s", None)
-        return backoff_delay_s(
-            state.attempt_number - 1,
-            policy.backoff,
-            random,
-            retry_after if isinstance(retry_after, int | float) else None,
-        )
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= policy.max_attempts:
-            return True
-        # With a fake sleep no real time passes, so count the planned sleeps too.
-        elapsed_s = max(state.seconds_since_start or 0.0, state.idle_for)
-        return elapsed_s + state.upcoming_sleep > policy.max_total_s
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        # Debug only: the caller logs the failing/recovered transition once; a
-        # line per retry would fill an SD card during a long outage.
-        log.debug(
-            "attempt %d failed (%s); retrying in %.1f s",
-            state.attempt_number,
-            exc,
-            state.upcoming_sleep,
-        )
-
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_retryable),
-        wait=wait,
-        stop=stop,
-        sleep=sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-
-
-def call_with_retry(
-    fn: Callable[[], T],
-    policy: RetryPolicy,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    random: RandomFn = random_module.random,
-) -> T:
-    """Call ``fn`` under ``policy``; the last error propagates when giving up."""
-    return retrying(policy, sleep=sleep, random=random)(fn)
-
-
-def with_retry(
-    policy: RetryPolicy,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    random: RandomFn = random_module.random,
-) -> Callable[[Callable[P, T]], Callable[P, T]]:
-    """Decorator form of ``call_with_retry``."""
-
-    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return retrying(policy, sleep=sleep, random=random)(fn, *args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
 __all__ = [
     "ApiError",
     "ApiTimeouts",
     "ControlApiClient",
     "Enrollment",
-    "ManifestFetch",
-    "PlaysAck",
     "Reply",
-    "RetryPolicy",
-    "call_with_retry",
-    "is_retryable",
     "parse_retry_after",
     "raise_for_status",
-    "retrying",
     "transport_error_text",
-    "with_retry",
 ]

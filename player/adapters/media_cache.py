@@ -26,10 +26,10 @@ import hashlib
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from player.adapters.atomic_file import fsync_dir
+from player.core.files import CacheEntry, CacheUsage
 from player.errors import DownloadError, IntegrityError
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -41,21 +41,6 @@ def validate_sha256(sha256: str) -> str:
     if not isinstance(sha256, str) or _SHA256_RE.fullmatch(sha256) is None:
         raise ValueError(f"invalid sha256 (want 64 lowercase hex characters): {sha256!r:.80}")
     return sha256
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    """One committed file. ``modified_at_s`` is the file's mtime (epoch seconds)."""
-
-    sha256: str
-    size_bytes: int
-    modified_at_s: float
-
-
-@dataclass(frozen=True)
-class CacheUsage:
-    files: int
-    size_bytes: int
 
 
 def hash_file(path: Path, chunk_bytes: int = HASH_CHUNK_BYTES) -> tuple[str, int]:
@@ -241,3 +226,12 @@ class MediaCache:
         os.replace(src, target)
         fsync_dir(target.parent)
         return target
+
+
+__all__ = [
+    "HASH_CHUNK_BYTES",
+    "CacheEntry",  # only until doctor imports it from player.core.files
+    "MediaCache",
+    "hash_file",
+    "validate_sha256",
+]

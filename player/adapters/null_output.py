@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lomuz_rules.media_format import MediaFormat
-from player.adapters.output import MediaEnded, MediaStarted, ensure_readable
+from player.adapters.output import ensure_readable
+from player.ports import MediaEnded, MediaStarted
 
 
 @dataclass

@@ -14,11 +14,12 @@ counters, which never go down while the store lives). Instants are
 after it was written, and ``time() - x`` in PromQL is exact. The sync
 timestamps are absent (HELP/TYPE only) until a first sync.
 
-``TextfileWriter`` is what the daemon calls every 30 s: an unwritable
-directory is logged once when writing starts failing (a WARNING naming the
-directory and the fix) and once when it works again (INFO), not on every
-attempt. When the daemon stops it writes ``lomuz_player_up 0`` (or removes
-the file), so a stopped player never reads as up.
+``TextfileWriter`` is what the daemon's metrics job (``MetricsTextfile``)
+calls every 30 s: an unwritable directory is logged once when writing starts
+failing (a WARNING naming the directory and the fix) and once when it works
+again (INFO), not on every attempt. When the daemon stops it writes
+``lomuz_player_up 0`` (or removes the file), so a stopped player never reads
+as up.
 
 The Debian package's layout (packaging/player/postinst): node_exporter reads
 ``/var/lib/prometheus/node-exporter`` (Debian's prometheus-node-exporter
@@ -34,7 +35,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -338,3 +340,44 @@ class TextfileWriter:
             exc.strerror or exc,
             problem or "Check the disk (full or read-only?) and the directory's permissions.",
         )
+
+
+class MetricsTextfile:
+    """The node_exporter textfile: written by the metrics job, and once more (up 0) at stop.
+
+    Both under one lock, and never after the stop's write (a job still running
+    when the scheduler stopped must not write "up 1" again).
+    """
+
+    def __init__(self, textfile_dir: Path, snapshot: Callable[[], PlayerMetrics]) -> None:
+        self._writer = TextfileWriter(textfile_dir)
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def write(self) -> None:
+        """The metrics job."""
+        with self._lock:
+            if self.stopped:
+                return
+            try:
+                snapshot = self._snapshot()
+            except Exception:  # job boundary: a bug, not the directory (the writer logs that)
+                log.exception("metrics: cannot take a snapshot")
+                return
+            self._writer.write(snapshot)
+
+    def write_stopped(self, *, can_snapshot: bool) -> None:
+        """At stop, while the store is open: the textfile says up 0 (never a stale 1)."""
+        with self._lock:
+            self.stopped = True
+            if not can_snapshot:
+                self._writer.remove()  # start failed early: no snapshot to give
+                return
+            try:
+                snapshot = self._snapshot()
+            except Exception:  # shutdown boundary: still leave no "up 1" behind
+                log.exception("metrics: cannot take the last snapshot")
+                self._writer.remove()
+                return
+            self._writer.write_stopped(snapshot)

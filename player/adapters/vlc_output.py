@@ -50,14 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from lomuz_rules.media_format import MediaFormat, Refusal, identify
-from player.adapters.output import (
-    MediaEnded,
-    MediaFailed,
-    MediaStarted,
-    ensure_readable,
-    file_reader,
-)
+from player.adapters.output import ensure_readable
+from player.core.media_format import file_reader
 from player.errors import PlaybackError
+from player.ports import MediaEnded, MediaFailed, MediaStarted
 
 NO_NETWORK_ARGS = ("--no-lua", "--no-metadata-network-access", "--no-sub-autodetect-file")
 HEADLESS_ARGS = (

@@ -35,6 +35,26 @@ class BackoffPolicy:
             raise ValueError("max_delay_s must be >= base_delay_s")
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry retryable errors. Delays in seconds."""
+
+    max_attempts: int = 5
+    max_total_s: float = 300.0
+    base_delay_s: float = 1.0
+    max_delay_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.max_total_s < 0:
+            raise ValueError("max_total_s must be >= 0")
+
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(self.base_delay_s, self.max_delay_s)
+
+
 def backoff_ceiling_s(attempt: int, policy: BackoffPolicy) -> float:
     """Upper bound of the delay after failed attempt number ``attempt`` (0-based)."""
     if attempt < 0:

@@ -36,6 +36,7 @@ import ipaddress
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -71,6 +72,18 @@ class DownloadTask:
     asset_ids: tuple[str, ...]
     priority: PriorityClass
     starts_at: datetime | None  # the soonest schedule start that needs it (class 2)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one fetch left in the cache (``player.ports.MediaFetcher.fetch``)."""
+
+    sha256: str
+    path: Path
+    size_bytes: int
+    transferred_bytes: int  # body bytes received over the network by this call
+    resumed: bool  # a 206 continued an existing partial file
+    already_cached: bool
 
 
 def download_order(

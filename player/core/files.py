@@ -1,6 +1,7 @@
 """Value types for the media cache's index (what the store knows about files).
 
-Files are addressed by sha256 only. A file is *present* once it was fully
+Files are addressed by sha256 only. ``CacheEntry``/``CacheUsage`` are what the
+cache on disk reports (``player.ports.MediaFiles``). A file is *present* once it was fully
 downloaded and its size and hash verified; only present, non-quarantined files
 are ever played. All instants are tz-aware UTC.
 """
@@ -41,3 +42,18 @@ class FileNeed:
     asset_ids: tuple[str, ...]
     present: bool
     emergency: bool = False
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One committed file. ``modified_at_s`` is the file's mtime (epoch seconds)."""
+
+    sha256: str
+    size_bytes: int
+    modified_at_s: float
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    files: int
+    size_bytes: int

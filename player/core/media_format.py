@@ -8,12 +8,14 @@ the allow-list the API applied on upload (:mod:`lomuz_rules.media_format`:
 the container signatures, the media types each carries, the text rule) and
 refuses everything else: text of any kind, markup, unknown binaries.
 
-Pure: ``read_at`` in (the caller reads the file), verdict out.
+Pure: ``read_at`` in (the caller reads the file), verdict out; ``file_reader``
+turns a file the caller opened into a ``read_at``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from lomuz_rules.media_format import HEAD_BYTES, MediaFormat, ReadAt, Refusal, carries, identify
 from lomuz_rules.model import MediaType
@@ -41,3 +43,13 @@ def judge(read_at: ReadAt, media_type: MediaType) -> MediaVerdict:
     if not carries(found, media_type):
         return MediaVerdict(found, f"{found} content does not fit a {media_type} asset")
     return MediaVerdict(found, None)
+
+
+def file_reader(f: BinaryIO) -> ReadAt:
+    """A ``read_at`` over a binary file the caller opened (and closes)."""
+
+    def read_at(offset: int, size: int) -> bytes:
+        f.seek(offset)
+        return f.read(size)
+
+    return read_at

@@ -19,13 +19,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from player.adapters.fetcher import Fetcher
-from player.adapters.media_cache import MediaCache
 from player.core.backoff import BackoffPolicy, FailureState, record_failure
 from player.core.downloads import DownloadTask, NeededFile, catalogue_needs, download_order
 from player.core.status import DownloadFailure, DownloadStatus
 from player.errors import AuthError, DownloadError, IntegrityError, PlayerError
-from player.runtime.playback import Clock
+from player.ports import Clock, MediaFetcher, MediaFiles
 from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +37,8 @@ class DownloadManager:
     def __init__(
         self,
         store: PlayerStore,
-        cache: MediaCache,
-        fetcher: Fetcher,
+        cache: MediaFiles,
+        fetcher: MediaFetcher,
         clock: Clock,
         *,
         concurrency: int = 2,

@@ -28,7 +28,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from player.adapters.media_cache import MediaCache
 from player.core.downloads import (
     CachedFile,
     DiskBudget,
@@ -37,7 +36,7 @@ from player.core.downloads import (
     plan_eviction,
 )
 from player.errors import StoreFull
-from player.runtime.playback import Clock
+from player.ports import Clock, MediaFiles
 from player.store.read_only import KEY_STORAGE_FULL
 from player.store.repository import PlayerStore
 
@@ -63,7 +62,7 @@ class Janitor:
     def __init__(
         self,
         store: PlayerStore,
-        cache: MediaCache,
+        cache: MediaFiles,
         clock: Clock,
         *,
         max_cache_bytes: int | None,

@@ -1,4 +1,4 @@
-"""The daemon's timers and watchers: apscheduler jobs and the credentials watch.
+"""The daemon's timers: apscheduler jobs.
 
 apscheduler runs on the wall clock, so the jobs are armed only once the wall
 clock is plausible and re-created after a clock step (a jump from 1970 to
@@ -18,21 +18,56 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from player.adapters.textfile_metrics import PlayerMetrics, TextfileWriter
-from player.composition import PlayerParts
-from player.credentials import Credentials, CredentialsUnreadable, load_credentials
-from player.errors import PlayerError
+from player.ports import Clock
 from player.store.repository import KEY_SYNC_INTERVAL_S
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
+
+if TYPE_CHECKING:
+    from player.runtime.downloads import DownloadManager
+    from player.runtime.janitor import Janitor
+    from player.runtime.telemetry import TelemetryUploader
+    from player.settings import Settings
+    from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300
 METRICS_INTERVAL_S = 30
+
+
+class NetworkParts(Protocol):
+    """What the jobs use of the network side (``player.composition.Network``)."""
+
+    @property
+    def telemetry(self) -> TelemetryUploader: ...
+
+    @property
+    def downloads(self) -> DownloadManager: ...
+
+
+class JobParts(Protocol):
+    """What the jobs use of the parts (``player.composition.PlayerParts``)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def network(self) -> NetworkParts | None:
+        """The network side as it is now; None when not enrolled."""
+        ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def store(self) -> PlayerStore: ...
+
+    @property
+    def janitor(self) -> Janitor: ...
 
 
 class Jobs:
@@ -44,7 +79,7 @@ class Jobs:
 
     def __init__(
         self,
-        parts: PlayerParts,
+        parts: JobParts,
         *,
         sync: Callable[[str], object],
         metrics: Callable[[], None] | None,
@@ -146,93 +181,3 @@ class Jobs:
             self._parts.janitor.run_once()
         except Exception:  # job boundary
             log.exception("janitor: unexpected error")
-
-
-class MetricsTextfile:
-    """The node_exporter textfile: written by the metrics job, and once more (up 0) at stop.
-
-    Both under one lock, and never after the stop's write (a job still running
-    when the scheduler stopped must not write "up 1" again).
-    """
-
-    def __init__(self, textfile_dir: Path, snapshot: Callable[[], PlayerMetrics]) -> None:
-        self._writer = TextfileWriter(textfile_dir)
-        self._snapshot = snapshot
-        self._lock = threading.Lock()
-        self.stopped = False
-
-    def write(self) -> None:
-        """The metrics job."""
-        with self._lock:
-            if self.stopped:
-                return
-            try:
-                snapshot = self._snapshot()
-            except Exception:  # job boundary: a bug, not the directory (the writer logs that)
-                log.exception("metrics: cannot take a snapshot")
-                return
-            self._writer.write(snapshot)
-
-    def write_stopped(self, *, can_snapshot: bool) -> None:
-        """At stop, while the store is open: the textfile says up 0 (never a stale 1)."""
-        with self._lock:
-            self.stopped = True
-            if not can_snapshot:
-                self._writer.remove()  # start failed early: no snapshot to give
-                return
-            try:
-                snapshot = self._snapshot()
-            except Exception:  # shutdown boundary: still leave no "up 1" behind
-                log.exception("metrics: cannot take the last snapshot")
-                self._writer.remove()
-                return
-            self._writer.write_stopped(snapshot)
-
-
-class CredentialsWatch:
-    """Notices a new or changed credentials file (``lomuz-player enroll`` on a running box).
-
-    ``changed()`` is cheap (one stat) and returns the new credentials when the
-    file changed to something usable and different, else None; problems are
-    logged once per change of the file.
-    """
-
-    def __init__(self, parts: PlayerParts) -> None:
-        self._path = parts.settings.credentials_path
-        self._seen: tuple[int, int, int] | None = None
-        self._checked = False
-        self._current: Credentials | None = None
-
-    @property
-    def enrolled(self) -> bool:
-        return self._current is not None
-
-    def changed(self) -> Credentials | None:
-        try:
-            st = self._path.stat()
-            seen: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
-        except OSError:
-            seen = None
-        if seen == self._seen and self._checked:
-            return None
-        first = not self._checked
-        self._seen, self._checked = seen, True
-        try:
-            credentials = load_credentials(self._path)
-        except CredentialsUnreadable as exc:  # a runtime problem: keep playing, unenrolled
-            log.error("%s; playing unenrolled until fixed: %s", exc, exc.fix)
-            return None
-        except PlayerError as exc:  # a damaged file: the same, with its own message
-            log.error("%s; playing unenrolled until fixed", exc)
-            return None
-        if credentials is None:
-            if first:
-                log.info("not enrolled: playing from local state only (lomuz-player enroll)")
-            return None
-        if credentials == self._current:
-            return None
-        if not first:
-            log.info("credentials changed: device %s at %s", credentials.device_id,
-                     credentials.api_url)
-        self._current = credentials
-        return credentials

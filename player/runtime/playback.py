@@ -76,20 +76,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from lomuz_rules.model import Decision, MediaType, Tier
-from player.adapters.output import (
+from player.core.media_format import file_reader, judge
+from player.core.model import Outcome, Play
+from player.core.status import NowPlaying
+from player.errors import PlayerError
+from player.ports import (
+    Clock,
     MediaEnded,
     MediaFailed,
     MediaOutput,
     MediaStarted,
-    file_reader,
+    PlaybackSource,
 )
-from player.core.media_format import judge
-from player.core.model import Outcome, Play
-from player.core.status import NowPlaying
-from player.errors import PlayerError
 
 log = logging.getLogger(__name__)
 
@@ -102,47 +102,6 @@ MIN_ITEM_INTERVAL_S = 1.0
 # How often a long item's "still playing" instant is persisted (SD cards wear).
 ALIVE_PERSIST_S = 60.0
 _REFUSALS_REMEMBERED = 1000
-
-
-class PlaybackSource(Protocol):
-    """Where decisions come from and plays go (``PlayerStore``)."""
-
-    def decide(self, at: datetime) -> Decision: ...
-
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str,
-        planned_end_at: datetime,
-    ) -> None:
-        """The item of ``decision`` started at ``started_at``: advance rotation now.
-
-        Also remembers the item as in progress (``play_id`` is the id its Play
-        will have; ``planned_end_at`` its projected end), until ``record_play``.
-        """
-        ...
-
-    def mark_alive(self, at: datetime) -> None:
-        """The item in progress was still playing at ``at`` (called rarely)."""
-        ...
-
-    def record_play(self, play: Play) -> None:
-        """The proof of play, at the item's real end (``play.playlist_position`` set)."""
-        ...
-
-    def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None: ...
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """Corrected UTC time, tz-aware."""
-        ...
-
-    def monotonic(self) -> float: ...
 
 
 class _Command:

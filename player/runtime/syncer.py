@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from player.adapters.clock import SystemClock
-from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
+from player.core.backoff import RetryPolicy
 from player.errors import PlayerError, StoreFull
+from player.ports import ManifestSource, Retrier, SyncedClock
 from player.store.read_only import (  # the state keys' owner (read_device_state reads them)
     KEY_LAST_SYNC_ATTEMPT_AT,
     KEY_LAST_SYNC_ERROR,
@@ -41,6 +40,9 @@ from player.wire import (
 )
 
 log = logging.getLogger(__name__)
+
+# How hard one sync retries (the composition root hands it to the Retrier).
+SYNC_RETRY = RetryPolicy(max_attempts=4, max_total_s=120.0)
 
 
 @dataclass(frozen=True)
@@ -81,19 +83,17 @@ class Syncer:
     def __init__(
         self,
         store: PlayerStore,
-        client: ControlApiClient,
-        clock: SystemClock,
+        source: ManifestSource,
+        clock: SyncedClock,
         *,
-        retry: RetryPolicy | None = None,
+        retry: Retrier,
         on_applied: Callable[[SyncOutcome], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._store = store
-        self._client = client
+        self._source = source
         self._clock = clock
-        self._retry = retry or RetryPolicy(max_attempts=4, max_total_s=120.0)
+        self._retry = retry
         self._on_applied = on_applied
-        self._sleep = sleep
         self._lock = threading.Lock()
         self._failing = False
         self._heal_stored_interval()
@@ -155,9 +155,7 @@ class Syncer:
 
     def _sync(self, sync_id: str, started: float) -> SyncOutcome:
         since = self._store.cursor()
-        fetch = call_with_retry(
-            lambda: self._client.fetch_manifest(since), self._retry, sleep=self._sleep
-        )
+        fetch = self._retry.call(lambda: self._source.fetch_manifest(since))
         server_time = fetch.server_time
         if server_time is not None:
             # Parsed once by the HTTP adapter; on this thread the clock may also

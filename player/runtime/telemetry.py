@@ -12,11 +12,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from player.adapters.http_api import ControlApiClient, PlaysAck
 from player.core.model import Play
 from player.errors import ApiProtocolError, PlayerError
+from player.ports import TelemetrySink
 from player.store.repository import PlayerStore
 from player.wire import MAX_PLAYS_PER_UPLOAD, encode_play
+from player.wire.replies import PlaysAck
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class TelemetryUploader:
     def __init__(
         self,
         store: PlayerStore,
-        client: ControlApiClient,
+        client: TelemetrySink,
         status: Callable[[], Mapping[str, Any]],
         *,
         batch_size: int = 500,

@@ -2,7 +2,8 @@
 
 Modules: ``structs`` (the wire models, their types and bounds), ``complaints``
 (how a refusal is worded), ``fields`` (instants and times of day),
-``manifest`` (bytes to domain values) and ``plays`` (proof-of-play bodies).
+``manifest`` (bytes to domain values), ``plays`` (proof-of-play bodies) and
+``replies`` (the API's answers as the runtime sees them).
 
 A tolerant reader: unknown fields are ignored at every level, so an older player
 keeps working against a newer API of the same schema major. It is strict on what

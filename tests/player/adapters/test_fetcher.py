@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from player.adapters.fetcher import Fetcher
-from player.adapters.http_api import ControlApiClient, RetryPolicy, call_with_retry
+from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
+from player.adapters.retry import call_with_retry
+from player.core.backoff import RetryPolicy
 from player.errors import AuthError, DownloadError, IntegrityError
 from tests.player.adapters.conftest import FakeApiServer, FakeSleep, constant_random
 

@@ -9,14 +9,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from player.adapters.http_api import (
-    ApiTimeouts,
-    ControlApiClient,
-    RetryPolicy,
-    call_with_retry,
-    parse_retry_after,
-    with_retry,
-)
+from player.adapters.http_api import ApiTimeouts, ControlApiClient, parse_retry_after
+from player.adapters.retry import call_with_retry, with_retry
+from player.core.backoff import RetryPolicy
 from player.core.clock import ServerTime
 from player.errors import ApiProtocolError, ApiUnavailable, AuthError, EnrollmentError
 from tests.player.adapters.conftest import (

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from lomuz_rules.media_format import MediaFormat
 from lomuz_rules.model import Decision, MediaType, Tier
-from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
 from player.core.model import Play
 from player.errors import PlaybackError
+from player.ports import MediaEnded, MediaFailed, MediaStarted
 
 BASE_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ import pytest
 from lomuz_rules.media_format import MediaFormat
 from lomuz_rules.model import Tier
 from player.adapters.null_output import NullOutput
-from player.adapters.output import MediaOutput
 from player.composition import StoreSource
 from player.core.model import Outcome
+from player.ports import MediaOutput
 from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore
 from tests.fakes.clock import FakeClock

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from player.adapters.null_output import NullOutput
-from player.adapters.output import MediaEnded, MediaStarted
 from player.errors import PlaybackError
+from player.ports import MediaEnded, MediaStarted
 
 
 def test_wav_ends_after_its_length_in_real_time(tones: dict[str, Path]) -> None:

@@ -12,10 +12,10 @@ import pytest
 
 from lomuz_rules.model import Decision, Tier
 from player.adapters.null_output import NullOutput
-from player.adapters.output import MediaOutput
 from player.composition import StoreSource
 from player.core.model import Outcome, Play
 from player.daemon import Daemon
+from player.ports import MediaOutput
 from player.runtime.playback import PlaybackLoop
 from player.settings import Settings
 from player.store import PlayerStore

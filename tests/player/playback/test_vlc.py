@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from lomuz_rules.model import Decision
-from player.adapters.output import MediaEnded, MediaFailed, MediaStarted
 from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput, detect_overlap
 from player.core.model import Outcome
 from player.errors import PlaybackError
+from player.ports import MediaEnded, MediaFailed, MediaStarted
 from player.runtime.playback import PlaybackLoop
 from tests.fakes.clock import FakeClock
 from tests.player.playback.fakes import BASE_AT, FakeSource, decision

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from player.adapters.output import MediaStarted
 from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput
 from player.core.model import Outcome
 from player.errors import PlaybackError
+from player.ports import MediaStarted
 from player.runtime.playback import PlaybackLoop
 from tests.fakes.clock import FakeClock
 from tests.player.playback.fakes import BASE_AT, FakeSource, decision, write_tone

@@ -15,9 +15,10 @@ from player.adapters.clock import SystemClock
 from player.adapters.fetcher import Fetcher
 from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
+from player.adapters.retry import TenacityRetrier
 from player.core.model import Outcome, Play
 from player.runtime.downloads import DownloadManager
-from player.runtime.syncer import Syncer
+from player.runtime.syncer import SYNC_RETRY, Syncer
 from player.runtime.telemetry import TelemetryUploader
 from player.store.repository import PlayerStore
 from tests.player.runtime.helpers import T0, content
@@ -43,7 +44,8 @@ def test_sync_full_delta_not_modified_and_download(
              json={"playlist_id": playlist["id"], "target": {"all": True}})
     _, token = api.device()
     client = api_client(api.url, token)
-    syncer = Syncer(store, client, SystemClock(), sleep=lambda _s: None)
+    syncer = Syncer(store, client, SystemClock(),
+                    retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
 
     first = syncer.sync_once()
     assert first.changed and first.full

@@ -12,8 +12,9 @@ import pytest
 
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient
+from player.adapters.retry import TenacityRetrier
 from player.errors import ApiUnavailable, ManifestError
-from player.runtime.syncer import Syncer, SyncOutcome
+from player.runtime.syncer import SYNC_RETRY, Syncer, SyncOutcome
 from player.store.read_only import KEY_LAST_SYNC_ERROR, KEY_LAST_SYNC_OK_AT
 from player.store.repository import PlayerStore
 from tests.player.runtime.helpers import (
@@ -56,7 +57,12 @@ def not_modified(cursor: str) -> Answer:
 
 
 def make_syncer(store: PlayerStore, client: ControlApiClient, **kw: Any) -> Syncer:
-    return Syncer(store, client, SystemClock(), sleep=lambda _s: None, **kw)
+    return Syncer(store, client, SystemClock(), retry=no_sleep_retry(), **kw)
+
+
+def no_sleep_retry(sleep: Callable[[float], None] = lambda _s: None) -> TenacityRetrier:
+    """The syncer's own policy, without waiting."""
+    return TenacityRetrier(SYNC_RETRY, sleep=sleep)
 
 
 def test_full_then_delta_then_not_modified(
@@ -169,7 +175,8 @@ def test_retries_honour_retry_after(
                        **{"Retry-After": "7"})
     server = serve(Replies(busy, busy, manifest_answer(FULL)))
     slept: list[float] = []
-    syncer = Syncer(store, api_client(server.url), SystemClock(), sleep=slept.append)
+    syncer = Syncer(store, api_client(server.url), SystemClock(),
+                    retry=no_sleep_retry(slept.append))
     assert syncer.sync_once().cursor == "r1"
     assert len(server.seen) == 3
     assert len(slept) == 2
@@ -197,7 +204,7 @@ def test_the_date_header_feeds_the_clock_offset(
     server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
     server.date_offset_s = 3600.0
     clock = SystemClock()
-    syncer = Syncer(store, api_client(server.url), clock, sleep=lambda _s: None)
+    syncer = Syncer(store, api_client(server.url), clock, retry=no_sleep_retry())
     syncer.sync_once()
     status = clock.status()
     assert status.offset_s == pytest.approx(3600.0, abs=2.0)

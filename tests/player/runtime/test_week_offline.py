@@ -20,9 +20,10 @@ import pytest
 from lomuz_rules.model import Tier
 from player.adapters.clock import SystemClock
 from player.adapters.fetcher import Fetcher
-from player.adapters.http_api import ControlApiClient, RetryPolicy
+from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
-from player.core.backoff import BackoffPolicy
+from player.adapters.retry import TenacityRetrier
+from player.core.backoff import BackoffPolicy, RetryPolicy
 from player.core.model import Outcome, Play
 from player.errors import ApiUnavailable
 from player.runtime.downloads import DownloadManager
@@ -75,8 +76,8 @@ def test_a_week_offline_logs_a_few_lines(
         store.record_play(Play(f"play-{n}", "e1", "e" * 64, at, at + timedelta(seconds=20),
                                Tier.EMERGENCY, Outcome.COMPLETED))
     client = ControlApiClient(refused_url(), "token")
-    syncer = Syncer(store, client, clock, retry=RetryPolicy(max_attempts=3, max_total_s=30),
-                    sleep=lambda _s: None)
+    syncer = Syncer(store, client, clock, retry=TenacityRetrier(
+        RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None))
     janitor = Janitor(store, cache, clock, max_cache_bytes=None, min_free_bytes=0)
     downloads = DownloadManager(
         store, cache, Fetcher(client, cache), clock, concurrency=1,

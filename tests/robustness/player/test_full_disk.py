@@ -29,9 +29,10 @@ from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient
 from player.adapters.media_cache import MediaCache
 from player.adapters.null_output import NullOutput
+from player.adapters.retry import TenacityRetrier
 from player.daemon import Daemon
 from player.errors import StoreFull
-from player.runtime.syncer import Syncer
+from player.runtime.syncer import SYNC_RETRY, Syncer
 from player.settings import Settings
 from player.store.read_only import KEY_LAST_SYNC_ERROR
 from player.store.repository import PlayerStore
@@ -240,7 +241,8 @@ def test_a_sync_while_full_leaves_the_old_state_and_applies_at_the_next_sync(
     ballast = fill(data_dir)
     store = PlayerStore.open(Settings(data_dir=data_dir).db_path, retry_interval_s=0.0)
     try:
-        syncer = Syncer(store, client, SystemClock(), sleep=lambda _s: None)
+        syncer = Syncer(store, client, SystemClock(),
+                        retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
         with pytest.raises(StoreFull):
             syncer.sync_once()
         assert store.cursor() == "r1"
