@@ -13,109 +13,38 @@ from typing import Any
 from control_api import models
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
-from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT
-from control_api.openapi_parts import ERRORS, TAGS, docs_paths, telemetry_schema
+from control_api.openapi_parts import (
+    ADMIN,
+    AUTH,
+    DEVICE,
+    EITHER,
+    ETAG_VERSION,
+    IF_MATCH,
+    JSON,
+    JSON_IN,
+    LIST_PARAMS,
+    LOCATION,
+    TAGS,
+    Schema,
+    body,
+    docs_paths,
+    errors,
+    ok,
+    ops_paths,
+    param,
+    ref,
+    responses_components,
+    string,
+    telemetry_schema,
+)
 
 __all__ = ["build_openapi"]
-
-JSON = "application/json"
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: Schema) -> dict[str, Any]:
-    return {JSON: {"schema": schema}}
 
 
 def _schemas() -> dict[str, Schema]:
     """The models' schemas, and Telemetry: an open object the server stores as sent
     (``openapi_parts.telemetry_schema`` describes what lomuz-player puts in it)."""
     return {**models.schema_components(), "Telemetry": telemetry_schema()}
-
-
-def _responses_components() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, (_status, description) in ERRORS.items():
-        out[name] = {"description": description, "content": _json(_ref("Error"))}
-    out["RangeNotSatisfiable"]["headers"] = {
-        "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
-    }
-    out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    out["MediaCheckBusy"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-    out["Unauthorized"]["headers"] = challenge
-    out["MetricsUnauthorized"]["headers"] = challenge
-    return out
-
-
-def _errors(*names: str) -> dict[str, Any]:
-    return {ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
-
-
-def _ok(status: str, description: str, schema: str, headers: dict[str, Any] | None = None) -> Any:
-    response: dict[str, Any] = {"description": description, "content": _json(_ref(schema))}
-    if headers:
-        response["headers"] = headers
-    return {status: response}
-
-
-def _param(
-    name: str, where: str, schema: Schema, description: str, *, required: bool = False
-) -> Any:
-    return {
-        "name": name,
-        "in": where,
-        "required": required or where == "path",
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": _json(_ref(schema))}
-
-
-ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
-DEVICE: list[dict[str, list[str]]] = [{"deviceToken": []}]
-EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
-_AUTH = ("Unauthorized", "Forbidden")
-_JSON_IN = ("BadRequest", "BodyTimeout", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
-_LIST_PARAMS = [
-    _param(
-        "limit",
-        "query",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        f"Page size, 1 to {MAX_LIMIT} (else 422); {DEFAULT_LIMIT} when absent.",
-    ),
-    _param(
-        "after",
-        "query",
-        {"type": "string", "maxLength": 500},
-        "The `next` value of the previous page.",
-    ),
-]
-_LOCATION = {
-    "Location": {
-        "description": "The new object's path: /v1/<collection>/<id>.",
-        "schema": {"type": "string"},
-    }
-}
-_ETAG_VERSION = {
-    "ETag": {
-        "description": 'The object\'s version, quoted: "<version>".',
-        "schema": {"type": "string"},
-    }
-}
-_IF_MATCH = _param(
-    "If-Match",
-    "header",
-    {"type": "string"},
-    'The version last read, as "<version>" (a strong tag; a weak W/ tag never matches); '
-    "412 if stale.",
-)
 
 
 def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dict[str, Any]:
@@ -125,10 +54,10 @@ def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dic
             "summary": f"List {tag.lower()}",
             "operationId": f"list{tag}",
             "security": ADMIN,
-            "parameters": _LIST_PARAMS,
+            "parameters": LIST_PARAMS,
             "responses": {
-                **_ok("200", "One page.", list_schema),
-                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+                **ok("200", "One page.", list_schema),
+                **errors("BadRequest", *AUTH, "Unprocessable"),
             },
         },
         "post": {
@@ -136,23 +65,23 @@ def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dic
             "summary": f"Create a {item.lower()}",
             "operationId": f"create{item}",
             "security": ADMIN,
-            "requestBody": _body(input_schema),
+            "requestBody": body(input_schema),
             "responses": {
-                **_ok(
+                **ok(
                     "201",
                     "Created.",
                     "DeviceCreated" if item == "Device" else item,
-                    _LOCATION if item == "Device" else _LOCATION | _ETAG_VERSION,
+                    LOCATION if item == "Device" else LOCATION | ETAG_VERSION,
                 ),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
     }
 
 
 def _paths() -> dict[str, Any]:
-    id_param = _param("id", "path", {"type": "string"}, "Object id.")
-    sha_param = _param("sha256", "path", {"type": "string"}, "The file's sha256 (lowercase hex).")
+    id_param = param("id", "path", {"type": "string"}, "Object id.")
+    sha_param = param("sha256", "path", {"type": "string"}, "The file's sha256 (lowercase hex).")
     paths: dict[str, Any] = {}
 
     assets_collection = _collection("Assets", "AssetList", "Asset", "AssetPatch")
@@ -163,21 +92,21 @@ def _paths() -> dict[str, Any]:
         "operationId": "uploadAsset",
         "security": ADMIN,
         "parameters": [
-            _param(
+            param(
                 "filename",
                 "query",
                 {"type": "string", "maxLength": v.MAX_FILENAME_CHARS},
                 "Original file name (metadata only).",
             ),
-            _param(
+            param(
                 "title",
                 "query",
                 {"type": "string", "maxLength": v.MAX_NAME_CHARS},
                 "Title; defaults to the file name.",
             ),
-            _param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
-            _param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
-            _param("valid_until", "query", instant_q, "End of validity, exclusive."),
+            param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
+            param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
+            param("valid_until", "query", instant_q, "End of validity, exclusive."),
         ],
         "requestBody": {
             "required": True,
@@ -195,10 +124,10 @@ def _paths() -> dict[str, Any]:
             },
         },
         "responses": {
-            **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
-            **_ok("201", "Created.", "Asset", _LOCATION),
-            **_errors(
-                *_AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
+            **ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
+            **ok("201", "Created.", "Asset", LOCATION),
+            **errors(
+                *AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
                 "UploadRefused", "Unprocessable", "MediaCheckBusy",
             ),
         },
@@ -211,17 +140,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Get an asset",
             "operationId": "getAsset",
             "security": ADMIN,
-            "responses": {**_ok("200", "The asset.", "Asset"), **_errors(*_AUTH, "NotFound")},
+            "responses": {**ok("200", "The asset.", "Asset"), **errors(*AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Assets"],
             "summary": "Change an asset's metadata",
             "operationId": "patchAsset",
             "security": ADMIN,
-            "requestBody": _body("AssetPatch"),
+            "requestBody": body("AssetPatch"),
             "responses": {
-                **_ok("200", "The updated asset.", "Asset"),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **ok("200", "The updated asset.", "Asset"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
         "delete": {
@@ -231,7 +160,7 @@ def _paths() -> dict[str, Any]:
             "security": ADMIN,
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict"),
+                **errors(*AUTH, "NotFound", "Conflict"),
             },
         },
     }
@@ -247,17 +176,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Get a device",
             "operationId": "getDevice",
             "security": ADMIN,
-            "responses": {**_ok("200", "The device.", "Device"), **_errors(*_AUTH, "NotFound")},
+            "responses": {**ok("200", "The device.", "Device"), **errors(*AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Devices"],
             "summary": "Change a device's name, time zone or groups",
             "operationId": "patchDevice",
             "security": ADMIN,
-            "requestBody": _body("DevicePatch"),
+            "requestBody": body("DevicePatch"),
             "responses": {
-                **_ok("200", "The updated device.", "Device"),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **ok("200", "The updated device.", "Device"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
         "delete": {
@@ -275,7 +204,7 @@ def _paths() -> dict[str, Any]:
             "security": ADMIN,
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict"),
+                **errors(*AUTH, "NotFound", "Conflict"),
             },
         },
     }
@@ -291,8 +220,8 @@ def _paths() -> dict[str, Any]:
             "operationId": "newEnrollmentCode",
             "security": ADMIN,
             "responses": {
-                **_ok("201", "The new code (shown once).", "EnrollmentCode"),
-                **_errors(*_AUTH, "NotFound"),
+                **ok("201", "The new code (shown once).", "EnrollmentCode"),
+                **errors(*AUTH, "NotFound"),
             },
         },
     }
@@ -307,21 +236,21 @@ def _paths() -> dict[str, Any]:
             "operationId": "listPlays",
             "security": ADMIN,
             "parameters": [
-                _param("device_id", "query", _str(100), "Only this device's plays."),
-                _param("asset_id", "query", _str(100), "Only this asset's plays."),
-                _param("from", "query", instant_q, "Plays started at or after this instant."),
-                _param("to", "query", instant_q, "Plays started before this instant."),
-                *_LIST_PARAMS,
+                param("device_id", "query", string(100), "Only this device's plays."),
+                param("asset_id", "query", string(100), "Only this asset's plays."),
+                param("from", "query", instant_q, "Plays started at or after this instant."),
+                param("to", "query", instant_q, "Plays started before this instant."),
+                *LIST_PARAMS,
             ],
             "responses": {
                 "200": {
                     "description": "One page of plays; CSV (same fields) with Accept: text/csv.",
                     "content": {
-                        JSON: {"schema": _ref("PlayList")},
+                        JSON: {"schema": ref("PlayList")},
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+                **errors("BadRequest", *AUTH, "Unprocessable"),
             },
         }
     }
@@ -340,10 +269,10 @@ def _paths() -> dict[str, Any]:
             ),
             "operationId": "enroll",
             "security": [],
-            "requestBody": _body("EnrollRequest"),
+            "requestBody": body("EnrollRequest"),
             "responses": {
-                **_ok("201", "Enrolled; the token is shown once.", "Enrolled"),
-                **_errors("Unauthorized", *_JSON_IN, "TooManyRequests"),
+                **ok("201", "Enrolled; the token is shown once.", "Enrolled"),
+                **errors("Unauthorized", *JSON_IN, "TooManyRequests"),
             },
         }
     }
@@ -354,18 +283,18 @@ def _paths() -> dict[str, Any]:
             "operationId": "getManifest",
             "security": DEVICE,
             "parameters": [
-                _param("since", "query", _str(200), "The cursor of the last manifest."),
-                _param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
+                param("since", "query", string(200), "The cursor of the last manifest."),
+                param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
             ],
             "responses": {
-                **_ok(
+                **ok(
                     "200",
                     "A full snapshot or a delta since the cursor.",
                     "Manifest",
                     {"ETag": {"description": "The new cursor.", "schema": {"type": "string"}}},
                 ),
                 "304": {"description": "Nothing changed in the tenant since the cursor."},
-                **_errors(*_AUTH, "Unprocessable"),
+                **errors(*AUTH, "Unprocessable"),
             },
         }
     }
@@ -376,9 +305,9 @@ def _paths() -> dict[str, Any]:
     }
     media_params = [
         sha_param,
-        _param("Range", "header", {"type": "string"}, "A single byte range, e.g. bytes=100-."),
-        _param("If-Range", "header", {"type": "string"}, 'Honour Range only if it is "<sha256>".'),
-        _param("If-None-Match", "header", {"type": "string"}, '304 when it matches "<sha256>".'),
+        param("Range", "header", {"type": "string"}, "A single byte range, e.g. bytes=100-."),
+        param("If-Range", "header", {"type": "string"}, 'Honour Range only if it is "<sha256>".'),
+        param("If-None-Match", "header", {"type": "string"}, '304 when it matches "<sha256>".'),
     ]
     binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     media_responses = {
@@ -392,7 +321,7 @@ def _paths() -> dict[str, Any]:
             "content": binary,
         },
         "304": {"description": "Not modified (If-None-Match matched)."},
-        **_errors(*_AUTH, "NotFound", "RangeNotSatisfiable"),
+        **errors(*AUTH, "NotFound", "RangeNotSatisfiable"),
     }
     paths["/v1/media/{sha256}"] = {
         "parameters": media_params,
@@ -417,8 +346,8 @@ def _paths() -> dict[str, Any]:
             "summary": "Report the device's status",
             "operationId": "postTelemetry",
             "security": DEVICE,
-            "requestBody": _body("Telemetry"),
-            "responses": {"204": {"description": "Stored."}, **_errors(*_AUTH, *_JSON_IN)},
+            "requestBody": body("Telemetry"),
+            "responses": {"204": {"description": "Stored."}, **errors(*AUTH, *JSON_IN)},
         }
     }
     paths["/v1/device/plays"] = {
@@ -427,72 +356,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Upload plays (idempotent by play id)",
             "operationId": "postPlays",
             "security": DEVICE,
-            "requestBody": _body("PlaysUpload"),
+            "requestBody": body("PlaysUpload"),
             "responses": {
-                **_ok("200", "How many were new and how many already known.", "PlaysAccepted"),
-                **_errors(*_AUTH, *_JSON_IN),
+                **ok("200", "How many were new and how many already known.", "PlaysAccepted"),
+                **errors(*AUTH, *JSON_IN),
             },
         }
     }
 
-    paths["/healthz"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "Health: the database answers",
-            "operationId": "health",
-            "security": [],
-            "responses": {
-                **_ok("200", "The database answers.", "Health"),
-                **_errors("Unavailable"),
-            },
-        },
-        "head": {
-            "tags": ["Operations"],
-            "operationId": "healthHead",
-            "summary": "The same answer as GET, without a body (load balancers)",
-            "security": [],
-            "responses": {
-                "200": {"description": "The database answers."},
-                **_errors("Unavailable"),
-            },
-        },
-    }
-    paths["/metrics"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "Prometheus metrics",
-            "operationId": "metrics",
-            "description": (
-                "All tenants' counts: it needs LOMUZ_METRICS_TOKEN as a bearer token "
-                "(403 while the server has none set)."
-            ),
-            "security": [{"metricsToken": []}],
-            "responses": {
-                "200": {
-                    "description": "Prometheus text exposition format.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                **_errors("MetricsUnauthorized", "MetricsOff"),
-            },
-        }
-    }
-    paths["/v1/openapi.json"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "This OpenAPI document",
-            "operationId": "openapi",
-            "security": [],
-            "responses": {
-                "200": {"description": "This document.", "content": _json({"type": "object"})}
-            },
-        }
-    }
+    paths.update(ops_paths())
     paths.update(docs_paths())
     return paths
-
-
-def _str(max_chars: int) -> Schema:
-    return {"type": "string", "maxLength": max_chars}
 
 
 def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[str, Any]:
@@ -505,8 +379,8 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "operationId": f"get{item}",
             "security": ADMIN,
             "responses": {
-                **_ok("200", f"The {lower}.", item, _ETAG_VERSION),
-                **_errors(*_AUTH, "NotFound"),
+                **ok("200", f"The {lower}.", item, ETAG_VERSION),
+                **errors(*AUTH, "NotFound"),
             },
         },
         "put": {
@@ -514,11 +388,11 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "summary": f"Replace the {lower} (optimistic concurrency with If-Match)",
             "operationId": f"replace{item}",
             "security": ADMIN,
-            "parameters": [_IF_MATCH],
-            "requestBody": _body(input_schema),
+            "parameters": [IF_MATCH],
+            "requestBody": body(input_schema),
             "responses": {
-                **_ok("200", f"The new {lower}.", item, _ETAG_VERSION),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound", "PreconditionFailed"),
+                **ok("200", f"The new {lower}.", item, ETAG_VERSION),
+                **errors(*AUTH, *JSON_IN, "NotFound", "PreconditionFailed"),
             },
         },
         "delete": {
@@ -526,10 +400,10 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "summary": f"Delete a {lower} (If-Match as for PUT)",
             "operationId": f"delete{item}",
             "security": ADMIN,
-            "parameters": [_IF_MATCH],
+            "parameters": [IF_MATCH],
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict", "PreconditionFailed"),
+                **errors(*AUTH, "NotFound", "Conflict", "PreconditionFailed"),
             },
         },
     }
@@ -554,7 +428,7 @@ def build_openapi() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
-            "responses": _responses_components(),
+            "responses": responses_components(),
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",
@@ -577,6 +451,6 @@ def build_openapi() -> dict[str, Any]:
     for item in document["paths"].values():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
-                operation["responses"].update(_errors("InternalError"))
-    # Shared building blocks (ADMIN, _LIST_PARAMS...) must not leak to callers.
+                operation["responses"].update(errors("InternalError"))
+    # Shared building blocks (ADMIN, LIST_PARAMS...) must not leak to callers.
     return copy.deepcopy(document)
