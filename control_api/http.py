@@ -45,7 +45,7 @@ def encode_json(body: msgspec.Struct) -> bytes:
 def send(resp: falcon.Response, body: msgspec.Struct) -> None:
     """Answer with ``body`` as JSON (msgspec, not Falcon's stdlib handler)."""
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = _ENCODER.encode(body)
+    resp.data = encode_json(body)
 
 
 def _refuse_constant(name: str) -> float:
