@@ -14,8 +14,10 @@ from control_api.auth import EnrollmentLimiter, TokenAuth
 from control_api.deps import Deps
 from control_api.error_answers import error_answer
 from control_api.errors import NotFound
+from control_api.http import send
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
+from control_api.models import error
 from control_api.openapi import build_openapi
 from control_api.resources import content, device, fleet, ops
 from control_api.revisions import RevisionCache
@@ -40,11 +42,10 @@ def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: A
     resp.status = status
     for name, value in headers.items():
         resp.set_header(name, value)
-    resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"error": {"code": code, "message": message}}
     resp.stream = None
-    resp.data = None
     resp.text = None
+    resp.media = None
+    send(resp, error(code, message))
 
 
 class _GuardPathParams:

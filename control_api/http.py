@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 import falcon
+import msgspec
 
 from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT, json_problem, parse_instant
 from control_api.errors import InvalidField
@@ -31,6 +32,20 @@ def body_stream(req: falcon.Request) -> tuple[BinaryIO, int | None]:
     if req.env.get("wsgi.input_terminated"):
         return cast(BinaryIO, req.stream), None
     raise LengthRequired("send a Content-Length (or a chunked body)")
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_json(body: msgspec.Struct) -> bytes:
+    """An answer's JSON bytes (a struct of ``control_api.models``)."""
+    return _ENCODER.encode(body)
+
+
+def send(resp: falcon.Response, body: msgspec.Struct) -> None:
+    """Answer with ``body`` as JSON (msgspec, not Falcon's stdlib handler)."""
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = encode_json(body)
 
 
 def _refuse_constant(name: str) -> float:

@@ -23,7 +23,9 @@ from control_api.core.ranges import (
     parse_range,
     unsatisfied_content_range,
 )
+from control_api.http import send
 from control_api.media import MediaNotFound, MediaStorageError
+from control_api.models import error
 
 __all__ = ["CACHE_CONTROL", "STREAM_CHUNK_BYTES", "serve_media"]
 
@@ -76,13 +78,8 @@ def serve_media(  # noqa: PLR0917 (signature agreed with the API resources)
     if selected is RangeOutcome.UNSATISFIABLE:
         resp.status = falcon.HTTP_416
         resp.set_header("Content-Range", unsatisfied_content_range(size_bytes))
-        resp.media = {
-            "error": {
-                "code": "range_not_satisfiable",
-                "message": f"the requested range is outside the file's {size_bytes} bytes",
-            }
-        }
-        resp.content_type = falcon.MEDIA_JSON
+        message = f"the requested range is outside the file's {size_bytes} bytes"
+        send(resp, error("range_not_satisfiable", message))
         return
     # Not on the 416 above: a cache must not keep an error for a year.
     resp.set_header("Cache-Control", CACHE_CONTROL)

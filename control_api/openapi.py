@@ -1,9 +1,8 @@
 """The OpenAPI 3.1 document of protocol v1 (PROTOCOL.md), served at ``GET /v1/openapi.json``.
 
-Schemas live once, under ``components``; operations only reference them.
-Response schemas name every field PROTOCOL.md promises as required, and leave
-``additionalProperties`` open (fields may be added without a new major).
-Request schemas are closed where the server rejects unknown fields.
+Schemas live once, under ``components``, generated from the structs the API
+validates and encodes with (``control_api.models``); operations, written here,
+only reference them.
 """
 
 from __future__ import annotations
@@ -11,403 +10,41 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from control_api import models
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
-from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
-from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT
-from control_api.openapi_parts import ERRORS, TAGS, docs_paths, telemetry_schema
+from control_api.openapi_parts import (
+    ADMIN,
+    AUTH,
+    DEVICE,
+    EITHER,
+    ETAG_VERSION,
+    IF_MATCH,
+    JSON,
+    JSON_IN,
+    LIST_PARAMS,
+    LOCATION,
+    TAGS,
+    Schema,
+    body,
+    docs_paths,
+    errors,
+    ok,
+    ops_paths,
+    param,
+    ref,
+    responses_components,
+    string,
+    telemetry_schema,
+)
 
 __all__ = ["build_openapi"]
 
-JSON = "application/json"
-Schema = dict[str, Any]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: Schema) -> dict[str, Any]:
-    return {JSON: {"schema": schema}}
-
-
-def _obj(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "properties": properties}
-    schema["required"] = list(properties) if required is None else required
-    schema.update(extra)
-    return schema
-
-
-def _list_of(item: str) -> Schema:
-    return _obj({"items": {"type": "array", "items": _ref(item)}, "next": _ref("NextPage")})
-
 
 def _schemas() -> dict[str, Schema]:
-    instant: Schema = {"type": "string", "format": "date-time"}
-    nullable_instant: Schema = {"type": ["string", "null"], "format": "date-time"}
-    duration: Schema = {"type": ["integer", "null"], "minimum": 0}
-    duration_in: Schema = {
-        "type": ["integer", "null"],
-        "minimum": v.MIN_DURATION_MS,
-        "maximum": 2**31 - 1,
-        "description": "At least 1000 (an item plays for at least 1 s).",
-    }
-    sha256: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-    start_time: Schema = {
-        "type": "string",
-        "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
-        "description": 'Local time of day "HH:MM".',
-    }
-    end_time: Schema = {
-        "type": "string",
-        "pattern": "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
-        "description": 'Local time of day "HH:MM"; "24:00" is the end of the day.',
-    }
-    days: Schema = {
-        "type": "array",
-        "items": {"type": "integer", "minimum": 1, "maximum": 7},
-        "description": "ISO weekdays, 1 (Monday) to 7 (Sunday).",
-    }
-    playlist_item_out = _obj({"asset_id": {"type": "string"}, "duration_ms": duration})
-    playlist_item_in = _obj(
-        {"asset_id": {"type": "string"}, "duration_ms": duration_in},
-        required=["asset_id"],
-        additionalProperties=False,
-    )
-    asset_properties: dict[str, Schema] = {
-        "id": {"type": "string"},
-        "sha256": sha256,
-        "size": {"type": "integer", "minimum": 0},
-        "media_type": {"type": "string", "enum": ["audio", "video", "image"]},
-        "content_type": {"type": "string"},
-        "title": {"type": ["string", "null"]},
-        "filename": {
-            "type": ["string", "null"],
-            "description": "The `filename` given at upload (metadata only), or null.",
-        },
-        "duration_ms": duration,
-        "valid_from": nullable_instant,
-        "valid_until": nullable_instant,
-        "emergency": {"type": "boolean"},
-        "created_at": instant,
-        "updated_at": instant,
-    }
-    playlist_properties: dict[str, Schema] = {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "items": {"type": "array", "items": _ref("PlaylistItem")},
-        "version": {"type": "integer"},
-        "created_at": instant,
-        "updated_at": instant,
-    }
-    schedule_common: dict[str, Schema] = {
-        "priority": {"type": "integer"},
-        "days": days,
-        "start_time": start_time,
-        "end_time": end_time,
-        "valid_from": nullable_instant,
-        "valid_until": nullable_instant,
-    }
-    device_properties: dict[str, Schema] = {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "timezone": {"type": "string", "description": "IANA time zone name."},
-        "groups": {"type": "array", "items": {"type": "string"}},
-        "enrolled": {"type": "boolean"},
-        "last_seen_at": nullable_instant,
-        "online": {"type": "boolean"},
-        "status": {
-            "type": ["object", "null"],
-            "description": "The latest telemetry report, as sent by the device (Telemetry).",
-        },
-        "created_at": instant,
-        "updated_at": instant,
-    }
-    play_properties: dict[str, Schema] = {
-        "id": {
-            "type": "string",
-            "format": "uuid",
-            "description": "Any spelling of a UUID; stored lowercase hyphenated.",
-        },
-        "asset_id": {"type": "string", "maxLength": v.MAX_ID_CHARS},
-        "sha256": sha256,
-        "started_at": instant,
-        "ended_at": instant,
-        "source": {"type": "string", "enum": list(SOURCES)},
-        "outcome": {"type": "string", "enum": list(OUTCOMES)},
-        "schedule_id": {"type": ["string", "null"], "maxLength": v.MAX_ID_CHARS},
-        "playlist_id": {"type": ["string", "null"], "maxLength": v.MAX_ID_CHARS},
-    }
-    play_required = ["id", "asset_id", "sha256", "started_at", "ended_at", "source", "outcome"]
-    ids: Schema = {"type": "array", "items": {"type": "string"}}
-    name_in: Schema = {"type": "string", "minLength": 1, "maxLength": v.MAX_NAME_CHARS}
-    groups_in: Schema = {
-        "type": "array",
-        "maxItems": v.MAX_GROUPS,
-        "items": {"type": "string", "minLength": 1, "maxLength": v.MAX_GROUP_CHARS},
-    }
-    return {
-        "Error": _obj(
-            {
-                "error": _obj(
-                    {
-                        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                        "message": {"type": "string"},
-                    }
-                )
-            }
-        ),
-        "NextPage": {
-            "type": ["string", "null"],
-            "description": "Opaque; pass as `after` to get the next page. null on the last.",
-        },
-        "Asset": _obj(asset_properties),
-        "AssetList": _list_of("Asset"),
-        "AssetPatch": _obj(
-            {
-                "title": {"type": ["string", "null"], "maxLength": v.MAX_NAME_CHARS},
-                "emergency": {"type": "boolean"},
-                "valid_from": nullable_instant,
-                "valid_until": nullable_instant,
-                "duration_ms": duration_in,
-            },
-            required=[],
-            additionalProperties=False,
-        ),
-        "PlaylistItem": playlist_item_out,
-        "Playlist": _obj(playlist_properties),
-        "PlaylistList": _list_of("Playlist"),
-        "PlaylistInput": _obj(
-            {
-                "name": name_in,
-                "items": {"type": "array", "maxItems": 10000, "items": playlist_item_in},
-            },
-            additionalProperties=False,
-        ),
-        "Device": _obj(device_properties),
-        "DeviceCreated": {
-            "allOf": [
-                _ref("Device"),
-                _obj({"enrollment_code": {"type": "string"}}),
-            ]
-        },
-        "DeviceList": _list_of("Device"),
-        "DeviceInput": _obj(
-            {
-                "name": name_in,
-                "timezone": {"type": "string", "default": "UTC", "maxLength": 64},
-                "groups": groups_in,
-            },
-            required=["name"],
-            additionalProperties=False,
-        ),
-        "DevicePatch": _obj(
-            {
-                "name": name_in,
-                "timezone": {"type": "string", "maxLength": 64},
-                "groups": groups_in,
-            },
-            required=[],
-            additionalProperties=False,
-        ),
-        "EnrollmentCode": _obj({"enrollment_code": {"type": "string"}}),
-        "Target": {
-            "oneOf": [
-                _obj({"device_id": {"type": "string"}}),
-                _obj({"group": {"type": "string", "maxLength": v.MAX_GROUP_CHARS}}),
-                _obj({"all": {"const": True}}),
-            ]
-        },
-        "Schedule": _obj(
-            {
-                "id": {"type": "string"},
-                "playlist_id": {"type": "string"},
-                "target": _ref("Target"),
-                **schedule_common,
-                "version": {"type": "integer"},
-                "created_at": instant,
-                "updated_at": instant,
-            }
-        ),
-        "ScheduleList": _list_of("Schedule"),
-        "ScheduleInput": _obj(
-            {"playlist_id": {"type": "string"}, "target": _ref("Target"), **schedule_common},
-            required=["playlist_id", "target"],
-            additionalProperties=False,
-        ),
-        "Play": _obj(play_properties, required=play_required),
-        "PlayRecord": _obj(
-            {**play_properties, "device_id": {"type": "string"}},
-            required=[*play_required, "device_id"],
-        ),
-        "PlayList": _list_of("PlayRecord"),
-        "PlaysUpload": _obj(
-            {"plays": {"type": "array", "maxItems": 1000, "items": _ref("Play")}},
-        ),
-        "PlaysAccepted": _obj(
-            {
-                "accepted": {"type": "integer", "minimum": 0},
-                "duplicates": {"type": "integer", "minimum": 0},
-                "rejected": {
-                    "type": "array",
-                    "description": (
-                        "Plays refused one by one and never stored (the others of the "
-                        "batch are); accepted + duplicates + rejected = plays sent."
-                    ),
-                    "items": _obj(
-                        {
-                            "id": {
-                                "type": ["string", "null"],
-                                "maxLength": ECHO_ID_CHARS,
-                                "description": "The play's id as sent (cut short), or null.",
-                            },
-                            "code": {
-                                "type": "string",
-                                "pattern": "^[a-z][a-z0-9_]*$",
-                                "description": (
-                                    "bad_id, missing_field, not_an_object, bad_sha256, "
-                                    "bad_field, bad_instant, bad_interval, bad_source, "
-                                    "bad_outcome, unknown_asset."
-                                ),
-                            },
-                            "field": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                        required=["id", "code"],
-                    ),
-                },
-            }
-        ),
-        "EnrollRequest": _obj(
-            {"enrollment_code": {"type": "string"}, "hardware": {"type": "object"}},
-            required=["enrollment_code"],
-        ),
-        "Enrolled": _obj({"device_id": {"type": "string"}, "device_token": {"type": "string"}}),
-        "Telemetry": telemetry_schema(),
-        "ManifestAsset": {
-            # The Asset, `filename` optional: the golden manifests a player must
-            # accept (tests/contract) predate it, and a player never needs it.
-            "allOf": [
-                _obj(asset_properties, [k for k in asset_properties if k != "filename"]),
-                _obj({"url": {"type": "string", "description": "Absolute, or a path on the API."}}),
-            ]
-        },
-        "ManifestSchedule": _obj(
-            {
-                "id": {"type": "string"},
-                "playlist_id": {"type": "string"},
-                "target": {"type": "string", "enum": ["device", "group", "all"]},
-                **schedule_common,
-                "version": {"type": "integer"},
-                "created_at": instant,
-                "updated_at": instant,
-            }
-        ),
-        "Manifest": _obj(
-            {
-                "schema": {"type": "integer", "const": 1},
-                "cursor": {"type": "string"},
-                "full": {"type": "boolean"},
-                "server_time": instant,
-                "sync_interval_s": {"type": "integer", "minimum": 1},
-                "device": _obj(
-                    {
-                        "id": {"type": "string"},
-                        "name": {"type": "string"},
-                        "timezone": {"type": "string"},
-                        "groups": {"type": "array", "items": {"type": "string"}},
-                    }
-                ),
-                "assets": {"type": "array", "items": _ref("ManifestAsset")},
-                "playlists": {"type": "array", "items": _ref("Playlist")},
-                "schedules": {"type": "array", "items": _ref("ManifestSchedule")},
-                "deleted": _obj({"assets": ids, "playlists": ids, "schedules": ids}),
-            }
-        ),
-        "Health": _obj({"status": {"type": "string", "enum": ["ok"]}}),
-    }
-
-
-def _responses_components() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, (_status, description) in ERRORS.items():
-        out[name] = {"description": description, "content": _json(_ref("Error"))}
-    out["RangeNotSatisfiable"]["headers"] = {
-        "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
-    }
-    out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    out["MediaCheckBusy"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-    out["Unauthorized"]["headers"] = challenge
-    out["MetricsUnauthorized"]["headers"] = challenge
-    return out
-
-
-def _errors(*names: str) -> dict[str, Any]:
-    return {ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
-
-
-def _ok(status: str, description: str, schema: str, headers: dict[str, Any] | None = None) -> Any:
-    response: dict[str, Any] = {"description": description, "content": _json(_ref(schema))}
-    if headers:
-        response["headers"] = headers
-    return {status: response}
-
-
-def _param(
-    name: str, where: str, schema: Schema, description: str, *, required: bool = False
-) -> Any:
-    return {
-        "name": name,
-        "in": where,
-        "required": required or where == "path",
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": _json(_ref(schema))}
-
-
-ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
-DEVICE: list[dict[str, list[str]]] = [{"deviceToken": []}]
-EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
-_AUTH = ("Unauthorized", "Forbidden")
-_JSON_IN = ("BadRequest", "BodyTimeout", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
-_LIST_PARAMS = [
-    _param(
-        "limit",
-        "query",
-        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        f"Page size, 1 to {MAX_LIMIT} (else 422); {DEFAULT_LIMIT} when absent.",
-    ),
-    _param(
-        "after",
-        "query",
-        {"type": "string", "maxLength": 500},
-        "The `next` value of the previous page.",
-    ),
-]
-_LOCATION = {
-    "Location": {
-        "description": "The new object's path: /v1/<collection>/<id>.",
-        "schema": {"type": "string"},
-    }
-}
-_ETAG_VERSION = {
-    "ETag": {
-        "description": 'The object\'s version, quoted: "<version>".',
-        "schema": {"type": "string"},
-    }
-}
-_IF_MATCH = _param(
-    "If-Match",
-    "header",
-    {"type": "string"},
-    'The version last read, as "<version>" (a strong tag; a weak W/ tag never matches); '
-    "412 if stale.",
-)
+    """The models' schemas, and Telemetry: an open object the server stores as sent
+    (``openapi_parts.telemetry_schema`` describes what lomuz-player puts in it)."""
+    return {**models.schema_components(), "Telemetry": telemetry_schema()}
 
 
 def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dict[str, Any]:
@@ -417,10 +54,10 @@ def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dic
             "summary": f"List {tag.lower()}",
             "operationId": f"list{tag}",
             "security": ADMIN,
-            "parameters": _LIST_PARAMS,
+            "parameters": LIST_PARAMS,
             "responses": {
-                **_ok("200", "One page.", list_schema),
-                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+                **ok("200", "One page.", list_schema),
+                **errors("BadRequest", *AUTH, "Unprocessable"),
             },
         },
         "post": {
@@ -428,23 +65,23 @@ def _collection(tag: str, list_schema: str, item: str, input_schema: str) -> dic
             "summary": f"Create a {item.lower()}",
             "operationId": f"create{item}",
             "security": ADMIN,
-            "requestBody": _body(input_schema),
+            "requestBody": body(input_schema),
             "responses": {
-                **_ok(
+                **ok(
                     "201",
                     "Created.",
                     "DeviceCreated" if item == "Device" else item,
-                    _LOCATION if item == "Device" else _LOCATION | _ETAG_VERSION,
+                    LOCATION if item == "Device" else LOCATION | ETAG_VERSION,
                 ),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
     }
 
 
 def _paths() -> dict[str, Any]:
-    id_param = _param("id", "path", {"type": "string"}, "Object id.")
-    sha_param = _param("sha256", "path", {"type": "string"}, "The file's sha256 (lowercase hex).")
+    id_param = param("id", "path", {"type": "string"}, "Object id.")
+    sha_param = param("sha256", "path", {"type": "string"}, "The file's sha256 (lowercase hex).")
     paths: dict[str, Any] = {}
 
     assets_collection = _collection("Assets", "AssetList", "Asset", "AssetPatch")
@@ -455,21 +92,21 @@ def _paths() -> dict[str, Any]:
         "operationId": "uploadAsset",
         "security": ADMIN,
         "parameters": [
-            _param(
+            param(
                 "filename",
                 "query",
                 {"type": "string", "maxLength": v.MAX_FILENAME_CHARS},
                 "Original file name (metadata only).",
             ),
-            _param(
+            param(
                 "title",
                 "query",
                 {"type": "string", "maxLength": v.MAX_NAME_CHARS},
                 "Title; defaults to the file name.",
             ),
-            _param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
-            _param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
-            _param("valid_until", "query", instant_q, "End of validity, exclusive."),
+            param("emergency", "query", {"type": "boolean"}, "Emergency tier asset."),
+            param("valid_from", "query", instant_q, "Start of validity (RFC 3339)."),
+            param("valid_until", "query", instant_q, "End of validity, exclusive."),
         ],
         "requestBody": {
             "required": True,
@@ -487,10 +124,10 @@ def _paths() -> dict[str, Any]:
             },
         },
         "responses": {
-            **_ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
-            **_ok("201", "Created.", "Asset", _LOCATION),
-            **_errors(
-                *_AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
+            **ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
+            **ok("201", "Created.", "Asset", LOCATION),
+            **errors(
+                *AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
                 "UploadRefused", "Unprocessable", "MediaCheckBusy",
             ),
         },
@@ -503,17 +140,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Get an asset",
             "operationId": "getAsset",
             "security": ADMIN,
-            "responses": {**_ok("200", "The asset.", "Asset"), **_errors(*_AUTH, "NotFound")},
+            "responses": {**ok("200", "The asset.", "Asset"), **errors(*AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Assets"],
             "summary": "Change an asset's metadata",
             "operationId": "patchAsset",
             "security": ADMIN,
-            "requestBody": _body("AssetPatch"),
+            "requestBody": body("AssetPatch"),
             "responses": {
-                **_ok("200", "The updated asset.", "Asset"),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **ok("200", "The updated asset.", "Asset"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
         "delete": {
@@ -523,7 +160,7 @@ def _paths() -> dict[str, Any]:
             "security": ADMIN,
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict"),
+                **errors(*AUTH, "NotFound", "Conflict"),
             },
         },
     }
@@ -533,16 +170,20 @@ def _paths() -> dict[str, Any]:
 
     paths["/v1/devices"] = _collection("Devices", "DeviceList", "Device", "DeviceInput")
     paths["/v1/devices"]["get"]["parameters"] = [
-        *_LIST_PARAMS,
-        _param("group", "query", _str(v.MAX_GROUP_CHARS), "Only devices in this group."),
-        _param(
+        *LIST_PARAMS,
+        param("group", "query", string(v.MAX_GROUP_CHARS), "Only devices in this group."),
+        param(
             "online",
             "query",
             {"type": "string", "enum": ["true", "false"]},
             "Only devices seen within three telemetry intervals (true), or not (false).",
         ),
-        _param("q", "query", _str(v.MAX_NAME_CHARS), "Only devices whose name contains this "
-               "(case-insensitive)."),
+        param(
+            "q",
+            "query",
+            string(v.MAX_NAME_CHARS),
+            "Only devices whose name contains this (case-insensitive).",
+        ),
     ]
     paths["/v1/devices/{id}"] = {
         "parameters": [id_param],
@@ -551,17 +192,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Get a device",
             "operationId": "getDevice",
             "security": ADMIN,
-            "responses": {**_ok("200", "The device.", "Device"), **_errors(*_AUTH, "NotFound")},
+            "responses": {**ok("200", "The device.", "Device"), **errors(*AUTH, "NotFound")},
         },
         "patch": {
             "tags": ["Devices"],
             "summary": "Change a device's name, time zone or groups",
             "operationId": "patchDevice",
             "security": ADMIN,
-            "requestBody": _body("DevicePatch"),
+            "requestBody": body("DevicePatch"),
             "responses": {
-                **_ok("200", "The updated device.", "Device"),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound"),
+                **ok("200", "The updated device.", "Device"),
+                **errors(*AUTH, *JSON_IN, "NotFound"),
             },
         },
         "delete": {
@@ -579,7 +220,7 @@ def _paths() -> dict[str, Any]:
             "security": ADMIN,
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict"),
+                **errors(*AUTH, "NotFound", "Conflict"),
             },
         },
     }
@@ -595,8 +236,8 @@ def _paths() -> dict[str, Any]:
             "operationId": "newEnrollmentCode",
             "security": ADMIN,
             "responses": {
-                **_ok("201", "The new code (shown once).", "EnrollmentCode"),
-                **_errors(*_AUTH, "NotFound"),
+                **ok("201", "The new code (shown once).", "EnrollmentCode"),
+                **errors(*AUTH, "NotFound"),
             },
         },
     }
@@ -611,21 +252,21 @@ def _paths() -> dict[str, Any]:
             "operationId": "listPlays",
             "security": ADMIN,
             "parameters": [
-                _param("device_id", "query", _str(100), "Only this device's plays."),
-                _param("asset_id", "query", _str(100), "Only this asset's plays."),
-                _param("from", "query", instant_q, "Plays started at or after this instant."),
-                _param("to", "query", instant_q, "Plays started before this instant."),
-                *_LIST_PARAMS,
+                param("device_id", "query", string(100), "Only this device's plays."),
+                param("asset_id", "query", string(100), "Only this asset's plays."),
+                param("from", "query", instant_q, "Plays started at or after this instant."),
+                param("to", "query", instant_q, "Plays started before this instant."),
+                *LIST_PARAMS,
             ],
             "responses": {
                 "200": {
                     "description": "One page of plays; CSV (same fields) with Accept: text/csv.",
                     "content": {
-                        JSON: {"schema": _ref("PlayList")},
+                        JSON: {"schema": ref("PlayList")},
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                **_errors("BadRequest", *_AUTH, "Unprocessable"),
+                **errors("BadRequest", *AUTH, "Unprocessable"),
             },
         }
     }
@@ -644,10 +285,10 @@ def _paths() -> dict[str, Any]:
             ),
             "operationId": "enroll",
             "security": [],
-            "requestBody": _body("EnrollRequest"),
+            "requestBody": body("EnrollRequest"),
             "responses": {
-                **_ok("201", "Enrolled; the token is shown once.", "Enrolled"),
-                **_errors("Unauthorized", *_JSON_IN, "TooManyRequests"),
+                **ok("201", "Enrolled; the token is shown once.", "Enrolled"),
+                **errors("Unauthorized", *JSON_IN, "TooManyRequests"),
             },
         }
     }
@@ -658,18 +299,18 @@ def _paths() -> dict[str, Any]:
             "operationId": "getManifest",
             "security": DEVICE,
             "parameters": [
-                _param("since", "query", _str(200), "The cursor of the last manifest."),
-                _param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
+                param("since", "query", string(200), "The cursor of the last manifest."),
+                param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
             ],
             "responses": {
-                **_ok(
+                **ok(
                     "200",
                     "A full snapshot or a delta since the cursor.",
                     "Manifest",
                     {"ETag": {"description": "The new cursor.", "schema": {"type": "string"}}},
                 ),
                 "304": {"description": "Nothing changed in the tenant since the cursor."},
-                **_errors(*_AUTH, "Unprocessable"),
+                **errors(*AUTH, "Unprocessable"),
             },
         }
     }
@@ -680,9 +321,9 @@ def _paths() -> dict[str, Any]:
     }
     media_params = [
         sha_param,
-        _param("Range", "header", {"type": "string"}, "A single byte range, e.g. bytes=100-."),
-        _param("If-Range", "header", {"type": "string"}, 'Honour Range only if it is "<sha256>".'),
-        _param("If-None-Match", "header", {"type": "string"}, '304 when it matches "<sha256>".'),
+        param("Range", "header", {"type": "string"}, "A single byte range, e.g. bytes=100-."),
+        param("If-Range", "header", {"type": "string"}, 'Honour Range only if it is "<sha256>".'),
+        param("If-None-Match", "header", {"type": "string"}, '304 when it matches "<sha256>".'),
     ]
     binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     media_responses = {
@@ -696,7 +337,7 @@ def _paths() -> dict[str, Any]:
             "content": binary,
         },
         "304": {"description": "Not modified (If-None-Match matched)."},
-        **_errors(*_AUTH, "NotFound", "RangeNotSatisfiable"),
+        **errors(*AUTH, "NotFound", "RangeNotSatisfiable"),
     }
     paths["/v1/media/{sha256}"] = {
         "parameters": media_params,
@@ -721,8 +362,8 @@ def _paths() -> dict[str, Any]:
             "summary": "Report the device's status",
             "operationId": "postTelemetry",
             "security": DEVICE,
-            "requestBody": _body("Telemetry"),
-            "responses": {"204": {"description": "Stored."}, **_errors(*_AUTH, *_JSON_IN)},
+            "requestBody": body("Telemetry"),
+            "responses": {"204": {"description": "Stored."}, **errors(*AUTH, *JSON_IN)},
         }
     }
     paths["/v1/device/plays"] = {
@@ -731,72 +372,17 @@ def _paths() -> dict[str, Any]:
             "summary": "Upload plays (idempotent by play id)",
             "operationId": "postPlays",
             "security": DEVICE,
-            "requestBody": _body("PlaysUpload"),
+            "requestBody": body("PlaysUpload"),
             "responses": {
-                **_ok("200", "How many were new and how many already known.", "PlaysAccepted"),
-                **_errors(*_AUTH, *_JSON_IN),
+                **ok("200", "How many were new and how many already known.", "PlaysAccepted"),
+                **errors(*AUTH, *JSON_IN),
             },
         }
     }
 
-    paths["/healthz"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "Health: the database answers",
-            "operationId": "health",
-            "security": [],
-            "responses": {
-                **_ok("200", "The database answers.", "Health"),
-                **_errors("Unavailable"),
-            },
-        },
-        "head": {
-            "tags": ["Operations"],
-            "operationId": "healthHead",
-            "summary": "The same answer as GET, without a body (load balancers)",
-            "security": [],
-            "responses": {
-                "200": {"description": "The database answers."},
-                **_errors("Unavailable"),
-            },
-        },
-    }
-    paths["/metrics"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "Prometheus metrics",
-            "operationId": "metrics",
-            "description": (
-                "All tenants' counts: it needs LOMUZ_METRICS_TOKEN as a bearer token "
-                "(403 while the server has none set)."
-            ),
-            "security": [{"metricsToken": []}],
-            "responses": {
-                "200": {
-                    "description": "Prometheus text exposition format.",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                },
-                **_errors("MetricsUnauthorized", "MetricsOff"),
-            },
-        }
-    }
-    paths["/v1/openapi.json"] = {
-        "get": {
-            "tags": ["Operations"],
-            "summary": "This OpenAPI document",
-            "operationId": "openapi",
-            "security": [],
-            "responses": {
-                "200": {"description": "This document.", "content": _json({"type": "object"})}
-            },
-        }
-    }
+    paths.update(ops_paths())
     paths.update(docs_paths())
     return paths
-
-
-def _str(max_chars: int) -> Schema:
-    return {"type": "string", "maxLength": max_chars}
 
 
 def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[str, Any]:
@@ -809,8 +395,8 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "operationId": f"get{item}",
             "security": ADMIN,
             "responses": {
-                **_ok("200", f"The {lower}.", item, _ETAG_VERSION),
-                **_errors(*_AUTH, "NotFound"),
+                **ok("200", f"The {lower}.", item, ETAG_VERSION),
+                **errors(*AUTH, "NotFound"),
             },
         },
         "put": {
@@ -818,11 +404,11 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "summary": f"Replace the {lower} (optimistic concurrency with If-Match)",
             "operationId": f"replace{item}",
             "security": ADMIN,
-            "parameters": [_IF_MATCH],
-            "requestBody": _body(input_schema),
+            "parameters": [IF_MATCH],
+            "requestBody": body(input_schema),
             "responses": {
-                **_ok("200", f"The new {lower}.", item, _ETAG_VERSION),
-                **_errors(*_AUTH, *_JSON_IN, "NotFound", "PreconditionFailed"),
+                **ok("200", f"The new {lower}.", item, ETAG_VERSION),
+                **errors(*AUTH, *JSON_IN, "NotFound", "PreconditionFailed"),
             },
         },
         "delete": {
@@ -830,10 +416,10 @@ def _versioned(tag: str, item: str, input_schema: str, id_param: Any) -> dict[st
             "summary": f"Delete a {lower} (If-Match as for PUT)",
             "operationId": f"delete{item}",
             "security": ADMIN,
-            "parameters": [_IF_MATCH],
+            "parameters": [IF_MATCH],
             "responses": {
                 "204": {"description": "Deleted."},
-                **_errors(*_AUTH, "NotFound", "Conflict", "PreconditionFailed"),
+                **errors(*AUTH, "NotFound", "Conflict", "PreconditionFailed"),
             },
         },
     }
@@ -858,7 +444,7 @@ def build_openapi() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),
-            "responses": _responses_components(),
+            "responses": responses_components(),
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",
@@ -881,6 +467,6 @@ def build_openapi() -> dict[str, Any]:
     for item in document["paths"].values():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
-                operation["responses"].update(_errors("InternalError"))
-    # Shared building blocks (ADMIN, _LIST_PARAMS...) must not leak to callers.
+                operation["responses"].update(errors("InternalError"))
+    # Shared building blocks (ADMIN, LIST_PARAMS...) must not leak to callers.
     return copy.deepcopy(document)

@@ -1,12 +1,15 @@
 """Parts of the OpenAPI document kept apart from ``control_api.openapi`` (its size):
-the error responses, the tags, the telemetry status object, the reference page."""
+the error responses, the tags, the building blocks of operations (references,
+parameters, security), the telemetry status object, the reference page."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from control_api import docs_page
+from control_api.core.validation import DEFAULT_LIMIT, MAX_LIMIT
 
+JSON = "application/json"
 Schema = dict[str, Any]
 
 ERRORS: dict[str, tuple[str, str]] = {
@@ -68,6 +71,97 @@ TAGS = {
 }
 
 
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {JSON: {"schema": schema}}
+
+
+def responses_components() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, (_status, description) in ERRORS.items():
+        out[name] = {"description": description, "content": json_content(ref("Error"))}
+    out["RangeNotSatisfiable"]["headers"] = {
+        "Content-Range": {"schema": {"type": "string", "pattern": r"^bytes \*/[0-9]+$"}}
+    }
+    out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    out["MediaCheckBusy"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    out["Unauthorized"]["headers"] = challenge
+    out["MetricsUnauthorized"]["headers"] = challenge
+    return out
+
+
+def errors(*names: str) -> dict[str, Any]:
+    return {ERRORS[n][0]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+
+def ok(status: str, description: str, schema: str, headers: dict[str, Any] | None = None) -> Any:
+    response: dict[str, Any] = {"description": description, "content": json_content(ref(schema))}
+    if headers:
+        response["headers"] = headers
+    return {status: response}
+
+
+def param(
+    name: str, where: str, schema: Schema, description: str, *, required: bool = False
+) -> Any:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+def body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": json_content(ref(schema))}
+
+
+ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
+DEVICE: list[dict[str, list[str]]] = [{"deviceToken": []}]
+EITHER: list[dict[str, list[str]]] = [{"adminToken": []}, {"deviceToken": []}]
+AUTH = ("Unauthorized", "Forbidden")
+JSON_IN = ("BadRequest", "BodyTimeout", "PayloadTooLarge", "UnsupportedMediaType", "Unprocessable")
+LIST_PARAMS = [
+    param(
+        "limit",
+        "query",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        f"Page size, 1 to {MAX_LIMIT} (else 422); {DEFAULT_LIMIT} when absent.",
+    ),
+    param(
+        "after",
+        "query",
+        {"type": "string", "maxLength": 500},
+        "The `next` value of the previous page.",
+    ),
+]
+LOCATION = {
+    "Location": {
+        "description": "The new object's path: /v1/<collection>/<id>.",
+        "schema": {"type": "string"},
+    }
+}
+ETAG_VERSION = {
+    "ETag": {
+        "description": 'The object\'s version, quoted: "<version>".',
+        "schema": {"type": "string"},
+    }
+}
+IF_MATCH = param(
+    "If-Match",
+    "header",
+    {"type": "string"},
+    'The version last read, as "<version>" (a strong tag; a weak W/ tag never matches); '
+    "412 if stale.",
+)
+
+def string(max_chars: int) -> Schema:
+    return {"type": "string", "maxLength": max_chars}
 
 
 def _nullable(kind: str, description: str | None = None) -> Schema:
@@ -153,6 +247,67 @@ def telemetry_schema() -> Schema:
 
 def _text(media_type: str) -> dict[str, Any]:
     return {media_type: {"schema": {"type": "string"}}}
+
+
+def ops_paths() -> dict[str, Any]:
+    """Health, metrics and this document."""
+    return {
+        "/healthz": {
+            "get": {
+                "tags": ["Operations"],
+                "summary": "Health: the database answers",
+                "operationId": "health",
+                "security": [],
+                "responses": {
+                    **ok("200", "The database answers.", "Health"),
+                    **errors("Unavailable"),
+                },
+            },
+            "head": {
+                "tags": ["Operations"],
+                "operationId": "healthHead",
+                "summary": "The same answer as GET, without a body (load balancers)",
+                "security": [],
+                "responses": {
+                    "200": {"description": "The database answers."},
+                    **errors("Unavailable"),
+                },
+            },
+        },
+        "/metrics": {
+            "get": {
+                "tags": ["Operations"],
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "description": (
+                    "All tenants' counts: it needs LOMUZ_METRICS_TOKEN as a bearer token "
+                    "(403 while the server has none set)."
+                ),
+                "security": [{"metricsToken": []}],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **errors("MetricsUnauthorized", "MetricsOff"),
+                },
+            },
+        },
+        "/v1/openapi.json": {
+            "get": {
+                "tags": ["Operations"],
+                "summary": "This OpenAPI document",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "This document.",
+                        "content": json_content({"type": "object"}),
+                    }
+                },
+            },
+        },
+    }
 
 
 def docs_paths() -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""The JSON shapes of the API's objects (PROTOCOL.md): every encoder in one place.
+"""The API's objects (PROTOCOL.md) built from rows and domain results: every encoder in
+one place.
 
 The store and the services return rows and domain results; the JSON resources
-(and nothing below them) turn those into these shapes.
+(and nothing below them) turn those into the structs of ``control_api.models``,
+which ``control_api.http.send`` encodes.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
+import msgspec
+
+from control_api import models as m
 from control_api.core.export import csv_cell
 from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
@@ -22,7 +27,7 @@ from control_api.services.playlists import PlaylistRecord
 from control_api.services.plays import Ingested
 from control_api.store.models import Asset, Device, Play, Playlist, PlaylistItem, Schedule
 
-MANIFEST_SCHEMA = 1
+MANIFEST_SCHEMA: Literal[1] = 1
 PLAY_FIELDS = (
     "id",
     "device_id",
@@ -37,111 +42,158 @@ PLAY_FIELDS = (
 )
 
 
-def page_json(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
-    return {"items": items, "next": next_cursor}
+def _instant(value: datetime) -> str:
+    text = format_instant(value)
+    assert text is not None  # a datetime always formats
+    return text
 
 
-def asset_json(a: Asset) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "sha256": a.sha256,
-        "size": a.size_bytes,
-        "media_type": a.media_type,
-        "content_type": a.content_type,
-        "title": a.title,
-        "filename": a.filename,
-        "duration_ms": a.duration_ms,
-        "valid_from": format_instant(a.valid_from),
-        "valid_until": format_instant(a.valid_until),
-        "emergency": a.emergency,
-        "created_at": format_instant(a.created_at),
-        "updated_at": format_instant(a.updated_at),
-    }
+def asset(a: Asset) -> m.Asset:
+    return m.Asset(
+        id=a.id,
+        sha256=a.sha256,
+        size=a.size_bytes,
+        media_type=a.media_type,  # type: ignore[arg-type]  # the column holds one of three
+        content_type=a.content_type,
+        title=a.title,
+        filename=a.filename,
+        duration_ms=a.duration_ms,
+        valid_from=format_instant(a.valid_from),
+        valid_until=format_instant(a.valid_until),
+        emergency=a.emergency,
+        created_at=_instant(a.created_at),
+        updated_at=_instant(a.updated_at),
+    )
+
+
+def assets_page(items: Iterable[Asset], next_cursor: str | None) -> m.AssetList:
+    return m.AssetList(items=[asset(a) for a in items], next=next_cursor)
 
 
 def media_url(sha256: str) -> str:
     return f"/v1/media/{sha256}"
 
 
-def playlist_json(p: Playlist, items: Sequence[PlaylistItem]) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "items": [{"asset_id": i.asset_id, "duration_ms": i.duration_ms} for i in items],
-        "version": p.version,
-        "created_at": format_instant(p.created_at),
-        "updated_at": format_instant(p.updated_at),
-    }
+def playlist(p: Playlist, items: Sequence[PlaylistItem]) -> m.Playlist:
+    return m.Playlist(
+        id=p.id,
+        name=p.name,
+        items=[m.PlaylistItem(asset_id=i.asset_id, duration_ms=i.duration_ms) for i in items],
+        version=p.version,
+        created_at=_instant(p.created_at),
+        updated_at=_instant(p.updated_at),
+    )
 
 
-def playlist_record_json(record: PlaylistRecord) -> dict[str, Any]:
-    return playlist_json(record.playlist, record.items)
+def playlist_record(record: PlaylistRecord) -> m.Playlist:
+    return playlist(record.playlist, record.items)
 
 
-def device_json(d: Device, now: datetime, telemetry_interval_s: int) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "name": d.name,
-        "timezone": d.timezone,
-        "groups": list(d.groups),
-        "enrolled": d.token_hash is not None,
-        "last_seen_at": format_instant(d.last_seen_at),
-        "online": is_online(d.last_seen_at, now, telemetry_interval_s),
-        "status": d.status,
-        "created_at": format_instant(d.created_at),
-        "updated_at": format_instant(d.updated_at),
-    }
+def playlists_page(items: Iterable[PlaylistRecord], next_cursor: str | None) -> m.PlaylistList:
+    return m.PlaylistList(items=[playlist_record(p) for p in items], next=next_cursor)
 
 
-def registered_json(r: Registered, now: datetime, telemetry_interval_s: int) -> dict[str, Any]:
+def device(d: Device, now: datetime, telemetry_interval_s: int) -> m.Device:
+    return m.Device(
+        id=d.id,
+        name=d.name,
+        timezone=d.timezone,
+        groups=list(d.groups),
+        enrolled=d.token_hash is not None,
+        last_seen_at=format_instant(d.last_seen_at),
+        online=is_online(d.last_seen_at, now, telemetry_interval_s),
+        status=d.status,
+        created_at=_instant(d.created_at),
+        updated_at=_instant(d.updated_at),
+    )
+
+
+def devices_page(
+    items: Iterable[Device], next_cursor: str | None, now: datetime, telemetry_interval_s: int
+) -> m.DeviceList:
+    return m.DeviceList(
+        items=[device(d, now, telemetry_interval_s) for d in items], next=next_cursor
+    )
+
+
+def registered(r: Registered, now: datetime, telemetry_interval_s: int) -> m.DeviceCreated:
     """A new device, with the one-time enrollment code (shown once)."""
-    body = device_json(r.device, now, telemetry_interval_s)
-    return {**body, "enrollment_code": r.enrollment_code}
+    fields = msgspec.structs.asdict(device(r.device, now, telemetry_interval_s))
+    return m.DeviceCreated(**fields, enrollment_code=r.enrollment_code)
 
 
-def enrolled_json(e: Enrolled) -> dict[str, Any]:
-    return {"device_id": e.device_id, "device_token": e.device_token}
+def enrollment_code(code: str) -> m.EnrollmentCode:
+    return m.EnrollmentCode(enrollment_code=code)
 
 
-def target_json(sc: Schedule) -> dict[str, Any]:
+def enrolled(e: Enrolled) -> m.Enrolled:
+    return m.Enrolled(device_id=e.device_id, device_token=e.device_token)
+
+
+def target(sc: Schedule) -> m.Target:
     if sc.target_kind == "device":
-        return {"device_id": sc.target_value}
+        return m.Target(device_id=sc.target_value)
     if sc.target_kind == "group":
-        return {"group": sc.target_value}
-    return {"all": True}
+        return m.Target(group=sc.target_value)
+    return m.Target(all=True)
 
 
-def schedule_json(sc: Schedule, *, reduced_target: bool = False) -> dict[str, Any]:
-    """``reduced_target``: the manifest's form, the target's kind alone."""
-    return {
-        "id": sc.id,
-        "playlist_id": sc.playlist_id,
-        "target": sc.target_kind if reduced_target else target_json(sc),
-        "priority": sc.priority,
-        "days": list(sc.days),
-        "start_time": sc.start_time,
-        "end_time": sc.end_time,
-        "valid_from": format_instant(sc.valid_from),
-        "valid_until": format_instant(sc.valid_until),
-        "version": sc.version,
-        "created_at": format_instant(sc.created_at),
-        "updated_at": format_instant(sc.updated_at),
-    }
+def schedule(sc: Schedule) -> m.Schedule:
+    return m.Schedule(
+        id=sc.id,
+        playlist_id=sc.playlist_id,
+        target=target(sc),
+        priority=sc.priority,
+        days=list(sc.days),
+        start_time=sc.start_time,
+        end_time=sc.end_time,
+        valid_from=format_instant(sc.valid_from),
+        valid_until=format_instant(sc.valid_until),
+        version=sc.version,
+        created_at=_instant(sc.created_at),
+        updated_at=_instant(sc.updated_at),
+    )
 
 
-def play_json(p: Play) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "device_id": p.device_id,
-        "asset_id": p.asset_id,
-        "sha256": p.sha256,
-        "started_at": format_instant(p.started_at),
-        "ended_at": format_instant(p.ended_at),
-        "source": p.source,
-        "outcome": p.outcome,
-        "schedule_id": p.schedule_id,
-        "playlist_id": p.playlist_id,
-    }
+def schedules_page(items: Iterable[Schedule], next_cursor: str | None) -> m.ScheduleList:
+    return m.ScheduleList(items=[schedule(x) for x in items], next=next_cursor)
+
+
+def manifest_schedule(sc: Schedule) -> m.ManifestSchedule:
+    """The manifest's form: the target's kind alone."""
+    return m.ManifestSchedule(
+        id=sc.id,
+        playlist_id=sc.playlist_id,
+        target=sc.target_kind,  # type: ignore[arg-type]  # the column holds one of three
+        priority=sc.priority,
+        days=list(sc.days),
+        start_time=sc.start_time,
+        end_time=sc.end_time,
+        valid_from=format_instant(sc.valid_from),
+        valid_until=format_instant(sc.valid_until),
+        version=sc.version,
+        created_at=_instant(sc.created_at),
+        updated_at=_instant(sc.updated_at),
+    )
+
+
+def play(p: Play) -> m.PlayRecord:
+    return m.PlayRecord(
+        id=p.id,
+        device_id=p.device_id,
+        asset_id=p.asset_id,
+        sha256=p.sha256,
+        started_at=_instant(p.started_at),
+        ended_at=_instant(p.ended_at),
+        source=p.source,
+        outcome=p.outcome,
+        schedule_id=p.schedule_id,
+        playlist_id=p.playlist_id,
+    )
+
+
+def plays_page(items: Iterable[Play], next_cursor: str | None) -> m.PlayList:
+    return m.PlayList(items=[play(p) for p in items], next=next_cursor)
 
 
 def plays_csv(pages: Iterable[Sequence[Play]]) -> Iterator[bytes]:
@@ -151,9 +203,9 @@ def plays_csv(pages: Iterable[Sequence[Play]]) -> Iterator[bytes]:
     writer.writerow(PLAY_FIELDS)
     header_sent = False
     for rows in pages:
-        for play in rows:
-            record = play_json(play)
-            writer.writerow([csv_cell(record[f]) for f in PLAY_FIELDS])
+        for row in rows:
+            record = play(row)
+            writer.writerow([csv_cell(getattr(record, f)) for f in PLAY_FIELDS])
         yield buffer.getvalue().encode()
         header_sent = True
         buffer.seek(0)
@@ -162,34 +214,51 @@ def plays_csv(pages: Iterable[Sequence[Play]]) -> Iterator[bytes]:
         yield buffer.getvalue().encode()
 
 
-def ingested_json(result: Ingested) -> dict[str, Any]:
-    return {
-        "accepted": result.accepted,
-        "duplicates": result.duplicates,
-        "rejected": [r.as_json() for r in result.rejected],
-    }
+def ingested(result: Ingested) -> m.PlaysAccepted:
+    return m.PlaysAccepted(
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+        rejected=[
+            m.PlayRejection(id=r.id, code=r.code, field=r.field, message=r.message)
+            for r in result.rejected
+        ],
+    )
 
 
-def manifest_json(m: Snapshot, sync_interval_s: int) -> dict[str, Any]:
-    device = m.device
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "cursor": m.cursor,
-        "full": m.full,
-        "server_time": format_instant(m.server_time),
-        "sync_interval_s": sync_interval_s,
-        "device": {
-            "id": device.id,
-            "name": device.name,
-            "timezone": device.timezone,
-            "groups": list(device.groups),
-        },
-        "assets": [{**asset_json(a), "url": media_url(a.sha256)} for a in m.assets],
-        "playlists": [playlist_record_json(p) for p in m.playlists],
-        "schedules": [schedule_json(x, reduced_target=True) for x in m.schedules],
-        "deleted": {
-            "assets": list(m.deleted_assets),
-            "playlists": list(m.deleted_playlists),
-            "schedules": list(m.deleted_schedules),
-        },
-    }
+def _manifest_asset(a: Asset) -> m.ManifestAsset:
+    return m.ManifestAsset(
+        id=a.id,
+        sha256=a.sha256,
+        size=a.size_bytes,
+        media_type=a.media_type,  # type: ignore[arg-type]  # the column holds one of three
+        content_type=a.content_type,
+        title=a.title,
+        filename=a.filename,
+        duration_ms=a.duration_ms,
+        valid_from=format_instant(a.valid_from),
+        valid_until=format_instant(a.valid_until),
+        emergency=a.emergency,
+        created_at=_instant(a.created_at),
+        updated_at=_instant(a.updated_at),
+        url=media_url(a.sha256),
+    )
+
+
+def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
+    d = snap.device
+    return m.Manifest(
+        schema=MANIFEST_SCHEMA,
+        cursor=snap.cursor,
+        full=snap.full,
+        server_time=_instant(snap.server_time),
+        sync_interval_s=sync_interval_s,
+        device=m.ManifestDevice(id=d.id, name=d.name, timezone=d.timezone, groups=list(d.groups)),
+        assets=[_manifest_asset(a) for a in snap.assets],
+        playlists=[playlist_record(p) for p in snap.playlists],
+        schedules=[manifest_schedule(x) for x in snap.schedules],
+        deleted=m.ManifestDeleted(
+            assets=list(snap.deleted_assets),
+            playlists=list(snap.deleted_playlists),
+            schedules=list(snap.deleted_schedules),
+        ),
+    )

@@ -42,9 +42,6 @@ class Rejection:
     field: str
     message: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "code": self.code, "field": self.field, "message": self.message}
-
 
 def parse_play(item: object, field: str) -> dict[str, Any]:
     """One Play, with its canonical id; fields a newer player adds are ignored.

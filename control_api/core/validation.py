@@ -1,12 +1,13 @@
 """Pure validation of director and device input. Every failure names the field.
 
-Rules: unknown fields are rejected (the API is a strict writer and a strict reader
-of director input); instants are RFC 3339 with an offset and come back in UTC,
-between :data:`MIN_INSTANT` and :data:`MAX_INSTANT`; times of day are "HH:MM" with
-"24:00" only allowed as an end. No string holds NUL (PostgreSQL text cannot) and
-none is longer than its column: the ``MAX_*_CHARS`` below are the column sizes of
-``control_api/store/models.py``, enforced here so that the database never refuses
-(a refusal there is a 500, and for proof of play a batch blocked for good).
+The rules a field states alone (types, bounds, patterns, unknown fields) are
+declared on the request structs of ``control_api.models``; these are the rest.
+Instants are RFC 3339 with an offset and come back in UTC, between
+:data:`MIN_INSTANT` and :data:`MAX_INSTANT`. No string holds NUL (PostgreSQL
+text cannot) and none is longer than its column: the ``MAX_*_CHARS`` below are
+the column sizes of ``control_api/store/models.py``, enforced (here and in the
+models) so that the database never refuses (a refusal there is a 500, and for
+proof of play a batch blocked for good).
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from control_api.errors import InvalidField, VersionMismatch
 
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # fromisoformat (C) stops at a NUL and takes non-ASCII digits: allow only these.
 _INSTANT_CHARS = re.compile(r"[0-9TtZzW:.,+\- ]+")
@@ -47,17 +45,6 @@ MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_JSON_DEPTH = 32
 
 
-def check_fields(
-    body: Mapping[str, Any], allowed: Iterable[str], required: Iterable[str] = (), prefix: str = ""
-) -> None:
-    """Reject unknown and missing fields."""
-    allowed_set = set(allowed)
-    for key in body:
-        if key not in allowed_set:
-            raise InvalidField(f"{prefix}{key}", "unknown field", "unknown_field")
-    for key in required:
-        if key not in body:
-            raise InvalidField(f"{prefix}{key}", "is required", "missing_field")
 
 
 def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
@@ -72,28 +59,12 @@ def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str
     return value
 
 
-def as_opt_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str | None:
-    return None if value is None else as_str(value, field, max_chars=max_chars)
 
 
-def as_bool(value: object, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidField(field, "must be true or false")
-    return value
 
 
-def as_int(value: object, field: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidField(field, "must be an integer")
-    if minimum is not None and value < minimum:
-        raise InvalidField(field, f"must be at least {minimum}")
-    if abs(value) > 2**31 - 1:
-        raise InvalidField(field, "is out of range")
-    return value
 
 
-def as_opt_int(value: object, field: str, *, minimum: int | None = None) -> int | None:
-    return None if value is None else as_int(value, field, minimum=minimum)
 
 
 def parse_instant(value: object, field: str) -> datetime:
@@ -146,24 +117,8 @@ def format_instant(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def parse_time_of_day(value: object, field: str, *, is_end: bool) -> str:
-    if not isinstance(value, str) or not _HHMM.match(value):
-        raise InvalidField(field, 'must be "HH:MM"')
-    hours = int(value[:2])
-    if hours == 24 and (value != "24:00" or not is_end):
-        raise InvalidField(field, '"24:00" is only allowed as an end time')
-    return value
 
 
-def parse_days(value: object, field: str) -> list[int]:
-    if not isinstance(value, list) or not value:
-        raise InvalidField(field, "must be a non-empty list of ISO weekdays 1..7")
-    days: set[int] = set()
-    for index, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 7:
-            raise InvalidField(f"{field}[{index}]", "must be an ISO weekday 1..7")
-        days.add(item)
-    return sorted(days)
 
 
 def parse_timezone(value: object, field: str) -> str:
@@ -180,15 +135,6 @@ def parse_timezone(value: object, field: str) -> str:
     return value
 
 
-def parse_groups(value: object, field: str) -> list[str]:
-    if not isinstance(value, list):
-        raise InvalidField(field, "must be a list of group names")
-    if len(value) > MAX_GROUPS:
-        raise InvalidField(field, f"at most {MAX_GROUPS} groups")
-    groups: set[str] = set()
-    for index, item in enumerate(value):
-        groups.add(as_str(item, f"{field}[{index}]", max_chars=MAX_GROUP_CHARS))
-    return sorted(groups)
 
 
 def parse_target(value: object, field: str) -> tuple[str, str]:

@@ -1,116 +1,110 @@
-"""JSON request bodies → the typed values the services take (``core.validation`` rules)."""
+"""JSON request bodies → the typed values the services take.
+
+Each body decodes through its struct of ``control_api.models`` (types, bounds,
+patterns, unknown fields); the rules no single field states stay in
+``core.validation`` (instants, time zones, a target's one key). A refusal is
+an :class:`InvalidField` naming the field as the API always has
+(``items[0].asset_id``), whichever layer refused it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, TypeVar
 
+import msgspec
+
+from control_api import models as m
 from control_api.core import validation as v
 from control_api.errors import InvalidField
-from control_api.services.assets import EDITABLE as ASSET_EDITABLE
-from control_api.services.devices import EDITABLE as DEVICE_EDITABLE
 from control_api.services.schedules import ScheduleFields
 
-MAX_PLAYLIST_ITEMS = 10_000
+_Model = TypeVar("_Model", bound=msgspec.Struct)
+# msgspec's "<what> - at `$.items[0].asset_id`"; no "at" for the body itself.
+_AT = re.compile(r"(?P<what>.*?)(?: - at `\$(?P<path>.*)`)?", re.DOTALL)
+_NAMED = re.compile(r"Object (?P<kind>contains unknown|missing required) field `(?P<name>.*)`")
+
+
+def decode(body: dict[str, Any], model: type[_Model]) -> _Model:
+    """``body`` as ``model``, or InvalidField naming the first field refused."""
+    try:
+        return msgspec.convert(body, model)
+    except msgspec.ValidationError as exc:
+        raise invalid_field(str(exc)) from None
+
+
+def invalid_field(text: str) -> InvalidField:
+    """msgspec's validation message in the API's terms (field path, message, code)."""
+    match = _AT.fullmatch(text)
+    assert match is not None  # the pattern matches any text
+    what, path = match["what"], (match["path"] or "").removeprefix(".")
+    named = _NAMED.fullmatch(what)
+    if named is not None:
+        field = f"{path}.{named['name']}" if path else named["name"]
+        if named["kind"] == "contains unknown":
+            return InvalidField(field, "unknown field", "unknown_field")
+        return InvalidField(field, "is required", "missing_field")
+    for pattern, message in m.PATTERN_MESSAGES.items():
+        if what.endswith(f"matching regex {pattern!r}"):
+            return InvalidField(path or "body", message)
+    return InvalidField(path or "body", what[:1].lower() + what[1:])
+
+
+def _given(struct: msgspec.Struct) -> dict[str, Any]:
+    """The fields a patch body named (the others are UNSET)."""
+    return {
+        name: getattr(struct, name)
+        for name in struct.__struct_fields__
+        if getattr(struct, name) is not msgspec.UNSET
+    }
 
 
 def asset_changes(body: dict[str, Any]) -> dict[str, Any]:
-    v.check_fields(body, ASSET_EDITABLE)
-    changes: dict[str, Any] = {}
-    if "title" in body:
-        changes["title"] = v.as_opt_str(body["title"], "title")
-    if "emergency" in body:
-        changes["emergency"] = v.as_bool(body["emergency"], "emergency")
+    changes = _given(decode(body, m.AssetPatch))
     for key in ("valid_from", "valid_until"):
-        if key in body:
-            changes[key] = v.as_opt_instant(body[key], key)
-    if "duration_ms" in body:
-        changes["duration_ms"] = v.as_opt_int(
-            body["duration_ms"], "duration_ms", minimum=v.MIN_DURATION_MS
-        )
+        if key in changes:
+            changes[key] = v.as_opt_instant(changes[key], key)
     return changes
 
 
 def playlist(body: dict[str, Any]) -> tuple[str, list[tuple[str, int | None]]]:
-    v.check_fields(body, ("name", "items"), ("name", "items"))
-    name = v.as_str(body["name"], "name")
-    raw_items = body["items"]
-    if not isinstance(raw_items, list):
-        raise InvalidField("items", "must be a list")
-    if len(raw_items) > MAX_PLAYLIST_ITEMS:
-        raise InvalidField("items", f"at most {MAX_PLAYLIST_ITEMS} items")
-    items: list[tuple[str, int | None]] = []
-    for index, item in enumerate(raw_items):
-        field = f"items[{index}]"
-        if not isinstance(item, dict):
-            raise InvalidField(field, "must be an object")
-        v.check_fields(item, ("asset_id", "duration_ms"), ("asset_id",), prefix=f"{field}.")
-        asset_id = v.as_str(item["asset_id"], f"{field}.asset_id")
-        duration = v.as_opt_int(
-            item.get("duration_ms"), f"{field}.duration_ms", minimum=v.MIN_DURATION_MS
-        )
-        items.append((asset_id, duration))
-    return name, items
+    given = decode(body, m.PlaylistInput)
+    return given.name, [(item.asset_id, item.duration_ms) for item in given.items]
 
 
 def new_device(body: dict[str, Any]) -> tuple[str, str, list[str]]:
     """(name, timezone, groups)."""
-    v.check_fields(body, DEVICE_EDITABLE, ("name",))
-    name = v.as_str(body["name"], "name")
-    timezone = v.parse_timezone(body.get("timezone", "UTC"), "timezone")
-    groups = v.parse_groups(body.get("groups", []), "groups")
-    return name, timezone, groups
+    given = decode(body, m.DeviceInput)
+    return given.name, v.parse_timezone(given.timezone, "timezone"), sorted(set(given.groups))
 
 
 def device_changes(body: dict[str, Any]) -> dict[str, Any]:
-    v.check_fields(body, DEVICE_EDITABLE)
-    changes: dict[str, Any] = {}
-    if "name" in body:
-        changes["name"] = v.as_str(body["name"], "name")
-    if "timezone" in body:
-        changes["timezone"] = v.parse_timezone(body["timezone"], "timezone")
-    if "groups" in body:
-        changes["groups"] = v.parse_groups(body["groups"], "groups")
+    changes = _given(decode(body, m.DevicePatch))
+    if "timezone" in changes:
+        changes["timezone"] = v.parse_timezone(changes["timezone"], "timezone")
+    if "groups" in changes:
+        changes["groups"] = sorted(set(changes["groups"]))
     return changes
 
 
 def schedule(body: dict[str, Any]) -> ScheduleFields:
-    v.check_fields(
-        body,
-        (
-            "playlist_id",
-            "target",
-            "priority",
-            "days",
-            "start_time",
-            "end_time",
-            "valid_from",
-            "valid_until",
-        ),
-        ("playlist_id", "target"),
-    )
-    playlist_id = v.as_str(body["playlist_id"], "playlist_id")
-    kind, value = v.parse_target(body["target"], "target")
+    given = decode(body, m.ScheduleInput)
+    kind, value = v.parse_target(_given(given.target), "target")
     return ScheduleFields(
-        playlist_id=playlist_id,
+        playlist_id=given.playlist_id,
         target_kind=kind,
         target_value=value,
-        priority=v.as_int(body.get("priority", 0), "priority"),
-        days=tuple(v.parse_days(body.get("days", [1, 2, 3, 4, 5, 6, 7]), "days")),
-        start_time=v.parse_time_of_day(
-            body.get("start_time", "00:00"), "start_time", is_end=False
-        ),
-        end_time=v.parse_time_of_day(body.get("end_time", "24:00"), "end_time", is_end=True),
-        valid_from=v.as_opt_instant(body.get("valid_from"), "valid_from"),
-        valid_until=v.as_opt_instant(body.get("valid_until"), "valid_until"),
+        priority=given.priority,
+        days=tuple(sorted(set(given.days))),
+        start_time=given.start_time,
+        end_time=given.end_time,
+        valid_from=v.as_opt_instant(given.valid_from, "valid_from"),
+        valid_until=v.as_opt_instant(given.valid_until, "valid_until"),
     )
 
 
 def enrollment(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """(code, hardware)."""
-    v.check_fields(body, ("enrollment_code", "hardware"), ("enrollment_code",))
-    code = v.as_str(body["enrollment_code"], "enrollment_code")
-    hardware = body.get("hardware")
-    if hardware is not None and not isinstance(hardware, dict):
-        raise InvalidField("hardware", "must be an object")
-    v.check_free_json(hardware, "hardware")
-    return code, hardware
+    given = decode(body, m.EnrollRequest)
+    v.check_free_json(given.hardware, "hardware")
+    return given.enrollment_code, given.hardware

@@ -22,7 +22,7 @@ class Assets:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit, after = http.list_params(req)
         page = assets.list_assets(self.deps.db, req.context.principal.tenant_id, limit, after)
-        resp.media = wire.page_json([wire.asset_json(a) for a in page.items], page.next)
+        http.send(resp, wire.assets_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """201 with the new asset; 200 with the tenant's asset of the same bytes."""
@@ -49,7 +49,7 @@ class Assets:
         )
         if uploaded.created:
             http.created(resp, "assets", uploaded.asset.id)
-        resp.media = wire.asset_json(uploaded.asset)
+        http.send(resp, wire.asset(uploaded.asset))
 
 
 class AssetItem:
@@ -60,7 +60,7 @@ class AssetItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         asset = assets.get_asset(self.deps.db, req.context.principal.tenant_id, asset_id)
-        resp.media = wire.asset_json(asset)
+        http.send(resp, wire.asset(asset))
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         changes = bodies.asset_changes(http.read_json(req, self.deps.settings.max_json_bytes))
@@ -72,7 +72,7 @@ class AssetItem:
             now=self.deps.now(),
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
-        resp.media = wire.asset_json(asset)
+        http.send(resp, wire.asset(asset))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
         assets.delete_asset(
@@ -95,7 +95,7 @@ class Playlists:
         limit, after = http.list_params(req)
         tenant_id = req.context.principal.tenant_id
         page = playlists.list_playlists(self.deps.db, tenant_id, limit, after)
-        resp.media = wire.page_json([wire.playlist_record_json(p) for p in page.items], page.next)
+        http.send(resp, wire.playlists_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         name, items = bodies.playlist(http.read_json(req, self.deps.settings.max_json_bytes))
@@ -109,7 +109,7 @@ class Playlists:
         )
         http.created(resp, "playlists", record.playlist.id)
         http.set_etag(resp, record.version)
-        resp.media = wire.playlist_record_json(record)
+        http.send(resp, wire.playlist_record(record))
 
 
 class PlaylistItem:
@@ -122,7 +122,7 @@ class PlaylistItem:
         tenant_id = req.context.principal.tenant_id
         record = playlists.get_playlist(self.deps.db, tenant_id, playlist_id)
         http.set_etag(resp, record.version)
-        resp.media = wire.playlist_record_json(record)
+        http.send(resp, wire.playlist_record(record))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
         name, items = bodies.playlist(http.read_json(req, self.deps.settings.max_json_bytes))
@@ -137,7 +137,7 @@ class PlaylistItem:
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
         http.set_etag(resp, record.version)
-        resp.media = wire.playlist_record_json(record)
+        http.send(resp, wire.playlist_record(record))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
         playlists.delete_playlist(

@@ -33,7 +33,7 @@ class Enroll:
             self.deps.db, self.limiter, code, hardware, address, now=self.deps.now()
         )
         resp.status = falcon.HTTP_201
-        resp.media = wire.enrolled_json(enrolled)
+        http.send(resp, wire.enrolled(enrolled))
 
 
 class Manifest:
@@ -63,7 +63,7 @@ class Manifest:
             return
         self.deps.metrics.manifest_served("full" if result.full else "delta")
         resp.set_header("ETag", f'"{result.cursor}"')
-        resp.media = wire.manifest_json(result, self.deps.settings.sync_interval_s)
+        http.send(resp, wire.manifest(result, self.deps.settings.sync_interval_s))
 
 
 class Telemetry:
@@ -98,7 +98,7 @@ class DevicePlays:
             self.deps.now(),
         )
         self.deps.metrics.plays_ingested(result.accepted)
-        resp.media = wire.ingested_json(result)
+        http.send(resp, wire.ingested(result))
 
 
 class Media:

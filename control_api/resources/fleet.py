@@ -37,9 +37,7 @@ class Devices:
             telemetry_interval_s=interval_s,
             only=only,
         )
-        resp.media = wire.page_json(
-            [wire.device_json(d, now, interval_s) for d in page.items], page.next
-        )
+        http.send(resp, wire.devices_page(page.items, page.next, now, interval_s))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         name, timezone, groups = bodies.new_device(
@@ -56,9 +54,7 @@ class Devices:
             code_ttl_s=self.deps.settings.enrollment_code_ttl_s,
         )
         http.created(resp, "devices", registered.device.id)
-        resp.media = wire.registered_json(
-            registered, now, self.deps.settings.telemetry_interval_s
-        )
+        http.send(resp, wire.registered(registered, now, self.deps.settings.telemetry_interval_s))
 
 
 class DeviceItem:
@@ -70,8 +66,8 @@ class DeviceItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         device = devices.get_device(self.deps.db, req.context.principal.tenant_id, device_id)
-        resp.media = wire.device_json(
-            device, self.deps.now(), self.deps.settings.telemetry_interval_s
+        http.send(
+            resp, wire.device(device, self.deps.now(), self.deps.settings.telemetry_interval_s)
         )
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
@@ -85,7 +81,7 @@ class DeviceItem:
             now=now,
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
-        resp.media = wire.device_json(device, now, self.deps.settings.telemetry_interval_s)
+        http.send(resp, wire.device(device, now, self.deps.settings.telemetry_interval_s))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         """Decommission; 409 ``device_scheduled`` while a schedule targets it."""
@@ -112,7 +108,7 @@ class EnrollmentCode:
             forget_token=self.forget_device,
         )
         resp.status = falcon.HTTP_201
-        resp.media = {"enrollment_code": code}
+        http.send(resp, wire.enrollment_code(code))
 
 
 class Schedules:
@@ -125,7 +121,7 @@ class Schedules:
         limit, after = http.list_params(req)
         tenant_id = req.context.principal.tenant_id
         page = schedules.list_schedules(self.deps.db, tenant_id, limit, after)
-        resp.media = wire.page_json([wire.schedule_json(x) for x in page.items], page.next)
+        http.send(resp, wire.schedules_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = bodies.schedule(http.read_json(req, self.deps.settings.max_json_bytes))
@@ -138,7 +134,7 @@ class Schedules:
         )
         http.created(resp, "schedules", schedule.id)
         http.set_etag(resp, schedule.version)
-        resp.media = wire.schedule_json(schedule)
+        http.send(resp, wire.schedule(schedule))
 
 
 class ScheduleItem:
@@ -151,7 +147,7 @@ class ScheduleItem:
         tenant_id = req.context.principal.tenant_id
         schedule = schedules.get_schedule(self.deps.db, tenant_id, schedule_id)
         http.set_etag(resp, schedule.version)
-        resp.media = wire.schedule_json(schedule)
+        http.send(resp, wire.schedule(schedule))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         body = http.read_json(req, self.deps.settings.max_json_bytes)
@@ -165,7 +161,7 @@ class ScheduleItem:
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
         http.set_etag(resp, schedule.version)
-        resp.media = wire.schedule_json(schedule)
+        http.send(resp, wire.schedule(schedule))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
         schedules.delete_schedule(
@@ -203,4 +199,4 @@ class Plays:
             resp.stream = wire.plays_csv(plays.export_plays(self.deps.db, tenant_id, filters))
             return
         page = plays.list_plays(self.deps.db, tenant_id, filters, limit, after)
-        resp.media = wire.page_json([wire.play_json(p) for p in page.items], page.next)
+        http.send(resp, wire.plays_page(page.items, page.next))

@@ -8,7 +8,10 @@ from __future__ import annotations
 import hmac
 
 import falcon
+import msgspec
 
+from control_api import http
+from control_api import models as m
 from control_api.deps import Deps
 from control_api.errors import PermissionDenied, Unauthenticated
 from control_api.services import devices
@@ -22,12 +25,10 @@ class Health:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.deps.db.ping():
-            resp.media = {"status": "ok"}
+            http.send(resp, m.Health(status="ok"))
             return
         resp.status = falcon.HTTP_503
-        resp.media = {
-            "error": {"code": "database_unavailable", "message": "the database does not answer"}
-        }
+        http.send(resp, m.error("database_unavailable", "the database does not answer"))
 
     # Load balancers and uptime checks probe with HEAD: the same answer, no body.
     on_head = on_get
@@ -74,11 +75,12 @@ class OpenApi:
     auth = None
 
     def __init__(self) -> None:
-        self._document: dict[str, object] | None = None
+        self._document: bytes | None = None
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         from control_api.openapi import build_openapi
 
         if self._document is None:
-            self._document = build_openapi()
-        resp.media = self._document
+            self._document = msgspec.json.encode(build_openapi())
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._document

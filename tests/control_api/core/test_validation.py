@@ -20,20 +20,6 @@ def test_instants_come_back_in_utc() -> None:
     assert v.format_instant(parsed) == "2026-06-01T10:00:00Z"
 
 
-def test_times_of_day() -> None:
-    assert v.parse_time_of_day("24:00", "end_time", is_end=True) == "24:00"
-    for bad, is_end in (("24:00", False), ("24:30", True), ("7:00", False), ("12:60", True)):
-        with pytest.raises(InvalidField):
-            v.parse_time_of_day(bad, "t", is_end=is_end)
-
-
-def test_booleans_are_not_integers() -> None:
-    with pytest.raises(InvalidField):
-        v.as_int(True, "priority")
-    with pytest.raises(InvalidField, match="unknown field"):
-        v.check_fields({"a": 1, "zz": 2}, ("a",))
-
-
 def test_if_match_names_the_current_version_or_any_strongly() -> None:
     for given in (None, "*", '"3"', "3", '"1", "3"'):
         v.check_if_match(given, 3)
