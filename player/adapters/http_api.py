@@ -8,6 +8,8 @@ Error mapping (every httpx exception is translated, ``raise ... from exc``):
 
 Replies come out as ``player.wire.replies`` values (``ManifestFetch``,
 ``PlaysAck``); the retry policy around any call is ``player.adapters.retry``.
+``probe_manifest`` (``lomuz-player doctor``) answers a ``ManifestProbe``: any
+status, the ``Date`` reading, no body.
 
 Threading: one client may be shared by threads (httpx.Client is thread-safe);
 ``set_token`` is a plain attribute swap.
