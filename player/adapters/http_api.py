@@ -8,6 +8,8 @@ Error mapping (every httpx exception is translated, ``raise ... from exc``):
 
 Replies come out as ``player.wire.replies`` values (``ManifestFetch``,
 ``PlaysAck``); the retry policy around any call is ``player.adapters.retry``.
+``probe_manifest`` (``lomuz-player doctor``) answers a ``ManifestProbe``: any
+status, the ``Date`` reading, no body.
 
 Threading: one client may be shared by threads (httpx.Client is thread-safe);
 ``set_token`` is a plain attribute swap.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from player.core.clock import ServerTime
 from player.core.downloads import (
     Origin,
     insecure_http_problem,
@@ -124,6 +127,25 @@ class Reply:
     headers: httpx.Headers
     content: bytes
     request: str = ""  # "METHOD URL" as sent, for error messages
+
+
+@dataclass(frozen=True)
+class ManifestProbe:
+    """What ``probe_manifest`` saw: the status, "GET URL", and the API's clock reading.
+
+    ``server_time`` is None without a usable ``Date`` header; its ``offset_s``
+    at ``received_at`` (the wall clock at receipt) is the one offset rule
+    (``player.core.clock.offset_from_date``).
+    """
+
+    status_code: int
+    request: str
+    server_time: ServerTime | None
+    received_at: datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _error_detail(status: int, content: bytes | None) -> str:
@@ -310,6 +332,39 @@ class ControlApiClient:
             received_at,
         )
 
+    def probe_manifest(
+        self, since: str | None, *, wall_now: Callable[[], datetime] = _utc_now
+    ) -> ManifestProbe:
+        """GET the manifest for its status and ``Date`` only (``lomuz-player doctor``).
+
+        The body is never read (a full manifest can be megabytes) and no status
+        is an error here: the caller judges it. A network error raises
+        ApiUnavailable whose text is "GET URL: the whole reason"; a URL httpx
+        refuses raises ApiProtocolError ("GET URL: bad URL: ...").
+        """
+        self.check_secure()
+        url = urljoin(self.base_url, "v1/device/manifest")
+        request = f"GET {url}"
+        params = {"since": since} if since else None
+        try:
+            sent_mono = time.monotonic()
+            with self.http.stream(
+                "GET", url, params=params, headers=self.auth_headers_for(url)
+            ) as response:
+                received_mono = time.monotonic()
+                received_at = wall_now()
+                status = response.status_code
+                date = response.headers.get("date")
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise ApiUnavailable(f"{request}: {transport_error_text(exc)}") from exc
+        except ValueError as exc:  # a URL that passed the settings' check but not httpx's
+            raise ApiProtocolError(f"{request}: bad URL: {exc}") from exc
+        server_at = parse_http_date(date)
+        server_time = (
+            None if server_at is None else ServerTime(server_at, sent_mono, received_mono)
+        )
+        return ManifestProbe(status, request, server_time, received_at)
+
     def post_telemetry(self, status: Mapping[str, Any]) -> None:
         """Send one status report (204 expected)."""
         reply = self._send("POST", "v1/device/telemetry", json_body=dict(status), what="telemetry")
@@ -429,6 +484,7 @@ __all__ = [
     "ApiTimeouts",
     "ControlApiClient",
     "Enrollment",
+    "ManifestProbe",
     "Reply",
     "parse_retry_after",
     "raise_for_status",

@@ -11,6 +11,7 @@ This module owns what such a reader needs and imports nothing third-party:
 - the status and plays queries (``read_counts``, ``read_quarantined_files``,
   ``read_local_plays``), which ``PlayerStore`` also runs, so the two readers
   cannot disagree;
+- ``read_integrity``: SQLite's quick_check and the schema revisions (doctor);
 - ``StoreReader``: those reads on a database opened read-only.
 
 Instants are stored as integer microseconds since the Unix epoch (UTC).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -126,6 +128,30 @@ def current_revisions(connection: sqlite3.Connection) -> set[str]:
     except sqlite3.DatabaseError:
         return set()
     return {str(row[0]) for row in rows}
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """What ``read_integrity`` found: SQLite's own verdict and the schema revisions."""
+
+    quick_check: str  # "ok", else SQLite's findings joined with "; "
+    revisions: frozenset[str]  # empty: never migrated (no alembic_version table)
+
+    @property
+    def at_head(self) -> bool:
+        return self.revisions == {SCHEMA_HEAD}
+
+
+def read_integrity(connection: sqlite3.Connection) -> Integrity:
+    """``PRAGMA quick_check`` and the revisions, for ``lomuz-player doctor``.
+
+    Raises ``sqlite3.Error`` when the file cannot be read at all ("file is not a
+    database", I/O errors): quick_check runs first, so those surface there.
+    """
+    rows = connection.execute("PRAGMA quick_check").fetchall()
+    verdict = "; ".join(str(row[0]) for row in rows)
+    revisions = frozenset(current_revisions(connection)) if verdict == "ok" else frozenset()
+    return Integrity(verdict, revisions)
 
 
 def schema_behind(current: set[str]) -> bool:

@@ -182,7 +182,9 @@ def test_libvlc_missing_only_warns_with_null_backend(
 
 @pytest.mark.vlc
 def test_real_libvlc_loads() -> None:
-    assert doctor.load_libvlc().startswith("3.")
+    from player.adapters.vlc_probe import load_libvlc
+
+    assert load_libvlc().startswith("3.")
 
 
 def test_no_audio_device_listed_warns(probes: DoctorProbes) -> None:
