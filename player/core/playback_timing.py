@@ -226,7 +226,7 @@ class Ramp:
         """The gain at ``now_mono``; None before the ramp starts or for a timed stop."""
         if now_mono < self.start_mono or self.duration_s <= 0:
             return None
-        share = min(1.0, (now_mono - self.start_mono) / self.duration_s)
+        share = 1.0 if self.done(now_mono) else (now_mono - self.start_mono) / self.duration_s
         return self.from_gain + (self.to_gain - self.from_gain) * self.curve(share)
 
 
@@ -272,7 +272,7 @@ def wait_timeout_s(
     tail_ends_mono: Iterable[float] = (),
 ) -> float:
     """How long to block for a message: until the deadline, a ramp step, a tail's end or a beat."""
-    timeout_s = max(0.0, min(deadline_mono, now_mono + settings.heartbeat_s) - now_mono)
+    timeout_s = max(0.0, min(deadline_mono - now_mono, settings.heartbeat_s))
     ramp_wake = next_ramp_wake_s(ramps, now_mono, settings.ramp_step_s)
     if ramp_wake is not None:
         timeout_s = min(timeout_s, ramp_wake)
