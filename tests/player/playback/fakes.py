@@ -20,7 +20,8 @@ from lomuz_rules.media_format import MediaFormat
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.core.model import Play
 from player.errors import PlaybackError
-from player.ports import MediaEnded, MediaFailed, MediaStarted
+from player.ports import MediaEnded, MediaFailed, MediaStarted, PlaybackSource
+from player.runtime.playback import PlaybackLoop
 from tests.fakes.clock import FakeClock, FakeTimer
 
 BASE_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -290,3 +291,27 @@ class FakeOutput:
 
     def close(self) -> None:
         self.stop(None)
+
+
+def start_on_fake_clock(
+    source: PlaybackSource,
+    clock: FakeClock,
+    output: FakeOutput,
+    *,
+    media_path: Callable[[str], Path] = fake_media_path,
+    **kwargs: object,
+) -> PlaybackLoop:
+    """A started loop that waits on ``clock.inbox()``, its output ending items on ``clock``.
+
+    Nothing happens until the test runs the clock (``clock.run_for``); the loop
+    has done all it does at the start instant when this returns.
+    """
+    output.clock = clock
+    kwargs.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
+    loop = PlaybackLoop(
+        source, clock, output, media_path, inbox=clock.inbox(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    loop.start()
+    clock.settle()
+    return loop
