@@ -10,7 +10,7 @@ to ``SystemClock(wall=..., mono=...)`` to test the real correction rules.
 - ``at`` (read/write) is the wall clock; ``set(at)`` the same as a call.
 
 By default nothing moves unless the test moves it. ``real_time=True``: both
-clocks also follow real time (for loops that really sleep: VLC);
+clocks also follow real time (for loops on real timers: libvlc, NullOutput);
 ``real_monotonic=True``: only ``monotonic()`` does (``time.monotonic()`` plus
 every ``advance``), for code that waits on real timers while the test sets
 the wall clock.
