@@ -51,7 +51,9 @@ def test_player_deb_metadata_and_contents(debs: dict[str, Path]) -> None:
     assert "Package: lomuz-player" in info
     assert field(deb, "Version") == VERSION
     depends = field(deb, "Depends")
-    for needed in ("python3 (>= 3.11)", "libvlc5", "vlc-plugin-base", "adduser"):
+    # libvlc-bin: its trigger writes the plugins cache (without it libvlc
+    # loads all ~350 plugins at every start: +40 MiB, docs/BENCHMARKS.md)
+    for needed in ("python3 (>= 3.11)", "libvlc5", "libvlc-bin", "vlc-plugin-base", "adduser"):
         assert needed in depends
     assert run("dpkg-deb", "--ctrl-tarfile", str(deb)).returncode == 0
     contents = run("dpkg-deb", "--contents", str(deb)).stdout

@@ -39,7 +39,14 @@ def _require_vlc(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def clock() -> FakeClock:
+    """Follows real time: for loops on real timers (libvlc, NullOutput, the daemon)."""
     return FakeClock(BASE_AT, real_time=True)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """Moves only when the test runs it (``run_for``): for loops on ``clock.inbox()``."""
+    return FakeClock(BASE_AT)
 
 
 @pytest.fixture

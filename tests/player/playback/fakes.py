@@ -20,7 +20,9 @@ from lomuz_rules.media_format import MediaFormat
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.core.model import Play
 from player.errors import PlaybackError
-from player.ports import MediaEnded, MediaFailed, MediaStarted
+from player.ports import MediaEnded, MediaFailed, MediaStarted, PlaybackSource
+from player.runtime.playback import PlaybackLoop
+from tests.fakes.clock import FakeClock, FakeTimer
 
 BASE_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -107,9 +109,11 @@ class FakeSource:
         self,
         script: Callable[[int, datetime], Decision],
         now: Callable[[], datetime] | None = None,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self._script = script
         self._now = now
+        self._mono = mono
         self._lock = threading.Lock()
         self.decide_calls: list[datetime] = []
         self.started: list[tuple[str, datetime, int | None]] = []  # asset, started_at, position
@@ -157,13 +161,13 @@ class FakeSource:
             if self._now is not None:
                 self.recorded_at.append(self._now())
             self.plays.append(play)
-            self.play_monos.append(time.monotonic())
+            self.play_monos.append(self._mono())
             self.log.append(f"record:{play.asset_id}")
             self.played.notify_all()
 
     def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
         with self._lock:
-            self.quarantined.append(Quarantine(sha256, until, reason, time.monotonic()))
+            self.quarantined.append(Quarantine(sha256, until, reason, self._mono()))
 
     def wait_plays(self, count: int, timeout_s: float = 5.0) -> list[Play]:
         with self._lock:
@@ -176,7 +180,7 @@ class FakeSource:
 class _FakeItem:
     path: Path
     length_ms: int | None
-    timer: threading.Timer | None = None
+    timer: threading.Timer | FakeTimer | None = None
     playing: bool = False
 
 
@@ -187,7 +191,8 @@ class FakeOutput:
     ``lengths`` maps a file name to its natural length (None: unknown);
     names in ``fail_on_start`` yield ``MediaFailed``; names in ``unopenable``
     raise ``PlaybackError`` in ``prepare``; while ``no_audio_output`` is set,
-    ``audio_problem`` reports it for every playing item.
+    ``audio_problem`` reports it for every playing item. With a ``clock``,
+    items end and commands are timed on that fake clock (else real time).
     """
 
     lengths: dict[str, int | None] = field(default_factory=dict)
@@ -195,6 +200,7 @@ class FakeOutput:
     unopenable: set[str] = field(default_factory=set)
     overlap: bool = True
     no_audio_output: str | None = None
+    clock: FakeClock | None = None
     commands: list[tuple[float, str, object]] = field(default_factory=list)
     # The format each file was handed over as (the loop identifies it first).
     formats: dict[str, MediaFormat | None] = field(default_factory=dict)
@@ -209,7 +215,8 @@ class FakeOutput:
 
     def _log(self, name: str, arg: object) -> None:
         with self._lock:
-            self.commands.append((time.monotonic(), name, arg))
+            at = time.monotonic() if self.clock is None else self.clock.monotonic()
+            self.commands.append((at, name, arg))
 
     def names(self, command: str) -> list[object]:
         with self._lock:
@@ -237,9 +244,12 @@ class FakeOutput:
             return
         self._events.put(MediaStarted(token))
         item.playing = True
-        if item.length_ms is not None:
-            item.timer = threading.Timer(item.length_ms / 1000, self._end, (token,))
-            item.timer.start()
+        if item.length_ms is not None and self.clock is not None:
+            item.timer = self.clock.call_later(item.length_ms / 1000, self._end, token)
+        elif item.length_ms is not None:
+            timer = threading.Timer(item.length_ms / 1000, self._end, (token,))
+            timer.start()
+            item.timer = timer
 
     def _end(self, token: int) -> None:
         item = self._items.get(token)
@@ -281,3 +291,27 @@ class FakeOutput:
 
     def close(self) -> None:
         self.stop(None)
+
+
+def start_on_fake_clock(
+    source: PlaybackSource,
+    clock: FakeClock,
+    output: FakeOutput,
+    *,
+    media_path: Callable[[str], Path] = fake_media_path,
+    **kwargs: object,
+) -> PlaybackLoop:
+    """A started loop that waits on ``clock.inbox()``, its output ending items on ``clock``.
+
+    Nothing happens until the test runs the clock (``clock.run_for``); the loop
+    has done all it does at the start instant when this returns.
+    """
+    output.clock = clock
+    kwargs.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
+    loop = PlaybackLoop(
+        source, clock, output, media_path, inbox=clock.inbox(),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    loop.start()
+    clock.settle()
+    return loop

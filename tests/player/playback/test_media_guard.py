@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from lomuz_rules.media_format import MediaFormat
-from lomuz_rules.model import Tier
-from player.adapters.null_output import NullOutput
+from lomuz_rules.model import Decision, Tier
 from player.composition import StoreSource
 from player.core.model import Outcome
-from player.ports import MediaOutput
 from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore
 from tests.fakes.clock import FakeClock
@@ -24,6 +22,7 @@ from tests.player.playback.fakes import (
     FakeSource,
     decision,
     fake_media_path,
+    start_on_fake_clock,
     write_tone,
 )
 
@@ -40,24 +39,31 @@ def loops() -> Iterator[list[PlaybackLoop]]:
 
 
 def _run(
-    loops: list[PlaybackLoop], source: FakeSource, clock: FakeClock, out: MediaOutput,
-    media_path: object = fake_media_path, **kwargs: object,
+    loops: list[PlaybackLoop], source: FakeSource, clock: FakeClock, out: FakeOutput,
+    media_path: Callable[[str], Path] = fake_media_path, **kwargs: object,
 ) -> PlaybackLoop:
-    loop = PlaybackLoop(source, clock, out, media_path, **kwargs)  # type: ignore[arg-type]
+    loop = start_on_fake_clock(source, clock, out, media_path=media_path, **kwargs)
     loops.append(loop)
-    loop.start()
     return loop
 
 
+def _source(clock: FakeClock, script: Callable[[int, datetime], Decision]) -> FakeSource:
+    return FakeSource(script, now=clock.now, mono=clock.monotonic)
+
+
 def test_an_hls_playlist_delivered_as_audio_never_reaches_the_output(
-    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    loops: list[PlaybackLoop], fake_clock: FakeClock, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    clock = fake_clock
     (tmp_path / "hls.wav").write_bytes(HLS)
     write_tone(tmp_path / "b.wav", 440.0, 200)
-    source = FakeSource(lambda n, at: decision("hls" if n % 2 == 0 else "b"))
+    source = _source(clock, lambda n, at: decision("hls" if n % 2 == 0 else "b"))
     out = FakeOutput(lengths={"b.wav": 200})
     _run(loops, source, clock, out, lambda sha: tmp_path / f"{sha.removeprefix('sha-')}.wav")
-    plays = source.wait_plays(3)
+    clock.run_for(1.0)
+    plays = source.plays
+    assert len(plays) >= 3
     assert "hls.wav" not in out.names("prepare")
     refused = [p for p in plays if p.asset_id == "hls"]
     assert refused and {p.outcome for p in refused} == {Outcome.ERROR}
@@ -71,20 +77,21 @@ def test_an_hls_playlist_delivered_as_audio_never_reaches_the_output(
 
 
 def test_a_refused_jingle_is_an_error_and_does_not_spin(
-    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path
+    loops: list[PlaybackLoop], fake_clock: FakeClock, tmp_path: Path
 ) -> None:
+    clock = fake_clock
     jingle = tmp_path / "jingle.wav"
     jingle.write_bytes(HLS)
-    source = FakeSource(lambda n, at: decision(None, tier=Tier.JINGLE))
+    source = _source(clock, lambda n, at: decision(None, tier=Tier.JINGLE))
     out = FakeOutput()
     loop = _run(loops, source, clock, out, jingle_path=jingle)
-    source.wait_plays(1)
-    time.sleep(2.0)
+    clock.run_for(2.0)
     loop.stop()
     assert out.names("prepare") == []
     assert {(p.asset_id, p.outcome) for p in source.plays} == {("jingle", Outcome.ERROR)}
     assert source.quarantined == []  # the fallback itself is never quarantined
-    assert len(source.decide_calls) <= 4  # the back-off, not a busy loop
+    # the back-off, not a busy loop: tries at 0, 0.25, 0.75 and 1.75 s
+    assert len(source.decide_calls) == 4
 
 
 def _rate_per_s(monos: list[float], window_s: float) -> float:
@@ -92,21 +99,21 @@ def _rate_per_s(monos: list[float], window_s: float) -> float:
 
 
 @pytest.mark.parametrize("case", ["1 ms items", "failing at once", "all refused"])
-def test_the_loop_records_at_most_about_one_play_a_second(
-    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path, case: str
+def test_the_loop_records_at_most_one_play_a_second(
+    loops: list[PlaybackLoop], fake_clock: FakeClock, tmp_path: Path, case: str
 ) -> None:
+    clock = fake_clock
     media = tmp_path / "media"
     media.mkdir()
+    out = FakeOutput()
     if case == "1 ms items":
-        source = FakeSource(lambda n, at: decision(f"x{n % 3}", play_duration_ms=1))
-        out: MediaOutput = NullOutput()
+        source = _source(clock, lambda n, at: decision(f"x{n % 3}", play_duration_ms=1))
     elif case == "failing at once":
         # a new file each time (the failing ones are quarantined), each fails on start
-        source = FakeSource(lambda n, at: decision(f"x{n}"))
+        source = _source(clock, lambda n, at: decision(f"x{n}"))
         out = FakeOutput(fail_on_start={f"x{n}.wav" for n in range(500)})
     else:
-        source = FakeSource(lambda n, at: decision(f"x{n}"))
-        out = NullOutput()
+        source = _source(clock, lambda n, at: decision(f"x{n}"))
 
     def media_path(sha: str) -> Path:
         path = media / f"{sha.removeprefix('sha-')}.wav"
@@ -117,15 +124,15 @@ def test_the_loop_records_at_most_about_one_play_a_second(
                 write_tone(path, 440.0, 5)
         return path
 
-    started = time.monotonic()
-    loop = _run(loops, source, clock, out, media_path)
-    window_s = 4.0
-    time.sleep(window_s)
+    # the real minimum interval (the fixture's loops have none)
+    loop = _run(loops, source, clock, out, media_path, min_item_interval_s=1.0)
+    clock.run_for(4.0)
     loop.stop()
-    elapsed_s = time.monotonic() - started
-    # one at the start, then at most one per second
-    assert len(source.plays) <= elapsed_s + 1.5, (case, len(source.plays), elapsed_s)
-    assert len(source.plays) >= 1
+    # one at the start, then at most one per second: 0, 1, 2, 3 and 4 s
+    assert 4 <= len(source.plays) <= 5, (case, len(source.plays))
+    starts = [p.started_at for p in source.plays]
+    for earlier, later in itertools.pairwise(starts):
+        assert later - earlier >= timedelta(seconds=1)
 
 
 # -- with the real store: a playlist of 1 ms items ---------------------------------------
@@ -148,35 +155,36 @@ def store(tmp_path: Path) -> Iterator[PlayerStore]:
 
 
 def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
-    store: PlayerStore, tmp_path: Path, loops: list[PlaybackLoop], clock: FakeClock
+    store: PlayerStore, tmp_path: Path, loops: list[PlaybackLoop], fake_clock: FakeClock
 ) -> None:
+    clock = fake_clock
     by_sha = {a.sha256: a.id for a in store.all_assets()}
     for asset_id in by_sha.values():
         write_tone(tmp_path / f"{asset_id}.wav", 440.0, 3000)
     decided = store.decide(clock.now(), Tier.JINGLE)
     assert decided.play_duration_ms == 1000
-    loop = PlaybackLoop(StoreSource(store, Tier.JINGLE), clock, NullOutput(),
-                        lambda sha: tmp_path / f"{by_sha[sha]}.wav")
-    loops.append(loop)
-    started = time.monotonic()
-    loop.start()
-    time.sleep(3.5)
-    loop.stop()
-    elapsed_s = time.monotonic() - started
+    out = FakeOutput(lengths={"a.wav": 3000, "b.wav": 3000})
+    loops.append(start_on_fake_clock(
+        StoreSource(store, Tier.JINGLE), clock, out,
+        media_path=lambda sha: tmp_path / f"{by_sha[sha]}.wav", min_item_interval_s=1.0,
+    ))
+    clock.run_for(3.5)
     plays = [p for p, _ in store.local_plays()]
-    assert 2 <= len(plays) <= elapsed_s + 1
+    assert [(p.asset_id, p.outcome) for p in plays] == [
+        ("a", Outcome.COMPLETED), ("b", Outcome.COMPLETED), ("a", Outcome.COMPLETED)
+    ]
     for play in plays:
-        if play.outcome == Outcome.COMPLETED:
-            assert play.ended_at - play.started_at >= timedelta(milliseconds=950)
+        assert play.ended_at - play.started_at == timedelta(seconds=1)
 
 
 def test_mark_started_carries_the_plays_id_and_planned_end(
-    loops: list[PlaybackLoop], clock: FakeClock, tmp_path: Path
+    loops: list[PlaybackLoop], fake_clock: FakeClock, tmp_path: Path
 ) -> None:
     tone = write_tone(tmp_path / "a.wav", 440.0, 3000)
-    source = FakeSource(lambda n, at: decision("a", play_duration_ms=1500))
-    _run(loops, source, clock, NullOutput(), lambda sha: tone)
-    play = source.wait_plays(1)[0]
+    source = _source(fake_clock, lambda n, at: decision("a", play_duration_ms=1500))
+    _run(loops, source, fake_clock, FakeOutput(lengths={"a.wav": 3000}), lambda sha: tone)
+    fake_clock.run_for(1.51)
+    play = source.plays[0]
     play_id, planned_end_at = source.in_progress[0]
     assert play_id == play.id
     assert isinstance(planned_end_at, datetime)

@@ -27,6 +27,7 @@ from tests.player.playback.fakes import (
     FakeSource,
     decision,
     fake_media_path,
+    start_on_fake_clock,
     write_tone,
 )
 
@@ -56,52 +57,66 @@ def wait_for(predicate: object, timeout_s: float = 3.0) -> None:
         time.sleep(0.005)
 
 
-def test_stop_in_the_last_500_ms_records_skipped_with_the_real_end(clock: FakeClock) -> None:
-    source = FakeSource(cycle("a", "b"), now=clock.now)  # type: ignore[arg-type]
+def _source(clock: FakeClock, *names: str) -> FakeSource:
+    return FakeSource(cycle(*names), now=clock.now, mono=clock.monotonic)  # type: ignore[arg-type]
+
+
+def test_stop_in_the_last_500_ms_records_skipped_with_the_real_end(
+    fake_clock: FakeClock,
+) -> None:
+    clock = fake_clock
+    source = _source(clock, "a", "b")
     out = FakeOutput(lengths={"a.wav": 1_000, "b.wav": 1_000})
-    loop = run_loop(source, clock, out, prepare_lead_ms=500)
-    wait_for(lambda: len(source.decide_calls) >= 2)  # the hand-over of A happened
+    loop = start_on_fake_clock(source, clock, out, prepare_lead_ms=500)
+    clock.run_for(0.5)  # the hand-over of A happens at 0.5 s
     assert len(source.decide_calls) == 2
     assert source.plays == []  # A is not claimed before its end
-    before_stop = clock.now()
+    clock.run_for(0.2)
     loop.stop()
-    after_stop = clock.now()
     assert [(p.asset_id, p.outcome) for p in source.plays] == [("a", Outcome.SKIPPED)]
     a = source.plays[0]
-    assert before_stop <= a.ended_at <= after_stop
-    assert a.ended_at - a.started_at < timedelta(milliseconds=1000)
+    assert a.ended_at == clock.now() == source.recorded_at[0]
+    assert a.ended_at - a.started_at == timedelta(milliseconds=700)
     assert "b.wav" not in out.names("start")  # B was prepared, never played, never recorded
 
 
-def test_skip_in_the_last_500_ms_records_skipped_and_plays_the_next(clock: FakeClock) -> None:
-    source = FakeSource(cycle("a", "b"), now=clock.now)  # type: ignore[arg-type]
+def test_skip_in_the_last_500_ms_records_skipped_and_plays_the_next(
+    fake_clock: FakeClock,
+) -> None:
+    clock = fake_clock
+    source = _source(clock, "a", "b")
     out = FakeOutput(lengths={"a.wav": 1_000, "b.wav": 200})
-    loop = run_loop(source, clock, out, prepare_lead_ms=500)
+    loop = start_on_fake_clock(source, clock, out, prepare_lead_ms=500)
     try:
-        wait_for(lambda: len(source.decide_calls) >= 2)
-        before_skip = clock.now()
+        clock.run_for(0.6)
+        assert len(source.decide_calls) == 2
         loop.request_skip()
-        plays = source.wait_plays(2)
+        clock.run_for(0.21)
     finally:
         loop.stop()
+    plays = source.plays
     assert [(p.asset_id, p.outcome) for p in plays[:2]] == [
         ("a", Outcome.SKIPPED),
         ("b", Outcome.COMPLETED),
     ]
-    assert plays[0].ended_at >= before_skip
-    assert plays[0].ended_at < plays[0].started_at + timedelta(milliseconds=1000)
+    assert plays[0].ended_at - plays[0].started_at == timedelta(milliseconds=600)
+    assert plays[1].started_at == plays[0].ended_at
 
 
 @pytest.mark.parametrize("overlap", [True, False])
-def test_a_plays_end_is_never_later_than_its_recording(clock: FakeClock, overlap: bool) -> None:
-    source = FakeSource(cycle("a", "b", "c"), now=clock.now)  # type: ignore[arg-type]
+def test_a_plays_end_is_never_later_than_its_recording(
+    fake_clock: FakeClock, overlap: bool
+) -> None:
+    clock = fake_clock
+    source = _source(clock, "a", "b", "c")
     out = FakeOutput(lengths={"a.wav": 150, "b.wav": 250, "c.wav": 150}, overlap=overlap)
-    loop = run_loop(source, clock, out, crossfade_ms=50)
+    loop = start_on_fake_clock(source, clock, out, crossfade_ms=50)
     try:
-        plays = source.wait_plays(5)
+        clock.run_for(1.2)
     finally:
         loop.stop()
     plays = list(source.plays)
+    assert len(plays) >= 5
     assert len(source.recorded_at) == len(plays)
     for play, recorded_at in zip(plays, source.recorded_at, strict=True):
         assert play.started_at <= play.ended_at <= recorded_at
@@ -111,12 +126,14 @@ def test_a_plays_end_is_never_later_than_its_recording(clock: FakeClock, overlap
         assert (play.asset_id, play.started_at) in started
 
 
-def test_a_tail_cut_by_stop_is_skipped(clock: FakeClock) -> None:
+def test_a_tail_cut_by_stop_is_skipped(fake_clock: FakeClock) -> None:
     # a long crossfade keeps A sounding after B started; a stop then cuts both
-    source = FakeSource(cycle("a", "b"), now=clock.now)  # type: ignore[arg-type]
+    clock = fake_clock
+    source = _source(clock, "a", "b")
     out = FakeOutput(lengths={"a.wav": 600, "b.wav": 5_000})
-    loop = run_loop(source, clock, out, crossfade_ms=400, prepare_lead_ms=500)
-    wait_for(lambda: "b.wav" in out.names("start"))
+    loop = start_on_fake_clock(source, clock, out, crossfade_ms=400, prepare_lead_ms=500)
+    clock.run_for(0.19)  # B starts at 0.18 s (600 - 20 - 400 ms)
+    assert "b.wav" in out.names("start")
     loop.stop()
     assert sorted((p.asset_id, p.outcome) for p in source.plays) == [
         ("a", Outcome.SKIPPED),
@@ -267,17 +284,20 @@ def test_daemon_status_shows_whether_the_output_mixes(tmp_path: Path) -> None:
         daemon.shutdown()
 
 
-def test_a_clock_step_mid_item_does_not_change_the_recorded_length(clock: FakeClock) -> None:
+def test_a_clock_step_mid_item_does_not_change_the_recorded_length(
+    fake_clock: FakeClock,
+) -> None:
     # The first API Date offset (1 s resolution) steps the corrected clock; the
     # play's length must still be what actually played, measured on monotonic.
-    source = FakeSource(cycle("a", "b"), now=clock.now)  # type: ignore[arg-type]
+    clock = fake_clock
+    source = _source(clock, "a", "b")
     out = FakeOutput(lengths={"a.wav": 600, "b.wav": 600})
-    loop = run_loop(source, clock, out, prepare_lead_ms=100)
-    wait_for(lambda: len(source.decide_calls) >= 1)
+    loop = start_on_fake_clock(source, clock, out, prepare_lead_ms=100)
+    clock.run_for(0.2)
     clock.step(-0.4)  # corrected time jumps back 0.4 s while A plays
-    wait_for(lambda: len(source.plays) >= 1)
+    clock.run_for(0.41)
     loop.stop()
     a = source.plays[0]
     assert a.asset_id == "a"
     assert a.outcome == Outcome.COMPLETED
-    assert 0.55 <= (a.ended_at - a.started_at).total_seconds() <= 0.9
+    assert a.ended_at - a.started_at == timedelta(milliseconds=600)
