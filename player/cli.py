@@ -250,7 +250,7 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
         except ManifestError:
             pass  # an older daemon's reply: fall back to the local rule
     system_now = datetime.now(UTC)
-    lower_bound = store.device_state().clock_lower_bound if store is not None else None
+    lower_bound = store.state.read().clock_lower_bound if store is not None else None
     if lower_bound is not None and lower_bound > system_now:
         return lower_bound, "lower_bound"
     return system_now, "system"
@@ -283,7 +283,7 @@ def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
         if store is None:
             decision = decide_without_state(ctx, at, fallback)
         else:
-            decision = store.decide(at, fallback=fallback)
+            decision = store.decisions.decide(at, fallback=fallback)
     if args.json:
         ctx.print_json({**decision_as_json(decision), "clock": clock_source})
         return EXIT_OK
@@ -743,8 +743,6 @@ def _daemon_holds_run_lock(data_dir: Path) -> bool:
 
 
 def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
-    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
-
     # Refuse rather than edit under a running daemon: it keeps the bound in
     # memory and persists it again within a minute and at shutdown.
     if ctx.ask_daemon("status", 5.0) is not None or _daemon_holds_run_lock(
@@ -755,12 +753,12 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
             "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
         )
     with ctx.store_reader() as existing:
-        stored = existing.get_state(KEY_CLOCK_LOWER_BOUND) if existing is not None else None
+        stored = existing.stored_clock_lower_bound() if existing is not None else None
     if not stored:
         ctx.print("no clock lower bound stored: nothing to reset")
         return EXIT_OK
     with ctx.store() as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, "")
+        store.state.set_clock_lower_bound(None)
     ctx.print(f"clock lower bound {stored} deleted; the next start trusts the system clock "
               "and the API's Date again")
     return EXIT_OK

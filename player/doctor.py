@@ -606,7 +606,7 @@ def _credentials_owner_problem(path: Path) -> Check | None:
 
 
 def _stored_cursor(db_path: Path) -> str | None:
-    from player.store.read_only import KEY_CURSOR, read_state
+    from player.store.read_only import read_cursor
 
     if not db_path.is_file():
         return None
@@ -615,7 +615,7 @@ def _stored_cursor(db_path: Path) -> str | None:
     except sqlite3.Error:
         return None
     try:
-        return read_state(conn, KEY_CURSOR)
+        return read_cursor(conn)
     except sqlite3.Error:
         return None
     finally:

@@ -135,13 +135,13 @@ def test_the_loop_records_at_most_about_one_play_a_second(
 def store(tmp_path: Path) -> Iterator[PlayerStore]:
     opened = PlayerStore.open(tmp_path / "player.db")
     try:
-        opened.apply_manifest(manifest(
+        opened.catalogue.apply_manifest(manifest(
             [asset("a"), asset("b")],
             [playlist("p", "a", "b", durations={0: 1, 1: 1})],
             [schedule("s", "p")],
         ))
-        for a in opened.all_assets():
-            opened.mark_file_verified(a.sha256, a.size_bytes, T0)
+        for a in opened.catalogue.all_assets():
+            opened.files.mark_file_verified(a.sha256, a.size_bytes, T0)
         yield opened
     finally:
         opened.close()
@@ -150,10 +150,10 @@ def store(tmp_path: Path) -> Iterator[PlayerStore]:
 def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
     store: PlayerStore, tmp_path: Path, loops: list[PlaybackLoop], clock: FakeClock
 ) -> None:
-    by_sha = {a.sha256: a.id for a in store.all_assets()}
+    by_sha = {a.sha256: a.id for a in store.catalogue.all_assets()}
     for asset_id in by_sha.values():
         write_tone(tmp_path / f"{asset_id}.wav", 440.0, 3000)
-    decided = store.decide(clock.now(), Tier.JINGLE)
+    decided = store.decisions.decide(clock.now(), Tier.JINGLE)
     assert decided.play_duration_ms == 1000
     loop = PlaybackLoop(StoreSource(store, Tier.JINGLE), clock, NullOutput(),
                         lambda sha: tmp_path / f"{by_sha[sha]}.wav")
@@ -163,7 +163,7 @@ def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
     time.sleep(3.5)
     loop.stop()
     elapsed_s = time.monotonic() - started
-    plays = [p for p, _ in store.local_plays()]
+    plays = [p for p, _ in store.outbox.local_plays()]
     assert 2 <= len(plays) <= elapsed_s + 1
     for play in plays:
         if play.outcome == Outcome.COMPLETED:
