@@ -31,12 +31,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import QueuePool
 
 from player.errors import StoreError, StoreFull
 from player.store import tables as t
@@ -48,18 +46,17 @@ from player.store.deferred import (
     StartedEntry,
     is_disk_full,
 )
-from player.store.read_only import (
-    BUSY_TIMEOUT_MS,
-    SCHEMA_HEAD,
-    connect_read_only,
+from player.store.engine import (
+    check_schema_readable,
     current_revisions,
-    prepare_read_only,
-    schema_problem,
-    unreadable,
+    file_engine,
+    has_content,
+    on_begin,
+    on_connect_read_only,
+    on_connect_stand_in,
+    upgrade_to_head,
 )
-
-if TYPE_CHECKING:
-    from alembic.config import Config
+from player.store.read_only import SCHEMA_HEAD, connect_read_only, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +137,13 @@ class Database:
             if exc.errno == errno.ENOSPC:
                 raise deferred.went_full(exc) from exc
             raise StoreError(f"cannot create {db_path.parent}: {exc}") from exc
-        db = cls(_file_engine(db_path, exclusive=False), deferred=deferred, db_path=db_path)
+        db = cls(file_engine(db_path, exclusive=False), deferred=deferred, db_path=db_path)
         try:
             db._migrate_if_needed()
             return db
         except StoreFull:
             db._engine.dispose()
-            if not _has_content(db_path):
+            if not has_content(db_path):
                 raise
         except BaseException:
             db._engine.dispose()
@@ -154,7 +151,7 @@ class Database:
         # No room for the -shm: in exclusive locking mode SQLite keeps the WAL
         # index in heap memory. One connection, so other processes cannot read
         # until this one closes; only a full filesystem gets here.
-        db = cls(_file_engine(db_path, exclusive=True), deferred=deferred, db_path=db_path)
+        db = cls(file_engine(db_path, exclusive=True), deferred=deferred, db_path=db_path)
         try:
             db._migrate_if_needed()
         except BaseException:
@@ -175,12 +172,12 @@ class Database:
 
         keeper = connect()
         engine = create_engine("sqlite+pysqlite://", creator=connect)
-        event.listen(engine, "connect", _on_connect_stand_in)
-        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "connect", on_connect_stand_in)
+        event.listen(engine, "begin", on_begin)
         db = cls(engine, deferred=deferred, db_path=db_path, stand_in_keeper=keeper)
         try:
             with db.write(schema=True) as conn:
-                _upgrade_to_head(conn)
+                upgrade_to_head(conn)
         except BaseException:
             engine.dispose()
             keeper.close()
@@ -210,12 +207,12 @@ class Database:
             "sqlite+pysqlite://",
             creator=lambda: connect_read_only(db_path),
         )
-        event.listen(engine, "connect", _on_connect_read_only)
-        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "connect", on_connect_read_only)
+        event.listen(engine, "begin", on_begin)
         db = cls(engine)
         try:
             with db.read() as conn:
-                _check_schema_readable(conn, db_path)
+                check_schema_readable(conn, db_path)
         except BaseException:
             engine.dispose()
             raise
@@ -224,10 +221,10 @@ class Database:
     def _migrate_if_needed(self) -> None:
         """Upgrade to head, but only when there is something to do (no write otherwise)."""
         with self.read() as conn:
-            if _current_revisions(conn) == {SCHEMA_HEAD}:
+            if current_revisions(conn) == {SCHEMA_HEAD}:
                 return
         with self.write(schema=True) as conn:
-            _upgrade_to_head(conn)
+            upgrade_to_head(conn)
 
     @property
     def stand_in(self) -> bool:
@@ -391,109 +388,3 @@ def chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 def check_sha256(sha256: str) -> None:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
-
-
-def dbapi(conn: Connection) -> sqlite3.Connection:
-    """The sqlite3 connection under ``conn``, inside ``conn``'s transaction."""
-    raw = conn.connection.dbapi_connection
-    assert isinstance(raw, sqlite3.Connection)
-    return raw
-
-
-# --- connection setup --------------------------------------------------------------
-
-
-def migrations_config(connection: Connection) -> Config:
-    # alembic is imported only to migrate: the read commands start without it.
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", "player.store:migrations")
-    config.attributes["connection"] = connection
-    return config
-
-
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Driver autocommit: transactions are begun explicitly in _on_begin, which
-    # is SQLAlchemy's documented recipe for BEGIN IMMEDIATE with pysqlite.
-    assert isinstance(dbapi_connection, sqlite3.Connection)
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
-
-
-def _on_connect_exclusive(dbapi_connection: Any, record: Any) -> None:
-    # Before the first WAL access: SQLite then keeps the WAL index in heap
-    # memory and never needs the -shm file (which a full disk cannot grow).
-    assert isinstance(dbapi_connection, sqlite3.Connection)
-    dbapi_connection.execute("PRAGMA locking_mode=EXCLUSIVE")
-    _on_connect(dbapi_connection, record)
-
-
-def _on_connect_stand_in(dbapi_connection: Any, _record: Any) -> None:
-    assert isinstance(dbapi_connection, sqlite3.Connection)
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA foreign_keys=ON")
-
-
-def _on_connect_read_only(dbapi_connection: Any, _record: Any) -> None:
-    assert isinstance(dbapi_connection, sqlite3.Connection)
-    prepare_read_only(dbapi_connection)
-
-
-def _on_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("lomuz_write"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
-
-
-def _file_engine(db_path: Path, *, exclusive: bool) -> Engine:
-    connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
-    if exclusive:  # one connection: a second one would be locked out by the first
-        engine = create_engine(
-            f"sqlite+pysqlite:///{db_path}", connect_args=connect_args,
-            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
-        )
-        event.listen(engine, "connect", _on_connect_exclusive)
-    else:
-        engine = create_engine(f"sqlite+pysqlite:///{db_path}", connect_args=connect_args)
-        event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", _on_begin)
-    return engine
-
-
-def _has_content(db_path: Path) -> bool:
-    try:
-        return db_path.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def _current_revisions(conn: Connection) -> set[str]:
-    has_table = conn.exec_driver_sql(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).scalar_one()
-    if not has_table:
-        return set()
-    return set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
-
-
-def _upgrade_to_head(conn: Connection) -> None:
-    from alembic import command
-
-    command.upgrade(migrations_config(conn), "head")
-
-
-def _check_schema_readable(conn: Connection, db_path: Path) -> None:
-    """StoreError unless the database is at this player's migration head."""
-    problem = schema_problem(current_revisions(dbapi(conn)), db_path)
-    if problem is not None:
-        raise StoreError(problem)
-

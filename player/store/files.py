@@ -13,7 +13,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from player.core.files import FileState
 from player.store import tables as t
-from player.store.database import Database, check_sha256, dbapi
+from player.store.database import Database, check_sha256
+from player.store.engine import dbapi
 from player.store.read_only import read_quarantined_files
 from player.store.rows import file_from_row
 

@@ -19,9 +19,10 @@ from sqlalchemy import Connection, delete, func, select, update
 from player.core.model import Play
 from player.core.status import StoreCounts
 from player.store import tables as t
-from player.store.database import Database, chunks, dbapi, set_state
+from player.store.database import Database, chunks, set_state
 from player.store.deferred import DeferredPlay, StartedEntry
 from player.store.device_state import add_dropped_plays, stored_dropped_plays
+from player.store.engine import dbapi
 from player.store.read_only import read_counts, read_local_plays
 from player.store.rotation import (
     drop_in_progress,

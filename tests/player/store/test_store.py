@@ -61,7 +61,7 @@ class TestOpen:
         with sqlite3.connect(db_path) as raw:
             version = raw.execute("SELECT version_num FROM alembic_version").fetchall()
         raw.close()
-        from player.store.database import migrations_config
+        from player.store.engine import migrations_config
 
         script = ScriptDirectory.from_config(migrations_config(None))  # type: ignore[arg-type]
         assert version == [(script.get_current_head(),)]
