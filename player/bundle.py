@@ -56,12 +56,26 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 FileId = tuple[int, int]  # (st_dev, st_ino) of a checked file
 
 
-class BundleStore(Protocol):
-    """The part of ``PlayerStore`` an import needs."""
+class BundleCatalogue(Protocol):
+    """The part of ``PlayerStore.catalogue`` an import needs."""
 
     def apply_manifest(self, manifest: Manifest, /) -> object: ...
 
+
+class BundleFiles(Protocol):
+    """The part of ``PlayerStore.files`` an import needs."""
+
     def mark_file_verified(self, sha256: str, size_bytes: int, at: datetime, /) -> None: ...
+
+
+class BundleStore(Protocol):
+    """The parts of ``PlayerStore`` an import needs."""
+
+    @property
+    def catalogue(self) -> BundleCatalogue: ...
+
+    @property
+    def files(self) -> BundleFiles: ...
 
 
 @dataclass(frozen=True)
@@ -305,9 +319,9 @@ def apply_bundle(
                 _copy_checked(media_fd, media / sha256, checked=plan.checked.get(sha256),
                               sha256=sha256, size_bytes=size_bytes, cache=cache)
     for sha256, size_bytes in {**present, **to_copy}.items():
-        store.mark_file_verified(sha256, size_bytes, verified_at)
+        store.files.mark_file_verified(sha256, size_bytes, verified_at)
     try:
-        store.apply_manifest(manifest)
+        store.catalogue.apply_manifest(manifest)
     except ManifestError as exc:
         raise BundleError(str(exc), str(plan.bundle_dir / MANIFEST_NAME)) from exc
     return ImportResult(

@@ -86,11 +86,14 @@ class StoreSource:
     """The playback loop's view of the store, with the configured fallback tier."""
 
     def __init__(self, store: PlayerStore, fallback: Tier) -> None:
-        self._store = store
+        self._decisions = store.decisions
+        self._rotation = store.rotation
+        self._outbox = store.outbox
+        self._files = store.files
         self._fallback = fallback
 
     def decide(self, at: datetime) -> Decision:
-        return self._store.decide(at, self._fallback)
+        return self._decisions.decide(at, self._fallback)
 
     def mark_started(
         self,
@@ -102,7 +105,7 @@ class StoreSource:
         play_id: str,
         planned_end_at: datetime,
     ) -> None:
-        self._store.mark_started(
+        self._rotation.mark_started(
             asset_id=asset_id,
             sha256=sha256,
             source=decision.tier,
@@ -115,13 +118,13 @@ class StoreSource:
         )
 
     def mark_alive(self, at: datetime) -> None:
-        self._store.mark_alive(at)
+        self._rotation.mark_alive(at)
 
     def record_play(self, play: Play) -> None:
-        self._store.record_play(play, playlist_position=play.playlist_position)
+        self._outbox.record_play(play, playlist_position=play.playlist_position)
 
     def quarantine_file(self, sha256: str, until: datetime, reason: str) -> None:
-        self._store.quarantine_file(sha256, until, reason)
+        self._files.quarantine_file(sha256, until, reason)
 
 
 def build_output(settings: Settings, environ: Mapping[str, str]) -> MediaOutput:
@@ -219,8 +222,9 @@ class Network:
         from player.runtime.syncer import SYNC_RETRY, Syncer
 
         parts = self._parts
-        return Syncer(parts.store, self.client, parts.clock, retry=TenacityRetrier(SYNC_RETRY),
-                      on_applied=parts.hooks.synced)
+        store = parts.store
+        return Syncer(store.catalogue, store.state, self.client, parts.clock,
+                      retry=TenacityRetrier(SYNC_RETRY), on_applied=parts.hooks.synced)
 
     @cached_property
     def downloads(self) -> DownloadManager:
@@ -230,7 +234,8 @@ class Network:
 
         parts = self._parts
         downloads = DownloadManager(
-            parts.store,
+            parts.store.catalogue,
+            parts.store.files,
             parts.cache,
             Fetcher(self.client, parts.cache),
             parts.clock,
@@ -245,7 +250,7 @@ class Network:
     def telemetry(self) -> TelemetryUploader:
         from player.runtime.telemetry import TelemetryUploader
 
-        return TelemetryUploader(self._parts.store, self.client, self._parts.hooks.status)
+        return TelemetryUploader(self._parts.store.outbox, self.client, self._parts.hooks.status)
 
     def has_downloads(self) -> bool:
         return "downloads" in self.__dict__
@@ -347,18 +352,15 @@ class PlayerParts:
     @cached_property
     def stored_clock_floor(self) -> datetime | None:
         """The clock lower bound persisted in the store when it was first asked for."""
-        return self.store.device_state().clock_lower_bound
+        return self.store.state.read().clock_lower_bound
 
     @cached_property
     def clock(self) -> SystemClock:
         """The corrected clock: never before the persisted floor, which it keeps raising."""
         from player.adapters.clock import SystemClock
-        from player.store.read_only import KEY_CLOCK_LOWER_BOUND
-
-        store = self.store
         clock = SystemClock(
             lower_bound=self.stored_clock_floor,
-            persist_lower_bound=lambda at: store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat()),
+            persist_lower_bound=self.store.state.set_clock_lower_bound,
         )
         self._stack.callback(clock.flush)
         return clock

@@ -56,7 +56,7 @@ from player.wire import format_instant
 
 if TYPE_CHECKING:
     from player.runtime.playback import PlaybackLoop
-    from player.store.repository import PlayerStore
+    from player.store.rotation import Rotation
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Daemon:
         parts.run_lock  # noqa: B018 - one daemon per data directory, before anything else
         parts.store  # noqa: B018
         parts.on_close(self._write_stopped_metrics)  # the last word while the store is open
-        recover_interrupted_plays(parts.store, parts.stored_clock_floor)
+        recover_interrupted_plays(parts.store.rotation, parts.stored_clock_floor)
         parts.loop  # noqa: B018 - builds and starts the store, clock, cache, output, loop
         self._notifier.ready()
         log.info("player %s started: data_dir=%s backend=%s", player.__version__,
@@ -266,10 +266,10 @@ class Daemon:
         return live_json(self.status_model())
 
 
-def recover_interrupted_plays(store: PlayerStore, known_alive_at: datetime | None) -> None:
+def recover_interrupted_plays(rotation: Rotation, known_alive_at: datetime | None) -> None:
     """The items a power cut (or a crash) interrupted become skipped plays, uploaded later."""
     try:
-        plays = store.recover_interrupted_plays(known_alive_at)
+        plays = rotation.recover_interrupted_plays(known_alive_at)
     except PlayerError as exc:  # playback first; the record stays for the next start
         log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
         return
@@ -331,7 +331,7 @@ def status_model(
         system=probe.snapshot().to_json() if with_host else None,
     )
     return PlayerStatus(
-        at=now, state=store.device_state(), counts=store.counts(now),
+        at=now, state=store.state.read(), counts=store.outbox.counts(now),
         cache=CacheUse(usage.files, usage.size_bytes), clock=clock.status(),
-        runtime=runtime, plays_total=store.plays_recorded_count(),
+        runtime=runtime, plays_total=store.outbox.plays_recorded_count(),
     )

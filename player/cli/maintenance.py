@@ -96,8 +96,6 @@ def register_clock(sub: Subparsers) -> None:
 
 
 def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
-    from player.store.read_only import KEY_CLOCK_LOWER_BOUND
-
     # Refuse rather than edit under a running daemon: it keeps the bound in
     # memory and persists it again within a minute and at shutdown.
     if ctx.ask_daemon("status", 5.0) is not None or daemon_holds_run_lock(
@@ -108,12 +106,12 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
             "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
         )
     with ctx.store_reader() as existing:
-        stored = existing.get_state(KEY_CLOCK_LOWER_BOUND) if existing is not None else None
+        stored = existing.stored_clock_lower_bound() if existing is not None else None
     if not stored:
         ctx.print("no clock lower bound stored: nothing to reset")
         return EXIT_OK
     with ctx.store() as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, "")
+        store.state.set_clock_lower_bound(None)
     ctx.print(f"clock lower bound {stored} deleted; the next start trusts the system clock "
               "and the API's Date again")
     return EXIT_OK

@@ -83,7 +83,7 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
         except ManifestError:
             pass  # an older daemon's reply: fall back to the local rule
     system_now = datetime.now(UTC)
-    lower_bound = store.device_state().clock_lower_bound if store is not None else None
+    lower_bound = store.state.read().clock_lower_bound if store is not None else None
     if lower_bound is not None and lower_bound > system_now:
         return lower_bound, "lower_bound"
     return system_now, "system"
@@ -116,7 +116,7 @@ def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
         if store is None:
             decision = decide_without_state(ctx, at, fallback)
         else:
-            decision = store.decide(at, fallback=fallback)
+            decision = store.decisions.decide(at, fallback=fallback)
     if args.json:
         ctx.print_json({**decision_as_json(decision), "clock": clock_source})
         return EXIT_OK

@@ -10,8 +10,7 @@ Invariants
   live status (control socket, telemetry) in ``player.status_render``, the
   node_exporter textfile in ``PlayerMetrics.from_status``, the systemd
   ``STATUS=`` line in ``status_line``.
-* Pure data: no I/O, nothing read at construction; instants are tz-aware
-  except a stored ``last_sync_at`` an older player wrote naive (shown as is).
+* Pure data: no I/O, nothing read at construction; instants are tz-aware.
 * ``runtime`` is None when no daemon contributed (``lomuz-player status`` reads
   the database itself); ``clock`` is None when no corrected clock was asked.
 """
@@ -28,7 +27,7 @@ from player.core.files import FileState
 from player.core.model import DeviceInfo
 
 # The state keys ``lomuz-player status`` shows under "state" when present (written
-# by the syncer, daemon and uploader; the typed fields own cursor/device/last_sync_at).
+# by the syncer, daemon and uploader; the typed fields own cursor/device/last_sync_*).
 SHOWN_STATE_KEYS = (
     "last_sync_error",
     "last_error",
@@ -49,7 +48,6 @@ class DeviceState:
 
     cursor: str | None = None
     device: DeviceInfo | None = None
-    last_sync_at: datetime | None = None  # the last manifest applied (the store's)
     last_sync_ok_at: datetime | None = None  # the syncer's
     last_sync_attempt_at: datetime | None = None
     last_sync_error: str | None = None

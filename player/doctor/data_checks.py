@@ -58,7 +58,7 @@ def check_database(settings: Settings) -> Check:
 
 def stored_cursor(settings: Settings) -> str | None:
     """The manifest cursor the daemon would send, read-only; None when unreadable."""
-    from player.store.read_only import KEY_CURSOR, connect_read_only, read_state
+    from player.store.read_only import connect_read_only, read_cursor
 
     db_path = settings.db_path
     if not db_path.is_file():
@@ -68,7 +68,7 @@ def stored_cursor(settings: Settings) -> str | None:
     except sqlite3.Error:
         return None
     try:
-        return read_state(conn, KEY_CURSOR)
+        return read_cursor(conn)
     except sqlite3.Error:
         return None
     finally:

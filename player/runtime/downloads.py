@@ -24,7 +24,8 @@ from player.core.downloads import DownloadTask, NeededFile, catalogue_needs, dow
 from player.core.status import DownloadFailure, DownloadStatus
 from player.errors import AuthError, DownloadError, IntegrityError, PlayerError
 from player.ports import Clock, MediaFetcher, MediaFiles
-from player.store.repository import PlayerStore
+from player.store.catalogue import CatalogueStore
+from player.store.files import FileIndex
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class DownloadManager:
 
     def __init__(
         self,
-        store: PlayerStore,
+        catalogue: CatalogueStore,
+        files: FileIndex,
         cache: MediaFiles,
         fetcher: MediaFetcher,
         clock: Clock,
@@ -47,7 +49,8 @@ class DownloadManager:
         room_problem: Callable[[int], str | None] | None = None,
         random: Callable[[], float] = random_module.random,
     ) -> None:
-        self._store = store
+        self._catalogue = catalogue
+        self._files = files
         self._cache = cache
         self._fetcher = fetcher
         self._clock = clock
@@ -99,8 +102,8 @@ class DownloadManager:
     def reprioritise(self) -> None:
         """Rebuild the queue from the store (after a sync or a schedule boundary)."""
         now = self._clock.now()
-        needs = catalogue_needs(self._store.snapshot(), now)
-        present = {f.sha256 for f in self._store.file_states() if f.present}
+        needs = catalogue_needs(self._catalogue.snapshot(), now)
+        present = {f.sha256 for f in self._files.file_states() if f.present}
         tasks = download_order(
             self._one_size_per_file(needs.needed),
             active_playlist_ids=needs.active_playlist_ids,
@@ -231,7 +234,7 @@ class DownloadManager:
             if problem is not None:
                 raise DownloadError(f"storage_full: {problem}", sha)
             result = self._fetcher.fetch(task.url, sha, task.size_bytes, cancel=self._stopping)
-            self._store.mark_file_verified(sha, result.size_bytes, self._clock.now())
+            self._files.mark_file_verified(sha, result.size_bytes, self._clock.now())
         except (DownloadError, AuthError) as exc:
             if self._stopping.is_set():
                 return

@@ -37,7 +37,6 @@ from player.core.downloads import (
 )
 from player.errors import StoreFull
 from player.ports import Clock, MediaFiles
-from player.store.read_only import KEY_STORAGE_FULL
 from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ class Janitor:
         self._verify_after = ""  # rotation point of the re-verification
         # Start from what the last run stored: the flag is written only on a
         # transition, so starting from False would leave a stored "1" forever.
-        self._storage_full = store.device_state().storage_full
+        self._storage_full = store.state.read().storage_full
         self._room_problem: str | None = None  # why the last download had no room
 
     @property
@@ -89,7 +88,7 @@ class Janitor:
         return self._storage_full
 
     def run_once(self) -> JanitorReport:
-        self._store.flush_deferred()
+        self._store.db.flush_deferred()
         with self._lock:
             stale = self._cache.stale_parts(STALE_PART_AGE_S)
             adopted, forgotten = self._reconcile()
@@ -140,15 +139,17 @@ class Janitor:
 
     def _reconcile(self) -> tuple[int, int]:
         on_disk = {entry.sha256: entry for entry in self._cache.list_files()}
-        known = {f.sha256: f for f in self._store.file_states()}
-        referenced = {need.sha256: need for need in self._store.referenced_files()}
+        known = {f.sha256: f for f in self._store.files.file_states()}
+        referenced = {need.sha256: need for need in self._store.catalogue.referenced_files()}
         adopted = forgotten = 0
         for sha, entry in on_disk.items():
             state = known.get(sha)
             if (state is None or not state.present) and sha in referenced:
                 if self._cache.verify(sha):
                     try:
-                        self._store.mark_file_verified(sha, entry.size_bytes, self._clock.now())
+                        self._store.files.mark_file_verified(
+                            sha, entry.size_bytes, self._clock.now()
+                        )
                     except StoreFull:
                         continue  # adopted by a later run
                     adopted += 1
@@ -164,16 +165,16 @@ class Janitor:
 
     def _forget(self, sha: str) -> bool:
         try:
-            self._store.forget_file(sha)
+            self._store.files.forget_file(sha)
         except StoreFull:  # logged by the store; the next reconcile forgets it
             return False
         return True
 
     def _enforce_budget(self, pending_bytes: int) -> tuple[tuple[str, ...], bool]:
         now = self._clock.now()
-        needs = catalogue_needs(self._store.snapshot(), now)
+        needs = catalogue_needs(self._store.catalogue.snapshot(), now)
         referenced = {need.sha256 for need in needs.needed}
-        states = {f.sha256: f for f in self._store.file_states()}
+        states = {f.sha256: f for f in self._store.files.file_states()}
         files = [
             CachedFile(
                 sha256=entry.sha256,
@@ -219,7 +220,7 @@ class Janitor:
             else:
                 log.info("cache: storage_full cleared")
             self._storage_full = plan.storage_full
-            self._store.set_state(KEY_STORAGE_FULL, "1" if plan.storage_full else "")
+            self._store.state.set_storage_full(plan.storage_full)
         return plan.evict, plan.storage_full
 
     def _limit(self, plan: EvictionPlan, cache_bytes: int) -> str:

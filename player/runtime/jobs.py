@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from player.ports import Clock
-from player.store.repository import KEY_SYNC_INTERVAL_S
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class Jobs:
     def arm_boundary(self) -> None:
         """A one-shot job at the next schedule boundary: downloads re-prioritise there."""
         clock = self._parts.clock
-        decision = self._parts.store.decide(clock.now())
+        decision = self._parts.store.decisions.decide(clock.now())
         with self._lock:
             if self._scheduler is None or decision.next_boundary_at is None:
                 return
@@ -161,7 +160,7 @@ class Jobs:
 
     def sync_interval_s(self) -> int:
         settings = self._parts.settings
-        raw = self._parts.store.get_state(KEY_SYNC_INTERVAL_S)
+        raw = self._parts.store.state.stored_sync_interval()
         try:
             stored = int(raw) if raw else settings.sync.interval_s
         except ValueError:

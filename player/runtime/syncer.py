@@ -26,18 +26,9 @@ from dataclasses import dataclass
 from player.core.backoff import RetryPolicy
 from player.errors import PlayerError, StoreFull
 from player.ports import ManifestSource, Retrier, SyncedClock
-from player.store.read_only import (  # the state keys' owner (read_device_state reads them)
-    KEY_LAST_SYNC_ATTEMPT_AT,
-    KEY_LAST_SYNC_ERROR,
-    KEY_LAST_SYNC_OK_AT,
-)
-from player.store.repository import KEY_SYNC_INTERVAL_S, ApplyResult, PlayerStore
-from player.wire import (
-    MAX_SYNC_INTERVAL_S,
-    MIN_SYNC_INTERVAL_S,
-    decode_manifest,
-    format_instant,
-)
+from player.store.catalogue import ApplyResult, CatalogueStore
+from player.store.device_state import DeviceStateStore
+from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S, decode_manifest
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +73,16 @@ class Syncer:
 
     def __init__(
         self,
-        store: PlayerStore,
+        catalogue: CatalogueStore,
+        state: DeviceStateStore,
         source: ManifestSource,
         clock: SyncedClock,
         *,
         retry: Retrier,
         on_applied: Callable[[SyncOutcome], None] | None = None,
     ) -> None:
-        self._store = store
+        self._catalogue = catalogue
+        self._state = state
         self._source = source
         self._clock = clock
         self._retry = retry
@@ -106,7 +99,7 @@ class Syncer:
         that, and this clamps what an older version left behind, before the
         daemon arms its jobs from it.
         """
-        raw = self._store.get_state(KEY_SYNC_INTERVAL_S)
+        raw = self._state.stored_sync_interval()
         if not raw:
             return
         try:
@@ -117,20 +110,18 @@ class Syncer:
         if str(healed) != raw:
             log.warning("stored sync_interval_s %s is out of range: using %d until the next "
                         "sync", raw[:40], healed)
-            self._store.set_state(KEY_SYNC_INTERVAL_S, str(healed))
+            self._state.set_sync_interval_s(healed)
 
     def sync_once(self) -> SyncOutcome:
         """One sync; raises ApiError/ManifestError when it fails (state kept)."""
         with self._lock:
             sync_id = uuid.uuid4().hex[:8]
             started = self._clock.monotonic()
-            self._store.set_state(KEY_LAST_SYNC_ATTEMPT_AT, format_instant(self._clock.now()))
+            self._state.record_sync_attempt(self._clock.now())
             try:
                 outcome = self._sync(sync_id, started)
             except PlayerError as exc:
-                self._store.set_state(
-                    KEY_LAST_SYNC_ERROR, _storable(f"{type(exc).__name__}: {exc}")
-                )
+                self._state.record_sync_error(_storable(f"{type(exc).__name__}: {exc}"))
                 if not self._failing and isinstance(exc, StoreFull):
                     log.warning("sync %s: cannot apply the manifest: %s; the previous state "
                                 "stays, retried at the next sync", sync_id, exc)
@@ -139,22 +130,21 @@ class Syncer:
                 self._failing = True
                 raise
             except Exception as exc:  # a bug: still visible in status, not only in the journal
-                self._store.set_state(
-                    KEY_LAST_SYNC_ERROR, _storable(f"internal error: {type(exc).__name__}: {exc}")
+                self._state.record_sync_error(
+                    _storable(f"internal error: {type(exc).__name__}: {exc}")
                 )
                 self._failing = True
                 raise
             if self._failing:
                 log.info("sync %s: recovered", sync_id)
             self._failing = False
-            self._store.set_state(KEY_LAST_SYNC_ERROR, "")
-            self._store.set_state(KEY_LAST_SYNC_OK_AT, format_instant(self._clock.now()))
+            self._state.record_sync_ok(self._clock.now())
         if outcome.changed and self._on_applied is not None:
             self._on_applied(outcome)
         return outcome
 
     def _sync(self, sync_id: str, started: float) -> SyncOutcome:
-        since = self._store.cursor()
+        since = self._state.cursor()
         fetch = self._retry.call(lambda: self._source.fetch_manifest(since))
         server_time = fetch.server_time
         if server_time is not None:
@@ -165,7 +155,7 @@ class Syncer:
             return SyncOutcome(sync_id, False, False, since, None, None,
                                self._clock.monotonic() - started)
         manifest = decode_manifest(fetch.body)
-        applied = self._store.apply_manifest(manifest)
+        applied = self._catalogue.apply_manifest(manifest)
         log.info(
             "sync %s: applied %s manifest %s (assets +%d -%d, playlists +%d -%d, "
             "schedules +%d -%d)",

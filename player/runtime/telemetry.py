@@ -15,7 +15,7 @@ from typing import Any
 from player.core.model import Play
 from player.errors import ApiProtocolError, PlayerError
 from player.ports import TelemetrySink
-from player.store.repository import PlayerStore
+from player.store.outbox import Outbox
 from player.wire import MAX_PLAYS_PER_UPLOAD, encode_play
 from player.wire.replies import PlaysAck
 
@@ -31,7 +31,7 @@ class TelemetryUploader:
 
     def __init__(
         self,
-        store: PlayerStore,
+        outbox: Outbox,
         client: TelemetrySink,
         status: Callable[[], Mapping[str, Any]],
         *,
@@ -40,7 +40,7 @@ class TelemetryUploader:
     ) -> None:
         if not 1 <= batch_size <= MAX_PLAYS_PER_UPLOAD:
             raise ValueError(f"batch_size must be 1..{MAX_PLAYS_PER_UPLOAD}")
-        self._store = store
+        self._outbox = outbox
         self._client = client
         self._status = status
         self._batch_size = batch_size
@@ -54,7 +54,7 @@ class TelemetryUploader:
         """Upload pending plays, oldest first; returns how many were acknowledged."""
         sent = 0
         for _ in range(self._max_batches):
-            plays = self._store.pending_plays(self._batch_size)
+            plays = self._outbox.pending_plays(self._batch_size)
             if not plays:
                 break
             try:
@@ -67,7 +67,7 @@ class TelemetryUploader:
                 self._upload_one_by_one(plays)
                 continue
             self._set_aside(ack)
-            self._store.mark_plays_uploaded([p.id for p in plays])
+            self._outbox.mark_plays_uploaded([p.id for p in plays])
             sent += len(plays)
             self.uploaded_total += ack.accepted
             if len(plays) < self._batch_size:
@@ -86,7 +86,7 @@ class TelemetryUploader:
             else:
                 self._set_aside(ack)
                 self.uploaded_total += ack.accepted
-            self._store.mark_plays_uploaded([play.id])
+            self._outbox.mark_plays_uploaded([play.id])
 
     def _set_aside(self, ack: PlaysAck) -> None:
         """Plays the API refused one by one: never resent, counted, logged with their codes."""

@@ -41,19 +41,17 @@ SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 BUSY_TIMEOUT_MS = 5000
 
+# The device state's keys in the ``state`` table. Only ``read_device_state``
+# (below) and ``player.store.device_state.DeviceStateStore`` use them.
 KEY_CURSOR = "cursor"
 KEY_DEVICE = "device"
-# When the last manifest was applied (written by the store; the bundle's or the
-# API's server time): not "last sync", which is KEY_LAST_SYNC_OK_AT.
-KEY_LAST_SYNC_AT = "last_sync_at"
-# "Last sync": when the syncer last heard from the API, on the corrected clock.
-# Written only by the syncer (daemon or foreground), read by `status` and the daemon.
-KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
+KEY_SYNC_INTERVAL_S = "sync_interval_s"  # the last manifest's
 KEY_PLAYS_DROPPED = "plays.dropped"
 # The daemon's "time never goes back" floor (written by the daemon, reset by
 # ``lomuz-player clock reset``).
 KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
-# The syncer's (player.runtime.syncer writes them).
+# The syncer's. "Last sync" is KEY_LAST_SYNC_OK_AT: when the syncer last heard
+# from the API, on the corrected clock.
 KEY_LAST_SYNC_ERROR = "last_sync_error"
 KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
 KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
@@ -184,8 +182,8 @@ def device_from_json(raw: str) -> DeviceInfo:
 
 
 def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
-    """The device state, typed: the one reader of these keys (``PlayerStore`` and
-    ``StoreReader`` pass their ``get_state``; so does a test)."""
+    """The device state, typed: the one reader of these keys (``DeviceStateStore``
+    and ``StoreReader`` pass their ``get_state``; so does a test)."""
     device = get_state(KEY_DEVICE)
     shown = tuple(
         (key, value) for key in SHOWN_STATE_KEYS if (value := get_state(key)) is not None
@@ -193,7 +191,6 @@ def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
     return DeviceState(
         cursor=get_state(KEY_CURSOR),
         device=None if device is None else device_from_json(device),
-        last_sync_at=_stored_instant_or_naive(get_state(KEY_LAST_SYNC_AT)),
         last_sync_ok_at=stored_instant(get_state(KEY_LAST_SYNC_OK_AT)),
         last_sync_attempt_at=stored_instant(get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
         last_sync_error=get_state(KEY_LAST_SYNC_ERROR) or None,
@@ -204,19 +201,14 @@ def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
     )
 
 
-def _stored_instant_or_naive(raw: str | None) -> datetime | None:
-    """``last_sync_at`` as stored: an older player wrote it without a zone (kept naive)."""
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
 def read_state(connection: sqlite3.Connection, key: str) -> str | None:
     row = connection.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def read_cursor(connection: sqlite3.Connection) -> str | None:
+    """The manifest cursor the database is at (``doctor`` reads it on its own connection)."""
+    return read_state(connection, KEY_CURSOR)
 
 
 def read_counts(connection: sqlite3.Connection, at: datetime | None) -> StoreCounts:
@@ -349,6 +341,10 @@ class StoreReader:
     def device(self) -> DeviceInfo | None:
         raw = self.get_state(KEY_DEVICE)
         return None if raw is None else device_from_json(raw)
+
+    def stored_clock_lower_bound(self) -> str | None:
+        """The clock lower bound as stored, even unparsable ("" once reset)."""
+        return self.get_state(KEY_CLOCK_LOWER_BOUND)
 
     def device_state(self) -> DeviceState:
         return self._guarded(lambda: read_device_state(

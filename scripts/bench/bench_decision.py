@@ -1,4 +1,4 @@
-"""Decision latency of PlayerStore.decide at 1k, 10k and 100k assets.
+"""Decision latency of PlayerStore.decisions.decide at 1k, 10k and 100k assets.
 
 Usage: .venv/bin/python scripts/bench/bench_decision.py [--sizes 1000 10000 100000]
        [--decisions 2000]
@@ -76,7 +76,7 @@ def time_decisions(store: PlayerStore, n: int) -> tuple[list[float], list[float]
     for _ in range(n):
         at = T0 + timedelta(minutes=rng.randrange(7 * 1440))
         start, start_cpu = time.perf_counter(), time.thread_time()
-        store.decide(at)
+        store.decisions.decide(at)
         cpu_ms.append((time.thread_time() - start_cpu) * 1000)
         wall_ms.append((time.perf_counter() - start) * 1000)
     return wall_ms, cpu_ms
@@ -96,18 +96,18 @@ def run(n_assets: int, n_decisions: int) -> None:
         try:
             manifest = build_manifest(n_assets)
             start = time.perf_counter()
-            store.apply_manifest(manifest)
+            store.catalogue.apply_manifest(manifest)
             apply_s = time.perf_counter() - start
             # Seed the cache index in one statement (the download manager would
             # call mark_file_verified per file; that is not what we time).
-            with store._engine.connect() as conn, conn.begin():
+            with store.db.write() as conn:
                 conn.execute(
                     text("INSERT INTO files (sha256, size_bytes, present, verified_at) "
                          "SELECT DISTINCT sha256, size_bytes, 1, :at FROM assets"),
                     {"at": to_micros(T0)},
                 )
             fresh = time_decisions(store, n_decisions)
-            with store._engine.connect() as conn, conn.begin():
+            with store.db.write() as conn:
                 conn.execute(
                     text("INSERT INTO rotation (playlist_id, position, asset_id, last_played_at) "
                          "SELECT playlist_id, position, asset_id, :base + position * 1000000 "

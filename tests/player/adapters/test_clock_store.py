@@ -51,7 +51,7 @@ def persist_into(store: PlayerStore) -> tuple[list[datetime], Callable[[datetime
     done: list[datetime] = []
 
     def persist(at: datetime) -> None:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, at.isoformat())
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, at.isoformat())
         done.append(at)
 
     return done, persist
@@ -97,7 +97,7 @@ def test_now_answers_at_once_while_another_connection_holds_the_write_lock(
     feeder.join(timeout=10)
     assert not feeder.is_alive()
     assert persisted, "the bound was not persisted once the lock was free"
-    assert store.get_state(KEY_CLOCK_LOWER_BOUND) == persisted[-1].isoformat()
+    assert store.state.get_raw(KEY_CLOCK_LOWER_BOUND) == persisted[-1].isoformat()
 
 
 def test_now_persists_nothing_and_maintain_does(store: PlayerStore) -> None:
@@ -108,10 +108,10 @@ def test_now_persists_nothing_and_maintain_does(store: PlayerStore) -> None:
     first = clock.now()
     fake.advance(120)
     clock.now()
-    assert persisted == [] and store.get_state(KEY_CLOCK_LOWER_BOUND) is None
+    assert persisted == [] and store.state.get_raw(KEY_CLOCK_LOWER_BOUND) is None
     clock.maintain()
     assert persisted and persisted[-1] > first
-    assert store.get_state(KEY_CLOCK_LOWER_BOUND) == persisted[-1].isoformat()
+    assert store.state.get_raw(KEY_CLOCK_LOWER_BOUND) == persisted[-1].isoformat()
 
 
 def test_the_clock_job_persists_and_notifies_steps_on_its_own_thread(

@@ -23,6 +23,8 @@ class FakeStore:
     def __init__(self) -> None:
         self.applied: list[Manifest] = []
         self.verified: dict[str, tuple[int, datetime]] = {}
+        self.catalogue = self  # the one fake plays both parts an import uses
+        self.files = self
 
     def apply_manifest(self, manifest: Manifest) -> None:
         self.applied.append(manifest)

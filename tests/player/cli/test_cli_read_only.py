@@ -177,7 +177,7 @@ def test_next_is_never_judged_before_the_stored_clock_lower_bound(
     # The box's clock reset (no RTC, no network): the daemon plays at the lower bound.
     bound = datetime.now(UTC) + timedelta(days=400)
     with PlayerStore.open(imported / "player.db") as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, bound.isoformat())
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, bound.isoformat())
     code, out, _ = run(config, "next", "--json")
     assert code == EXIT_OK
     decision = json.loads(out)
@@ -191,7 +191,7 @@ def test_next_uses_the_system_clock_when_it_is_past_the_bound(
     config: Path, imported: Path
 ) -> None:
     with PlayerStore.open(imported / "player.db") as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, "2025-06-01T00:00:00+00:00")
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, "2025-06-01T00:00:00+00:00")
     started = datetime.now(UTC)
     _, out, _ = run(config, "next", "--json")
     decision = json.loads(out)

@@ -136,8 +136,8 @@ def test_plays_lists_the_local_log_newest_last(config: Path, tmp_path: Path) -> 
     ]
     with PlayerStore.open(tmp_path / "data" / "player.db") as store:
         for play in plays:
-            store.record_play(play)
-        store.mark_plays_uploaded(["play-0"])
+            store.outbox.record_play(play)
+        store.outbox.mark_plays_uploaded(["play-0"])
 
     code, out, _ = run(config, "plays", "--json")
     assert code == EXIT_OK

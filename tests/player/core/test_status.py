@@ -32,7 +32,6 @@ def test_the_device_state_is_read_typed_through_one_accessor() -> None:
         "cursor": "c42",
         "device": json.dumps({"id": "d1", "name": "Shop", "timezone": "Europe/Paris",
                               "groups": ["north"]}),
-        "last_sync_at": "2026-12-01T08:59:00",  # an older player's: naive, kept as is
         "last_sync_ok_at": "2026-12-01T08:59:30Z",
         "last_sync_attempt_at": "2026-12-01T08:59:31Z",
         "last_sync_error": "",  # cleared
@@ -45,7 +44,6 @@ def test_the_device_state_is_read_typed_through_one_accessor() -> None:
     state = read_device_state(stored.get)
     assert state.cursor == "c42"
     assert state.device == DeviceInfo("d1", "Shop", "Europe/Paris", ("north",))
-    assert state.last_sync_at == datetime(2026, 12, 1, 8, 59)
     assert state.last_sync_ok_at == datetime(2026, 12, 1, 8, 59, 30, tzinfo=UTC)
     assert state.last_sync_attempt_at == datetime(2026, 12, 1, 8, 59, 31, tzinfo=UTC)
     assert state.last_sync_error is None

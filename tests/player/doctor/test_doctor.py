@@ -42,7 +42,7 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
 def make_db(settings: Settings, cursor: str | None = None) -> None:
     with PlayerStore.open(settings.db_path) as store:
         if cursor is not None:
-            store.set_state("cursor", cursor)
+            store.state.set_raw("cursor", cursor)
 
 
 # --- database -------------------------------------------------------------------

@@ -46,19 +46,19 @@ def play(n: int) -> Play:
 def test_plays_recorded_count_only_goes_up_while_the_outbox_is_pruned(tmp_path: Path) -> None:
     """The field bug: the counter was the outbox size (642 -> 5 after an upload)."""
     with PlayerStore.open(tmp_path / "player.db", outbox_max_rows=3) as store:
-        assert store.plays_recorded_count() == 0
+        assert store.outbox.plays_recorded_count() == 0
         seen = []
         for n in range(10):
             p = play(n)
-            store.record_play(p)
-            store.record_play(p)  # a duplicate id is not a new play
+            store.outbox.record_play(p)
+            store.outbox.record_play(p)  # a duplicate id is not a new play
             if n % 2:
-                store.mark_plays_uploaded([q.id for q in store.pending_plays(100)])
-            seen.append(store.plays_recorded_count())
+                store.outbox.mark_plays_uploaded([q.id for q in store.outbox.pending_plays(100)])
+            seen.append(store.outbox.plays_recorded_count())
         assert seen == list(range(1, 11))
-        assert store.counts().outbox_total == 3  # pruned to its bound meanwhile
+        assert store.outbox.counts().outbox_total == 3  # pruned to its bound meanwhile
     with PlayerStore.open(tmp_path / "player.db", outbox_max_rows=3) as store:
-        assert store.plays_recorded_count() == 10  # persisted across restarts
+        assert store.outbox.plays_recorded_count() == 10  # persisted across restarts
 
 
 def daemon_with_textfile(tmp_path: Path, textfile_dir: Path) -> Daemon:
@@ -81,9 +81,9 @@ def test_daemon_textfile_counts_plays_and_says_up_0_after_shutdown(tmp_path: Pat
         assert first["lomuz_player_up"] == 1
         assert first["lomuz_player_plays_total"] == 0
         for n in range(4):
-            daemon.parts.store.record_play(play(n))
+            daemon.parts.store.outbox.record_play(play(n))
         store = daemon.parts.store
-        store.mark_plays_uploaded([p.id for p in store.pending_plays(100)])
+        store.outbox.mark_plays_uploaded([p.id for p in store.outbox.pending_plays(100)])
         daemon._metrics_job()
         now = values(target)
         assert now["lomuz_player_plays_total"] == 4

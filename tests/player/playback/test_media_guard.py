@@ -142,13 +142,13 @@ def test_the_loop_records_at_most_one_play_a_second(
 def store(tmp_path: Path) -> Iterator[PlayerStore]:
     opened = PlayerStore.open(tmp_path / "player.db")
     try:
-        opened.apply_manifest(manifest(
+        opened.catalogue.apply_manifest(manifest(
             [asset("a"), asset("b")],
             [playlist("p", "a", "b", durations={0: 1, 1: 1})],
             [schedule("s", "p")],
         ))
-        for a in opened.all_assets():
-            opened.mark_file_verified(a.sha256, a.size_bytes, T0)
+        for a in opened.catalogue.all_assets():
+            opened.files.mark_file_verified(a.sha256, a.size_bytes, T0)
         yield opened
     finally:
         opened.close()
@@ -158,10 +158,10 @@ def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
     store: PlayerStore, tmp_path: Path, loops: list[PlaybackLoop], fake_clock: FakeClock
 ) -> None:
     clock = fake_clock
-    by_sha = {a.sha256: a.id for a in store.all_assets()}
+    by_sha = {a.sha256: a.id for a in store.catalogue.all_assets()}
     for asset_id in by_sha.values():
         write_tone(tmp_path / f"{asset_id}.wav", 440.0, 3000)
-    decided = store.decide(clock.now(), Tier.JINGLE)
+    decided = store.decisions.decide(clock.now(), Tier.JINGLE)
     assert decided.play_duration_ms == 1000
     out = FakeOutput(lengths={"a.wav": 3000, "b.wav": 3000})
     loops.append(start_on_fake_clock(
@@ -169,7 +169,7 @@ def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
         media_path=lambda sha: tmp_path / f"{by_sha[sha]}.wav", min_item_interval_s=1.0,
     ))
     clock.run_for(3.5)
-    plays = [p for p, _ in store.local_plays()]
+    plays = [p for p, _ in store.outbox.local_plays()]
     assert [(p.asset_id, p.outcome) for p in plays] == [
         ("a", Outcome.COMPLETED), ("b", Outcome.COMPLETED), ("a", Outcome.COMPLETED)
     ]

@@ -174,11 +174,11 @@ class _RecordingSource(StoreSource):
 def store(tmp_path: Path) -> Iterator[PlayerStore]:
     opened = PlayerStore.open(tmp_path / "player.db")
     try:
-        opened.apply_manifest(
+        opened.catalogue.apply_manifest(
             manifest([asset("a"), asset("b")], [playlist("p", "a", "b", "a")], [schedule("s", "p")])
         )
-        for a in opened.all_assets():
-            opened.mark_file_verified(a.sha256, a.size_bytes, T0)
+        for a in opened.catalogue.all_assets():
+            opened.files.mark_file_verified(a.sha256, a.size_bytes, T0)
         yield opened
     finally:
         opened.close()
@@ -188,7 +188,7 @@ def store(tmp_path: Path) -> Iterator[PlayerStore]:
 def test_round_robin_by_position_with_the_real_store(
     store: PlayerStore, tmp_path: Path, clock: FakeClock, backend: str
 ) -> None:
-    by_sha = {a.sha256: a.id for a in store.all_assets()}
+    by_sha = {a.sha256: a.id for a in store.catalogue.all_assets()}
     for asset_id in by_sha.values():
         write_tone(tmp_path / f"{asset_id}.wav", 440.0, 250)
     output: MediaOutput = (
@@ -207,13 +207,13 @@ def test_round_robin_by_position_with_the_real_store(
         ("a", 0), ("b", 1), ("a", 2), ("a", 0), ("b", 1), ("a", 2),
     ]
     assert {p.outcome for p in plays[:6]} == {Outcome.COMPLETED}
-    stored = [p for p, _ in store.local_plays()]
+    stored = [p for p, _ in store.outbox.local_plays()]
     assert [p.id for p in stored] == [p.id for p in source.plays]
     assert all(p.playlist_position is None for p in stored)  # local to the loop
 
 
 def _rotation(store: PlayerStore) -> list[tuple[int, str, object]]:
-    with store._engine.connect() as conn:
+    with store.db._engine.connect() as conn:
         rows = conn.exec_driver_sql(
             "SELECT position, asset_id, last_played_at FROM rotation ORDER BY position"
         ).all()
@@ -223,40 +223,40 @@ def _rotation(store: PlayerStore) -> list[tuple[int, str, object]]:
 def test_mark_started_advances_rotation_without_a_play_and_record_play_adds_only_the_play(
     store: PlayerStore,
 ) -> None:
-    store.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
+    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
                        started_at=T0, playlist_id="p", playlist_position=0)
-    assert store.decide(T0 + timedelta(seconds=1)).playlist_position == 1
-    assert store.pending_plays(10) == []
+    assert store.decisions.decide(T0 + timedelta(seconds=1)).playlist_position == 1
+    assert store.outbox.pending_plays(10) == []
     rotation = _rotation(store)
-    store.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
+    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
                        started_at=T0, playlist_id="p", playlist_position=0)
     assert _rotation(store) == rotation  # idempotent
     play = Play(id="p1", asset_id="a", sha256=asset("a").sha256, started_at=T0,
                 ended_at=T0 + timedelta(minutes=3), source=Tier.PLAYLIST,
                 outcome=Outcome.COMPLETED, schedule_id="s", playlist_id="p")
-    store.record_play(play)  # no position: must not advance the other "a" (position 2)
+    store.outbox.record_play(play)  # no position: must not advance the other "a" (position 2)
     assert _rotation(store) == rotation
-    assert [p.id for p in store.pending_plays(10)] == ["p1"]
-    assert store.decide(T0 + timedelta(minutes=3)).playlist_position == 1
+    assert [p.id for p in store.outbox.pending_plays(10)] == ["p1"]
+    assert store.decisions.decide(T0 + timedelta(minutes=3)).playlist_position == 1
 
 
 def test_a_crash_between_start_and_end_leaves_rotation_advanced_and_no_play(
     tmp_path: Path, store: PlayerStore
 ) -> None:
-    store.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
+    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
                        started_at=T0, playlist_id="p", playlist_position=0)
     store.close()  # power cut before A's end: no record_play
     with PlayerStore.open(tmp_path / "player.db") as reopened:
-        assert reopened.pending_plays(10) == []
-        assert reopened.local_plays() == []
-        nxt = reopened.decide(T0 + timedelta(seconds=5))
+        assert reopened.outbox.pending_plays(10) == []
+        assert reopened.outbox.local_plays() == []
+        nxt = reopened.decisions.decide(T0 + timedelta(seconds=5))
         assert (nxt.asset_id, nxt.playlist_position) == ("b", 1)
 
 
 def test_mark_started_rejects_a_naive_instant_and_changes_nothing(store: PlayerStore) -> None:
     before = _rotation(store)
     with pytest.raises(ValueError, match="started_at must be timezone-aware"):
-        store.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
+        store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
                            started_at=T0.replace(tzinfo=None), playlist_id="p",
                            playlist_position=0)
     assert _rotation(store) == before

@@ -20,9 +20,8 @@ from player.adapters.null_output import NullOutput
 from player.cli import main
 from player.credentials import Credentials, save_credentials
 from player.daemon import Daemon
-from player.runtime.syncer import KEY_LAST_SYNC_OK_AT
 from player.settings import load_settings
-from player.store.read_only import KEY_CLOCK_LOWER_BOUND
+from player.store.read_only import KEY_CLOCK_LOWER_BOUND, KEY_LAST_SYNC_OK_AT
 from player.store.repository import PlayerStore
 from tests.player.runtime.helpers import Answer, ScriptedServer, Seen, manifest_json
 
@@ -104,13 +103,13 @@ def test_foreground_sync_keeps_the_clock_floor_like_the_daemon(
     config = enrolled_box(tmp_path, enrolled_api.url)
     settings = load_settings(config, {})
     with PlayerStore.open(settings.db_path) as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, FLOOR.isoformat())
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, FLOOR.isoformat())
     # The API agrees with the floor: the daemon's clock says 2040, and so must the CLI's.
     enrolled_api.date_offset_s = (FLOOR - datetime.now(UTC)).total_seconds() + 60
     sync(config)
     with PlayerStore.open(settings.db_path) as store:
-        synced_at = datetime.fromisoformat(store.get_state(KEY_LAST_SYNC_OK_AT) or "")
-        bound = datetime.fromisoformat(store.get_state(KEY_CLOCK_LOWER_BOUND) or "")
+        synced_at = datetime.fromisoformat(store.state.get_raw(KEY_LAST_SYNC_OK_AT) or "")
+        bound = datetime.fromisoformat(store.state.get_raw(KEY_CLOCK_LOWER_BOUND) or "")
     assert synced_at >= FLOOR
     assert bound >= FLOOR
 

@@ -55,7 +55,7 @@ def test_close_stops_the_parts_in_reverse_order_of_building(tmp_path: Path) -> N
 def test_the_clock_keeps_the_stored_floor(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     with PlayerParts(settings, {}) as parts:
-        parts.store.set_state(KEY_CLOCK_LOWER_BOUND, "2040-01-01T00:00:00+00:00")
+        parts.store.state.set_raw(KEY_CLOCK_LOWER_BOUND, "2040-01-01T00:00:00+00:00")
     with PlayerParts(settings, {}) as parts:
         assert parts.clock.now().year == 2040
 

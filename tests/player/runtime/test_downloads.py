@@ -85,7 +85,8 @@ class Rig:
 
     def manager(self, concurrency: int = 1, **kw: Any) -> DownloadManager:
         manager = DownloadManager(
-            self.store, self.cache, Fetcher(self.client, self.cache, chunk_bytes=4096),
+            self.store.catalogue, self.store.files, self.cache,
+            Fetcher(self.client, self.cache, chunk_bytes=4096),
             self.clock, concurrency=concurrency, on_file_ready=self.ready.append,
             random=lambda: 0.5, **kw,
         )
@@ -96,13 +97,13 @@ class Rig:
         return [p.rsplit("/", 1)[1] for p in self.server.paths("/v1/media/")]
 
     def present(self) -> set[str]:
-        return {f.sha256 for f in self.store.file_states() if f.present}
+        return {f.sha256 for f in self.store.files.file_states() if f.present}
 
 
 @pytest.fixture
 def rig(store: PlayerStore, cache: MediaCache, clock: FakeClock, serve: Serve,
         api_client: MakeClient) -> Iterator[Rig]:
-    store.apply_manifest(decoded(catalogue()))
+    store.catalogue.apply_manifest(decoded(catalogue()))
     media = MediaFiles(ALL_FILES)
     server = serve(media)
     built = Rig(store, cache, clock, server, media, api_client(server.url))
@@ -185,7 +186,7 @@ def test_reprioritised_after_a_catalogue_change(rig: Rig) -> None:
     manager = rig.manager(concurrency=1)
     manager.start()
     wait_until(lambda: len(rig.requested()) == 1)  # the active file, held at the server
-    rig.store.apply_manifest(decoded({**catalogue(later_active=True), "cursor": "r2"}))
+    rig.store.catalogue.apply_manifest(decoded({**catalogue(later_active=True), "cursor": "r2"}))
     manager.reprioritise()
     gate.set()
     assert manager.wait_idle(20)
@@ -199,7 +200,7 @@ def test_stop_cancels_and_a_new_manager_resumes_with_range(rig: Rig) -> None:
     doc["assets"] = [asset_json("big", big)]
     doc["playlists"] = [playlist_json("p-now", "big")]
     doc["schedules"] = [schedule_json("s-now", "p-now")]
-    rig.store.apply_manifest(decoded({**doc, "cursor": "r2"}))
+    rig.store.catalogue.apply_manifest(decoded({**doc, "cursor": "r2"}))
     rig.media.slow.add(digest)
     part = rig.cache.part_path(digest)
 
@@ -248,7 +249,7 @@ def test_a_file_off_the_allowed_origins_is_refused_visibly_and_the_rest_download
     for asset in doc["assets"]:
         if asset["id"] == "soon":
             asset["url"] = elsewhere
-    store.apply_manifest(decoded(doc))
+    store.catalogue.apply_manifest(decoded(doc))
     server = serve(MediaFiles(ALL_FILES))
     rig = Rig(store, cache, clock, server, MediaFiles(ALL_FILES), api_client(server.url))
     manager = rig.manager(concurrency=1)

@@ -108,11 +108,11 @@ def test_stale_partial_files_are_removed(
 def test_reconcile_adopts_forgets_and_drops_impostors(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW))))
     # A power cut after the rename, before the database write: on disk, unknown to the store.
     put(cache, tmp_path, KEEP)
     # The store believes in a file that is gone.
-    store.mark_file_verified(sha(OLD), len(OLD), clock.now())
+    store.files.mark_file_verified(sha(OLD), len(OLD), clock.now())
     # A file named for a referenced hash whose bytes are something else.
     impostor = cache.path_for(sha(NEW))
     impostor.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +122,7 @@ def test_reconcile_adopts_forgets_and_drops_impostors(
     report = janitor(store, cache, clock, on_cache_changed=lambda: changed.append(True)).run_once()
 
     assert (report.adopted, report.forgotten) == (1, 1)
-    states = {f.sha256: f for f in store.file_states()}
+    states = {f.sha256: f for f in store.files.file_states()}
     assert states[sha(KEEP)].present and states[sha(KEEP)].verified_at == clock.now()
     assert not states[sha(OLD)].present
     assert sha(NEW) not in states or not states[sha(NEW)].present
@@ -134,14 +134,14 @@ def fill_cache_with_unreferenced(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
     """KEEP stays scheduled; OLD, NEW and NEVER were played (or not) and then dropped."""
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW),
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW),
                                            ("never", NEVER))))
     for data in (KEEP, OLD, NEW, NEVER):
         put(cache, tmp_path, data)
-        store.mark_file_verified(sha(data), len(data), clock.now())
-    store.record_play(play(OLD, clock, days_ago=10))
-    store.record_play(play(NEW, clock, days_ago=1))
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), cursor="r2")))
+        store.files.mark_file_verified(sha(data), len(data), clock.now())
+    store.outbox.record_play(play(OLD, clock, days_ago=10))
+    store.outbox.record_play(play(NEW, clock, days_ago=1))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), cursor="r2")))
 
 
 def test_eviction_is_least_recently_played_first_and_only_what_is_needed(
@@ -151,7 +151,7 @@ def test_eviction_is_least_recently_played_first_and_only_what_is_needed(
     report = janitor(store, cache, clock, max_cache_bytes=2500).run_once()
     assert report.evicted == (sha(NEVER), sha(OLD))
     assert {e.sha256 for e in cache.list_files()} == {sha(KEEP), sha(NEW)}
-    present = {f.sha256 for f in store.file_states() if f.present}
+    present = {f.sha256 for f in store.files.file_states() if f.present}
     assert present == {sha(KEEP), sha(NEW)}
     assert not report.storage_full
     assert cache.usage().size_bytes <= 2500
@@ -166,37 +166,37 @@ def test_a_scheduled_file_is_never_evicted_and_storage_full_is_set_then_cleared(
     assert set(report.evicted) == {sha(NEVER), sha(OLD), sha(NEW)}
     assert cache.has(sha(KEEP))
     assert report.storage_full and jan.storage_full
-    assert store.get_state(KEY_STORAGE_FULL) == "1"
+    assert store.state.get_raw(KEY_STORAGE_FULL) == "1"
 
-    store.apply_manifest(decoded(catalogue(cursor="r3")))  # nothing scheduled any more
+    store.catalogue.apply_manifest(decoded(catalogue(cursor="r3")))  # nothing scheduled any more
     report = jan.run_once()
     assert report.evicted == (sha(KEEP),)
     assert not report.storage_full and not jan.storage_full
-    assert store.get_state(KEY_STORAGE_FULL) == ""
+    assert store.state.get_raw(KEY_STORAGE_FULL) == ""
 
 
 def test_storage_full_persisted_by_a_previous_run_is_cleared(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP))))
     put(cache, tmp_path, KEEP)
     assert janitor(store, cache, clock, max_cache_bytes=500).run_once().storage_full
-    assert store.get_state(KEY_STORAGE_FULL) == "1"
+    assert store.state.get_raw(KEY_STORAGE_FULL) == "1"
     # Restarted with a bigger budget: the flag must not stay stuck in the store.
     restarted = janitor(store, cache, clock, max_cache_bytes=10_000)
     assert restarted.storage_full  # what the store said until the first run
     assert not restarted.run_once().storage_full
-    assert store.get_state(KEY_STORAGE_FULL) == ""
+    assert store.state.get_raw(KEY_STORAGE_FULL) == ""
 
 
 def test_has_room_for_evicts_what_it_may_and_refuses_what_cannot_fit(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD))))
     for data in (KEEP, OLD):
         put(cache, tmp_path, data)
-        store.mark_file_verified(sha(data), len(data), clock.now())
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), cursor="r2")))
+        store.files.mark_file_verified(sha(data), len(data), clock.now())
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), cursor="r2")))
     jan = janitor(store, cache, clock, max_cache_bytes=3000)
     assert jan.has_room_for(2500) is False  # even with OLD gone, 1000 + 2500 > 3000
     assert not cache.has(sha(OLD))  # it made what room it could
@@ -217,9 +217,10 @@ def test_a_tampered_file_is_found_removed_and_downloaded_again(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path, serve: Serve,
     api_client: MakeClient,
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), ("new", NEW))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("new", NEW))))
     server = serve(MediaFiles([KEEP, NEW]))
-    manager = DownloadManager(store, cache, Fetcher(api_client(server.url), cache), clock,
+    manager = DownloadManager(store.catalogue, store.files, cache,
+                              Fetcher(api_client(server.url), cache), clock,
                               concurrency=1, random=lambda: 0.5)
     manager.start()
     try:
@@ -237,7 +238,7 @@ def test_a_tampered_file_is_found_removed_and_downloaded_again(
         assert manager.wait_idle(20)
         assert server.seen[-1].path.endswith(sha(KEEP))
         assert tampered.read_bytes() == KEEP
-        assert sha(KEEP) in {f.sha256 for f in store.file_states() if f.present}
+        assert sha(KEEP) in {f.sha256 for f in store.files.file_states() if f.present}
         assert jan.run_once().corrupt == ()
     finally:
         manager.stop()
@@ -246,10 +247,10 @@ def test_a_tampered_file_is_found_removed_and_downloaded_again(
 def test_reverification_rotates_within_its_byte_budget(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW))))
     for data in (KEEP, OLD, NEW):
         put(cache, tmp_path, data)
-        store.mark_file_verified(sha(data), len(data), clock.now())
+        store.files.mark_file_verified(sha(data), len(data), clock.now())
     jan = janitor(store, cache, clock, verify_bytes_per_run=1000)
     counts = [jan.run_once().reverified for _ in range(3)]
     assert counts == [1, 1, 1]
@@ -267,9 +268,9 @@ def test_nothing_to_do_changes_nothing(
     budget: int | None, store: PlayerStore, cache: MediaCache, clock: FakeClock,
     tmp_path: Path,
 ) -> None:
-    store.apply_manifest(decoded(catalogue(("keep", KEEP))))
+    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP))))
     put(cache, tmp_path, KEEP)
-    store.mark_file_verified(sha(KEEP), len(KEEP), clock.now())
+    store.files.mark_file_verified(sha(KEEP), len(KEEP), clock.now())
     changed: list[bool] = []
     report = janitor(store, cache, clock, max_cache_bytes=budget,
                      on_cache_changed=lambda: changed.append(True)).run_once()

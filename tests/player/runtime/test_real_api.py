@@ -44,13 +44,13 @@ def test_sync_full_delta_not_modified_and_download(
              json={"playlist_id": playlist["id"], "target": {"all": True}})
     _, token = api.device()
     client = api_client(api.url, token)
-    syncer = Syncer(store, client, SystemClock(),
+    syncer = Syncer(store.catalogue, store.state, client, SystemClock(),
                     retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
 
     first = syncer.sync_once()
     assert first.changed and first.full
-    assert {a.id for a in store.all_assets()} == {song["id"], sos["id"]}
-    assert store.cursor() == first.cursor
+    assert {a.id for a in store.catalogue.all_assets()} == {song["id"], sos["id"]}
+    assert store.state.cursor() == first.cursor
 
     extra = api.upload(content("extra", 2000))
     api.call("PUT", f"/v1/playlists/{playlist['id']}",
@@ -59,14 +59,15 @@ def test_sync_full_delta_not_modified_and_download(
     second = syncer.sync_once()
     assert second.changed and not second.full
     assert second.cursor != first.cursor
-    assert [i.asset_id for i in store.all_playlists()[0].items] == [song["id"], extra["id"]]
+    items = store.catalogue.all_playlists()[0].items
+    assert [i.asset_id for i in items] == [song["id"], extra["id"]]
 
     third = syncer.sync_once()
     assert not third.changed
-    assert store.cursor() == second.cursor
+    assert store.state.cursor() == second.cursor
 
-    manager = DownloadManager(store, cache, Fetcher(client, cache), SystemClock(),
-                              concurrency=2)
+    manager = DownloadManager(store.catalogue, store.files, cache, Fetcher(client, cache),
+                              SystemClock(), concurrency=2)
     manager.start()
     try:
         assert manager.wait_idle(20)
@@ -97,17 +98,17 @@ def test_plays_are_idempotent_and_status_reaches_the_device_record(
     status = {"now_playing": None, "cursor": "r1", "probe": "hello"}
     with PlayerStore.open(tmp_path / "a.db") as first_store:
         for p in batch:
-            first_store.record_play(p)
-        uploader = TelemetryUploader(first_store, api_client(api.url, token),
+            first_store.outbox.record_play(p)
+        uploader = TelemetryUploader(first_store.outbox, api_client(api.url, token),
                                      lambda: status, batch_size=2)
         uploader.run_once()
-        assert first_store.pending_plays(10) == []
+        assert first_store.outbox.pending_plays(10) == []
         assert uploader.uploaded_total == 5
     # The same plays again (a crash after the server's ack, before ours was stored).
     with PlayerStore.open(tmp_path / "b.db") as second_store:
         for p in batch:
-            second_store.record_play(p)
-        again = TelemetryUploader(second_store, api_client(api.url, token), lambda: status)
+            second_store.outbox.record_play(p)
+        again = TelemetryUploader(second_store.outbox, api_client(api.url, token), lambda: status)
         assert again.upload_plays() == 5
         assert again.uploaded_total == 0  # every one was a duplicate
     listed = api.call("GET", "/v1/plays", params={"device_id": device_id})
@@ -125,10 +126,10 @@ def test_a_play_the_api_refuses_is_set_aside_and_the_rest_uploaded(
     fabricated = plays(1, {"id": "ast_never_uploaded", "sha256": "c" * 64})
     with PlayerStore.open(tmp_path / "p.db") as store:
         for p in [*good[:2], *fabricated, good[2]]:
-            store.record_play(p)
-        uploader = TelemetryUploader(store, api_client(api.url, token), dict, batch_size=10)
+            store.outbox.record_play(p)
+        uploader = TelemetryUploader(store.outbox, api_client(api.url, token), dict, batch_size=10)
         assert uploader.upload_plays() == 4
-        assert store.pending_plays(10) == []  # nothing left to block the outbox
+        assert store.outbox.pending_plays(10) == []  # nothing left to block the outbox
         assert uploader.uploaded_total == 3
         assert uploader.refused_total == 1
     listed = api.call("GET", "/v1/plays", params={"device_id": device_id})

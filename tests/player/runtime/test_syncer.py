@@ -57,7 +57,7 @@ def not_modified(cursor: str) -> Answer:
 
 
 def make_syncer(store: PlayerStore, client: ControlApiClient, **kw: Any) -> Syncer:
-    return Syncer(store, client, SystemClock(), retry=no_sleep_retry(), **kw)
+    return Syncer(store.catalogue, store.state, client, SystemClock(), retry=no_sleep_retry(), **kw)
 
 
 def no_sleep_retry(sleep: Callable[[float], None] = lambda _s: None) -> TenacityRetrier:
@@ -74,17 +74,17 @@ def test_full_then_delta_then_not_modified(
 
     first = syncer.sync_once()
     assert (first.changed, first.full, first.cursor) == (True, True, "r1")
-    assert store.cursor() == "r1"
-    assert [a.id for a in store.all_assets()] == ["a"]
+    assert store.state.cursor() == "r1"
+    assert [a.id for a in store.catalogue.all_assets()] == ["a"]
 
     second = syncer.sync_once()
     assert (second.changed, second.full, second.cursor) == (True, False, "r2")
-    assert [a.id for a in store.all_assets()] == ["a", "b"]
-    assert [i.asset_id for i in store.all_playlists()[0].items] == ["a", "b"]
+    assert [a.id for a in store.catalogue.all_assets()] == ["a", "b"]
+    assert [i.asset_id for i in store.catalogue.all_playlists()[0].items] == ["a", "b"]
 
     third = syncer.sync_once()
     assert (third.changed, third.cursor, third.applied) == (False, "r2", None)
-    assert store.cursor() == "r2"
+    assert store.state.cursor() == "r2"
 
     assert server.paths() == [
         "/v1/device/manifest",
@@ -93,8 +93,8 @@ def test_full_then_delta_then_not_modified(
     ]
     assert all(s.headers["authorization"] == "Bearer device-token" for s in server.seen)
     assert [o.cursor for o in applied] == ["r1", "r2"]  # a 304 triggers no re-prioritising
-    assert store.get_state(KEY_LAST_SYNC_ERROR) == ""
-    assert store.get_state(KEY_LAST_SYNC_OK_AT)
+    assert store.state.get_raw(KEY_LAST_SYNC_ERROR) == ""
+    assert store.state.get_raw(KEY_LAST_SYNC_OK_AT)
 
 
 def test_cursor_survives_a_restart(
@@ -134,17 +134,18 @@ def test_a_bad_manifest_is_rejected_whole(
     server = serve(Replies(manifest_answer(FULL), bad))
     syncer = make_syncer(store, api_client(server.url))
     syncer.sync_once()
-    ok_at = store.get_state(KEY_LAST_SYNC_OK_AT)
-    before = (store.all_assets(), store.all_playlists(), store.all_schedules())
+    ok_at = store.state.get_raw(KEY_LAST_SYNC_OK_AT)
+    catalogue = store.catalogue
+    before = (catalogue.all_assets(), catalogue.all_playlists(), catalogue.all_schedules())
 
     with pytest.raises(ManifestError, match=problem):
         syncer.sync_once()
 
-    assert (store.all_assets(), store.all_playlists(), store.all_schedules()) == before
-    assert store.cursor() == "r1"
-    error = store.get_state(KEY_LAST_SYNC_ERROR)
+    assert (catalogue.all_assets(), catalogue.all_playlists(), catalogue.all_schedules()) == before
+    assert store.state.cursor() == "r1"
+    error = store.state.get_raw(KEY_LAST_SYNC_ERROR)
     assert error is not None and error.startswith("ManifestError") and problem in error
-    assert store.get_state(KEY_LAST_SYNC_OK_AT) == ok_at
+    assert store.state.get_raw(KEY_LAST_SYNC_OK_AT) == ok_at
 
 
 def test_failure_is_logged_once_then_recovered_once(
@@ -165,7 +166,7 @@ def test_failure_is_logged_once_then_recovered_once(
     assert [r.levelno for r in caplog.records if "failing" in r.getMessage()] == [
         logging.WARNING
     ]
-    assert store.get_state(KEY_LAST_SYNC_ERROR) == ""
+    assert store.state.get_raw(KEY_LAST_SYNC_ERROR) == ""
 
 
 def test_retries_honour_retry_after(
@@ -175,7 +176,7 @@ def test_retries_honour_retry_after(
                        **{"Retry-After": "7"})
     server = serve(Replies(busy, busy, manifest_answer(FULL)))
     slept: list[float] = []
-    syncer = Syncer(store, api_client(server.url), SystemClock(),
+    syncer = Syncer(store.catalogue, store.state, api_client(server.url), SystemClock(),
                     retry=no_sleep_retry(slept.append))
     assert syncer.sync_once().cursor == "r1"
     assert len(server.seen) == 3
@@ -193,8 +194,8 @@ def test_giving_up_keeps_the_state_and_names_the_error(
     with pytest.raises(ApiUnavailable):
         syncer.sync_once()
     assert len(server.seen) == 1 + 4  # the default policy: 4 attempts
-    assert store.cursor() == "r1"
-    error = store.get_state(KEY_LAST_SYNC_ERROR)
+    assert store.state.cursor() == "r1"
+    error = store.state.get_raw(KEY_LAST_SYNC_ERROR)
     assert error is not None and "503" in error
 
 
@@ -204,7 +205,8 @@ def test_the_date_header_feeds_the_clock_offset(
     server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
     server.date_offset_s = 3600.0
     clock = SystemClock()
-    syncer = Syncer(store, api_client(server.url), clock, retry=no_sleep_retry())
+    syncer = Syncer(store.catalogue, store.state, api_client(server.url), clock,
+                    retry=no_sleep_retry())
     syncer.sync_once()
     status = clock.status()
     assert status.offset_s == pytest.approx(3600.0, abs=2.0)
@@ -227,10 +229,10 @@ def test_an_old_plain_http_enrollment_is_refused_in_status_without_a_request(
         for _ in range(3):
             with pytest.raises(ConfigError):
                 syncer.sync_once()
-    error = store.get_state(KEY_LAST_SYNC_ERROR) or ""
+    error = store.state.get_raw(KEY_LAST_SYNC_ERROR) or ""
     assert error.startswith("ConfigError: api url http://api.lan:8080: must use https://")
     assert "enroll again with an https:// --api URL" in error
     assert "allow_insecure_http = true" in error
     messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
     assert sum("failing" in m for m in messages) == 1
-    assert store.cursor() is None
+    assert store.state.cursor() is None

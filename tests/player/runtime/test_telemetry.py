@@ -52,7 +52,7 @@ def record(store: PlayerStore, n: int) -> list[Play]:
         for i in range(n)
     ]
     for play in made:
-        store.record_play(play)
+        store.outbox.record_play(play)
     return made
 
 
@@ -66,12 +66,12 @@ def test_pending_plays_go_in_batches_oldest_first(
 ) -> None:
     server = serve(Api())
     made = record(store, 5)
-    uploader = TelemetryUploader(store, api_client(server.url), lambda: STATUS, batch_size=2)
+    uploader = TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS, batch_size=2)
     uploader.run_once()
     ids = [p.id for p in made]
     assert posted_plays(server) == [ids[0:2], ids[2:4], ids[4:5]]
-    assert store.pending_plays(10) == []
-    assert all(uploaded for _, uploaded in store.local_plays())
+    assert store.outbox.pending_plays(10) == []
+    assert all(uploaded for _, uploaded in store.outbox.local_plays())
     assert uploader.uploaded_total == 5
     first = server.seen[0].json()["plays"][0]
     assert first["asset_id"] == "ast-0" and first["source"] == "emergency"
@@ -82,10 +82,10 @@ def test_batches_per_run_are_bounded(
 ) -> None:
     server = serve(Api())
     record(store, 7)
-    uploader = TelemetryUploader(store, api_client(server.url), lambda: STATUS,
+    uploader = TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS,
                                  batch_size=2, max_batches_per_run=2)
     assert uploader.upload_plays() == 4
-    assert len(store.pending_plays(10)) == 3
+    assert len(store.outbox.pending_plays(10)) == 3
 
 
 def test_nothing_is_marked_without_an_acknowledgement(
@@ -95,18 +95,18 @@ def test_nothing_is_marked_without_an_acknowledgement(
     api.plays_status = 500
     server = serve(api)
     made = record(store, 3)
-    uploader = TelemetryUploader(store, api_client(server.url), lambda: STATUS)
+    uploader = TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS)
     caplog.set_level(logging.INFO, logger="player.runtime.telemetry")
     for _ in range(3):
         uploader.run_once()
-    assert [p.id for p in store.pending_plays(10)] == [p.id for p in made]
-    assert not any(uploaded for _, uploaded in store.local_plays())
+    assert [p.id for p in store.outbox.pending_plays(10)] == [p.id for p in made]
+    assert not any(uploaded for _, uploaded in store.outbox.local_plays())
     assert uploader.uploaded_total == 0
 
     api.plays_status = 200
     uploader.run_once()
     uploader.run_once()
-    assert store.pending_plays(10) == []
+    assert store.outbox.pending_plays(10) == []
     messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.telemetry"]
     assert sum("failing" in m for m in messages) == 1
     assert sum("recovered" in m for m in messages) == 1
@@ -120,13 +120,13 @@ def test_the_same_plays_twice_count_as_duplicates(
     with PlayerStore.open(tmp_path / "a.db") as a, PlayerStore.open(tmp_path / "b.db") as b:
         made = record(a, 3)
         for play in made:
-            b.record_play(play)
-        first = TelemetryUploader(a, api_client(server.url), lambda: STATUS)
-        second = TelemetryUploader(b, api_client(server.url), lambda: STATUS)
+            b.outbox.record_play(play)
+        first = TelemetryUploader(a.outbox, api_client(server.url), lambda: STATUS)
+        second = TelemetryUploader(b.outbox, api_client(server.url), lambda: STATUS)
         first.run_once()
         second.run_once()
         assert (first.uploaded_total, second.uploaded_total) == (3, 0)
-        assert b.pending_plays(10) == []  # duplicates are acknowledged too
+        assert b.outbox.pending_plays(10) == []  # duplicates are acknowledged too
     assert posted_plays(server)[0] == posted_plays(server)[1]
 
 
@@ -143,17 +143,17 @@ def test_status_is_posted_even_when_plays_fail(
         calls.append(1)
         return {**STATUS, "n": len(calls)}
 
-    TelemetryUploader(store, api_client(server.url), status).run_once()
+    TelemetryUploader(store.outbox, api_client(server.url), status).run_once()
     reports = [s.json() for s in server.seen if s.path == "/v1/device/telemetry"]
     assert reports == [{"now_playing": None, "cursor": "r1", "n": 1}]
-    assert len(store.pending_plays(10)) == 1
+    assert len(store.outbox.pending_plays(10)) == 1
 
 
 def test_batch_size_is_validated(store: PlayerStore, api_client: MakeClient) -> None:
     client = api_client("http://127.0.0.1:9/")
     for bad in (0, 1001):
         with pytest.raises(ValueError, match="batch_size"):
-            TelemetryUploader(store, client, lambda: STATUS, batch_size=bad)
+            TelemetryUploader(store.outbox, client, lambda: STATUS, batch_size=bad)
 
 
 class RefusesOnePlay(Api):
@@ -177,9 +177,9 @@ def test_a_play_the_api_refuses_for_good_does_not_block_the_outbox(
     made = record(store, 4)
     api = RefusesOnePlay(made[1].id)
     server = serve(api)
-    uploader = TelemetryUploader(store, api_client(server.url), lambda: STATUS, batch_size=4)
+    uploader = TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS, batch_size=4)
     uploader.run_once()
-    assert store.pending_plays(10) == []
+    assert store.outbox.pending_plays(10) == []
     assert api.known == {made[0].id, made[2].id, made[3].id}
     assert uploader.refused_total == 1
     assert uploader.uploaded_total == 3
@@ -195,5 +195,5 @@ def test_a_partial_acknowledgement_marks_nothing(
 
     made = record(store, 2)
     server = serve(half_ack)
-    TelemetryUploader(store, api_client(server.url), lambda: STATUS).run_once()
-    assert [p.id for p in store.pending_plays(10)] == [p.id for p in made]
+    TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS).run_once()
+    assert [p.id for p in store.outbox.pending_plays(10)] == [p.id for p in made]

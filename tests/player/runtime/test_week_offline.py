@@ -66,25 +66,25 @@ def test_a_week_offline_logs_a_few_lines(
     cache = MediaCache(tmp_path / "media")
     cache.ensure_dirs()
     song, jingle = content("song", 5000), content("alarm", 3000)
-    store.apply_manifest(decoded(manifest_json(
+    store.catalogue.apply_manifest(decoded(manifest_json(
         [asset_json("a1", song), asset_json("e1", jingle, emergency=True)],
         [playlist_json("p1", "a1")],
         [schedule_json("s1", "p1")],
     )))
     for n in range(30):
         at = fake.now() - timedelta(minutes=n + 1)
-        store.record_play(Play(f"play-{n}", "e1", "e" * 64, at, at + timedelta(seconds=20),
+        store.outbox.record_play(Play(f"play-{n}", "e1", "e" * 64, at, at + timedelta(seconds=20),
                                Tier.EMERGENCY, Outcome.COMPLETED))
     client = ControlApiClient(refused_url(), "token")
-    syncer = Syncer(store, client, clock, retry=TenacityRetrier(
+    syncer = Syncer(store.catalogue, store.state, client, clock, retry=TenacityRetrier(
         RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None))
     janitor = Janitor(store, cache, clock, max_cache_bytes=None, min_free_bytes=0)
     downloads = DownloadManager(
-        store, cache, Fetcher(client, cache), clock, concurrency=1,
+        store.catalogue, store.files, cache, Fetcher(client, cache), clock, concurrency=1,
         backoff=BackoffPolicy(base_delay_s=5.0, max_delay_s=1800.0),
         room_problem=janitor.room_problem,
     )
-    telemetry = TelemetryUploader(store, client, lambda: {"cursor": store.cursor()})
+    telemetry = TelemetryUploader(store.outbox, client, lambda: {"cursor": store.state.cursor()})
 
     caplog.set_level(logging.INFO, logger="player")
     downloads.start()

@@ -239,20 +239,20 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
         db = Path(tmp) / "player.db"
         shutil.copy(template_db, db)
         with PlayerStore.open(db) as store:
-            store.apply_manifest(manifest(
+            store.catalogue.apply_manifest(manifest(
                 world.assets, world.playlists, world.schedules, timezone=world.timezone
             ))
             for state in world.files.values():
                 if state.present:
-                    store.mark_file_verified(state.sha256, state.size_bytes, T0)
+                    store.files.mark_file_verified(state.sha256, state.size_bytes, T0)
                 if state.quarantined_until is not None:
-                    store.quarantine_file(state.sha256, state.quarantined_until, "bad")
+                    store.files.quarantine_file(state.sha256, state.quarantined_until, "bad")
 
             def check(at: datetime) -> Decision:
-                got = store.decide(at, choice=choice)
+                got = store.decisions.decide(at, choice=choice)
                 event(f"tier {got.tier.value}")
                 TIER_COUNTS[got.tier.value] += 1
-                assert got == reference.decide(store.snapshot(), at, choice=choice)
+                assert got == reference.decide(store.catalogue.snapshot(), at, choice=choice)
                 expected = reference.decide(generated(), at, choice=choice)
                 assert essentials(got) == essentials(expected), (got.reasons, expected.reasons)
                 return got
@@ -273,12 +273,12 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
                     mode = "position"
                 if mode == "started":
                     last_started = (decision.playlist_id, decision.asset_id, at)
-                    store.mark_started(
+                    store.rotation.mark_started(
                         asset_id=decision.asset_id, sha256=decision.sha256,
                         source=decision.tier, started_at=at, playlist_id=decision.playlist_id,
                         playlist_position=decision.playlist_position,
                     )
-                store.record_play(
+                store.outbox.record_play(
                     Play(
                         id=str(uuid.uuid4()), asset_id=decision.asset_id,
                         sha256=decision.sha256, started_at=at,

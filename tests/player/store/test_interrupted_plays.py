@@ -17,13 +17,15 @@ from tests.player.core.builders import T0, asset, manifest, playlist, schedule
 
 
 def _catalogue(store: PlayerStore) -> str:
-    store.apply_manifest(manifest([asset("a")], [playlist("p", "a")], [schedule("s", "p")]))
-    return store.all_assets()[0].sha256
+    store.catalogue.apply_manifest(
+        manifest([asset("a")], [playlist("p", "a")], [schedule("s", "p")])
+    )
+    return store.catalogue.all_assets()[0].sha256
 
 
 def _start(store: PlayerStore, sha256: str, started_at: datetime, length_s: float) -> str:
     play_id = str(uuid.uuid4())
-    store.mark_started(
+    store.rotation.mark_started(
         asset_id="a", sha256=sha256, source=Tier.PLAYLIST, started_at=started_at,
         playlist_id="p", playlist_position=0, play_id=play_id,
         planned_end_at=started_at + timedelta(seconds=length_s), schedule_id="s",
@@ -35,21 +37,22 @@ def test_an_item_cut_by_a_power_cut_becomes_one_skipped_play(db_path: Path) -> N
     store = PlayerStore.open(db_path)
     sha256 = _catalogue(store)
     play_id = _start(store, sha256, T0, 180)
-    store.mark_alive(T0 + timedelta(seconds=60))
-    store._engine.dispose()  # the power goes: no close, no record_play
+    store.rotation.mark_alive(T0 + timedelta(seconds=60))
+    store.db._engine.dispose()  # the power goes: no close, no record_play
     reopened = PlayerStore.open(db_path)
     try:
-        recovered = reopened.recover_interrupted_plays()
+        recovered = reopened.rotation.recover_interrupted_plays()
         assert [(p.id, p.outcome, p.source, p.schedule_id, p.playlist_id) for p in recovered] == [
             (play_id, Outcome.SKIPPED, Tier.PLAYLIST, "s", "p")
         ]
         assert recovered[0].started_at == T0
         assert recovered[0].ended_at == T0 + timedelta(seconds=60)
-        assert [(p.id, uploaded) for p, uploaded in reopened.local_plays()] == [(play_id, False)]
-        assert [p.id for p in reopened.pending_plays(10)] == [play_id]
+        local = reopened.outbox.local_plays()
+        assert [(p.id, uploaded) for p, uploaded in local] == [(play_id, False)]
+        assert [p.id for p in reopened.outbox.pending_plays(10)] == [play_id]
         # a second start (or a second crash before the upload) adds nothing
-        assert reopened.recover_interrupted_plays() == []
-        assert len(reopened.local_plays()) == 1
+        assert reopened.rotation.recover_interrupted_plays() == []
+        assert len(reopened.outbox.local_plays()) == 1
     finally:
         reopened.close()
 
@@ -57,20 +60,20 @@ def test_an_item_cut_by_a_power_cut_becomes_one_skipped_play(db_path: Path) -> N
 def test_a_recorded_play_leaves_nothing_to_recover(store: PlayerStore) -> None:
     sha256 = _catalogue(store)
     play_id = _start(store, sha256, T0, 10)
-    store.record_play(Play(
+    store.outbox.record_play(Play(
         id=play_id, asset_id="a", sha256=sha256, started_at=T0,
         ended_at=T0 + timedelta(seconds=10), source=Tier.PLAYLIST,
         outcome=Outcome.COMPLETED, schedule_id="s", playlist_id="p",
     ))
-    assert store.recover_interrupted_plays(T0 + timedelta(seconds=30)) == []
-    assert [p.outcome for p, _ in store.local_plays()] == [Outcome.COMPLETED]
+    assert store.rotation.recover_interrupted_plays(T0 + timedelta(seconds=30)) == []
+    assert [p.outcome for p, _ in store.outbox.local_plays()] == [Outcome.COMPLETED]
 
 
 def test_a_hand_over_leaves_two_in_progress_and_each_is_recovered(store: PlayerStore) -> None:
     sha256 = _catalogue(store)
     first = _start(store, sha256, T0, 10)
     second = _start(store, sha256, T0 + timedelta(seconds=9.98), 10)
-    recovered = store.recover_interrupted_plays(T0 + timedelta(seconds=10))
+    recovered = store.rotation.recover_interrupted_plays(T0 + timedelta(seconds=10))
     assert sorted(p.id for p in recovered) == sorted([first, second])
     by_id = {p.id: p for p in recovered}
     assert by_id[first].ended_at == T0 + timedelta(seconds=10)
@@ -95,9 +98,9 @@ def test_the_recovered_end_is_the_last_known_alive_instant_within_the_item(
         sha256 = _catalogue(store)
         _start(store, sha256, T0, length_s)
         if alive_s is not None:
-            store.mark_alive(T0 + timedelta(seconds=alive_s))
+            store.rotation.mark_alive(T0 + timedelta(seconds=alive_s))
         known = None if known_s is None else T0 + timedelta(seconds=known_s)
-        [play] = store.recover_interrupted_plays(known)
+        [play] = store.rotation.recover_interrupted_plays(known)
         planned_end = T0 + timedelta(seconds=length_s)
         assert T0 <= play.ended_at <= max(T0, planned_end)
         candidates = [s for s in (alive_s, known_s) if s is not None]
@@ -109,6 +112,6 @@ def test_the_recovered_end_is_the_last_known_alive_instant_within_the_item(
 
 def test_mark_alive_writes_nothing_without_an_item_in_progress(store: PlayerStore) -> None:
     _catalogue(store)
-    store.mark_alive(T0)
-    assert store.get_state("playback.in_progress") is None
-    assert store.recover_interrupted_plays(T0) == []
+    store.rotation.mark_alive(T0)
+    assert store.state.get_raw("playback.in_progress") is None
+    assert store.rotation.recover_interrupted_plays(T0) == []

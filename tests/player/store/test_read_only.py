@@ -14,7 +14,7 @@ import pytest
 
 from player.errors import StoreError
 from player.store import PlayerStore
-from player.store.repository import connect_read_only
+from player.store.read_only import connect_read_only
 
 
 def files_with_mtimes(directory: Path) -> dict[str, int]:
@@ -23,7 +23,7 @@ def files_with_mtimes(directory: Path) -> dict[str, int]:
 
 def make_db(db_path: Path, cursor: str = "c-1") -> None:
     with PlayerStore.open(db_path) as store:
-        store.set_state("cursor", cursor)
+        store.state.set_raw("cursor", cursor)
 
 
 def test_no_database_is_none_and_creates_nothing(tmp_path: Path) -> None:
@@ -40,9 +40,9 @@ def test_a_closed_wal_database_is_read_without_side_files(tmp_path: Path) -> Non
     store = PlayerStore.open_read_only(db_path)
     assert store is not None
     try:
-        assert store.cursor() == "c-1"
-        assert store.counts().assets == 0
-        assert store.local_plays() == []
+        assert store.state.cursor() == "c-1"
+        assert store.outbox.counts().assets == 0
+        assert store.outbox.local_plays() == []
     finally:
         store.close()
     # Plain mode=ro would have left root-owned player.db-wal and player.db-shm here.
@@ -52,15 +52,15 @@ def test_a_closed_wal_database_is_read_without_side_files(tmp_path: Path) -> Non
 def test_a_database_the_daemon_has_open_is_read_live(tmp_path: Path) -> None:
     db_path = tmp_path / "player.db"
     with PlayerStore.open(db_path) as daemon:
-        daemon.set_state("cursor", "c-1")
+        daemon.state.set_raw("cursor", "c-1")
         names = sorted(p.name for p in tmp_path.iterdir())
         assert names == ["player.db", "player.db-shm", "player.db-wal"]
         reader = PlayerStore.open_read_only(db_path)
         assert reader is not None
         try:
-            assert reader.cursor() == "c-1"
-            daemon.set_state("cursor", "c-2")
-            assert reader.cursor() == "c-2"  # sees the daemon's commits (shared WAL index)
+            assert reader.state.cursor() == "c-1"
+            daemon.state.set_raw("cursor", "c-2")
+            assert reader.state.cursor() == "c-2"  # sees the daemon's commits (shared WAL index)
         finally:
             reader.close()
         assert sorted(p.name for p in tmp_path.iterdir()) == names
@@ -73,11 +73,11 @@ def test_writes_are_refused(tmp_path: Path) -> None:
     assert store is not None
     try:
         with pytest.raises(StoreError, match="readonly"):
-            store.set_state("cursor", "changed")
+            store.state.set_raw("cursor", "changed")
     finally:
         store.close()
     with PlayerStore.open(db_path) as check:
-        assert check.cursor() == "c-1"
+        assert check.state.cursor() == "c-1"
 
 
 def set_revision(db_path: Path, revision: str) -> None:

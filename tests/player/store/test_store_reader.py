@@ -20,7 +20,7 @@ from player.errors import StoreError
 from player.store import PlayerStore
 from player.store.read_only import (
     KEY_CLOCK_LOWER_BOUND,
-    KEY_LAST_SYNC_AT,
+    KEY_LAST_SYNC_OK_AT,
     SCHEMA_HEAD,
     SCHEMA_REVISIONS,
     StoreCounts,
@@ -50,21 +50,21 @@ def played(asset_id: str, minutes: int) -> Play:
 def busy_database(db_path: Path) -> None:
     """Assets, verified and quarantined files, uploaded and pending plays, state keys."""
     with PlayerStore.open(db_path, outbox_max_rows=3) as store:
-        store.apply_manifest(manifest(
+        store.catalogue.apply_manifest(manifest(
             [asset("a"), asset("b"), asset("c"), asset("e", emergency=True)],
             [playlist("p", "a", "b", "c")],
             [schedule("s", "p")],
         ))
         for name in ("a", "b", "e"):
-            store.mark_file_verified(sha(name), 1000, T0)
-        store.quarantine_file(sha("b"), T0 + timedelta(hours=1), "decoder error")
-        store.quarantine_file(sha("c"), T0 - timedelta(hours=1), "expired hold")
+            store.files.mark_file_verified(sha(name), 1000, T0)
+        store.files.quarantine_file(sha("b"), T0 + timedelta(hours=1), "decoder error")
+        store.files.quarantine_file(sha("c"), T0 - timedelta(hours=1), "expired hold")
         plays = [played("a", minutes) for minutes in range(5)]  # 2 dropped by the bound
         for play in plays:
-            store.record_play(play)
-        store.mark_plays_uploaded([plays[-1].id])
-        store.set_state(KEY_LAST_SYNC_AT, T0.isoformat())
-        store.set_state(KEY_CLOCK_LOWER_BOUND, T0.isoformat())
+            store.outbox.record_play(play)
+        store.outbox.mark_plays_uploaded([plays[-1].id])
+        store.state.set_raw(KEY_LAST_SYNC_OK_AT, T0.isoformat())
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, T0.isoformat())
 
 
 @pytest.mark.parametrize("at_offset_min", [0, 30, 90])
@@ -77,28 +77,28 @@ def test_status_reads_agree_with_the_player_store(tmp_path: Path, at_offset_min:
     assert reference is not None and reader is not None
     try:
         counts = reader.counts(at)
-        assert counts == reference.counts(at)
+        assert counts == reference.outbox.counts(at)
         assert counts == StoreCounts(
             assets=4, playlists=1, schedules=1, files_present=3,
             quarantined=1 if at_offset_min < 60 else 0,
             outbox_pending=2, outbox_total=3, plays_dropped=2,
         )
-        assert reader.counts() == reference.counts()
+        assert reader.counts() == reference.outbox.counts()
         quarantined = reader.quarantined_files(at)
-        assert quarantined == reference.quarantined_files(at)
+        assert quarantined == reference.files.quarantined_files(at)
         assert [f.sha256 for f in quarantined] == ([sha("b")] if at_offset_min < 60 else [])
-        assert reader.device() == reference.device()
-        assert reader.cursor() == reference.cursor()
-        assert reader.dropped_plays_count() == reference.dropped_plays_count() == 2
+        assert reader.device() == reference.state.device()
+        assert reader.cursor() == reference.state.cursor()
+        assert reader.dropped_plays_count() == reference.outbox.dropped_plays_count() == 2
         plays = reader.local_plays()
-        assert plays == reference.local_plays()
+        assert plays == reference.outbox.local_plays()
         assert [uploaded for _, uploaded in plays] == [False, False, True]  # newest last
         assert [p.started_at for p, _ in plays] == [
             T0 + timedelta(minutes=m) for m in (2, 3, 4)
         ]
-        assert reader.local_plays(limit=2) == reference.local_plays(limit=2) == plays[1:]
-        for key in (KEY_LAST_SYNC_AT, KEY_CLOCK_LOWER_BOUND, "no such key"):
-            assert reader.get_state(key) == reference.get_state(key)
+        assert reader.local_plays(limit=2) == reference.outbox.local_plays(limit=2) == plays[1:]
+        for key in (KEY_LAST_SYNC_OK_AT, KEY_CLOCK_LOWER_BOUND, "no such key"):
+            assert reader.get_state(key) == reference.state.get_raw(key)
     finally:
         reader.close()
         reference.close()

@@ -65,12 +65,12 @@ class NetworkReport:
 def _catalogue(db_path: Path) -> dict[str, Any]:
     with PlayerStore.open(db_path) as store:
         return {
-            "cursor": store.cursor(),
-            "device": store.device(),
-            "assets": sorted(store.all_assets(), key=lambda a: a.id),
-            "playlists": sorted(store.all_playlists(), key=lambda p: p.id),
-            "schedules": sorted(store.all_schedules(), key=lambda s: s.id),
-            "files": sorted(f.sha256 for f in store.file_states() if f.present),
+            "cursor": store.state.cursor(),
+            "device": store.state.device(),
+            "assets": sorted(store.catalogue.all_assets(), key=lambda a: a.id),
+            "playlists": sorted(store.catalogue.all_playlists(), key=lambda p: p.id),
+            "schedules": sorted(store.catalogue.all_schedules(), key=lambda s: s.id),
+            "files": sorted(f.sha256 for f in store.files.file_states() if f.present),
         }
 
 

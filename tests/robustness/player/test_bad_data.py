@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from player.wire import decode_manifest
 from tests.robustness.player.docpaths import parent
 from tests.robustness.player.docpaths import paths as doc_paths
 
-SYNCED_AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 BODIES = [b"RIFF-song-" + bytes(range(256)) * 8, b"RIFF-evac-" + bytes(range(255, -1, -1)) * 4]
 SHAS = [hashlib.sha256(b).hexdigest() for b in BODIES]
 
@@ -129,8 +127,9 @@ def broken_manifests(draw: st.DrawFn) -> bytes:
 
 
 def _state(store: PlayerStore) -> tuple[Any, ...]:
-    return (store.snapshot(), store.cursor(), store.device(), store.file_states(),
-            store.get_state("revision"), store.get_state("last_sync_at"))
+    return (store.catalogue.snapshot(), store.state.cursor(), store.state.device(),
+            store.files.file_states(), store.state.get_raw("catalogue.revision"),
+            store.state.stored_sync_interval())
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -143,7 +142,7 @@ def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
 ) -> None:
     with PlayerStore.open(tmp_path / "player.db") as store:
         base = decode_manifest(json.dumps(base_manifest()).encode())
-        store.apply_manifest(base, synced_at=SYNCED_AT)
+        store.catalogue.apply_manifest(base)
         outcomes = {"accepted": 0, "rejected": 0}
 
         @settings(max_examples=150, deadline=None, database=None,
@@ -154,7 +153,7 @@ def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
             error: ManifestError | None = None
             try:
                 manifest = decode_manifest(raw)
-                store.apply_manifest(manifest, synced_at=SYNCED_AT)
+                store.catalogue.apply_manifest(manifest)
             except ManifestError as exc:
                 error = exc
             if error is not None:
@@ -164,9 +163,9 @@ def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
                 return
             outcomes["accepted"] += 1
             # Accepted (an opaque path-like id is a valid id): it is in the store as sent.
-            ids = {a.id for a in store.all_assets()}
+            ids = {a.id for a in store.catalogue.all_assets()}
             assert ids == {a.id for a in manifest.assets} or not manifest.full
-            store.apply_manifest(base, synced_at=SYNCED_AT)
+            store.catalogue.apply_manifest(base)
 
         check()
     assert outcomes["rejected"] > 50, outcomes

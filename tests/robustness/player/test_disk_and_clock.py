@@ -114,12 +114,12 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
     cache = MediaCache(cache_root)
     cache.ensure_dirs()
     with PlayerStore.open(tmp_path / "player.db") as store:
-        store.apply_manifest(decode_manifest(_manifest(
+        store.catalogue.apply_manifest(decode_manifest(_manifest(
             [_asset(i, sha, len(bodies[i])) for i, sha in enumerate(shas)],
             ["ast-0", "ast-1", "ast-2"])))
         for sha, size in [(shas[0], 3 * MIB), (shas[1], 3 * MIB), (stray_sha, MIB)]:
             cache.store_verified_copy(sources / sha, sha, size)
-            store.mark_file_verified(sha, size, now)
+            store.files.mark_file_verified(sha, size, now)
         tmpfs = mode.startswith("tmpfs")
         janitor = Janitor(store, cache, clock,
                           max_cache_bytes=None if tmpfs else 8 * MIB,
@@ -130,7 +130,7 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
         report = janitor.run_once()
         assert report.storage_full is True
         assert janitor.storage_full is True
-        assert store.get_state("storage_full") == "1"
+        assert store.state.get_raw("storage_full") == "1"
         assert cache.has(shas[0]) and cache.has(shas[1])
         assert not cache.has(stray_sha)
         if tmpfs:
@@ -170,9 +170,9 @@ def _clock_store(path: Path) -> PlayerStore:
         _asset(1, "b" * 64, 10, valid_until="2027-06-01T00:00:00Z"),  # expires within a year
         _asset(2, "c" * 64, 10, emergency=True),
     ]
-    store.apply_manifest(decode_manifest(_manifest(assets, ["ast-0", "ast-1"])))
+    store.catalogue.apply_manifest(decode_manifest(_manifest(assets, ["ast-0", "ast-1"])))
     for sha in ("a" * 64, "b" * 64, "c" * 64):
-        store.mark_file_verified(sha, 10, LOWER_BOUND)
+        store.files.mark_file_verified(sha, 10, LOWER_BOUND)
     return store
 
 
@@ -211,7 +211,7 @@ def test_clock_jumps_never_move_corrected_time_back_and_never_play_expired_conte
             status = clock.status()
             if kind in ("to_1970", "forward_year", "back_day") and status.offset_age_s is None:
                 assert status.trusted is False and status.reason
-            decision = store.decide(now)
+            decision = store.decisions.decide(now)
             assert decision.asset_id != "ast-0", "played content expired before the lower bound"
             if decision.asset_id == "ast-1":
                 assert now < datetime(2027, 6, 1, tzinfo=UTC)

@@ -125,11 +125,11 @@ def seed(data_dir: Path, tmp_path: Path) -> list[str]:
     tones = [write_tone(tmp_path / f"t{i}.wav", 440.0 + 110 * i, ITEM_MS) for i in range(2)]
     shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in tones]
     with PlayerStore.open(settings.db_path) as store:
-        store.apply_manifest(decode_manifest(_manifest(
+        store.catalogue.apply_manifest(decode_manifest(_manifest(
             [_asset(i, sha, tones[i].stat().st_size) for i, sha in enumerate(shas)])))
         for path, sha in zip(tones, shas, strict=True):
             cache.store_verified_copy(path, sha, path.stat().st_size)
-            store.mark_file_verified(sha, path.stat().st_size, datetime.now(UTC))
+            store.files.mark_file_verified(sha, path.stat().st_size, datetime.now(UTC))
     assert sorted(p.name for p in data_dir.iterdir()) == ["media", "player.db"]
     return shas
 
@@ -159,25 +159,25 @@ def test_a_daemon_with_a_database_on_a_full_disk_plays_and_writes_its_plays_back
         assert daemon.started.is_set()
         loop, store = daemon.parts.loop, daemon.parts.store
         # Several item lengths: it plays the cache, from memory, and keeps going.
-        wait_for(lambda: store.counts().plays_in_memory >= 8, 15, "plays stopped")
+        wait_for(lambda: store.outbox.counts().plays_in_memory >= 8, 15, "plays stopped")
         playing = loop.now_playing()
         assert playing.state == "playing" and playing.tier == Tier.PLAYLIST
         assert playing.sha256 in shas
         assert loop._thread is not None and loop._thread.is_alive()
-        assert store.local_plays() == []  # nothing could be written
-        counts = store.counts()
+        assert store.outbox.local_plays() == []  # nothing could be written
+        counts = store.outbox.counts()
         assert counts.outbox_pending == counts.plays_in_memory
         kept_before = counts.plays_in_memory
         freed_at = datetime.now(UTC)
         ballast.unlink()
-        wait_for(lambda: store.counts().plays_in_memory == 0
-                 and len(store.local_plays()) >= kept_before, 15, "plays never written back")
+        wait_for(lambda: store.outbox.counts().plays_in_memory == 0
+                 and len(store.outbox.local_plays()) >= kept_before, 15, "plays never written back")
     finally:
         daemon.shutdown()
 
     with PlayerStore.open(Settings(data_dir=data_dir).db_path) as store:
-        plays = [play for play, _uploaded in store.local_plays()]
-        assert store.dropped_plays_count() == 0
+        plays = [play for play, _uploaded in store.outbox.local_plays()]
+        assert store.outbox.dropped_plays_count() == 0
     kept = [p for p in plays if p.ended_at <= freed_at]
     assert len(kept) >= kept_before  # written back with their original instants
     assert [p.started_at for p in plays] == sorted(p.started_at for p in plays)
@@ -206,17 +206,17 @@ def test_a_daemon_without_a_database_on_a_full_disk_plays_the_jingle(
     try:
         assert daemon.started.is_set()
         loop, store = daemon.parts.loop, daemon.parts.store
-        assert store.stand_in
+        assert store.db.stand_in
         wait_for(lambda: loop.now_playing().state == "playing", 5, "never played")
         assert loop.now_playing().tier == Tier.JINGLE
         # The jingle is 3 s: stay alive for a few of them.
-        wait_for(lambda: store.counts().plays_in_memory >= 2, 12, "the jingle stopped")
+        wait_for(lambda: store.outbox.counts().plays_in_memory >= 2, 12, "the jingle stopped")
         assert loop.now_playing().state == "playing"
         assert daemon.status()["outbox"]["pending"] >= 2
         ballast.unlink()
-        wait_for(lambda: not store.stand_in and store.counts().plays_in_memory == 0,
+        wait_for(lambda: not store.db.stand_in and store.outbox.counts().plays_in_memory == 0,
                  15, "the database was never created")
-        assert len(store.local_plays()) >= 2
+        assert len(store.outbox.local_plays()) >= 2
     finally:
         daemon.shutdown()
     assert len(_messages(caplog, logging.WARNING, FULL_WARNING)) == 1
@@ -241,18 +241,18 @@ def test_a_sync_while_full_leaves_the_old_state_and_applies_at_the_next_sync(
     ballast = fill(data_dir)
     store = PlayerStore.open(Settings(data_dir=data_dir).db_path, retry_interval_s=0.0)
     try:
-        syncer = Syncer(store, client, SystemClock(),
+        syncer = Syncer(store.catalogue, store.state, client, SystemClock(),
                         retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
         with pytest.raises(StoreFull):
             syncer.sync_once()
-        assert store.cursor() == "r1"
-        assert sorted(a.id for a in store.all_assets()) == ["ast-0", "ast-1"]
-        assert "full" in (store.get_state(KEY_LAST_SYNC_ERROR) or "")
+        assert store.state.cursor() == "r1"
+        assert sorted(a.id for a in store.catalogue.all_assets()) == ["ast-0", "ast-1"]
+        assert "full" in (store.state.get_raw(KEY_LAST_SYNC_ERROR) or "")
         ballast.unlink()
         outcome = syncer.sync_once()
-        assert outcome.cursor == "r2" and store.cursor() == "r2"
-        assert sorted(a.id for a in store.all_assets()) == ["ast-5", "ast-6", "ast-7"]
-        assert store.get_state(KEY_LAST_SYNC_ERROR) == ""
+        assert outcome.cursor == "r2" and store.state.cursor() == "r2"
+        assert sorted(a.id for a in store.catalogue.all_assets()) == ["ast-5", "ast-6", "ast-7"]
+        assert store.state.get_raw(KEY_LAST_SYNC_ERROR) == ""
     finally:
         store.close()
         client.close()

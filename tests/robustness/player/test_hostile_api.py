@@ -121,7 +121,7 @@ def test_a_store_holding_two_sizes_for_one_sha256_still_starts(tmp_path: Path) -
     data_dir.mkdir()
     store = PlayerStore.open(_settings(data_dir).db_path)
     try:
-        store.apply_manifest(poisoned)
+        store.catalogue.apply_manifest(poisoned)
     finally:
         store.close()
     media = MediaFiles([SONG])
@@ -141,13 +141,13 @@ def test_a_store_holding_two_sizes_for_one_sha256_still_starts(tmp_path: Path) -
 
 def test_a_stored_sync_interval_out_of_range_still_starts(tmp_path: Path) -> None:
     """Stored by a player before the decoder bounded it: the scheduler must not overflow."""
-    from player.store.repository import KEY_SYNC_INTERVAL_S
+    from player.store.read_only import KEY_SYNC_INTERVAL_S
 
     data_dir = tmp_path / "player"
     data_dir.mkdir()
     with PlayerStore.open(_settings(data_dir).db_path) as store:
-        store.apply_manifest(decode_manifest(json.dumps(sane_manifest()).encode()))
-        store.set_state(KEY_SYNC_INTERVAL_S, str(10**12))
+        store.catalogue.apply_manifest(decode_manifest(json.dumps(sane_manifest()).encode()))
+        store.state.set_raw(KEY_SYNC_INTERVAL_S, str(10**12))
     api = HostileApi()
     server = _serve(api)
     try:
@@ -157,7 +157,7 @@ def test_a_stored_sync_interval_out_of_range_still_starts(tmp_path: Path) -> Non
             assert alive(daemon)
             assert daemon.started.is_set()
             store = daemon.parts.store
-            assert _until(lambda: store.get_state(KEY_SYNC_INTERVAL_S) == "10", 10)  # synced
+            assert _until(lambda: store.state.get_raw(KEY_SYNC_INTERVAL_S) == "10", 10)  # synced
             assert alive(daemon)
     finally:
         server.close()
@@ -191,7 +191,7 @@ def test_clock_reset_deletes_the_bound_and_refuses_while_the_daemon_runs(
     data_dir.mkdir(exist_ok=True)
     poisoned = "2040-01-01T00:00:00+00:00"  # plausible, so the daemon keeps it
     with PlayerStore.open(_settings(data_dir).db_path) as store:
-        store.set_state(KEY_CLOCK_LOWER_BOUND, poisoned)
+        store.state.set_raw(KEY_CLOCK_LOWER_BOUND, poisoned)
     with running(data_dir) as daemon:
         assert daemon.parts.clock.now().year == 2040
         code, _out, err = _cli(data_dir, tmp_path, "clock", "reset")
@@ -369,7 +369,7 @@ def test_no_hostile_api_stops_the_player_for_good(
             for _ in range(3):
                 reply = _sync(daemon)
                 assert reply["ok"], reply
-            assert daemon.parts.store.cursor() == "sane-final"
+            assert daemon.parts.store.state.cursor() == "sane-final"
             assert daemon.status()["last_sync_error"] is None
             assert daemon.started.is_set()
             assert abs((daemon.parts.clock.now() - datetime.now(UTC)).total_seconds()) < 5
