@@ -83,7 +83,7 @@ class SyncedClock(Clock, Protocol):
 
 
 class PlaybackSource(Protocol):
-    """Where decisions come from and plays go (``PlayerStore``)."""
+    """Where decisions come from and plays go (the store's decisions, rotation and outbox)."""
 
     def decide(self, at: datetime) -> Decision: ...
 
