@@ -4,4 +4,6 @@ import sys
 
 from player.cli import main
 
-sys.exit(main())
+# Guarded: importing every module (the packaging test walks them) must not run the CLI.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -326,7 +326,7 @@ def poll(api: Api, model: Model, device: Device, *, short_log: bool) -> None:
                 )
         event("poll: " + _outcome(manifest))
         client.apply(manifest)
-        device.store.apply_manifest(decoded)
+        device.store.catalogue.apply_manifest(decoded)
         for kind in KINDS:
             device.ever_held[kind] |= set(client.state[kind])
     # The client, the player's store and a full manifest at this moment agree.
@@ -336,9 +336,9 @@ def poll(api: Api, model: Model, device: Device, *, short_log: bool) -> None:
     assert client.state == {k: {o["id"]: o for o in full[k]} for k in KINDS}
     assert client.device == full["device"]
     assert client.ids() == {
-        "assets": {a.id for a in device.store.all_assets()},
-        "playlists": {p.id for p in device.store.all_playlists()},
-        "schedules": {s.id for s in device.store.all_schedules()},
+        "assets": {a.id for a in device.store.catalogue.all_assets()},
+        "playlists": {p.id for p in device.store.catalogue.all_playlists()},
+        "schedules": {s.id for s in device.store.catalogue.all_schedules()},
     }
     device.touched = device.scope_touched = False
     device.scope_at_cursor = scope_now

@@ -165,7 +165,7 @@ def test_installed_player_runs_from_its_venv(installed_player: Path) -> None:
     # The service's own user can run it too (venv readable, bytecode compiled).
     as_lomuz = run("runuser", "-u", "lomuz", "--", "/usr/bin/lomuz-player", "--version")
     assert VERSION in as_lomuz.stdout + as_lomuz.stderr
-    assert list(Path("/opt/lomuz/player/lib").rglob("player/__pycache__/cli.*.pyc"))
+    assert list(Path("/opt/lomuz/player/lib").rglob("player/cli/__pycache__/__init__.*.pyc"))
 
 
 @pytest.mark.timeout(900)

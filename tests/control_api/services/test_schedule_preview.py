@@ -193,12 +193,12 @@ def test_the_player_fed_the_devices_manifest_decides_the_same(
         instants += [segment.start, segment.end - timedelta(microseconds=1)]
     seen: set[tuple[Tier, str | None]] = set()
     with PlayerStore.open(tmp_path / "player.db") as store, shop.api.db.read() as s:
-        store.apply_manifest(manifest)
+        store.catalogue.apply_manifest(manifest)
         for a in manifest.assets:
-            store.mark_file_verified(a.sha256, a.size_bytes, start)
+            store.files.mark_file_verified(a.sha256, a.size_bytes, start)
         for at in sorted(instants):
             held = next(x for x in reversed(segments) if x.start <= at)
-            player = store.decide(at, choice=lambda c: c[0])
+            player = store.decisions.decide(at, choice=lambda c: c[0])
             api = preview.what_plays_at(s, shop.tenant_id, shop.device_id, at)
             expected = (held.tier, held.schedule_id, held.playlist_id)
             assert (player.tier, player.schedule_id, player.playlist_id) == expected, at
