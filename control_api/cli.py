@@ -320,9 +320,7 @@ def _token_issue(db: Database, tenant_id: str, *, as_json: bool) -> int:
 def _token_revoke(db: Database, tenant_id: str, prefix: str) -> int:
     prefix = prefix.strip()
     if len(prefix) < MIN_PREFIX_CHARS:
-        raise CommandError(
-            f"TOKEN_PREFIX must be at least {MIN_PREFIX_CHARS} characters", EX_USAGE
-        )
+        raise CommandError(f"TOKEN_PREFIX must be at least {MIN_PREFIX_CHARS} characters", EX_USAGE)
     with db.write() as s:
         if not repo.tenant_exists(s, tenant_id):
             raise CommandError(f"no tenant {tenant_id} (lomuz-control tenant list)")

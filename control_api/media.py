@@ -426,7 +426,9 @@ class LocalMediaStore:
         if removed:
             log.info(
                 "removed %d stale upload temp files (%d bytes) from %s",
-                removed, freed, self.tmp_dir,
+                removed,
+                freed,
+                self.tmp_dir,
             )
         return Swept(removed, freed)
 

@@ -301,7 +301,9 @@ class _WorkerProcesses:
             try:
                 stats = parse_proc_stat(
                     (proc / "stat").read_bytes(),
-                    ticks_per_s=ticks_per_s, page_bytes=page_bytes, boot_time_s=boot_time_s,
+                    ticks_per_s=ticks_per_s,
+                    page_bytes=page_bytes,
+                    boot_time_s=boot_time_s,
                 )
                 open_fds = len(os.listdir(proc / "fd"))
             except (OSError, IndexError, ValueError):

@@ -43,13 +43,9 @@ PATTERN_MESSAGES = {
 
 Name = Annotated[str, Meta(min_length=1, max_length=v.MAX_NAME_CHARS, pattern=TEXT_PATTERN)]
 ObjectId = Annotated[str, Meta(min_length=1, max_length=v.MAX_NAME_CHARS, pattern=TEXT_PATTERN)]
-GroupName = Annotated[
-    str, Meta(min_length=1, max_length=v.MAX_GROUP_CHARS, pattern=TEXT_PATTERN)
-]
+GroupName = Annotated[str, Meta(min_length=1, max_length=v.MAX_GROUP_CHARS, pattern=TEXT_PATTERN)]
 Groups = Annotated[list[GroupName], Meta(max_length=v.MAX_GROUPS)]
-Timezone = Annotated[
-    str, Meta(max_length=MAX_TIMEZONE_CHARS, description="IANA time zone name.")
-]
+Timezone = Annotated[str, Meta(max_length=MAX_TIMEZONE_CHARS, description="IANA time zone name.")]
 Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 InstantIn = Annotated[
     str, Meta(max_length=v.MAX_INSTANT_CHARS, extra_json_schema={"format": "date-time"})
@@ -81,9 +77,7 @@ Days = Annotated[list[Weekday], Meta(description="ISO weekdays, 1 (Monday) to 7 
 DaysIn = Annotated[
     list[Weekday], Meta(min_length=1, description="ISO weekdays, 1 (Monday) to 7 (Sunday).")
 ]
-NextPage = (
-    Annotated[str, Meta(description="Opaque; pass as `after` to get the next page.")] | None
-)
+NextPage = Annotated[str, Meta(description="Opaque; pass as `after` to get the next page.")] | None
 PlayRef = Annotated[str, Meta(max_length=v.MAX_ID_CHARS)]
 
 # ---------------------------------------------------------------- shared
@@ -208,8 +202,7 @@ class Asset(Struct, kw_only=True):
     content_type: str
     title: str | None
     filename: (
-        Annotated[str, Meta(description="The `filename` given at upload (metadata only).")]
-        | None
+        Annotated[str, Meta(description="The `filename` given at upload (metadata only).")] | None
     )
     duration_ms: Duration | None
     valid_from: Instant | None

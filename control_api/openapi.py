@@ -127,8 +127,14 @@ def _paths() -> dict[str, Any]:
             **ok("200", "The same bytes were already an asset of the tenant.", "Asset"),
             **ok("201", "Created.", "Asset", LOCATION),
             **errors(
-                *AUTH, "BadRequest", "BodyTimeout", "LengthRequired", "UploadTooLarge",
-                "UploadRefused", "Unprocessable", "MediaCheckBusy",
+                *AUTH,
+                "BadRequest",
+                "BodyTimeout",
+                "LengthRequired",
+                "UploadTooLarge",
+                "UploadRefused",
+                "Unprocessable",
+                "MediaCheckBusy",
             ),
         },
     }

@@ -160,6 +160,7 @@ IF_MATCH = param(
     "412 if stale.",
 )
 
+
 def string(max_chars: int) -> Schema:
     return {"type": "string", "maxLength": max_chars}
 

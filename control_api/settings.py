@@ -125,9 +125,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         tenant_quota_bytes=_int(env, "LOMUZ_TENANT_QUOTA_BYTES", Settings.tenant_quota_bytes, 0),
         stale_upload_s=_int(env, "LOMUZ_STALE_UPLOAD_S", Settings.stale_upload_s, 60),
         max_json_bytes=_int(env, "LOMUZ_MAX_JSON_BYTES", Settings.max_json_bytes, 64),
-        body_read_timeout_s=_int(
-            env, "LOMUZ_BODY_READ_TIMEOUT_S", Settings.body_read_timeout_s, 1
-        ),
+        body_read_timeout_s=_int(env, "LOMUZ_BODY_READ_TIMEOUT_S", Settings.body_read_timeout_s, 1),
         body_min_rate_bytes_s=_int(
             env, "LOMUZ_BODY_MIN_RATE_BYTES_S", Settings.body_min_rate_bytes_s, 1
         ),
@@ -336,8 +334,9 @@ def command_environment(
         raise ConfigError(ENV_FILE_VARIABLE, f"{path} does not exist") from None
     except PermissionError:
         raise ConfigError(
-            str(path), "permission denied: run lomuz-control as root (it switches to the"
-            " owner of the state directory itself)"
+            str(path),
+            "permission denied: run lomuz-control as root (it switches to the"
+            " owner of the state directory itself)",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read it: {exc}") from None

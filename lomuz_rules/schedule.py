@@ -275,8 +275,7 @@ def daily_edges(schedules: Iterable[Schedule], tz: ZoneInfo, today: date) -> lis
             edges.extend(_local_instants(end_day, schedule.end_minute, tz))
     if any_schedule:
         window_start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=tz)
-        edges.extend(_dst_transitions(tz, window_start.astimezone(UTC),
-                                      _BOUNDARY_HORIZON_DAYS + 1))
+        edges.extend(_dst_transitions(tz, window_start.astimezone(UTC), _BOUNDARY_HORIZON_DAYS + 1))
     return sorted(edges)
 
 
@@ -339,16 +338,22 @@ def decide(
             if best is None or key < best[0]:
                 best = (key, position, asset)
         if best is None:
-            reasons.append(
-                schedule_line(schedule, f"no playable item in playlist {playlist.id}")
-            )
+            reasons.append(schedule_line(schedule, f"no playable item in playlist {playlist.id}"))
             reasons.extend(problems[:MAX_ITEM_REASONS])
             continue
         _, position, asset = best
         item = playlist.items[position]
         last = catalogue.rotation.get((playlist.id, position, item.asset_id))
-        return playlist_decision(at, schedule, position, asset, item=item, last_played_at=last,
-                                 reasons=reasons, boundary=boundary)
+        return playlist_decision(
+            at,
+            schedule,
+            position,
+            asset,
+            item=item,
+            last_played_at=last,
+            reasons=reasons,
+            boundary=boundary,
+        )
 
     if not catalogue.schedules:
         reasons.append("no schedules")
@@ -382,8 +387,13 @@ def playlist_decision(
     boundary: datetime | None,
 ) -> Decision:
     """The tier-1 decision for the chosen item, with its two reason lines."""
-    reasons.append(schedule_line(schedule, f"active, priority {schedule.priority}, "
-                                 f"{schedule.target.value}, playlist {schedule.playlist_id}"))
+    reasons.append(
+        schedule_line(
+            schedule,
+            f"active, priority {schedule.priority}, "
+            f"{schedule.target.value}, playlist {schedule.playlist_id}",
+        )
+    )
     reasons.append(item_line(position, asset.id, rotation_text(last_played_at)))
     return Decision(
         at=at,

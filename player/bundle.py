@@ -213,8 +213,9 @@ def _check_file(fd: int, st: os.stat_result, sha256: str, size_bytes: int, shown
     except OSError as exc:
         raise BundleError(f"cannot be read: {exc.strerror or exc}", str(shown)) from exc
     if read != size_bytes:
-        raise BundleError(f"changed size while being read (the manifest says {size_bytes})",
-                          str(shown))
+        raise BundleError(
+            f"changed size while being read (the manifest says {size_bytes})", str(shown)
+        )
     actual_sha = digest.hexdigest()
     if actual_sha != sha256:
         raise BundleError(f"content has sha256 {actual_sha}, not its name", str(shown))
@@ -316,8 +317,14 @@ def apply_bundle(
     if to_copy:
         with _media_dir(plan.bundle_dir, media) as media_fd:
             for sha256, size_bytes in to_copy.items():
-                _copy_checked(media_fd, media / sha256, checked=plan.checked.get(sha256),
-                              sha256=sha256, size_bytes=size_bytes, cache=cache)
+                _copy_checked(
+                    media_fd,
+                    media / sha256,
+                    checked=plan.checked.get(sha256),
+                    sha256=sha256,
+                    size_bytes=size_bytes,
+                    cache=cache,
+                )
     for sha256, size_bytes in {**present, **to_copy}.items():
         store.files.mark_file_verified(sha256, size_bytes, verified_at)
     try:

@@ -209,12 +209,18 @@ class Network:
         self.api_url = api_url_for(parts.settings, credentials)
         api = parts.settings.api
         self.client: ControlApiClient = ControlApiClient(
-            self.api_url, credentials.device_token,
-            allow_insecure_http=api.allow_insecure_http, media_origins=api.media_origins,
+            self.api_url,
+            credentials.device_token,
+            allow_insecure_http=api.allow_insecure_http,
+            media_origins=api.media_origins,
         )
         if self.client.insecure_problem is not None:
-            log.error("api url %s: %s; syncing, telemetry and downloads are refused, "
-                      "playing from the cache", self.api_url, self.client.insecure_problem)
+            log.error(
+                "api url %s: %s; syncing, telemetry and downloads are refused, "
+                "playing from the cache",
+                self.api_url,
+                self.client.insecure_problem,
+            )
 
     @cached_property
     def syncer(self) -> Syncer:
@@ -223,8 +229,14 @@ class Network:
 
         parts = self._parts
         store = parts.store
-        return Syncer(store.catalogue, store.state, self.client, parts.clock,
-                      retry=TenacityRetrier(SYNC_RETRY), on_applied=parts.hooks.synced)
+        return Syncer(
+            store.catalogue,
+            store.state,
+            self.client,
+            parts.clock,
+            retry=TenacityRetrier(SYNC_RETRY),
+            on_applied=parts.hooks.synced,
+        )
 
     @cached_property
     def downloads(self) -> DownloadManager:
@@ -322,9 +334,7 @@ class PlayerParts:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             if not self._for_daemon:
-                raise PlayerError(
-                    f"data_dir {path}: cannot create: {exc.strerror or exc}"
-                ) from exc
+                raise PlayerError(f"data_dir {path}: cannot create: {exc.strerror or exc}") from exc
             # e.g. ENOSPC: the daemon plays from memory rather than not at all
             log.error("cannot create the data directory %s: %s", path, exc)
         return path
@@ -343,7 +353,8 @@ class PlayerParts:
 
         self.data_dir  # noqa: B018 - built first: the database lives there
         store = PlayerStore.open(
-            self.settings.db_path, outbox_max_rows=self.settings.telemetry.outbox_max_rows,
+            self.settings.db_path,
+            outbox_max_rows=self.settings.telemetry.outbox_max_rows,
             memory_if_full=self._for_daemon,
         )
         self._stack.callback(store.close)
@@ -358,6 +369,7 @@ class PlayerParts:
     def clock(self) -> SystemClock:
         """The corrected clock: never before the persisted floor, which it keeps raising."""
         from player.adapters.clock import SystemClock
+
         clock = SystemClock(
             lower_bound=self.stored_clock_floor,
             persist_lower_bound=self.store.state.set_clock_lower_bound,
@@ -381,12 +393,12 @@ class PlayerParts:
         except OSError as exc:
             if not self._for_daemon:
                 raise PlayerError(
-                    f"media cache {self.settings.media_dir}: cannot create: "
-                    f"{exc.strerror or exc}"
+                    f"media cache {self.settings.media_dir}: cannot create: {exc.strerror or exc}"
                 ) from exc
             # a full disk: the daemon plays what is cached, or the jingle
-            log.error("cannot create the media cache directories in %s: %s",
-                      self.settings.media_dir, exc)
+            log.error(
+                "cannot create the media cache directories in %s: %s", self.settings.media_dir, exc
+            )
         return cache
 
     @cached_property
@@ -395,7 +407,9 @@ class PlayerParts:
 
         downloads = self.settings.downloads
         return Janitor(
-            self.store, self.cache, self.clock,
+            self.store,
+            self.cache,
+            self.clock,
             max_cache_bytes=downloads.max_cache_bytes,
             min_free_bytes=downloads.min_free_bytes,
             on_cache_changed=self.hooks.cache_changed,
@@ -435,8 +449,12 @@ class PlayerParts:
         try:
             server.start()
         except OSError as exc:  # playback does not need it
-            log.error("control socket %s unavailable (%s): `lomuz-player sync/status` cannot "
-                      "reach this daemon until it restarts", path, exc)
+            log.error(
+                "control socket %s unavailable (%s): `lomuz-player sync/status` cannot "
+                "reach this daemon until it restarts",
+                path,
+                exc,
+            )
             return None
         self._stack.callback(server.close)
         return server

@@ -198,7 +198,8 @@ class CredentialsWatch:
         if credentials == self._current:
             return None
         if not first:
-            log.info("credentials changed: device %s at %s", credentials.device_id,
-                     credentials.api_url)
+            log.info(
+                "credentials changed: device %s at %s", credentials.device_id, credentials.api_url
+            )
         self._current = credentials
         return credentials

@@ -80,14 +80,20 @@ class Daemon:
         self.settings = settings
         self._notifier = SdNotifier.from_environ(environ)
         watchdog_s = self._notifier.watchdog_interval_s()
-        self.parts = PlayerParts(settings, environ, for_daemon=True, output=output, hooks=Hooks(
-            synced=self._synced,
-            file_ready=lambda _sha256: self.parts.loop.request_reevaluate(),
-            cache_changed=self._reprioritise,
-            heartbeat=self._heartbeat,
-            heartbeat_interval_s=min(10.0, watchdog_s / 3) if watchdog_s else 10.0,
-            status=self.status,
-        ))
+        self.parts = PlayerParts(
+            settings,
+            environ,
+            for_daemon=True,
+            output=output,
+            hooks=Hooks(
+                synced=self._synced,
+                file_ready=lambda _sha256: self.parts.loop.request_reevaluate(),
+                cache_changed=self._reprioritise,
+                heartbeat=self._heartbeat,
+                heartbeat_interval_s=min(10.0, watchdog_s / 3) if watchdog_s else 10.0,
+                status=self.status,
+            ),
+        )
         self.started = threading.Event()
         self._stop = threading.Event()
         self._sync_now = threading.Event()
@@ -95,10 +101,16 @@ class Daemon:
         self._credentials = CredentialsWatch(settings.credentials_path)
         self._metrics_probe = SystemMetricsProbe(settings.data_dir)
         textfile_dir = settings.metrics.textfile_dir
-        self._textfile = (MetricsTextfile(textfile_dir, self.metrics_snapshot)
-                          if textfile_dir is not None else None)
-        self.jobs = Jobs(self.parts, sync=self._run_sync,
-                         metrics=self._textfile.write if self._textfile is not None else None)
+        self._textfile = (
+            MetricsTextfile(textfile_dir, self.metrics_snapshot)
+            if textfile_dir is not None
+            else None
+        )
+        self.jobs = Jobs(
+            self.parts,
+            sync=self._run_sync,
+            metrics=self._textfile.write if self._textfile is not None else None,
+        )
         self._started_at = datetime.now(UTC)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -124,8 +136,12 @@ class Daemon:
         recover_interrupted_plays(parts.store.rotation, parts.stored_clock_floor)
         parts.loop  # noqa: B018 - builds and starts the store, clock, cache, output, loop
         self._notifier.ready()
-        log.info("player %s started: data_dir=%s backend=%s", player.__version__,
-                 self.settings.data_dir, self.settings.playback.backend)
+        log.info(
+            "player %s started: data_dir=%s backend=%s",
+            player.__version__,
+            self.settings.data_dir,
+            self.settings.playback.backend,
+        )
         parts.janitor  # noqa: B018
         self._pick_up_credentials()
         parts.serve_control({"sync": self._control_sync, "status": lambda _req: self.status()})
@@ -251,11 +267,17 @@ class Daemon:
         if self._textfile is not None:
             parts = self.parts
             self._textfile.write_stopped(
-                can_snapshot=all(parts.has(name) for name in ("store", "clock", "cache")))
+                can_snapshot=all(parts.has(name) for name in ("store", "clock", "cache"))
+            )
 
     def status_model(self, *, with_host: bool = True) -> PlayerStatus:
-        return status_model(self.parts, self._started_at, self._credentials.enrolled,
-                            self._metrics_probe, with_host=with_host)
+        return status_model(
+            self.parts,
+            self._started_at,
+            self._credentials.enrolled,
+            self._metrics_probe,
+            with_host=with_host,
+        )
 
     def metrics_snapshot(self) -> PlayerMetrics:
         """The node_exporter textfile view of the player."""
@@ -274,8 +296,11 @@ def recover_interrupted_plays(rotation: Rotation, known_alive_at: datetime | Non
         log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
         return
     for play in plays:
-        log.info("the last stop cut %s (started %s) short: recorded as skipped",
-                 play.asset_id, format_instant(play.started_at))
+        log.info(
+            "the last stop cut %s (started %s) short: recorded as skipped",
+            play.asset_id,
+            format_instant(play.started_at),
+        )
 
 
 def install_signals(stop_event: threading.Event, sync_now: threading.Event) -> None:
@@ -331,7 +356,11 @@ def status_model(
         system=probe.snapshot().to_json() if with_host else None,
     )
     return PlayerStatus(
-        at=now, state=store.state.read(), counts=store.outbox.counts(now),
-        cache=CacheUse(usage.files, usage.size_bytes), clock=clock.status(),
-        runtime=runtime, plays_total=store.outbox.plays_recorded_count(),
+        at=now,
+        state=store.state.read(),
+        counts=store.outbox.counts(now),
+        cache=CacheUse(usage.files, usage.size_bytes),
+        clock=clock.status(),
+        runtime=runtime,
+        plays_total=store.outbox.plays_recorded_count(),
     )

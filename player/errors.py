@@ -1,24 +1,24 @@
 """The player's exception tree. Adapters translate third-party errors into these.
 
-    PlayerError
-    ├── ConfigError            bad setting; names the key; the CLI exits 78
-    ├── ManifestError          manifest rejected whole; the previous state stays
-    │   └── BundleError        an offline bundle (import DIR) is unusable
-    ├── StoreError             the local database cannot be opened, read or written
-    │   ├── StoreFull          a write failed: its filesystem is full (SQLITE_FULL;
-    │   │                      retryable; ``path``, ``free_bytes``)
-    │   └── SchemaBehind       a read command met a schema older than this player's
-    │                          (the daemon migrates it at start)
-    ├── CredentialsUnreadable  the credentials file exists but cannot be read
-    │                          (player.credentials; ``fix`` is the command)
-    ├── ApiError               talking to the control API failed
-    │   ├── ApiUnavailable     network error, timeout, 5xx, 429 (retryable)
-    │   ├── AuthError          401/403: token missing, revoked or wrong kind
-    │   ├── EnrollmentError    enrollment code refused
-    │   └── ApiProtocolError   the API answered something we cannot use
-    ├── DownloadError          a media file could not be fetched
-    │   └── IntegrityError     size or sha256 mismatch; the file was discarded
-    └── PlaybackError          a media file would not open or play
+PlayerError
+├── ConfigError            bad setting; names the key; the CLI exits 78
+├── ManifestError          manifest rejected whole; the previous state stays
+│   └── BundleError        an offline bundle (import DIR) is unusable
+├── StoreError             the local database cannot be opened, read or written
+│   ├── StoreFull          a write failed: its filesystem is full (SQLITE_FULL;
+│   │                      retryable; ``path``, ``free_bytes``)
+│   └── SchemaBehind       a read command met a schema older than this player's
+│                          (the daemon migrates it at start)
+├── CredentialsUnreadable  the credentials file exists but cannot be read
+│                          (player.credentials; ``fix`` is the command)
+├── ApiError               talking to the control API failed
+│   ├── ApiUnavailable     network error, timeout, 5xx, 429 (retryable)
+│   ├── AuthError          401/403: token missing, revoked or wrong kind
+│   ├── EnrollmentError    enrollment code refused
+│   └── ApiProtocolError   the API answered something we cannot use
+├── DownloadError          a media file could not be fetched
+│   └── IntegrityError     size or sha256 mismatch; the file was discarded
+└── PlaybackError          a media file would not open or play
 """
 
 from __future__ import annotations

@@ -101,8 +101,10 @@ def status_text(status: Mapping[str, Any], db_path: Path) -> Iterator[str]:
         f"{device['id']} ({device['name']}, {device['timezone']})" if device else "unknown"
     )
     if status.get("database_migrating"):
-        yield ("database   the player is setting up its database (first start or upgrade): "
-               "run this again in a few seconds")
+        yield (
+            "database   the player is setting up its database (first start or upgrade): "
+            "run this again in a few seconds"
+        )
     elif status["database"] is None:
         yield f"database   none yet: no local state ({db_path})"
     yield f"enrolled   {'yes' if status['enrolled'] else 'no'}"

@@ -128,7 +128,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration-s", type=float, default=40.0, help="how long the player runs")
     parser.add_argument(
-        "--backend", choices=["auto", "null", "vlc"], default="auto",
+        "--backend",
+        choices=["auto", "null", "vlc"],
+        default="auto",
         help="auto (default): libvlc when a sound device answers, else null, saying why",
     )
     parser.add_argument("--data-dir", type=Path, default=ROOT / "demo-data")
@@ -182,7 +184,9 @@ def main() -> int:
         emergency = director.post(
             "/v1/assets",
             params={
-                "filename": "emergency.wav", "title": "Store announcement", "emergency": "true"
+                "filename": "emergency.wav",
+                "title": "Store announcement",
+                "emergency": "true",
             },
             content=tone_wav(330.0, 3.0),
             headers={"Content-Type": "audio/wav"},
@@ -212,20 +216,29 @@ def main() -> int:
         config_path = data_dir / "player.toml"
         config_path.write_text(
             f'data_dir = "{data_dir / "player"}"\n'
-            f"[playback]\nbackend = \"{args.backend}\"\n"
+            f'[playback]\nbackend = "{args.backend}"\n'
             "[telemetry]\ninterval_s = 5\n",
             encoding="utf-8",
         )
         lomuz_player = [str(BIN / "lomuz-player"), "--config", str(config_path)]
         subprocess.run(
-            [*lomuz_player, "enroll", "--api", base_url,
-             "--code", device.json()["enrollment_code"]],
+            [
+                *lomuz_player,
+                "enroll",
+                "--api",
+                base_url,
+                "--code",
+                device.json()["enrollment_code"],
+            ],
             check=True,
         )
         say(f"player enrolled; running it for {args.duration_s:.0f} s")
         player = start([*lomuz_player, "run"], dict(os.environ), "player")
-        watch_now_playing(lomuz_player, args.duration_s, {a: t for a, (t, _) in
-                                                           zip(asset_ids, tones, strict=True)})
+        watch_now_playing(
+            lomuz_player,
+            args.duration_s,
+            {a: t for a, (t, _) in zip(asset_ids, tones, strict=True)},
+        )
         player.terminate()
         player.wait(timeout=30)
         player = None

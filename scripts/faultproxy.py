@@ -36,18 +36,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stall-s", type=float, default=5.0, help="length of injected stalls")
     p.add_argument("--retry-after-s", type=int, default=5)
-    for kind in ("drop", "reset", "stall", "error", "rate-limit", "truncate", "corrupt",
-                 "wrong-length"):
-        p.add_argument(f"--{kind}", type=float, default=0.0, metavar="P",
-                       help=f"probability of '{kind}' per request")
+    for kind in (
+        "drop",
+        "reset",
+        "stall",
+        "error",
+        "rate-limit",
+        "truncate",
+        "corrupt",
+        "wrong-length",
+    ):
+        p.add_argument(
+            f"--{kind}",
+            type=float,
+            default=0.0,
+            metavar="P",
+            help=f"probability of '{kind}' per request",
+        )
     args = p.parse_args(argv)
     if args.duration_s <= 0:
         p.error("--duration-s must be > 0")
     weights = [
-        (Fault.drop(), args.drop), (Fault.reset(), args.reset),
-        (Fault.stall(args.stall_s), args.stall), (Fault.error(503), args.error),
+        (Fault.drop(), args.drop),
+        (Fault.reset(), args.reset),
+        (Fault.stall(args.stall_s), args.stall),
+        (Fault.error(503), args.error),
         (Fault.rate_limit(args.retry_after_s), args.rate_limit),
-        (Fault.truncate(), args.truncate), (Fault.corrupt(seed=args.seed), args.corrupt),
+        (Fault.truncate(), args.truncate),
+        (Fault.corrupt(seed=args.seed), args.corrupt),
         (Fault.wrong_length(), args.wrong_length),
     ]
     try:
@@ -60,10 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             time.sleep(args.duration_s)
         stats = proxy.stats()
-    print(json.dumps({"requests_total": stats.requests_total,
-                      "forwarded_total": stats.forwarded_total,
-                      "connections_total": stats.connections_total,
-                      "by_fault": {str(k): v for k, v in stats.by_fault.items()}}, indent=2))
+    print(
+        json.dumps(
+            {
+                "requests_total": stats.requests_total,
+                "forwarded_total": stats.forwarded_total,
+                "connections_total": stats.connections_total,
+                "by_fault": {str(k): v for k, v in stats.by_fault.items()},
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -71,6 +71,7 @@ def noise_wav(samples: bytes, rate_hz: int = 8000) -> bytes:
         wav.writeframes(samples)
     return out.getvalue()
 
+
 @dataclasses.dataclass
 class EndpointStats:
     latencies_ms: list[float] = dataclasses.field(default_factory=list)
@@ -91,7 +92,9 @@ class EndpointStats:
             "errors": self.errors,
             "error_rate": round(self.errors / count, 5) if count else 0.0,
             "statuses": dict(sorted(self.statuses.items())),
-            "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "p50_ms": pct(50),
+            "p95_ms": pct(95),
+            "p99_ms": pct(99),
             "max_ms": round(lat[-1], 2) if lat else None,
         }
 
@@ -129,20 +132,32 @@ class Recorder:
 class Api:
     """httpx client that times each request and records it under a label."""
 
-    def __init__(self, base_url: str, *, concurrency: int, timeout_s: float,
-                 recorder: Recorder) -> None:
+    def __init__(
+        self, base_url: str, *, concurrency: int, timeout_s: float, recorder: Recorder
+    ) -> None:
         self._client = httpx.Client(
-            base_url=base_url, timeout=timeout_s,
-            limits=httpx.Limits(max_connections=concurrency + 2,
-                                max_keepalive_connections=concurrency + 2))
+            base_url=base_url,
+            timeout=timeout_s,
+            limits=httpx.Limits(
+                max_connections=concurrency + 2, max_keepalive_connections=concurrency + 2
+            ),
+        )
         self.recorder = recorder
         self.timeout_s = timeout_s
 
     def close(self) -> None:
         self._client.close()
 
-    def call(self, label: str, method: str, url: str, *, token: str | None,
-             expect: tuple[int, ...], **kwargs: Any) -> httpx.Response | None:
+    def call(
+        self,
+        label: str,
+        method: str,
+        url: str,
+        *,
+        token: str | None,
+        expect: tuple[int, ...],
+        **kwargs: Any,
+    ) -> httpx.Response | None:
         """One request; a transport error or an unexpected status is recorded and gives None."""
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         headers.update(kwargs.pop("headers", {}))
@@ -154,8 +169,12 @@ class Api:
             return None
         latency_ms = (time.perf_counter() - started) * 1000
         if response.status_code not in expect:
-            self.recorder.add(label, str(response.status_code), latency_ms,
-                              f"{response.status_code} {response.text[:200]}")
+            self.recorder.add(
+                label,
+                str(response.status_code),
+                latency_ms,
+                f"{response.status_code} {response.text[:200]}",
+            )
             return None
         self.recorder.add(label, str(response.status_code), latency_ms, None)
         return response
@@ -250,37 +269,70 @@ class FleetSim:
         for i in range(self.opts.assets):
             body = noise_wav(data_rng.randbytes(self.opts.asset_bytes))
             response = self.api.call(
-                "POST /v1/assets", "POST", "/v1/assets", token=self.admin_token,
-                expect=(200, 201), content=body, headers={"Content-Type": "audio/wav"},
+                "POST /v1/assets",
+                "POST",
+                "/v1/assets",
+                token=self.admin_token,
+                expect=(200, 201),
+                content=body,
+                headers={"Content-Type": "audio/wav"},
                 timeout=max(self.api.timeout_s, UPLOAD_TIMEOUT_S),
-                params={"filename": f"sim-{nonce}-{i}.wav", "title": f"sim {nonce} {i}",
-                        "emergency": "true" if i == self.opts.assets - 1 else "false"})
+                params={
+                    "filename": f"sim-{nonce}-{i}.wav",
+                    "title": f"sim {nonce} {i}",
+                    "emergency": "true" if i == self.opts.assets - 1 else "false",
+                },
+            )
             if response is None:
                 raise SimError(f"asset upload failed: {self.api.recorder.error_samples[-1:]}")
             self.asset_ids.append(response.json()["id"])
         playlist = self.api.call(
-            "POST /v1/playlists", "POST", "/v1/playlists", token=self.admin_token,
-            expect=(201,), json={"name": f"sim {nonce}",
-                                 "items": [{"asset_id": a} for a in self.asset_ids]})
+            "POST /v1/playlists",
+            "POST",
+            "/v1/playlists",
+            token=self.admin_token,
+            expect=(201,),
+            json={"name": f"sim {nonce}", "items": [{"asset_id": a} for a in self.asset_ids]},
+        )
         if playlist is None:
             raise SimError(f"playlist creation failed: {self.api.recorder.error_samples[-1:]}")
         schedule = self.api.call(
-            "POST /v1/schedules", "POST", "/v1/schedules", token=self.admin_token,
-            expect=(201,), json={"playlist_id": playlist.json()["id"], "target": {"all": True}})
+            "POST /v1/schedules",
+            "POST",
+            "/v1/schedules",
+            token=self.admin_token,
+            expect=(201,),
+            json={"playlist_id": playlist.json()["id"], "target": {"all": True}},
+        )
         if schedule is None:
             raise SimError(f"schedule creation failed: {self.api.recorder.error_samples[-1:]}")
 
         def enroll(i: int) -> Device | None:
             created = self.api.call(
-                "POST /v1/devices", "POST", "/v1/devices", token=self.admin_token,
-                expect=(201,), json={"name": f"sim-{nonce}-{i:05d}", "timezone": "Europe/Paris",
-                                     "groups": ["sim"]})
+                "POST /v1/devices",
+                "POST",
+                "/v1/devices",
+                token=self.admin_token,
+                expect=(201,),
+                json={
+                    "name": f"sim-{nonce}-{i:05d}",
+                    "timezone": "Europe/Paris",
+                    "groups": ["sim"],
+                },
+            )
             if created is None:
                 return None
             enrolled = self.api.call(
-                "POST /v1/enroll", "POST", "/v1/enroll", token=None, expect=(201,),
-                json={"enrollment_code": created.json()["enrollment_code"],
-                      "hardware": {"model": "fleet-sim", "index": i}})
+                "POST /v1/enroll",
+                "POST",
+                "/v1/enroll",
+                token=None,
+                expect=(201,),
+                json={
+                    "enrollment_code": created.json()["enrollment_code"],
+                    "hardware": {"model": "fleet-sim", "index": i},
+                },
+            )
             if enrolled is None:
                 return None
             body = enrolled.json()
@@ -297,8 +349,9 @@ class FleetSim:
     def sync(self, dev: Device) -> None:
         params = {"since": dev.cursor} if dev.cursor is not None else {}
         label = "GET /v1/device/manifest"
-        response = self.api.call(label, "GET", "/v1/device/manifest", token=dev.token,
-                                 expect=(200, 304), params=params)
+        response = self.api.call(
+            label, "GET", "/v1/device/manifest", token=dev.token, expect=(200, 304), params=params
+        )
         if response is None:
             return
         with self._lock:
@@ -307,8 +360,11 @@ class FleetSim:
             return
         try:
             manifest = response.json()
-            ok = (isinstance(manifest, dict) and manifest.get("schema") == 1
-                  and isinstance(manifest.get("cursor"), str))
+            ok = (
+                isinstance(manifest, dict)
+                and manifest.get("schema") == 1
+                and isinstance(manifest.get("cursor"), str)
+            )
         except ValueError:
             ok = False
         self.api.check(label, ok, "manifest is not a schema 1 object with a cursor")
@@ -319,8 +375,11 @@ class FleetSim:
             dev.assets.clear()
             dev.playlists.clear()
             dev.schedules.clear()
-        for key, store in (("assets", dev.assets), ("playlists", dev.playlists),
-                           ("schedules", dev.schedules)):
+        for key, store in (
+            ("assets", dev.assets),
+            ("playlists", dev.playlists),
+            ("schedules", dev.schedules),
+        ):
             for item in manifest.get(key, []):
                 store[item["id"]] = item
             for gone in manifest.get("deleted", {}).get(key, []):
@@ -340,13 +399,24 @@ class FleetSim:
         url, sha, size = asset["url"], asset["sha256"], int(asset["size"])
         if self._random() < self.opts.range_fraction and size > 1:
             half = size // 2
-            first = self.api.call("GET /v1/media (Range)", "GET", url, token=dev.token,
-                                  expect=(206,), headers={"Range": f"bytes=0-{half - 1}"})
+            first = self.api.call(
+                "GET /v1/media (Range)",
+                "GET",
+                url,
+                token=dev.token,
+                expect=(206,),
+                headers={"Range": f"bytes=0-{half - 1}"},
+            )
             if first is None:
                 return
-            second = self.api.call("GET /v1/media (Range)", "GET", url, token=dev.token,
-                                   expect=(206,), headers={"Range": f"bytes={half}-",
-                                                           "If-Range": f'"{sha}"'})
+            second = self.api.call(
+                "GET /v1/media (Range)",
+                "GET",
+                url,
+                token=dev.token,
+                expect=(206,),
+                headers={"Range": f"bytes={half}-", "If-Range": f'"{sha}"'},
+            )
             if second is None:
                 return
             body = first.content + second.content
@@ -367,27 +437,40 @@ class FleetSim:
     def telemetry(self, dev: Device) -> None:
         now = datetime.now(UTC)
         status = {
-            "now_playing": None, "cursor": dev.cursor,
-            "cache": {"files": len(dev.cached)}, "disk": {"free_bytes": 10**10},
-            "cpu_percent": 12.5, "memory_bytes": 80 * 2**20, "temperature_c": 48.0,
-            "clock": {"trusted": True, "offset_s": 0.0}, "versions": {"player": "fleet-sim"},
+            "now_playing": None,
+            "cursor": dev.cursor,
+            "cache": {"files": len(dev.cached)},
+            "disk": {"free_bytes": 10**10},
+            "cpu_percent": 12.5,
+            "memory_bytes": 80 * 2**20,
+            "temperature_c": 48.0,
+            "clock": {"trusted": True, "offset_s": 0.0},
+            "versions": {"player": "fleet-sim"},
             "reported_at": _instant(now),
         }
-        self.api.call("POST /v1/device/telemetry", "POST", "/v1/device/telemetry",
-                      token=dev.token, expect=(204,), json=status)
+        self.api.call(
+            "POST /v1/device/telemetry",
+            "POST",
+            "/v1/device/telemetry",
+            token=dev.token,
+            expect=(204,),
+            json=status,
+        )
         self.plays(dev, now)
 
     def plays(self, dev: Device, now: datetime) -> None:
         schedule: dict[str, Any] | None = next(iter(dev.schedules.values()), None)
         playlist = dev.playlists.get(schedule["playlist_id"]) if schedule else None
-        items = [dev.assets[i["asset_id"]] for i in (playlist or {}).get("items", [])
-                 if i["asset_id"] in dev.assets]
+        items = [
+            dev.assets[i["asset_id"]]
+            for i in (playlist or {}).get("items", [])
+            if i["asset_id"] in dev.assets
+        ]
         if schedule is None or playlist is None or not items:
             return
         mono = time.monotonic()
         play_real_s = self.opts.play_interval_s / self.opts.speedup
-        count = min(1000, int((mono - dev.last_plays_at) / play_real_s)) if dev.last_plays_at \
-            else 1
+        count = min(1000, int((mono - dev.last_plays_at) / play_real_s)) if dev.last_plays_at else 1
         if count < 1:
             return
         dev.last_plays_at = mono
@@ -395,26 +478,46 @@ class FleetSim:
         for k in range(count):
             asset = items[(dev.plays_sent + k) % len(items)]
             ended = now - timedelta(seconds=(count - 1 - k) * play_real_s)
-            batch.append({
-                "id": str(uuid.uuid4()), "asset_id": asset["id"], "sha256": asset["sha256"],
-                "started_at": _instant(ended - timedelta(seconds=play_real_s)),
-                "ended_at": _instant(ended), "source": "playlist", "outcome": "completed",
-                "schedule_id": schedule["id"], "playlist_id": playlist["id"],
-            })
-        response = self.api.call("POST /v1/device/plays", "POST", "/v1/device/plays",
-                                 token=dev.token, expect=(200,), json={"plays": batch})
+            batch.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "asset_id": asset["id"],
+                    "sha256": asset["sha256"],
+                    "started_at": _instant(ended - timedelta(seconds=play_real_s)),
+                    "ended_at": _instant(ended),
+                    "source": "playlist",
+                    "outcome": "completed",
+                    "schedule_id": schedule["id"],
+                    "playlist_id": playlist["id"],
+                }
+            )
+        response = self.api.call(
+            "POST /v1/device/plays",
+            "POST",
+            "/v1/device/plays",
+            token=dev.token,
+            expect=(200,),
+            json={"plays": batch},
+        )
         if response is not None:
             body = response.json()
-            self.api.check("POST /v1/device/plays",
-                           body.get("accepted", -1) + body.get("duplicates", -1) == len(batch),
-                           f"plays ack {body} for a batch of {len(batch)}")
+            self.api.check(
+                "POST /v1/device/plays",
+                body.get("accepted", -1) + body.get("duplicates", -1) == len(batch),
+                f"plays ack {body} for a batch of {len(batch)}",
+            )
             dev.plays_sent += len(batch)
 
     def edit(self) -> None:
         asset_id = self.asset_ids[int(self._random() * len(self.asset_ids))]
-        self.api.call("PATCH /v1/assets/{id}", "PATCH", f"/v1/assets/{asset_id}",
-                      token=self.admin_token, expect=(200,),
-                      json={"title": f"edited {uuid.uuid4().hex[:6]}"})
+        self.api.call(
+            "PATCH /v1/assets/{id}",
+            "PATCH",
+            f"/v1/assets/{asset_id}",
+            token=self.admin_token,
+            expect=(200,),
+            json={"title": f"edited {uuid.uuid4().hex[:6]}"},
+        )
 
     # -- the run -----------------------------------------------------------
 
@@ -429,13 +532,16 @@ class FleetSim:
         for dev in self.devices:
             # Boot: sync at once-ish (staggered), telemetry soon after.
             sched.push(started + self._random() * spread_s, dev.index, "sync")
-            sched.push(started + self._random() * spread_s + telemetry_real_s / 2,
-                       dev.index, "telemetry")
+            sched.push(
+                started + self._random() * spread_s + telemetry_real_s / 2, dev.index, "telemetry"
+            )
         if opts.edit_interval_s > 0:
             sched.push(started + opts.edit_interval_s, -1, "edit")
         by_index = {d.index: d for d in self.devices}
         actions: Mapping[str, tuple[Callable[[Device], None], float]] = {
-            "sync": (self.sync, sync_real_s), "telemetry": (self.telemetry, telemetry_real_s)}
+            "sync": (self.sync, sync_real_s),
+            "telemetry": (self.telemetry, telemetry_real_s),
+        }
 
         def worker() -> None:
             while (item := sched.pop_due()) is not None:
@@ -449,8 +555,10 @@ class FleetSim:
                 jitter = 1 + (self._random() - 0.5) * 0.2  # +-10 %, like the player
                 sched.push(time.monotonic() + interval_s * jitter, index, action)
 
-        threads = [threading.Thread(target=worker, name=f"sim-{i}", daemon=True)
-                   for i in range(opts.concurrency)]
+        threads = [
+            threading.Thread(target=worker, name=f"sim-{i}", daemon=True)
+            for i in range(opts.concurrency)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -464,13 +572,20 @@ def create_tenant(database_url: str, name: str) -> str:
     cmd = [str(exe)] if exe.exists() else [shutil.which("lomuz-control") or "lomuz-control"]
     env = {**os.environ, "LOMUZ_DATABASE_URL": database_url}
     try:
-        done = subprocess.run([*cmd, "tenant", "create", name, "--json"], env=env,
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [*cmd, "tenant", "create", name, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SimError(f"could not run lomuz-control: {exc}") from exc
     if done.returncode != 0:
-        raise SimError(f"lomuz-control tenant create failed ({done.returncode}): "
-                       f"{done.stderr.strip()}")
+        raise SimError(
+            f"lomuz-control tenant create failed ({done.returncode}): {done.stderr.strip()}"
+        )
     try:
         return str(json.loads(done.stdout)["admin_token"])
     except (ValueError, KeyError) as exc:
@@ -483,6 +598,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
+
     return parse
 
 
@@ -498,22 +614,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--api", required=True, help="control API base URL")
     auth = p.add_mutually_exclusive_group(required=True)
     auth.add_argument("--admin-token", help="an admin token of the tenant to use")
-    auth.add_argument("--database-url",
-                      help="create a tenant in this database with lomuz-control")
+    auth.add_argument("--database-url", help="create a tenant in this database with lomuz-control")
     p.add_argument("--devices", type=_positive(int), default=10)
     p.add_argument("--duration-s", type=_positive(float), default=30.0)
     p.add_argument("--concurrency", type=_positive(int), default=8)
-    p.add_argument("--speedup", type=_positive(float), default=60.0,
-                   help="divides every device interval (default 60: a minute per second)")
+    p.add_argument(
+        "--speedup",
+        type=_positive(float),
+        default=60.0,
+        help="divides every device interval (default 60: a minute per second)",
+    )
     p.add_argument("--sync-interval-s", type=_positive(float), default=600.0)
     p.add_argument("--telemetry-interval-s", type=_positive(float), default=60.0)
     p.add_argument("--play-interval-s", type=_positive(float), default=180.0)
-    p.add_argument("--range-fraction", type=_fraction, default=0.3,
-                   help="share of downloads done as two Range requests")
-    p.add_argument("--refetch-fraction", type=_fraction, default=0.05,
-                   help="chance per sync of fetching a cached file again")
-    p.add_argument("--edit-interval-s", type=float, default=30.0,
-                   help="real seconds between director edits (0: none)")
+    p.add_argument(
+        "--range-fraction",
+        type=_fraction,
+        default=0.3,
+        help="share of downloads done as two Range requests",
+    )
+    p.add_argument(
+        "--refetch-fraction",
+        type=_fraction,
+        default=0.05,
+        help="chance per sync of fetching a cached file again",
+    )
+    p.add_argument(
+        "--edit-interval-s",
+        type=float,
+        default=30.0,
+        help="real seconds between director edits (0: none)",
+    )
     p.add_argument("--assets", type=_positive(int), default=3)
     p.add_argument("--asset-bytes", type=_positive(int), default=64 * 1024)
     p.add_argument("--timeout-s", type=_positive(float), default=10.0)
@@ -524,8 +655,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @contextmanager
 def _api(args: argparse.Namespace, recorder: Recorder) -> Iterator[Api]:
-    api = Api(args.api.rstrip("/"), concurrency=args.concurrency, timeout_s=args.timeout_s,
-              recorder=recorder)
+    api = Api(
+        args.api.rstrip("/"),
+        concurrency=args.concurrency,
+        timeout_s=args.timeout_s,
+        recorder=recorder,
+    )
     try:
         yield api
     finally:
@@ -533,13 +668,17 @@ def _api(args: argparse.Namespace, recorder: Recorder) -> Iterator[Api]:
 
 
 def _print_table(report: dict[str, Any]) -> None:
-    print(f"{report['devices']} devices, {report['elapsed_s']} s, speedup {report['speedup']}, "
-          f"concurrency {report['concurrency']}: {report['requests_total']} requests "
-          f"({report['requests_per_s']}/s), {report['errors_total']} errors")
+    print(
+        f"{report['devices']} devices, {report['elapsed_s']} s, speedup {report['speedup']}, "
+        f"concurrency {report['concurrency']}: {report['requests_total']} requests "
+        f"({report['requests_per_s']}/s), {report['errors_total']} errors"
+    )
     print(f"{'endpoint':34} {'count':>7} {'err':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for label, s in report["endpoints"].items():
-        print(f"{label:34} {s['count']:>7} {s['errors']:>5} {s['p50_ms']!s:>8} "
-              f"{s['p95_ms']!s:>8} {s['p99_ms']!s:>8}")
+        print(
+            f"{label:34} {s['count']:>7} {s['errors']:>5} {s['p50_ms']!s:>8} "
+            f"{s['p95_ms']!s:>8} {s['p99_ms']!s:>8}"
+        )
     for sample in report["error_samples"]:
         print("error:", sample)
 
@@ -547,16 +686,25 @@ def _print_table(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     opts = Options(
-        devices=args.devices, duration_s=args.duration_s, concurrency=args.concurrency,
-        speedup=args.speedup, sync_interval_s=args.sync_interval_s,
-        telemetry_interval_s=args.telemetry_interval_s, play_interval_s=args.play_interval_s,
-        range_fraction=args.range_fraction, refetch_fraction=args.refetch_fraction,
-        edit_interval_s=args.edit_interval_s, assets=args.assets,
-        asset_bytes=args.asset_bytes, seed=args.seed)
+        devices=args.devices,
+        duration_s=args.duration_s,
+        concurrency=args.concurrency,
+        speedup=args.speedup,
+        sync_interval_s=args.sync_interval_s,
+        telemetry_interval_s=args.telemetry_interval_s,
+        play_interval_s=args.play_interval_s,
+        range_fraction=args.range_fraction,
+        refetch_fraction=args.refetch_fraction,
+        edit_interval_s=args.edit_interval_s,
+        assets=args.assets,
+        asset_bytes=args.asset_bytes,
+        seed=args.seed,
+    )
     setup_rec, run_rec = Recorder(), Recorder()
     try:
-        token = args.admin_token or create_tenant(args.database_url,
-                                                  f"fleet-sim-{uuid.uuid4().hex[:8]}")
+        token = args.admin_token or create_tenant(
+            args.database_url, f"fleet-sim-{uuid.uuid4().hex[:8]}"
+        )
         with _api(args, setup_rec) as api:
             sim = FleetSim(api, token, opts)
             sim.setup()
@@ -570,17 +718,25 @@ def main(argv: list[str] | None = None) -> int:
     requests_total, errors_total = run_rec.totals()
     setup_total, setup_errors = setup_rec.totals()
     report = {
-        "api": args.api, "devices": len(sim.devices), "devices_requested": opts.devices,
-        "duration_s": opts.duration_s, "elapsed_s": round(elapsed_s, 2),
-        "speedup": opts.speedup, "concurrency": opts.concurrency,
-        "requests_total": requests_total, "errors_total": errors_total + setup_errors,
+        "api": args.api,
+        "devices": len(sim.devices),
+        "devices_requested": opts.devices,
+        "duration_s": opts.duration_s,
+        "elapsed_s": round(elapsed_s, 2),
+        "speedup": opts.speedup,
+        "concurrency": opts.concurrency,
+        "requests_total": requests_total,
+        "errors_total": errors_total + setup_errors,
         "error_rate": round(errors_total / requests_total, 5) if requests_total else 0.0,
         "requests_per_s": round(requests_total / elapsed_s, 1) if elapsed_s else 0.0,
         "manifest_statuses": {str(k): v for k, v in sorted(sim.manifest_statuses.items())},
         "bytes_downloaded": sim.bytes_downloaded,
         "endpoints": run_rec.summary(),
-        "setup": {"requests_total": setup_total, "errors_total": setup_errors,
-                  "endpoints": setup_rec.summary()},
+        "setup": {
+            "requests_total": setup_total,
+            "errors_total": setup_errors,
+            "endpoints": setup_rec.summary(),
+        },
         "error_samples": setup_rec.error_samples + run_rec.error_samples,
     }
     if args.json:

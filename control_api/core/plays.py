@@ -67,9 +67,7 @@ def parse_play(item: object, field: str) -> dict[str, Any]:
         raise InvalidField(f"{field}.ended_at", "must not be before started_at", "bad_interval")
     source = item["source"]
     if source not in SOURCES:
-        raise InvalidField(
-            f"{field}.source", f"must be one of {', '.join(SOURCES)}", "bad_source"
-        )
+        raise InvalidField(f"{field}.source", f"must be one of {', '.join(SOURCES)}", "bad_source")
     outcome = item["outcome"]
     if outcome not in OUTCOMES:
         raise InvalidField(
@@ -97,9 +95,7 @@ def reject(item: object, exc: InvalidField) -> Rejection:
     return Rejection(echoed, exc.code, exc.field, exc.message)
 
 
-def check_asset(
-    play: Mapping[str, Any], known: Mapping[str, str | None], field: str
-) -> None:
+def check_asset(play: Mapping[str, Any], known: Mapping[str, str | None], field: str) -> None:
     """The play's asset must be the tenant's: ``known`` maps the tenant's asset ids to
     their sha256, or to None for an asset deleted since (its plays are still proof
     of play; its hash is no longer known).

@@ -45,8 +45,6 @@ MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_JSON_DEPTH = 32
 
 
-
-
 def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str:
     if not isinstance(value, str):
         raise InvalidField(field, "must be a string")
@@ -57,14 +55,6 @@ def as_str(value: object, field: str, *, max_chars: int = MAX_NAME_CHARS) -> str
     if "\x00" in value:
         raise InvalidField(field, "must not contain NUL characters")
     return value
-
-
-
-
-
-
-
-
 
 
 def parse_instant(value: object, field: str) -> datetime:
@@ -117,10 +107,6 @@ def format_instant(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-
-
-
-
 def parse_timezone(value: object, field: str) -> str:
     if not isinstance(value, str) or not value or value.startswith(("/", ".")) or ".." in value:
         raise InvalidField(field, "must be an IANA time zone name")
@@ -129,12 +115,12 @@ def parse_timezone(value: object, field: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidField(field, f"unknown IANA time zone {value!r}") from None
     if (
-        value not in available_timezones() and value != "UTC"
-    ) or value in _NOT_ZONES or value.startswith(("posix/", "right/")):
+        (value not in available_timezones() and value != "UTC")
+        or value in _NOT_ZONES
+        or value.startswith(("posix/", "right/"))
+    ):
         raise InvalidField(field, f"unknown IANA time zone {value!r}")
     return value
-
-
 
 
 def parse_target(value: object, field: str) -> tuple[str, str]:

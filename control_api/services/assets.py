@@ -202,9 +202,7 @@ def edit_asset(
             "valid_until",
         )
         repo.apply_changes(asset, changes, now)
-        repo.record_changes(
-            s, tenant_id, [("asset", asset.id, False, root_before)], keep_revisions
-        )
+        repo.record_changes(s, tenant_id, [("asset", asset.id, False, root_before)], keep_revisions)
     return asset
 
 

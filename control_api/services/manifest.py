@@ -39,9 +39,7 @@ class Snapshot:
     server_time: datetime
 
 
-def _unchanged(
-    since: str | None, scope: str, revision: int, horizon: int
-) -> NotModified | None:
+def _unchanged(since: str | None, scope: str, revision: int, horizon: int) -> NotModified | None:
     """Not modified when the cursor names ``revision`` in the device's current scope."""
     if mf.parse_cursor(since, scope, current=revision, horizon=horizon) != revision:
         return None

@@ -39,9 +39,7 @@ class Ingested:
     rejected: list[pp.Rejection] = field(default_factory=list)  # in the batch's order
 
 
-def ingest(
-    db: Database, tenant_id: str, device_id: str, raw: object, now: datetime
-) -> Ingested:
+def ingest(db: Database, tenant_id: str, device_id: str, raw: object, now: datetime) -> Ingested:
     """Store the valid plays of ``raw`` (the batch as sent), ignore known ids, and
     reject each invalid play on its own: one bad play must not block the rest."""
     if not isinstance(raw, list):
@@ -69,7 +67,9 @@ def ingest(
     if rejected:
         log.info(
             "plays: device %s sent %d plays the API refuses (first: %s)",
-            device_id, len(rejected), rejected[0][1].message,
+            device_id,
+            len(rejected),
+            rejected[0][1].message,
         )
     return Ingested(accepted, duplicates, [r for _, r in sorted(rejected, key=lambda r: r[0])])
 

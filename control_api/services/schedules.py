@@ -40,9 +40,7 @@ def _checked(s: Session, tenant_id: str, fields: ScheduleFields) -> ScheduleFiel
     v.check_window(fields.valid_from, fields.valid_until, "valid_until")
     playlist = s.get(Playlist, fields.playlist_id)
     if playlist is None or playlist.tenant_id != tenant_id:
-        raise InvalidField(
-            "playlist_id", f"no playlist {fields.playlist_id!r}", "unknown_playlist"
-        )
+        raise InvalidField("playlist_id", f"no playlist {fields.playlist_id!r}", "unknown_playlist")
     # Locked until commit: a concurrent DELETE of the device waits, then sees this schedule.
     if fields.target_kind == "device" and not device_rows.lock_device_target(
         s, tenant_id, fields.target_value
@@ -128,6 +126,8 @@ def delete_schedule(
         v.check_if_match(if_match, schedule.version)
         s.delete(schedule)
         repo.record_changes(
-            s, tenant_id, [("schedule", schedule_id, True, repo.view_root(schedule))],
+            s,
+            tenant_id,
+            [("schedule", schedule_id, True, repo.view_root(schedule))],
             keep_revisions,
         )

@@ -136,11 +136,15 @@ def admin_tokens_matching(s: Session, tenant_id: str, text: str) -> list[AdminTo
     """The tenant's admin tokens that ``text`` names: a whole token (by hash, which
     also finds tokens without a stored prefix) or the first characters of one
     (at most :data:`TOKEN_PREFIX_CHARS`)."""
-    whole = s.execute(
-        select(AdminToken).where(
-            AdminToken.tenant_id == tenant_id, AdminToken.token_hash == hash_secret(text)
+    whole = (
+        s.execute(
+            select(AdminToken).where(
+                AdminToken.tenant_id == tenant_id, AdminToken.token_hash == hash_secret(text)
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     if whole or len(text) > TOKEN_PREFIX_CHARS:
         return list(whole)
     # substr, not LIKE: "_" is a LIKE wildcard and a base64url character.

@@ -68,9 +68,12 @@ class SystemClock:
         self._lock = threading.Lock()
         sane_bound = rules.plausible_bound(lower_bound)
         if lower_bound is not None and sane_bound is None:
-            log.warning("clock: ignoring the persisted lower bound %s: outside %s .. %s",
-                        lower_bound.isoformat(), rules.BUILD_FLOOR.date(),
-                        rules.LATEST_PLAUSIBLE.date())
+            log.warning(
+                "clock: ignoring the persisted lower bound %s: outside %s .. %s",
+                lower_bound.isoformat(),
+                rules.BUILD_FLOOR.date(),
+                rules.LATEST_PLAUSIBLE.date(),
+            )
         self._date_refused = False
         self._state = rules.ClockState(lower_bound=sane_bound)
         # Highest value now() returned in this process: an untrusted forward
@@ -225,8 +228,9 @@ class SystemClock:
                 self._persist(bound)
             except PlayerError as exc:  # kept in memory; the next interval retries
                 if not self._persist_failing:
-                    log.warning("clock: cannot persist the lower bound %s yet: %s",
-                                bound.isoformat(), exc)
+                    log.warning(
+                        "clock: cannot persist the lower bound %s yet: %s", bound.isoformat(), exc
+                    )
                 self._persist_failing = True
                 return
             if self._persist_failing:

@@ -105,8 +105,7 @@ class Fetcher:
         absolute = self._api.media_url(url) if self._api is not None else url
         problem = self._api.media_url_problem(absolute) if self._api is not None else None
         if problem is not None:
-            raise DownloadError(f"not fetched: {absolute:.200}: {problem}", sha256,
-                                retryable=False)
+            raise DownloadError(f"not fetched: {absolute:.200}: {problem}", sha256, retryable=False)
         headers = self._api.auth_headers_for(absolute) if self._api is not None else {}
         job = _Job(absolute, headers, sha256, size_bytes, on_progress, cancel)
         with self._claim(sha256):
@@ -271,6 +270,7 @@ class Fetcher:
             raise DownloadError(
                 f"HTTP {status} redirect to {location!r:.200} not followed: the manifest's "
                 "url must serve the file (on the API's origin or an [api] media_origins entry)",
-                sha256, retryable=False,
+                sha256,
+                retryable=False,
             )
         raise DownloadError(f"HTTP {status}", sha256, retryable=False)

@@ -360,9 +360,7 @@ class ControlApiClient:
         except ValueError as exc:  # a URL that passed the settings' check but not httpx's
             raise ApiProtocolError(f"{request}: bad URL: {exc}") from exc
         server_at = parse_http_date(date)
-        server_time = (
-            None if server_at is None else ServerTime(server_at, sent_mono, received_mono)
-        )
+        server_time = None if server_at is None else ServerTime(server_at, sent_mono, received_mono)
         return ManifestProbe(status, request, server_time, received_at)
 
     def post_telemetry(self, status: Mapping[str, Any]) -> None:
@@ -388,8 +386,7 @@ class ControlApiClient:
         accepted, duplicates = counts
         raw_rejected = body.get("rejected", [])
         if not isinstance(raw_rejected, list) or not all(
-            isinstance(entry, dict) and isinstance(entry.get("code"), str)
-            for entry in raw_rejected
+            isinstance(entry, dict) and isinstance(entry.get("code"), str) for entry in raw_rejected
         ):
             raise ApiProtocolError("plays: rejected must be a list of {id, code} objects")
         rejected = tuple(
@@ -426,9 +423,7 @@ class ControlApiClient:
                 content = _read_bounded(response, max_body_bytes, what)
                 return Reply(response.status_code, response.headers, content, f"{method} {url}")
         except httpx.HTTPError as exc:
-            raise ApiUnavailable(
-                f"{what}: {method} {url}: {transport_error_text(exc)}"
-            ) from exc
+            raise ApiUnavailable(f"{what}: {method} {url}: {transport_error_text(exc)}") from exc
 
     @staticmethod
     def _check(reply: Reply, what: str, expected: tuple[int, ...]) -> None:

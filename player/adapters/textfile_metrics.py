@@ -218,9 +218,7 @@ class _SnapshotCollector:
             "Failed media download attempts since the daemon started.",
             s.download_failures_total,
         )
-        yield _gauge(
-            "downloads_pending", "Media files still to download.", s.pending_downloads
-        )
+        yield _gauge("downloads_pending", "Media files still to download.", s.pending_downloads)
         yield _counter(
             "plays",
             "Plays recorded by this box since its database was created (only goes up).",

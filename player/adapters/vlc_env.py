@@ -28,7 +28,11 @@ from player.errors import PlaybackError
 
 NO_NETWORK_ARGS = ("--no-lua", "--no-metadata-network-access", "--no-sub-autodetect-file")
 HEADLESS_ARGS = (
-    "--aout=dummy", "--vout=dummy", "--no-video-title-show", "--quiet", *NO_NETWORK_ARGS
+    "--aout=dummy",
+    "--vout=dummy",
+    "--no-video-title-show",
+    "--quiet",
+    *NO_NETWORK_ARGS,
 )
 DEFAULT_ARGS = ("--no-video-title-show", "--quiet", *NO_NETWORK_ARGS)
 # libvlc 3 demux module per allowed format: with ":demux=" set, no other

@@ -62,9 +62,21 @@ from player.errors import ConfigError, PlayerError
 from player.settings import load_settings
 
 __all__ = [
-    "EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "REGISTRATIONS", "Context",
-    "JournalFormatter", "UsageError", "build_parser", "collect_status", "configure_logging",
-    "corrected_now", "decision_as_json", "main", "syslog_priority",
+    "EXIT_CONFIG",
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "REGISTRATIONS",
+    "Context",
+    "JournalFormatter",
+    "UsageError",
+    "build_parser",
+    "collect_status",
+    "configure_logging",
+    "corrected_now",
+    "decision_as_json",
+    "main",
+    "syslog_priority",
 ]
 
 
@@ -74,8 +86,13 @@ class _VersionAction(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: object, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         parser._print_message(f"lomuz-player {player_version()}\n", sys.stdout)
         parser.exit()
 
@@ -107,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lomuz edge player: in-store music and signage.",
     )
     parser.add_argument("--config", type=Path, metavar="PATH", help="settings file (TOML)")
-    parser.add_argument("--version", action=_VersionAction,
-                        help="show program's version number and exit")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show program's version number and exit"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for register in REGISTRATIONS:
@@ -164,4 +182,3 @@ def main(
     except Exception as exc:  # the CLI boundary: one line, never a traceback
         print(f"lomuz-player: internal error: {type(exc).__name__}: {exc}", file=err)
         return EXIT_FAILURE
-

@@ -80,6 +80,7 @@ def _cmd_config(args: argparse.Namespace, ctx: Context) -> int:
     ctx.print(f"\n# credentials: {json.dumps(credentials) if credentials else 'none'}")
     return EXIT_OK
 
+
 # --- clock reset --------------------------------------------------------------
 
 
@@ -98,9 +99,7 @@ def register_clock(sub: Subparsers) -> None:
 def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
     # Refuse rather than edit under a running daemon: it keeps the bound in
     # memory and persists it again within a minute and at shutdown.
-    if ctx.ask_daemon("status", 5.0) is not None or daemon_holds_run_lock(
-        ctx.settings.data_dir
-    ):
+    if ctx.ask_daemon("status", 5.0) is not None or daemon_holds_run_lock(ctx.settings.data_dir):
         raise PlayerError(
             f"a lomuz-player daemon is running on {ctx.settings.data_dir}: stop it first "
             "(systemctl stop lomuz-player), run 'lomuz-player clock reset', then start it"
@@ -112,9 +111,12 @@ def _cmd_clock(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     with ctx.store() as store:
         store.state.set_clock_lower_bound(None)
-    ctx.print(f"clock lower bound {stored} deleted; the next start trusts the system clock "
-              "and the API's Date again")
+    ctx.print(
+        f"clock lower bound {stored} deleted; the next start trusts the system clock "
+        "and the API's Date again"
+    )
     return EXIT_OK
+
 
 # --- doctor ------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ def _cmd_import(args: argparse.Namespace, ctx: Context) -> int:
         )
     return EXIT_OK
 
+
 # --- enroll ------------------------------------------------------------------
 
 
@@ -65,19 +66,21 @@ def register_enroll(sub: Subparsers) -> None:
         "visible to every user of the box (ps, /proc) while enroll runs.",
     )
     p.add_argument(
-        "--api", metavar="URL",
+        "--api",
+        metavar="URL",
         help="control API base URL (default: api.url); https:// unless the host is "
         "loopback or [api] allow_insecure_http = true",
     )
     code = p.add_mutually_exclusive_group(required=True)
     code.add_argument(
-        "--code-stdin", action="store_true",
+        "--code-stdin",
+        action="store_true",
         help="read the enrollment code from the first line of standard input",
     )
     code.add_argument(
-        "--code", metavar="CODE",
-        help="the enrollment code (visible to other users while enroll runs: "
-        "prefer --code-stdin)",
+        "--code",
+        metavar="CODE",
+        help="the enrollment code (visible to other users while enroll runs: prefer --code-stdin)",
     )
     p.set_defaults(handler=_cmd_enroll)
 
@@ -95,12 +98,15 @@ def enrollment_code(args: argparse.Namespace, stdin: IO[str]) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"enroll: --code-stdin: cannot read standard input: {exc}") from exc
     if len(line) > MAX_CODE_LINE_CHARS:
-        raise UsageError(f"enroll: --code-stdin: the line is longer than "
-                         f"{MAX_CODE_LINE_CHARS} characters")
+        raise UsageError(
+            f"enroll: --code-stdin: the line is longer than {MAX_CODE_LINE_CHARS} characters"
+        )
     code = line.strip()
     if not code:
-        raise UsageError("enroll: --code-stdin: standard input has no code "
-                         "(e.g. echo CODE | lomuz-player enroll --api URL --code-stdin)")
+        raise UsageError(
+            "enroll: --code-stdin: standard input has no code "
+            "(e.g. echo CODE | lomuz-player enroll --api URL --code-stdin)"
+        )
     return code
 
 
@@ -147,6 +153,7 @@ def _cmd_enroll(args: argparse.Namespace, ctx: Context) -> int:
         )
     return EXIT_OK
 
+
 # --- sync --------------------------------------------------------------------
 
 
@@ -154,7 +161,10 @@ def register_sync(sub: Subparsers) -> None:
     p = sub.add_parser("sync", help="sync now and fetch the media it needs (foreground)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.add_argument(
-        "--download-timeout-s", type=float, default=600.0, metavar="S",
+        "--download-timeout-s",
+        type=float,
+        default=600.0,
+        metavar="S",
         help="how long to wait for downloads (default 600)",
     )
     p.set_defaults(handler=_cmd_sync)
@@ -166,8 +176,10 @@ def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
     if args.download_timeout_s < 0:
         raise UsageError("sync: --download-timeout-s must be >= 0")
     reply = ask_daemon(
-        control_socket_path(ctx.settings), "sync",
-        timeout_s=args.download_timeout_s + 180, download_wait_s=args.download_timeout_s,
+        control_socket_path(ctx.settings),
+        "sync",
+        timeout_s=args.download_timeout_s + 180,
+        download_wait_s=args.download_timeout_s,
     )
     if reply is None:
         reply = _sync_in_foreground(ctx, args.download_timeout_s)
@@ -185,8 +197,11 @@ def _cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
         sync = reply["sync"]
         ctx.print(
             f"sync {sync['sync_id']}: "
-            + ("no change" if not sync["changed"] else
-               f"applied {'full' if sync['full'] else 'delta'} manifest {sync['cursor']}")
+            + (
+                "no change"
+                if not sync["changed"]
+                else f"applied {'full' if sync['full'] else 'delta'} manifest {sync['cursor']}"
+            )
         )
         ctx.print(
             f"downloads: {downloads.get('downloaded_total', 0)} fetched, "

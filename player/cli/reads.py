@@ -136,6 +136,7 @@ def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
             ctx.print(f"  - {reason}")
     return EXIT_OK
 
+
 # --- plays -------------------------------------------------------------------
 
 
@@ -173,6 +174,7 @@ def _cmd_plays(args: argparse.Namespace, ctx: Context) -> int:
         )
     return EXIT_OK
 
+
 # --- status ------------------------------------------------------------------
 
 
@@ -203,12 +205,19 @@ def collect_status(ctx: Context, at: datetime) -> dict[str, Any]:
         with ctx.store_reader() as store:
             if store is not None:
                 status = PlayerStatus(
-                    at=at, state=store.device_state(), counts=store.counts(at), cache=cache,
+                    at=at,
+                    state=store.device_state(),
+                    counts=store.counts(at),
+                    cache=cache,
                     quarantined=tuple(store.quarantined_files(at)),
                 )
                 return {
-                    **local_json(status, enrolled=enrolled, data_dir=ctx.settings.data_dir,
-                                 database=ctx.settings.db_path),
+                    **local_json(
+                        status,
+                        enrolled=enrolled,
+                        data_dir=ctx.settings.data_dir,
+                        database=ctx.settings.db_path,
+                    ),
                     "database_migrating": False,
                 }
     except SchemaBehind:

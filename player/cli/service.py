@@ -23,8 +23,12 @@ def register_run(sub: Subparsers) -> None:
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 # Python level -> syslog priority (sd-daemon(3)): crit, err, warning, info, debug.
-_SYSLOG_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4),
-                      (logging.INFO, 6))
+_SYSLOG_PRIORITIES = (
+    (logging.CRITICAL, 2),
+    (logging.ERROR, 3),
+    (logging.WARNING, 4),
+    (logging.INFO, 6),
+)
 _LINE_BREAK_TEXT = " | "
 
 

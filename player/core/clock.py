@@ -202,14 +202,19 @@ def reference_time(state: ClockState, wall: datetime) -> datetime | None:
 
 
 def observe_server_time(
-    state: ClockState, server_time: datetime, sent_mono_s: float, received_mono_s: float,
+    state: ClockState,
+    server_time: datetime,
+    sent_mono_s: float,
+    received_mono_s: float,
     received_wall: datetime,
 ) -> DateVerdict:
     """Judge one API ``Date`` (rules at the top): adopt, refuse, or lower a poisoned bound."""
     server_time = clamp(server_time)
     if not plausible_time(server_time):
         return DateVerdict(
-            state, False, False,
+            state,
+            False,
+            False,
             f"Date {server_time.isoformat()} outside {BUILD_FLOOR.date()} .. "
             f"{LATEST_PLAUSIBLE.date()}",
         )
@@ -228,23 +233,25 @@ def observe_server_time(
         and not confirmed
     ):
         return DateVerdict(
-            seen, False, False,
+            seen,
+            False,
+            False,
             f"Date {server_time.isoformat()} is more than {MAX_FORWARD_STEP.days} d ahead of "
             f"{reference.isoformat()} (seen {count}/{CONFIRMATIONS} times)",
         )
     adopted = replace(
-        seen, offset_s=offset_s, offset_measured_mono=received_mono_s,
+        seen,
+        offset_s=offset_s,
+        offset_measured_mono=received_mono_s,
         base_s=received_wall.timestamp() - received_mono_s,
     )
     api_now = add_seconds(received_wall, offset_s)
     bound = adopted.lower_bound
-    if (
-        confirmed
-        and bound is not None
-        and (bound - api_now).total_seconds() > FLOOR_TOLERANCE_S
-    ):
+    if confirmed and bound is not None and (bound - api_now).total_seconds() > FLOOR_TOLERANCE_S:
         return DateVerdict(
-            replace(adopted, lower_bound=api_now), True, True,
+            replace(adopted, lower_bound=api_now),
+            True,
+            True,
             f"lower bound {bound.isoformat()} lowered to {api_now.isoformat()} "
             f"(API time confirmed {count} times)",
         )
@@ -276,7 +283,9 @@ def observe(state: ClockState, wall: datetime, mono_s: float) -> tuple[ClockStat
 
 
 def offset_from_date(
-    server_time: datetime, sent_mono_s: float, received_mono_s: float,
+    server_time: datetime,
+    sent_mono_s: float,
+    received_mono_s: float,
     received_wall: datetime,
 ) -> float:
     """Seconds to add to the wall clock, from a ``Date`` header and request timing."""
@@ -289,15 +298,16 @@ def offset_from_date(
 
 
 def apply_offset(
-    state: ClockState, server_time: datetime, sent_mono_s: float, received_mono_s: float,
+    state: ClockState,
+    server_time: datetime,
+    sent_mono_s: float,
+    received_mono_s: float,
     received_wall: datetime,
 ) -> ClockState:
     """Adopt the API's time as the offset (measured now)."""
     offset_s = offset_from_date(server_time, sent_mono_s, received_mono_s, received_wall)
     base_s = received_wall.timestamp() - received_mono_s
-    return replace(
-        state, offset_s=offset_s, offset_measured_mono=received_mono_s, base_s=base_s
-    )
+    return replace(state, offset_s=offset_s, offset_measured_mono=received_mono_s, base_s=base_s)
 
 
 def status(state: ClockState, wall: datetime, mono_s: float) -> ClockStatus:
@@ -324,7 +334,6 @@ def status(state: ClockState, wall: datetime, mono_s: float) -> ClockStatus:
         last_step_s=state.last_step_s,
         reason=reason,
     )
-
 
 
 IN_STEP_S = 1.0  # a ``Date`` header has 1 s resolution: below this the clocks agree

@@ -231,7 +231,12 @@ class Ramp:
 
 
 def crossfade(
-    cur_token: int, nxt_token: int, now_mono: float, fade: float, *, cur_capped: bool,
+    cur_token: int,
+    nxt_token: int,
+    now_mono: float,
+    fade: float,
+    *,
+    cur_capped: bool,
     cur_end_mono: float,
 ) -> tuple[list[Ramp], float]:
     """The ramps when the next item starts over the current one, and when the current is over.

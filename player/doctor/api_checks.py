@@ -64,9 +64,13 @@ def check_api(settings: Settings, probes: DoctorProbes) -> list[Check]:
     except ValueError as exc:
         # An old enrollment over plain http: the daemon plays its cache but sends nothing.
         return [
-            Check("api", "fail", f"{key}: {exc}, got {api_url!r}; not syncing",
-                  "enroll again with an https:// --api URL, or set [api] "
-                  "allow_insecure_http = true in the settings file"),
+            Check(
+                "api",
+                "fail",
+                f"{key}: {exc}, got {api_url!r}; not syncing",
+                "enroll again with an https:// --api URL, or set [api] "
+                "allow_insecure_http = true in the settings file",
+            ),
             unknown_clock,
         ]
     result = probe_manifest(settings, api_url, creds.device_token, probes)
@@ -96,7 +100,9 @@ def _api_verdict(status: int, request: str, api_url: str, mode_note: str | None)
         return Check("api", "warn" if mode_note else "pass", f"token ok (HTTP {status})", mode_note)
     if status in (408, 429) or status >= 500:
         return Check(
-            "api", "warn", f"API busy or down: {request} answered HTTP {status}",
+            "api",
+            "warn",
+            f"API busy or down: {request} answered HTTP {status}",
             "playing from cache",
         )
     return Check("api", "fail", f"unexpected HTTP {status} from {request}", "check api.url")
@@ -139,7 +145,10 @@ def probe_manifest(
     timeouts = ApiTimeouts(HTTP_TIMEOUT_S, HTTP_TIMEOUT_S, HTTP_TIMEOUT_S, HTTP_TIMEOUT_S)
     try:
         client = ControlApiClient(
-            api_url, token, transport=probes.http_transport, timeout_s=timeouts,
+            api_url,
+            token,
+            transport=probes.http_transport,
+            timeout_s=timeouts,
             user_agent="lomuz-player doctor",
             allow_insecure_http=settings.api.allow_insecure_http,
         )

@@ -44,7 +44,6 @@ def check_metrics_dir(settings: Settings) -> Check:
     return Check("metrics", "warn", summary, fix or None)
 
 
-
 def check_timesync(probes: DoctorProbes) -> Check:
     result = probes.run(
         ["timedatectl", "show", "-p", "NTPSynchronized", "--value"], COMMAND_TIMEOUT_S

@@ -71,8 +71,12 @@ def check_audio(
         if problem is not None:
             return Check("audio", "fail", problem, fix)
         return Check("audio", "pass", f"a test play reached the output ({devices.summary})")
-    return Check("audio", "warn", f"not checked yet by the player ({devices.summary})",
-                 "run doctor again in a minute")
+    return Check(
+        "audio",
+        "warn",
+        f"not checked yet by the player ({devices.summary})",
+        "run doctor again in a minute",
+    )
 
 
 def describe_audio_devices(environ: Mapping[str, str], probes: DoctorProbes) -> Check:

@@ -84,8 +84,9 @@ class DownloadManager:
         try:
             self.reprioritise()
         except Exception:  # start boundary: the daemon must start whatever is stored
-            log.exception("downloads: cannot plan from the stored catalogue; "
-                          "waiting for the next sync")
+            log.exception(
+                "downloads: cannot plan from the stored catalogue; waiting for the next sync"
+            )
         for n in range(self._concurrency):
             thread = threading.Thread(target=self._work, name=f"download-{n}", daemon=True)
             thread.start()
@@ -135,8 +136,12 @@ class DownloadManager:
                     self._size_conflicts_logged.add(key)
                     log.warning(
                         "downloads: %s is listed with size %d (assets %s) and %d (assets %s); "
-                        "fetching it as %d bytes", need.sha256[:12], kept.size_bytes,
-                        ", ".join(kept.asset_ids), need.size_bytes, ", ".join(need.asset_ids),
+                        "fetching it as %d bytes",
+                        need.sha256[:12],
+                        kept.size_bytes,
+                        ", ".join(kept.asset_ids),
+                        need.size_bytes,
+                        ", ".join(need.asset_ids),
                         kept.size_bytes,
                     )
                 continue
@@ -254,11 +259,18 @@ class DownloadManager:
             self._downloaded_bytes_total += result.transferred_bytes
             self._recent.append((self._clock.monotonic(), sha, result.size_bytes))
         if previous is not None and previous.failures:
-            log.info("download %s %s: recovered after %d failures", download_id, sha[:12],
-                     previous.failures)
+            log.info(
+                "download %s %s: recovered after %d failures",
+                download_id,
+                sha[:12],
+                previous.failures,
+            )
         log.info(
             "download %s %s: verified %d bytes%s",
-            download_id, sha[:12], result.size_bytes, " (resumed)" if result.resumed else "",
+            download_id,
+            sha[:12],
+            result.size_bytes,
+            " (resumed)" if result.resumed else "",
         )
         if self._on_file_ready is not None:
             self._on_file_ready(sha)

@@ -96,8 +96,9 @@ class Janitor:
             reverified, corrupt = self._reverify()
         if (corrupt or forgotten or adopted) and self._on_cache_changed is not None:
             self._on_cache_changed()
-        return JanitorReport(len(stale), adopted, forgotten, evicted, reverified, corrupt,
-                             storage_full)
+        return JanitorReport(
+            len(stale), adopted, forgotten, evicted, reverified, corrupt, storage_full
+        )
 
     def has_room_for(self, size_bytes: int) -> bool:
         """Make room for a download of ``size_bytes`` (evicting if allowed); False if none."""
@@ -200,21 +201,24 @@ class Janitor:
                 min_free_bytes=self._min_free_bytes,
                 free_bytes=self._cache.disk_free_bytes(),
                 pending_bytes=max(pending_bytes, pending_scheduled),
-                pending_scheduled_bytes=min(pending_scheduled, max(pending_bytes,
-                                                                   pending_scheduled)),
+                pending_scheduled_bytes=min(
+                    pending_scheduled, max(pending_bytes, pending_scheduled)
+                ),
             ),
         )
         for sha in plan.evict:
             self._cache.remove(sha)  # first: the space it frees may be what the store needs
             self._forget(sha)
         if plan.evict:
-            log.info("cache: evicted %d unreferenced files (%d bytes)", len(plan.evict),
-                     plan.freed_bytes)
+            log.info(
+                "cache: evicted %d unreferenced files (%d bytes)", len(plan.evict), plan.freed_bytes
+            )
         if plan.storage_full != self._storage_full:
             if plan.storage_full:
                 log.warning(
                     "cache: storage_full: the scheduled set needs %d bytes, capacity is %d (%s)",
-                    plan.scheduled_bytes, plan.capacity_bytes,
+                    plan.scheduled_bytes,
+                    plan.capacity_bytes,
                     self._limit(plan, sum(f.size_bytes for f in files)),
                 )
             else:
@@ -252,8 +256,10 @@ class Janitor:
                 corrupt.append(entry.sha256)
                 self._cache.remove(entry.sha256)
                 self._forget(entry.sha256)
-                log.warning("cache: %s failed re-verification; removed, will download again",
-                            entry.sha256[:12])
+                log.warning(
+                    "cache: %s failed re-verification; removed, will download again",
+                    entry.sha256[:12],
+                )
             if budget <= 0 or checked >= len(entries):
                 break
         return checked, tuple(corrupt)

@@ -111,19 +111,38 @@ class Jobs:
             interval_s = self.sync_interval_s()
             jitter_s = min(settings.sync.jitter_s, max(1, interval_s // 4))
             if network is not None:
-                scheduler.add_job(self._sync, "interval", args=("scheduled",),
-                                  seconds=interval_s, jitter=jitter_s, id="sync")
-                scheduler.add_job(network.telemetry.run_once, "interval",
-                                  seconds=settings.telemetry.interval_s,
-                                  jitter=min(5, settings.telemetry.interval_s // 4),
-                                  id="telemetry",
-                                  next_run_time=datetime.now(UTC) + timedelta(seconds=2))
-            scheduler.add_job(self._janitor_job, "interval", seconds=JANITOR_INTERVAL_S,
-                              jitter=30, id="janitor",
-                              next_run_time=datetime.now(UTC) + timedelta(seconds=20))
+                scheduler.add_job(
+                    self._sync,
+                    "interval",
+                    args=("scheduled",),
+                    seconds=interval_s,
+                    jitter=jitter_s,
+                    id="sync",
+                )
+                scheduler.add_job(
+                    network.telemetry.run_once,
+                    "interval",
+                    seconds=settings.telemetry.interval_s,
+                    jitter=min(5, settings.telemetry.interval_s // 4),
+                    id="telemetry",
+                    next_run_time=datetime.now(UTC) + timedelta(seconds=2),
+                )
+            scheduler.add_job(
+                self._janitor_job,
+                "interval",
+                seconds=JANITOR_INTERVAL_S,
+                jitter=30,
+                id="janitor",
+                next_run_time=datetime.now(UTC) + timedelta(seconds=20),
+            )
             if self._metrics is not None:
-                scheduler.add_job(self._metrics, "interval", seconds=METRICS_INTERVAL_S,
-                                  id="metrics", next_run_time=datetime.now(UTC))
+                scheduler.add_job(
+                    self._metrics,
+                    "interval",
+                    seconds=METRICS_INTERVAL_S,
+                    id="metrics",
+                    next_run_time=datetime.now(UTC),
+                )
             scheduler.start()
             self._scheduler = scheduler
             self._interval_s = interval_s
@@ -131,8 +150,11 @@ class Jobs:
 
     def rearm_if_interval_changed(self, interval_s: int | None) -> None:
         """After a sync: a new ``sync_interval_s`` from the API re-arms the jobs."""
-        if interval_s is not None and self._interval_s is not None \
-                and interval_s != self._interval_s:
+        if (
+            interval_s is not None
+            and self._interval_s is not None
+            and interval_s != self._interval_s
+        ):
             self.arm()
 
     def rearm_soon(self) -> None:
@@ -148,8 +170,9 @@ class Jobs:
             if self._scheduler is None or decision.next_boundary_at is None:
                 return
             wall_at = datetime.now(UTC) + (decision.next_boundary_at - clock.now())
-            self._scheduler.add_job(self._boundary_job, "date", run_date=wall_at,
-                                    id="boundary", replace_existing=True)
+            self._scheduler.add_job(
+                self._boundary_job, "date", run_date=wall_at, id="boundary", replace_existing=True
+            )
 
     def stop(self) -> None:
         with self._lock:

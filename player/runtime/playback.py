@@ -304,7 +304,9 @@ class PlaybackLoop:
         item.started_at = self._clock.now()
         item.started_mono = self._clock.monotonic()
         item.end_mono, item.capped = timing.projected_end(
-            item.started_mono, item.length_ms, item.decision.play_duration_ms,
+            item.started_mono,
+            item.length_ms,
+            item.decision.play_duration_ms,
             DEFAULT_ITEM_DURATION_MS,
         )
         item.audio_check_mono = timing.audio_check_at(
@@ -429,8 +431,12 @@ class PlaybackLoop:
         assert cur.end_mono is not None
         fade = self._fade_s(cur, nxt)
         ramps, cur.tail_end_mono = timing.crossfade(
-            cur.token, nxt.token, self._clock.monotonic(), fade,
-            cur_capped=cur.capped, cur_end_mono=cur.end_mono,
+            cur.token,
+            nxt.token,
+            self._clock.monotonic(),
+            fade,
+            cur_capped=cur.capped,
+            cur_end_mono=cur.end_mono,
         )
         if fade > 0:
             self._output.set_gain(nxt.token, 0.0)
@@ -449,9 +455,7 @@ class PlaybackLoop:
         if item is not None:
             self._output.stop(item.token)
 
-    def _failed(
-        self, item: Item, reason: str, pause: bool = True, *, logged: bool = False
-    ) -> None:
+    def _failed(self, item: Item, reason: str, pause: bool = True, *, logged: bool = False) -> None:
         """Record an error play, quarantine the file, back off a little, move on."""
         self._failures += 1
         self._plays.record(item, Outcome.ERROR)

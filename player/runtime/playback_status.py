@@ -60,12 +60,15 @@ class PlaybackStatus:
             if self._audio_output != "none":
                 log.error(
                     "%s; plays are recorded as errors and playback retries every %.0f s at most",
-                    problem, NO_AUDIO_RETRY_MAX_S,
+                    problem,
+                    NO_AUDIO_RETRY_MAX_S,
                 )
             self.transition("no audio output")
         self._audio_output, self._audio_problem = state, problem
         with self._lock:
             self._now_playing = replace(
-                self._now_playing, audio_output=state, audio_problem=problem,
+                self._now_playing,
+                audio_output=state,
+                audio_problem=problem,
                 state="no_audio" if problem is not None else self._now_playing.state,
             )

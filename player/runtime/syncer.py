@@ -108,8 +108,11 @@ class Syncer:
             value = MAX_SYNC_INTERVAL_S
         healed = min(max(value, MIN_SYNC_INTERVAL_S), MAX_SYNC_INTERVAL_S)
         if str(healed) != raw:
-            log.warning("stored sync_interval_s %s is out of range: using %d until the next "
-                        "sync", raw[:40], healed)
+            log.warning(
+                "stored sync_interval_s %s is out of range: using %d until the next sync",
+                raw[:40],
+                healed,
+            )
             self._state.set_sync_interval_s(healed)
 
     def sync_once(self) -> SyncOutcome:
@@ -123,8 +126,12 @@ class Syncer:
             except PlayerError as exc:
                 self._state.record_sync_error(_storable(f"{type(exc).__name__}: {exc}"))
                 if not self._failing and isinstance(exc, StoreFull):
-                    log.warning("sync %s: cannot apply the manifest: %s; the previous state "
-                                "stays, retried at the next sync", sync_id, exc)
+                    log.warning(
+                        "sync %s: cannot apply the manifest: %s; the previous state "
+                        "stays, retried at the next sync",
+                        sync_id,
+                        exc,
+                    )
                 elif not self._failing:
                     log.warning("sync %s: failing: %s", sync_id, exc)
                 self._failing = True
@@ -152,19 +159,33 @@ class Syncer:
             # persist its bound and notify a step (never in now()).
             self._clock.observe_server_time(server_time)
         if fetch.not_modified or fetch.body is None:
-            return SyncOutcome(sync_id, False, False, since, None, None,
-                               self._clock.monotonic() - started)
+            return SyncOutcome(
+                sync_id, False, False, since, None, None, self._clock.monotonic() - started
+            )
         manifest = decode_manifest(fetch.body)
         applied = self._catalogue.apply_manifest(manifest)
         log.info(
             "sync %s: applied %s manifest %s (assets +%d -%d, playlists +%d -%d, "
             "schedules +%d -%d)",
-            sync_id, "full" if applied.full else "delta", applied.cursor,
-            applied.assets_upserted, applied.assets_removed, applied.playlists_upserted,
-            applied.playlists_removed, applied.schedules_upserted, applied.schedules_removed,
+            sync_id,
+            "full" if applied.full else "delta",
+            applied.cursor,
+            applied.assets_upserted,
+            applied.assets_removed,
+            applied.playlists_upserted,
+            applied.playlists_removed,
+            applied.schedules_upserted,
+            applied.schedules_removed,
         )
-        return SyncOutcome(sync_id, True, applied.full, applied.cursor, applied,
-                           manifest.sync_interval_s, self._clock.monotonic() - started)
+        return SyncOutcome(
+            sync_id,
+            True,
+            applied.full,
+            applied.cursor,
+            applied,
+            manifest.sync_interval_s,
+            self._clock.monotonic() - started,
+        )
 
 
 def _storable(text: str) -> str:

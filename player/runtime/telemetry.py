@@ -94,9 +94,7 @@ class TelemetryUploader:
             return
         self.refused_total += len(ack.rejected)
         shown = ", ".join(f"{play_id}: {code}" for play_id, code in ack.rejected[:5])
-        log.warning(
-            "telemetry: the API refuses %d plays (%s); set aside", len(ack.rejected), shown
-        )
+        log.warning("telemetry: the API refuses %d plays (%s); set aside", len(ack.rejected), shown)
 
     def send_status(self) -> None:
         self._client.post_telemetry(dict(self._status()))

@@ -100,8 +100,12 @@ class CatalogueStore:
         """Every file the catalogue references, one entry per sha256."""
         query = (
             select(
-                t.assets.c.sha256, t.assets.c.size_bytes, t.assets.c.url, t.assets.c.id,
-                t.assets.c.emergency, t.files.c.present,
+                t.assets.c.sha256,
+                t.assets.c.size_bytes,
+                t.assets.c.url,
+                t.assets.c.id,
+                t.assets.c.emergency,
+                t.files.c.present,
             )
             .select_from(t.assets.outerjoin(t.files, t.files.c.sha256 == t.assets.c.sha256))
             .order_by(t.assets.c.sha256, t.assets.c.id)
@@ -112,16 +116,24 @@ class CatalogueStore:
                 if needs and needs[-1].sha256 == row.sha256:
                     prev = needs[-1]
                     needs[-1] = FileNeed(
-                        sha256=prev.sha256, size_bytes=prev.size_bytes, url=prev.url,
-                        asset_ids=(*prev.asset_ids, row.id), present=prev.present,
+                        sha256=prev.sha256,
+                        size_bytes=prev.size_bytes,
+                        url=prev.url,
+                        asset_ids=(*prev.asset_ids, row.id),
+                        present=prev.present,
                         emergency=prev.emergency or bool(row.emergency),
                     )
                 else:
-                    needs.append(FileNeed(
-                        sha256=row.sha256, size_bytes=row.size_bytes, url=row.url,
-                        asset_ids=(row.id,), present=bool(row.present),
-                        emergency=bool(row.emergency),
-                    ))
+                    needs.append(
+                        FileNeed(
+                            sha256=row.sha256,
+                            size_bytes=row.size_bytes,
+                            url=row.url,
+                            asset_ids=(row.id,),
+                            present=bool(row.present),
+                            emergency=bool(row.emergency),
+                        )
+                    )
         return needs
 
     def all_assets(self) -> list[Asset]:
@@ -148,9 +160,7 @@ class CatalogueStore:
                 assets={a.id: a for a in load_assets(conn)},
                 playlists={p.id: p for p in load_playlists(conn)},
                 schedules=tuple(load_schedules(conn)),
-                files={
-                    row.sha256: file_from_row(row) for row in conn.execute(select(t.files))
-                },
+                files={row.sha256: file_from_row(row) for row in conn.execute(select(t.files))},
                 rotation=rotation,
                 last_asset_id=stored_last_asset(conn)[0],
             )
@@ -231,13 +241,17 @@ def _upsert_assets(conn: Connection, assets: Sequence[Asset]) -> None:
 
 
 def _upsert_playlists(conn: Connection, playlists: Sequence[Playlist]) -> None:
-    _upsert(conn, t.playlists, [
-        {"id": p.id, "name": p.name, "version": p.version} for p in playlists
-    ])
+    _upsert(
+        conn, t.playlists, [{"id": p.id, "name": p.name, "version": p.version} for p in playlists]
+    )
     _delete_ids(conn, t.playlist_items.c.playlist_id, [p.id for p in playlists])
     items = [
-        {"playlist_id": p.id, "position": pos, "asset_id": item.asset_id,
-         "duration_ms": item.duration_ms}
+        {
+            "playlist_id": p.id,
+            "position": pos,
+            "asset_id": item.asset_id,
+            "duration_ms": item.duration_ms,
+        }
         for p in playlists
         for pos, item in enumerate(p.items)
     ]
@@ -270,8 +284,7 @@ def _collect_garbage(conn: Connection) -> None:
         "DELETE FROM playlists WHERE id NOT IN (SELECT playlist_id FROM schedules)"
     )
     conn.exec_driver_sql(
-        "DELETE FROM assets WHERE emergency = 0 "
-        "AND id NOT IN (SELECT asset_id FROM playlist_items)"
+        "DELETE FROM assets WHERE emergency = 0 AND id NOT IN (SELECT asset_id FROM playlist_items)"
     )
     conn.exec_driver_sql(
         "DELETE FROM rotation WHERE NOT EXISTS (SELECT 1 FROM playlist_items AS pi "

@@ -125,7 +125,8 @@ class Database:
             log.warning(
                 "store: cannot open %s (%s): playing from an empty in-memory stand-in "
                 "(the built-in jingle) until it can be opened; plays wait in memory",
-                db_path, exc,
+                db_path,
+                exc,
             )
             return cls._open_stand_in(db_path, deferred)
 
@@ -159,7 +160,8 @@ class Database:
             raise
         log.warning(
             "store: %s opened in exclusive mode (no room for its -shm): read commands "
-            "(status, next, plays) cannot read it until the player restarts", db_path,
+            "(status, next, plays) cannot read it until the player restarts",
+            db_path,
         )
         return db
 
@@ -256,7 +258,8 @@ class Database:
             if lost:
                 log.error(
                     "store: %d plays could not be written (the filesystem is full) and are "
-                    "lost with this process", lost,
+                    "lost with this process",
+                    lost,
                 )
         self._engine.dispose()
         if self._stand_in_keeper is not None:
@@ -357,6 +360,7 @@ class Database:
 
     def set_state(self, key: str, value: str) -> None:
         """Store a small state value; kept in memory (and retried) when the disk is full."""
+
         def write() -> None:
             with self.write() as conn:
                 set_state(conn, key, value)

@@ -136,7 +136,8 @@ class Decisions:
                     continue
                 params = {"playlist_id": schedule.playlist_id, "at": at_us}
                 kept = {
-                    position: start for (playlist_id, position), start in overlay.items()
+                    position: start
+                    for (playlist_id, position), start in overlay.items()
                     if playlist_id == schedule.playlist_id
                 }
                 rows = conn.execute(SQL_NEXT_ITEMS, {**params, "limit": len(kept) + 1})
@@ -146,9 +147,14 @@ class Decisions:
                     continue
                 asset = asset_from_row(row)
                 return rules.playlist_decision(
-                    at, schedule, row.position, asset,
-                    item=PlaylistItem(asset.id, row.item_duration_ms), last_played_at=last,
-                    reasons=reasons, boundary=boundary,
+                    at,
+                    schedule,
+                    row.position,
+                    asset,
+                    item=PlaylistItem(asset.id, row.item_duration_ms),
+                    last_played_at=last,
+                    reasons=reasons,
+                    boundary=boundary,
                 )
             if not schedules:
                 reasons.append("no schedules")

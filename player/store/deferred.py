@@ -171,8 +171,7 @@ class DeferredWrites:
                 (e.playlist_id, e.position, e.asset_id, e.started_at, e.source)
                 for e in self._started
             ] + [
-                (d.play.playlist_id, d.position, d.play.asset_id, d.play.started_at,
-                 d.play.source)
+                (d.play.playlist_id, d.position, d.play.asset_id, d.play.started_at, d.play.source)
                 for d in self._plays
             ]
         for playlist_id, position, asset_id, started_at, source in entries:
@@ -214,14 +213,22 @@ class DeferredWrites:
 
     # -- writing back ----------------------------------------------------------------
 
-    def peek(self, max_plays: int) -> tuple[list[StartedEntry], dict[str, str],
-                                            list[DeferredPlay], int]:
+    def peek(
+        self, max_plays: int
+    ) -> tuple[list[StartedEntry], dict[str, str], list[DeferredPlay], int]:
         with self._lock:
-            return (list(self._started), dict(self._state),
-                    list(self._plays)[:max_plays], self._overflowed)
+            return (
+                list(self._started),
+                dict(self._state),
+                list(self._plays)[:max_plays],
+                self._overflowed,
+            )
 
     def written(
-        self, started: list[StartedEntry], state: dict[str, str], plays: list[DeferredPlay],
+        self,
+        started: list[StartedEntry],
+        state: dict[str, str],
+        plays: list[DeferredPlay],
         overflowed: int,
     ) -> None:
         """What ``peek`` returned is in the database now (other threads may have added)."""
@@ -263,14 +270,19 @@ class DeferredWrites:
                 "store: the filesystem %s is full (%s bytes free; %s): up to %d plays are "
                 "kept in memory (older ones dropped and counted), rotation and state keys "
                 "too; the clock bound, status keys and syncs wait; retrying every %.0f s",
-                mount, free_text, reason, self.max_plays, self._retry_interval_s,
+                mount,
+                free_text,
+                reason,
+                self.max_plays,
+                self._retry_interval_s,
             )
         else:
             log.debug("store: still full: %s", reason)
         where = self._db_path or "the database"
         error = StoreFull(
             f"database or disk is full: {mount} has {free_text} bytes free (writing {where})",
-            path=mount, free_bytes=free,
+            path=mount,
+            free_bytes=free,
         )
         with self._lock:
             self._last_error = error
@@ -300,8 +312,11 @@ class DeferredWrites:
         mount, free = filesystem_of(self._db_path) if self._db_path else ("memory", None)
         log.info(
             "store: space is back on %s (%s bytes free): %d plays kept in memory were "
-            "written, %d dropped (counted)", mount, "unknown" if free is None else free,
-            written, dropped,
+            "written, %d dropped (counted)",
+            mount,
+            "unknown" if free is None else free,
+            written,
+            dropped,
         )
 
     def lost_at_close(self) -> int:
@@ -315,7 +330,10 @@ class DeferredWrites:
 
 def started_kwargs(entry: StartedEntry) -> dict[str, Any]:
     return {
-        "asset_id": entry.asset_id, "sha256": entry.sha256, "source": entry.source,
-        "started_at": entry.started_at, "playlist_id": entry.playlist_id,
+        "asset_id": entry.asset_id,
+        "sha256": entry.sha256,
+        "source": entry.source,
+        "started_at": entry.started_at,
+        "playlist_id": entry.playlist_id,
         "position": entry.position,
     }

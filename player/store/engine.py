@@ -77,8 +77,12 @@ def file_engine(db_path: Path, *, exclusive: bool) -> Engine:
     connect_args = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
     if exclusive:  # one connection: a second one would be locked out by the first
         engine = create_engine(
-            f"sqlite+pysqlite:///{db_path}", connect_args=connect_args,
-            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+            f"sqlite+pysqlite:///{db_path}",
+            connect_args=connect_args,
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
         )
         event.listen(engine, "connect", _on_connect_exclusive)
     else:
@@ -115,7 +119,6 @@ def check_schema_readable(conn: Connection, db_path: Path) -> None:
     problem = schema_problem(read_only_revisions(dbapi(conn)), db_path)
     if problem is not None:
         raise StoreError(problem)
-
 
 
 def dbapi(conn: Connection) -> sqlite3.Connection:

@@ -43,7 +43,8 @@ class FileIndex:
         """The file left the cache (evicted or damaged); quarantine is kept."""
         with self._db.write() as conn:
             conn.execute(
-                update(t.files).where(t.files.c.sha256 == sha256)
+                update(t.files)
+                .where(t.files.c.sha256 == sha256)
                 .values(present=False, verified_at=None)
             )
 
@@ -55,8 +56,11 @@ class FileIndex:
                 select(t.assets.c.size_bytes).where(t.assets.c.sha256 == sha256).limit(1)
             ).scalar()
             stmt = sqlite_insert(t.files).values(
-                sha256=sha256, size_bytes=size or 0, present=False,
-                quarantined_until=until, quarantine_reason=reason,
+                sha256=sha256,
+                size_bytes=size or 0,
+                present=False,
+                quarantined_until=until,
+                quarantine_reason=reason,
             )
             conn.execute(
                 stmt.on_conflict_do_update(

@@ -94,7 +94,9 @@ class Outbox:
         """Plays not yet uploaded, oldest first."""
         with self._db.read() as conn:
             rows = conn.execute(
-                select(t.plays).where(t.plays.c.uploaded.is_(False)).order_by(t.plays.c.seq)
+                select(t.plays)
+                .where(t.plays.c.uploaded.is_(False))
+                .order_by(t.plays.c.seq)
                 .limit(limit)
             ).all()
         return [play_from_row(row) for row in rows]
@@ -102,9 +104,7 @@ class Outbox:
     def mark_plays_uploaded(self, play_ids: Sequence[str]) -> None:
         with self._db.write() as conn:
             for chunk in chunks(play_ids):
-                conn.execute(
-                    update(t.plays).where(t.plays.c.id.in_(chunk)).values(uploaded=True)
-                )
+                conn.execute(update(t.plays).where(t.plays.c.id.in_(chunk)).values(uploaded=True))
 
     def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
         """The local proof-of-play log, newest last, with the uploaded flag."""
@@ -156,14 +156,22 @@ class Outbox:
         if playlist_position is None:
             playlist_position = started_position(conn, play)
         mark_started_in(
-            conn, asset_id=play.asset_id, sha256=play.sha256, source=play.source,
-            started_at=play.started_at, playlist_id=play.playlist_id,
+            conn,
+            asset_id=play.asset_id,
+            sha256=play.sha256,
+            source=play.source,
+            started_at=play.started_at,
+            playlist_id=play.playlist_id,
             position=playlist_position,
         )
 
     def write_back(
-        self, conn: Connection, started: list[StartedEntry], state: dict[str, str],
-        plays: list[DeferredPlay], overflowed: int,
+        self,
+        conn: Connection,
+        started: list[StartedEntry],
+        state: dict[str, str],
+        plays: list[DeferredPlay],
+        overflowed: int,
     ) -> None:
         """What a full filesystem kept in memory, in its original order (``flush_deferred``)."""
         write_back_started(conn, started)

@@ -185,9 +185,7 @@ def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
     """The device state, typed: the one reader of these keys (``DeviceStateStore``
     and ``StoreReader`` pass their ``get_state``; so does a test)."""
     device = get_state(KEY_DEVICE)
-    shown = tuple(
-        (key, value) for key in SHOWN_STATE_KEYS if (value := get_state(key)) is not None
-    )
+    shown = tuple((key, value) for key in SHOWN_STATE_KEYS if (value := get_state(key)) is not None)
     return DeviceState(
         cursor=get_state(KEY_CURSOR),
         device=None if device is None else device_from_json(device),
@@ -216,15 +214,14 @@ def read_counts(connection: sqlite3.Connection, at: datetime | None) -> StoreCou
 
     ``at`` None counts every quarantine ever set.
     """
+
     def count(sql: str, *params: object) -> int:
         return int(connection.execute(sql, params).fetchone()[0])
 
     if at is None:
         quarantined = count("SELECT count(*) FROM files WHERE quarantined_until IS NOT NULL")
     else:
-        quarantined = count(
-            "SELECT count(*) FROM files WHERE quarantined_until > ?", to_micros(at)
-        )
+        quarantined = count("SELECT count(*) FROM files WHERE quarantined_until > ?", to_micros(at))
     return StoreCounts(
         assets=count("SELECT count(*) FROM assets"),
         playlists=count("SELECT count(*) FROM playlists"),
@@ -251,18 +248,27 @@ def read_quarantined_files(connection: sqlite3.Connection, at: datetime) -> list
 
     return [
         FileState(
-            sha256=sha256, size_bytes=size_bytes, present=bool(present),
-            verified_at=instant(verified_at), quarantined_until=instant(quarantined_until),
-            quarantine_reason=reason, last_played_at=instant(last_played_at),
+            sha256=sha256,
+            size_bytes=size_bytes,
+            present=bool(present),
+            verified_at=instant(verified_at),
+            quarantined_until=instant(quarantined_until),
+            quarantine_reason=reason,
+            last_played_at=instant(last_played_at),
         )
-        for sha256, size_bytes, present, verified_at, quarantined_until, reason, last_played_at
-        in rows
+        for (
+            sha256,
+            size_bytes,
+            present,
+            verified_at,
+            quarantined_until,
+            reason,
+            last_played_at,
+        ) in rows
     ]
 
 
-def read_local_plays(
-    connection: sqlite3.Connection, limit: int | None
-) -> list[tuple[Play, bool]]:
+def read_local_plays(connection: sqlite3.Connection, limit: int | None) -> list[tuple[Play, bool]]:
     """The local proof-of-play log, newest last (the newest ``limit``), with the uploaded flag."""
     rows = connection.execute(
         "SELECT id, asset_id, sha256, started_at, ended_at, source, outcome, schedule_id, "
@@ -272,15 +278,30 @@ def read_local_plays(
     return [
         (
             Play(
-                id=play_id, asset_id=asset_id, sha256=sha256,
-                started_at=from_micros(started_at), ended_at=from_micros(ended_at),
-                source=Tier(source), outcome=Outcome(outcome),
-                schedule_id=schedule_id, playlist_id=playlist_id,
+                id=play_id,
+                asset_id=asset_id,
+                sha256=sha256,
+                started_at=from_micros(started_at),
+                ended_at=from_micros(ended_at),
+                source=Tier(source),
+                outcome=Outcome(outcome),
+                schedule_id=schedule_id,
+                playlist_id=playlist_id,
             ),
             bool(uploaded),
         )
-        for (play_id, asset_id, sha256, started_at, ended_at, source, outcome, schedule_id,
-             playlist_id, uploaded) in reversed(rows)
+        for (
+            play_id,
+            asset_id,
+            sha256,
+            started_at,
+            ended_at,
+            source,
+            outcome,
+            schedule_id,
+            playlist_id,
+            uploaded,
+        ) in reversed(rows)
     ]
 
 
@@ -347,9 +368,9 @@ class StoreReader:
         return self.get_state(KEY_CLOCK_LOWER_BOUND)
 
     def device_state(self) -> DeviceState:
-        return self._guarded(lambda: read_device_state(
-            lambda key: read_state(self._connection, key)
-        ))
+        return self._guarded(
+            lambda: read_device_state(lambda key: read_state(self._connection, key))
+        )
 
     def counts(self, at: datetime | None = None) -> StoreCounts:
         return self._guarded(lambda: read_counts(self._connection, at))

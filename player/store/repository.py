@@ -64,7 +64,9 @@ class PlayerStore:
         if outbox_max_rows < 1:
             raise ValueError(f"outbox_max_rows must be >= 1, got {outbox_max_rows}")
         db = Database.open(
-            db_path, memory_if_full=memory_if_full, max_deferred_plays=max_deferred_plays,
+            db_path,
+            memory_if_full=memory_if_full,
+            max_deferred_plays=max_deferred_plays,
             retry_interval_s=retry_interval_s,
         )
         return cls(db, outbox_max_rows)

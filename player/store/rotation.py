@@ -78,21 +78,32 @@ class Rotation:
         def write() -> None:
             with self._db.write() as conn:
                 mark_started_in(
-                    conn, asset_id=asset_id, sha256=sha256, source=source,
-                    started_at=started_at, playlist_id=playlist_id, position=playlist_position,
+                    conn,
+                    asset_id=asset_id,
+                    sha256=sha256,
+                    source=source,
+                    started_at=started_at,
+                    playlist_id=playlist_id,
+                    position=playlist_position,
                 )
                 remember_started(conn, playlist_id, playlist_position, asset_id, started_at)
                 if play_id is not None and planned_end_at is not None:
-                    add_in_progress(conn, {
-                        "id": play_id, "asset_id": asset_id, "sha256": sha256,
-                        "source": source.value, "schedule_id": schedule_id,
-                        "playlist_id": playlist_id, "position": playlist_position,
-                        "started_us": to_micros(started_at),
-                        "planned_end_us": to_micros(max(planned_end_at, started_at)),
-                    })
+                    add_in_progress(
+                        conn,
+                        {
+                            "id": play_id,
+                            "asset_id": asset_id,
+                            "sha256": sha256,
+                            "source": source.value,
+                            "schedule_id": schedule_id,
+                            "playlist_id": playlist_id,
+                            "position": playlist_position,
+                            "started_us": to_micros(started_at),
+                            "planned_end_us": to_micros(max(planned_end_at, started_at)),
+                        },
+                    )
 
-        entry = StartedEntry(asset_id, sha256, source, started_at, playlist_id,
-                             playlist_position)
+        entry = StartedEntry(asset_id, sha256, source, started_at, playlist_id, playlist_position)
         self._db.write_or_keep(write, lambda: self._db.deferred.keep_started(entry))
 
     def mark_alive(self, at: datetime) -> None:
@@ -138,8 +149,9 @@ class Rotation:
                 try:
                     play = interrupted_play(entry, known_alive_at)
                 except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("store: dropping an unreadable in-progress record %r: %s",
-                                entry, exc)
+                    log.warning(
+                        "store: dropping an unreadable in-progress record %r: %s", entry, exc
+                    )
                     continue
                 position = entry.get("position")
                 self._outbox.insert_in(conn, play, position if isinstance(position, int) else None)
@@ -182,7 +194,9 @@ def started_position(conn: Connection, play: Play) -> int | None:
         return None
     playlist_id, position, asset_id, started_us = json.loads(raw)
     same = (playlist_id, asset_id, started_us) == (
-        play.playlist_id, play.asset_id, to_micros(play.started_at)
+        play.playlist_id,
+        play.asset_id,
+        to_micros(play.started_at),
     )
     return position if same and isinstance(position, int) else None
 
@@ -232,13 +246,17 @@ def _advance_rotation(
         .values(last_played_at=started_at)
     )
     stmt = sqlite_insert(t.rotation).values(
-        playlist_id=playlist_id, position=position, asset_id=asset_id,
+        playlist_id=playlist_id,
+        position=position,
+        asset_id=asset_id,
         last_played_at=started_at,
     )
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=[t.rotation.c.playlist_id, t.rotation.c.position],
-        set_={"asset_id": asset_id, "last_played_at": started_at},
-    ))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.rotation.c.playlist_id, t.rotation.c.position],
+            set_={"asset_id": asset_id, "last_played_at": started_at},
+        )
+    )
 
 
 def in_progress(conn: Connection) -> list[dict[str, Any]]:
@@ -279,29 +297,41 @@ def interrupted_play(entry: dict[str, Any], known_alive_at: datetime | None) -> 
         alive.append(known_alive_at)
     ended_at = min(planned_end_at, max(alive))
     return Play(
-        id=str(entry["id"]), asset_id=str(entry["asset_id"]), sha256=str(entry["sha256"]),
-        started_at=started_at, ended_at=max(started_at, ended_at), source=Tier(entry["source"]),
-        outcome=Outcome.SKIPPED, schedule_id=entry.get("schedule_id"),
+        id=str(entry["id"]),
+        asset_id=str(entry["asset_id"]),
+        sha256=str(entry["sha256"]),
+        started_at=started_at,
+        ended_at=max(started_at, ended_at),
+        source=Tier(entry["source"]),
+        outcome=Outcome.SKIPPED,
+        schedule_id=entry.get("schedule_id"),
         playlist_id=entry.get("playlist_id"),
     )
 
 
 def remember_started(
-    conn: Connection, playlist_id: str | None, position: int | None, asset_id: str,
+    conn: Connection,
+    playlist_id: str | None,
+    position: int | None,
+    asset_id: str,
     started_at: datetime,
 ) -> None:
     """The item ``mark_started`` was told of, so ``record_play`` finds its position."""
-    set_state(conn, KEY_LAST_STARTED, json.dumps(
-        [playlist_id, position, asset_id, to_micros(started_at)]
-    ))
+    set_state(
+        conn, KEY_LAST_STARTED, json.dumps([playlist_id, position, asset_id, to_micros(started_at)])
+    )
 
 
 def write_back_started(conn: Connection, started: list[StartedEntry]) -> None:
     """Starts a full filesystem kept in memory, in order (the deferred write-back)."""
     for entry in started:
         mark_started_in(
-            conn, asset_id=entry.asset_id, sha256=entry.sha256, source=entry.source,
-            started_at=entry.started_at, playlist_id=entry.playlist_id,
+            conn,
+            asset_id=entry.asset_id,
+            sha256=entry.sha256,
+            source=entry.source,
+            started_at=entry.started_at,
+            playlist_id=entry.playlist_id,
             position=entry.position,
         )
     if started:

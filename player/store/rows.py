@@ -30,72 +30,117 @@ def asset_from_row(row: Any) -> Asset:
         return from_micros(int(value))
 
     return Asset(
-        id=row.id, sha256=row.sha256, size_bytes=row.size_bytes,
-        media_type=MediaType(row.media_type), content_type=row.content_type, title=row.title,
-        duration_ms=row.duration_ms, valid_from=instant(row.valid_from),
-        valid_until=instant(row.valid_until), emergency=bool(row.emergency), url=row.url,
+        id=row.id,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        media_type=MediaType(row.media_type),
+        content_type=row.content_type,
+        title=row.title,
+        duration_ms=row.duration_ms,
+        valid_from=instant(row.valid_from),
+        valid_until=instant(row.valid_until),
+        emergency=bool(row.emergency),
+        url=row.url,
     )
 
 
 def file_from_row(row: Any) -> FileState:
     return FileState(
-        sha256=row.sha256, size_bytes=row.size_bytes, present=bool(row.present),
-        verified_at=row.verified_at, quarantined_until=row.quarantined_until,
-        quarantine_reason=row.quarantine_reason, last_played_at=row.last_played_at,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        present=bool(row.present),
+        verified_at=row.verified_at,
+        quarantined_until=row.quarantined_until,
+        quarantine_reason=row.quarantine_reason,
+        last_played_at=row.last_played_at,
     )
 
 
 def schedule_from_row(row: Any) -> Schedule:
     return Schedule(
-        id=row.id, playlist_id=row.playlist_id, target=TargetKind(row.target),
+        id=row.id,
+        playlist_id=row.playlist_id,
+        target=TargetKind(row.target),
         priority=row.priority,
         days=frozenset(int(d) for d in row.days.split(",") if d),
-        start_minute=row.start_minute, end_minute=row.end_minute,
-        valid_from=row.valid_from, valid_until=row.valid_until,
-        created_at=row.created_at, version=row.version,
+        start_minute=row.start_minute,
+        end_minute=row.end_minute,
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        created_at=row.created_at,
+        version=row.version,
     )
 
 
 def play_from_row(row: Any) -> Play:
     return Play(
-        id=row.id, asset_id=row.asset_id, sha256=row.sha256, started_at=row.started_at,
-        ended_at=row.ended_at, source=Tier(row.source), outcome=Outcome(row.outcome),
-        schedule_id=row.schedule_id, playlist_id=row.playlist_id,
+        id=row.id,
+        asset_id=row.asset_id,
+        sha256=row.sha256,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        source=Tier(row.source),
+        outcome=Outcome(row.outcome),
+        schedule_id=row.schedule_id,
+        playlist_id=row.playlist_id,
     )
 
 
 def play_to_row(play: Play) -> dict[str, Any]:
     return {
-        "id": play.id, "asset_id": play.asset_id, "sha256": play.sha256,
-        "started_at": play.started_at, "ended_at": play.ended_at,
-        "source": play.source.value, "outcome": play.outcome.value,
-        "schedule_id": play.schedule_id, "playlist_id": play.playlist_id, "uploaded": False,
+        "id": play.id,
+        "asset_id": play.asset_id,
+        "sha256": play.sha256,
+        "started_at": play.started_at,
+        "ended_at": play.ended_at,
+        "source": play.source.value,
+        "outcome": play.outcome.value,
+        "schedule_id": play.schedule_id,
+        "playlist_id": play.playlist_id,
+        "uploaded": False,
     }
 
 
 def asset_to_row(a: Asset) -> dict[str, Any]:
     return {
-        "id": a.id, "sha256": a.sha256, "size_bytes": a.size_bytes,
-        "media_type": a.media_type.value, "content_type": a.content_type, "title": a.title,
-        "duration_ms": a.duration_ms, "valid_from": a.valid_from,
-        "valid_until": a.valid_until, "emergency": a.emergency, "url": a.url,
+        "id": a.id,
+        "sha256": a.sha256,
+        "size_bytes": a.size_bytes,
+        "media_type": a.media_type.value,
+        "content_type": a.content_type,
+        "title": a.title,
+        "duration_ms": a.duration_ms,
+        "valid_from": a.valid_from,
+        "valid_until": a.valid_until,
+        "emergency": a.emergency,
+        "url": a.url,
     }
 
 
 def schedule_to_row(s: Schedule) -> dict[str, Any]:
     return {
-        "id": s.id, "playlist_id": s.playlist_id, "target": s.target.value,
-        "priority": s.priority, "days": ",".join(str(d) for d in sorted(s.days)),
-        "start_minute": s.start_minute, "end_minute": s.end_minute,
-        "valid_from": s.valid_from, "valid_until": s.valid_until,
-        "created_at": s.created_at, "version": s.version,
+        "id": s.id,
+        "playlist_id": s.playlist_id,
+        "target": s.target.value,
+        "priority": s.priority,
+        "days": ",".join(str(d) for d in sorted(s.days)),
+        "start_minute": s.start_minute,
+        "end_minute": s.end_minute,
+        "valid_from": s.valid_from,
+        "valid_until": s.valid_until,
+        "created_at": s.created_at,
+        "version": s.version,
     }
 
 
 def device_to_json(device: DeviceInfo) -> str:
     return json.dumps(
-        {"id": device.id, "name": device.name, "timezone": device.timezone,
-         "groups": list(device.groups)}
+        {
+            "id": device.id,
+            "name": device.name,
+            "timezone": device.timezone,
+            "groups": list(device.groups),
+        }
     )
 
 

@@ -93,8 +93,7 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
     """
     assets = standard_assets()
     bundle_dir = write_bundle(root / "bundle", assets, manifest_for(assets, ["ast-a", "ast-b"]))
-    base_env = {k: v for k, v in os.environ.items()
-                if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
+    base_env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
     base_env["PYTHONPATH"] = str(tree)
     base_env["LOMUZ_BENCH_CWD"] = str(root)  # not a checkout: --tree decides the code
     envs = []
@@ -104,7 +103,11 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
         env = {**base_env, "LOMUZ_PLAYER_CONFIG": str(config)}
         done = subprocess.run(
             [*player_argv(), "import", str(bundle_dir)],
-            check=False, env=env, capture_output=True, text=True, cwd=root,
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=root,
         )
         if done.returncode != 0:
             raise SystemExit(f"setup: import failed: {done.stderr.strip()}")
@@ -120,7 +123,12 @@ def setup_state(root: Path, tree: Path) -> tuple[Path, dict[str, str], dict[str,
 def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     started = time.perf_counter()
     done = subprocess.run(
-        argv, check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        argv,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
         cwd=env["LOMUZ_BENCH_CWD"],
     )
     elapsed_s = time.perf_counter() - started
@@ -132,7 +140,11 @@ def import_offenders(args: list[str], env: dict[str, str], top: int) -> list[tup
     """Self import time summed by top-level package, heaviest first (ms)."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", MAIN_CODE, *args],
-        check=False, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
         cwd=env["LOMUZ_BENCH_CWD"],  # python -c puts the cwd first on sys.path
     )
     by_package: dict[str, float] = defaultdict(float)
@@ -148,12 +160,26 @@ def import_offenders(args: list[str], env: dict[str, str], top: int) -> list[tup
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per command (median shown)")
-    parser.add_argument("--importtime", type=int, default=0, metavar="N",
-                        help="also show the N heaviest imported packages per command")
-    parser.add_argument("--only", nargs="*", default=None, metavar="CMD",
-                        help="only commands whose first word is one of these")
-    parser.add_argument("--tree", type=Path, default=REPO,
-                        help="checkout whose player code runs (default: this one)")
+    parser.add_argument(
+        "--importtime",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also show the N heaviest imported packages per command",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        metavar="CMD",
+        help="only commands whose first word is one of these",
+    )
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=REPO,
+        help="checkout whose player code runs (default: this one)",
+    )
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="lomuz-bench-cli-"))
     try:
@@ -172,8 +198,10 @@ def main() -> int:
             shown = " ".join(a if not a.startswith(str(root)) else "DIR" for a in args)
             shown = f"{shown} (enrolled, API down)" if enrolled else shown
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            print(f"{shown:<40} {statistics.median(times):8.3f} {max(times):7.3f}  "
-                  f"{code:>2}  {first_err[:70]}")
+            print(
+                f"{shown:<40} {statistics.median(times):8.3f} {max(times):7.3f}  "
+                f"{code:>2}  {first_err[:70]}"
+            )
             if opts.importtime:
                 heavy = import_offenders(args, env, opts.importtime)
                 print("    imports: " + ", ".join(f"{name} {ms:.0f}ms" for name, ms in heavy))

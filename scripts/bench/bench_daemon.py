@@ -52,18 +52,20 @@ def proc_kib(pid: int, field: str) -> int:
 
 
 def setup(root: Path, backend: str, audio_output: str | None) -> dict[str, str]:
-    assets = [BundleAsset(f"tone-{hz}", tiny_wav(hz, duration_ms=3000, rate_hz=44_100))
-              for hz in (440, 550, 660)]
-    bundle = write_bundle(root / "bundle", assets,
-                          manifest_for(assets, [a.id for a in assets]))
+    assets = [
+        BundleAsset(f"tone-{hz}", tiny_wav(hz, duration_ms=3000, rate_hz=44_100))
+        for hz in (440, 550, 660)
+    ]
+    bundle = write_bundle(root / "bundle", assets, manifest_for(assets, [a.id for a in assets]))
     config = root / "player.toml"
     aout = f'audio_output = "{audio_output}"\n' if audio_output else ""
     config.write_text(f'data_dir = "{root / "data"}"\n[playback]\nbackend = "{backend}"\n{aout}')
     env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "NOTIFY_SOCKET")}
     env["LOMUZ_PLAYER_CONFIG"] = str(config)
     env["PYTHONPATH"] = str(REPO)
-    subprocess.run([*player_argv(), "import", str(bundle)], env=env, check=True,
-                   capture_output=True, cwd=root)
+    subprocess.run(
+        [*player_argv(), "import", str(bundle)], env=env, check=True, capture_output=True, cwd=root
+    )
     return env
 
 
@@ -77,8 +79,14 @@ def player_argv() -> list[str]:
 def one_run(root: Path, env: dict[str, str], duration_s: float) -> dict[str, float]:
     socket_path = root / "data" / "control.sock"
     started = time.perf_counter()
-    proc = subprocess.Popen([*player_argv(), "run"], env=env, cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*player_argv(), "run"],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first_log_s: list[float] = []
     log_lines: list[str] = []
 
@@ -135,29 +143,39 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--backend", default="vlc", choices=["vlc", "null"])
-    parser.add_argument("--audio-output", default="dummy",
-                        help="libvlc aout module ('' = libvlc's choice)")
+    parser.add_argument(
+        "--audio-output", default="dummy", help="libvlc aout module ('' = libvlc's choice)"
+    )
     opts = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="lomuz-bench-daemon-"))
     try:
         env = setup(root, opts.backend, opts.audio_output or None)
-        print(f"# backend={opts.backend} audio_output={opts.audio_output or 'default'} "
-              f"runs={opts.runs} duration={opts.duration_s:.0f}s")
-        print(f"{'run':>3} {'first_log_s':>11} {'playing_s':>9} {'rss_med_MiB':>11} "
-              f"{'rss_last_MiB':>12} {'peak_MiB':>8} {'stop_s':>6}")
+        print(
+            f"# backend={opts.backend} audio_output={opts.audio_output or 'default'} "
+            f"runs={opts.runs} duration={opts.duration_s:.0f}s"
+        )
+        print(
+            f"{'run':>3} {'first_log_s':>11} {'playing_s':>9} {'rss_med_MiB':>11} "
+            f"{'rss_last_MiB':>12} {'peak_MiB':>8} {'stop_s':>6}"
+        )
         results = []
         for i in range(opts.runs):
             r = one_run(root, env, opts.duration_s)
             results.append(r)
-            print(f"{i + 1:>3} {r['first_log_s']:11.3f} {r['playing_s']:9.3f} "
-                  f"{r['rss_median_mib']:11.1f} {r['rss_last_mib']:12.1f} "
-                  f"{r['hwm_mib']:8.1f} {r['stop_s']:6.2f}")
+            print(
+                f"{i + 1:>3} {r['first_log_s']:11.3f} {r['playing_s']:9.3f} "
+                f"{r['rss_median_mib']:11.1f} {r['rss_last_mib']:12.1f} "
+                f"{r['hwm_mib']:8.1f} {r['stop_s']:6.2f}"
+            )
+
         def med(key: str) -> float:
             return statistics.median(r[key] for r in results)
 
-        print(f"med {med('first_log_s'):11.3f} {med('playing_s'):9.3f} "
-              f"{med('rss_median_mib'):11.1f} {med('rss_last_mib'):12.1f} "
-              f"{med('hwm_mib'):8.1f} {med('stop_s'):6.2f}")
+        print(
+            f"med {med('first_log_s'):11.3f} {med('playing_s'):9.3f} "
+            f"{med('rss_median_mib'):11.1f} {med('rss_last_mib'):12.1f} "
+            f"{med('hwm_mib'):8.1f} {med('stop_s'):6.2f}"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -40,32 +40,56 @@ def build_manifest(n_assets: int) -> Manifest:
     for i in range(n_assets):
         digest = hashlib.sha256(f"asset{i}".encode()).hexdigest()
         expired = rng.random() < 0.05
-        assets.append(Asset(
-            id=f"a{i:06d}", sha256=digest, size_bytes=4_000_000, media_type=MediaType.AUDIO,
-            content_type="audio/mpeg", title=f"Track {i}", duration_ms=200_000,
-            valid_from=None, valid_until=T0 - timedelta(days=1) if expired else None,
-            emergency=i < 10, url=f"/v1/media/{digest}",
-        ))
+        assets.append(
+            Asset(
+                id=f"a{i:06d}",
+                sha256=digest,
+                size_bytes=4_000_000,
+                media_type=MediaType.AUDIO,
+                content_type="audio/mpeg",
+                title=f"Track {i}",
+                duration_ms=200_000,
+                valid_from=None,
+                valid_until=T0 - timedelta(days=1) if expired else None,
+                emergency=i < 10,
+                url=f"/v1/media/{digest}",
+            )
+        )
     playlists = [
         Playlist(
-            id=f"p{p}", name=f"Playlist {p}", version=1,
+            id=f"p{p}",
+            name=f"Playlist {p}",
+            version=1,
             items=tuple(PlaylistItem(a.id) for a in assets[p::N_PLAYLISTS]),
         )
         for p in range(N_PLAYLISTS)
     ]
     schedules = [
         Schedule(
-            id=f"s{p}", playlist_id=f"p{p}", target=list(TargetKind)[p % 3], priority=p % 4,
-            days=frozenset(range(1, 8)), start_minute=(p * 70) % 1440,
-            end_minute=((p * 70) + 600) % 1440 or 1440, valid_from=None, valid_until=None,
-            created_at=T0 - timedelta(days=p), version=1,
+            id=f"s{p}",
+            playlist_id=f"p{p}",
+            target=list(TargetKind)[p % 3],
+            priority=p % 4,
+            days=frozenset(range(1, 8)),
+            start_minute=(p * 70) % 1440,
+            end_minute=((p * 70) + 600) % 1440 or 1440,
+            valid_from=None,
+            valid_until=None,
+            created_at=T0 - timedelta(days=p),
+            version=1,
         )
         for p in range(N_PLAYLISTS)
     ]
     return Manifest(
-        schema=1, cursor="bench", full=True, server_time=T0, sync_interval_s=600,
-        device=DeviceInfo("dev", "Bench", "Europe/Berlin", ()), assets=tuple(assets),
-        playlists=tuple(playlists), schedules=tuple(schedules),
+        schema=1,
+        cursor="bench",
+        full=True,
+        server_time=T0,
+        sync_interval_s=600,
+        device=DeviceInfo("dev", "Bench", "Europe/Berlin", ()),
+        assets=tuple(assets),
+        playlists=tuple(playlists),
+        schedules=tuple(schedules),
     )
 
 
@@ -102,16 +126,20 @@ def run(n_assets: int, n_decisions: int) -> None:
             # call mark_file_verified per file; that is not what we time).
             with store.db.write() as conn:
                 conn.execute(
-                    text("INSERT INTO files (sha256, size_bytes, present, verified_at) "
-                         "SELECT DISTINCT sha256, size_bytes, 1, :at FROM assets"),
+                    text(
+                        "INSERT INTO files (sha256, size_bytes, present, verified_at) "
+                        "SELECT DISTINCT sha256, size_bytes, 1, :at FROM assets"
+                    ),
                     {"at": to_micros(T0)},
                 )
             fresh = time_decisions(store, n_decisions)
             with store.db.write() as conn:
                 conn.execute(
-                    text("INSERT INTO rotation (playlist_id, position, asset_id, last_played_at) "
-                         "SELECT playlist_id, position, asset_id, :base + position * 1000000 "
-                         "FROM playlist_items"),
+                    text(
+                        "INSERT INTO rotation (playlist_id, position, asset_id, last_played_at) "
+                        "SELECT playlist_id, position, asset_id, :base + position * 1000000 "
+                        "FROM playlist_items"
+                    ),
                     {"base": to_micros(T0 - timedelta(days=30))},
                 )
             rotated = time_decisions(store, n_decisions)

@@ -46,7 +46,8 @@ def _debs(directory: Path | None, work: Path, arch: str) -> dict[str, Path]:
         directory = work / "dist"
         subprocess.run(
             [str(REPO / "scripts/build-debs"), "--no-lintian", "--out", str(directory)],
-            check=True, timeout=1800,
+            check=True,
+            timeout=1800,
         )
     names = ("player", "control")
     return {name: directory / f"lomuz-{name}_{version}_{arch}.deb" for name in names}

@@ -26,9 +26,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lomuz-net-faults-") as tmp:
-        report = run_network_faults(Path(tmp), fault_s=args.fault_s, seed=args.seed,
-                                    max_log_lines=int(200 + args.fault_s * 2),
-                                    say=lambda text: print(text, flush=True))
+        report = run_network_faults(
+            Path(tmp),
+            fault_s=args.fault_s,
+            seed=args.seed,
+            max_log_lines=int(200 + args.fault_s * 2),
+            say=lambda text: print(text, flush=True),
+        )
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     print(report.summary())
     for problem in report.problems:

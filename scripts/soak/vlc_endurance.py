@@ -26,8 +26,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lomuz-vlc-endurance-") as tmp:
-        report = run_vlc_endurance(Path(tmp), args.transitions, warmup=args.warmup,
-                                   say=lambda text: print(text, flush=True))
+        report = run_vlc_endurance(
+            Path(tmp),
+            args.transitions,
+            warmup=args.warmup,
+            say=lambda text: print(text, flush=True),
+        )
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
     print(report.summary())
     for problem in report.problems:

@@ -62,9 +62,7 @@ def ffmpeg_file(suffix: str, *args: str) -> bytes:
 
 def mp4(payload: bytes = b"") -> bytes:
     """A 0.2 s 16x16 MPEG-4 video, ``payload`` in a trailing ``free`` box."""
-    base = ffmpeg_file(
-        ".mp4", "-f", "lavfi", "-i", "color=c=red:s=16x16:d=0.2", "-c:v", "mpeg4"
-    )
+    base = ffmpeg_file(".mp4", "-f", "lavfi", "-i", "color=c=red:s=16x16:d=0.2", "-c:v", "mpeg4")
     return base + struct.pack(">I", 8 + len(payload)) + b"free" + payload
 
 

@@ -232,10 +232,10 @@ def run_edit(
             assert reply.status_code == 201, reply.text
         else:
             body = {
-                "playlist_id": playlist["id"] if op == "switch_schedule" else
-                schedule["playlist_id"],
-                "target": _target(devices, a) if op == "retarget_schedule" else
-                schedule["target"],
+                "playlist_id": playlist["id"]
+                if op == "switch_schedule"
+                else schedule["playlist_id"],
+                "target": _target(devices, a) if op == "retarget_schedule" else schedule["target"],
                 "priority": schedule["priority"],
             }
             reply = api.call("PUT", f"/v1/schedules/{schedule['id']}", admin, json=body)
@@ -415,8 +415,9 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 SLOW_OK = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
-@settings(max_examples=EXAMPLES or 10, deadline=None, phases=NO_SHRINK,
-          suppress_health_check=SLOW_OK)
+@settings(
+    max_examples=EXAMPLES or 10, deadline=None, phases=NO_SHRINK, suppress_health_check=SLOW_OK
+)
 @given(edits=EDITS)
 def test_deltas_follow_the_protocol_rule(api: Api, edits: list[Any]) -> None:
     converge(api, edits)
@@ -428,8 +429,9 @@ def short_log_api(settings_env: dict[str, str]) -> Iterator[Api]:
     yield from make_api(settings_env, changelog_horizon_revisions=10)
 
 
-@settings(max_examples=EXAMPLES or 4, deadline=None, phases=NO_SHRINK,
-          suppress_health_check=SLOW_OK)
+@settings(
+    max_examples=EXAMPLES or 4, deadline=None, phases=NO_SHRINK, suppress_health_check=SLOW_OK
+)
 @given(edits=EDITS)
 def test_deltas_follow_the_protocol_rule_across_the_log_horizon(
     short_log_api: Api, edits: list[Any]

@@ -422,10 +422,20 @@ def test_a_stalled_body_holding_the_budget_is_cut_and_frees_its_room() -> None:
     app = bridge(_read_or_408, STRICT, buffer_bytes=4096, buffer_budget_bytes=10)
 
     async def two() -> tuple[Answer | None, Answer | None]:
-        hog = asgi_request(app, "POST", "/", headers=[("Content-Length", "100")],
-                           client=Client([b"x" * 50], stalls=True))
-        waiting = asgi_request(app, "POST", "/", headers=[("Content-Length", "5")],
-                               client=Client([b"y" * 5], pause_s=0.05))
+        hog = asgi_request(
+            app,
+            "POST",
+            "/",
+            headers=[("Content-Length", "100")],
+            client=Client([b"x" * 50], stalls=True),
+        )
+        waiting = asgi_request(
+            app,
+            "POST",
+            "/",
+            headers=[("Content-Length", "5")],
+            client=Client([b"y" * 5], pause_s=0.05),
+        )
         return await asyncio.gather(hog, waiting)
 
     hog, waiting = asyncio.run(two())

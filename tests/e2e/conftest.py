@@ -154,8 +154,11 @@ class ApiServer:
 
     def control(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [str(BIN / "lomuz-control"), *args], env=self.env, capture_output=True,
-            timeout=60, check=False,
+            [str(BIN / "lomuz-control"), *args],
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
 
     def start(self, timeout_s: float = 30.0) -> None:
@@ -166,9 +169,17 @@ class ApiServer:
             log.write(marker)
             log.flush()
             self.proc = subprocess.Popen(
-                [str(BIN / "lomuz-control"), "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(BIN / "lomuz-control"),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
         def served_port() -> int | None:
@@ -179,8 +190,13 @@ class ApiServer:
             found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", text.split(marker)[-1])
             return int(found.group(1)) if found else None
 
-        port = wait_for(served_port, timeout_s=timeout_s, what="the API to listen",
-                        interval_s=0.1, logs=(self.log_path,))
+        port = wait_for(
+            served_port,
+            timeout_s=timeout_s,
+            what="the API to listen",
+            interval_s=0.1,
+            logs=(self.log_path,),
+        )
         assert self.port in (0, port)
         self.port = port
 
@@ -189,8 +205,9 @@ class ApiServer:
                 return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
             return False
 
-        wait_for(healthy, timeout_s=timeout_s, what="GET /healthz", interval_s=0.1,
-                 logs=(self.log_path,))
+        wait_for(
+            healthy, timeout_s=timeout_s, what="GET /healthz", interval_s=0.1, logs=(self.log_path,)
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -227,28 +244,45 @@ class Director:
         body: dict[str, Any] = response.json()
         return body
 
-    def upload(self, title: str, content: bytes, *, emergency: bool = False,
-               valid_until: datetime | None = None) -> dict[str, Any]:
+    def upload(
+        self,
+        title: str,
+        content: bytes,
+        *,
+        emergency: bool = False,
+        valid_until: datetime | None = None,
+    ) -> dict[str, Any]:
         params = {"filename": f"{title}.wav", "title": title}
         if emergency:
             params["emergency"] = "true"
         if valid_until is not None:
             params["valid_until"] = instant(valid_until)
-        return self._ok(self.http.post("/v1/assets", params=params, content=content,
-                                       headers={"Content-Type": "audio/wav"}))
+        return self._ok(
+            self.http.post(
+                "/v1/assets", params=params, content=content, headers={"Content-Type": "audio/wav"}
+            )
+        )
 
-    def playlist(self, name: str, asset_ids: list[str], duration_ms: int = 1000
-                 ) -> dict[str, Any]:
+    def playlist(self, name: str, asset_ids: list[str], duration_ms: int = 1000) -> dict[str, Any]:
         items = [{"asset_id": a, "duration_ms": duration_ms} for a in asset_ids]
         return self._ok(self.http.post("/v1/playlists", json={"name": name, "items": items}))
 
     def device(self, name: str) -> dict[str, Any]:
         return self._ok(self.http.post("/v1/devices", json={"name": name, "timezone": "UTC"}))
 
-    def schedule(self, playlist_id: str, device_id: str, *, priority: int = 0,
-                 valid_until: datetime | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"playlist_id": playlist_id, "target": {"device_id": device_id},
-                                "priority": priority}
+    def schedule(
+        self,
+        playlist_id: str,
+        device_id: str,
+        *,
+        priority: int = 0,
+        valid_until: datetime | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "playlist_id": playlist_id,
+            "target": {"device_id": device_id},
+            "priority": priority,
+        }
         if valid_until is not None:
             body["valid_until"] = instant(valid_until)
         return self._ok(self.http.post("/v1/schedules", json=body))
@@ -295,7 +329,10 @@ class PlayerProcess:
     def cli(self, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [str(BIN / "lomuz-player"), "--config", str(self.config_path), *args],
-            env=self.env, capture_output=True, timeout=timeout_s, check=False,
+            env=self.env,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
         )
 
     def cli_json(self, *args: str, timeout_s: float = 120.0) -> Any:
@@ -311,7 +348,9 @@ class PlayerProcess:
     def sync(self, download_timeout_s: float = 60.0) -> dict[str, Any]:
         """`lomuz-player sync --json` (through the daemon when it runs)."""
         reply: dict[str, Any] = self.cli_json(
-            "sync", "--download-timeout-s", str(download_timeout_s),
+            "sync",
+            "--download-timeout-s",
+            str(download_timeout_s),
             timeout_s=download_timeout_s + 60,
         )
         return reply
@@ -333,21 +372,26 @@ class PlayerProcess:
             log.flush()
             self.proc = subprocess.Popen(
                 [str(BIN / "lomuz-player"), "--config", str(self.config_path), "run"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
         def answering() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                pytest.fail(f"the player exited with {self.proc.returncode}\n"
-                            f"{tail(self.log_path)}")
+                pytest.fail(f"the player exited with {self.proc.returncode}\n{tail(self.log_path)}")
             # During the first start's migration status says the player is
             # setting its database up (exit 0, "daemon": null): not up yet.
             daemon = self.status().get("daemon")
             return bool(daemon and daemon.get("now_playing") is not None)
 
-        wait_for(answering, timeout_s=30, what="the player daemon to answer status",
-                 logs=(self.log_path,))
+        wait_for(
+            answering,
+            timeout_s=30,
+            what="the player daemon to answer status",
+            logs=(self.log_path,),
+        )
 
     def stop(self) -> int:
         """SIGTERM, as systemd does; returns the exit code."""

@@ -36,8 +36,9 @@ def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def enrolled_device(director: Director, player: PlayerProcess, api_url: str,
-                    name: str = "shop") -> dict[str, Any]:
+def enrolled_device(
+    director: Director, player: PlayerProcess, api_url: str, name: str = "shop"
+) -> dict[str, Any]:
     device = director.device(name)
     player.enroll(api_url, device["enrollment_code"])
     return device
@@ -61,8 +62,12 @@ def test_playlist_plays_in_order_round_robin_and_reaches_the_api(
     first = player.sync()
     assert first["ok"] and first["via"] == "foreground", first
     player.start()
-    wait_for(lambda: len(playlist_plays(player.plays())) >= 7, timeout_s=30,
-             what="7 playlist plays", logs=(player.log_path,))
+    wait_for(
+        lambda: len(playlist_plays(player.plays())) >= 7,
+        timeout_s=30,
+        what="7 playlist plays",
+        logs=(player.log_path,),
+    )
     assert player.stop() == 0
 
     local = player.plays()
@@ -106,17 +111,25 @@ def test_a_playlist_edit_reaches_the_player_on_the_next_sync(
     director.schedule(playlist["id"], device["id"])
     assert player.sync()["ok"]
     player.start()
-    wait_for(lambda: len(playlist_plays(player.plays())) >= 2, timeout_s=20,
-             what="the old playlist playing", logs=(player.log_path,))
+    wait_for(
+        lambda: len(playlist_plays(player.plays())) >= 2,
+        timeout_s=20,
+        what="the old playlist playing",
+        logs=(player.log_path,),
+    )
 
     path = f"/v1/playlists/{playlist['id']}"
     items = [{"asset_id": a["id"], "duration_ms": ITEM_MS} for a in (old, new)]
-    edited = director.http.put(path, json={"name": "day", "items": items},
-                               headers={"If-Match": f'"{playlist["version"]}"'})
+    edited = director.http.put(
+        path, json={"name": "day", "items": items}, headers={"If-Match": f'"{playlist["version"]}"'}
+    )
     assert edited.status_code == 200, edited.text
     # A second director holding the old version is refused and changes nothing.
-    stale = director.http.put(path, json={"name": "stale", "items": items[1:]},
-                              headers={"If-Match": f'"{playlist["version"]}"'})
+    stale = director.http.put(
+        path,
+        json={"name": "stale", "items": items[1:]},
+        headers={"If-Match": f'"{playlist["version"]}"'},
+    )
     assert stale.status_code == 412
     assert director.http.get(path).json()["items"] == items
 
@@ -128,8 +141,9 @@ def test_a_playlist_edit_reaches_the_player_on_the_next_sync(
     def new_plays() -> list[dict[str, Any]]:
         return [p for p in player.plays() if p["asset_id"] == new["id"]]
 
-    played = wait_for(new_plays, timeout_s=15, what="the added item playing",
-                      logs=(player.log_path,))
+    played = wait_for(
+        new_plays, timeout_s=15, what="the added item playing", logs=(player.log_path,)
+    )
     assert played[0]["sha256"] == new["sha256"]
     assert played[0]["playlist_id"] == playlist["id"]
     player.stop()
@@ -151,8 +165,9 @@ def test_schedule_windows_close_into_the_next_schedule_then_emergency_then_jingl
     emergency_end = lo_end + timedelta(seconds=4)
     hi_asset = director.upload("promo", wav_bytes(20))
     lo_asset = director.upload("background", wav_bytes(21))
-    emergency = director.upload("announcement", wav_bytes(22), emergency=True,
-                                valid_until=emergency_end)
+    emergency = director.upload(
+        "announcement", wav_bytes(22), emergency=True, valid_until=emergency_end
+    )
     hi = director.playlist("promo", [hi_asset["id"]], duration_ms=ITEM_MS)
     lo = director.playlist("background", [lo_asset["id"]], duration_ms=ITEM_MS)
     device = enrolled_device(director, player, api.url)
@@ -163,11 +178,15 @@ def test_schedule_windows_close_into_the_next_schedule_then_emergency_then_jingl
 
     def jingle_after_the_emergency() -> bool:
         sources = [p["source"] for p in player.plays()]
-        return "emergency" in sources and "jingle" in sources[sources.index("emergency"):]
+        return "emergency" in sources and "jingle" in sources[sources.index("emergency") :]
 
     timeout_s = (emergency_end - datetime.now(hi_end.tzinfo)).total_seconds() + 15
-    wait_for(jingle_after_the_emergency, timeout_s=timeout_s,
-             what="playlist → playlist → emergency → jingle", logs=(player.log_path,))
+    wait_for(
+        jingle_after_the_emergency,
+        timeout_s=timeout_s,
+        what="playlist → playlist → emergency → jingle",
+        logs=(player.log_path,),
+    )
     player.stop()
 
     plays = player.plays()

@@ -162,13 +162,13 @@ class FakeClock:
             self._advance_to(step_to)
         self.settle()
 
-
     def step(self, seconds: float) -> None:
         self._wall_base += timedelta(seconds=seconds)
 
     def set(self, at: datetime) -> None:
-        self._wall_base = at - (timedelta(seconds=self._elapsed_s()) if self._real_wall
-                                else timedelta(0))
+        self._wall_base = at - (
+            timedelta(seconds=self._elapsed_s()) if self._real_wall else timedelta(0)
+        )
 
     @property
     def at(self) -> datetime:

@@ -42,7 +42,8 @@ def main(argv: list[str]) -> int:
         elif command == "setup":
             tone = Path(args[0])
             asset = api.post(
-                "/v1/assets", content=tone.read_bytes(),
+                "/v1/assets",
+                content=tone.read_bytes(),
                 params={"filename": tone.name, "title": "Boot tone"},
                 headers={"Content-Type": "audio/wav"},
             )
@@ -59,12 +60,16 @@ def main(argv: list[str]) -> int:
             schedule.raise_for_status()
             device = api.post("/v1/devices", json={"name": "Shop 1", "timezone": "UTC"})
             device.raise_for_status()
-            print(json.dumps({
-                "asset_id": asset.json()["id"],
-                "playlist_id": playlist.json()["id"],
-                "device_id": device.json()["id"],
-                "enrollment_code": device.json()["enrollment_code"],
-            }))
+            print(
+                json.dumps(
+                    {
+                        "asset_id": asset.json()["id"],
+                        "playlist_id": playlist.json()["id"],
+                        "device_id": device.json()["id"],
+                        "enrollment_code": device.json()["enrollment_code"],
+                    }
+                )
+            )
         elif command == "plays":
             answer = api.get("/v1/plays", params={"limit": 1000})
             answer.raise_for_status()

@@ -96,12 +96,12 @@ def tone_share(wav: Path, freq_hz: float) -> float:
     if fmt < 0 or body < 0:
         return 0.0
     tag, channels, rate = (
-        int.from_bytes(data[fmt + 8:fmt + 10], "little"),
-        int.from_bytes(data[fmt + 10:fmt + 12], "little"),
-        int.from_bytes(data[fmt + 12:fmt + 16], "little"),
+        int.from_bytes(data[fmt + 8 : fmt + 10], "little"),
+        int.from_bytes(data[fmt + 10 : fmt + 12], "little"),
+        int.from_bytes(data[fmt + 12 : fmt + 16], "little"),
     )
-    bits = int.from_bytes(data[fmt + 22:fmt + 24], "little")
-    raw = data[body + 8:]
+    bits = int.from_bytes(data[fmt + 22 : fmt + 24], "little")
+    raw = data[body + 8 :]
     samples: array.array[Any]
     if tag == 1 and bits == 16:
         samples = array.array("h")
@@ -116,7 +116,7 @@ def tone_share(wav: Path, freq_hz: float) -> float:
     coefficient = 2 * math.cos(2 * math.pi * freq_hz / rate)
     best = 0.0
     for start in range(0, max(0, len(mono) - window), rate // 4):
-        chunk = mono[start:start + window]
+        chunk = mono[start : start + window]
         energy = sum(x * x for x in chunk)
         if energy <= 0:
             continue
@@ -156,14 +156,27 @@ def provisioned_box(
     (archives / "partial").mkdir(parents=True, exist_ok=True)
     # Fetch what the install will need while the network is there; the booted
     # box has a private network and installs from this cache.
-    subprocess.run(["mount", "--bind", str(archives), str(root / "var/cache/apt/archives")],
-                   check=True)
+    subprocess.run(
+        ["mount", "--bind", str(archives), str(root / "var/cache/apt/archives")], check=True
+    )
     try:
         shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf")
         fetched = subprocess.run(
-            ["chroot", str(root), "apt-get", "install", "-y", "-q", "--download-only",
-             "--no-install-recommends", *[f"/root/debs/{d.name}" for d in debs.values()]],
-            capture_output=True, text=True, timeout=900, check=False,
+            [
+                "chroot",
+                str(root),
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--download-only",
+                "--no-install-recommends",
+                *[f"/root/debs/{d.name}" for d in debs.values()],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"},
         )
         if fetched.returncode != 0:
@@ -173,21 +186,29 @@ def provisioned_box(
 
     figures: dict[str, Any] = {"arch": arch}
     with booted(
-        root, binds=[(archives, "/var/cache/apt/archives")], log_path=work / "console.log",
+        root,
+        binds=[(archives, "/var/cache/apt/archives")],
+        log_path=work / "console.log",
         machine_name=machine_name,
     ) as machine:
         before = set(machine.run("dpkg-query", "-W", "-f", "${Package}\n").stdout.split())
         # 1. Install, as docs/OPERATIONS.md says.
         installed = machine.run(
-            "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
             "--no-install-recommends",
-            *[f"/root/debs/{d.name}" for d in debs.values()], timeout_s=900,
+            *[f"/root/debs/{d.name}" for d in debs.values()],
+            timeout_s=900,
         )
         newly = re.search(r"(\d+) newly installed", installed.stdout)
         figures["packages_installed"] = int(newly.group(1)) if newly else None
         sizes = machine.run("dpkg-query", "-W", "-f", "${Package} ${Installed-Size}\n").stdout
         figures["installed_kib"] = sum(
-            int(size) for name, _, size in (line.partition(" ") for line in sizes.splitlines())
+            int(size)
+            for name, _, size in (line.partition(" ") for line in sizes.splitlines())
             if name not in before and size.isdigit()
         )
         # 2. The API: its unit with the default settings, then the admin command.
@@ -202,13 +223,27 @@ def provisioned_box(
         # 4. Enroll and enable, as the technician does.
         started_mono = time.monotonic()
         # As docs/OPERATIONS.md does it: the code on standard input, off every command line.
-        machine.run("runuser", "-u", "lomuz", "--", "lomuz-player", "enroll",
-                    "--api", API, "--code-stdin", input_text=box.setup["enrollment_code"] + "\n")
+        machine.run(
+            "runuser",
+            "-u",
+            "lomuz",
+            "--",
+            "lomuz-player",
+            "enroll",
+            "--api",
+            API,
+            "--code-stdin",
+            input_text=box.setup["enrollment_code"] + "\n",
+        )
         machine.run("systemctl", "enable", "--now", "lomuz-player")
         figures["player_enabled_mono"] = time.monotonic()
         box.figures["enroll_to_first_sync_s"] = until(
-            lambda: json.loads(machine.run("lomuz-player", "status", "--json").stdout).get(
-                "last_sync_at") and round(time.monotonic() - started_mono, 1),
+            lambda: (
+                json.loads(machine.run("lomuz-player", "status", "--json").stdout).get(
+                    "last_sync_at"
+                )
+                and round(time.monotonic() - started_mono, 1)
+            ),
             60,
         )
         try:
@@ -216,5 +251,3 @@ def provisioned_box(
         finally:
             # Keep what helps a failing run.
             (work / "journal.txt").write_text(machine.journal("-b"))
-
-

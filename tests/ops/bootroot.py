@@ -45,7 +45,11 @@ def cache_dir() -> Path:
 
 def _run(argv: Sequence[str], timeout_s: float, **kwargs: object) -> str:
     done = subprocess.run(
-        list(argv), capture_output=True, text=True, timeout=timeout_s, check=False,
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
         **kwargs,  # type: ignore[call-overload]
     )
     if done.returncode != 0:
@@ -73,8 +77,13 @@ def base_root(arch: str, include: Sequence[str] = ()) -> Path:
     building = root.with_name(root.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
     argv = [
-        "debootstrap", f"--arch={arch}", "--variant=minbase",
-        f"--include={','.join([*BASE_PACKAGES, *extras])}", SUITE, str(building), MIRROR,
+        "debootstrap",
+        f"--arch={arch}",
+        "--variant=minbase",
+        f"--include={','.join([*BASE_PACKAGES, *extras])}",
+        SUITE,
+        str(building),
+        MIRROR,
     ]
     _run(argv, timeout_s=3600)
     # apt's lists, so installs inside need no `apt-get update` of their own.
@@ -170,15 +179,24 @@ class BootedRoot:
     def boot(self, timeout_s: float = 120) -> None:
         _nspawn_run_dir()
         argv = [
-            "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
-            "--private-network", f"--directory={self.root}", f"--machine={self.machine_name}",
+            "systemd-nspawn",
+            "--quiet",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            f"--directory={self.root}",
+            f"--machine={self.machine_name}",
         ]
         for host, inside in self.binds:
             argv.append(f"--bind={host}:{inside}")
         log = open(self.log_path or os.devnull, "wb")  # noqa: SIM115 - closed in poweroff
         self._log = log
         self._nspawn = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
@@ -213,11 +231,20 @@ class BootedRoot:
     ) -> subprocess.CompletedProcess[str]:
         """``argv`` inside the container, as root, with a clean environment."""
         full = [
-            *self._enter(["--all"]), "env", "-i", f"PATH={PATH_IN_ROOT}", "LANG=C.UTF-8",
-            "HOME=/root", *argv,
+            *self._enter(["--all"]),
+            "env",
+            "-i",
+            f"PATH={PATH_IN_ROOT}",
+            "LANG=C.UTF-8",
+            "HOME=/root",
+            *argv,
         ]
         done = subprocess.run(
-            full, capture_output=True, text=True, timeout=timeout_s, input=input_text,
+            full,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            input=input_text,
             check=False,
         )
         if check and done.returncode != 0:

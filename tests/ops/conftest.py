@@ -63,7 +63,10 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # lintian runs in the packaging tests, where its findings are assertions.
     built = subprocess.run(
         [str(REPO / "scripts/build-debs"), "--no-lintian", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     arch = subprocess.run(
@@ -119,14 +122,21 @@ def control_unit_running(environ: dict[str, str]) -> Iterator[subprocess.Popen[s
     service = parse_unit(UNITS / "lomuz-control.service")["Service"]
     (pre,) = service["ExecStartPre"]
     migrated = subprocess.run(
-        unit_command(pre, environ), env=environ, capture_output=True, text=True,
-        timeout=60, check=False,
+        unit_command(pre, environ),
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert migrated.returncode == 0, migrated.stderr
     (start,) = service["ExecStart"]
     process = subprocess.Popen(
-        unit_command(start, environ), env=environ,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        unit_command(start, environ),
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         yield process

@@ -73,8 +73,10 @@ def test_enroll_on_a_running_box_syncs_without_a_restart(box: Box) -> None:
 def test_a_completed_playlist_play_reaches_the_api(box: Box) -> None:
     def completed() -> list[dict[str, Any]]:
         return [
-            p for p in box.api_plays()
-            if p["source"] == "playlist" and p["outcome"] == "completed"
+            p
+            for p in box.api_plays()
+            if p["source"] == "playlist"
+            and p["outcome"] == "completed"
             and p["asset_id"] == box.setup["asset_id"]
         ]
 
@@ -130,8 +132,12 @@ def test_metrics_count_every_worker_and_pass_promtool(box: Box) -> None:
     text = box.director("metrics", token)
     assert healthz_requests(text) - before == 40
     checked = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True,
-        timeout=60, check=False,
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -74,7 +74,10 @@ def arm64_debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out = tmp_path_factory.mktemp("dist-arm64")
         built = subprocess.run(
             [str(REPO / "scripts/build-debs"), "--arch", ARCH, "--no-lintian", "--out", str(out)],
-            capture_output=True, text=True, timeout=2400, check=False,
+            capture_output=True,
+            text=True,
+            timeout=2400,
+            check=False,
         )
         assert built.returncode == 0, built.stdout + built.stderr
     found = {name: out / f"lomuz-{name}_{VERSION}_{ARCH}.deb" for name in ("player", "control")}

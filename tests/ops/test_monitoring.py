@@ -54,13 +54,11 @@ def metric_names(expr: str) -> set[str]:
     expr = re.sub(r"\{[^{}]*\}", "", expr)  # label matchers
     expr = re.sub(r"\[[^\]]*\]", "", expr)  # range and subquery selectors
     # label lists after by/without/on/ignoring/group_left/group_right
-    expr = re.sub(
-        r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr
-    )
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     names = set()
     for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
         word = match.group(0)
-        following = expr[match.end():].lstrip()
+        following = expr[match.end() :].lstrip()
         if word.lower() in _KEYWORDS or following.startswith("("):
             continue  # a keyword or a function call
         before = expr[: match.start()]
@@ -72,12 +70,14 @@ def metric_names(expr: str) -> set[str]:
 
 def test_the_tokenizer_finds_names_and_only_names() -> None:
     expr = (
-        'histogram_quantile(0.95, sum by (le, route) (rate(lomuz_http_request_duration_seconds_'
+        "histogram_quantile(0.95, sum by (le, route) (rate(lomuz_http_request_duration_seconds_"
         'bucket{route=~"/v1/.*", status!="5xx"}[$__rate_interval]))) > 0.5 '
         "and on (instance) lomuz_up_thing offset 5m or vector(0) unless time() - x_seconds > 1e3"
     )
     assert metric_names(expr) == {
-        "lomuz_http_request_duration_seconds_bucket", "lomuz_up_thing", "x_seconds",
+        "lomuz_http_request_duration_seconds_bucket",
+        "lomuz_up_thing",
+        "x_seconds",
     }
 
 
@@ -155,9 +155,13 @@ def test_the_dashboard_covers_the_fleet_and_the_api() -> None:
     assert dashboard.get("id") is None  # provisionable: Grafana assigns the id
     names = set().union(*(metric_names(e) for e in dashboard_exprs()))
     for needed in (
-        "lomuz_http_requests_total", "lomuz_http_request_duration_seconds_bucket",
-        "lomuz_devices_online", "lomuz_player_plays_total", "lomuz_player_storage_full",
-        "lomuz_player_clock_trusted", "lomuz_player_sync_failing",
+        "lomuz_http_requests_total",
+        "lomuz_http_request_duration_seconds_bucket",
+        "lomuz_devices_online",
+        "lomuz_player_plays_total",
+        "lomuz_player_storage_full",
+        "lomuz_player_clock_trusted",
+        "lomuz_player_sync_failing",
     ):
         assert needed in names, needed
     # every panel queries the datasource chosen in the variable, not a hard-coded uid
@@ -173,14 +177,22 @@ def test_the_rules_cover_the_documented_alerts() -> None:
         for rule in group["rules"]
     }
     assert {
-        "LomuzBoxesOffline", "LomuzPlayerDown", "LomuzNoPlays", "LomuzStorageFull",
-        "LomuzClockUntrusted", "LomuzSyncFailing", "LomuzApiErrorRate",
+        "LomuzBoxesOffline",
+        "LomuzPlayerDown",
+        "LomuzNoPlays",
+        "LomuzStorageFull",
+        "LomuzClockUntrusted",
+        "LomuzSyncFailing",
+        "LomuzApiErrorRate",
     } <= alerts
 
 
 def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [require_tool("promtool"), *args], input=stdin, capture_output=True, timeout=60,
+        [require_tool("promtool"), *args],
+        input=stdin,
+        capture_output=True,
+        timeout=60,
         check=False,
     )
 
@@ -202,7 +214,9 @@ def test_promtool_lints_both_expositions_clean(which: str, request: pytest.Fixtu
 def test_promtool_check_metrics_can_fail() -> None:
     """The old gauge name: proves the check above would catch it."""
     result = promtool(
-        "check", "metrics", stdin=b"# HELP lomuz_devices_total x\n# TYPE lomuz_devices_total "
+        "check",
+        "metrics",
+        stdin=b"# HELP lomuz_devices_total x\n# TYPE lomuz_devices_total "
         b"gauge\nlomuz_devices_total 3\n",
     )
     assert result.returncode != 0

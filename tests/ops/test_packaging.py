@@ -77,8 +77,12 @@ def test_player_deb_holds_the_player_alone(debs: dict[str, Path]) -> None:
     # dependencies, no API command on a shop box.
     contents = run("dpkg-deb", "--contents", str(debs["player"])).stdout
     api_only = (
-        "control_api", "/site-packages/falcon", "lomuz-control", "/site-packages/granian",
-        "/site-packages/gunicorn", "/site-packages/psycopg",
+        "control_api",
+        "/site-packages/falcon",
+        "lomuz-control",
+        "/site-packages/granian",
+        "/site-packages/gunicorn",
+        "/site-packages/psycopg",
     )
     for pattern in api_only:
         found = [line for line in contents.splitlines() if pattern in line]
@@ -87,9 +91,7 @@ def test_player_deb_holds_the_player_alone(debs: dict[str, Path]) -> None:
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", ["player", "control"])
-def test_both_debs_carry_every_module_of_the_shared_rules(
-    debs: dict[str, Path], name: str
-) -> None:
+def test_both_debs_carry_every_module_of_the_shared_rules(debs: dict[str, Path], name: str) -> None:
     # Both sides import lomuz_rules (DESIGN.md §8); each venv needs its own copy.
     contents = run("dpkg-deb", "--contents", str(debs[name])).stdout
     shipped = {
@@ -141,7 +143,7 @@ def test_lintian_finds_no_errors_or_unexplained_warnings(debs: dict[str, Path], 
 def installed_version(package: str) -> str | None:
     result = run("dpkg-query", "-W", "-f=${Status} ${Version}", package, check=False)
     prefix = "install ok installed "
-    return result.stdout[len(prefix):] if result.stdout.startswith(prefix) else None
+    return result.stdout[len(prefix) :] if result.stdout.startswith(prefix) else None
 
 
 @pytest.fixture(scope="module")

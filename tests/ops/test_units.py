@@ -146,9 +146,17 @@ def make_root(tmp_path: Path, unit_path: Path) -> Path:
 
 def verify(root: Path, unit_name: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["systemd-analyze", "verify", f"--root={root}", "--man=no",
-         f"/etc/systemd/system/{unit_name}"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={root}",
+            "--man=no",
+            f"/etc/systemd/system/{unit_name}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -184,7 +192,10 @@ def test_security_exposure_stays_low(unit_path: Path) -> None:
     require_tool("systemd-analyze")
     result = subprocess.run(
         ["systemd-analyze", "security", "--offline=yes", "--man=no", str(unit_path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
     assert match, result.stdout + result.stderr

@@ -43,12 +43,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 assert m is not None
                 start = int(m.group(1))
                 end = int(m.group(2)) if m.group(2) else len(BLOB) - 1
-                self._send(206, BLOB[start : end + 1], {
-                    "Content-Range": f"bytes {start}-{end}/{len(BLOB)}",
-                    "ETag": etag, "Accept-Ranges": "bytes"})
+                self._send(
+                    206,
+                    BLOB[start : end + 1],
+                    {
+                        "Content-Range": f"bytes {start}-{end}/{len(BLOB)}",
+                        "ETag": etag,
+                        "Accept-Ranges": "bytes",
+                    },
+                )
                 return
-            self._send(200, BLOB, {"ETag": etag, "Accept-Ranges": "bytes",
-                                   "Content-Type": "application/octet-stream"})
+            self._send(
+                200,
+                BLOB,
+                {
+                    "ETag": etag,
+                    "Accept-Ranges": "bytes",
+                    "Content-Type": "application/octet-stream",
+                },
+            )
         elif self.path == "/chunked":
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -86,8 +99,9 @@ class _Upstream(http.server.ThreadingHTTPServer):
 @pytest.fixture
 def upstream() -> Iterator[_Upstream]:
     server = _Upstream()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server

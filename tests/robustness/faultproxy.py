@@ -122,8 +122,7 @@ class Fault:
     def rate_limit(cls, retry_after_s: int = 1, *, forward: bool = False) -> Fault:
         if retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {retry_after_s}")
-        return cls(FaultKind.RATE_LIMIT, status=429, retry_after_s=retry_after_s,
-                   forward=forward)
+        return cls(FaultKind.RATE_LIMIT, status=429, retry_after_s=retry_after_s, forward=forward)
 
     @classmethod
     def truncate(cls, *, fraction: float = 0.5) -> Fault:
@@ -171,8 +170,9 @@ class ScriptedPolicy(FaultPolicy):
     Requests that ``match`` rejects pass through and do not consume the script.
     """
 
-    def __init__(self, faults: Iterable[Fault], *, then: Fault = PASS,
-                 match: Matcher | None = None) -> None:
+    def __init__(
+        self, faults: Iterable[Fault], *, then: Fault = PASS, match: Matcher | None = None
+    ) -> None:
         self._faults = collections.deque(faults)
         self._then = then
         self._match = match
@@ -194,8 +194,13 @@ class RandomPolicy(FaultPolicy):
     Deterministic for a given ``seed`` and request order.
     """
 
-    def __init__(self, weights: Mapping[Fault, float] | Sequence[tuple[Fault, float]],
-                 *, seed: int = 0, match: Matcher | None = None) -> None:
+    def __init__(
+        self,
+        weights: Mapping[Fault, float] | Sequence[tuple[Fault, float]],
+        *,
+        seed: int = 0,
+        match: Matcher | None = None,
+    ) -> None:
         items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
         total = 0.0
         for fault, p in items:
@@ -358,8 +363,7 @@ def _build_head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
 
 
 def _with_length(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
-    kept = [(k, v) for k, v in headers
-            if k.lower() not in ("content-length", "transfer-encoding")]
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
     return [*kept, ("Content-Length", str(length))]
 
 
@@ -383,10 +387,17 @@ class FaultProxy:
     it applies to the next request read.
     """
 
-    def __init__(self, upstream_host: str, upstream_port: int, *,
-                 policy: FaultPolicy | None = None, max_stall_s: float = 30.0,
-                 io_timeout_s: float = 30.0, max_body_bytes: int = 64 * 1024 * 1024,
-                 max_records: int = 100_000) -> None:
+    def __init__(
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        policy: FaultPolicy | None = None,
+        max_stall_s: float = 30.0,
+        io_timeout_s: float = 30.0,
+        max_body_bytes: int = 64 * 1024 * 1024,
+        max_records: int = 100_000,
+    ) -> None:
         self._upstream = (upstream_host, upstream_port)
         self._policy: FaultPolicy = policy or ScriptedPolicy([])
         self._max_stall_s = max_stall_s
@@ -405,7 +416,8 @@ class FaultProxy:
         self._listener.settimeout(0.2)
         self.port: int = self._listener.getsockname()[1]
         self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"faultproxy-{self.port}", daemon=True)
+            target=self._accept_loop, name=f"faultproxy-{self.port}", daemon=True
+        )
         self._accept_thread.start()
 
     @property
@@ -439,11 +451,13 @@ class FaultProxy:
             self._connections_total = 0
             self._by_fault.clear()
 
-    def max_requests_in_window(self, window_s: float, *,
-                               match: Matcher | None = None) -> int:
+    def max_requests_in_window(self, window_s: float, *, match: Matcher | None = None) -> int:
         """Most requests seen within any ``window_s`` of monotonic time."""
-        times = [r.at_s for r in self.records()
-                 if match is None or match(RequestInfo(r.index, r.method, r.target, {}))]
+        times = [
+            r.at_s
+            for r in self.records()
+            if match is None or match(RequestInfo(r.index, r.method, r.target, {}))
+        ]
         best = 0
         lo = 0
         for hi, t in enumerate(times):
@@ -468,8 +482,12 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # -- internals ---------------------------------------------------------
@@ -497,9 +515,12 @@ class FaultProxy:
             with self._lock:
                 self._connections_total += 1
                 self._threads = [t for t in self._threads if t.is_alive()]
-                thread = threading.Thread(target=self._serve, args=(client,),
-                                          name=f"faultproxy-conn-{self._connections_total}",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=self._serve,
+                    args=(client,),
+                    name=f"faultproxy-conn-{self._connections_total}",
+                    daemon=True,
+                )
                 self._threads.append(thread)
             thread.start()
 
@@ -524,21 +545,29 @@ class FaultProxy:
                 with self._lock:
                     index = self._requests_total
                     self._requests_total += 1
-                    info = RequestInfo(index, method, target,
-                                       {k.lower(): v for k, v in headers})
+                    info = RequestInfo(index, method, target, {k.lower(): v for k, v in headers})
                     fault = self._policy.decide(info)
                     self._by_fault[fault.kind] += 1
                 at_s = time.monotonic()
 
-                def record(status: int | None, *, _fault: Fault = fault, _index: int = index,
-                           _at_s: float = at_s, _method: str = method,
-                           _target: str = target) -> None:
+                def record(
+                    status: int | None,
+                    *,
+                    _fault: Fault = fault,
+                    _index: int = index,
+                    _at_s: float = at_s,
+                    _method: str = method,
+                    _target: str = target,
+                ) -> None:
                     with self._lock:
-                        self._records.append(RequestRecord(
-                            _index, _at_s, _method, _target, _fault.kind, status))
+                        self._records.append(
+                            RequestRecord(_index, _at_s, _method, _target, _fault.kind, status)
+                        )
 
-                needs_upstream = fault.kind not in (
-                    FaultKind.DROP, FaultKind.ERROR, FaultKind.RATE_LIMIT) or fault.forward
+                needs_upstream = (
+                    fault.kind not in (FaultKind.DROP, FaultKind.ERROR, FaultKind.RATE_LIMIT)
+                    or fault.forward
+                )
                 response: _Response | None = None
                 if needs_upstream:
                     if upstream is None:
@@ -559,9 +588,14 @@ class FaultProxy:
                         upstream, up_reader = None, None
 
                 keep = self._respond(client, fault, response, index, record)
-                if not keep or client_close or (
-                        response is not None and (response.close_delimited
-                                                  or _wants_close(response.headers))):
+                if (
+                    not keep
+                    or client_close
+                    or (
+                        response is not None
+                        and (response.close_delimited or _wants_close(response.headers))
+                    )
+                ):
                     return
         except (_PeerClosedError, OSError):
             return
@@ -575,8 +609,9 @@ class FaultProxy:
         self._track(sock)
         return sock, _Reader(sock)
 
-    def _exchange(self, upstream: socket.socket, reader: _Reader, request: bytes,
-                  method: str) -> _Response:
+    def _exchange(
+        self, upstream: socket.socket, reader: _Reader, request: bytes, method: str
+    ) -> _Response:
         upstream.sendall(request)
         head = reader.read_head()
         if head is None:
@@ -600,14 +635,19 @@ class FaultProxy:
         else:
             close_delimited = True
             raw = body = reader.read_to_eof(self._max_body_bytes)
-        return _Response(head, status, headers, start_line, raw, body, chunked,
-                         close_delimited)
+        return _Response(head, status, headers, start_line, raw, body, chunked, close_delimited)
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(min(seconds, self._max_stall_s))
 
-    def _respond(self, client: socket.socket, fault: Fault, response: _Response | None,
-                 index: int, record: Callable[[int | None], None]) -> bool:
+    def _respond(
+        self,
+        client: socket.socket,
+        fault: Fault,
+        response: _Response | None,
+        index: int,
+        record: Callable[[int | None], None],
+    ) -> bool:
         """Writes what the fault says; returns whether the connection may be reused."""
         kind = fault.kind
         if kind is FaultKind.DROP:
@@ -647,8 +687,9 @@ class FaultProxy:
         # Body faults: re-frame with Content-Length (see the module docstring).
         head = response.head
         if response.chunked:
-            head = _build_head(response.start_line,
-                               _with_length(response.headers, len(response.body)))
+            head = _build_head(
+                response.start_line, _with_length(response.headers, len(response.body))
+            )
         body = response.body
         if kind is FaultKind.TRUNCATE:
             cut = int(len(body) * (fault.fraction if fault.fraction is not None else 0.5))
@@ -667,8 +708,11 @@ class FaultProxy:
             declared = max(0, len(body) + fault.length_delta)
             # "Connection: close" so a client that believes a short length does
             # not race to reuse a connection the proxy is about to close.
-            headers = [(k, v) for k, v in _with_length(response.headers, declared)
-                       if k.lower() != "connection"] + [("Connection", "close")]
+            headers = [
+                (k, v)
+                for k, v in _with_length(response.headers, declared)
+                if k.lower() != "connection"
+            ] + [("Connection", "close")]
             record(response.status)
             client.sendall(_build_head(response.start_line, headers) + body)
             with contextlib.suppress(OSError):
@@ -679,15 +723,17 @@ class FaultProxy:
     @staticmethod
     def _synthesized(fault: Fault) -> bytes:
         if fault.kind is FaultKind.RATE_LIMIT:
-            code, reason, extra = "rate_limited", "Too Many Requests", [
-                ("Retry-After", str(fault.retry_after_s))]
+            code, reason, extra = (
+                "rate_limited",
+                "Too Many Requests",
+                [("Retry-After", str(fault.retry_after_s))],
+            )
         else:
             code, reason, extra = "injected_fault", "Injected Fault", []
-        body = json.dumps({"error": {"code": code,
-                                     "message": f"fault proxy answered {fault.status}"}}
-                          ).encode()
-        headers = [("Content-Type", "application/json"), *extra,
-                   ("Content-Length", str(len(body)))]
+        body = json.dumps(
+            {"error": {"code": code, "message": f"fault proxy answered {fault.status}"}}
+        ).encode()
+        headers = [("Content-Type", "application/json"), *extra, ("Content-Length", str(len(body)))]
         return _build_head(f"HTTP/1.1 {fault.status} {reason}", headers) + body
 
 

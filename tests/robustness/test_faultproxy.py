@@ -23,8 +23,9 @@ from tests.robustness.faultproxy import (
 
 @pytest.fixture
 def proxy(upstream: _Upstream) -> Iterator[FaultProxy]:
-    with FaultProxy("127.0.0.1", upstream.server_address[1], max_stall_s=5.0,
-                    io_timeout_s=5.0) as p:
+    with FaultProxy(
+        "127.0.0.1", upstream.server_address[1], max_stall_s=5.0, io_timeout_s=5.0
+    ) as p:
         yield p
 
 
@@ -39,7 +40,8 @@ def _script(proxy: FaultProxy, *faults: Fault) -> None:
 
 
 def test_pass_through_is_byte_identical_and_keeps_the_connection(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     first = client.get("/blob")
     second = client.get("/blob")
     assert first.status_code == 200
@@ -72,7 +74,8 @@ def test_chunked_upstream_passes_through(client: httpx.Client) -> None:
 
 
 def test_drop_closes_without_a_response_and_never_reaches_upstream(
-        proxy: FaultProxy, client: httpx.Client, upstream: _Upstream) -> None:
+    proxy: FaultProxy, client: httpx.Client, upstream: _Upstream
+) -> None:
     _script(proxy, Fault.drop())
     with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
         client.get("/blob")
@@ -81,7 +84,8 @@ def test_drop_closes_without_a_response_and_never_reaches_upstream(
 
 
 def test_drop_after_forwarding_loses_the_answer_but_the_server_acted(
-        proxy: FaultProxy, client: httpx.Client, upstream: _Upstream) -> None:
+    proxy: FaultProxy, client: httpx.Client, upstream: _Upstream
+) -> None:
     _script(proxy, Fault.drop(forward=True))
     with pytest.raises(httpx.RemoteProtocolError):
         client.post("/plays", content=b"{}")
@@ -112,7 +116,8 @@ def test_stall_longer_than_the_read_timeout_times_out(proxy: FaultProxy) -> None
 
 
 def test_short_stall_mid_body_still_delivers_the_body(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     _script(proxy, Fault.stall(0.3, fraction=0.5))
     started = time.monotonic()
     response = client.get("/blob")
@@ -121,16 +126,23 @@ def test_short_stall_mid_body_still_delivers_the_body(
 
 
 def test_stall_is_bounded_by_max_stall(upstream: _Upstream) -> None:
-    with FaultProxy("127.0.0.1", upstream.server_address[1], max_stall_s=0.2,
-                    policy=ScriptedPolicy([Fault.stall(60.0)])) as p, \
-            httpx.Client(base_url=p.url, timeout=5.0) as c:
+    with (
+        FaultProxy(
+            "127.0.0.1",
+            upstream.server_address[1],
+            max_stall_s=0.2,
+            policy=ScriptedPolicy([Fault.stall(60.0)]),
+        ) as p,
+        httpx.Client(base_url=p.url, timeout=5.0) as c,
+    ):
         started = time.monotonic()
         assert c.get("/blob").content == BLOB
         assert time.monotonic() - started < 2.0
 
 
 def test_error_is_answered_by_the_proxy(
-        proxy: FaultProxy, client: httpx.Client, upstream: _Upstream) -> None:
+    proxy: FaultProxy, client: httpx.Client, upstream: _Upstream
+) -> None:
     _script(proxy, Fault.error(502), Fault.error(503, forward=True))
     first = client.get("/blob")
     assert first.status_code == 502
@@ -152,7 +164,8 @@ def test_rate_limit_carries_retry_after(proxy: FaultProxy, client: httpx.Client)
 
 @pytest.mark.parametrize("path", ["/blob", "/chunked"])
 def test_truncated_body_is_an_incomplete_message(
-        proxy: FaultProxy, client: httpx.Client, path: str) -> None:
+    proxy: FaultProxy, client: httpx.Client, path: str
+) -> None:
     _script(proxy, Fault.truncate(fraction=0.25))
     received = bytearray()
 
@@ -167,7 +180,8 @@ def test_truncated_body_is_an_incomplete_message(
 
 
 def test_corrupt_flips_exactly_the_requested_bits_keeping_the_length(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     _script(proxy, Fault.corrupt(flips=3, seed=42))
     body = client.get("/blob").content
     assert len(body) == len(BLOB)
@@ -178,22 +192,29 @@ def test_corrupt_flips_exactly_the_requested_bits_keeping_the_length(
 def test_corruption_is_deterministic_by_seed(upstream: _Upstream) -> None:
     bodies = []
     for _ in range(2):
-        with FaultProxy("127.0.0.1", upstream.server_address[1],
-                        policy=ScriptedPolicy([Fault.corrupt(flips=5, seed=9)])) as p, \
-                httpx.Client(base_url=p.url, timeout=5.0) as c:
+        with (
+            FaultProxy(
+                "127.0.0.1",
+                upstream.server_address[1],
+                policy=ScriptedPolicy([Fault.corrupt(flips=5, seed=9)]),
+            ) as p,
+            httpx.Client(base_url=p.url, timeout=5.0) as c,
+        ):
             bodies.append(c.get("/blob").content)
     assert bodies[0] == bodies[1] != BLOB
 
 
 def test_content_length_longer_than_the_body_is_an_incomplete_message(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     _script(proxy, Fault.wrong_length(+100))
     with pytest.raises(httpx.RemoteProtocolError):
         client.get("/blob")
 
 
 def test_content_length_shorter_than_the_body_silently_shortens_it(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     _script(proxy, Fault.wrong_length(-10))
     response = client.get("/blob")
     assert response.status_code == 200
@@ -203,10 +224,10 @@ def test_content_length_shorter_than_the_body_silently_shortens_it(
 
 
 def test_policy_switches_at_run_time_and_match_limits_scope(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+    proxy: FaultProxy, client: httpx.Client
+) -> None:
     assert client.get("/blob").status_code == 200
-    proxy.set_policy(ScriptedPolicy([Fault.error(500)] * 2,
-                                    match=lambda r: r.path == "/chunked"))
+    proxy.set_policy(ScriptedPolicy([Fault.error(500)] * 2, match=lambda r: r.path == "/chunked"))
     assert client.get("/blob").status_code == 200
     assert client.get("/chunked").status_code == 500
     assert client.post("/echo", content=b"x").status_code == 200
@@ -239,8 +260,7 @@ def test_bad_fault_parameters_are_rejected_with_a_clear_error() -> None:
         RandomPolicy({Fault.drop(): 0.7, Fault.error(): 0.6})
 
 
-def test_request_rate_window_counts_requests(
-        proxy: FaultProxy, client: httpx.Client) -> None:
+def test_request_rate_window_counts_requests(proxy: FaultProxy, client: httpx.Client) -> None:
     for _ in range(5):
         client.get("/blob")
     time.sleep(0.3)
@@ -261,25 +281,39 @@ def test_close_stops_listening(upstream: _Upstream) -> None:
             c.get("/blob", headers={"Connection": "close"})
 
 
-_FAULTS = st.sampled_from([
-    Fault.passthrough(), Fault.drop(), Fault.reset(), Fault.error(500),
-    Fault.rate_limit(1), Fault.truncate(), Fault.corrupt(flips=2), Fault.wrong_length(50),
-])
+_FAULTS = st.sampled_from(
+    [
+        Fault.passthrough(),
+        Fault.drop(),
+        Fault.reset(),
+        Fault.error(500),
+        Fault.rate_limit(1),
+        Fault.truncate(),
+        Fault.corrupt(flips=2),
+        Fault.wrong_length(50),
+    ]
+)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(faults=st.lists(_FAULTS, min_size=1, max_size=6))
 def test_any_fault_sequence_has_its_expected_outcome_in_order(
-        proxy: FaultProxy, client: httpx.Client, faults: list[Fault]) -> None:
+    proxy: FaultProxy, client: httpx.Client, faults: list[Fault]
+) -> None:
     proxy.reset_stats()
     _script(proxy, *faults)
     for fault in faults:
         try:
             response = client.get("/blob")
         except httpx.TransportError:
-            assert fault.kind in (FaultKind.DROP, FaultKind.RESET, FaultKind.TRUNCATE,
-                                  FaultKind.WRONG_LENGTH)
+            assert fault.kind in (
+                FaultKind.DROP,
+                FaultKind.RESET,
+                FaultKind.TRUNCATE,
+                FaultKind.WRONG_LENGTH,
+            )
             continue
         if fault.kind is FaultKind.PASS:
             assert response.content == BLOB

@@ -30,9 +30,13 @@ def test_refusal_messages_name_the_allowed_formats_of_the_type() -> None:
     assert rules.Refusal("an HLS playlist").message("image") == (
         "the upload is an HLS playlist, not image; image must be PNG, JPEG, GIF or WebP"
     )
-    assert rules.Refusal("not MP3", "a broken ID3v2 header").message("audio").startswith(
-        "the upload is not MP3 (a broken ID3v2 header), not audio; audio must be MP3, "
-        "AAC (ADTS), FLAC, Ogg (Vorbis, Opus, FLAC, Theora), WAV, MP4/M4A/MOV or Matroska/WebM"
+    assert (
+        rules.Refusal("not MP3", "a broken ID3v2 header")
+        .message("audio")
+        .startswith(
+            "the upload is not MP3 (a broken ID3v2 header), not audio; audio must be MP3, "
+            "AAC (ADTS), FLAC, Ogg (Vorbis, Opus, FLAC, Theora), WAV, MP4/M4A/MOV or Matroska/WebM"
+        )
     )
 
 
@@ -70,8 +74,10 @@ def test_the_player_accepts_what_the_api_accepts(
     api = mc.identify(rules.bytes_reader(data), len(data))
     api_accepts = isinstance(api, mc.MediaFormat) and mc.check_declared(api, media_type) is None
     verdict = judge(rules.bytes_reader(data), media_type)
-    wav_size_refusal = isinstance(api, rules.Refusal) and "WAV" in api.found and (
-        verdict.format is rules.MediaFormat.WAV
+    wav_size_refusal = (
+        isinstance(api, rules.Refusal)
+        and "WAV" in api.found
+        and (verdict.format is rules.MediaFormat.WAV)
     )
     if not wav_size_refusal:  # the API's WAV size check is its own (it knows the size)
         assert verdict.accepted == api_accepts, (api, verdict)

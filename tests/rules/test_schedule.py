@@ -182,13 +182,17 @@ class TestPrecedence:
         files = {
             a.sha256: FileState(a.sha256, 1, present=False),
             b.sha256: FileState(
-                b.sha256, 1, present=True, quarantined_until=T0 + timedelta(minutes=5),
+                b.sha256,
+                1,
+                present=True,
+                quarantined_until=T0 + timedelta(minutes=5),
                 quarantine_reason="decode error",
             ),
             c.sha256: FileState(c.sha256, 1, present=True),
         }
-        cat = catalogue([a, b, c], [playlist("p", "a", "b", "c")], [schedule("s", "p")],
-                        files=files)
+        cat = catalogue(
+            [a, b, c], [playlist("p", "a", "b", "c")], [schedule("s", "p")], files=files
+        )
         decision = decide(cat, T0)
         assert decision.asset_id == "c"
         assert decision.next_boundary_at == T0 + timedelta(minutes=5)
@@ -214,8 +218,12 @@ class TestRotation:
 
     def test_history_of_a_replaced_item_does_not_count(self) -> None:
         rotation = {("p", 0, "old"): T0 - timedelta(minutes=1)}
-        cat = catalogue([asset("a"), asset("b")], [playlist("p", "a", "b")],
-                        [schedule("s", "p")], rotation=rotation)
+        cat = catalogue(
+            [asset("a"), asset("b")],
+            [playlist("p", "a", "b")],
+            [schedule("s", "p")],
+            rotation=rotation,
+        )
         assert decide(cat, T0).playlist_position == 0
 
 
@@ -265,8 +273,9 @@ class TestDurationsAndBoundaries:
         got = []
         for n in range(4):
             at = T0 + timedelta(minutes=n)
-            cat = catalogue([image, image_with_own, song], [pl], [schedule("s", "p")],
-                            rotation=rotation)
+            cat = catalogue(
+                [image, image_with_own, song], [pl], [schedule("s", "p")], rotation=rotation
+            )
             decision = decide(cat, at)
             got.append(decision.play_duration_ms)
             assert decision.playlist_position is not None
@@ -274,16 +283,20 @@ class TestDurationsAndBoundaries:
         assert got == [10_000, 4000, None, 30_000]
 
     def test_next_boundary_is_the_next_daypart_edge(self) -> None:
-        cat = catalogue([asset("a")], [playlist("p", "a")],
-                        [schedule("s", "p", start=9 * 60, end=17 * 60)])
+        cat = catalogue(
+            [asset("a")], [playlist("p", "a")], [schedule("s", "p", start=9 * 60, end=17 * 60)]
+        )
         at = utc(2026, 3, 2, 8, 0)
         assert decide(cat, at).next_boundary_at == utc(2026, 3, 2, 9, 0)
         assert decide(cat, utc(2026, 3, 2, 9, 0)).next_boundary_at == utc(2026, 3, 2, 17, 0)
 
     def test_next_boundary_in_local_time(self) -> None:
-        cat = catalogue([asset("a")], [playlist("p", "a")],
-                        [schedule("s", "p", days={1}, start=9 * 60, end=17 * 60)],
-                        timezone="America/New_York")
+        cat = catalogue(
+            [asset("a")],
+            [playlist("p", "a")],
+            [schedule("s", "p", days={1}, start=9 * 60, end=17 * 60)],
+            timezone="America/New_York",
+        )
         # Monday 2026-03-02 06:00Z is 01:00 EST; 09:00 EST is 14:00Z.
         assert decide(cat, utc(2026, 3, 2, 6, 0)).next_boundary_at == utc(2026, 3, 2, 14, 0)
 
@@ -291,15 +304,18 @@ class TestDurationsAndBoundaries:
         assert decide(catalogue([asset("e", emergency=True)]), T0).next_boundary_at is None
 
 
-@pytest.mark.parametrize(("item_ms", "asset_ms", "media_type", "expected"), [
-    (1, None, MediaType.AUDIO, 1000),
-    (0, None, MediaType.VIDEO, 1000),
-    (999, None, MediaType.AUDIO, 1000),
-    (1500, None, MediaType.AUDIO, 1500),
-    (None, 1, MediaType.IMAGE, 1000),
-    (None, None, MediaType.IMAGE, 10_000),
-    (None, 1, MediaType.AUDIO, None),
-])
+@pytest.mark.parametrize(
+    ("item_ms", "asset_ms", "media_type", "expected"),
+    [
+        (1, None, MediaType.AUDIO, 1000),
+        (0, None, MediaType.VIDEO, 1000),
+        (999, None, MediaType.AUDIO, 1000),
+        (1500, None, MediaType.AUDIO, 1500),
+        (None, 1, MediaType.IMAGE, 1000),
+        (None, None, MediaType.IMAGE, 10_000),
+        (None, 1, MediaType.AUDIO, None),
+    ],
+)
 def test_every_cap_is_at_least_a_second(
     item_ms: int | None, asset_ms: int | None, media_type: MediaType, expected: int | None
 ) -> None:

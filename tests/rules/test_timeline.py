@@ -34,10 +34,20 @@ def test_an_overnight_schedule_over_two_days() -> None:
     # Monday 22:00-Tuesday 02:00 Paris (UTC+1) is 21:00-01:00 UTC.
     assert segments == [
         Segment(start, datetime(2026, 3, 2, 21, 0, tzinfo=UTC), Tier.EMERGENCY, None, None),
-        Segment(datetime(2026, 3, 2, 21, 0, tzinfo=UTC), datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
-                Tier.PLAYLIST, "night", "p1"),
-        Segment(datetime(2026, 3, 3, 1, 0, tzinfo=UTC), start + timedelta(days=2),
-                Tier.EMERGENCY, None, None),
+        Segment(
+            datetime(2026, 3, 2, 21, 0, tzinfo=UTC),
+            datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
+            Tier.PLAYLIST,
+            "night",
+            "p1",
+        ),
+        Segment(
+            datetime(2026, 3, 3, 1, 0, tzinfo=UTC),
+            start + timedelta(days=2),
+            Tier.EMERGENCY,
+            None,
+            None,
+        ),
     ]
 
 
@@ -112,24 +122,29 @@ def catalogues(draw: st.DrawFn) -> tuple[Catalogue, datetime, datetime]:
     )
     maybe = st.one_of(st.none(), st.none(), st.none(), instant)
     assets = [
-        asset(f"a{i}", emergency=draw(st.sampled_from([False, False, False, True])),
-              valid_from=draw(maybe), valid_until=draw(maybe))
+        asset(
+            f"a{i}",
+            emergency=draw(st.sampled_from([False, False, False, True])),
+            valid_from=draw(maybe),
+            valid_until=draw(maybe),
+        )
         for i in range(draw(st.integers(1, 5)))
     ]
     ids = [a.id for a in assets] * 3 + ["ghost"]
     playlists = [
-        playlist(f"p{i}", *draw(st.lists(st.sampled_from(ids), max_size=3)))
-        for i in range(3)
+        playlist(f"p{i}", *draw(st.lists(st.sampled_from(ids), max_size=3))) for i in range(3)
     ]
     schedules = [
         schedule(
-            f"s{i}", draw(st.sampled_from(["p0", "p1", "p2", "p0", "p1", "missing"])),
+            f"s{i}",
+            draw(st.sampled_from(["p0", "p1", "p2", "p0", "p1", "missing"])),
             priority=draw(st.integers(0, 2)),
             target=draw(st.sampled_from(list(TargetKind))),
             days=draw(st.frozensets(st.integers(1, 7), min_size=1)),
             start=draw(st.sampled_from(MINUTES[:-1])),
             end=draw(st.sampled_from(MINUTES)),
-            valid_from=draw(maybe), valid_until=draw(maybe),
+            valid_from=draw(maybe),
+            valid_until=draw(maybe),
             created_at=T0 - timedelta(days=draw(st.integers(0, 3))),
         )
         for i in range(draw(st.integers(1, 5)))
@@ -148,8 +163,9 @@ def catalogues(draw: st.DrawFn) -> tuple[Catalogue, datetime, datetime]:
         schedules=tuple(schedules),
         files=files,
     )
-    start = base + timedelta(minutes=draw(st.integers(0, 1440)), microseconds=draw(
-        st.sampled_from([0, 1, 999_999])))
+    start = base + timedelta(
+        minutes=draw(st.integers(0, 1440)), microseconds=draw(st.sampled_from([0, 1, 999_999]))
+    )
     # Mostly long ranges (a day to a week, as the panel asks), sometimes short.
     minutes = st.sampled_from([1440, 3 * 1440, 7 * 1440]) | st.integers(1, 8 * 1440)
     end = start + timedelta(minutes=draw(minutes))

@@ -93,9 +93,16 @@ def test_the_database_line_masks_a_postgresql_password(tmp_path: Path) -> None:
     url = "postgresql+psycopg://lomuz:s3cret-pw@127.0.0.1:1/lomuz"  # nothing listens on 1
     done = subprocess.run(
         [*CLI, "tenant", "list"],
-        env={**os.environ, ENV_FILE_VARIABLE: "", "LOMUZ_DATABASE_URL": url,
-             "LOMUZ_MEDIA_DIR": str(tmp_path / "media")},
-        capture_output=True, text=True, timeout=60, check=False,
+        env={
+            **os.environ,
+            ENV_FILE_VARIABLE: "",
+            "LOMUZ_DATABASE_URL": url,
+            "LOMUZ_MEDIA_DIR": str(tmp_path / "media"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == EX_FAILURE
     assert "lomuz-control: database postgresql+psycopg://lomuz:***@127.0.0.1:1/lomuz" in (
@@ -161,10 +168,19 @@ def test_revoke_refuses_what_it_cannot_pin_down(
     db = Database(env["LOMUZ_DATABASE_URL"])
     try:
         with db.write() as s:  # two tokens sharing a prefix, and one from before prefixes
-            for plain, prefix in (("twin-one", "Twin0001"), ("twin-two", "Twin0002"),
-                                  ("legacy-token-without-prefix", None)):
-                s.add(AdminToken(token_hash=repo.hash_secret(plain), tenant_id=tenant,
-                                 prefix=prefix, created_at=now))
+            for plain, prefix in (
+                ("twin-one", "Twin0001"),
+                ("twin-two", "Twin0002"),
+                ("legacy-token-without-prefix", None),
+            ):
+                s.add(
+                    AdminToken(
+                        token_hash=repo.hash_secret(plain),
+                        tenant_id=tenant,
+                        prefix=prefix,
+                        created_at=now,
+                    )
+                )
     finally:
         db.dispose()
 
@@ -215,8 +231,13 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 def _process(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")}
     return subprocess.run(
-        [*CLI, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True,
-        timeout=60, check=False,
+        [*CLI, *args],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -229,8 +250,9 @@ def test_commands_read_the_env_file_and_the_process_environment_wins(tmp_path: P
         f"LOMUZ_DATABASE_URL='sqlite:///{tmp_path}/a/control.db'\n"
         f"LOMUZ_MEDIA_DIR={tmp_path}/a/media\n"
     )
-    from_file = _process(["tenant", "create", "A", "--json"], {ENV_FILE_VARIABLE: str(env_file)},
-                         tmp_path)
+    from_file = _process(
+        ["tenant", "create", "A", "--json"], {ENV_FILE_VARIABLE: str(env_file)}, tmp_path
+    )
     assert from_file.returncode == 0, from_file.stderr
     assert f"lomuz-control: database sqlite:///{tmp_path}/a/control.db" in from_file.stderr
     assert (tmp_path / "a/control.db").is_file()
@@ -257,8 +279,7 @@ def test_a_malformed_env_file_exits_78_naming_the_line(tmp_path: Path) -> None:
 
 def test_a_missing_state_dir_is_explained_and_never_created(tmp_path: Path) -> None:
     # No env file, no URL: the development default ./lomuz-data, which does not exist.
-    bare = _process(["tenant", "create", "Shop chain", "--json"], {ENV_FILE_VARIABLE: ""},
-                    tmp_path)
+    bare = _process(["tenant", "create", "Shop chain", "--json"], {ENV_FILE_VARIABLE: ""}, tmp_path)
     assert bare.returncode == EX_CONFIG
     assert f"{tmp_path}/lomuz-data does not exist" in bare.stderr
     assert "no env file" in bare.stderr

@@ -56,8 +56,8 @@ def test_quotes_as_systemd_reads_them() -> None:
         "SINGLE='a \\\" $HOME \\n'\n"
         'DOUBLE="say \\"hi\\" \\\\ \\$HOME \\` \\n kept"\n'
         "MIXED=\"a \"'b '  c\n"
-        "PADDED=\"  kept  \"\n"
-        "INNER=a\"b\"c\n"
+        'PADDED="  kept  "\n'
+        'INNER=a"b"c\n'
     )
     assert parse_env_file(text) == {
         "SINGLE": 'a \\" $HOME \\n',
@@ -174,15 +174,23 @@ def test_a_named_file_that_is_missing_or_unreadable_is_bad_configuration(
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("sqlite:////var/lib/lomuz-control/control.db",
-         "sqlite:////var/lib/lomuz-control/control.db"),
-        ("postgresql+psycopg://lomuz:s3cret@db:5432/lomuz",
-         "postgresql+psycopg://lomuz:***@db:5432/lomuz"),
+        (
+            "sqlite:////var/lib/lomuz-control/control.db",
+            "sqlite:////var/lib/lomuz-control/control.db",
+        ),
+        (
+            "postgresql+psycopg://lomuz:s3cret@db:5432/lomuz",
+            "postgresql+psycopg://lomuz:***@db:5432/lomuz",
+        ),
         ("postgresql+psycopg://lomuz:p@ss:w@db/lomuz", "postgresql+psycopg://lomuz:***@db/lomuz"),
-        ("postgresql+psycopg://lomuz@db/lomuz?password=s3cret&sslmode=require",
-         "postgresql+psycopg://lomuz@db/lomuz?password=***&sslmode=require"),
-        ("postgresql+psycopg://postgres@127.0.0.1:5432/test",
-         "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        (
+            "postgresql+psycopg://lomuz@db/lomuz?password=s3cret&sslmode=require",
+            "postgresql+psycopg://lomuz@db/lomuz?password=***&sslmode=require",
+        ),
+        (
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        ),
     ],
 )
 def test_the_database_url_is_shown_with_its_password_masked(url: str, shown: str) -> None:

@@ -51,7 +51,11 @@ def python() -> list[str]:
     for exe in (sys.executable, f"/usr/bin/python{version}"):
         usable = subprocess.run(
             ["runuser", "-u", "nobody", "--", exe, "-c", probe],
-            env=env, cwd="/", capture_output=True, timeout=60, check=False,
+            env=env,
+            cwd="/",
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
         if usable.returncode == 0:
             return [exe, "-m", "control_api.cli"]
@@ -75,12 +79,15 @@ def installed() -> Iterator[tuple[Path, dict[str, str]]]:
         )
         env_file.chmod(0o600)  # root-only, like /etc/lomuz/control.env
         clean = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")}
-        yield state, {
-            **clean,
-            ENV_FILE_VARIABLE: str(env_file),
-            "LOMUZ_TOKEN_CACHE_S": "0",
-            "PYTHONPATH": f"{REPO}:{SITE_PACKAGES}",
-        }
+        yield (
+            state,
+            {
+                **clean,
+                ENV_FILE_VARIABLE: str(env_file),
+                "LOMUZ_TOKEN_CACHE_S": "0",
+                "PYTHONPATH": f"{REPO}:{SITE_PACKAGES}",
+            },
+        )
     finally:
         shutil.rmtree(base)
 
@@ -96,7 +103,9 @@ def run(
 def owners(state: Path) -> dict[str, tuple[int, int, int]]:
     return {
         str(path.relative_to(state)): (
-            path.lstat().st_uid, path.lstat().st_gid, path.lstat().st_mode & 0o777
+            path.lstat().st_uid,
+            path.lstat().st_gid,
+            path.lstat().st_mode & 0o777,
         )
         for path in state.rglob("*")
     }
@@ -122,8 +131,7 @@ def test_root_commands_leave_only_files_of_the_state_dir_owner(
     issued = run(python, ["token", "issue", "--tenant", tenant["tenant_id"], "--json"], env)
     assert issued.returncode == 0, issued.stderr
     revoked = run(
-        python,
-        ["token", "revoke", tenant["admin_token"][:8], "--tenant", tenant["tenant_id"]], env
+        python, ["token", "revoke", tenant["admin_token"][:8], "--tenant", tenant["tenant_id"]], env
     )
     assert revoked.returncode == 0, revoked.stderr
     listed = run(python, ["tenant", "list", "--json"], env)
@@ -142,7 +150,10 @@ def test_a_root_server_holds_wal_and_shm_as_the_owner(
     admin = {"Authorization": f"Bearer {json.loads(created.stdout)['admin_token']}"}
     server = subprocess.Popen(
         [*python, "serve", "--host", "127.0.0.1", "--port", "0"],
-        env=env, cwd="/", stderr=subprocess.PIPE, text=True,
+        env=env,
+        cwd="/",
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert server.stderr is not None
     try:
@@ -158,7 +169,8 @@ def test_a_root_server_holds_wal_and_shm_as_the_owner(
         assert uid_line.split()[1:] == [str(pwd.getpwnam("nobody").pw_uid)] * 4
         with httpx.Client(base_url=base, timeout=10) as client:
             uploaded = client.post(
-                "/v1/assets", content=wav(b"x" * 2000),
+                "/v1/assets",
+                content=wav(b"x" * 2000),
                 headers={**admin, "Content-Type": "audio/wav"},
             )
             assert uploaded.status_code == 201, uploaded.text
@@ -175,9 +187,12 @@ def test_a_root_server_holds_wal_and_shm_as_the_owner(
 
 def test_a_root_owned_state_dir_keeps_root(tmp_path: Path) -> None:
     """The other side of the rule (a checkout run as root): nothing to drop to."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")},
-           ENV_FILE_VARIABLE: "", "LOMUZ_DATABASE_URL": f"sqlite:///{tmp_path}/control.db",
-           "LOMUZ_MEDIA_DIR": str(tmp_path / "media")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")},
+        ENV_FILE_VARIABLE: "",
+        "LOMUZ_DATABASE_URL": f"sqlite:///{tmp_path}/control.db",
+        "LOMUZ_MEDIA_DIR": str(tmp_path / "media"),
+    }
     done = run([sys.executable, "-m", "control_api.cli"], ["db", "upgrade"], env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "control.db").stat().st_uid == 0

@@ -91,14 +91,17 @@ PLAYLISTS = {
     b"#EXTM3U\n#EXTINF:10,x\nhttp://10.1.2.3/a.mp3\n": "an M3U playlist",
     b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://h/a.ts\n": "an HLS playlist",
     b"[playlist]\nFile1=http://10.0.0.1/\nNumberOfEntries=1\n": "a PLS playlist",
-    b'<?xml version="1.0"?><playlist xmlns="http://xspf.org/ns/0/"><trackList/></playlist>':
-        "an XSPF playlist",
+    b'<?xml version="1.0"?><playlist xmlns="http://xspf.org/ns/0/"><trackList/></playlist>': (
+        "an XSPF playlist"
+    ),
     b'<ASX version="3.0"><Entry><Ref href="http://x/"/></Entry></ASX>': "an ASX playlist",
     b"<smil><body><audio src='http://x/a.mp3'/></body></smil>": "a SMIL document",
-    b"v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=x\r\nm=audio 5004 RTP/AVP 0\r\n":
-        "an SDP session description",
-    b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>':
-        "a DASH manifest (MPD)",
+    b"v=0\r\no=- 0 0 IN IP4 10.0.0.1\r\ns=x\r\nm=audio 5004 RTP/AVP 0\r\n": (
+        "an SDP session description"
+    ),
+    b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011"></MPD>': (
+        "a DASH manifest (MPD)"
+    ),
     b'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://x/"/></svg>': "an SVG image",
     b"<!DOCTYPE html><html><body></body></html>": "an HTML document",
     b"ffconcat version 1.0\nfile 'http://10.0.0.1/a.mp3'\n": "an ffmpeg concat list",
@@ -142,9 +145,14 @@ def _with_moov_child(data: bytes, box: bytes) -> bytes:
 def test_mp4_references_to_other_files_or_urls_are_refused(store: LocalMediaStore) -> None:
     data = mp4()[:-8]  # without the trailing empty "free" box: moov is last
     url = b"http://10.0.0.1/movie.mov\x00"
-    rdrf = struct.pack(">I", 20 + len(url)) + b"rdrf" + b"\x00" * 4 + b"url " + struct.pack(
-        ">I", len(url)
-    ) + url
+    rdrf = (
+        struct.pack(">I", 20 + len(url))
+        + b"rdrf"
+        + b"\x00" * 4
+        + b"url "
+        + struct.pack(">I", len(url))
+        + url
+    )
     rmda = struct.pack(">I", 8 + len(rdrf)) + b"rmda" + rdrf
     rmra = struct.pack(">I", 8 + len(rmda)) + b"rmra" + rmda
     with pytest.raises(MediaRefused, match="reference movie"):
@@ -162,8 +170,18 @@ def test_content_types_are_an_allow_list_of_concrete_subtypes() -> None:
     assert mc.media_type_of("audio/mpeg") == "audio"
     assert mc.media_type_of("video/mp4") == "video"
     assert mc.media_type_of("image/webp") == "image"
-    for refused in ("image/svg+xml", "image/*", "audio/*", "audio/x-mpegurl", "video/mp2t",
-                    "application/vnd.apple.mpegurl", "audio/", "audio", "text/html", ""):
+    for refused in (
+        "image/svg+xml",
+        "image/*",
+        "audio/*",
+        "audio/x-mpegurl",
+        "video/mp2t",
+        "application/vnd.apple.mpegurl",
+        "audio/",
+        "audio",
+        "text/html",
+        "",
+    ):
         assert mc.media_type_of(refused) is None, refused
 
 
@@ -188,15 +206,30 @@ URLS = st.builds(
 @given(
     bom=BOMS,
     lead=st.sampled_from(["", " ", "\n", "\r\n\t "]),
-    header=st.sampled_from(["#EXTM3U", "#extm3u", "[playlist]", "<?xml version='1.0'?>",
-                            "<asx>", "<smil>", "<svg>", "v=0", "ffconcat version 1.0", ""]),
+    header=st.sampled_from(
+        [
+            "#EXTM3U",
+            "#extm3u",
+            "[playlist]",
+            "<?xml version='1.0'?>",
+            "<asx>",
+            "<smil>",
+            "<svg>",
+            "v=0",
+            "ffconcat version 1.0",
+            "",
+        ]
+    ),
     urls=st.lists(URLS, min_size=1, max_size=5),
 )
 def test_no_text_is_ever_an_allowed_format(
     bom: bytes, lead: str, header: str, urls: list[str]
 ) -> None:
     text = lead + header + "\n" + "\n".join(urls) + "\n"
-    encoding = {b"\xff\xfe": "utf-16-le", b"\xfe\xff": "utf-16-be",
-                b"\xff\xfe\x00\x00": "utf-32-le"}.get(bom, "utf-8")
+    encoding = {
+        b"\xff\xfe": "utf-16-le",
+        b"\xfe\xff": "utf-16-be",
+        b"\xff\xfe\x00\x00": "utf-32-le",
+    }.get(bom, "utf-8")
     data = bom + text.encode(encoding)
     assert isinstance(mc.identify(head_reader(data), len(data)), mc.Refusal)

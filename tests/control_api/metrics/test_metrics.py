@@ -107,7 +107,8 @@ def test_every_help_text_is_written_out(metrics: Metrics) -> None:
     body = metrics.render({"lomuz_devices": 1, "lomuz_devices_online": 1})[0].decode()
     helps = {
         line.split()[2]: line.split(" ", 3)[3]
-        for line in body.splitlines() if line.startswith("# HELP")
+        for line in body.splitlines()
+        if line.startswith("# HELP")
     }
     assert "lomuz_http_requests_total" in helps
     for name, text in helps.items():
@@ -237,6 +238,10 @@ def test_multiprocess_dir_set_after_import_is_refused(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     done = subprocess.run(
         [sys.executable, "-c", SET_TOO_LATE, str(tmp_path)],
-        env=env, check=True, timeout=60, capture_output=True, text=True,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
     )
     assert "set after prometheus_client was imported" in done.stdout

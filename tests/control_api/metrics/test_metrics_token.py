@@ -107,5 +107,5 @@ def test_the_unit_reads_the_token_file_the_postinst_makes() -> None:
     service = parse_unit(UNITS / "lomuz-control.service")["Service"]
     assert "LOMUZ_METRICS_TOKEN_FILE=/etc/lomuz/metrics.token" in service["Environment"]
     postinst = (UNITS.parent / "packaging/control/postinst").read_text()
-    assert 'TOKEN=/etc/lomuz/metrics.token' in postinst
+    assert "TOKEN=/etc/lomuz/metrics.token" in postinst
     assert 'if [ ! -e "$TOKEN" ]' in postinst  # made once, never overwritten

@@ -99,8 +99,15 @@ def test_every_scrape_counts_the_requests_of_both_workers(
         body = httpx.get(f"{base}/metrics", headers=SCRAPER, timeout=5).content
         got = samples(body)
         assert got[("lomuz_http_requests_total", HEALTHZ)] == sent
-        assert got[("lomuz_http_request_duration_seconds_count",
-                    (("method", "GET"), ("route", "/healthz")))] == sent
+        assert (
+            got[
+                (
+                    "lomuz_http_request_duration_seconds_count",
+                    (("method", "GET"), ("route", "/healthz")),
+                )
+            ]
+            == sent
+        )
         builds = [k for k in got if k[0] == "lomuz_control_build_info"]
         assert len(builds) == 1 and got[builds[0]] == 1
         worker_pids = {

@@ -27,7 +27,7 @@ URL_STRINGS = [
     "\u202eevil\u202c",  # right-to-left override
     "\u200b\u200d\ufeff",  # zero-width characters only
     "'; DROP TABLE devices; --",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "%s%n%x{0}{}${x}",
     "\\",
     "../../etc/passwd",

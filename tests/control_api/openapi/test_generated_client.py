@@ -45,8 +45,18 @@ def generated(
     spec.write_bytes(document.content)
     out = tmp_path / PACKAGE
     run = subprocess.run(
-        [str(GENERATOR), "generate", "--path", str(spec), "--output-path", str(out),
-         "--meta", "none", "--config", str(CONFIG)],
+        [
+            str(GENERATOR),
+            "generate",
+            "--path",
+            str(spec),
+            "--output-path",
+            str(out),
+            "--meta",
+            "none",
+            "--config",
+            str(CONFIG),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -48,8 +48,14 @@ def test_redocly_lint_reports_no_error(api: Api, tmp_path: Path) -> None:
         "NO_COLOR": "1",
     }
     run = subprocess.run(
-        [str(redocly), "lint", str(document), "--format=json",
-         "--config", str(TOOLS / "redocly.yaml")],
+        [
+            str(redocly),
+            "lint",
+            str(document),
+            "--format=json",
+            "--config",
+            str(TOOLS / "redocly.yaml"),
+        ],
         capture_output=True,
         text=True,
         env=env,

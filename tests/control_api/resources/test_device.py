@@ -85,9 +85,10 @@ def test_telemetry_sets_status_and_online(api: Api) -> None:
     assert device["online"] is True and device["enrolled"] is True
     assert device["status"] == {"now_playing": "x", "cpu": 0.5}
     json_type = {"Content-Type": "application/json"}
-    assert api.call(
-        "POST", "/v1/device/telemetry", token, body=b"nope", headers=json_type
-    ).status_code == 400
+    assert (
+        api.call("POST", "/v1/device/telemetry", token, body=b"nope", headers=json_type).status_code
+        == 400
+    )
     # A body that is not sent as JSON is not parsed as JSON.
     for content_type in (None, "text/xml", "application/x-www-form-urlencoded"):
         headers = {"Content-Type": content_type} if content_type else {}
@@ -125,7 +126,7 @@ def test_csv_export_neutralises_formulas(api: Api) -> None:
     admin = api.tenant()
     _, token = api.device(admin)
     asset = api.upload(admin, wav(b"song")).json
-    hostile = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok=1"]
+    hostile = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok=1"]
     plays = [
         _play(asset, f"2026-03-01T1{i}:00:00Z", schedule_id=cell, playlist_id=cell)
         for i, cell in enumerate(hostile)

@@ -21,12 +21,22 @@ def _device_with_a_play(api: Api) -> tuple[str, str, str, str]:
     device_id, token = api.device(admin, name="till 3")
     play_id = str(uuid.uuid4())
     reply = api.call(
-        "POST", "/v1/device/plays", token,
-        json={"plays": [{
-            "id": play_id, "asset_id": asset["id"], "sha256": asset["sha256"],
-            "started_at": "2026-11-23T10:00:00Z", "ended_at": "2026-11-23T10:03:00Z",
-            "source": "playlist", "outcome": "completed",
-        }]},
+        "POST",
+        "/v1/device/plays",
+        token,
+        json={
+            "plays": [
+                {
+                    "id": play_id,
+                    "asset_id": asset["id"],
+                    "sha256": asset["sha256"],
+                    "started_at": "2026-11-23T10:00:00Z",
+                    "ended_at": "2026-11-23T10:03:00Z",
+                    "source": "playlist",
+                    "outcome": "completed",
+                }
+            ]
+        },
     )
     assert reply.json["accepted"] == 1, reply.text
     return admin, device_id, token, play_id
@@ -75,15 +85,16 @@ def test_a_deleted_device_cannot_come_back(api: Api) -> None:
     r = api.call("POST", "/v1/enroll", json={"enrollment_code": created["enrollment_code"]})
     assert r.status_code == 401, r.text
     assert api.call("DELETE", f"/v1/devices/{device_id}", admin).status_code == 404
-    assert api.call(
-        "PATCH", f"/v1/devices/{device_id}", admin, json={"name": "back"}
-    ).status_code == 404
-    assert api.call(
-        "POST", f"/v1/devices/{device_id}/enrollment-code", admin
-    ).status_code == 404
+    assert (
+        api.call("PATCH", f"/v1/devices/{device_id}", admin, json={"name": "back"}).status_code
+        == 404
+    )
+    assert api.call("POST", f"/v1/devices/{device_id}/enrollment-code", admin).status_code == 404
     playlist = api.call("POST", "/v1/playlists", admin, json={"name": "p", "items": []}).json
     r = api.call(
-        "POST", "/v1/schedules", admin,
+        "POST",
+        "/v1/schedules",
+        admin,
         json={"playlist_id": playlist["id"], "target": {"device_id": device_id}},
     )
     assert r.status_code == 422
@@ -98,12 +109,18 @@ def test_a_device_a_schedule_targets_is_not_deleted(api: Api) -> None:
     device_id, token = api.device(admin)
     playlist = api.call("POST", "/v1/playlists", admin, json={"name": "p", "items": []}).json
     schedule = api.call(
-        "POST", "/v1/schedules", admin,
+        "POST",
+        "/v1/schedules",
+        admin,
         json={"playlist_id": playlist["id"], "target": {"device_id": device_id}},
     ).json
     # A group or "all" schedule does not name the device: only the device target blocks.
-    api.call("POST", "/v1/schedules", admin,
-             json={"playlist_id": playlist["id"], "target": {"all": True}})
+    api.call(
+        "POST",
+        "/v1/schedules",
+        admin,
+        json={"playlist_id": playlist["id"], "target": {"all": True}},
+    )
 
     r = api.call("DELETE", f"/v1/devices/{device_id}", admin)
     assert r.status_code == 409, r.text
@@ -142,7 +159,9 @@ def _race_delete_and_schedule(api: Api, admin: str, playlist_id: str, device_id:
     def schedule() -> None:
         barrier.wait(timeout=10)
         answers["schedule"] = api.call(
-            "POST", "/v1/schedules", admin,
+            "POST",
+            "/v1/schedules",
+            admin,
             json={"playlist_id": playlist_id, "target": {"device_id": device_id}},
         ).status_code
 

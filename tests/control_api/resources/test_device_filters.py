@@ -7,7 +7,7 @@ from typing import Any
 from tests.control_api.conftest import Api
 
 # Names that break naive SQL: LIKE wildcards, quotes, JSON escapes, non-ASCII.
-AWKWARD_GROUPS = ['50%_off', 'say "hi"', "back\\slash", "Café Nord", "[]", "x"]
+AWKWARD_GROUPS = ["50%_off", 'say "hi"', "back\\slash", "Café Nord", "[]", "x"]
 
 
 def _ids(api: Api, token: str, **params: Any) -> set[str]:

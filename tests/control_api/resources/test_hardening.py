@@ -46,9 +46,10 @@ def test_durations_below_one_second_are_refused(api: Api) -> None:
         )
         assert patch.status_code == 422 and "duration_ms" in patch.text
     item = {"asset_id": asset["id"], "duration_ms": 1000}
-    assert api.call(
-        "POST", "/v1/playlists", admin, json={"name": "p", "items": [item]}
-    ).status_code == 201
+    assert (
+        api.call("POST", "/v1/playlists", admin, json={"name": "p", "items": [item]}).status_code
+        == 201
+    )
     patch = api.call("PATCH", f"/v1/assets/{asset['id']}", admin, json={"duration_ms": 1000})
     assert patch.status_code == 200
 

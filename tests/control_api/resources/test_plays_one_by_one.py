@@ -40,9 +40,7 @@ def _stored(api: Api, admin: str) -> list[dict[str, Any]]:
     return items
 
 
-def _bad_plays(
-    asset: dict[str, Any], other_tenant_asset: dict[str, Any]
-) -> list[tuple[Any, str]]:
+def _bad_plays(asset: dict[str, Any], other_tenant_asset: dict[str, Any]) -> list[tuple[Any, str]]:
     """(play, expected rejection code) for every kind of bad play."""
     p = _play
     return [

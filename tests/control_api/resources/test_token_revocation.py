@@ -27,9 +27,7 @@ PROTOCOL_BOUND_S = 1.0
 
 
 def _apps(env: dict[str, str], clocks: list[Callable[[], float]]) -> Iterator[list[Api]]:
-    settings = load_settings(
-        {**env, "LOMUZ_TOKEN_CACHE_S": "60", "LOMUZ_LAST_SEEN_WRITE_S": "60"}
-    )
+    settings = load_settings({**env, "LOMUZ_TOKEN_CACHE_S": "60", "LOMUZ_LAST_SEEN_WRITE_S": "60"})
     migrator = Database(settings.database_url)
     migrator.upgrade()
     migrator.dispose()

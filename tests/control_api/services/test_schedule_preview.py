@@ -83,12 +83,21 @@ class Shop:
         return str(done.json["id"])
 
     def _schedule(
-        self, playlist: str, target: dict[str, object], priority: int, start: str, end: str,
+        self,
+        playlist: str,
+        target: dict[str, object],
+        priority: int,
+        start: str,
+        end: str,
         days: list[int] | None = None,
     ) -> str:
         body = {
-            "playlist_id": self.playlists[playlist], "target": target, "priority": priority,
-            "start_time": start, "end_time": end, "days": days or [1, 2, 3, 4, 5, 6, 7],
+            "playlist_id": self.playlists[playlist],
+            "target": target,
+            "priority": priority,
+            "start_time": start,
+            "end_time": end,
+            "days": days or [1, 2, 3, 4, 5, 6, 7],
         }
         done = self.api.call("POST", "/v1/schedules", self.admin, json=body)
         assert done.status_code == 201, done.text
@@ -107,21 +116,28 @@ def shop(api: Api) -> Shop:
 
 def test_the_week_view_of_the_device(shop: Shop) -> None:
     with shop.api.db.read() as s:
-        segments = preview.device_timeline(
-            s, shop.tenant_id, shop.device_id, MONDAY, WEEK_END
-        )
+        segments = preview.device_timeline(s, shop.tenant_id, shop.device_id, MONDAY, WEEK_END)
     # (start, role): the device schedule wins its weekday hours (priority),
     # its asset expires Wednesday noon, the group's night covers the rest of
     # the nights (the spring-forward one included), emergency the days; the
     # other group's schedule never shows.
     cuts = [
-        (paris(23, 0), "night"), (paris(23, 5), "promo"), (paris(23, 23), "night"),
-        (paris(24, 5), "promo"), (paris(24, 23), "night"),
-        (paris(25, 5), "promo"), (PROMO_ENDS.astimezone(UTC), None), (paris(25, 22), "night"),
-        (paris(26, 6), None), (paris(26, 22), "night"),
-        (paris(27, 6), None), (paris(27, 22), "night"),
-        (paris(28, 6), None), (paris(28, 22), "night"),
-        (paris(29, 6), None), (paris(29, 22), "night"),
+        (paris(23, 0), "night"),
+        (paris(23, 5), "promo"),
+        (paris(23, 23), "night"),
+        (paris(24, 5), "promo"),
+        (paris(24, 23), "night"),
+        (paris(25, 5), "promo"),
+        (PROMO_ENDS.astimezone(UTC), None),
+        (paris(25, 22), "night"),
+        (paris(26, 6), None),
+        (paris(26, 22), "night"),
+        (paris(27, 6), None),
+        (paris(27, 22), "night"),
+        (paris(28, 6), None),
+        (paris(28, 22), "night"),
+        (paris(29, 6), None),
+        (paris(29, 22), "night"),
     ]
     ends = [start for start, _ in cuts[1:]] + [WEEK_END.astimezone(UTC)]
     assert segments == [
@@ -143,8 +159,10 @@ def test_what_plays_at_an_instant_with_its_reasons(shop: Shop) -> None:
     assert (promo.tier, promo.asset_id) == (Tier.PLAYLIST, shop.assets["promo"])
     assert promo.next_boundary_at == PROMO_ENDS.astimezone(UTC)
     assert (after.tier, after.asset_id) == (Tier.EMERGENCY, shop.assets["alarm"])
-    assert f"schedule {shop.schedules['promo']}: no playable item in playlist " \
+    assert (
+        f"schedule {shop.schedules['promo']}: no playable item in playlist "
         f"{shop.playlists['promo']}" in after.reasons
+    )
     assert f"item 0 asset {shop.assets['promo']}: expired" in after.reasons
     assert f"schedule {shop.schedules['night']}: outside daypart" in after.reasons
     assert not any(shop.schedules["south"] in reason for reason in after.reasons)
@@ -159,9 +177,7 @@ def test_without_an_emergency_asset_the_fallback_holds(shop: Shop) -> None:
     with shop.api.db.read() as s:
         at = paris(26, 12)
         assert preview.what_plays_at(s, shop.tenant_id, shop.device_id, at).tier is Tier.JINGLE
-        silent = preview.what_plays_at(
-            s, shop.tenant_id, shop.device_id, at, fallback=Tier.SILENCE
-        )
+        silent = preview.what_plays_at(s, shop.tenant_id, shop.device_id, at, fallback=Tier.SILENCE)
         assert silent.tier is Tier.SILENCE
 
 
@@ -172,9 +188,7 @@ def test_another_tenants_device_is_not_found(shop: Shop) -> None:
         preview.what_plays_at(s, shop.tenant_id, other_device, paris(25, 11))
 
 
-def test_the_player_fed_the_devices_manifest_decides_the_same(
-    shop: Shop, tmp_path: Path
-) -> None:
+def test_the_player_fed_the_devices_manifest_decides_the_same(shop: Shop, tmp_path: Path) -> None:
     # The manifest as the box fetches it, through the player's decoder and store
     # (what `lomuz-player import` and the syncer do), every file verified.
     got = shop.api.call("GET", "/v1/device/manifest", shop.device_token)

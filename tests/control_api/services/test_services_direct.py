@@ -117,17 +117,35 @@ def test_a_playlist_edit_needs_the_current_version_and_an_asset_in_use_stays(
     assert [(i.asset_id, i.duration_ms) for i in created.items] == [(asset.id, 5000)]
     later = NOW + timedelta(minutes=1)
     replaced = playlists.replace_playlist(
-        db, tenant, created.playlist.id, "night", [], if_match='"1"', now=later,
+        db,
+        tenant,
+        created.playlist.id,
+        "night",
+        [],
+        if_match='"1"',
+        now=later,
         keep_revisions=KEEP,
     )
     assert (replaced.version, replaced.playlist.name, list(replaced.items)) == (2, "night", [])
     with pytest.raises(VersionMismatch):
         playlists.replace_playlist(
-            db, tenant, created.playlist.id, "x", [], if_match='"1"', now=later,
+            db,
+            tenant,
+            created.playlist.id,
+            "x",
+            [],
+            if_match='"1"',
+            now=later,
             keep_revisions=KEEP,
         )
     playlists.replace_playlist(
-        db, tenant, created.playlist.id, "day", [(asset.id, None)], if_match=None, now=later,
+        db,
+        tenant,
+        created.playlist.id,
+        "day",
+        [(asset.id, None)],
+        if_match=None,
+        now=later,
         keep_revisions=KEEP,
     )
     with pytest.raises(Conflict) as in_use:
@@ -144,17 +162,24 @@ def test_a_scheduled_device_is_not_decommissioned_and_a_free_one_forgets_its_tok
     playlist = playlists.create_playlist(
         db, tenant, "day", [(asset.id, None)], now=NOW, keep_revisions=KEEP
     )
-    box = devices.register_device(db, tenant, "box", "Europe/Paris", ["north"], now=NOW,
-                                  code_ttl_s=3600)
+    box = devices.register_device(
+        db, tenant, "box", "Europe/Paris", ["north"], now=NOW, code_ttl_s=3600
+    )
     with pytest.raises(InvalidField) as no_device:
         schedules.create_schedule(
-            db, tenant,
-            schedules.ScheduleFields(playlist.playlist.id, "device", "dev_nope"), NOW, KEEP,
+            db,
+            tenant,
+            schedules.ScheduleFields(playlist.playlist.id, "device", "dev_nope"),
+            NOW,
+            KEEP,
         )
     assert no_device.value.field == "target.device_id"
     schedule = schedules.create_schedule(
-        db, tenant,
-        schedules.ScheduleFields(playlist.playlist.id, "device", box.device.id), NOW, KEEP,
+        db,
+        tenant,
+        schedules.ScheduleFields(playlist.playlist.id, "device", box.device.id),
+        NOW,
+        KEEP,
     )
     forgotten: list[str] = []
     with pytest.raises(Conflict) as scheduled:

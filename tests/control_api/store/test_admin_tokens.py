@@ -44,13 +44,17 @@ def test_a_token_from_before_the_prefix_keeps_working_and_is_revocable_whole(
         old = "an-admin-token-issued-by-version-0001"
         with db.engine.begin() as conn:
             conn.execute(
-                text("INSERT INTO tenants (id, name, revision, horizon, created_at)"
-                     " VALUES ('ten_old', 'Old', 0, 0, :now)"),
+                text(
+                    "INSERT INTO tenants (id, name, revision, horizon, created_at)"
+                    " VALUES ('ten_old', 'Old', 0, 0, :now)"
+                ),
                 {"now": now.replace(tzinfo=None)},
             )
             conn.execute(
-                text("INSERT INTO admin_tokens (token_hash, tenant_id, created_at)"
-                     " VALUES (:h, 'ten_old', :now)"),
+                text(
+                    "INSERT INTO admin_tokens (token_hash, tenant_id, created_at)"
+                    " VALUES (:h, 'ten_old', :now)"
+                ),
                 {"h": repo.hash_secret(old), "now": now.replace(tzinfo=None)},
             )
         db.upgrade()

@@ -36,9 +36,15 @@ def test_play_ids_are_canonicalised_and_spellings_merged(database_url: str) -> N
                 insert(Play),
                 [
                     {
-                        "tenant_id": "ten_1", "id": play_id, "device_id": "dev_1",
-                        "asset_id": "ast_1", "sha256": "0" * 64, "started_at": now,
-                        "ended_at": now, "source": "playlist", "outcome": "completed",
+                        "tenant_id": "ten_1",
+                        "id": play_id,
+                        "device_id": "dev_1",
+                        "asset_id": "ast_1",
+                        "sha256": "0" * 64,
+                        "started_at": now,
+                        "ended_at": now,
+                        "source": "playlist",
+                        "outcome": "completed",
                         "received_at": now,
                     }
                     for play_id in ids

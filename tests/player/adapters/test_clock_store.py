@@ -37,8 +37,9 @@ def store(tmp_path: Path) -> Iterator[PlayerStore]:
 @pytest.fixture
 def write_lock(tmp_path: Path, store: PlayerStore) -> Iterator[sqlite3.Connection]:
     """Another connection holding the database's write lock until the test ends."""
-    other = sqlite3.connect(tmp_path / "player.db", timeout=0, isolation_level=None,
-                            check_same_thread=False)
+    other = sqlite3.connect(
+        tmp_path / "player.db", timeout=0, isolation_level=None, check_same_thread=False
+    )
     other.execute("BEGIN IMMEDIATE")
     try:
         yield other
@@ -62,14 +63,16 @@ def test_now_answers_at_once_while_another_connection_holds_the_write_lock(
 ) -> None:
     fake = FakeClock()
     persisted, persist = persist_into(store)
-    clock = SystemClock(None, persist, persist_every_s=60,
-                        wall=fake.wall, mono=fake.monotonic)
+    clock = SystemClock(None, persist, persist_every_s=60, wall=fake.wall, mono=fake.monotonic)
     clock.now()  # a trusted time: the bound is due for its first persist
     # The feeding thread: a server time, then the persist, which waits for the lock.
     feeder = threading.Thread(
         target=clock.observe_server_time,
-        args=(rules.ServerTime(fake.wall().replace(microsecond=0), fake.monotonic() - 0.1,
-                               fake.monotonic()),),
+        args=(
+            rules.ServerTime(
+                fake.wall().replace(microsecond=0), fake.monotonic() - 0.1, fake.monotonic()
+            ),
+        ),
         daemon=True,
     )
     feeder.start()
@@ -103,8 +106,7 @@ def test_now_answers_at_once_while_another_connection_holds_the_write_lock(
 def test_now_persists_nothing_and_maintain_does(store: PlayerStore) -> None:
     fake = FakeClock()
     persisted, persist = persist_into(store)
-    clock = SystemClock(None, persist, persist_every_s=60,
-                        wall=fake.wall, mono=fake.monotonic)
+    clock = SystemClock(None, persist, persist_every_s=60, wall=fake.wall, mono=fake.monotonic)
     first = clock.now()
     fake.advance(120)
     clock.now()
@@ -119,8 +121,7 @@ def test_the_clock_job_persists_and_notifies_steps_on_its_own_thread(
 ) -> None:
     fake = FakeClock()
     persisted, persist = persist_into(store)
-    clock = SystemClock(None, persist, persist_every_s=60,
-                        wall=fake.wall, mono=fake.monotonic)
+    clock = SystemClock(None, persist, persist_every_s=60, wall=fake.wall, mono=fake.monotonic)
     seen: list[tuple[float, str]] = []
     clock.on_step(lambda step_s: seen.append((step_s, threading.current_thread().name)))
     clock.now()

@@ -288,9 +288,10 @@ def test_media_on_an_origin_not_configured_is_refused_before_any_request(
     other.start()
     try:
         other_sha = other.add_file(b"elsewhere")
-        with ControlApiClient(api_server.base_url, "secret-token") as client, pytest.raises(
-            DownloadError
-        ) as info:
+        with (
+            ControlApiClient(api_server.base_url, "secret-token") as client,
+            pytest.raises(DownloadError) as info,
+        ):
             Fetcher(client, cache).fetch(other.media_url(other_sha), other_sha, 9)
         assert not info.value.retryable
         text = str(info.value)
@@ -310,11 +311,13 @@ def test_an_origin_differs_by_scheme_host_or_port(
         api_server.base_url, None, media_origins=["https://cdn.example"]
     ) as client:
         fetcher = Fetcher(client, cache)
-        for url in (f"https://127.0.0.1:{port}/v1/media/{SHA}",
-                    f"http://127.0.0.2:{port}/v1/media/{SHA}",
-                    f"http://127.0.0.1:{int(port) + 1}/v1/media/{SHA}",
-                    f"http://cdn.example/v1/media/{SHA}",
-                    f"https://cdn.example:8443/v1/media/{SHA}"):
+        for url in (
+            f"https://127.0.0.1:{port}/v1/media/{SHA}",
+            f"http://127.0.0.2:{port}/v1/media/{SHA}",
+            f"http://127.0.0.1:{int(port) + 1}/v1/media/{SHA}",
+            f"http://cdn.example/v1/media/{SHA}",
+            f"https://cdn.example:8443/v1/media/{SHA}",
+        ):
             with pytest.raises(DownloadError, match="neither the API's nor in"):
                 fetcher.fetch(url, SHA, len(CONTENT))
     assert api_server.requests == []
@@ -328,12 +331,16 @@ def test_a_redirect_is_never_followed_even_by_a_client_that_would(
     try:
         other_sha = other.add_file(b"elsewhere")
         api_server.script("/files/x", (302, {"Location": other.media_url(other_sha)}, b""))
-        with ControlApiClient(
-            api_server.base_url, "secret-token", media_origins=[other.base_url]
-        ) as client, pytest.raises(DownloadError, match=r"HTTP 302 redirect to .* not followed"):
+        with (
+            ControlApiClient(
+                api_server.base_url, "secret-token", media_origins=[other.base_url]
+            ) as client,
+            pytest.raises(DownloadError, match=r"HTTP 302 redirect to .* not followed"),
+        ):
             Fetcher(client, cache).fetch("/files/x", other_sha, 9)
-        with httpx.Client(follow_redirects=True, timeout=5.0) as plain, pytest.raises(
-            DownloadError, match="not followed"
+        with (
+            httpx.Client(follow_redirects=True, timeout=5.0) as plain,
+            pytest.raises(DownloadError, match="not followed"),
         ):
             Fetcher(plain, cache).fetch(f"{api_server.base_url}/files/x", other_sha, 9)
         assert other.requests == []
@@ -349,14 +356,20 @@ def test_media_from_an_api_on_plain_http_off_loopback_is_refused(cache: MediaCac
         sent.append(request)
         return httpx.Response(200, content=CONTENT)
 
-    with ControlApiClient("http://api.lan:8080", "secret-token",
-                          transport=httpx.MockTransport(record)) as client, pytest.raises(
-        DownloadError, match="allow_insecure_http"
-    ) as info:
+    with (
+        ControlApiClient(
+            "http://api.lan:8080", "secret-token", transport=httpx.MockTransport(record)
+        ) as client,
+        pytest.raises(DownloadError, match="allow_insecure_http") as info,
+    ):
         Fetcher(client, cache).fetch(f"/v1/media/{SHA}", SHA, len(CONTENT))
     assert "must use https://" in str(info.value)
     assert sent == []
-    with ControlApiClient("http://api.lan:8080", "secret-token", allow_insecure_http=True,
-                          transport=httpx.MockTransport(record)) as client:
+    with ControlApiClient(
+        "http://api.lan:8080",
+        "secret-token",
+        allow_insecure_http=True,
+        transport=httpx.MockTransport(record),
+    ) as client:
         Fetcher(client, cache).fetch(f"/v1/media/{SHA}", SHA, len(CONTENT))
     assert len(sent) == 1 and cache.has(SHA)

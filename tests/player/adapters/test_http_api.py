@@ -402,13 +402,16 @@ def test_plain_http_off_loopback_sends_nothing_and_says_how_to_fix_it() -> None:
     from player.errors import ConfigError
 
     recorder = Recorder(ok_json({"accepted": 0, "duplicates": 0}))
-    with ControlApiClient("http://api.lan:8080", "tok",
-                          transport=httpx.MockTransport(recorder)) as client:
+    with ControlApiClient(
+        "http://api.lan:8080", "tok", transport=httpx.MockTransport(recorder)
+    ) as client:
         assert client.insecure_problem is not None
-        for call in (lambda: client.fetch_manifest(None),
-                     lambda: client.post_telemetry({}),
-                     lambda: client.post_plays([]),
-                     lambda: client.enroll("ABC")):
+        for call in (
+            lambda: client.fetch_manifest(None),
+            lambda: client.post_telemetry({}),
+            lambda: client.post_plays([]),
+            lambda: client.enroll("ABC"),
+        ):
             with pytest.raises(ConfigError) as info:
                 call()
             text = str(info.value)
@@ -418,14 +421,20 @@ def test_plain_http_off_loopback_sends_nothing_and_says_how_to_fix_it() -> None:
     assert recorder.requests == []
 
 
-@pytest.mark.parametrize(("base", "allow"), [("http://127.0.0.1:8080", False),
-                                             ("http://[::1]:8080", False),
-                                             ("http://api.lan:8080", True),
-                                             ("https://api.lan", False)])
+@pytest.mark.parametrize(
+    ("base", "allow"),
+    [
+        ("http://127.0.0.1:8080", False),
+        ("http://[::1]:8080", False),
+        ("http://api.lan:8080", True),
+        ("https://api.lan", False),
+    ],
+)
 def test_loopback_https_or_the_opt_in_send(base: str, allow: bool) -> None:
     recorder = Recorder(httpx.Response(204))
-    with ControlApiClient(base, "tok", allow_insecure_http=allow,
-                          transport=httpx.MockTransport(recorder)) as client:
+    with ControlApiClient(
+        base, "tok", allow_insecure_http=allow, transport=httpx.MockTransport(recorder)
+    ) as client:
         assert client.insecure_problem is None
         client.post_telemetry({})
     assert len(recorder.requests) == 1

@@ -28,10 +28,12 @@ class Flaky:
 
 def test_retries_retryable_errors_no_sooner_than_retry_after() -> None:
     sleep = FakeSleep()
-    retrier: Retrier = TenacityRetrier(RetryPolicy(max_attempts=4), sleep=sleep,
-                                       random=constant_random(0.0))
-    flaky = Flaky(ApiUnavailable("busy", status=503, retry_after_s=7.0),
-                  ApiUnavailable("busy", status=503))
+    retrier: Retrier = TenacityRetrier(
+        RetryPolicy(max_attempts=4), sleep=sleep, random=constant_random(0.0)
+    )
+    flaky = Flaky(
+        ApiUnavailable("busy", status=503, retry_after_s=7.0), ApiUnavailable("busy", status=503)
+    )
     assert retrier.call(flaky) == "ok"
     assert flaky.calls == 3
     assert sleep.calls[0] >= 7.0

@@ -42,7 +42,11 @@ def import_cli(config: Path, bundle: Path) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_PLAYER_")}
     done = subprocess.run(
         [sys.executable, "-m", "player.cli", "--config", str(config), "import", str(bundle)],
-        capture_output=True, text=True, env=env, timeout=TIMEOUT_S, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT_S,
+        check=False,
     )
     return done.returncode, done.stderr
 
@@ -80,23 +84,31 @@ def bind_socket(path: Path) -> None:
 
 
 CASES: list[tuple[str, str, Callable[[Path], None], str]] = [
-    ("manifest-dev-zero", "manifest.json",
-     lambda p: p.symlink_to("/dev/zero"), "manifest.json: is a symbolic link"),
+    (
+        "manifest-dev-zero",
+        "manifest.json",
+        lambda p: p.symlink_to("/dev/zero"),
+        "manifest.json: is a symbolic link",
+    ),
     ("manifest-fifo", "manifest.json", os.mkfifo, "manifest.json: is a FIFO"),
     ("manifest-dir", "manifest.json", lambda p: p.mkdir(), "manifest.json: is a directory"),
     ("manifest-socket", "manifest.json", bind_socket, "manifest.json: is a socket"),
-    ("media-dev-zero", "media/first", lambda p: p.symlink_to("/dev/zero"),
-     "is a symbolic link; import reads only regular files"),
-    ("media-dev-null", "media/first", lambda p: p.symlink_to("/dev/null"),
-     "is a symbolic link"),
+    (
+        "media-dev-zero",
+        "media/first",
+        lambda p: p.symlink_to("/dev/zero"),
+        "is a symbolic link; import reads only regular files",
+    ),
+    ("media-dev-null", "media/first", lambda p: p.symlink_to("/dev/null"), "is a symbolic link"),
     ("media-fifo", "media/first", os.mkfifo, "is a FIFO"),
     ("media-dir", "media/first", lambda p: p.mkdir(), "is a directory"),
     ("media-socket", "media/first", bind_socket, "is a socket"),
 ]
 
 
-@pytest.mark.parametrize(("target", "make", "fragment"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("target", "make", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_special_files_are_refused_with_a_clear_error_and_nothing_stored(
     config: Path, tmp_path: Path, target: str, make: Callable[[Path], None], fragment: str
 ) -> None:
@@ -239,9 +251,7 @@ def test_a_file_replaced_by_another_after_the_check_is_not_copied(tmp_path: Path
     assert not cache.has(assets[0].sha256)
 
 
-def test_a_valid_bundle_still_imports_through_the_descriptors(
-    config: Path, tmp_path: Path
-) -> None:
+def test_a_valid_bundle_still_imports_through_the_descriptors(config: Path, tmp_path: Path) -> None:
     assets = standard_assets()
     bundle = write_bundle(tmp_path / "bundle", assets, manifest_for(assets, ["ast-a"]))
     code, err = import_cli(config, bundle)

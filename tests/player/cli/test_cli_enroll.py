@@ -111,8 +111,13 @@ def config(tmp_path: Path, data_dir: Path) -> Path:
 
 def run(config: Path, *argv: str, stdin: str = "") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(["--config", str(config), *argv], environ={}, stdout=out, stderr=err,
-                stdin=io.StringIO(stdin))
+    code = main(
+        ["--config", str(config), *argv],
+        environ={},
+        stdout=out,
+        stderr=err,
+        stdin=io.StringIO(stdin),
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -148,9 +153,12 @@ def test_a_401_is_the_code() -> None:
         out, err = io.StringIO(), io.StringIO()
         code = main(
             ["enroll", "--api", api.url, "--code", "WRONG"],
-            environ={"LOMUZ_PLAYER_CONFIG": "/nonexistent.toml",
-                     "LOMUZ_PLAYER_DATA_DIR": "/nonexistent-lomuz"},
-            stdout=out, stderr=err,
+            environ={
+                "LOMUZ_PLAYER_CONFIG": "/nonexistent.toml",
+                "LOMUZ_PLAYER_DATA_DIR": "/nonexistent-lomuz",
+            },
+            stdout=out,
+            stderr=err,
         )
     assert code == EXIT_FAILURE
     assert "enrollment code refused: HTTP 401 bad_code: unknown" in err.getvalue()
@@ -216,7 +224,12 @@ def enroll_subprocess(
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_PLAYER_")}
     return subprocess.run(
         [sys.executable, "-m", "player.cli", "--config", str(config), "enroll", *argv],
-        input=stdin, capture_output=True, text=True, env=env, timeout=60, check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
 
 
@@ -236,11 +249,10 @@ def test_code_stdin_keeps_the_code_off_every_command_line(
     assert api.code_in_proc == [False, True]
 
 
-def test_code_stdin_reads_only_the_first_line_stripped(
-    config: Path, api: FakeEnrollApi
-) -> None:
-    code, _, err = run(config, "enroll", "--api", api.url, "--code-stdin",
-                       stdin="  ABC-123 \r\nsecond line\n")
+def test_code_stdin_reads_only_the_first_line_stripped(config: Path, api: FakeEnrollApi) -> None:
+    code, _, err = run(
+        config, "enroll", "--api", api.url, "--code-stdin", stdin="  ABC-123 \r\nsecond line\n"
+    )
     assert (code, err) == (EXIT_OK, "")
     assert api.codes == ["ABC-123"]
 
@@ -256,7 +268,11 @@ def test_code_stdin_reads_only_the_first_line_stripped(
     ],
 )
 def test_exactly_one_code_source_is_a_usage_error_otherwise(
-    config: Path, data_dir: Path, api: FakeEnrollApi, args: tuple[str, ...], stdin: str,
+    config: Path,
+    data_dir: Path,
+    api: FakeEnrollApi,
+    args: tuple[str, ...],
+    stdin: str,
     message: str,
 ) -> None:
     code, _, err = run(config, "enroll", "--api", api.url, *args, stdin=stdin)
@@ -279,8 +295,10 @@ def test_the_help_says_code_is_visible_to_other_users(
 # -- https off loopback (issue 10) ----------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["http://control.lan", "http://10.0.0.5:8080",
-                                 "http://[fe80::1]:8080", "http://0.0.0.0:8080"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://control.lan", "http://10.0.0.5:8080", "http://[fe80::1]:8080", "http://0.0.0.0:8080"],
+)
 def test_plain_http_off_loopback_is_refused_naming_the_opt_in(
     config: Path, data_dir: Path, url: str
 ) -> None:

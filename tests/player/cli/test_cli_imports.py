@@ -21,8 +21,17 @@ import pytest
 from player.cli import EXIT_OK, main
 
 REPO = Path(__file__).resolve().parents[3]
-HEAVY = ("sqlalchemy", "alembic", "vlc", "apscheduler", "httpx", "tenacity", "psutil",
-         "player.daemon", "player.store.repository")
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "vlc",
+    "apscheduler",
+    "httpx",
+    "tenacity",
+    "psutil",
+    "player.daemon",
+    "player.store.repository",
+)
 
 # Run the command as the console script does, then list the heavy modules loaded.
 PROBE = """
@@ -41,8 +50,13 @@ def loaded_heavy_modules(config: Path, *argv: str) -> tuple[int, set[str]]:
     env["PYTHONPATH"] = str(REPO)
     done = subprocess.run(
         [sys.executable, "-c", prelude + PROBE, "--config", str(config), *argv],
-        check=True, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-        timeout=60, cwd=REPO,  # python -c puts the cwd first on sys.path: this checkout
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        cwd=REPO,  # python -c puts the cwd first on sys.path: this checkout
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
     heavy = {m if m in HEAVY else m.split(".")[0] for m in result["heavy"]}
@@ -60,15 +74,25 @@ def config(tmp_path: Path) -> Path:
 def provisioned(config: Path, bundle_dir: Path) -> Path:
     """``config`` with a current database and cache (a bundle imported)."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(["--config", str(config), "import", str(bundle_dir)],
-                environ={}, stdout=out, stderr=err)
+    code = main(
+        ["--config", str(config), "import", str(bundle_dir)], environ={}, stdout=out, stderr=err
+    )
     assert (code, err.getvalue()) == (EXIT_OK, "")
     return config
 
 
-LIGHT_COMMANDS = [["--help"], ["--version"], ["config"], ["config", "--json"],
-                  ["status"], ["status", "--json"], ["plays"], ["plays", "--json"],
-                  ["clock", "reset"], ["sync"]]
+LIGHT_COMMANDS = [
+    ["--help"],
+    ["--version"],
+    ["config"],
+    ["config", "--json"],
+    ["status"],
+    ["status", "--json"],
+    ["plays"],
+    ["plays", "--json"],
+    ["clock", "reset"],
+    ["sync"],
+]
 
 
 @pytest.mark.parametrize("argv", LIGHT_COMMANDS, ids=" ".join)
@@ -85,12 +109,11 @@ def test_status_on_an_empty_box_imports_nothing_heavy(config: Path, argv: list[s
 
 
 @pytest.mark.parametrize(
-    "argv", [["next"], ["next", "--json"], ["next", "--at", "2026-12-01T09:00:00Z"]],
+    "argv",
+    [["next"], ["next", "--json"], ["next", "--at", "2026-12-01T09:00:00Z"]],
     ids=" ".join,
 )
-def test_next_uses_sqlalchemy_but_never_alembic(
-    provisioned: Path, argv: list[str]
-) -> None:
+def test_next_uses_sqlalchemy_but_never_alembic(provisioned: Path, argv: list[str]) -> None:
     code, heavy = loaded_heavy_modules(provisioned, *argv)
     assert code == EXIT_OK
     assert heavy == {"sqlalchemy", "player.store.repository"}

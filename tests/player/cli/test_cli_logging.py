@@ -48,8 +48,11 @@ def run_emit(tmp_path: Path, environ: dict[str, str]) -> subprocess.CompletedPro
     script.write_text(EMIT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOMUZ_", "JOURNAL_"))}
     return subprocess.run(
-        [sys.executable, str(script)], env={**env, **environ}, capture_output=True,
-        timeout=60, check=True,
+        [sys.executable, str(script)],
+        env={**env, **environ},
+        capture_output=True,
+        timeout=60,
+        check=True,
     )
 
 
@@ -100,8 +103,9 @@ def test_run_with_unreadable_credentials_logs_the_fix_and_keeps_playing(tmp_path
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     credentials = data_dir / "credentials.json"
-    credentials.write_text('{"api_url": "http://127.0.0.1:9", "device_id": "d", '
-                           '"device_token": "t"}')
+    credentials.write_text(
+        '{"api_url": "http://127.0.0.1:9", "device_id": "d", "device_token": "t"}'
+    )
     # Owned by someone else, 0600: what root-run enroll left for the lomuz daemon.
     os.chown(credentials, 65534, 65534)
     credentials.chmod(0o600)
@@ -111,10 +115,18 @@ def test_run_with_unreadable_credentials_logs_the_fix_and_keeps_playing(tmp_path
     env.update({"LOMUZ_PLAYER_CONFIG": str(config), "JOURNAL_STREAM": "1:1"})
     # Root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH reads files like any user.
     proc = subprocess.Popen(
-        ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-         "--inh-caps=-dac_override,-dac_read_search",
-         sys.executable, "-m", "player.cli", "run"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search",
+            sys.executable,
+            "-m",
+            "player.cli",
+            "run",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60

@@ -187,9 +187,7 @@ def test_next_is_never_judged_before_the_stored_clock_lower_bound(
     assert "lower bound" in text.splitlines()[0]
 
 
-def test_next_uses_the_system_clock_when_it_is_past_the_bound(
-    config: Path, imported: Path
-) -> None:
+def test_next_uses_the_system_clock_when_it_is_past_the_bound(config: Path, imported: Path) -> None:
     with PlayerStore.open(imported / "player.db") as store:
         store.state.set_raw(KEY_CLOCK_LOWER_BOUND, "2025-06-01T00:00:00+00:00")
     started = datetime.now(UTC)

@@ -45,8 +45,9 @@ def test_step_detection_threshold_and_offset_follow_the_step() -> None:
     assert step is None
     state, step = rules.observe(state, NOW + timedelta(seconds=11), 110.0)
     assert step is None  # 1 s of slew: not a step
-    state = rules.apply_offset(state, NOW + timedelta(seconds=300), 109.0, 110.0,
-                               NOW + timedelta(seconds=11))
+    state = rules.apply_offset(
+        state, NOW + timedelta(seconds=300), 109.0, 110.0, NOW + timedelta(seconds=11)
+    )
     before = rules.corrected_now(state, NOW + timedelta(seconds=11))
     stepped_wall = NOW + timedelta(seconds=11 + 3600)
     state, step = rules.observe(state, stepped_wall, 110.0)
@@ -74,8 +75,9 @@ def test_trust_and_plausibility() -> None:
 
 def test_system_clock_never_goes_back_and_persists_the_bound(fake_clock: FakeClock) -> None:
     persisted: list[datetime] = []
-    clock = SystemClock(None, persisted.append, persist_every_s=60,
-                        wall=fake_clock.wall, mono=fake_clock.monotonic)
+    clock = SystemClock(
+        None, persisted.append, persist_every_s=60, wall=fake_clock.wall, mono=fake_clock.monotonic
+    )
     first = clock.now()
     assert first == fake_clock.wall()
     assert persisted == []  # now() does no I/O: maintain() persists

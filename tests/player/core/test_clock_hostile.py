@@ -19,15 +19,20 @@ BOOT_1970 = datetime(1970, 1, 1, 0, 1, tzinfo=UTC)
 def sync(clock: SystemClock, fake: FakeClock, server_now: datetime) -> None:
     """What the syncer does with a ``Date`` (1 s resolution) timed around a 0.1 s request."""
     fake.advance(0.1)
-    server = rules.ServerTime(server_now.replace(microsecond=0), fake.monotonic() - 0.1,
-                              fake.monotonic())
+    server = rules.ServerTime(
+        server_now.replace(microsecond=0), fake.monotonic() - 0.1, fake.monotonic()
+    )
     clock.observe_server_time(server)
 
 
 @pytest.mark.parametrize(
     "server",
-    [datetime(2099, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
-     datetime(1, 1, 1, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC)],
+    [
+        datetime(2099, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2024, 12, 31, tzinfo=UTC),
+    ],
 )
 def test_implausible_dates_are_ignored_even_when_repeated(server: datetime) -> None:
     fake = FakeClock(NOW)
@@ -62,8 +67,9 @@ def test_a_poisoned_bound_is_lowered_after_three_agreeing_dates() -> None:
     fake = FakeClock(NOW)
     persisted: list[datetime] = []
     poisoned = datetime(2040, 1, 1, tzinfo=UTC)  # plausible, so kept at start
-    clock = SystemClock(poisoned, persisted.append, persist_every_s=3600,
-                        wall=fake.wall, mono=fake.monotonic)
+    clock = SystemClock(
+        poisoned, persisted.append, persist_every_s=3600, wall=fake.wall, mono=fake.monotonic
+    )
     assert clock.now() == poisoned
     sync(clock, fake, fake.wall())
     sync(clock, fake, fake.wall())
@@ -78,8 +84,12 @@ def test_a_poisoned_bound_is_lowered_after_three_agreeing_dates() -> None:
 
 
 @pytest.mark.parametrize(
-    "stored", [datetime(2099, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
-               datetime(1, 1, 1, tzinfo=UTC)],
+    "stored",
+    [
+        datetime(2099, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+    ],
 )
 def test_an_implausible_persisted_bound_is_dropped_at_start(stored: datetime) -> None:
     fake = FakeClock(NOW)
@@ -105,8 +115,9 @@ def test_the_bound_is_never_raised_to_an_implausible_time() -> None:
 def test_no_reading_overflows(
     wall: datetime, offset_s: float, bound: datetime | None, server: datetime, rtt_s: float
 ) -> None:
-    state = rules.ClockState(lower_bound=rules.plausible_bound(bound), offset_s=offset_s,
-                             offset_measured_mono=0.0)
+    state = rules.ClockState(
+        lower_bound=rules.plausible_bound(bound), offset_s=offset_s, offset_measured_mono=0.0
+    )
     rules.corrected_now(state, wall)
     rules.status(state, wall, 1.0)
     verdict = rules.observe_server_time(state, server, 0.0, rtt_s, wall)

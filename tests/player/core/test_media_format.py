@@ -29,6 +29,7 @@ def allowed(data: bytes) -> MediaFormat | None:
 def judge(data: bytes, media_type: MediaType) -> MediaVerdict:
     return judge_reader(bytes_reader(data), media_type)
 
+
 # --- text that libvlc would open as a playlist or manifest and then fetch ---------------
 
 _hosts = st.sampled_from(["127.0.0.1", "10.0.0.7", "intranet.shop", "[::1]", "192.168.1.1:8080"])
@@ -55,26 +56,36 @@ def _pls(url_list: list[str]) -> str:
 
 def _mpd(url_list: list[str]) -> str:
     segs = "".join(f'<SegmentURL media="{u}"/>' for u in url_list)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" '
-            f'type="static"><Period><AdaptationSet><Representation id="a" bandwidth="1">'
-            f'<SegmentList duration="10">{segs}</SegmentList></Representation>'
-            "</AdaptationSet></Period></MPD>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" '
+        f'type="static"><Period><AdaptationSet><Representation id="a" bandwidth="1">'
+        f'<SegmentList duration="10">{segs}</SegmentList></Representation>'
+        "</AdaptationSet></Period></MPD>"
+    )
 
 
 def _xspf(url_list: list[str]) -> str:
     tracks = "".join(f"<track><location>{u}</location></track>" for u in url_list)
-    return ('<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/">'
-            f"<trackList>{tracks}</trackList></playlist>")
+    return (
+        '<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/">'
+        f"<trackList>{tracks}</trackList></playlist>"
+    )
 
 
 def _asx(url_list: list[str]) -> str:
-    return "<asx version=\"3.0\">" + "".join(
-        f'<entry><ref href="{u}"/></entry>' for u in url_list) + "</asx>"
+    return (
+        '<asx version="3.0">'
+        + "".join(f'<entry><ref href="{u}"/></entry>' for u in url_list)
+        + "</asx>"
+    )
 
 
 def _smil(url_list: list[str]) -> str:
-    return "<smil><body><seq>" + "".join(f'<audio src="{u}"/>' for u in url_list) + (
-        "</seq></body></smil>")
+    return (
+        "<smil><body><seq>"
+        + "".join(f'<audio src="{u}"/>' for u in url_list)
+        + ("</seq></body></smil>")
+    )
 
 
 def _sdp(url_list: list[str]) -> str:
@@ -83,13 +94,19 @@ def _sdp(url_list: list[str]) -> str:
 
 
 def _svg(url_list: list[str]) -> str:
-    return '<svg xmlns="http://www.w3.org/2000/svg">' + "".join(
-        f'<image href="{u}"/>' for u in url_list) + "</svg>"
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg">'
+        + "".join(f'<image href="{u}"/>' for u in url_list)
+        + "</svg>"
+    )
 
 
 def _html(url_list: list[str]) -> str:
-    return "<!DOCTYPE html><html><body>" + "".join(
-        f'<audio src="{u}"></audio>' for u in url_list) + "</body></html>"
+    return (
+        "<!DOCTYPE html><html><body>"
+        + "".join(f'<audio src="{u}"></audio>' for u in url_list)
+        + "</body></html>"
+    )
 
 
 def _concat(url_list: list[str]) -> str:
@@ -99,9 +116,7 @@ def _concat(url_list: list[str]) -> str:
 _FORMATS = [_m3u, _plain_m3u, _pls, _mpd, _xspf, _asx, _smil, _sdp, _svg, _html, _concat]
 
 # Text: printable characters and the usual white space (no control bytes, no NUL).
-_text_chars = st.characters(
-    exclude_categories=("Cs", "Cc"), include_characters="\t\n\r\f\v"
-)
+_text_chars = st.characters(exclude_categories=("Cs", "Cc"), include_characters="\t\n\r\f\v")
 
 # What may come before the playlist: nothing, a BOM, blank lines, comments, or any text.
 prefixes = st.one_of(
@@ -128,8 +143,10 @@ def test_playlists_and_manifests_with_urls_are_refused(
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(_text_chars, max_size=300),
-       encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+@given(
+    text=st.text(_text_chars, max_size=300),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+)
 def test_any_text_is_refused(text: str, encoding: str) -> None:
     assert allowed(text.encode(encoding)) is None
 
@@ -143,8 +160,10 @@ def test_utf16_text_cut_inside_a_surrogate_pair_is_still_text() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(st.characters(max_codepoint=0x7E), max_size=300),
-       encoding=st.sampled_from(["utf-16-le", "utf-16-be"]))
+@given(
+    text=st.text(st.characters(max_codepoint=0x7E), max_size=300),
+    encoding=st.sampled_from(["utf-16-le", "utf-16-be"]),
+)
 def test_ascii_text_in_utf16_without_a_mark_is_refused(text: str, encoding: str) -> None:
     assert allowed(text.encode(encoding)) is None
 
@@ -152,8 +171,15 @@ def test_ascii_text_in_utf16_without_a_mark_is_refused(text: str, encoding: str)
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(_text_chars, max_size=300))
 def test_text_is_refused_even_behind_a_media_signature(text: str) -> None:
-    for magic in ("RIFF1234WAVEfmt ", "GIF89a", "fLaC", "OggS", "ID3", "RIFF0000WEBPVP8 ",
-                  "\ufeffGIF87a"):
+    for magic in (
+        "RIFF1234WAVEfmt ",
+        "GIF89a",
+        "fLaC",
+        "OggS",
+        "ID3",
+        "RIFF0000WEBPVP8 ",
+        "\ufeffGIF87a",
+    ):
         body = (magic + text).encode()
         assert allowed(body) is None, body[:80]
 
@@ -168,36 +194,89 @@ def test_empty_and_unknown_binaries_are_refused() -> None:
 # --- real media made with ffmpeg ------------------------------------------------------
 
 _FFMPEG_FILES: dict[str, tuple[list[str], MediaFormat, MediaType]] = {
-    "tone.mp3": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libmp3lame"],
-                 MediaFormat.MP3, MediaType.AUDIO),
-    "bare.mp3": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libmp3lame", "-id3v2_version", "0",
-                  "-write_xing", "0"], MediaFormat.MP3, MediaType.AUDIO),
-    "tone.aac": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", "-f", "adts"],
-                 MediaFormat.AAC, MediaType.AUDIO),
+    "tone.mp3": (
+        ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libmp3lame"],
+        MediaFormat.MP3,
+        MediaType.AUDIO,
+    ),
+    "bare.mp3": (
+        [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1",
+            "-c:a",
+            "libmp3lame",
+            "-id3v2_version",
+            "0",
+            "-write_xing",
+            "0",
+        ],
+        MediaFormat.MP3,
+        MediaType.AUDIO,
+    ),
+    "tone.aac": (
+        ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac", "-f", "adts"],
+        MediaFormat.AAC,
+        MediaType.AUDIO,
+    ),
     "tone.flac": (["-f", "lavfi", "-i", "sine=d=1"], MediaFormat.FLAC, MediaType.AUDIO),
-    "tone.ogg": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libvorbis"],
-                 MediaFormat.OGG, MediaType.AUDIO),
-    "tone.opus": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libopus"],
-                  MediaFormat.OGG, MediaType.AUDIO),
+    "tone.ogg": (
+        ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libvorbis"],
+        MediaFormat.OGG,
+        MediaType.AUDIO,
+    ),
+    "tone.opus": (
+        ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libopus"],
+        MediaFormat.OGG,
+        MediaType.AUDIO,
+    ),
     "tone.wav": (["-f", "lavfi", "-i", "sine=d=1"], MediaFormat.WAV, MediaType.AUDIO),
-    "tone.m4a": (["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
-                 MediaFormat.MP4, MediaType.AUDIO),
-    "clip.mp4": (["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libx264",
-                  "-pix_fmt", "yuv420p"], MediaFormat.MP4, MediaType.VIDEO),
-    "clip.mov": (["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "mpeg4"],
-                 MediaFormat.MP4, MediaType.VIDEO),
-    "clip.mkv": (["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libx264"],
-                 MediaFormat.MATROSKA, MediaType.VIDEO),
-    "clip.webm": (["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libvpx"],
-                  MediaFormat.MATROSKA, MediaType.VIDEO),
-    "still.png": (["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
-                  MediaFormat.PNG, MediaType.IMAGE),
-    "still.jpg": (["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
-                  MediaFormat.JPEG, MediaType.IMAGE),
-    "still.gif": (["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
-                  MediaFormat.GIF, MediaType.IMAGE),
-    "still.webp": (["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1", "-c:v", "libwebp"],
-                   MediaFormat.WEBP, MediaType.IMAGE),
+    "tone.m4a": (
+        ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
+        MediaFormat.MP4,
+        MediaType.AUDIO,
+    ),
+    "clip.mp4": (
+        ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libx264", "-pix_fmt", "yuv420p"],
+        MediaFormat.MP4,
+        MediaType.VIDEO,
+    ),
+    "clip.mov": (
+        ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "mpeg4"],
+        MediaFormat.MP4,
+        MediaType.VIDEO,
+    ),
+    "clip.mkv": (
+        ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libx264"],
+        MediaFormat.MATROSKA,
+        MediaType.VIDEO,
+    ),
+    "clip.webm": (
+        ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libvpx"],
+        MediaFormat.MATROSKA,
+        MediaType.VIDEO,
+    ),
+    "still.png": (
+        ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
+        MediaFormat.PNG,
+        MediaType.IMAGE,
+    ),
+    "still.jpg": (
+        ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
+        MediaFormat.JPEG,
+        MediaType.IMAGE,
+    ),
+    "still.gif": (
+        ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
+        MediaFormat.GIF,
+        MediaType.IMAGE,
+    ),
+    "still.webp": (
+        ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1", "-c:v", "libwebp"],
+        MediaFormat.WEBP,
+        MediaType.IMAGE,
+    ),
 }
 
 
@@ -210,13 +289,37 @@ def made_media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made: dict[str, Path] = {}
     for name, (args, _fmt, _type) in _FFMPEG_FILES.items():
         out = root / name
-        subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args, str(out)],
-                       check=True, timeout=60)
+        subprocess.run(
+            [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *args, str(out)],
+            check=True,
+            timeout=60,
+        )
         made[name] = out
     cover = root / "cover.mp3"  # ID3 with an embedded picture: the tag outgrows the sniff
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(made["tone.mp3"]),
-                    "-i", str(made["still.png"]), "-map", "0", "-map", "1", "-c", "copy",
-                    "-id3v2_version", "3", str(cover)], check=True, timeout=60)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(made["tone.mp3"]),
+            "-i",
+            str(made["still.png"]),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-c",
+            "copy",
+            "-id3v2_version",
+            "3",
+            str(cover),
+        ],
+        check=True,
+        timeout=60,
+    )
     made["cover.mp3"] = cover
     return made
 
@@ -240,11 +343,17 @@ def test_an_mp3_with_cover_art_is_accepted(made_media: dict[str, Path]) -> None:
     assert judge(data, MediaType.AUDIO).format == MediaFormat.MP3
 
 
-@pytest.mark.parametrize(("name", "wrong"), [
-    ("tone.mp3", MediaType.IMAGE), ("tone.mp3", MediaType.VIDEO),
-    ("tone.wav", MediaType.VIDEO), ("still.png", MediaType.AUDIO),
-    ("still.jpg", MediaType.VIDEO), ("clip.mp4", MediaType.IMAGE),
-])
+@pytest.mark.parametrize(
+    ("name", "wrong"),
+    [
+        ("tone.mp3", MediaType.IMAGE),
+        ("tone.mp3", MediaType.VIDEO),
+        ("tone.wav", MediaType.VIDEO),
+        ("still.png", MediaType.AUDIO),
+        ("still.jpg", MediaType.VIDEO),
+        ("clip.mp4", MediaType.IMAGE),
+    ],
+)
 def test_a_format_that_does_not_fit_the_assets_type_is_refused(
     made_media: dict[str, Path], name: str, wrong: MediaType
 ) -> None:

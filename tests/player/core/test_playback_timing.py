@@ -41,8 +41,9 @@ def playing_items(draw: st.DrawFn) -> tuple[ItemTiming, float]:
         capped=capped,
         handed_over=draw(st.booleans()),
         output_ended=draw(st.booleans()),
-        audio_check_mono=draw(st.one_of(st.none(), st.just(timing.audio_check_at(
-            started, end, 1.5)))),
+        audio_check_mono=draw(
+            st.one_of(st.none(), st.just(timing.audio_check_at(started, end, 1.5)))
+        ),
     )
     return item, started + draw(st.floats(min_value=0.0, max_value=4000.0, allow_nan=False))
 
@@ -108,16 +109,17 @@ def test_a_crossfade_brings_the_next_in_and_the_current_out_then_stops_it() -> N
     ramps, tail_end = timing.crossfade(1, 2, 10.0, 0.4, cur_capped=False, cur_end_mono=10.42)
     fade_in, fade_out = ramps
     assert (fade_in.token, fade_in.stop_at_end, fade_out.token, fade_out.stop_at_end) == (
-        2, False, 1, True
+        2,
+        False,
+        1,
+        True,
     )
     assert fade_in.gain_at(10.2) == pytest.approx(0.5)
     assert fade_out.gain_at(10.2) == pytest.approx(0.5)
     assert tail_end == 10.4
     stops, tail_end = timing.crossfade(1, 2, 10.0, 0.0, cur_capped=True, cur_end_mono=10.02)
     assert [(r.token, r.start_mono, r.duration_s) for r in stops] == [(1, 10.02, 0.0)]
-    assert timing.crossfade(1, 2, 10.0, 0.0, cur_capped=False, cur_end_mono=10.02) == (
-        [], 10.02
-    )
+    assert timing.crossfade(1, 2, 10.0, 0.0, cur_capped=False, cur_end_mono=10.02) == ([], 10.02)
 
 
 def test_a_ramp_follows_its_curve() -> None:
@@ -225,8 +227,11 @@ ramps = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(ramps, st.floats(min_value=-10.0, max_value=20.0, allow_nan=False),
-       st.floats(min_value=0.0, max_value=20.0, allow_nan=False))
+@given(
+    ramps,
+    st.floats(min_value=-10.0, max_value=20.0, allow_nan=False),
+    st.floats(min_value=0.0, max_value=20.0, allow_nan=False),
+)
 def test_a_ramp_moves_monotonically_between_its_gains(ramp: Ramp, t: float, dt: float) -> None:
     low, high = sorted((ramp.from_gain, ramp.to_gain))
     now = ramp.start_mono + t
@@ -243,8 +248,9 @@ def test_a_ramp_moves_monotonically_between_its_gains(ramp: Ramp, t: float, dt: 
 
 
 @settings(max_examples=300, deadline=None)
-@given(seconds, seconds, timing_settings, st.lists(ramps, max_size=3),
-       st.lists(seconds, max_size=3))
+@given(
+    seconds, seconds, timing_settings, st.lists(ramps, max_size=3), st.lists(seconds, max_size=3)
+)
 def test_a_wait_is_never_negative_nor_longer_than_a_heartbeat(
     now: float, deadline: float, s: TimingSettings, active: list[Ramp], tails: list[float]
 ) -> None:

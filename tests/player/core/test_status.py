@@ -30,8 +30,9 @@ AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 def test_the_device_state_is_read_typed_through_one_accessor() -> None:
     stored = {
         "cursor": "c42",
-        "device": json.dumps({"id": "d1", "name": "Shop", "timezone": "Europe/Paris",
-                              "groups": ["north"]}),
+        "device": json.dumps(
+            {"id": "d1", "name": "Shop", "timezone": "Europe/Paris", "groups": ["north"]}
+        ),
         "last_sync_ok_at": "2026-12-01T08:59:30Z",
         "last_sync_attempt_at": "2026-12-01T08:59:31Z",
         "last_sync_error": "",  # cleared
@@ -51,30 +52,64 @@ def test_the_device_state_is_read_typed_through_one_accessor() -> None:
     assert state.plays_dropped == 7
     assert state.storage_full is True
     # The shown keys in their fixed order, raw (the empty error included, as before).
-    assert state.shown == (("last_sync_error", ""), ("last_error", "boom"),
-                           ("clock_trusted", "1"))
+    assert state.shown == (("last_sync_error", ""), ("last_error", "boom"), ("clock_trusted", "1"))
     assert read_device_state({}.get) == DeviceState()
 
 
 def daemon_status() -> PlayerStatus:
-    playing = NowPlaying(state="playing", tier=Tier.PLAYLIST, asset_id="a1", sha256="s" * 64,
-                         started_at=AT - timedelta(seconds=5), audio_output="ok")
+    playing = NowPlaying(
+        state="playing",
+        tier=Tier.PLAYLIST,
+        asset_id="a1",
+        sha256="s" * 64,
+        started_at=AT - timedelta(seconds=5),
+        audio_output="ok",
+    )
     return PlayerStatus(
         at=AT,
-        state=DeviceState(cursor="c42", last_sync_ok_at=AT - timedelta(minutes=1),
-                          last_sync_attempt_at=AT - timedelta(seconds=30),
-                          last_sync_error="api down", plays_dropped=2),
-        counts=StoreCounts(assets=3, playlists=1, schedules=1, files_present=2, quarantined=1,
-                           outbox_pending=4, outbox_total=9, plays_dropped=2),
+        state=DeviceState(
+            cursor="c42",
+            last_sync_ok_at=AT - timedelta(minutes=1),
+            last_sync_attempt_at=AT - timedelta(seconds=30),
+            last_sync_error="api down",
+            plays_dropped=2,
+        ),
+        counts=StoreCounts(
+            assets=3,
+            playlists=1,
+            schedules=1,
+            files_present=2,
+            quarantined=1,
+            outbox_pending=4,
+            outbox_total=9,
+            plays_dropped=2,
+        ),
         cache=CacheUse(files=2, size_bytes=2048),
-        clock=rules.ClockStatus(trusted=True, plausible=True, offset_s=1.23456,
-                                offset_age_s=3.0, lower_bound=None, steps=0, last_step_s=None,
-                                reason="API offset measured 3 s ago"),
+        clock=rules.ClockStatus(
+            trusted=True,
+            plausible=True,
+            offset_s=1.23456,
+            offset_age_s=3.0,
+            lower_bound=None,
+            steps=0,
+            last_step_s=None,
+            reason="API offset measured 3 s ago",
+        ),
         runtime=RuntimeStatus(
-            started_at=AT - timedelta(hours=1), player_version="1.2.3", libvlc_version=None,
-            now_playing=playing, audio=audio_state("vlc", playing), enrolled=True,
-            downloads=DownloadStatus(pending=5, in_progress=(), failing=(), downloaded_total=1,
-                                     failed_total=2, downloaded_bytes_total=10),
+            started_at=AT - timedelta(hours=1),
+            player_version="1.2.3",
+            libvlc_version=None,
+            now_playing=playing,
+            audio=audio_state("vlc", playing),
+            enrolled=True,
+            downloads=DownloadStatus(
+                pending=5,
+                in_progress=(),
+                failing=(),
+                downloaded_total=1,
+                failed_total=2,
+                downloaded_bytes_total=10,
+            ),
             storage_full=False,
         ),
         plays_total=11,
@@ -86,17 +121,35 @@ def test_the_live_status_and_the_metrics_render_the_same_model() -> None:
     live = live_json(status)
     metrics = PlayerMetrics.from_status(status)
     assert list(live) == [
-        "at", "versions", "started_at", "now_playing", "audio", "enrolled", "cursor",
-        "last_sync_ok_at", "last_sync_error", "cache", "storage_full", "outbox", "catalogue",
-        "clock", "downloads", "system",
+        "at",
+        "versions",
+        "started_at",
+        "now_playing",
+        "audio",
+        "enrolled",
+        "cursor",
+        "last_sync_ok_at",
+        "last_sync_error",
+        "cache",
+        "storage_full",
+        "outbox",
+        "catalogue",
+        "clock",
+        "downloads",
+        "system",
     ]
     assert live["at"] == "2026-12-01T09:00:00Z"
     assert live["last_sync_ok_at"] == "2026-12-01T08:59:00Z"
     assert metrics.last_sync_success_at == status.state.last_sync_ok_at
     assert live["outbox"] == {"pending": 4, "dropped": 2}
     assert (metrics.outbox_pending_plays, metrics.outbox_dropped_plays_total) == (4, 2)
-    assert live["clock"] == {"trusted": True, "plausible": True, "offset_s": 1.235,
-                             "reason": "API offset measured 3 s ago", "steps": 0}
+    assert live["clock"] == {
+        "trusted": True,
+        "plausible": True,
+        "offset_s": 1.235,
+        "reason": "API offset measured 3 s ago",
+        "steps": 0,
+    }
     assert metrics.clock_offset_s == 1.23456 and metrics.clock_trusted
     assert live["audio"] == {"backend": "vlc", "state": "ok", "problem": None}
     assert metrics.playing and metrics.tier == "playlist"
@@ -113,8 +166,19 @@ def test_the_local_status_keys_are_protocols() -> None:
     empty = PlayerStatus(at=AT, state=DeviceState(), counts=NO_COUNTS, cache=CacheUse(0, 0))
     local = local_json(empty, enrolled=False, data_dir=Path("/d"), database=None)
     assert list(local) == [
-        "at", "device", "enrolled", "cursor", "last_sync_at", "counts", "cache",
-        "outbox_plays", "dropped_plays", "quarantined_files", "state", "data_dir", "database",
+        "at",
+        "device",
+        "enrolled",
+        "cursor",
+        "last_sync_at",
+        "counts",
+        "cache",
+        "outbox_plays",
+        "dropped_plays",
+        "quarantined_files",
+        "state",
+        "data_dir",
+        "database",
     ]
     assert local["database"] is None and local["state"] == {} and local["device"] is None
     assert audio_state("null", None).state == "off"

@@ -44,8 +44,9 @@ def test_a_malformed_api_url_setting_is_a_failed_check_and_the_rest_run(tmp_path
     config = tmp_path / "player.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\n[api]\nurl = "https://exa mple"\n')
     out = io.StringIO()
-    code = main(["--config", str(config), "doctor", "--json"], environ={}, stdout=out,
-                stderr=io.StringIO())
+    code = main(
+        ["--config", str(config), "doctor", "--json"], environ={}, stdout=out, stderr=io.StringIO()
+    )
     assert code == 1
     checks = {c["name"]: c for c in json.loads(out.getvalue())["checks"]}
     assert checks["config"]["status"] == "fail"
@@ -127,9 +128,7 @@ def test_credentials_the_service_user_cannot_read_fail_with_the_chown_fix(
     assert str(path) in api.fix and "chmod 600" in api.fix
 
 
-def test_a_crashing_check_is_its_own_failure(
-    settings: Settings, probes: DoctorProbes
-) -> None:
+def test_a_crashing_check_is_its_own_failure(settings: Settings, probes: DoctorProbes) -> None:
     def broken_disk(_path: Path) -> int:
         raise ZeroDivisionError("surprise")
 
@@ -166,8 +165,9 @@ def test_an_old_plain_http_enrollment_fails_naming_the_fix_and_probes_nothing(
         seen.append(request)
         return httpx.Response(304)
 
-    checks = doctor.check_api(settings, replace(probes, http_transport=httpx.MockTransport(
-        handler)))
+    checks = doctor.check_api(
+        settings, replace(probes, http_transport=httpx.MockTransport(handler))
+    )
     api = by_name(checks)["api"]
     assert api.status == "fail"
     assert api.summary.startswith(f"api_url in {settings.credentials_path}: must use https://")
@@ -176,7 +176,8 @@ def test_an_old_plain_http_enrollment_fails_naming_the_fix_and_probes_nothing(
     assert "enroll again" in api.fix
     assert seen == []
     allowed = replace(settings, api=ApiSettings(allow_insecure_http=True))
-    api = by_name(doctor.check_api(allowed, replace(
-        probes, http_transport=httpx.MockTransport(handler))))["api"]
+    api = by_name(
+        doctor.check_api(allowed, replace(probes, http_transport=httpx.MockTransport(handler)))
+    )["api"]
     assert api.status == "pass"
     assert len(seen) == 1

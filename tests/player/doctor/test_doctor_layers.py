@@ -91,8 +91,12 @@ def test_probe_manifest_reads_status_and_date_but_never_the_body() -> None:
         date = format_datetime(served_at, usegmt=True)
         return httpx.Response(200, headers={"Date": date}, stream=UnreadableBody())
 
-    with ControlApiClient("https://api.test/base", "tok", transport=httpx.MockTransport(handler),
-                          user_agent="lomuz-player doctor") as client:
+    with ControlApiClient(
+        "https://api.test/base",
+        "tok",
+        transport=httpx.MockTransport(handler),
+        user_agent="lomuz-player doctor",
+    ) as client:
         probe = client.probe_manifest("c-1")
     assert probe.status_code == 200
     assert probe.request == "GET https://api.test/base/v1/device/manifest"

@@ -38,8 +38,13 @@ def values(path: Path) -> dict[str, float]:
 def play(n: int) -> Play:
     at = T0 + timedelta(minutes=3 * n)
     return Play(
-        id=str(uuid.uuid4()), asset_id="a", sha256="0" * 64, started_at=at,
-        ended_at=at + timedelta(minutes=3), source=Tier.PLAYLIST, outcome=Outcome.COMPLETED,
+        id=str(uuid.uuid4()),
+        asset_id="a",
+        sha256="0" * 64,
+        started_at=at,
+        ended_at=at + timedelta(minutes=3),
+        source=Tier.PLAYLIST,
+        outcome=Outcome.COMPLETED,
     )
 
 
@@ -88,9 +93,10 @@ def test_daemon_textfile_counts_plays_and_says_up_0_after_shutdown(tmp_path: Pat
         now = values(target)
         assert now["lomuz_player_plays_total"] == 4
         assert now["lomuz_player_outbox_pending_plays"] == 0
-        assert now["lomuz_player_metrics_written_timestamp_seconds"] >= first[
-            "lomuz_player_metrics_written_timestamp_seconds"
-        ]
+        assert (
+            now["lomuz_player_metrics_written_timestamp_seconds"]
+            >= first["lomuz_player_metrics_written_timestamp_seconds"]
+        )
     finally:
         daemon.shutdown()
     stopped = values(target)

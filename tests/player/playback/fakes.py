@@ -309,7 +309,11 @@ def start_on_fake_clock(
     output.clock = clock
     kwargs.setdefault("min_item_interval_s", 0.0)  # sub-second items, no throttle here
     loop = PlaybackLoop(
-        source, clock, output, media_path, inbox=clock.inbox(),
+        source,
+        clock,
+        output,
+        media_path,
+        inbox=clock.inbox(),
         **kwargs,  # type: ignore[arg-type]
     )
     loop.start()

@@ -77,9 +77,7 @@ def starts(out: FakeOutput) -> list[tuple[float, object]]:
     return [(t, arg) for t, name, arg in out.commands if name == "start"]
 
 
-def test_plays_are_recorded_in_decision_order_with_real_times(
-    make: Make, clock: FakeClock
-) -> None:
+def test_plays_are_recorded_in_decision_order_with_real_times(make: Make, clock: FakeClock) -> None:
     out = FakeOutput(lengths={"a.wav": 150, "b.wav": 150, "c.wav": 150})
     _, source, _ = make(cycle("a", "b", "c"), out)
     clock.run_for(4 * 0.150 + 0.01)
@@ -144,9 +142,7 @@ def test_failing_file_is_quarantined_and_the_loop_moves_on_within_a_second(
     assert next_start - q.at_mono == 0.25  # the first failure's back-off, not more
 
 
-def test_unopenable_file_is_quarantined_and_the_loop_moves_on(
-    make: Make, clock: FakeClock
-) -> None:
+def test_unopenable_file_is_quarantined_and_the_loop_moves_on(make: Make, clock: FakeClock) -> None:
     out = FakeOutput(lengths={"gone.wav": 100, "c.wav": 100}, unopenable={"gone.wav"})
     _, source, _ = make(cycle("gone", "c"), out)
     clock.run_for(0.5)
@@ -172,9 +168,7 @@ def test_skip_records_skipped_with_real_end_and_plays_the_next(
     assert "long.wav" in out.names("stop")
 
 
-def test_stop_mid_item_records_skipped_and_stops_the_output(
-    make: Make, clock: FakeClock
-) -> None:
+def test_stop_mid_item_records_skipped_and_stops_the_output(make: Make, clock: FakeClock) -> None:
     out = FakeOutput(lengths={"long.wav": 30_000})
     loop, source, _ = make(cycle("long"), out)
     clock.run_for(0.3)
@@ -268,9 +262,7 @@ def test_gapless_hand_over_starts_next_before_current_ends(make: Make, clock: Fa
     assert source.plays[0].ended_at - source.plays[0].started_at == timedelta(seconds=1)
 
 
-def test_single_player_output_starts_next_only_after_the_end(
-    make: Make, clock: FakeClock
-) -> None:
+def test_single_player_output_starts_next_only_after_the_end(make: Make, clock: FakeClock) -> None:
     out = FakeOutput(lengths={"a.wav": 700, "b.wav": 700}, overlap=False)
     _, source, out = make(cycle("a", "b"), out, prepare_lead_ms=300)
     clock.run_for(1.0)

@@ -26,8 +26,10 @@ from tests.player.playback.fakes import (
     write_tone,
 )
 
-HLS = (b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
-       b"#EXTINF:10,\nhttp://127.0.0.1:9/seg0.ts\n#EXT-X-ENDLIST\n")
+HLS = (
+    b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+    b"#EXTINF:10,\nhttp://127.0.0.1:9/seg0.ts\n#EXT-X-ENDLIST\n"
+)
 
 
 @pytest.fixture
@@ -39,8 +41,12 @@ def loops() -> Iterator[list[PlaybackLoop]]:
 
 
 def _run(
-    loops: list[PlaybackLoop], source: FakeSource, clock: FakeClock, out: FakeOutput,
-    media_path: Callable[[str], Path] = fake_media_path, **kwargs: object,
+    loops: list[PlaybackLoop],
+    source: FakeSource,
+    clock: FakeClock,
+    out: FakeOutput,
+    media_path: Callable[[str], Path] = fake_media_path,
+    **kwargs: object,
 ) -> PlaybackLoop:
     loop = start_on_fake_clock(source, clock, out, media_path=media_path, **kwargs)
     loops.append(loop)
@@ -52,7 +58,9 @@ def _source(clock: FakeClock, script: Callable[[int, datetime], Decision]) -> Fa
 
 
 def test_an_hls_playlist_delivered_as_audio_never_reaches_the_output(
-    loops: list[PlaybackLoop], fake_clock: FakeClock, tmp_path: Path,
+    loops: list[PlaybackLoop],
+    fake_clock: FakeClock,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = fake_clock
@@ -142,11 +150,13 @@ def test_the_loop_records_at_most_one_play_a_second(
 def store(tmp_path: Path) -> Iterator[PlayerStore]:
     opened = PlayerStore.open(tmp_path / "player.db")
     try:
-        opened.catalogue.apply_manifest(manifest(
-            [asset("a"), asset("b")],
-            [playlist("p", "a", "b", durations={0: 1, 1: 1})],
-            [schedule("s", "p")],
-        ))
+        opened.catalogue.apply_manifest(
+            manifest(
+                [asset("a"), asset("b")],
+                [playlist("p", "a", "b", durations={0: 1, 1: 1})],
+                [schedule("s", "p")],
+            )
+        )
         for a in opened.catalogue.all_assets():
             opened.files.mark_file_verified(a.sha256, a.size_bytes, T0)
         yield opened
@@ -164,14 +174,21 @@ def test_a_playlist_of_1_ms_items_plays_each_for_a_second(
     decided = store.decisions.decide(clock.now(), Tier.JINGLE)
     assert decided.play_duration_ms == 1000
     out = FakeOutput(lengths={"a.wav": 3000, "b.wav": 3000})
-    loops.append(start_on_fake_clock(
-        StoreSource(store, Tier.JINGLE), clock, out,
-        media_path=lambda sha: tmp_path / f"{by_sha[sha]}.wav", min_item_interval_s=1.0,
-    ))
+    loops.append(
+        start_on_fake_clock(
+            StoreSource(store, Tier.JINGLE),
+            clock,
+            out,
+            media_path=lambda sha: tmp_path / f"{by_sha[sha]}.wav",
+            min_item_interval_s=1.0,
+        )
+    )
     clock.run_for(3.5)
     plays = [p for p, _ in store.outbox.local_plays()]
     assert [(p.asset_id, p.outcome) for p in plays] == [
-        ("a", Outcome.COMPLETED), ("b", Outcome.COMPLETED), ("a", Outcome.COMPLETED)
+        ("a", Outcome.COMPLETED),
+        ("b", Outcome.COMPLETED),
+        ("a", Outcome.COMPLETED),
     ]
     for play in plays:
         assert play.ended_at - play.started_at == timedelta(seconds=1)

@@ -204,7 +204,12 @@ def test_round_robin_by_position_with_the_real_store(
     finally:
         loop.stop()
     assert [(p.asset_id, p.playlist_position) for p in plays[:6]] == [
-        ("a", 0), ("b", 1), ("a", 2), ("a", 0), ("b", 1), ("a", 2),
+        ("a", 0),
+        ("b", 1),
+        ("a", 2),
+        ("a", 0),
+        ("b", 1),
+        ("a", 2),
     ]
     assert {p.outcome for p in plays[:6]} == {Outcome.COMPLETED}
     stored = [p for p, _ in store.outbox.local_plays()]
@@ -223,17 +228,37 @@ def _rotation(store: PlayerStore) -> list[tuple[int, str, object]]:
 def test_mark_started_advances_rotation_without_a_play_and_record_play_adds_only_the_play(
     store: PlayerStore,
 ) -> None:
-    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
-                       started_at=T0, playlist_id="p", playlist_position=0)
+    store.rotation.mark_started(
+        asset_id="a",
+        sha256=asset("a").sha256,
+        source=Tier.PLAYLIST,
+        started_at=T0,
+        playlist_id="p",
+        playlist_position=0,
+    )
     assert store.decisions.decide(T0 + timedelta(seconds=1)).playlist_position == 1
     assert store.outbox.pending_plays(10) == []
     rotation = _rotation(store)
-    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
-                       started_at=T0, playlist_id="p", playlist_position=0)
+    store.rotation.mark_started(
+        asset_id="a",
+        sha256=asset("a").sha256,
+        source=Tier.PLAYLIST,
+        started_at=T0,
+        playlist_id="p",
+        playlist_position=0,
+    )
     assert _rotation(store) == rotation  # idempotent
-    play = Play(id="p1", asset_id="a", sha256=asset("a").sha256, started_at=T0,
-                ended_at=T0 + timedelta(minutes=3), source=Tier.PLAYLIST,
-                outcome=Outcome.COMPLETED, schedule_id="s", playlist_id="p")
+    play = Play(
+        id="p1",
+        asset_id="a",
+        sha256=asset("a").sha256,
+        started_at=T0,
+        ended_at=T0 + timedelta(minutes=3),
+        source=Tier.PLAYLIST,
+        outcome=Outcome.COMPLETED,
+        schedule_id="s",
+        playlist_id="p",
+    )
     store.outbox.record_play(play)  # no position: must not advance the other "a" (position 2)
     assert _rotation(store) == rotation
     assert [p.id for p in store.outbox.pending_plays(10)] == ["p1"]
@@ -243,8 +268,14 @@ def test_mark_started_advances_rotation_without_a_play_and_record_play_adds_only
 def test_a_crash_between_start_and_end_leaves_rotation_advanced_and_no_play(
     tmp_path: Path, store: PlayerStore
 ) -> None:
-    store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
-                       started_at=T0, playlist_id="p", playlist_position=0)
+    store.rotation.mark_started(
+        asset_id="a",
+        sha256=asset("a").sha256,
+        source=Tier.PLAYLIST,
+        started_at=T0,
+        playlist_id="p",
+        playlist_position=0,
+    )
     store.close()  # power cut before A's end: no record_play
     with PlayerStore.open(tmp_path / "player.db") as reopened:
         assert reopened.outbox.pending_plays(10) == []
@@ -256,16 +287,29 @@ def test_a_crash_between_start_and_end_leaves_rotation_advanced_and_no_play(
 def test_mark_started_rejects_a_naive_instant_and_changes_nothing(store: PlayerStore) -> None:
     before = _rotation(store)
     with pytest.raises(ValueError, match="started_at must be timezone-aware"):
-        store.rotation.mark_started(asset_id="a", sha256=asset("a").sha256, source=Tier.PLAYLIST,
-                           started_at=T0.replace(tzinfo=None), playlist_id="p",
-                           playlist_position=0)
+        store.rotation.mark_started(
+            asset_id="a",
+            sha256=asset("a").sha256,
+            source=Tier.PLAYLIST,
+            started_at=T0.replace(tzinfo=None),
+            playlist_id="p",
+            playlist_position=0,
+        )
     assert _rotation(store) == before
 
 
 def test_playlist_position_is_not_on_the_wire() -> None:
-    play = Play(id="x", asset_id="a", sha256="0" * 64, started_at=T0, ended_at=T0,
-                source=Tier.PLAYLIST, outcome=Outcome.COMPLETED, playlist_id="p",
-                playlist_position=2)
+    play = Play(
+        id="x",
+        asset_id="a",
+        sha256="0" * 64,
+        started_at=T0,
+        ended_at=T0,
+        source=Tier.PLAYLIST,
+        outcome=Outcome.COMPLETED,
+        playlist_id="p",
+        playlist_position=2,
+    )
     encoded = encode_play(play)
     assert "playlist_position" not in encoded
     assert encoded["playlist_id"] == "p"

@@ -56,17 +56,21 @@ def server() -> Iterator[_CountingServer]:
 
 
 def _hls(port: int) -> bytes:
-    return (f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
-            f"#EXTINF:10,\nhttp://127.0.0.1:{port}/seg0.ts\n"
-            f"#EXTINF:10,\nhttp://127.0.0.1:{port}/seg1.ts\n").encode()
+    return (
+        f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n"
+        f"#EXTINF:10,\nhttp://127.0.0.1:{port}/seg0.ts\n"
+        f"#EXTINF:10,\nhttp://127.0.0.1:{port}/seg1.ts\n"
+    ).encode()
 
 
 def _dash(port: int) -> bytes:
-    return (f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
-            f'mediaPresentationDuration="PT10S"><BaseURL>http://127.0.0.1:{port}/</BaseURL>'
-            '<Period><AdaptationSet mimeType="audio/mp4"><Representation id="a" bandwidth="1">'
-            '<SegmentList duration="10"><SegmentURL media="s1.m4s"/></SegmentList>'
-            "</Representation></AdaptationSet></Period></MPD>").encode()
+    return (
+        f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+        f'mediaPresentationDuration="PT10S"><BaseURL>http://127.0.0.1:{port}/</BaseURL>'
+        '<Period><AdaptationSet mimeType="audio/mp4"><Representation id="a" bandwidth="1">'
+        '<SegmentList duration="10"><SegmentURL media="s1.m4s"/></SegmentList>'
+        "</Representation></AdaptationSet></Period></MPD>"
+    ).encode()
 
 
 @pytest.mark.vlc
@@ -79,8 +83,12 @@ def test_a_manifest_delivered_as_audio_is_never_fetched_nor_completed(
     write_tone(tmp_path / "good.bin", 440.0, 300)
     source = FakeSource(lambda n, at: decision("bad" if n % 2 == 0 else "good"))
     output = VlcOutput(HEADLESS_ARGS)
-    loop = PlaybackLoop(source, FakeClock(BASE_AT, real_time=True), output,
-                        lambda sha: tmp_path / f"{sha.removeprefix('sha-')}.bin")
+    loop = PlaybackLoop(
+        source,
+        FakeClock(BASE_AT, real_time=True),
+        output,
+        lambda sha: tmp_path / f"{sha.removeprefix('sha-')}.bin",
+    )
     loop.start()
     try:
         plays = source.wait_plays(3, timeout_s=15)
@@ -119,8 +127,16 @@ _FFMPEG = {
     "tone.ogg": ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "libvorbis"],
     "tone.wav": ["-f", "lavfi", "-i", "sine=d=1"],
     "tone.m4a": ["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
-    "clip.mp4": ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libx264",
-                 "-pix_fmt", "yuv420p"],
+    "clip.mp4": [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=d=1:s=64x64",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+    ],
     "clip.webm": ["-f", "lavfi", "-i", "testsrc=d=1:s=64x64", "-c:v", "libvpx"],
     "still.png": ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
     "still.jpg": ["-f", "lavfi", "-i", "testsrc=s=64x64", "-frames:v", "1"],
@@ -135,8 +151,11 @@ def test_each_allowed_format_plays_with_its_pinned_demuxer(tmp_path: Path, name:
     if ffmpeg is None:
         pytest.skip("ffmpeg is not installed")
     path = tmp_path / name
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *_FFMPEG[name],
-                    str(path)], check=True, timeout=60)
+    subprocess.run(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", *_FFMPEG[name], str(path)],
+        check=True,
+        timeout=60,
+    )
     output = VlcOutput(HEADLESS_ARGS)
     events: queue.Queue[object] = queue.Queue()
     output.attach(events)

@@ -153,8 +153,9 @@ class Answer:
 
     @classmethod
     def json(cls, status: int, doc: Any, **headers: str) -> Answer:
-        return cls(status, json.dumps(doc).encode(),
-                   {"Content-Type": "application/json", **headers})
+        return cls(
+            status, json.dumps(doc).encode(), {"Content-Type": "application/json", **headers}
+        )
 
 
 Script = Callable[[Seen], Answer]
@@ -183,8 +184,9 @@ class ScriptedServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                seen = Seen(self.command, self.path,
-                            {k.lower(): v for k, v in self.headers.items()}, body)
+                seen = Seen(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with owner._lock:
                     owner.seen.append(seen)
                     owner.in_flight += 1
@@ -268,7 +270,7 @@ class MediaFiles:
         prefix = "/v1/media/"
         if not seen.path.startswith(prefix):
             return Answer.json(404, {"error": {"code": "not_found", "message": seen.path}})
-        digest = seen.path[len(prefix):]
+        digest = seen.path[len(prefix) :]
         if self.gate is not None:
             self.gate.wait(10)
         data = self.files.get(digest)
@@ -278,27 +280,27 @@ class MediaFiles:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         start = 0
         status = 200
-        headers = {"Content-Type": "audio/wav", "ETag": f'"{digest}"',
-                   "Accept-Ranges": "bytes"}
+        headers = {"Content-Type": "audio/wav", "ETag": f'"{digest}"', "Accept-Ranges": "bytes"}
         wanted = seen.headers.get("range", "")
         if_range = seen.headers.get("if-range")
-        if wanted.startswith("bytes=") and wanted.endswith("-") and (
-            if_range is None or if_range == f'"{digest}"'
+        if (
+            wanted.startswith("bytes=")
+            and wanted.endswith("-")
+            and (if_range is None or if_range == f'"{digest}"')
         ):
-            start = int(wanted[len("bytes="):-1])
+            start = int(wanted[len("bytes=") : -1])
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
         headers["Content-Length"] = str(len(body))
         if digest in self.slow:
-            return Answer(status, headers=headers, chunks=self._slowly(body),
-                          delay_s=self.hold_s)
+            return Answer(status, headers=headers, chunks=self._slowly(body), delay_s=self.hold_s)
         return Answer(status, body, headers, delay_s=self.hold_s)
 
     def _slowly(self, body: bytes) -> Iterator[bytes]:
         step = 16 * 1024
         for offset in range(0, len(body), step):
-            yield body[offset:offset + step]
+            yield body[offset : offset + step]
             time.sleep(self.slow_delay_s)
 
 

@@ -40,15 +40,19 @@ class RealApi:
         """``samples`` as the PCM of a WAV file (the API takes only real media)."""
         params = {"filename": "x.wav", "emergency": "true" if emergency else "false"}
         result: dict[str, Any] = self.call(
-            "POST", "/v1/assets", content=wav(samples), params=params,
+            "POST",
+            "/v1/assets",
+            content=wav(samples),
+            params=params,
             headers={"Content-Type": "audio/wav"},
         )
         return result
 
     def device(self) -> tuple[str, str]:
         created = self.call("POST", "/v1/devices", json={"name": "box"})
-        enrolled = httpx.post(f"{self.url}v1/enroll",
-                              json={"enrollment_code": created["enrollment_code"]})
+        enrolled = httpx.post(
+            f"{self.url}v1/enroll", json={"enrollment_code": created["enrollment_code"]}
+        )
         assert enrolled.status_code == 201, enrolled.text
         body = enrolled.json()
         return str(body["device_id"]), str(body["device_token"])
@@ -70,8 +74,9 @@ def real_api(tmp_path: Path) -> Iterator[RealApi]:
     migrator.dispose()
     app = create_app(settings)
     server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/"
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"})

@@ -15,19 +15,38 @@ ALL = frozenset(range(1, 8))
 
 def asset(name: str, *, emergency: bool = False, size_bytes: int = 100) -> Asset:
     digest = (name.encode().hex() * 64)[:64]
-    return Asset(name, digest, size_bytes, MediaType.AUDIO, "audio/wav", name, None, None,
-                 None, emergency, f"/v1/media/{digest}")
+    return Asset(
+        name,
+        digest,
+        size_bytes,
+        MediaType.AUDIO,
+        "audio/wav",
+        name,
+        None,
+        None,
+        None,
+        emergency,
+        f"/v1/media/{digest}",
+    )
 
 
 def playlist(pid: str, *asset_ids: str) -> Playlist:
     return Playlist(pid, pid, tuple(PlaylistItem(a) for a in asset_ids), 1)
 
 
-def schedule(sid: str, pid: str, start_h: int, end_h: int, *, days: frozenset[int] = ALL,
-             valid_from: datetime | None = None,
-             valid_until: datetime | None = None) -> Schedule:
-    return Schedule(sid, pid, TargetKind.ALL, 0, days, start_h * 60, end_h * 60, valid_from,
-                    valid_until, T0, 1)
+def schedule(
+    sid: str,
+    pid: str,
+    start_h: int,
+    end_h: int,
+    *,
+    days: frozenset[int] = ALL,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> Schedule:
+    return Schedule(
+        sid, pid, TargetKind.ALL, 0, days, start_h * 60, end_h * 60, valid_from, valid_until, T0, 1
+    )
 
 
 ASSETS = [asset(n) for n in ("now", "evening", "tuesday", "old", "shared", "future", "night")]
@@ -96,5 +115,9 @@ def test_once_valid_the_future_schedule_is_active_and_expiry_drops_the_rest() ->
 def test_an_empty_catalogue_needs_nothing() -> None:
     empty = Catalogue(PARIS, {}, {}, (), {}, {}, None)
     needs = catalogue_needs(empty, T0)
-    assert (needs.needed, needs.active_playlist_ids, dict(needs.next_start_by_playlist),
-            needs.scheduled_sha256s) == ((), frozenset(), {}, frozenset())
+    assert (
+        needs.needed,
+        needs.active_playlist_ids,
+        dict(needs.next_start_by_playlist),
+        needs.scheduled_sha256s,
+    ) == ((), frozenset(), {}, frozenset())

@@ -19,10 +19,12 @@ def tone(frequency_hz: float) -> bytes:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(8000)
-        wav.writeframes(b"".join(
-            struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency_hz * n / 8000)))
-            for n in range(4000)
-        ))
+        wav.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * frequency_hz * n / 8000)))
+                for n in range(4000)
+            )
+        )
     return out.getvalue()
 
 
@@ -37,19 +39,26 @@ def test_enroll_then_foreground_sync_reports_changes_and_downloads(tmp_path: Pat
     config.write_text(f'data_dir = "{tmp_path / "player"}"\n[playback]\nbackend = "null"\n')
     with real_api(tmp_path) as api:
         assets = [api.upload(tone(f)) for f in (440.0, 550.0)]
-        playlist = api.call("POST", "/v1/playlists", json={
-            "name": "day", "items": [{"asset_id": a["id"]} for a in assets]})
+        playlist = api.call(
+            "POST",
+            "/v1/playlists",
+            json={"name": "day", "items": [{"asset_id": a["id"]} for a in assets]},
+        )
         device = api.call("POST", "/v1/devices", json={"name": "box"})
-        api.call("POST", "/v1/schedules", json={
-            "playlist_id": playlist["id"], "target": {"device_id": device["id"]}})
+        api.call(
+            "POST",
+            "/v1/schedules",
+            json={"playlist_id": playlist["id"], "target": {"device_id": device["id"]}},
+        )
 
         code, _, err = run(config, "enroll", "--api", api.url, "--code", "WRONG")
         assert code == 1
         assert "enroll" in err.lower()
         assert not (tmp_path / "player" / "credentials.json").exists()
 
-        code, out, err = run(config, "enroll", "--api", api.url,
-                             "--code", device["enrollment_code"])
+        code, out, err = run(
+            config, "enroll", "--api", api.url, "--code", device["enrollment_code"]
+        )
         assert code == 0, err
         credentials = tmp_path / "player" / "credentials.json"
         assert credentials.stat().st_mode & 0o777 == 0o600
@@ -61,7 +70,8 @@ def test_enroll_then_foreground_sync_reports_changes_and_downloads(tmp_path: Pat
         assert reply["sync"]["changed"] and reply["sync"]["full"]
         assert reply["sync"]["applied"]["assets_upserted"] == 2
         assert sorted(d["sha256"] for d in reply["downloaded"]) == sorted(
-            a["sha256"] for a in assets)
+            a["sha256"] for a in assets
+        )
 
         code, out, _ = run(config, "sync", "--json")
         assert code == 0

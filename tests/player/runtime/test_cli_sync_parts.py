@@ -57,8 +57,7 @@ def enrolled_box(tmp_path: Path, enrolled_with: str, api_url: str | None = None)
     """A config file for a box enrolled with ``enrolled_with`` (``[api] url`` if given)."""
     data_dir = tmp_path / "player"
     data_dir.mkdir()
-    save_credentials(data_dir / "credentials.json",
-                     Credentials(enrolled_with, "dev-1", "token-1"))
+    save_credentials(data_dir / "credentials.json", Credentials(enrolled_with, "dev-1", "token-1"))
     config = tmp_path / "player.toml"
     text = f'data_dir = "{data_dir}"\n[playback]\nbackend = "null"\n'
     if api_url is not None:

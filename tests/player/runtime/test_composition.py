@@ -39,8 +39,7 @@ def test_nothing_is_built_until_asked_and_a_part_brings_what_it_needs(tmp_path: 
 
 def test_close_stops_the_parts_in_reverse_order_of_building(tmp_path: Path) -> None:
     closed: list[str] = []
-    parts = PlayerParts(Settings(data_dir=tmp_path / "data"), {},
-                        output=RecordingOutput(closed))
+    parts = PlayerParts(Settings(data_dir=tmp_path / "data"), {}, output=RecordingOutput(closed))
     parts.store  # noqa: B018
     parts.on_close(lambda: closed.append("after store"))
     loop = parts.loop

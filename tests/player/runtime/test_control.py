@@ -87,7 +87,8 @@ def test_a_dead_daemons_socket_means_none_and_is_replaced(sock_path: Path) -> No
     served.start()
     try:
         assert ask_daemon(sock_path, "echo", timeout_s=5) == {
-            "ok": True, "echo": {"command": "echo"}
+            "ok": True,
+            "echo": {"command": "echo"},
         }
     finally:
         served.close()

@@ -59,8 +59,12 @@ def catalogue(*, later_active: bool = False) -> dict[str, Any]:
         [
             schedule_json("s-now", "p-now"),
             schedule_json("s-soon", "p-soon", start="14:00", end="15:00"),
-            schedule_json("s-later", "p-later", start="00:00" if later_active else "17:00",
-                          end="24:00" if later_active else "18:00"),
+            schedule_json(
+                "s-later",
+                "p-later",
+                start="00:00" if later_active else "17:00",
+                end="24:00" if later_active else "18:00",
+            ),
             schedule_json("s-old", "p-old", valid_until="2026-03-01T00:00:00Z"),
         ],
     )
@@ -72,8 +76,15 @@ ALL_FILES = [ACTIVE, EMERGENCY, SOON, LATER, REST]
 class Rig:
     """A store with the catalogue, a media server and managers built on them."""
 
-    def __init__(self, store: PlayerStore, cache: MediaCache, clock: FakeClock,
-                 server: ScriptedServer, media: MediaFiles, client: ControlApiClient) -> None:
+    def __init__(
+        self,
+        store: PlayerStore,
+        cache: MediaCache,
+        clock: FakeClock,
+        server: ScriptedServer,
+        media: MediaFiles,
+        client: ControlApiClient,
+    ) -> None:
         self.store = store
         self.cache = cache
         self.clock = clock
@@ -85,10 +96,15 @@ class Rig:
 
     def manager(self, concurrency: int = 1, **kw: Any) -> DownloadManager:
         manager = DownloadManager(
-            self.store.catalogue, self.store.files, self.cache,
+            self.store.catalogue,
+            self.store.files,
+            self.cache,
             Fetcher(self.client, self.cache, chunk_bytes=4096),
-            self.clock, concurrency=concurrency, on_file_ready=self.ready.append,
-            random=lambda: 0.5, **kw,
+            self.clock,
+            concurrency=concurrency,
+            on_file_ready=self.ready.append,
+            random=lambda: 0.5,
+            **kw,
         )
         self.managers.append(manager)
         return manager
@@ -101,8 +117,9 @@ class Rig:
 
 
 @pytest.fixture
-def rig(store: PlayerStore, cache: MediaCache, clock: FakeClock, serve: Serve,
-        api_client: MakeClient) -> Iterator[Rig]:
+def rig(
+    store: PlayerStore, cache: MediaCache, clock: FakeClock, serve: Serve, api_client: MakeClient
+) -> Iterator[Rig]:
     store.catalogue.apply_manifest(decoded(catalogue()))
     media = MediaFiles(ALL_FILES)
     server = serve(media)
@@ -241,8 +258,12 @@ def test_no_room_is_a_failure_not_a_download(rig: Rig) -> None:
 
 
 def test_a_file_off_the_allowed_origins_is_refused_visibly_and_the_rest_downloads(
-    store: PlayerStore, cache: MediaCache, clock: FakeClock, serve: Serve,
-    api_client: MakeClient, caplog: pytest.LogCaptureFixture,
+    store: PlayerStore,
+    cache: MediaCache,
+    clock: FakeClock,
+    serve: Serve,
+    api_client: MakeClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     doc = catalogue()
     elsewhere = f"https://media.elsewhere.example/{sha(SOON)}"
@@ -267,8 +288,9 @@ def test_a_file_off_the_allowed_origins_is_refused_visibly_and_the_rest_download
     assert failure.sha256 == sha(SOON)
     assert failure.failures == 2
     assert failure.last_error is not None
-    assert (f"not fetched: {elsewhere}: its origin https://media.elsewhere.example is "
-            "neither") in failure.last_error
+    assert (
+        f"not fetched: {elsewhere}: its origin https://media.elsewhere.example is neither"
+    ) in failure.last_error
     assert "[api] media_origins" in failure.last_error
     logged = [r for r in caplog.records if sha(SOON)[:12] in r.getMessage()]
     assert len(logged) == 1, [r.getMessage() for r in logged]

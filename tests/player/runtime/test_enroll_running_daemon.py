@@ -37,10 +37,10 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
     api: RealApi, tmp_path: Path
 ) -> None:
     song = api.upload(content("song", 4000))
-    playlist = api.call("POST", "/v1/playlists",
-                        json={"name": "day", "items": [{"asset_id": song["id"]}]})
-    api.call("POST", "/v1/schedules",
-             json={"playlist_id": playlist["id"], "target": {"all": True}})
+    playlist = api.call(
+        "POST", "/v1/playlists", json={"name": "day", "items": [{"asset_id": song["id"]}]}
+    )
+    api.call("POST", "/v1/schedules", json={"playlist_id": playlist["id"], "target": {"all": True}})
     created = api.call("POST", "/v1/devices", json={"name": "shop 1"})
 
     data_dir = tmp_path / "player"
@@ -55,9 +55,18 @@ def test_a_running_unenrolled_daemon_syncs_within_seconds_of_enroll(
 
         out, err = io.StringIO(), io.StringIO()
         code = main(
-            ["--config", str(config), "enroll", "--api", api.url,
-             "--code", created["enrollment_code"]],
-            environ={}, stdout=out, stderr=err,
+            [
+                "--config",
+                str(config),
+                "enroll",
+                "--api",
+                api.url,
+                "--code",
+                created["enrollment_code"],
+            ],
+            environ={},
+            stdout=out,
+            stderr=err,
         )
         assert code == 0, err.getvalue()
         enrolled_mono = time.monotonic()

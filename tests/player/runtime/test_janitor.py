@@ -77,15 +77,28 @@ def janitor(
     verify_bytes_per_run: int = 64 * 1024 * 1024,
     on_cache_changed: Callable[[], None] | None = None,
 ) -> Janitor:
-    return Janitor(store, cache, clock, max_cache_bytes=max_cache_bytes,
-                   min_free_bytes=min_free_bytes, verify_bytes_per_run=verify_bytes_per_run,
-                   on_cache_changed=on_cache_changed)
+    return Janitor(
+        store,
+        cache,
+        clock,
+        max_cache_bytes=max_cache_bytes,
+        min_free_bytes=min_free_bytes,
+        verify_bytes_per_run=verify_bytes_per_run,
+        on_cache_changed=on_cache_changed,
+    )
 
 
 def play(data: bytes, clock: FakeClock, days_ago: float) -> Play:
     at = clock.now() - timedelta(days=days_ago)
-    return Play(str(uuid.uuid4()), "x", sha(data), at, at + timedelta(minutes=3),
-                Tier.EMERGENCY, Outcome.COMPLETED)
+    return Play(
+        str(uuid.uuid4()),
+        "x",
+        sha(data),
+        at,
+        at + timedelta(minutes=3),
+        Tier.EMERGENCY,
+        Outcome.COMPLETED,
+    )
 
 
 def test_stale_partial_files_are_removed(
@@ -134,8 +147,9 @@ def fill_cache_with_unreferenced(
     store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path
 ) -> None:
     """KEEP stays scheduled; OLD, NEW and NEVER were played (or not) and then dropped."""
-    store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW),
-                                           ("never", NEVER))))
+    store.catalogue.apply_manifest(
+        decoded(catalogue(("keep", KEEP), ("old", OLD), ("new", NEW), ("never", NEVER)))
+    )
     for data in (KEEP, OLD, NEW, NEVER):
         put(cache, tmp_path, data)
         store.files.mark_file_verified(sha(data), len(data), clock.now())
@@ -214,14 +228,24 @@ def test_has_room_for_respects_min_free_bytes(
 
 
 def test_a_tampered_file_is_found_removed_and_downloaded_again(
-    store: PlayerStore, cache: MediaCache, clock: FakeClock, tmp_path: Path, serve: Serve,
+    store: PlayerStore,
+    cache: MediaCache,
+    clock: FakeClock,
+    tmp_path: Path,
+    serve: Serve,
     api_client: MakeClient,
 ) -> None:
     store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP), ("new", NEW))))
     server = serve(MediaFiles([KEEP, NEW]))
-    manager = DownloadManager(store.catalogue, store.files, cache,
-                              Fetcher(api_client(server.url), cache), clock,
-                              concurrency=1, random=lambda: 0.5)
+    manager = DownloadManager(
+        store.catalogue,
+        store.files,
+        cache,
+        Fetcher(api_client(server.url), cache),
+        clock,
+        concurrency=1,
+        random=lambda: 0.5,
+    )
     manager.start()
     try:
         assert manager.wait_idle(20)
@@ -265,15 +289,19 @@ def test_reverification_rotates_within_its_byte_budget(
 
 @pytest.mark.parametrize("budget", [None, 10_000])
 def test_nothing_to_do_changes_nothing(
-    budget: int | None, store: PlayerStore, cache: MediaCache, clock: FakeClock,
+    budget: int | None,
+    store: PlayerStore,
+    cache: MediaCache,
+    clock: FakeClock,
     tmp_path: Path,
 ) -> None:
     store.catalogue.apply_manifest(decoded(catalogue(("keep", KEEP))))
     put(cache, tmp_path, KEEP)
     store.files.mark_file_verified(sha(KEEP), len(KEEP), clock.now())
     changed: list[bool] = []
-    report = janitor(store, cache, clock, max_cache_bytes=budget,
-                     on_cache_changed=lambda: changed.append(True)).run_once()
+    report = janitor(
+        store, cache, clock, max_cache_bytes=budget, on_cache_changed=lambda: changed.append(True)
+    ).run_once()
     assert (report.adopted, report.forgotten, report.evicted, report.corrupt) == (0, 0, (), ())
     assert changed == []
     assert cache.has(sha(KEEP))

@@ -38,14 +38,19 @@ def test_sync_full_delta_not_modified_and_download(
 ) -> None:
     song = api.upload(content("song", 5000))
     sos = api.upload(content("sos", 3000), emergency=True)
-    playlist = api.call("POST", "/v1/playlists",
-                        json={"name": "day", "items": [{"asset_id": song["id"]}]})
-    api.call("POST", "/v1/schedules",
-             json={"playlist_id": playlist["id"], "target": {"all": True}})
+    playlist = api.call(
+        "POST", "/v1/playlists", json={"name": "day", "items": [{"asset_id": song["id"]}]}
+    )
+    api.call("POST", "/v1/schedules", json={"playlist_id": playlist["id"], "target": {"all": True}})
     _, token = api.device()
     client = api_client(api.url, token)
-    syncer = Syncer(store.catalogue, store.state, client, SystemClock(),
-                    retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
+    syncer = Syncer(
+        store.catalogue,
+        store.state,
+        client,
+        SystemClock(),
+        retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None),
+    )
 
     first = syncer.sync_once()
     assert first.changed and first.full
@@ -53,9 +58,11 @@ def test_sync_full_delta_not_modified_and_download(
     assert store.state.cursor() == first.cursor
 
     extra = api.upload(content("extra", 2000))
-    api.call("PUT", f"/v1/playlists/{playlist['id']}",
-             json={"name": "day", "items": [{"asset_id": song["id"]},
-                                            {"asset_id": extra["id"]}]})
+    api.call(
+        "PUT",
+        f"/v1/playlists/{playlist['id']}",
+        json={"name": "day", "items": [{"asset_id": song["id"]}, {"asset_id": extra["id"]}]},
+    )
     second = syncer.sync_once()
     assert second.changed and not second.full
     assert second.cursor != first.cursor
@@ -66,8 +73,9 @@ def test_sync_full_delta_not_modified_and_download(
     assert not third.changed
     assert store.state.cursor() == second.cursor
 
-    manager = DownloadManager(store.catalogue, store.files, cache, Fetcher(client, cache),
-                              SystemClock(), concurrency=2)
+    manager = DownloadManager(
+        store.catalogue, store.files, cache, Fetcher(client, cache), SystemClock(), concurrency=2
+    )
     manager.start()
     try:
         assert manager.wait_idle(20)
@@ -75,7 +83,9 @@ def test_sync_full_delta_not_modified_and_download(
         manager.stop()
     assert manager.status().failing == ()
     assert {e.sha256 for e in cache.list_files()} == {
-        song["sha256"], sos["sha256"], extra["sha256"]
+        song["sha256"],
+        sos["sha256"],
+        extra["sha256"],
     }
     for asset in (song, sos, extra):
         assert cache.verify(asset["sha256"])
@@ -83,9 +93,17 @@ def test_sync_full_delta_not_modified_and_download(
 
 def plays(n: int, asset: dict[str, Any]) -> list[Play]:
     return [
-        Play(str(uuid.uuid4()), asset["id"], asset["sha256"], T0 + timedelta(minutes=i),
-             T0 + timedelta(minutes=i, seconds=30), Tier.PLAYLIST, Outcome.COMPLETED,
-             schedule_id="s", playlist_id="p")
+        Play(
+            str(uuid.uuid4()),
+            asset["id"],
+            asset["sha256"],
+            T0 + timedelta(minutes=i),
+            T0 + timedelta(minutes=i, seconds=30),
+            Tier.PLAYLIST,
+            Outcome.COMPLETED,
+            schedule_id="s",
+            playlist_id="p",
+        )
         for i in range(n)
     ]
 
@@ -99,8 +117,9 @@ def test_plays_are_idempotent_and_status_reaches_the_device_record(
     with PlayerStore.open(tmp_path / "a.db") as first_store:
         for p in batch:
             first_store.outbox.record_play(p)
-        uploader = TelemetryUploader(first_store.outbox, api_client(api.url, token),
-                                     lambda: status, batch_size=2)
+        uploader = TelemetryUploader(
+            first_store.outbox, api_client(api.url, token), lambda: status, batch_size=2
+        )
         uploader.run_once()
         assert first_store.outbox.pending_plays(10) == []
         assert uploader.uploaded_total == 5

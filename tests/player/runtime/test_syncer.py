@@ -97,9 +97,7 @@ def test_full_then_delta_then_not_modified(
     assert store.state.get_raw(KEY_LAST_SYNC_OK_AT)
 
 
-def test_cursor_survives_a_restart(
-    tmp_path: Any, serve: Serve, api_client: MakeClient
-) -> None:
+def test_cursor_survives_a_restart(tmp_path: Any, serve: Serve, api_client: MakeClient) -> None:
     server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
     with PlayerStore.open(tmp_path / "p.db") as store:
         make_syncer(store, api_client(server.url)).sync_once()
@@ -112,14 +110,17 @@ BAD_MANIFESTS = {
     "bad_json": (b'{"schema": 1, "cursor": ', "not valid JSON"),
     "schema_2": (json.dumps({**DELTA, "schema": 2}).encode(), "unsupported schema major 2"),
     "dangling_reference": (
-        json.dumps(manifest_json([], [playlist_json("p", "ghost")], full=False,
-                                 cursor="r9")).encode(),
+        json.dumps(
+            manifest_json([], [playlist_json("p", "ghost")], full=False, cursor="r9")
+        ).encode(),
         "ghost",
     ),
     "dangling_after_apply": (
-        json.dumps(manifest_json(full=False, cursor="r9",
-                                 deleted={"assets": ["a"], "playlists": [],
-                                          "schedules": []})).encode(),
+        json.dumps(
+            manifest_json(
+                full=False, cursor="r9", deleted={"assets": ["a"], "playlists": [], "schedules": []}
+            )
+        ).encode(),
         "'a'",
     ),
 }
@@ -163,21 +164,23 @@ def test_failure_is_logged_once_then_recovered_once(
     messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
     assert sum("failing" in m for m in messages) == 1
     assert sum("recovered" in m for m in messages) == 1
-    assert [r.levelno for r in caplog.records if "failing" in r.getMessage()] == [
-        logging.WARNING
-    ]
+    assert [r.levelno for r in caplog.records if "failing" in r.getMessage()] == [logging.WARNING]
     assert store.state.get_raw(KEY_LAST_SYNC_ERROR) == ""
 
 
 def test_retries_honour_retry_after(
     store: PlayerStore, serve: Serve, api_client: MakeClient
 ) -> None:
-    busy = Answer.json(503, {"error": {"code": "busy", "message": "later"}},
-                       **{"Retry-After": "7"})
+    busy = Answer.json(503, {"error": {"code": "busy", "message": "later"}}, **{"Retry-After": "7"})
     server = serve(Replies(busy, busy, manifest_answer(FULL)))
     slept: list[float] = []
-    syncer = Syncer(store.catalogue, store.state, api_client(server.url), SystemClock(),
-                    retry=no_sleep_retry(slept.append))
+    syncer = Syncer(
+        store.catalogue,
+        store.state,
+        api_client(server.url),
+        SystemClock(),
+        retry=no_sleep_retry(slept.append),
+    )
     assert syncer.sync_once().cursor == "r1"
     assert len(server.seen) == 3
     assert len(slept) == 2
@@ -205,8 +208,9 @@ def test_the_date_header_feeds_the_clock_offset(
     server = serve(Replies(manifest_answer(FULL), not_modified("r1")))
     server.date_offset_s = 3600.0
     clock = SystemClock()
-    syncer = Syncer(store.catalogue, store.state, api_client(server.url), clock,
-                    retry=no_sleep_retry())
+    syncer = Syncer(
+        store.catalogue, store.state, api_client(server.url), clock, retry=no_sleep_retry()
+    )
     syncer.sync_once()
     status = clock.status()
     assert status.offset_s == pytest.approx(3600.0, abs=2.0)

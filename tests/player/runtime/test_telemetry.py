@@ -33,13 +33,13 @@ class Api:
     def __call__(self, seen: Seen) -> Answer:
         if seen.path == "/v1/device/plays":
             if self.plays_status != 200:
-                return Answer.json(self.plays_status,
-                                   {"error": {"code": "boom", "message": "broken"}})
+                return Answer.json(
+                    self.plays_status, {"error": {"code": "boom", "message": "broken"}}
+                )
             ids = [p["id"] for p in seen.json()["plays"]]
             duplicates = sum(i in self.known for i in ids)
             self.known.update(ids)
-            return Answer.json(200, {"accepted": len(ids) - duplicates,
-                                     "duplicates": duplicates})
+            return Answer.json(200, {"accepted": len(ids) - duplicates, "duplicates": duplicates})
         if seen.path == "/v1/device/telemetry":
             return Answer(204)
         return Answer.json(404, {"error": {"code": "not_found", "message": seen.path}})
@@ -47,8 +47,15 @@ class Api:
 
 def record(store: PlayerStore, n: int) -> list[Play]:
     made = [
-        Play(str(uuid.uuid4()), f"ast-{i}", "b" * 64, T0 + timedelta(minutes=i),
-             T0 + timedelta(minutes=i, seconds=30), Tier.EMERGENCY, Outcome.COMPLETED)
+        Play(
+            str(uuid.uuid4()),
+            f"ast-{i}",
+            "b" * 64,
+            T0 + timedelta(minutes=i),
+            T0 + timedelta(minutes=i, seconds=30),
+            Tier.EMERGENCY,
+            Outcome.COMPLETED,
+        )
         for i in range(n)
     ]
     for play in made:
@@ -57,8 +64,9 @@ def record(store: PlayerStore, n: int) -> list[Play]:
 
 
 def posted_plays(server: ScriptedServer) -> list[list[str]]:
-    return [[p["id"] for p in s.json()["plays"]] for s in server.seen
-            if s.path == "/v1/device/plays"]
+    return [
+        [p["id"] for p in s.json()["plays"]] for s in server.seen if s.path == "/v1/device/plays"
+    ]
 
 
 def test_pending_plays_go_in_batches_oldest_first(
@@ -82,8 +90,9 @@ def test_batches_per_run_are_bounded(
 ) -> None:
     server = serve(Api())
     record(store, 7)
-    uploader = TelemetryUploader(store.outbox, api_client(server.url), lambda: STATUS,
-                                 batch_size=2, max_batches_per_run=2)
+    uploader = TelemetryUploader(
+        store.outbox, api_client(server.url), lambda: STATUS, batch_size=2, max_batches_per_run=2
+    )
     assert uploader.upload_plays() == 4
     assert len(store.outbox.pending_plays(10)) == 3
 

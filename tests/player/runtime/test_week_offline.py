@@ -57,30 +57,51 @@ def refused_url() -> str:
     return f"http://127.0.0.1:{port}/"
 
 
-def test_a_week_offline_logs_a_few_lines(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_week_offline_logs_a_few_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeClock(T0, real_monotonic=True)
     clock = SystemClock(wall=fake.now, mono=fake.monotonic)
     store = PlayerStore.open(tmp_path / "player.db")
     cache = MediaCache(tmp_path / "media")
     cache.ensure_dirs()
     song, jingle = content("song", 5000), content("alarm", 3000)
-    store.catalogue.apply_manifest(decoded(manifest_json(
-        [asset_json("a1", song), asset_json("e1", jingle, emergency=True)],
-        [playlist_json("p1", "a1")],
-        [schedule_json("s1", "p1")],
-    )))
+    store.catalogue.apply_manifest(
+        decoded(
+            manifest_json(
+                [asset_json("a1", song), asset_json("e1", jingle, emergency=True)],
+                [playlist_json("p1", "a1")],
+                [schedule_json("s1", "p1")],
+            )
+        )
+    )
     for n in range(30):
         at = fake.now() - timedelta(minutes=n + 1)
-        store.outbox.record_play(Play(f"play-{n}", "e1", "e" * 64, at, at + timedelta(seconds=20),
-                               Tier.EMERGENCY, Outcome.COMPLETED))
+        store.outbox.record_play(
+            Play(
+                f"play-{n}",
+                "e1",
+                "e" * 64,
+                at,
+                at + timedelta(seconds=20),
+                Tier.EMERGENCY,
+                Outcome.COMPLETED,
+            )
+        )
     client = ControlApiClient(refused_url(), "token")
-    syncer = Syncer(store.catalogue, store.state, client, clock, retry=TenacityRetrier(
-        RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None))
+    syncer = Syncer(
+        store.catalogue,
+        store.state,
+        client,
+        clock,
+        retry=TenacityRetrier(RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None),
+    )
     janitor = Janitor(store, cache, clock, max_cache_bytes=None, min_free_bytes=0)
     downloads = DownloadManager(
-        store.catalogue, store.files, cache, Fetcher(client, cache), clock, concurrency=1,
+        store.catalogue,
+        store.files,
+        cache,
+        Fetcher(client, cache),
+        clock,
+        concurrency=1,
         backoff=BackoffPolicy(base_delay_s=5.0, max_delay_s=1800.0),
         room_problem=janitor.room_problem,
     )
@@ -113,7 +134,8 @@ def test_a_week_offline_logs_a_few_lines(
     # The downloads were really tried all week (backing off), not given up.
     assert {f.sha256 for f in status.failing} == _shas(song, jingle)
     assert all(f.failures > 10 for f in status.failing), json.dumps(
-        [f.failures for f in status.failing])
+        [f.failures for f in status.failing]
+    )
     assert len(lines) <= MAX_LOG_LINES, text
     assert sum("failing" in r.getMessage() for r in lines) >= 2, text
 

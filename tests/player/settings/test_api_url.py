@@ -48,8 +48,14 @@ def test_the_environment_override_is_checked_too(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://control.example", "http://127.0.0.1:8000/", "http://[::1]:8080/api",
-     "https://xn--tda.example", "https://user:pw@host.example/base", "http://localhost:8080"],
+    [
+        "https://control.example",
+        "http://127.0.0.1:8000/",
+        "http://[::1]:8080/api",
+        "https://xn--tda.example",
+        "https://user:pw@host.example/base",
+        "http://localhost:8080",
+    ],
 )
 def test_good_urls_pass_without_their_trailing_slash(url: str) -> None:
     assert check_http_url(url) == url.rstrip("/")

@@ -23,11 +23,23 @@ from player.core.downloads import (
 from player.errors import ConfigError
 from player.settings import Settings, check_http_url, load_settings
 
-LOOPBACK = ["http://127.0.0.1:8000", "http://127.3.2.1/api", "http://[::1]:8080",
-            "http://localhost:8080", "http://LOCALHOST.", "https://control.example",
-            "https://10.0.0.5"]
-OFF_LOOPBACK = ["http://control.lan", "http://10.0.0.5:8080", "http://[fe80::1]",
-                "http://0.0.0.0", "http://localhost.example", "http://128.0.0.1"]
+LOOPBACK = [
+    "http://127.0.0.1:8000",
+    "http://127.3.2.1/api",
+    "http://[::1]:8080",
+    "http://localhost:8080",
+    "http://LOCALHOST.",
+    "https://control.example",
+    "https://10.0.0.5",
+]
+OFF_LOOPBACK = [
+    "http://control.lan",
+    "http://10.0.0.5:8080",
+    "http://[fe80::1]",
+    "http://0.0.0.0",
+    "http://localhost.example",
+    "http://128.0.0.1",
+]
 
 
 def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> Settings:
@@ -62,19 +74,27 @@ def test_the_environment_goes_through_the_same_rule(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="from LOMUZ_PLAYER_API_URL") as info:
         load_settings(tmp_path / "none.toml", {"LOMUZ_PLAYER_API_URL": "ftp://control.lan"})
     assert info.value.key == "api.url"
-    settings = load_settings(tmp_path / "none.toml", {
-        "LOMUZ_PLAYER_API_URL": "http://control.lan",
-        "LOMUZ_PLAYER_API_ALLOW_INSECURE_HTTP": "true",
-    })
+    settings = load_settings(
+        tmp_path / "none.toml",
+        {
+            "LOMUZ_PLAYER_API_URL": "http://control.lan",
+            "LOMUZ_PLAYER_API_ALLOW_INSECURE_HTTP": "true",
+        },
+    )
     assert settings.api.url == "http://control.lan"
 
 
 def test_media_origins_are_normalised_origins(tmp_path: Path) -> None:
-    settings = load(tmp_path, '[api]\nmedia_origins = ["https://CDN.example/", '
-                              '"https://cdn.example:443", "https://b.example:8443"]\n')
+    settings = load(
+        tmp_path,
+        '[api]\nmedia_origins = ["https://CDN.example/", '
+        '"https://cdn.example:443", "https://b.example:8443"]\n',
+    )
     assert settings.api.media_origins == ("https://cdn.example", "https://b.example:8443")
-    from_env = load_settings(tmp_path / "none.toml", {
-        "LOMUZ_PLAYER_API_MEDIA_ORIGINS": "https://a.example, https://b.example"})
+    from_env = load_settings(
+        tmp_path / "none.toml",
+        {"LOMUZ_PLAYER_API_MEDIA_ORIGINS": "https://a.example, https://b.example"},
+    )
     assert from_env.api.media_origins == ("https://a.example", "https://b.example")
     assert load_settings(tmp_path / "none.toml", {}).api.media_origins == ()
 
@@ -98,17 +118,20 @@ def test_a_bad_media_origin_names_the_key(tmp_path: Path, value: str, reason: st
 
 
 def test_a_plain_http_media_origin_needs_the_opt_in_too(tmp_path: Path) -> None:
-    settings = load(tmp_path, '[api]\nallow_insecure_http = true\n'
-                              'media_origins = ["http://cdn.lan:8080"]\n')
+    settings = load(
+        tmp_path, '[api]\nallow_insecure_http = true\nmedia_origins = ["http://cdn.lan:8080"]\n'
+    )
     assert settings.api.media_origins == ("http://cdn.lan:8080",)
-    assert load(tmp_path, '[api]\nmedia_origins = ["http://127.0.0.1:9000"]\n'
-                ).api.media_origins == ("http://127.0.0.1:9000",)
+    assert load(
+        tmp_path, '[api]\nmedia_origins = ["http://127.0.0.1:9000"]\n'
+    ).api.media_origins == ("http://127.0.0.1:9000",)
 
 
 # -- the pure rules --------------------------------------------------------------------
 
-hosts = st.sampled_from(["api.example", "cdn.example", "CDN.Example", "127.0.0.1", "[::1]",
-                         "other.example"])
+hosts = st.sampled_from(
+    ["api.example", "cdn.example", "CDN.Example", "127.0.0.1", "[::1]", "other.example"]
+)
 schemes = st.sampled_from(["http", "https"])
 ports = st.sampled_from([None, 80, 443, 8443])
 paths = st.sampled_from(["", "/", "/v1/media/ab", "/a/b?x=1"])
@@ -120,7 +143,10 @@ def make_url(scheme: str, host: str, port: int | None, path: str) -> str:
 
 @given(schemes, hosts, ports, paths, st.lists(st.tuples(schemes, hosts, ports), max_size=3))
 def test_a_media_url_is_allowed_exactly_on_the_api_or_a_listed_origin(
-    scheme: str, host: str, port: int | None, path: str,
+    scheme: str,
+    host: str,
+    port: int | None,
+    path: str,
     listed: list[tuple[str, str, int | None]],
 ) -> None:
     api = url_origin("https://api.example")

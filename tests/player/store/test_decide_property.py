@@ -62,8 +62,10 @@ EDGE_MINUTES = [0, 60, 120, 150, 180, 600, 1020, 1320, 1380, 1439]
 # Decisions are taken exactly on an edge, one microsecond either side, or a
 # minute either side: that is where off-by-one bugs live.
 OFFSETS = [timedelta(0)] * 3 + [
-    timedelta(microseconds=1), timedelta(microseconds=-1),
-    timedelta(minutes=1), timedelta(minutes=-1),
+    timedelta(microseconds=1),
+    timedelta(microseconds=-1),
+    timedelta(minutes=1),
+    timedelta(minutes=-1),
 ]
 # How a play reaches the store: record_play given the decision's position,
 # record_play inferring it, or the playback loop's mark_started at the start
@@ -95,8 +97,11 @@ def near(base: datetime) -> st.SearchStrategy[datetime]:
 
 
 def edges_of(
-    assets: list[Asset], schedules: list[Schedule], files: dict[str, FileState],
-    timezone: str, base: datetime,
+    assets: list[Asset],
+    schedules: list[Schedule],
+    files: dict[str, FileState],
+    timezone: str,
+    base: datetime,
 ) -> list[list[datetime]]:
     """Instants at which time alone may change a decision, around ``base``, by kind.
 
@@ -109,7 +114,8 @@ def edges_of(
         [f.quarantined_until for f in files.values() if f.quarantined_until is not None],
         # Daypart starts/ends (both folds on DST days) and the DST transitions.
         [
-            e for e in reference.daily_edges(schedules, ZoneInfo(timezone), base.date())
+            e
+            for e in reference.daily_edges(schedules, ZoneInfo(timezone), base.date())
             if abs(e - base) <= timedelta(days=2)
         ],
     ]
@@ -154,20 +160,24 @@ def worlds(draw: st.DrawFn) -> World:
     backbone = draw(st.sampled_from([True, True, True, False]))
     for i in range(draw(st.integers(1, 4))):
         all_day = (i == 0 and backbone) or draw(st.sampled_from([True, False, False]))
-        schedules.append(schedule(
-            f"s{i}",
-            draw(st.sampled_from([p.id for p in playlists])),
-            priority=draw(st.integers(0, 2)),
-            target=draw(st.sampled_from(list(TargetKind))),
-            days=ALL_DAYS if all_day else draw(
-                st.one_of(st.just(ALL_DAYS), st.frozensets(st.integers(1, 7), min_size=1))
-            ),
-            start=0 if all_day else draw(st.sampled_from(EDGE_MINUTES)),
-            end=1440 if all_day else draw(st.sampled_from([*EDGE_MINUTES, 1440])),
-            valid_from=None if i == 0 and backbone else draw(mostly_open),
-            valid_until=None if i == 0 and backbone else draw(mostly_open),
-            created_at=draw(st.sampled_from([T0 - timedelta(days=1), T0])),
-        ))
+        schedules.append(
+            schedule(
+                f"s{i}",
+                draw(st.sampled_from([p.id for p in playlists])),
+                priority=draw(st.integers(0, 2)),
+                target=draw(st.sampled_from(list(TargetKind))),
+                days=ALL_DAYS
+                if all_day
+                else draw(
+                    st.one_of(st.just(ALL_DAYS), st.frozensets(st.integers(1, 7), min_size=1))
+                ),
+                start=0 if all_day else draw(st.sampled_from(EDGE_MINUTES)),
+                end=1440 if all_day else draw(st.sampled_from([*EDGE_MINUTES, 1440])),
+                valid_from=None if i == 0 and backbone else draw(mostly_open),
+                valid_until=None if i == 0 and backbone else draw(mostly_open),
+                created_at=draw(st.sampled_from([T0 - timedelta(days=1), T0])),
+            )
+        )
     files: dict[str, FileState] = {}
     for digest in shas:
         present = draw(st.sampled_from([True, True, True, True, False]))
@@ -175,7 +185,10 @@ def worlds(draw: st.DrawFn) -> World:
         if not present and until is None:
             continue
         files[digest] = FileState(
-            digest, 1000, present=present, quarantined_until=until,
+            digest,
+            1000,
+            present=present,
+            quarantined_until=until,
             quarantine_reason="bad" if until else None,
         )
     edges = edges_of(assets, schedules, files, timezone, base)
@@ -185,12 +198,14 @@ def worlds(draw: st.DrawFn) -> World:
             st.sampled_from(edges).flatmap(st.sampled_from),
             st.sampled_from(OFFSETS),
         )
-        if edges else instants
+        if edges
+        else instants
     )
     moments = st.one_of(on_edge, on_edge, instants)
     # Repeated instants make rotation ties (several positions played at once).
     plays_at = sorted(
-        at for at in draw(st.lists(moments, max_size=6))
+        at
+        for at in draw(st.lists(moments, max_size=6))
         for _ in range(draw(st.sampled_from([1, 1, 2, 3])))
     )
     return World(
@@ -215,8 +230,12 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def essentials(decision: Decision) -> tuple[object, ...]:
     return (
-        decision.tier, decision.asset_id, decision.schedule_id, decision.playlist_id,
-        decision.playlist_position, decision.play_duration_ms,
+        decision.tier,
+        decision.asset_id,
+        decision.schedule_id,
+        decision.playlist_id,
+        decision.playlist_position,
+        decision.play_duration_ms,
     )
 
 
@@ -231,17 +250,22 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
 
     def generated() -> reference.Catalogue:
         return catalogue(
-            world.assets, world.playlists, world.schedules, timezone=world.timezone,
-            files=world.files, rotation=rotation, last_asset_id=last_asset_id,
+            world.assets,
+            world.playlists,
+            world.schedules,
+            timezone=world.timezone,
+            files=world.files,
+            rotation=rotation,
+            last_asset_id=last_asset_id,
         )
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "player.db"
         shutil.copy(template_db, db)
         with PlayerStore.open(db) as store:
-            store.catalogue.apply_manifest(manifest(
-                world.assets, world.playlists, world.schedules, timezone=world.timezone
-            ))
+            store.catalogue.apply_manifest(
+                manifest(world.assets, world.playlists, world.schedules, timezone=world.timezone)
+            )
             for state in world.files.values():
                 if state.present:
                     store.files.mark_file_verified(state.sha256, state.size_bytes, T0)
@@ -264,7 +288,9 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
                     continue
                 mode = drawn_mode
                 if mode == "infer" and last_started == (
-                    decision.playlist_id, decision.asset_id, at
+                    decision.playlist_id,
+                    decision.asset_id,
+                    at,
                 ):
                     # The store takes a play of the item mark_started last
                     # announced (same playlist, asset and start) as that item;
@@ -274,16 +300,23 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
                 if mode == "started":
                     last_started = (decision.playlist_id, decision.asset_id, at)
                     store.rotation.mark_started(
-                        asset_id=decision.asset_id, sha256=decision.sha256,
-                        source=decision.tier, started_at=at, playlist_id=decision.playlist_id,
+                        asset_id=decision.asset_id,
+                        sha256=decision.sha256,
+                        source=decision.tier,
+                        started_at=at,
+                        playlist_id=decision.playlist_id,
                         playlist_position=decision.playlist_position,
                     )
                 store.outbox.record_play(
                     Play(
-                        id=str(uuid.uuid4()), asset_id=decision.asset_id,
-                        sha256=decision.sha256, started_at=at,
-                        ended_at=at + timedelta(seconds=1), source=decision.tier,
-                        outcome=Outcome.COMPLETED, schedule_id=decision.schedule_id,
+                        id=str(uuid.uuid4()),
+                        asset_id=decision.asset_id,
+                        sha256=decision.sha256,
+                        started_at=at,
+                        ended_at=at + timedelta(seconds=1),
+                        source=decision.tier,
+                        outcome=Outcome.COMPLETED,
+                        schedule_id=decision.schedule_id,
                         playlist_id=decision.playlist_id,
                     ),
                     playlist_position=decision.playlist_position if mode == "position" else None,

@@ -26,9 +26,15 @@ def _catalogue(store: PlayerStore) -> str:
 def _start(store: PlayerStore, sha256: str, started_at: datetime, length_s: float) -> str:
     play_id = str(uuid.uuid4())
     store.rotation.mark_started(
-        asset_id="a", sha256=sha256, source=Tier.PLAYLIST, started_at=started_at,
-        playlist_id="p", playlist_position=0, play_id=play_id,
-        planned_end_at=started_at + timedelta(seconds=length_s), schedule_id="s",
+        asset_id="a",
+        sha256=sha256,
+        source=Tier.PLAYLIST,
+        started_at=started_at,
+        playlist_id="p",
+        playlist_position=0,
+        play_id=play_id,
+        planned_end_at=started_at + timedelta(seconds=length_s),
+        schedule_id="s",
     )
     return play_id
 
@@ -60,11 +66,19 @@ def test_an_item_cut_by_a_power_cut_becomes_one_skipped_play(db_path: Path) -> N
 def test_a_recorded_play_leaves_nothing_to_recover(store: PlayerStore) -> None:
     sha256 = _catalogue(store)
     play_id = _start(store, sha256, T0, 10)
-    store.outbox.record_play(Play(
-        id=play_id, asset_id="a", sha256=sha256, started_at=T0,
-        ended_at=T0 + timedelta(seconds=10), source=Tier.PLAYLIST,
-        outcome=Outcome.COMPLETED, schedule_id="s", playlist_id="p",
-    ))
+    store.outbox.record_play(
+        Play(
+            id=play_id,
+            asset_id="a",
+            sha256=sha256,
+            started_at=T0,
+            ended_at=T0 + timedelta(seconds=10),
+            source=Tier.PLAYLIST,
+            outcome=Outcome.COMPLETED,
+            schedule_id="s",
+            playlist_id="p",
+        )
+    )
     assert store.rotation.recover_interrupted_plays(T0 + timedelta(seconds=30)) == []
     assert [p.outcome for p, _ in store.outbox.local_plays()] == [Outcome.COMPLETED]
 

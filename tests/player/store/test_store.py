@@ -27,12 +27,24 @@ from player.store.tables import metadata, to_micros
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule, sha
 
 
-def play(asset_id: str, at: datetime, *, playlist_id: str | None = "p",
-         schedule_id: str | None = "s", source: Tier = Tier.PLAYLIST) -> Play:
+def play(
+    asset_id: str,
+    at: datetime,
+    *,
+    playlist_id: str | None = "p",
+    schedule_id: str | None = "s",
+    source: Tier = Tier.PLAYLIST,
+) -> Play:
     return Play(
-        id=str(uuid.uuid4()), asset_id=asset_id, sha256=sha(asset_id), started_at=at,
-        ended_at=at + timedelta(minutes=3), source=source, outcome=Outcome.COMPLETED,
-        schedule_id=schedule_id, playlist_id=playlist_id,
+        id=str(uuid.uuid4()),
+        asset_id=asset_id,
+        sha256=sha(asset_id),
+        started_at=at,
+        ended_at=at + timedelta(minutes=3),
+        source=source,
+        outcome=Outcome.COMPLETED,
+        schedule_id=schedule_id,
+        playlist_id=playlist_id,
     )
 
 
@@ -55,8 +67,9 @@ def verify_all(store: PlayerStore) -> None:
 
 
 class TestOpen:
-    def test_migrations_at_head_and_schema_matches_tables(self, store: PlayerStore,
-                                                           db_path: Path) -> None:
+    def test_migrations_at_head_and_schema_matches_tables(
+        self, store: PlayerStore, db_path: Path
+    ) -> None:
         del store
         with sqlite3.connect(db_path) as raw:
             version = raw.execute("SELECT version_num FROM alembic_version").fetchall()
@@ -104,7 +117,10 @@ class TestManifest:
         result = store.catalogue.apply_manifest(basic_manifest())
         assert result.full
         assert (result.assets_upserted, result.playlists_upserted, result.schedules_upserted) == (
-            3, 1, 1)
+            3,
+            1,
+            1,
+        )
         counts = store.outbox.counts()
         assert (counts.assets, counts.playlists, counts.schedules) == (3, 1, 1)
         assert store.state.get_raw("sync_interval_s") == "600"
@@ -115,8 +131,9 @@ class TestManifest:
     def test_rejected_manifest_changes_nothing(self, store: PlayerStore) -> None:
         store.catalogue.apply_manifest(basic_manifest())
         before = state_of(store), store.state.cursor()
-        dangling_item = manifest([asset("z")], [playlist("p", "missing")], [schedule("s", "p")],
-                                 full=False, cursor="c2")
+        dangling_item = manifest(
+            [asset("z")], [playlist("p", "missing")], [schedule("s", "p")], full=False, cursor="c2"
+        )
         with pytest.raises(ManifestError, match="asset 'missing'"):
             store.catalogue.apply_manifest(dangling_item)
         dangling_schedule = manifest([], [], [schedule("s2", "nope")], full=False, cursor="c3")
@@ -134,16 +151,21 @@ class TestManifest:
         assert (state_of(store), store.state.cursor()) == before
 
     def test_garbage_collection_follows_schedules(self, store: PlayerStore) -> None:
-        store.catalogue.apply_manifest(manifest(
-            [asset("a"), asset("b"), asset("e", emergency=True)],
-            [playlist("p1", "a"), playlist("p2", "b")],
-            [schedule("s1", "p1"), schedule("s2", "p2")],
-        ))
+        store.catalogue.apply_manifest(
+            manifest(
+                [asset("a"), asset("b"), asset("e", emergency=True)],
+                [playlist("p1", "a"), playlist("p2", "b")],
+                [schedule("s1", "p1"), schedule("s2", "p2")],
+            )
+        )
         result = store.catalogue.apply_manifest(
             manifest(full=False, cursor="c2", deleted=Deleted(schedules=("s2",)))
         )
         assert (result.schedules_removed, result.playlists_removed, result.assets_removed) == (
-            1, 1, 1)
+            1,
+            1,
+            1,
+        )
         assert [a.id for a in store.catalogue.all_assets()] == ["a", "e"]
         assert [p.id for p in store.catalogue.all_playlists()] == ["p1"]
 
@@ -155,17 +177,23 @@ class TestManifest:
             cursor="c9",
         )
         with PlayerStore.open(db_path) as incremental:
-            incremental.catalogue.apply_manifest(manifest(
-                [asset("a"), asset("b"), asset("e", emergency=True)],
-                [playlist("p1", "a", "b"), playlist("p2", "b")],
-                [schedule("s1", "p1"), schedule("s2", "p2")],
-            ))
-            incremental.catalogue.apply_manifest(manifest(
-                [asset("c", valid_until=T0)],
-                [playlist("p1", "a", "c"), playlist("p3", "c")],
-                [schedule("s1", "p1", priority=2), schedule("s3", "p3", start=60, end=120)],
-                full=False, cursor="c9", deleted=Deleted(schedules=("s2",)),
-            ))
+            incremental.catalogue.apply_manifest(
+                manifest(
+                    [asset("a"), asset("b"), asset("e", emergency=True)],
+                    [playlist("p1", "a", "b"), playlist("p2", "b")],
+                    [schedule("s1", "p1"), schedule("s2", "p2")],
+                )
+            )
+            incremental.catalogue.apply_manifest(
+                manifest(
+                    [asset("c", valid_until=T0)],
+                    [playlist("p1", "a", "c"), playlist("p3", "c")],
+                    [schedule("s1", "p1", priority=2), schedule("s3", "p3", start=60, end=120)],
+                    full=False,
+                    cursor="c9",
+                    deleted=Deleted(schedules=("s2",)),
+                )
+            )
             got = state_of(incremental), incremental.state.cursor()
         with PlayerStore.open(tmp_path / "full.db") as full:
             full.catalogue.apply_manifest(final)
@@ -200,19 +228,25 @@ class TestDecideAndPlays:
             assert store.decisions.decide(T0 + timedelta(minutes=9)).playlist_position == 0
 
     def test_decide_tiers_and_reasons(self, store: PlayerStore) -> None:
-        store.catalogue.apply_manifest(manifest(
-            [asset("a", valid_until=T0), asset("e1", emergency=True),
-             asset("e2", emergency=True)],
-            [playlist("p", "a")],
-            [schedule("s", "p")],
-        ))
+        store.catalogue.apply_manifest(
+            manifest(
+                [
+                    asset("a", valid_until=T0),
+                    asset("e1", emergency=True),
+                    asset("e2", emergency=True),
+                ],
+                [playlist("p", "a")],
+                [schedule("s", "p")],
+            )
+        )
         assert store.decisions.decide(T0).tier is Tier.JINGLE  # nothing downloaded
         verify_all(store)
         decision = store.decisions.decide(T0, choice=lambda c: c[0])
         assert (decision.tier, decision.asset_id) == (Tier.EMERGENCY, "e1")
         assert "item 0 asset a: expired" in decision.reasons
-        store.outbox.record_play(play("e1", T0, playlist_id=None, schedule_id=None,
-                               source=Tier.EMERGENCY))
+        store.outbox.record_play(
+            play("e1", T0, playlist_id=None, schedule_id=None, source=Tier.EMERGENCY)
+        )
         assert store.decisions.decide(T0, choice=lambda c: c[0]).asset_id == "e2"
         store.files.quarantine_file(sha("e1"), T0 + timedelta(hours=1), "decode error")
         store.files.quarantine_file(sha("e2"), T0 + timedelta(hours=1), "decode error")
@@ -300,8 +334,9 @@ class TestOutbox:
 
 class TestEdges:
     def test_rotation_ties_go_to_the_lower_position(self, store: PlayerStore) -> None:
-        store.catalogue.apply_manifest(manifest([asset("x"), asset("y")], [playlist("p", "x", "y")],
-                                      [schedule("s", "p")]))
+        store.catalogue.apply_manifest(
+            manifest([asset("x"), asset("y")], [playlist("p", "x", "y")], [schedule("s", "p")])
+        )
         verify_all(store)
         store.outbox.record_play(play("y", T0), playlist_position=1)
         store.outbox.record_play(play("x", T0), playlist_position=0)
@@ -325,20 +360,31 @@ class TestCatalogueChanges:
         verify_all(store)
         assert store.decisions.decide(T0).schedule_id == "s"
         with PlayerStore.open(db_path) as other:  # e.g. `lomuz-player import` while running
-            other.catalogue.apply_manifest(manifest(
-                [asset("a"), asset("b")], [playlist("q", "b")],
-                [schedule("s9", "q", priority=5)], full=False, cursor="c2",
-            ))
+            other.catalogue.apply_manifest(
+                manifest(
+                    [asset("a"), asset("b")],
+                    [playlist("q", "b")],
+                    [schedule("s9", "q", priority=5)],
+                    full=False,
+                    cursor="c2",
+                )
+            )
         decision = store.decisions.decide(T0)
         assert (decision.schedule_id, decision.asset_id) == ("s9", "b")
 
     def test_playlist_edit_keeps_history_of_unchanged_positions(self, store: PlayerStore) -> None:
-        store.catalogue.apply_manifest(manifest([asset("a"), asset("b"), asset("c")],
-                                      [playlist("p", "a", "b")], [schedule("s", "p")]))
+        store.catalogue.apply_manifest(
+            manifest(
+                [asset("a"), asset("b"), asset("c")],
+                [playlist("p", "a", "b")],
+                [schedule("s", "p")],
+            )
+        )
         verify_all(store)
         store.outbox.record_play(play("a", T0))
-        store.catalogue.apply_manifest(manifest([asset("c")], [playlist("p", "a", "b", "c")], [],
-                                      full=False, cursor="c2"))
+        store.catalogue.apply_manifest(
+            manifest([asset("c")], [playlist("p", "a", "b", "c")], [], full=False, cursor="c2")
+        )
         verify_all(store)
         # "a" at position 0 keeps its play; "b" (never played) comes next.
         assert store.decisions.decide(T0 + timedelta(minutes=1)).playlist_position == 1

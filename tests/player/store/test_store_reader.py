@@ -41,20 +41,28 @@ def test_schema_revisions_are_alembics_oldest_first() -> None:
 def played(asset_id: str, minutes: int) -> Play:
     at = T0 + timedelta(minutes=minutes)
     return Play(
-        id=str(uuid.uuid4()), asset_id=asset_id, sha256=sha(asset_id), started_at=at,
-        ended_at=at + timedelta(minutes=3), source=Tier.PLAYLIST, outcome=Outcome.COMPLETED,
-        schedule_id="s", playlist_id="p",
+        id=str(uuid.uuid4()),
+        asset_id=asset_id,
+        sha256=sha(asset_id),
+        started_at=at,
+        ended_at=at + timedelta(minutes=3),
+        source=Tier.PLAYLIST,
+        outcome=Outcome.COMPLETED,
+        schedule_id="s",
+        playlist_id="p",
     )
 
 
 def busy_database(db_path: Path) -> None:
     """Assets, verified and quarantined files, uploaded and pending plays, state keys."""
     with PlayerStore.open(db_path, outbox_max_rows=3) as store:
-        store.catalogue.apply_manifest(manifest(
-            [asset("a"), asset("b"), asset("c"), asset("e", emergency=True)],
-            [playlist("p", "a", "b", "c")],
-            [schedule("s", "p")],
-        ))
+        store.catalogue.apply_manifest(
+            manifest(
+                [asset("a"), asset("b"), asset("c"), asset("e", emergency=True)],
+                [playlist("p", "a", "b", "c")],
+                [schedule("s", "p")],
+            )
+        )
         for name in ("a", "b", "e"):
             store.files.mark_file_verified(sha(name), 1000, T0)
         store.files.quarantine_file(sha("b"), T0 + timedelta(hours=1), "decoder error")
@@ -79,9 +87,14 @@ def test_status_reads_agree_with_the_player_store(tmp_path: Path, at_offset_min:
         counts = reader.counts(at)
         assert counts == reference.outbox.counts(at)
         assert counts == StoreCounts(
-            assets=4, playlists=1, schedules=1, files_present=3,
+            assets=4,
+            playlists=1,
+            schedules=1,
+            files_present=3,
             quarantined=1 if at_offset_min < 60 else 0,
-            outbox_pending=2, outbox_total=3, plays_dropped=2,
+            outbox_pending=2,
+            outbox_total=3,
+            plays_dropped=2,
         )
         assert reader.counts() == reference.outbox.counts()
         quarantined = reader.quarantined_files(at)
@@ -93,9 +106,7 @@ def test_status_reads_agree_with_the_player_store(tmp_path: Path, at_offset_min:
         plays = reader.local_plays()
         assert plays == reference.outbox.local_plays()
         assert [uploaded for _, uploaded in plays] == [False, False, True]  # newest last
-        assert [p.started_at for p, _ in plays] == [
-            T0 + timedelta(minutes=m) for m in (2, 3, 4)
-        ]
+        assert [p.started_at for p, _ in plays] == [T0 + timedelta(minutes=m) for m in (2, 3, 4)]
         assert reader.local_plays(limit=2) == reference.outbox.local_plays(limit=2) == plays[1:]
         for key in (KEY_LAST_SYNC_OK_AT, KEY_CLOCK_LOWER_BOUND, "no such key"):
             assert reader.get_state(key) == reference.state.get_raw(key)
@@ -118,10 +129,13 @@ def test_reading_leaves_a_closed_database_untouched(tmp_path: Path) -> None:
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == before
 
 
-@pytest.mark.parametrize(("revision", "message"), [
-    ("0001", "schema 0001 is older"),
-    ("9999", "newer player.*upgrade lomuz-player"),
-])
+@pytest.mark.parametrize(
+    ("revision", "message"),
+    [
+        ("0001", "schema 0001 is older"),
+        ("9999", "newer player.*upgrade lomuz-player"),
+    ],
+)
 def test_a_schema_not_ours_says_what_to_do(tmp_path: Path, revision: str, message: str) -> None:
     db_path = tmp_path / "player.db"
     busy_database(db_path)

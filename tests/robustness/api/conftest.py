@@ -290,12 +290,16 @@ def seed_tenant(api: Api, label: str) -> Tenant:
     asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
     assert asset.status_code == 201, asset.text
     playlist = api.call(
-        "POST", "/v1/playlists", admin,
+        "POST",
+        "/v1/playlists",
+        admin,
         json={"name": f"{label} day", "items": [{"asset_id": asset.json["id"]}]},
     )
     assert playlist.status_code == 201, playlist.text
     schedule = api.call(
-        "POST", "/v1/schedules", admin,
+        "POST",
+        "/v1/schedules",
+        admin,
         json={"playlist_id": playlist.json["id"], "target": {"all": True}},
     )
     assert schedule.status_code == 201, schedule.text
@@ -303,12 +307,22 @@ def seed_tenant(api: Api, label: str) -> Tenant:
     sha256 = hashlib.sha256(data).hexdigest()
     play_id = str(uuid.uuid4())
     plays = api.call(
-        "POST", "/v1/device/plays", device_token,
-        json={"plays": [{
-            "id": play_id, "asset_id": asset.json["id"], "sha256": sha256,
-            "started_at": "2026-11-23T10:00:00Z", "ended_at": "2026-11-23T10:03:00Z",
-            "source": "playlist", "outcome": "completed",
-        }]},
+        "POST",
+        "/v1/device/plays",
+        device_token,
+        json={
+            "plays": [
+                {
+                    "id": play_id,
+                    "asset_id": asset.json["id"],
+                    "sha256": sha256,
+                    "started_at": "2026-11-23T10:00:00Z",
+                    "ended_at": "2026-11-23T10:03:00Z",
+                    "source": "playlist",
+                    "outcome": "completed",
+                }
+            ]
+        },
     )
     assert plays.status_code == 200, plays.text
     return Tenant(

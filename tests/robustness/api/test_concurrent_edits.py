@@ -24,12 +24,19 @@ def make_playlist(served: Served) -> tuple[str, str, list[str]]:
     admin = served.env.api.tenant()
     assets = []
     for i in range(3):
-        r = served.request("POST", "/v1/assets", admin, body=wav(f"track {i}".encode() * 100),
-                           headers={"Content-Type": "audio/wav"})
+        r = served.request(
+            "POST",
+            "/v1/assets",
+            admin,
+            body=wav(f"track {i}".encode() * 100),
+            headers={"Content-Type": "audio/wav"},
+        )
         assert r.status == 201, r.body
         assets.append(r.json()["id"])
     r = served.request(
-        "POST", "/v1/playlists", admin,
+        "POST",
+        "/v1/playlists",
+        admin,
         body=json.dumps({"name": "start", "items": [{"asset_id": assets[0]}]}).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -46,8 +53,9 @@ def body_of(editor: int, assets: list[str]) -> dict[str, object]:
     return {"name": f"editor-{editor}", "items": items}
 
 
-def run_editors(served: Served, admin: str, playlist_id: str, assets: list[str],
-                read_first: bool) -> list[Edit]:
+def run_editors(
+    served: Served, admin: str, playlist_id: str, assets: list[str], read_first: bool
+) -> list[Edit]:
     barrier = threading.Barrier(EDITORS)
     edits: list[Edit] = []
     lock = threading.Lock()
@@ -61,7 +69,9 @@ def run_editors(served: Served, admin: str, playlist_id: str, assets: list[str],
                 version = int(got.headers["etag"].strip('"'))
             barrier.wait(timeout=30)
             reply = served.request(
-                "PUT", f"/v1/playlists/{playlist_id}", admin,
+                "PUT",
+                f"/v1/playlists/{playlist_id}",
+                admin,
                 body=json.dumps(body_of(i, assets)).encode(),
                 headers={"Content-Type": "application/json", "If-Match": f'"{version}"'},
             )
@@ -80,8 +90,14 @@ def run_editors(served: Served, admin: str, playlist_id: str, assets: list[str],
     return edits
 
 
-def check_outcome(served: Served, admin: str, playlist_id: str, assets: list[str],
-                  edits: list[Edit], start_version: int) -> int:
+def check_outcome(
+    served: Served,
+    admin: str,
+    playlist_id: str,
+    assets: list[str],
+    edits: list[Edit],
+    start_version: int,
+) -> int:
     wins = [e for e in edits if e.reply.status == 200]
     losses = [e for e in edits if e.reply.status != 200]
     for e in losses:
@@ -124,10 +140,13 @@ def test_fifty_editors_read_then_write_no_lost_update(served: Served) -> None:
     edits = run_editors(served, admin, playlist_id, assets, read_first=True)
     final_version = check_outcome(served, admin, playlist_id, assets, edits, 1)
     # The change is visible to a device: its manifest carries the final content.
-    r = served.request("POST", "/v1/schedules", admin,
-                       body=json.dumps({"playlist_id": playlist_id,
-                                        "target": {"all": True}}).encode(),
-                       headers={"Content-Type": "application/json"})
+    r = served.request(
+        "POST",
+        "/v1/schedules",
+        admin,
+        body=json.dumps({"playlist_id": playlist_id, "target": {"all": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status == 201, r.body
     _, token = served.env.api.device(admin)
     manifest = served.request("GET", "/v1/device/manifest", token).json()
@@ -138,7 +157,9 @@ def test_fifty_editors_read_then_write_no_lost_update(served: Served) -> None:
 def test_fifty_editors_of_one_schedule_exactly_one_wins(served: Served) -> None:
     admin, playlist_id, _ = make_playlist(served)
     created = served.request(
-        "POST", "/v1/schedules", admin,
+        "POST",
+        "/v1/schedules",
+        admin,
         body=json.dumps({"playlist_id": playlist_id, "target": {"all": True}}).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -152,9 +173,12 @@ def test_fifty_editors_of_one_schedule_exactly_one_wins(served: Served) -> None:
         try:
             barrier.wait(timeout=30)
             replies[i] = served.request(
-                "PUT", f"/v1/schedules/{schedule_id}", admin,
-                body=json.dumps({"playlist_id": playlist_id, "target": {"group": f"g{i}"},
-                                 "priority": i}).encode(),
+                "PUT",
+                f"/v1/schedules/{schedule_id}",
+                admin,
+                body=json.dumps(
+                    {"playlist_id": playlist_id, "target": {"group": f"g{i}"}, "priority": i}
+                ).encode(),
                 headers={"Content-Type": "application/json", "If-Match": '"1"'},
             )
         except BaseException as exc:  # reported by the main thread

@@ -19,6 +19,8 @@ from tests.control_api.media_samples import wav
 from tests.robustness.api.conftest import METHODS, OBJECT_OF, Env, Tenant, error_of, seed_tenant
 
 DOC = build_openapi()
+
+
 def valid_body(path: str, method: str, b: Tenant) -> Any:
     """A body tenant B could legitimately send, so only ownership decides the answer."""
     if method == "patch" and path.startswith("/v1/assets"):
@@ -99,10 +101,11 @@ def test_lists_never_show_another_tenants_objects(env: Env) -> None:
     b = seed_tenant(api, "beta")
     a_ids = set(a.ids.values()) | {a.play_id}
     list_paths = [
-        path for path, item in DOC["paths"].items()
-        if "{" not in path and "get" in item and any(
-            p.get("name") == "limit" for p in item["get"].get("parameters", [])
-        )
+        path
+        for path, item in DOC["paths"].items()
+        if "{" not in path
+        and "get" in item
+        and any(p.get("name") == "limit" for p in item["get"].get("parameters", []))
     ]
     assert {"/v1/assets", "/v1/playlists", "/v1/devices", "/v1/schedules", "/v1/plays"} <= set(
         list_paths
@@ -124,8 +127,7 @@ def test_lists_never_show_another_tenants_objects(env: Env) -> None:
         r = api.call("GET", "/v1/plays", b.admin, params=params)
         assert r.status_code == 200, r.text
         assert r.json["items"] == []
-        csv = api.call("GET", "/v1/plays", b.admin, params=params,
-                       headers={"Accept": "text/csv"})
+        csv = api.call("GET", "/v1/plays", b.admin, params=params, headers={"Accept": "text/csv"})
         assert csv.status_code == 200
         assert len(csv.text.strip().splitlines()) == 1, csv.text
     csv = api.call("GET", "/v1/plays", b.admin, headers={"Accept": "text/csv"})
@@ -139,8 +141,9 @@ def test_device_of_another_tenant_sees_nothing_of_a(env: Env) -> None:
     for method in ("GET", "HEAD"):
         r = api.call(method, f"/v1/media/{a.ids['sha256']}", b.device_token)
         assert r.status_code == 404, r.status_code
-        r = api.call(method, f"/v1/media/{a.ids['sha256']}", b.device_token,
-                     headers={"Range": "bytes=0-10"})
+        r = api.call(
+            method, f"/v1/media/{a.ids['sha256']}", b.device_token, headers={"Range": "bytes=0-10"}
+        )
         assert r.status_code == 404, r.status_code
     manifest = api.call("GET", "/v1/device/manifest", b.device_token)
     assert manifest.status_code == 200, manifest.text
@@ -150,12 +153,22 @@ def test_device_of_another_tenant_sees_nothing_of_a(env: Env) -> None:
     assert manifest.json["device"]["id"] != a.ids["device"]
     # B's plays cannot be attributed to A's device, and A's play ids stay A's.
     r = api.call(
-        "POST", "/v1/device/plays", b.device_token,
-        json={"plays": [{
-            "id": a.play_id, "asset_id": a.ids["asset"], "sha256": a.ids["sha256"],
-            "started_at": "2026-11-23T11:00:00Z", "ended_at": "2026-11-23T11:01:00Z",
-            "source": "playlist", "outcome": "completed",
-        }]},
+        "POST",
+        "/v1/device/plays",
+        b.device_token,
+        json={
+            "plays": [
+                {
+                    "id": a.play_id,
+                    "asset_id": a.ids["asset"],
+                    "sha256": a.ids["sha256"],
+                    "started_at": "2026-11-23T11:00:00Z",
+                    "ended_at": "2026-11-23T11:01:00Z",
+                    "source": "playlist",
+                    "outcome": "completed",
+                }
+            ]
+        },
     )
     assert r.status_code in (200, 422), r.text
     a_plays = api.call("GET", "/v1/plays", a.admin).json["items"]
@@ -168,18 +181,29 @@ def test_references_to_another_tenants_objects_are_rejected(env: Env) -> None:
     api = env.api
     a = seed_tenant(api, "alpha")
     b = seed_tenant(api, "beta")
-    r = api.call("POST", "/v1/playlists", b.admin,
-                 json={"name": "x", "items": [{"asset_id": a.ids["asset"]}]})
+    r = api.call(
+        "POST",
+        "/v1/playlists",
+        b.admin,
+        json={"name": "x", "items": [{"asset_id": a.ids["asset"]}]},
+    )
     assert r.status_code == 422, r.text
     assert error_of(r.status_code, r.headers.get("content-type"), r.content)["code"] == (
         "unknown_asset"
     )
-    r = api.call("POST", "/v1/schedules", b.admin,
-                 json={"playlist_id": a.ids["playlist"], "target": {"all": True}})
+    r = api.call(
+        "POST",
+        "/v1/schedules",
+        b.admin,
+        json={"playlist_id": a.ids["playlist"], "target": {"all": True}},
+    )
     assert r.status_code == 422, r.text
-    r = api.call("POST", "/v1/schedules", b.admin,
-                 json={"playlist_id": b.ids["playlist"],
-                       "target": {"device_id": a.ids["device"]}})
+    r = api.call(
+        "POST",
+        "/v1/schedules",
+        b.admin,
+        json={"playlist_id": b.ids["playlist"], "target": {"device_id": a.ids["device"]}},
+    )
     assert r.status_code == 422, r.text
     # Nothing was created for B by those attempts.
     assert len(api.call("GET", "/v1/playlists", b.admin).json["items"]) == 1
@@ -204,9 +228,7 @@ def test_token_kinds_admin_on_device_routes_and_device_on_director_routes(env: E
             op = item.get(method)
             if op is None:
                 continue
-            concrete = re.sub(
-                r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path
-            )
+            concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path)
             security = _security(op)
             if security == [{"adminToken": []}]:
                 wrong, kind = a.device_token, "admin_only"

@@ -19,9 +19,7 @@ LOCKOUT_S = 60
 
 @pytest.fixture
 def limited(settings_env: dict[str, str]) -> Iterator[Env]:
-    yield from build_env(
-        settings_env, enroll_max_failures=MAX_FAILURES, enroll_lockout_s=LOCKOUT_S
-    )
+    yield from build_env(settings_env, enroll_max_failures=MAX_FAILURES, enroll_lockout_s=LOCKOUT_S)
 
 
 def enroll(env: Env, code: str, address: str) -> tuple[int, dict[str, str], bytes]:
@@ -92,10 +90,12 @@ def test_two_api_processes_share_the_count(
     settings_env: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    for first in build_env(settings_env, enroll_max_failures=MAX_FAILURES,
-                           enroll_lockout_s=LOCKOUT_S):
-        for second in build_env(settings_env, enroll_max_failures=MAX_FAILURES,
-                                enroll_lockout_s=LOCKOUT_S):
+    for first in build_env(
+        settings_env, enroll_max_failures=MAX_FAILURES, enroll_lockout_s=LOCKOUT_S
+    ):
+        for second in build_env(
+            settings_env, enroll_max_failures=MAX_FAILURES, enroll_lockout_s=LOCKOUT_S
+        ):
             address = "203.0.113.77"
             workers = [first, second]
             statuses = [enroll(workers[i % 2], f"bad-{i}", address)[0] for i in range(8)]
@@ -108,9 +108,7 @@ def test_a_success_resets_the_count(limited: Env) -> None:
     env = limited
     admin = env.api.tenant()
     codes = [
-        env.api.call("POST", "/v1/devices", admin, json={"name": f"box{i}"}).json[
-            "enrollment_code"
-        ]
+        env.api.call("POST", "/v1/devices", admin, json={"name": f"box{i}"}).json["enrollment_code"]
         for i in range(2)
     ]
     address = "192.0.2.1"
@@ -135,7 +133,9 @@ def test_malformed_enroll_bodies_are_clear_errors(limited: Env) -> None:
     ]
     for body, expected in cases:
         r = env.api.client.simulate_post(
-            "/v1/enroll", body=body, headers={"Content-Type": "application/json"},
+            "/v1/enroll",
+            body=body,
+            headers={"Content-Type": "application/json"},
             remote_addr="192.0.2.50",
         )
         assert r.status_code == expected, (body, r.status_code, r.text)

@@ -46,7 +46,9 @@ def race(servers: list[Served], bodies: list[bytes]) -> list[Reply]:
         try:
             barrier.wait(timeout=10)
             replies[index] = servers[index % len(servers)].request(
-                "POST", "/v1/enroll", body=bodies[index],
+                "POST",
+                "/v1/enroll",
+                body=bodies[index],
                 headers={"Content-Type": "application/json"},
             )
         except BaseException as exc:  # reported below, in the test's thread

@@ -146,8 +146,10 @@ def json_operations() -> list[tuple[str, str, str]]:
             if "application/json" not in op["requestBody"].get("content", {}):
                 continue
             security = op.get("security") or [{}]
-            kind = "device" if "deviceToken" in security[0] else (
-                "admin" if "adminToken" in security[0] else "none"
+            kind = (
+                "device"
+                if "deviceToken" in security[0]
+                else ("admin" if "adminToken" in security[0] else "none")
             )
             out.append((method, path, kind))
     return sorted(out)

@@ -19,9 +19,7 @@ def _ok_4xx(reply: object) -> int:
     return status
 
 
-def test_nul_and_long_path_and_query_parameters(
-    env: Env, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_nul_and_long_path_and_query_parameters(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR)
     t = seed_tenant(env.api, "a")
     api = env.api
@@ -83,7 +81,10 @@ def test_telemetry_nan_is_400_and_nul_is_422(env: Env) -> None:
         (b'{"state": "\\ud800"}', 400),
     ]:
         reply = env.api.call(
-            "POST", "/v1/device/telemetry", t.device_token, body=raw,
+            "POST",
+            "/v1/device/telemetry",
+            t.device_token,
+            body=raw,
             headers={"Content-Type": "application/json"},
         )
         assert _ok_4xx(reply) == status, raw

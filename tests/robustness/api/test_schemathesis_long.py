@@ -48,9 +48,14 @@ def test_served_api_survives_many_generated_requests(served: Served, tmp_path: P
         cmd += ["--exclude-operation-id", operation_id]
     started = time.monotonic()
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=1500, check=False,
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(HOSTILE_HOOKS)},
-        cwd=tmp_path, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
     )
     elapsed_s = time.monotonic() - started
     output = done.stdout + done.stderr

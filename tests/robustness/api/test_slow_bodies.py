@@ -151,7 +151,8 @@ def test_healthz_answers_while_hundreds_of_bodies_trickle(server: Server) -> Non
             if fast_body is None:
                 # A body sent at once, while the slow ones hold their threads.
                 fast_body = httpx.post(
-                    f"{server.base}/v1/enroll", json={"enrollment_code": "x" * 12},
+                    f"{server.base}/v1/enroll",
+                    json={"enrollment_code": "x" * 12},
                     timeout=HEALTHZ_BOUND_S * 5,
                 )
             time.sleep(0.1)
@@ -190,8 +191,6 @@ def test_healthz_answers_while_hundreds_of_bodies_trickle(server: Server) -> Non
     assert fast_body is not None
     assert fast_body.status_code == 401, fast_body.text  # read whole: an unknown code
     # The slow clients gone, their threads serve again.
-    after = httpx.post(
-        f"{server.base}/v1/enroll", json={"enrollment_code": "y" * 12}, timeout=10
-    )
+    after = httpx.post(f"{server.base}/v1/enroll", json={"enrollment_code": "y" * 12}, timeout=10)
     assert after.status_code == 401, after.text
     assert _healthz_s(server.base) < HEALTHZ_BOUND_S

@@ -29,8 +29,9 @@ def tampered(token: str) -> list[str]:
     ]
 
 
-def status_and_error(env: Env, method: str, path: str, headers: dict[str, str],
-                     **kw: Any) -> tuple[int, dict[str, str]]:
+def status_and_error(
+    env: Env, method: str, path: str, headers: dict[str, str], **kw: Any
+) -> tuple[int, dict[str, str]]:
     r = env.api.client.simulate_request(method, path, headers=headers, **kw)
     return r.status_code, error_of(r.status_code, r.headers.get("content-type"), r.content)
 
@@ -78,9 +79,10 @@ def test_reissued_code_revokes_the_old_device_token_everywhere(env: Env) -> None
         r = api.call(method, path, old, json=body)
         assert r.status_code == 401, (method, path, r.status_code, r.text)
         if method != "HEAD":
-            assert error_of(r.status_code, r.headers.get("content-type"), r.content)[
-                "code"
-            ] == "invalid_token"
+            assert (
+                error_of(r.status_code, r.headers.get("content-type"), r.content)["code"]
+                == "invalid_token"
+            )
     # The new code enrolls (the same device), once; the old token stays dead.
     code = reissued.json["enrollment_code"]
     enrolled = api.call("POST", "/v1/enroll", json={"enrollment_code": code})
@@ -92,13 +94,15 @@ def test_reissued_code_revokes_the_old_device_token_everywhere(env: Env) -> None
     assert api.call("GET", "/v1/device/manifest", old).status_code == 401
     again = api.call("POST", "/v1/enroll", json={"enrollment_code": code})
     assert again.status_code == 401
-    assert error_of(again.status_code, again.headers.get("content-type"), again.content)[
-        "code"
-    ] == "invalid_enrollment_code"
+    assert (
+        error_of(again.status_code, again.headers.get("content-type"), again.content)["code"]
+        == "invalid_enrollment_code"
+    )
     # A second re-issue revokes the token from the first re-enrollment too.
-    assert api.call(
-        "POST", f"/v1/devices/{a.ids['device']}/enrollment-code", a.admin
-    ).status_code == 201
+    assert (
+        api.call("POST", f"/v1/devices/{a.ids['device']}/enrollment-code", a.admin).status_code
+        == 201
+    )
     assert api.call("GET", "/v1/device/manifest", new).status_code == 401
 
 
@@ -114,9 +118,10 @@ def test_enrollment_codes_expire(env: Env) -> None:
     env.clock.advance(1)
     late = api.call("POST", "/v1/enroll", json={"enrollment_code": codes[1]})
     assert late.status_code == 401, late.text
-    assert error_of(late.status_code, late.headers.get("content-type"), late.content)[
-        "code"
-    ] == "invalid_enrollment_code"
+    assert (
+        error_of(late.status_code, late.headers.get("content-type"), late.content)["code"]
+        == "invalid_enrollment_code"
+    )
     devices = api.call("GET", "/v1/devices", admin).json["items"]
     assert sorted(d["enrolled"] for d in devices) == [False, True]
 
@@ -140,16 +145,17 @@ def test_no_route_answers_an_error_outside_the_json_envelope(env: Env) -> None:
         for method in METHODS:
             if method not in item:
                 continue
-            concrete = re.sub(
-                r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path
-            )
+            concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path)
             for token in tokens:
                 for body in BODIES:
                     headers = {"Content-Type": "application/json"}
                     if token is not None:
                         headers["Authorization"] = f"Bearer {token}"
                     r = env.api.client.simulate_request(
-                        method.upper(), concrete, headers=headers, body=body,
+                        method.upper(),
+                        concrete,
+                        headers=headers,
+                        body=body,
                         params={"limit": "0"} if method == "get" and "{" not in path else None,
                     )
                     answered[r.status_code] = answered.get(r.status_code, 0) + 1
@@ -159,14 +165,22 @@ def test_no_route_answers_an_error_outside_the_json_envelope(env: Env) -> None:
     assert answered.get(401, 0) > 0 and answered.get(403, 0) > 0, answered
     # Routes and methods outside the document too.
     for method, path in [
-        ("GET", "/nope"), ("GET", "/v1/assets/x/y"), ("DELETE", "/v1/devices"),
-        ("PUT", "/v1/assets"), ("POST", "/v1/device/manifest"), ("GET", "/v1/enroll"),
-        ("PATCH", f"/v1/playlists/{a.ids['playlist']}"), ("GET", "/v1/assets?limit=abc"),
-        ("GET", "/v1/assets?limit=1&limit=2"), ("GET", "/v1/assets?bogus=1"),
+        ("GET", "/nope"),
+        ("GET", "/v1/assets/x/y"),
+        ("DELETE", "/v1/devices"),
+        ("PUT", "/v1/assets"),
+        ("POST", "/v1/device/manifest"),
+        ("GET", "/v1/enroll"),
+        ("PATCH", f"/v1/playlists/{a.ids['playlist']}"),
+        ("GET", "/v1/assets?limit=abc"),
+        ("GET", "/v1/assets?limit=1&limit=2"),
+        ("GET", "/v1/assets?bogus=1"),
     ]:
         route, _, query = path.partition("?")
         r = env.api.client.simulate_request(
-            method, route, query_string=query or None,
+            method,
+            route,
+            query_string=query or None,
             headers={"Authorization": f"Bearer {a.admin}"},
         )
         assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)

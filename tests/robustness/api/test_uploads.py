@@ -36,8 +36,9 @@ def parse_reply(raw: bytes) -> Reply:
     return Reply(status, headers, body)
 
 
-def upload_head(token: str, content_length: int | None, content_type: str = "audio/mpeg",
-                chunked: bool = False) -> bytes:
+def upload_head(
+    token: str, content_length: int | None, content_type: str = "audio/mpeg", chunked: bool = False
+) -> bytes:
     lines = [
         "POST /v1/assets?title=t HTTP/1.1",
         "Host: 127.0.0.1",
@@ -71,8 +72,9 @@ def test_truncated_body_is_rejected_and_leaves_nothing(served: Served) -> None:
     assert err["code"] == "truncated_body"
     assert_nothing_stored(served, admin)
     # The same bytes uploaded whole afterwards are a normal new asset.
-    ok = served.request("POST", "/v1/assets", admin, body=body,
-                        headers={"Content-Type": "audio/wav"})
+    ok = served.request(
+        "POST", "/v1/assets", admin, body=body, headers={"Content-Type": "audio/wav"}
+    )
     assert ok.status == 201, ok.body
     assert ok.json()["sha256"] == hashlib.sha256(body).hexdigest()
     assert served.env.orphans() == []
@@ -104,14 +106,22 @@ def test_announced_oversize_is_refused_before_reading(served: Served) -> None:
 def test_limit_is_exact(served: Served) -> None:
     admin = served.env.api.tenant()
     header_bytes = len(wav(min_samples=0))
-    over = served.request("POST", "/v1/assets", admin,
-                          body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes + 2),
-                          headers={"Content-Type": "audio/wav"})
+    over = served.request(
+        "POST",
+        "/v1/assets",
+        admin,
+        body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes + 2),
+        headers={"Content-Type": "audio/wav"},
+    )
     assert over.status == 413, over.body
     assert_nothing_stored(served, admin)
-    exact = served.request("POST", "/v1/assets", admin,
-                           body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes),
-                           headers={"Content-Type": "audio/wav"})
+    exact = served.request(
+        "POST",
+        "/v1/assets",
+        admin,
+        body=wav(min_samples=MAX_UPLOAD_BYTES - header_bytes),
+        headers={"Content-Type": "audio/wav"},
+    )
     assert exact.status == 201, exact.body
     assert exact.json()["size"] == MAX_UPLOAD_BYTES
     assert served.env.orphans() == []
@@ -119,11 +129,30 @@ def test_limit_is_exact(served: Served) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/octet-stream", "text/plain", "audio", "audio/", "application/json",
-     "multipart/form-data; boundary=x", "", "image/svg+xml", "image/*", "audio/*", "video/*",
-     "audio/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "video/mp2t",
-     "application/dash+xml", "audio/x-scpls", "application/xspf+xml", "text/html",
-     "application/sdp", "application/smil+xml", "video/x-ms-asf"],
+    [
+        "application/octet-stream",
+        "text/plain",
+        "audio",
+        "audio/",
+        "application/json",
+        "multipart/form-data; boundary=x",
+        "",
+        "image/svg+xml",
+        "image/*",
+        "audio/*",
+        "video/*",
+        "audio/x-mpegurl",
+        "application/vnd.apple.mpegurl",
+        "audio/mpegurl",
+        "video/mp2t",
+        "application/dash+xml",
+        "audio/x-scpls",
+        "application/xspf+xml",
+        "text/html",
+        "application/sdp",
+        "application/smil+xml",
+        "video/x-ms-asf",
+    ],
 )
 def test_wrong_content_type_is_415_and_stores_nothing(served: Served, content_type: str) -> None:
     admin = served.env.api.tenant()
@@ -215,7 +244,7 @@ def production_served(
 
 def chunked(body: bytes, piece: int = 8192) -> bytes:
     out = b"".join(
-        f"{len(body[i:i + piece]):x}\r\n".encode() + body[i:i + piece] + b"\r\n"
+        f"{len(body[i : i + piece]):x}\r\n".encode() + body[i : i + piece] + b"\r\n"
         for i in range(0, len(body), piece)
     )
     return out + b"0\r\n\r\n"
@@ -257,8 +286,12 @@ def test_an_upload_streamed_in_pieces_is_stored_whole(production_served: Served)
     admin = served.env.api.tenant()
     # Past the JSON limit (4 KiB here): the ASGI entry point streams it to the app.
     body = wav(bytes(range(256)) * 300)
-    raw = served.raw(upload_head(admin, len(body), "audio/wav") + body, half_close=True,
-                     piece_bytes=7_000, pause_s=0.01)
+    raw = served.raw(
+        upload_head(admin, len(body), "audio/wav") + body,
+        half_close=True,
+        piece_bytes=7_000,
+        pause_s=0.01,
+    )
     reply = parse_reply(raw)
     assert reply.status == 201, raw[:500]
     assert reply.json()["sha256"] == hashlib.sha256(body).hexdigest()
@@ -276,8 +309,11 @@ def test_an_upload_that_stalls_is_cut_with_408_and_stores_nothing(
     body = wav(b"\x07" * 60_000)
     started = time.monotonic()
     # Nothing more is sent, and (granian) the socket stays open: the server must end it.
-    raw = served.raw(upload_head(admin, len(body), "audio/wav") + body[:30_000],
-                     half_close=True, timeout_s=STALL_TIMEOUT_S + 10)
+    raw = served.raw(
+        upload_head(admin, len(body), "audio/wav") + body[:30_000],
+        half_close=True,
+        timeout_s=STALL_TIMEOUT_S + 10,
+    )
     took_s = time.monotonic() - started
     reply = parse_reply(raw)
     assert reply.status == 408, raw[:500]
@@ -358,27 +394,49 @@ def _playlist(kind: str, urls: list[str]) -> str:
         "bare": f"{lines}\n",
         "pls": f"[playlist]\nFile1={first}\nNumberOfEntries=1\nVersion=2\n",
         "xspf": f'<?xml version="1.0"?><playlist version="1" xmlns="http://xspf.org/ns/0/">'
-                f"<trackList><track><location>{first}</location></track></trackList></playlist>",
+        f"<trackList><track><location>{first}</location></track></trackList></playlist>",
         "asx": f'<asx version="3.0"><entry><ref href="{first}"/></entry></asx>',
         "smil": f'<smil><body><seq><audio src="{first}"/></seq></body></smil>',
         "sdp": f"v=0\no=- 0 0 IN IP4 10.0.0.1\ns=x\nc=IN IP4 10.0.0.1\nm=audio 5004 RTP/AVP 0\n"
-               f"a=control:{first}\n",
+        f"a=control:{first}\n",
         "mpd": f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011"><Period>'
-               f"<BaseURL>{first}</BaseURL></Period></MPD>",
+        f"<BaseURL>{first}</BaseURL></Period></MPD>",
         "svg": f'<svg xmlns="http://www.w3.org/2000/svg"><image href="{first}"/></svg>',
         "html": f'<!DOCTYPE html><html><body><audio src="{first}"></audio></body></html>',
         "concat": f"ffconcat version 1.0\nfile '{first}'\n",
     }[kind]
 
 
-_ENCODINGS = [(b"", "utf-8"), (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
-              (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"", "utf-16-le")]
+_ENCODINGS = [
+    (b"", "utf-8"),
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"", "utf-16-le"),
+]
 
 
 @st.composite
 def hostile_files(draw: st.DrawFn) -> tuple[str, bytes]:
-    kind = draw(st.sampled_from(["m3u", "hls", "bare", "pls", "xspf", "asx", "smil", "sdp",
-                                 "mpd", "svg", "html", "concat"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "m3u",
+                "hls",
+                "bare",
+                "pls",
+                "xspf",
+                "asx",
+                "smil",
+                "sdp",
+                "mpd",
+                "svg",
+                "html",
+                "concat",
+            ]
+        )
+    )
     text = draw(st.sampled_from(["", " ", "\n", "\r\n \t"])) + _playlist(
         kind, draw(st.lists(_URL, min_size=1, max_size=4))
     )
@@ -397,11 +455,27 @@ def hostile_files(draw: st.DrawFn) -> tuple[str, bytes]:
     return f"{kind}/{how}", data
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(file=hostile_files(), content_type=st.sampled_from(
-    ["audio/mpeg", "audio/wav", "audio/mp4", "audio/ogg", "video/mp4", "video/webm",
-     "image/png", "image/jpeg", "image/gif"]))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    file=hostile_files(),
+    content_type=st.sampled_from(
+        [
+            "audio/mpeg",
+            "audio/wav",
+            "audio/mp4",
+            "audio/ogg",
+            "video/mp4",
+            "video/webm",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+        ]
+    ),
+)
 def test_hostile_files_are_415_and_store_nothing(
     env: Env, file: tuple[str, bytes], content_type: str
 ) -> None:
@@ -441,8 +515,12 @@ def test_an_announced_length_over_the_quota_is_refused_before_reading(
     served = quota_served
     admin = served.env.api.tenant()
     first = wav(b"a", min_samples=30_000)
-    assert served.request("POST", "/v1/assets", admin, body=first,
-                          headers={"Content-Type": "audio/wav"}).status == 201
+    assert (
+        served.request(
+            "POST", "/v1/assets", admin, body=first, headers={"Content-Type": "audio/wav"}
+        ).status
+        == 201
+    )
     # Only the headers: the 413 comes without the server waiting for the body.
     raw = served.raw(upload_head(admin, 30_000, "audio/wav"), half_close=True)
     reply = parse_reply(raw)
@@ -452,13 +530,15 @@ def test_an_announced_length_over_the_quota_is_refused_before_reading(
     assert f"{len(first)} used" in err["message"] and str(QUOTA_BYTES) in err["message"]
     assert served.env.temp_files() == []
     # A length equal to an existing asset's may be a re-upload: read, hashed, 200.
-    again = served.request("POST", "/v1/assets", admin, body=first,
-                           headers={"Content-Type": "audio/wav"})
+    again = served.request(
+        "POST", "/v1/assets", admin, body=first, headers={"Content-Type": "audio/wav"}
+    )
     assert again.status == 200, again.body
     # Same length, other bytes: refused after streaming, the temp file removed.
     other = wav(b"b", min_samples=30_000)
-    late = served.request("POST", "/v1/assets", admin, body=other,
-                          headers={"Content-Type": "audio/wav"})
+    late = served.request(
+        "POST", "/v1/assets", admin, body=other, headers={"Content-Type": "audio/wav"}
+    )
     assert late.status == 413 and late.json()["error"]["code"] == "quota_exceeded"
     assert served.env.temp_files() == [] and len(served.env.stored_files()) == 1
 
@@ -472,8 +552,9 @@ def test_parallel_uploads_never_pass_the_quota_together(quota_served: Served) ->
 
     def upload(body: bytes) -> int:
         barrier.wait(timeout=10)
-        return served.request("POST", "/v1/assets", admin, body=body,
-                              headers={"Content-Type": "audio/wav"}).status
+        return served.request(
+            "POST", "/v1/assets", admin, body=body, headers={"Content-Type": "audio/wav"}
+        ).status
 
     with ThreadPoolExecutor(len(bodies)) as pool:
         statuses = sorted(pool.map(upload, bodies))

@@ -65,15 +65,26 @@ class ApiServer:
             "LOMUZ_DATABASE_URL": f"sqlite:///{root / 'control.sqlite'}",
             "LOMUZ_MEDIA_DIR": str(root / "media"),
         }
-        subprocess.run([str(CONTROL), "db", "upgrade"], env=self.env, check=True,
-                       capture_output=True, cwd=root)
-        self.tenant: dict[str, str] = json.loads(subprocess.run(
-            [str(CONTROL), "tenant", "create", "Robustness", "--json"],
-            env=self.env, check=True, capture_output=True, cwd=root).stdout)
+        subprocess.run(
+            [str(CONTROL), "db", "upgrade"], env=self.env, check=True, capture_output=True, cwd=root
+        )
+        self.tenant: dict[str, str] = json.loads(
+            subprocess.run(
+                [str(CONTROL), "tenant", "create", "Robustness", "--json"],
+                env=self.env,
+                check=True,
+                capture_output=True,
+                cwd=root,
+            ).stdout
+        )
         self._log = (root / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [str(CONTROL), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=root)
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -83,8 +94,10 @@ class ApiServer:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError("control API did not come up:\n"
-                                   + (root / "server.log").read_text(errors="replace"))
+                raise RuntimeError(
+                    "control API did not come up:\n"
+                    + (root / "server.log").read_text(errors="replace")
+                )
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -103,8 +116,10 @@ class Director:
 
     def __init__(self, api: ApiServer) -> None:
         self.http = httpx.Client(
-            base_url=api.url, timeout=30.0,
-            headers={"Authorization": f"Bearer {api.tenant['admin_token']}"})
+            base_url=api.url,
+            timeout=30.0,
+            headers={"Authorization": f"Bearer {api.tenant['admin_token']}"},
+        )
         self.asset_ids: list[str] = []
         self.sha256s: dict[str, str] = {}  # asset id -> true sha256
         self.playlist_id = ""
@@ -116,8 +131,11 @@ class Director:
 
     def upload(self, body: bytes, name: str, **params: str) -> str:
         response = self.http.post(
-            "/v1/assets", params={"filename": f"{name}.wav", "title": name, **params},
-            content=body, headers={"Content-Type": "audio/wav"})
+            "/v1/assets",
+            params={"filename": f"{name}.wav", "title": name, **params},
+            content=body,
+            headers={"Content-Type": "audio/wav"},
+        )
         response.raise_for_status()
         asset = response.json()
         assert asset["sha256"] == hashlib.sha256(body).hexdigest()
@@ -128,16 +146,22 @@ class Director:
         """Upload, build the playlist, create the device and schedule; returns a code."""
         self.item_ms = item_ms
         self.asset_ids = [self.upload(b, f"item-{i}") for i, b in enumerate(bodies)]
-        playlist = self.http.post("/v1/playlists", json={
-            "name": "Robustness",
-            "items": [{"asset_id": a, "duration_ms": item_ms} for a in self.asset_ids]})
+        playlist = self.http.post(
+            "/v1/playlists",
+            json={
+                "name": "Robustness",
+                "items": [{"asset_id": a, "duration_ms": item_ms} for a in self.asset_ids],
+            },
+        )
         playlist.raise_for_status()
         self.playlist_id = playlist.json()["id"]
         device = self.http.post("/v1/devices", json={"name": "Shop", "timezone": "UTC"})
         device.raise_for_status()
         self.device_id = device.json()["id"]
-        schedule = self.http.post("/v1/schedules", json={
-            "playlist_id": self.playlist_id, "target": {"device_id": self.device_id}})
+        schedule = self.http.post(
+            "/v1/schedules",
+            json={"playlist_id": self.playlist_id, "target": {"device_id": self.device_id}},
+        )
         schedule.raise_for_status()
         return str(device.json()["enrollment_code"])
 
@@ -155,10 +179,12 @@ class Director:
         doc = current.json()
         response = self.http.put(
             f"/v1/playlists/{self.playlist_id}",
-            json={"name": doc["name"],
-                  "items": [{"asset_id": a, "duration_ms": self.item_ms}
-                            for a in self.asset_ids]},
-            headers={"If-Match": current.headers.get("ETag") or f'"{doc["version"]}"'})
+            json={
+                "name": doc["name"],
+                "items": [{"asset_id": a, "duration_ms": self.item_ms} for a in self.asset_ids],
+            },
+            headers={"If-Match": current.headers.get("ETag") or f'"{doc["version"]}"'},
+        )
         response.raise_for_status()
         return asset_id
 
@@ -200,7 +226,8 @@ class PlayerProcess:
             f"[telemetry]\ninterval_s = {self.telemetry_interval_s}\n"
             "[sync]\njitter_s = 0\n"
             "[downloads]\nmin_free_bytes = 0\n" + self.extra_config,
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")}
 
     @property
@@ -208,11 +235,18 @@ class PlayerProcess:
         return self.data_dir / "player.db"
 
     def cli(self, *args: str, check: bool = True, timeout_s: float = 60) -> str:
-        done = subprocess.run([str(PLAYER), "--config", str(self.config), *args],
-                              env=self.env, capture_output=True, timeout=timeout_s, check=False)
+        done = subprocess.run(
+            [str(PLAYER), "--config", str(self.config), *args],
+            env=self.env,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"lomuz-player {' '.join(args)} exited {done.returncode}:\n"
-                               + done.stderr.decode(errors="replace"))
+            raise RuntimeError(
+                f"lomuz-player {' '.join(args)} exited {done.returncode}:\n"
+                + done.stderr.decode(errors="replace")
+            )
         return done.stdout.decode()
 
     def enroll(self, api_url: str, code: str) -> None:
@@ -225,7 +259,10 @@ class PlayerProcess:
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(PLAYER), "--config", str(self.config), "run"],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def _reap(self) -> None:
         if self._log is not None:
@@ -269,8 +306,10 @@ class PlayerProcess:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"player exited with {self.proc.returncode}: "
-                                   + self.log_paths[-1].read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"player exited with {self.proc.returncode}: "
+                    + self.log_paths[-1].read_text(errors="replace")[-3000:]
+                )
             live = self.status()
             playing = (live or {}).get("now_playing") or {}
             if playing.get("state") == "playing" and (not asset or playing.get("asset_id")):

@@ -55,11 +55,13 @@ class NetworkReport:
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"fault_s={self.fault_s:.0f} requests={self.requests_with_faults} "
-                f"faults={self.faults_by_kind} max_req_1s={self.max_requests_per_s} "
-                f"max_req_10s={self.max_requests_per_10s} log_lines={self.log_lines} "
-                f"plays_checked={self.plays_checked} converge_s={self.converge_s:.1f} "
-                f"problems={len(self.problems)}")
+        return (
+            f"fault_s={self.fault_s:.0f} requests={self.requests_with_faults} "
+            f"faults={self.faults_by_kind} max_req_1s={self.max_requests_per_s} "
+            f"max_req_10s={self.max_requests_per_10s} log_lines={self.log_lines} "
+            f"plays_checked={self.plays_checked} converge_s={self.converge_s:.1f} "
+            f"problems={len(self.problems)}"
+        )
 
 
 def _catalogue(db_path: Path) -> dict[str, Any]:
@@ -117,8 +119,9 @@ def run_network_faults(
         started = time.monotonic()
         reply: dict[str, Any] | None = None
         while time.monotonic() - started < 60:
-            reply = ask_daemon(player.data_dir / "control.sock", "sync", timeout_s=60.0,
-                               download_wait_s=30)
+            reply = ask_daemon(
+                player.data_dir / "control.sock", "sync", timeout_s=60.0, download_wait_s=30
+            )
             if reply and reply.get("ok") and reply.get("downloads_idle"):
                 downloads = reply.get("downloads") or {}
                 if not downloads.get("pending"):
@@ -135,15 +138,18 @@ def run_network_faults(
         faulty_state, clean_state = _catalogue(player.db_path), _catalogue(clean.db_path)
         for key in ("cursor", "assets", "playlists", "schedules", "files"):
             if faulty_state[key] != clean_state[key]:
-                report.problems.append(f"{key} differs from a clean sync: "
-                                       f"{faulty_state[key]!r} != {clean_state[key]!r}")
+                report.problems.append(
+                    f"{key} differs from a clean sync: "
+                    f"{faulty_state[key]!r} != {clean_state[key]!r}"
+                )
         faulty_next = json.loads(player.cli("next", "--at", AT, "--json"))
         clean_next = json.loads(clean.cli("next", "--at", AT, "--json"))
         # asset_id may differ: rotation state is the faulty player's own (it has played).
         for key in ("tier", "schedule_id", "playlist_id"):
             if faulty_next[key] != clean_next[key]:
-                report.problems.append(f"next --at {AT}: {key} {faulty_next[key]!r} "
-                                       f"!= {clean_next[key]!r} (clean)")
+                report.problems.append(
+                    f"next --at {AT}: {key} {faulty_next[key]!r} != {clean_next[key]!r} (clean)"
+                )
 
         true_shas = set(director.sha256s.values())
         if director.sha256s.get(faulty_next["asset_id"]) != faulty_next["sha256"]:

@@ -63,10 +63,12 @@ class PowerCutReport:
 
     def summary(self) -> str:
         phases = ", ".join(f"{k} {v}" for k, v in sorted(self.phases.items()))
-        return (f"kills={self.kills} max_restart_to_playing_s={self.max_restart_s:.2f} "
-                f"plays_checked={self.plays_checked} kills_during_item={self.kills_during_item} "
-                f"recovered_skipped={self.recovered_skipped} duplicates={self.duplicates} "
-                f"phases=({phases}) problems={len(self.problems)}")
+        return (
+            f"kills={self.kills} max_restart_to_playing_s={self.max_restart_s:.2f} "
+            f"plays_checked={self.plays_checked} kills_during_item={self.kills_during_item} "
+            f"recovered_skipped={self.recovered_skipped} duplicates={self.duplicates} "
+            f"phases=({phases}) problems={len(self.problems)}"
+        )
 
 
 def _is_media(request: RequestInfo) -> bool:
@@ -99,8 +101,7 @@ def in_progress_ids(db_path: Path) -> tuple[str, ...]:
     """The play ids a (killed) player's database holds as in progress (read-only)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     try:
-        row = conn.execute(
-            "SELECT value FROM state WHERE key = 'playback.in_progress'").fetchone()
+        row = conn.execute("SELECT value FROM state WHERE key = 'playback.in_progress'").fetchone()
     finally:
         conn.close()
     return tuple(str(e["id"]) for e in json.loads(row[0])) if row else ()
@@ -127,14 +128,16 @@ def check_cut_plays(
         key = (play["asset_id"], play["started_at"])
         by_start[key] = by_start.get(key, 0) + 1
     report.duplicates = sum(len(v) - 1 for v in by_id.values()) + sum(
-        n - 1 for n in by_start.values())
+        n - 1 for n in by_start.values()
+    )
     if report.duplicates:
         report.problems.append(f"{report.duplicates} duplicate plays")
     for cut in cuts:
         if cut.playing is not None and by_start.get(cut.playing, 0) != 1:
             report.problems.append(
                 f"kill {cut.n}: the item playing before the kill {cut.playing} has "
-                f"{by_start.get(cut.playing, 0)} plays, not 1")
+                f"{by_start.get(cut.playing, 0)} plays, not 1"
+            )
         if cut.in_progress:
             report.kills_during_item += 1
         for play_id in cut.in_progress:
@@ -142,7 +145,8 @@ def check_cut_plays(
             if len(plays) != 1 or plays[0]["outcome"] != "skipped":
                 report.problems.append(
                     f"kill {cut.n}: in-progress item {play_id} has plays "
-                    f"{[p['outcome'] for p in plays]}, not one skipped")
+                    f"{[p['outcome'] for p in plays]}, not one skipped"
+                )
                 continue
             if str(plays[0]["ended_at"]) < str(plays[0]["started_at"]):
                 report.problems.append(f"kill {cut.n}: play {play_id} ends before it starts")
@@ -166,11 +170,16 @@ def run_power_cuts(
     player = PlayerProcess(root / "player", telemetry_interval_s=5)
     cuts: list[_Cut] = []
     try:
-        proxy.set_policy(RandomPolicy(
-            [(Fault.stall(0.8, fraction=f), 0.25) for f in (0.2, 0.5, 0.8)],
-            seed=seed, match=_is_media))
+        proxy.set_policy(
+            RandomPolicy(
+                [(Fault.stall(0.8, fraction=f), 0.25) for f in (0.2, 0.5, 0.8)],
+                seed=seed,
+                match=_is_media,
+            )
+        )
         code = director.setup(
-            [noise_wav(ASSET_SECONDS, seed * 1000 + i) for i in range(3)], item_ms=ITEM_MS)
+            [noise_wav(ASSET_SECONDS, seed * 1000 + i) for i in range(3)], item_ms=ITEM_MS
+        )
         player.enroll(proxy.url, code)
         for n in range(kills):
             if n and n % NEW_ASSET_EVERY == 0:

@@ -30,35 +30,88 @@ BODIES = [b"RIFF-song-" + bytes(range(256)) * 8, b"RIFF-evac-" + bytes(range(255
 SHAS = [hashlib.sha256(b).hexdigest() for b in BODIES]
 
 BAD_VALUES: list[Any] = [
-    None, True, False, 0, -1, -(2**63), 2**63, 10**30, 1.5, float("1e308"), "", "x",
-    "../../etc/passwd", "/etc/passwd", "..", "a/../../b", "\x00", "é" * 300, [], [1], {},
-    {"a": 1}, "2026-13-45T99:00:00Z", "2026-12-01T09:00:00", "24:00", "99:99",
+    None,
+    True,
+    False,
+    0,
+    -1,
+    -(2**63),
+    2**63,
+    10**30,
+    1.5,
+    float("1e308"),
+    "",
+    "x",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "..",
+    "a/../../b",
+    "\x00",
+    "é" * 300,
+    [],
+    [1],
+    {},
+    {"a": 1},
+    "2026-13-45T99:00:00Z",
+    "2026-12-01T09:00:00",
+    "24:00",
+    "99:99",
 ]
 PATH_LIKE = ["../../etc/passwd", "/etc/passwd", "..", "media/../../x", "a\\..\\b", "./x", "\x00"]
 
 
 def base_manifest() -> dict[str, Any]:
     """A valid full manifest whose two assets' bytes are ``BODIES``."""
+
     def asset(i: int, emergency: bool) -> dict[str, Any]:
-        return {"id": f"ast-{i}", "sha256": SHAS[i], "size": len(BODIES[i]),
-                "media_type": "audio", "content_type": "audio/wav", "title": f"t{i}",
-                "duration_ms": 1500, "valid_from": None, "valid_until": None,
-                "emergency": emergency, "url": f"/v1/media/{SHAS[i]}"}
+        return {
+            "id": f"ast-{i}",
+            "sha256": SHAS[i],
+            "size": len(BODIES[i]),
+            "media_type": "audio",
+            "content_type": "audio/wav",
+            "title": f"t{i}",
+            "duration_ms": 1500,
+            "valid_from": None,
+            "valid_until": None,
+            "emergency": emergency,
+            "url": f"/v1/media/{SHAS[i]}",
+        }
 
     return {
-        "schema": 1, "cursor": "r1", "full": True, "server_time": "2026-12-01T09:00:00Z",
+        "schema": 1,
+        "cursor": "r1",
+        "full": True,
+        "server_time": "2026-12-01T09:00:00Z",
         "sync_interval_s": 600,
-        "device": {"id": "dev-1", "name": "Shop", "timezone": "Europe/Paris",
-                   "groups": ["g1"]},
+        "device": {"id": "dev-1", "name": "Shop", "timezone": "Europe/Paris", "groups": ["g1"]},
         "assets": [asset(0, False), asset(1, True)],
-        "playlists": [{"id": "pl-1", "name": "Day", "version": 1,
-                       "items": [{"asset_id": "ast-0", "duration_ms": None},
-                                 {"asset_id": "ast-1", "duration_ms": 2000}]}],
-        "schedules": [{"id": "sch-1", "playlist_id": "pl-1", "target": "device",
-                       "priority": 0, "days": [1, 2, 3, 4, 5, 6, 7],
-                       "start_time": "00:00", "end_time": "24:00",
-                       "valid_from": None, "valid_until": None,
-                       "created_at": "2026-11-01T08:00:00Z", "version": 1}],
+        "playlists": [
+            {
+                "id": "pl-1",
+                "name": "Day",
+                "version": 1,
+                "items": [
+                    {"asset_id": "ast-0", "duration_ms": None},
+                    {"asset_id": "ast-1", "duration_ms": 2000},
+                ],
+            }
+        ],
+        "schedules": [
+            {
+                "id": "sch-1",
+                "playlist_id": "pl-1",
+                "target": "device",
+                "priority": 0,
+                "days": [1, 2, 3, 4, 5, 6, 7],
+                "start_time": "00:00",
+                "end_time": "24:00",
+                "valid_from": None,
+                "valid_until": None,
+                "created_at": "2026-11-01T08:00:00Z",
+                "version": 1,
+            }
+        ],
         "deleted": {"assets": [], "playlists": [], "schedules": []},
     }
 
@@ -68,9 +121,22 @@ def broken_manifests(draw: st.DrawFn) -> bytes:
     """A base manifest with 1-3 targeted breakages (some results stay valid)."""
     doc = base_manifest()
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(
-            ["set", "delete", "duplicate", "dangling", "schema", "pathlike", "huge",
-             "negative", "delta", "raw"]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "set",
+                    "delete",
+                    "duplicate",
+                    "dangling",
+                    "schema",
+                    "pathlike",
+                    "huge",
+                    "negative",
+                    "delta",
+                    "raw",
+                ]
+            )
+        )
         paths = doc_paths(doc)
         if kind == "set" and paths:
             path = draw(st.sampled_from(paths))
@@ -103,8 +169,11 @@ def broken_manifests(draw: st.DrawFn) -> bytes:
             with contextlib.suppress(KeyError, IndexError, TypeError):
                 doc["assets"][0][field] = draw(st.sampled_from(PATH_LIKE))
         elif kind in ("huge", "negative"):
-            value = (draw(st.sampled_from([2**63, 2**64, 10**40])) if kind == "huge"
-                     else draw(st.integers(-(2**70), -1)))
+            value = (
+                draw(st.sampled_from([2**63, 2**64, 10**40]))
+                if kind == "huge"
+                else draw(st.integers(-(2**70), -1))
+            )
             where = draw(st.sampled_from(["size", "duration_ms", "item", "sync", "priority"]))
             try:
                 if where in ("size", "duration_ms"):
@@ -120,21 +189,39 @@ def broken_manifests(draw: st.DrawFn) -> bytes:
         elif kind == "delta":
             doc["full"] = False
         else:
-            return draw(st.sampled_from(
-                [b"", b"null", b"[]", b"{", b"\xff\xfe", b'{"schema": NaN}',
-                 json.dumps(doc).encode()[: draw(st.integers(0, 200))]]))
+            return draw(
+                st.sampled_from(
+                    [
+                        b"",
+                        b"null",
+                        b"[]",
+                        b"{",
+                        b"\xff\xfe",
+                        b'{"schema": NaN}',
+                        json.dumps(doc).encode()[: draw(st.integers(0, 200))],
+                    ]
+                )
+            )
     return json.dumps(doc).encode()
 
 
 def _state(store: PlayerStore) -> tuple[Any, ...]:
-    return (store.catalogue.snapshot(), store.state.cursor(), store.state.device(),
-            store.files.file_states(), store.state.get_raw("catalogue.revision"),
-            store.state.stored_sync_interval())
+    return (
+        store.catalogue.snapshot(),
+        store.state.cursor(),
+        store.state.device(),
+        store.files.file_states(),
+        store.state.get_raw("catalogue.revision"),
+        store.state.stored_sync_interval(),
+    )
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith("player.db")}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.startswith("player.db")
+    }
 
 
 def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
@@ -145,8 +232,12 @@ def test_generated_manifests_are_applied_or_rejected_whole_with_a_clear_error(
         store.catalogue.apply_manifest(base)
         outcomes = {"accepted": 0, "rejected": 0}
 
-        @settings(max_examples=150, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+        @settings(
+            max_examples=150,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
         @given(broken_manifests())
         def check(raw: bytes) -> None:
             before = _state(store)
@@ -199,8 +290,12 @@ class ImportBench:
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.alarm(20)
         try:
-            code = player_cli(["--config", str(self.config), "import", str(self.bundle)],
-                              environ={}, stdout=io.StringIO(), stderr=err)
+            code = player_cli(
+                ["--config", str(self.config), "import", str(self.bundle)],
+                environ={},
+                stdout=io.StringIO(),
+                stderr=err,
+            )
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
@@ -212,7 +307,10 @@ def test_generated_bundles_import_or_fail_cleanly_and_write_only_into_the_cache(
 ) -> None:
     bench = ImportBench.make(tmp_path, tmp_path / "deep" / "er" / "bundle")
     data_dir, outside, bundle, run_import = (
-        bench.data_dir, bench.outside, bench.bundle, bench.run_import
+        bench.data_dir,
+        bench.outside,
+        bench.bundle,
+        bench.run_import,
     )
     (outside / "keep.txt").write_text("untouched", encoding="utf-8")
 
@@ -229,8 +327,9 @@ def test_generated_bundles_import_or_fail_cleanly_and_write_only_into_the_cache(
     assert run_import() == (0, "")
     outcomes = {"accepted": 0, "rejected": 0}
 
-    @settings(max_examples=40, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(broken_manifests())
     def check(raw: bytes) -> None:
         write_bundle(raw)
@@ -288,13 +387,13 @@ def _make_special(path: Path, kind: str, outside: Path) -> None:
 @st.composite
 def special_substitutions(draw: st.DrawFn) -> dict[str, str]:
     """1-3 bundle entries, each replaced by something import must not read."""
-    entries = draw(st.lists(st.sampled_from(BUNDLE_ENTRIES), min_size=1, max_size=3,
-                            unique=True))
+    entries = draw(st.lists(st.sampled_from(BUNDLE_ENTRIES), min_size=1, max_size=3, unique=True))
     if "media" in entries:  # its files go with it
         entries = [e for e in entries if not e.startswith("media/")]
     return {
-        entry: draw(st.sampled_from([k for k in SPECIAL_KINDS
-                                     if not (entry == "media" and k == "dir")]))
+        entry: draw(
+            st.sampled_from([k for k in SPECIAL_KINDS if not (entry == "media" and k == "dir")])
+        )
         for entry in entries
     }
 
@@ -304,7 +403,10 @@ def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
 ) -> None:
     bench = ImportBench.make(tmp_path, tmp_path / "bundle")
     data_dir, outside, bundle, run_import = (
-        bench.data_dir, bench.outside, bench.bundle, bench.run_import
+        bench.data_dir,
+        bench.outside,
+        bench.bundle,
+        bench.run_import,
     )
     # Valid content outside the bundle: linking to it must still be refused.
     (outside / "manifest.json").write_text(json.dumps(base_manifest()), encoding="utf-8")
@@ -322,8 +424,9 @@ def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
     assert run_import() == (0, "")
     outside_before = _tree(outside)
 
-    @settings(max_examples=40, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(special_substitutions())
     def check(substitutions: dict[str, str]) -> None:
         write_valid()
@@ -343,8 +446,10 @@ def test_generated_special_files_in_a_bundle_are_refused_without_blocking(
         assert code == 1, (substitutions, err)
         assert err.startswith("lomuz-player: ") and len(err.strip().splitlines()) == 1, err
         assert "internal error" not in err and "Traceback" not in err, err
-        assert any(f"{bundle}/{e if not e.startswith('media/') else 'media/' + SHAS[int(e[-1])]}"
-                   in err for e in substitutions), (substitutions, err)
+        assert any(
+            f"{bundle}/{e if not e.startswith('media/') else 'media/' + SHAS[int(e[-1])]}" in err
+            for e in substitutions
+        ), (substitutions, err)
         assert str(outside) not in err, err
         with PlayerStore.open(data_dir / "player.db") as store:
             assert _state(store) == before

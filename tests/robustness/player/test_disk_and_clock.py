@@ -39,8 +39,11 @@ def _can_mount_tmpfs() -> bool:
     if os.geteuid() != 0:
         return False
     with tempfile.TemporaryDirectory() as probe:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
-                              capture_output=True, check=False)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
+            capture_output=True,
+            check=False,
+        )
         if done.returncode != 0:
             return False
         subprocess.run(["umount", probe], check=True)
@@ -55,8 +58,9 @@ def cache_root(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "media"
     root.mkdir()
     if DISK_MODE.startswith("tmpfs"):
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(root)],
-                       check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(root)], check=True
+        )
     try:
         yield root
     finally:
@@ -65,25 +69,57 @@ def cache_root(tmp_path: Path) -> Iterator[Path]:
 
 
 def _asset(i: int, sha: str, size: int, **extra: object) -> dict[str, object]:
-    return {"id": f"ast-{i}", "sha256": sha, "size": size, "media_type": "audio",
-            "content_type": "audio/wav", "title": f"a{i}", "duration_ms": 300,
-            "valid_from": None, "valid_until": None, "emergency": False,
-            "url": f"/v1/media/{sha}", **extra}
+    return {
+        "id": f"ast-{i}",
+        "sha256": sha,
+        "size": size,
+        "media_type": "audio",
+        "content_type": "audio/wav",
+        "title": f"a{i}",
+        "duration_ms": 300,
+        "valid_from": None,
+        "valid_until": None,
+        "emergency": False,
+        "url": f"/v1/media/{sha}",
+        **extra,
+    }
 
 
 def _manifest(assets: list[dict[str, object]], item_ids: list[str]) -> bytes:
-    return json.dumps({
-        "schema": 1, "cursor": "r1", "full": True, "server_time": "2026-12-01T09:00:00Z",
-        "sync_interval_s": 600,
-        "device": {"id": "d", "name": "Shop", "timezone": "UTC", "groups": []},
-        "assets": assets,
-        "playlists": [{"id": "pl", "name": "P", "version": 1,
-                       "items": [{"asset_id": a, "duration_ms": 300} for a in item_ids]}],
-        "schedules": [{"id": "s", "playlist_id": "pl", "target": "device", "priority": 0,
-                       "days": [1, 2, 3, 4, 5, 6, 7], "start_time": "00:00",
-                       "end_time": "24:00", "valid_from": None, "valid_until": None,
-                       "created_at": "2026-11-01T00:00:00Z", "version": 1}],
-    }).encode()
+    return json.dumps(
+        {
+            "schema": 1,
+            "cursor": "r1",
+            "full": True,
+            "server_time": "2026-12-01T09:00:00Z",
+            "sync_interval_s": 600,
+            "device": {"id": "d", "name": "Shop", "timezone": "UTC", "groups": []},
+            "assets": assets,
+            "playlists": [
+                {
+                    "id": "pl",
+                    "name": "P",
+                    "version": 1,
+                    "items": [{"asset_id": a, "duration_ms": 300} for a in item_ids],
+                }
+            ],
+            "schedules": [
+                {
+                    "id": "s",
+                    "playlist_id": "pl",
+                    "target": "device",
+                    "priority": 0,
+                    "days": [1, 2, 3, 4, 5, 6, 7],
+                    "start_time": "00:00",
+                    "end_time": "24:00",
+                    "valid_from": None,
+                    "valid_until": None,
+                    "created_at": "2026-11-01T00:00:00Z",
+                    "version": 1,
+                }
+            ],
+        }
+    ).encode()
 
 
 class _RecordingSource(StoreSource):
@@ -114,16 +150,25 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
     cache = MediaCache(cache_root)
     cache.ensure_dirs()
     with PlayerStore.open(tmp_path / "player.db") as store:
-        store.catalogue.apply_manifest(decode_manifest(_manifest(
-            [_asset(i, sha, len(bodies[i])) for i, sha in enumerate(shas)],
-            ["ast-0", "ast-1", "ast-2"])))
+        store.catalogue.apply_manifest(
+            decode_manifest(
+                _manifest(
+                    [_asset(i, sha, len(bodies[i])) for i, sha in enumerate(shas)],
+                    ["ast-0", "ast-1", "ast-2"],
+                )
+            )
+        )
         for sha, size in [(shas[0], 3 * MIB), (shas[1], 3 * MIB), (stray_sha, MIB)]:
             cache.store_verified_copy(sources / sha, sha, size)
             store.files.mark_file_verified(sha, size, now)
         tmpfs = mode.startswith("tmpfs")
-        janitor = Janitor(store, cache, clock,
-                          max_cache_bytes=None if tmpfs else 8 * MIB,
-                          min_free_bytes=256 * 1024 if tmpfs else 0)
+        janitor = Janitor(
+            store,
+            cache,
+            clock,
+            max_cache_bytes=None if tmpfs else 8 * MIB,
+            min_free_bytes=256 * 1024 if tmpfs else 0,
+        )
 
         # The third scheduled file does not fit: the stray file goes, the scheduled stay.
         assert janitor.has_room_for(3 * MIB) is False
@@ -177,16 +222,25 @@ def _clock_store(path: Path) -> PlayerStore:
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(st.lists(st.tuples(
-    st.sampled_from(["to_1970", "forward_year", "back_day", "tick", "api_date"]),
-    st.floats(0.5, 120.0)), min_size=1, max_size=12), st.booleans())
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["to_1970", "forward_year", "back_day", "tick", "api_date"]),
+            st.floats(0.5, 120.0),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
 def test_clock_jumps_never_move_corrected_time_back_and_never_play_expired_content(
     steps: list[tuple[str, float]], boot_in_1970: bool
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, _clock_store(Path(tmp) / "p.db") as store:
         # A box without RTC boots in 1970; one with a good RTC boots at the right time.
-        fake = FakeClock(EPOCH + timedelta(seconds=30) if boot_in_1970
-                         else LOWER_BOUND + timedelta(hours=1))
+        fake = FakeClock(
+            EPOCH + timedelta(seconds=30) if boot_in_1970 else LOWER_BOUND + timedelta(hours=1)
+        )
         clock = SystemClock(lower_bound=LOWER_BOUND, wall=fake.wall, mono=fake.monotonic)
         last = clock.now()
         assert last >= LOWER_BOUND

@@ -63,7 +63,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     root.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0755", "tmpfs", str(root)],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     if mounted.returncode != 0:
         if os.environ.get("LOMUZ_CI") == "1":
@@ -95,26 +96,56 @@ def fill(root: Path) -> Path:
 
 
 def _asset(i: int, sha: str, size: int) -> dict[str, object]:
-    return {"id": f"ast-{i}", "sha256": sha, "size": size, "media_type": "audio",
-            "content_type": "audio/wav", "title": f"a{i}", "duration_ms": ITEM_MS,
-            "valid_from": None, "valid_until": None, "emergency": False,
-            "url": f"/v1/media/{sha}"}
+    return {
+        "id": f"ast-{i}",
+        "sha256": sha,
+        "size": size,
+        "media_type": "audio",
+        "content_type": "audio/wav",
+        "title": f"a{i}",
+        "duration_ms": ITEM_MS,
+        "valid_from": None,
+        "valid_until": None,
+        "emergency": False,
+        "url": f"/v1/media/{sha}",
+    }
 
 
 def _manifest(assets: list[dict[str, object]], cursor: str = "r1") -> bytes:
-    return json.dumps({
-        "schema": 1, "cursor": cursor, "full": True, "server_time": "2026-12-01T09:00:00Z",
-        "sync_interval_s": 600,
-        "device": {"id": "d", "name": "Shop", "timezone": "UTC", "groups": []},
-        "assets": assets,
-        "playlists": [{"id": "pl", "name": "P", "version": 1,
-                       "items": [{"asset_id": a["id"], "duration_ms": ITEM_MS}
-                                 for a in assets]}],
-        "schedules": [{"id": "s", "playlist_id": "pl", "target": "device", "priority": 0,
-                       "days": [1, 2, 3, 4, 5, 6, 7], "start_time": "00:00",
-                       "end_time": "24:00", "valid_from": None, "valid_until": None,
-                       "created_at": "2026-11-01T00:00:00Z", "version": 1}],
-    }).encode()
+    return json.dumps(
+        {
+            "schema": 1,
+            "cursor": cursor,
+            "full": True,
+            "server_time": "2026-12-01T09:00:00Z",
+            "sync_interval_s": 600,
+            "device": {"id": "d", "name": "Shop", "timezone": "UTC", "groups": []},
+            "assets": assets,
+            "playlists": [
+                {
+                    "id": "pl",
+                    "name": "P",
+                    "version": 1,
+                    "items": [{"asset_id": a["id"], "duration_ms": ITEM_MS} for a in assets],
+                }
+            ],
+            "schedules": [
+                {
+                    "id": "s",
+                    "playlist_id": "pl",
+                    "target": "device",
+                    "priority": 0,
+                    "days": [1, 2, 3, 4, 5, 6, 7],
+                    "start_time": "00:00",
+                    "end_time": "24:00",
+                    "valid_from": None,
+                    "valid_until": None,
+                    "created_at": "2026-11-01T00:00:00Z",
+                    "version": 1,
+                }
+            ],
+        }
+    ).encode()
 
 
 def seed(data_dir: Path, tmp_path: Path) -> list[str]:
@@ -125,8 +156,11 @@ def seed(data_dir: Path, tmp_path: Path) -> list[str]:
     tones = [write_tone(tmp_path / f"t{i}.wav", 440.0 + 110 * i, ITEM_MS) for i in range(2)]
     shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in tones]
     with PlayerStore.open(settings.db_path) as store:
-        store.catalogue.apply_manifest(decode_manifest(_manifest(
-            [_asset(i, sha, tones[i].stat().st_size) for i, sha in enumerate(shas)])))
+        store.catalogue.apply_manifest(
+            decode_manifest(
+                _manifest([_asset(i, sha, tones[i].stat().st_size) for i, sha in enumerate(shas)])
+            )
+        )
         for path, sha in zip(tones, shas, strict=True):
             cache.store_verified_copy(path, sha, path.stat().st_size)
             store.files.mark_file_verified(sha, path.stat().st_size, datetime.now(UTC))
@@ -170,8 +204,14 @@ def test_a_daemon_with_a_database_on_a_full_disk_plays_and_writes_its_plays_back
         kept_before = counts.plays_in_memory
         freed_at = datetime.now(UTC)
         ballast.unlink()
-        wait_for(lambda: store.outbox.counts().plays_in_memory == 0
-                 and len(store.outbox.local_plays()) >= kept_before, 15, "plays never written back")
+        wait_for(
+            lambda: (
+                store.outbox.counts().plays_in_memory == 0
+                and len(store.outbox.local_plays()) >= kept_before
+            ),
+            15,
+            "plays never written back",
+        )
     finally:
         daemon.shutdown()
 
@@ -184,8 +224,11 @@ def test_a_daemon_with_a_database_on_a_full_disk_plays_and_writes_its_plays_back
     assert all(p.source == Tier.PLAYLIST and p.sha256 in shas for p in plays)
     # Rotation went on from memory: the two items alternate, never one repeated.
     assert all(a.asset_id != b.asset_id for a, b in itertools.pairwise(kept))
-    assert all(0.2 <= (p.ended_at - p.started_at).total_seconds() <= 1.5
-               for p in kept if p.outcome == "completed")
+    assert all(
+        0.2 <= (p.ended_at - p.started_at).total_seconds() <= 1.5
+        for p in kept
+        if p.outcome == "completed"
+    )
 
     warnings = _messages(caplog, logging.WARNING, FULL_WARNING)
     assert len(warnings) == 1, warnings
@@ -214,8 +257,11 @@ def test_a_daemon_without_a_database_on_a_full_disk_plays_the_jingle(
         assert loop.now_playing().state == "playing"
         assert daemon.status()["outbox"]["pending"] >= 2
         ballast.unlink()
-        wait_for(lambda: not store.db.stand_in and store.outbox.counts().plays_in_memory == 0,
-                 15, "the database was never created")
+        wait_for(
+            lambda: not store.db.stand_in and store.outbox.counts().plays_in_memory == 0,
+            15,
+            "the database was never created",
+        )
         assert len(store.outbox.local_plays()) >= 2
     finally:
         daemon.shutdown()
@@ -232,17 +278,29 @@ def test_a_sync_while_full_leaves_the_old_state_and_applies_at_the_next_sync(
     body = _manifest(new_assets, cursor="r2")
 
     def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=body, headers={
-            "Content-Type": "application/json", "ETag": '"r2"',
-            "Date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")})
+        return httpx.Response(
+            200,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "ETag": '"r2"',
+                "Date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            },
+        )
 
-    client = ControlApiClient("https://api.test", "device-token",
-                              transport=httpx.MockTransport(answer))
+    client = ControlApiClient(
+        "https://api.test", "device-token", transport=httpx.MockTransport(answer)
+    )
     ballast = fill(data_dir)
     store = PlayerStore.open(Settings(data_dir=data_dir).db_path, retry_interval_s=0.0)
     try:
-        syncer = Syncer(store.catalogue, store.state, client, SystemClock(),
-                        retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None))
+        syncer = Syncer(
+            store.catalogue,
+            store.state,
+            client,
+            SystemClock(),
+            retry=TenacityRetrier(SYNC_RETRY, sleep=lambda _s: None),
+        )
         with pytest.raises(StoreFull):
             syncer.sync_once()
         assert store.state.cursor() == "r1"
@@ -267,15 +325,23 @@ def test_lomuz_player_run_on_a_full_disk_keeps_playing(data_dir: Path, tmp_path:
     config.write_text(f'data_dir = "{data_dir}"\n[playback]\nbackend = "null"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOMUZ_", "NOTIFY_"))}
     env["LOMUZ_PLAYER_CONFIG"] = str(config)
-    proc = subprocess.Popen([sys.executable, "-m", "player.cli", "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "player.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     assert proc.stderr is not None
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
     reader.start()
     try:
-        wait_for(lambda: any("-> playlist" in line for line in lines) or proc.poll() is not None,
-                 30, f"never played: {lines}")
+        wait_for(
+            lambda: any("-> playlist" in line for line in lines) or proc.poll() is not None,
+            30,
+            f"never played: {lines}",
+        )
         assert proc.poll() is None, lines
         time.sleep(10 * ITEM_MS / 1000)  # ten item lengths
         assert proc.poll() is None, lines

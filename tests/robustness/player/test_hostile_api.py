@@ -55,8 +55,10 @@ SONG = WAV_HEADER + content("hostile-song", 3000 - len(WAV_HEADER))
 
 def sane_manifest(cursor: str = "sane-1") -> dict[str, Any]:
     doc = manifest_json(
-        [asset_json("a-song", SONG)], [playlist_json("p-day", "a-song")],
-        [schedule_json("s-day", "p-day")], cursor=cursor,
+        [asset_json("a-song", SONG)],
+        [playlist_json("p-day", "a-song")],
+        [schedule_json("s-day", "p-day")],
+        cursor=cursor,
     )
     doc["server_time"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     doc["sync_interval_s"] = 10
@@ -77,8 +79,10 @@ def _settings(data_dir: Path) -> Settings:
 
 
 def _enroll(data_dir: Path, url: str) -> None:
-    save_credentials(_settings(data_dir).credentials_path,
-                     Credentials(api_url=url, device_id="dev-1", device_token="tok"))
+    save_credentials(
+        _settings(data_dir).credentials_path,
+        Credentials(api_url=url, device_id="dev-1", device_token="tok"),
+    )
 
 
 @contextmanager
@@ -88,9 +92,7 @@ def running(data_dir: Path) -> Iterator[Daemon]:
     thread = threading.Thread(target=daemon.run, name="daemon-under-test", daemon=True)
     thread.start()
     try:
-        assert daemon.started.wait(15), (
-            "the daemon did not start"
-        )
+        assert daemon.started.wait(15), "the daemon did not start"
         yield daemon
     finally:
         daemon.request_stop()
@@ -210,10 +212,33 @@ DEEP = "\u0000DEEP\u0000"  # replaced by a deeply nested array after json.dumps
 NOW_REAL = datetime.now(UTC)
 
 HOSTILE_VALUES: list[Any] = [
-    None, True, 0, -1, 1.5, 1e308, -(2**63), 2**63, 10**12, 10**30, 2**53, 2**31, "",
-    "\ud800", "x\udfff", [], {}, [None], {"a": DEEP}, DEEP,
-    "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
-    "2099-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "24:00", "99:99",
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    1e308,
+    -(2**63),
+    2**63,
+    10**12,
+    10**30,
+    2**53,
+    2**31,
+    "",
+    "\ud800",
+    "x\udfff",
+    [],
+    {},
+    [None],
+    {"a": DEEP},
+    DEEP,
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "2099-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-23:59",
+    "24:00",
+    "99:99",
 ]
 # Extreme values the decoder accepts: they are stored, and must still start.
 EDGE_VALUES: list[tuple[tuple[Any, ...], Any]] = [
@@ -229,9 +254,13 @@ EDGE_VALUES: list[tuple[tuple[Any, ...], Any]] = [
     (("schedules", 0, "days"), [7]),
 ]
 HTTP_DATES = [
-    "Fri, 01 Jan 2099 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT",
-    "Mon, 01 Jan 0001 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", "not a date",
-    "Sun, 99 Foo 2026 99:99:99 GMT", "",
+    "Fri, 01 Jan 2099 00:00:00 GMT",
+    "Fri, 31 Dec 9999 23:59:59 GMT",
+    "Mon, 01 Jan 0001 00:00:00 GMT",
+    "Thu, 01 Jan 1970 00:00:00 GMT",
+    "not a date",
+    "Sun, 99 Foo 2026 99:99:99 GMT",
+    "",
 ]
 
 
@@ -269,11 +298,23 @@ def hostile_body(draw: st.DrawFn, cursor: str) -> bytes:
         twin["size"] += draw(st.integers(1, 10))
         doc["assets"].append(twin)
         return _body(doc)
-    return draw(st.sampled_from([
-        b"[" * 100_000, b"{" * 100_000, b"\xff\xfe", b"null", b"[]", b'"\\ud800"',
-        b'{"schema": 1e999}', b'{"schema": 1, "cursor": "\\ud800", "full": true}',
-        b"9" * 5000, b"", b"{}",
-    ]))
+    return draw(
+        st.sampled_from(
+            [
+                b"[" * 100_000,
+                b"{" * 100_000,
+                b"\xff\xfe",
+                b"null",
+                b"[]",
+                b'"\\ud800"',
+                b'{"schema": 1e999}',
+                b'{"schema": 1, "cursor": "\\ud800", "full": true}',
+                b"9" * 5000,
+                b"",
+                b"{}",
+            ]
+        )
+    )
 
 
 @st.composite
@@ -282,9 +323,15 @@ def hostile_step(draw: st.DrawFn) -> tuple[bytes, int, str | None]:
     status = draw(st.sampled_from([200, 200, 200, 304, 401, 404]))
     cursor = f"h-{draw(st.integers(0, 3))}"
     body = draw(hostile_body(cursor))
-    date = draw(st.none() | st.sampled_from(HTTP_DATES) | st.integers(-3, 3).map(
-        lambda years: (datetime.now(UTC) + timedelta(days=400 * years)).strftime(
-            "%a, %d %b %Y %H:%M:%S GMT")))
+    date = draw(
+        st.none()
+        | st.sampled_from(HTTP_DATES)
+        | st.integers(-3, 3).map(
+            lambda years: (datetime.now(UTC) + timedelta(days=400 * years)).strftime(
+                "%a, %d %b %Y %H:%M:%S GMT"
+            )
+        )
+    )
     return body, status, date
 
 
@@ -327,13 +374,23 @@ def _sync(daemon: Daemon) -> dict[str, Any]:
     return reply
 
 
-@settings(max_examples=15, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(hostile_step(), min_size=1, max_size=5),
-       confirmed_jump_days=st.sampled_from([0, 0, 800]))
+@settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+@given(
+    steps=st.lists(hostile_step(), min_size=1, max_size=5),
+    confirmed_jump_days=st.sampled_from([0, 0, 800]),
+)
 def test_no_hostile_api_stops_the_player_for_good(
-    tmp_path_factory: Any, steps: list[tuple[bytes, int, str | None]],
+    tmp_path_factory: Any,
+    steps: list[tuple[bytes, int, str | None]],
     confirmed_jump_days: int,
 ) -> None:
     data_dir = tmp_path_factory.mktemp("hostile") / "player"
@@ -345,7 +402,8 @@ def test_no_hostile_api_stops_the_player_for_good(
         with running(data_dir) as daemon:
             if confirmed_jump_days:  # three agreeing Dates far ahead: adopted, the floor follows
                 api.date = (datetime.now(UTC) + timedelta(days=confirmed_jump_days)).strftime(
-                    "%a, %d %b %Y %H:%M:%S GMT")
+                    "%a, %d %b %Y %H:%M:%S GMT"
+                )
                 for _ in range(3):
                     _sync(daemon)
                 assert daemon.started.is_set()
@@ -377,15 +435,17 @@ def test_no_hostile_api_stops_the_player_for_good(
             # what `lomuz-player sync` does: no back-off wait
             daemon.parts.network.downloads.retry_now()
             daemon.parts.network.downloads.reprioritise()
-            assert _until(lambda: daemon.parts.cache.has(media_sha()),
-                          20), daemon.status()["downloads"]
+            assert _until(lambda: daemon.parts.cache.has(media_sha()), 20), daemon.status()[
+                "downloads"
+            ]
             # Whatever an accepted hostile manifest left playing (an item of 10 s or a
             # week) is cut short, as a director's skip would: the next play is stamped
             # on the corrected clock, which must be real time again.
             assert daemon.started.is_set()
             daemon.parts.loop.request_skip()
             assert _until(lambda: _playing_the_song_since_now(daemon), 10), (
-                daemon.status()["now_playing"], daemon.status()["clock"]
+                daemon.status()["now_playing"],
+                daemon.status()["clock"],
             )
     finally:
         server.close()

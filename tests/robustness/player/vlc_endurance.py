@@ -42,9 +42,17 @@ class RoundRobinSource:
     def decide(self, at: datetime) -> Decision:
         sha = self._shas[self._next % len(self._shas)]
         self._next += 1
-        return Decision(at=at, tier=Tier.PLAYLIST, asset_id=f"a-{sha[:8]}", sha256=sha,
-                        media_type=MediaType.AUDIO, schedule_id="s", playlist_id="p",
-                        play_duration_ms=None, reasons=("endurance",))
+        return Decision(
+            at=at,
+            tier=Tier.PLAYLIST,
+            asset_id=f"a-{sha[:8]}",
+            sha256=sha,
+            media_type=MediaType.AUDIO,
+            schedule_id="s",
+            playlist_id="p",
+            play_duration_ms=None,
+            reasons=("endurance",),
+        )
 
     def mark_started(
         self,
@@ -99,12 +107,14 @@ class EnduranceReport:
 
     def summary(self) -> str:
         b, last = self.baseline, self.samples[-1]
-        return (f"transitions={self.transitions} failed={self.failed_plays} "
-                f"wall_s={self.wall_s:.0f} rss_after_warmup_mib={b.rss_bytes / MIB:.1f} "
-                f"rss_growth_mib={self.rss_growth_bytes / MIB:.2f} "
-                f"fds={b.fds}->{last.fds} (max {max(s.fds for s in self.samples)}) "
-                f"threads={b.threads}->{last.threads} "
-                f"(max {max(s.threads for s in self.samples)}) problems={len(self.problems)}")
+        return (
+            f"transitions={self.transitions} failed={self.failed_plays} "
+            f"wall_s={self.wall_s:.0f} rss_after_warmup_mib={b.rss_bytes / MIB:.1f} "
+            f"rss_growth_mib={self.rss_growth_bytes / MIB:.2f} "
+            f"fds={b.fds}->{last.fds} (max {max(s.fds for s in self.samples)}) "
+            f"threads={b.threads}->{last.threads} "
+            f"(max {max(s.threads for s in self.samples)}) problems={len(self.problems)}"
+        )
 
 
 def run_vlc_endurance(
@@ -145,8 +155,9 @@ def run_vlc_endurance(
                         raise TimeoutError(f"only {source.completed} plays before the deadline")
                     source.changed.wait(1.0)
             done = source.completed + source.other - warmup
-            report.samples.append(Sample(done, me.memory_info().rss, me.num_fds(),
-                                         me.num_threads()))
+            report.samples.append(
+                Sample(done, me.memory_info().rss, me.num_fds(), me.num_threads())
+            )
             if done and done % (sample_every * 10) == 0:
                 say(f"{done} transitions: {report.summary()}")
             if done >= transitions:
@@ -168,8 +179,9 @@ def run_vlc_endurance(
         first = max(getattr(s, name) for s in report.samples[:half])
         second = max(getattr(s, name) for s in report.samples[half:])
         if second > first:
-            report.problems.append(f"{name} grew: max {first} in the first half, "
-                                   f"{second} in the second")
+            report.problems.append(
+                f"{name} grew: max {first} in the first half, {second} in the second"
+            )
     if report.failed_plays > transitions // 100:
         report.problems.append(f"{report.failed_plays} plays did not complete")
     return report

@@ -93,9 +93,7 @@ def upgrade() -> None:
         sa.Column("asset_id", sa.String(), nullable=False),
         sa.Column("last_played_at", sa.BigInteger(), nullable=False),
     )
-    op.create_index(
-        "ix_rotation_order", "rotation", ["playlist_id", "last_played_at", "position"]
-    )
+    op.create_index("ix_rotation_order", "rotation", ["playlist_id", "last_played_at", "position"])
 
     op.create_table(
         "plays",
@@ -121,6 +119,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("state", "plays", "rotation", "files", "schedules", "playlist_items",
-                  "playlists", "assets"):
+    for table in (
+        "state",
+        "plays",
+        "rotation",
+        "files",
+        "schedules",
+        "playlist_items",
+        "playlists",
+        "assets",
+    ):
         op.drop_table(table)
