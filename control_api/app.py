@@ -19,6 +19,7 @@ from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.models import error
 from control_api.openapi import build_openapi
+from control_api.panel import routes as panel_routes
 from control_api.resources import content, device, fleet, ops
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
@@ -67,7 +68,7 @@ class _GuardPathParams:
 
 
 class _ForgetRevisionAfterEdit:
-    """After a director's write request, drop the tenant's cached revision.
+    """After a director's write request (token or panel session), drop the tenant's cached revision.
 
     Falcon runs ``process_response`` after the handler committed, so a poll that
     follows the edit in this process reads the new revision.
@@ -84,6 +85,9 @@ class _ForgetRevisionAfterEdit:
         principal = getattr(req.context, "principal", None)
         if principal is not None and principal.kind == "admin":
             self._revisions.invalidate(principal.tenant_id)
+        director = getattr(req.context, "director", None)  # a change made in the panel
+        if director is not None:
+            self._revisions.invalidate(director.tenant_id)
 
 
 def create_app(
@@ -147,5 +151,6 @@ def create_app(
     app.add_route("/v1/device/telemetry", device.Telemetry(deps))
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
+    panel_routes.add_routes(app, deps)
     app.deps = deps
     return app

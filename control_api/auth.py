@@ -1,6 +1,7 @@
 """Bearer-token authentication (admin/device), the device-token cache, and the enrollment limiter.
 
-Resources declare ``auth = "admin" | "device" | "any" | None`` (None: public).
+Resources declare ``auth = "admin" | "device" | "any" | None`` (None: public);
+``"session"`` marks a panel page, which the panel's session middleware checks.
 The principal lands in ``req.context.principal``.
 
 Admin tokens are looked up on every request (one primary-key read next to the
@@ -93,7 +94,7 @@ class TokenAuth:
         if resource is None:
             return
         required = getattr(resource, "auth", "admin")
-        if required is None:
+        if required is None or required == "session":  # public, or a panel page
             return
         principal, scope = self._authenticate(req.get_header("Authorization"))
         if required not in ("any", principal.kind):
