@@ -19,7 +19,9 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
@@ -91,6 +93,18 @@ class Panel:
         )
         assert done.returncode == 0, done.stderr.decode()
         return Account(email, password, role, tenant)
+
+    def add_device(self, name: str, *, groups: tuple[str, ...] = (), admin_token: str = "") -> Any:
+        """``POST /v1/devices`` with the tenant's admin token: the Device, with its code."""
+        token = admin_token or self.tenant["admin_token"]
+        made = httpx.post(
+            f"{self.url}/v1/devices",
+            json={"name": name, "timezone": "UTC", "groups": list(groups)},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert made.status_code == 201, made.text
+        return made.json()
 
     def sign_in(self, page: Page, account: Account) -> None:
         """Through the form, as a director does (PROTOCOL's labels)."""
