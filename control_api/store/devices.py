@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import string
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
+from control_api.core import enrollment_codes
 from control_api.core.presence import online_since
 from control_api.errors import Conflict, NotFound
 from control_api.store.models import Device, Schedule
@@ -65,16 +65,17 @@ def _in_group(s: Session, group: str) -> ColumnElement[bool]:
     return exists(select(literal_column("1")).select_from(members).where(members.c.value == group))
 
 
-_CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
-
-
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
     """A new one-time code for a device that has no token (a new one, or after
-    :func:`revoke_device_token`)."""
-    # Letters and digits only: a code starting with "-" is taken for an option by
-    # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
-    d.code_hash = hash_secret(code)
+    :func:`revoke_device_token`), grouped as shown (``K7QM-3XD9-PB2H-W4TN``).
+
+    Stored hashed in canonical form (no dashes); :func:`enroll` normalises what
+    was typed. The alphabet has no "-": a code never starts with one, which
+    `lomuz-player enroll --code CODE` would take for an option.
+    """
+    canonical = enrollment_codes.new_code(secrets.choice)
+    code = enrollment_codes.grouped(canonical)
+    d.code_hash = hash_secret(canonical)
     d.code_expires_at = now + timedelta(seconds=ttl_s)
     d.token_hash = None
     d.updated_at = now
@@ -92,6 +93,9 @@ def enroll(
 ) -> tuple[str, str] | None:
     """(device id, token) for a valid unused code, consumed; None otherwise.
 
+    ``code`` is what was typed: normalised (case, dashes, spaces, O/I/L), or, for
+    a code issued before the grouped format, compared as typed.
+
     One conditional UPDATE: of two concurrent requests with the same code the
     second waits for the first's row lock (PostgreSQL), then finds the code
     gone and updates nothing.
@@ -99,7 +103,10 @@ def enroll(
     token, token_hash = new_token()
     device_id = s.scalar(
         update(Device)
-        .where(Device.code_hash == hash_secret(code), Device.code_expires_at > now)
+        .where(
+            Device.code_hash.in_([hash_secret(c) for c in enrollment_codes.candidates(code)]),
+            Device.code_expires_at > now,
+        )
         .values(
             token_hash=token_hash,
             code_hash=None,
