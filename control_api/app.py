@@ -151,6 +151,6 @@ def create_app(
     app.add_route("/v1/device/telemetry", device.Telemetry(deps))
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
-    panel_routes.add_routes(app, deps)
+    panel_routes.add_routes(app, deps, auth.forget_device)
     app.deps = deps
     return app
