@@ -17,10 +17,10 @@ import segno
 from control_api.core import enrollment_codes
 from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
-from control_api.errors import Conflict, InvalidField, NotFound, PermissionDenied
+from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
-from control_api.panel.access import director_or_login, require
 from control_api.panel.director import Director
+from control_api.panel.forms import read_form
 from control_api.panel.templates import Pages
 from control_api.services import assets, devices, plays, schedule_preview
 from control_api.services.devices import DeviceFilter, DeviceOrder
@@ -84,19 +84,11 @@ def table_query(req: falcon.Request) -> TableQuery:
     return query
 
 
-def _error_page(
-    pages: Pages, req: falcon.Request, resp: falcon.Response, *, status: str, message: str
-) -> None:
-    titles = {
-        falcon.HTTP_400: "Not understood",
-        falcon.HTTP_403: "Not allowed",
-        falcon.HTTP_404: "No such device",
-    }
-    context = {"title": titles.get(status, "Devices"), "message": message}
-    pages.render(req, resp, "error.html", context, status=status)
-
-
-NO_DEVICE = "There is no such device in your organisation."
+def _director(req: falcon.Request) -> Director:
+    """Set by the session middleware (``panel/sessions.py``) before any responder here
+    runs; it also checked the CSRF token and the role of a change."""
+    director: Director = req.context.director
+    return director
 
 
 class DevicesPage:
@@ -108,50 +100,40 @@ class DevicesPage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        director = director_or_login(req, resp)
-        if director is None:
-            return
-        try:
-            query = table_query(req)
-            page = self._page(director, query)
-        except InvalidField as bad:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_400, message=str(bad))
-            return
+        director = _director(req)
+        query = table_query(req)
         now = self.deps.now()
+        page = self._page(director, query, now)
         rows = [
             views.device_row(d, now, self.deps.settings.telemetry_interval_s) for d in page.items
         ]
         titles = assets.asset_titles(
             self.deps.db, director.tenant_id, views.playing_asset_ids(rows)
         )
-        # An htmx filter change swaps the table only; history restores ask for the page.
+        # An htmx filter change swaps the table only; a history restore asks for the page.
         partial = (
             req.get_header("HX-Request") == "true"
             and req.get_header("HX-History-Restore-Request") != "true"
         )
         resp.vary = ["HX-Request"]
-        self.pages.render(
-            req,
-            resp,
-            "devices_table.html" if partial else "devices.html",
-            {
-                "query": query,
-                "rows": rows,
-                "titles": titles,
-                "now": now,
-                "next": page.next,
-                "sorts": SORTS,
-                "views": views,
-                "notice": NOTICES.get(_text(req, "done", 20), ""),
-            },
-        )
+        context = {
+            "query": query,
+            "rows": rows,
+            "titles": titles,
+            "now": now,
+            "next": page.next,
+            "sorts": SORTS,
+            "views": views,
+            "notice": NOTICES.get(_text(req, "done", 20), ""),
+        }
+        self.pages.render(req, resp, "devices_table.html" if partial else "devices.html", context)
 
-    def _page(self, director: Director, query: TableQuery) -> Any:
-        only = STATES.get(query.state, DeviceFilter())
+    def _page(self, director: Director, query: TableQuery, now: datetime) -> Any:
+        state = STATES.get(query.state, DeviceFilter())
         only = DeviceFilter(
             group=query.group or None,
-            online=only.online,
-            seen=only.seen,
+            online=state.online,
+            seen=state.seen,
             name_contains=query.name or None,
         )
         return devices.list_devices(
@@ -159,7 +141,7 @@ class DevicesPage:
             director.tenant_id,
             PAGE_SIZE,
             query.after or None,
-            now=self.deps.now(),
+            now=now,
             telemetry_interval_s=self.deps.settings.telemetry_interval_s,
             only=only,
             order=cast(DeviceOrder, query.sort),
@@ -183,7 +165,8 @@ def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[dateti
 
 
 class DevicePage:
-    """``GET /devices/{id}``: status, plays, scope, what plays at a time, the week."""
+    """``GET /devices/{id}``: status, plays, scope, what plays at a time, the week.
+    Another tenant's device, or none, is the 404 page (``NotFound`` from the service)."""
 
     auth = "session"
 
@@ -191,22 +174,18 @@ class DevicePage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
-        director = director_or_login(req, resp)
-        if director is None:
-            return
-        try:
-            context = self._context(req, director, device_id)
-        except NotFound:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_404, message=NO_DEVICE)
-            return
-        except InvalidField as bad:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_400, message=str(bad))
-            return
-        self.pages.render(req, resp, "device.html", context)
+        self.render(req, resp, device_id)
 
-    def _context(
-        self, req: falcon.Request, director: Director, device_id: str, **extra: Any
-    ) -> dict[str, Any]:
+    def render(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        device_id: str,
+        *,
+        status: str = falcon.HTTP_200,
+        **extra: Any,
+    ) -> None:
+        director = _director(req)
         db, now, tenant = self.deps.db, self.deps.now(), director.tenant_id
         device = devices.get_device(db, tenant, device_id)
         row = views.device_row(device, now, self.deps.settings.telemetry_interval_s)
@@ -219,7 +198,7 @@ class DevicePage:
         titles = assets.asset_titles(
             db, tenant, {p.asset_id for p in recent} | views.playing_asset_ids([row])
         )
-        return {
+        context = {
             "device": device,
             "row": row,
             "now": now,
@@ -239,125 +218,79 @@ class DevicePage:
             "confirm": False,
             "refusal": None,
             "hardware": device.hardware if isinstance(device.hardware, dict) else {},
-        } | extra
-
-    def render(
-        self,
-        req: falcon.Request,
-        resp: falcon.Response,
-        director: Director,
-        device_id: str,
-        status: str = falcon.HTTP_200,
-        **extra: Any,
-    ) -> None:
-        try:
-            context = self._context(req, director, device_id, **extra)
-        except NotFound:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_404, message=NO_DEVICE)
-            return
-        self.pages.render(req, resp, "device.html", context, status=status)
-
-
-def _form(req: falcon.Request) -> dict[str, str]:
-    media = req.get_media(default_when_empty={})
-    if not isinstance(media, dict):
-        return {}
-    return {k: v for k, v in media.items() if isinstance(k, str) and isinstance(v, str)}
+        }
+        self.pages.render(req, resp, "device.html", context | extra, status=status)
 
 
 def qr_svg(text: str) -> str:
     """``text`` as an inline SVG QR code (no style attribute: the CSP allows none)."""
+    code = segno.make(text, error="m")
     return str(
-        segno.make(text, error="m").svg_inline(
-            scale=5, border=4, svgclass="qr", title="QR code of the enrollment code"
-        )
+        code.svg_inline(scale=5, border=4, svgclass="qr", title="QR code of the enrollment code")
     )
 
 
-class DeviceAction:
-    """``POST /devices/{id}/enrollment-code`` and ``POST /devices/{id}/decommission``
-    (editor; the decommission asks to confirm first)."""
+class EnrollmentCodeAction:
+    """``POST /devices/{id}/enrollment-code`` (editor): a new one-time code, shown once;
+    the device's current token stops working."""
 
     auth = "session"
 
-    def __init__(
-        self, deps: Deps, pages: Pages, page: DevicePage, forget_device: Callable[[str], None]
-    ) -> None:
-        self.deps, self.pages, self.page, self.forget_device = deps, pages, page, forget_device
+    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
+        self.deps, self.page, self.forget_device = deps, page, forget_device
 
-    def on_post_code(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
-        director = self._allowed(req, resp)
-        if director is None:
-            return
-        try:
-            code = devices.new_enrollment_code(
-                self.deps.db,
-                director.tenant_id,
-                device_id,
-                now=self.deps.now(),
-                code_ttl_s=self.deps.settings.enrollment_code_ttl_s,
-                forget_token=self.forget_device,
-            )
-        except NotFound:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_404, message=NO_DEVICE)
-            return
-        expires_at = self.deps.now() + timedelta(seconds=self.deps.settings.enrollment_code_ttl_s)
-        self.page.render(
-            req,
-            resp,
-            director,
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        now, ttl_s = self.deps.now(), self.deps.settings.enrollment_code_ttl_s
+        code = devices.new_enrollment_code(
+            self.deps.db,
+            _director(req).tenant_id,
             device_id,
-            code={
-                "grouped": code,
-                "svg": qr_svg(code),
-                "api_url": req.prefix,
-                "expires_at": expires_at,
-                "symbols": enrollment_codes.SYMBOLS,
-            },
+            now=now,
+            code_ttl_s=ttl_s,
+            forget_token=self.forget_device,
         )
+        shown = {
+            "grouped": code,
+            "svg": qr_svg(code),
+            "api_url": req.prefix,
+            "expires_at": now + timedelta(seconds=ttl_s),
+            "symbols": enrollment_codes.SYMBOLS,
+        }
+        self.page.render(req, resp, device_id, code=shown)
 
-    def on_post_decommission(
-        self, req: falcon.Request, resp: falcon.Response, device_id: str
-    ) -> None:
-        director = self._allowed(req, resp)
-        if director is None:
+
+class DecommissionAction:
+    """``POST /devices/{id}/decommission`` (editor): without ``confirm=yes`` the page asks
+    first; with it the device goes (its token at once) and /devices says so."""
+
+    auth = "session"
+
+    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
+        self.deps, self.page, self.forget_device = deps, page, forget_device
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        if read_form(req, self.deps.settings.max_json_bytes).get("confirm") != "yes":
+            self.page.render(req, resp, device_id, confirm=True)
             return
-        if _form(req).get("confirm") != "yes":
-            self.page.render(req, resp, director, device_id, confirm=True)
-            return
+        tenant = _director(req).tenant_id
         try:
-            devices.decommission_device(
-                self.deps.db, director.tenant_id, device_id, self.forget_device
-            )
-        except NotFound:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_404, message=NO_DEVICE)
-            return
+            devices.decommission_device(self.deps.db, tenant, device_id, self.forget_device)
         except Conflict as busy:
-            self.page.render(
-                req, resp, director, device_id, status=falcon.HTTP_409, refusal=str(busy)
-            )
+            self.page.render(req, resp, device_id, status=falcon.HTTP_409, refusal=busy.message)
             return
         resp.status = falcon.HTTP_303
         resp.location = "/devices?done=decommissioned"
-
-    def _allowed(self, req: falcon.Request, resp: falcon.Response) -> Director | None:
-        director = director_or_login(req, resp)
-        if director is None:
-            return None
-        try:
-            require(director, "editor", _form(req), req.get_header("X-CSRF-Token"))
-        except PermissionDenied as refused:
-            _error_page(self.pages, req, resp, status=falcon.HTTP_403, message=str(refused))
-            return None
-        return director
 
 
 def add_device_routes(
     app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
 ) -> None:
     page = DevicePage(deps, pages)
-    action = DeviceAction(deps, pages, page, forget_device)
     app.add_route("/devices", DevicesPage(deps, pages))
     app.add_route("/devices/{device_id}", page)
-    app.add_route("/devices/{device_id}/enrollment-code", action, suffix="code")
-    app.add_route("/devices/{device_id}/decommission", action, suffix="decommission")
+    app.add_route(
+        "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)
+    )
+    app.add_route(
+        "/devices/{device_id}/decommission", DecommissionAction(deps, page, forget_device)
+    )

@@ -1,7 +1,7 @@
 """Indexes for the panel's device pages: sorted by name or last seen, a device's plays.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02 16:30:00
 
 The devices page of a 5,000-device tenant pages by keyset in name order or in
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
