@@ -169,7 +169,7 @@ def create_app(
     app.add_route("/v1/device/telemetry", device.Telemetry(deps))
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
-    handler = _ErrorHandler(panel_routes.add_routes(app, deps))
+    handler = _ErrorHandler(panel_routes.add_routes(app, deps, auth.forget_device))
     app.add_error_handler(Exception, handler)
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps

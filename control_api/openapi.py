@@ -282,6 +282,12 @@ def _paths() -> dict[str, Any]:
             "tags": ["Device"],
             "summary": "Trade a one-time enrollment code for a device token",
             "description": (
+                "An enrollment code is 16 symbols of Crockford base32 (0-9 and A-Z "
+                "without I, L, O, U), issued in dash-separated groups of four "
+                "(K7QM-3XD9-PB2H-W4TN). `enrollment_code` is compared case-insensitively, "
+                "dashes and spaces ignored, O read as 0 and I or L as 1; a code issued "
+                "before this format (16 case-sensitive letters and digits) is compared "
+                "as sent until it expires. "
                 "A code enrolls once: of concurrent requests with the same code exactly "
                 "one gets 201. A valid, unused code always enrolls. A client address "
                 "(behind LOMUZ_TRUSTED_PROXIES: the client they name) that sends "

@@ -7,7 +7,7 @@ shop behind the same NAT is not kept out by a neighbour who keeps trying).
 A good code is never refused (the caller enrolls before asking this module);
 it clears the count of an address that is not locked.
 
-The codes carry 95 random bits: guessing is not what the lockout prevents.
+The codes carry 80 random bits: guessing is not what the lockout prevents.
 It tells a misconfigured or hostile client to stop, and names it in the log.
 """
 

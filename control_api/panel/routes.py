@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from control_api.deps import Deps
 from control_api.panel import sign_in, static_files
+from control_api.panel.devices import add_device_routes
 from control_api.panel.templates import Pages, environment
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
@@ -27,17 +29,20 @@ def is_panel_path(path: str) -> bool:
     return path == "/" or path.startswith(PATH_PREFIXES)
 
 
-def add_routes(app: Any, deps: Deps) -> Pages:
+def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pages:
     """Add every panel page and the vendored files; returns the page renderer.
 
     Panel resources declare ``auth = "session"``: the bearer-token middleware
     leaves them to the panel's session middleware (``panel/sessions.py``), which
     checks the session, the CSRF token and the role a change needs
     (``change_role``, "editor" unless the resource says otherwise).
+    ``forget_device`` drops this process's cached token of a device whose token
+    a page revoked.
     """
     pages = Pages(environment())
     app.add_route(f"{static_files.PREFIX}/{{name}}", static_files.StaticFile())
     app.add_route("/", sign_in.Home())
     app.add_route("/login", sign_in.Login(deps, pages))
     app.add_route("/logout", sign_in.Logout(deps))
+    add_device_routes(app, deps, pages, forget_device)
     return pages

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -175,6 +175,17 @@ def list_assets(db: Database, tenant_id: str, limit: int, after: str | None) -> 
     with db.read() as s:
         rows, nxt = repo.page_by_id(s, Asset, tenant_id, limit, after)
     return Page(rows, nxt)
+
+
+def asset_titles(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, str]:
+    """The tenant's assets among ``asset_ids`` -> their title (the file name when
+    untitled); ids of no asset of the tenant are left out."""
+    wanted = set(asset_ids)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        rows = content.load_by_ids(s, Asset, tenant_id, wanted)
+    return {a.id: a.title or a.filename or a.id for a in rows}
 
 
 def get_asset(db: Database, tenant_id: str, asset_id: str) -> Asset:

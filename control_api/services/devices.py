@@ -12,7 +12,23 @@ from control_api.services.pages import Page
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
 from control_api.store.db import Database
+from control_api.store.devices import DeviceOrder
 from control_api.store.models import Device
+
+__all__ = [
+    "EDITABLE",
+    "DeviceCounts",
+    "DeviceFilter",
+    "DeviceOrder",  # the store's sort names, for the panel
+    "Registered",
+    "count_devices",
+    "decommission_device",
+    "edit_device",
+    "get_device",
+    "list_devices",
+    "new_enrollment_code",
+    "register_device",
+]
 
 EDITABLE = ("name", "timezone", "groups")
 
@@ -56,11 +72,14 @@ def register_device(
 
 @dataclass(frozen=True)
 class DeviceFilter:
-    """``GET /v1/devices?group=&online=&q=``; None = not filtered."""
+    """``GET /v1/devices?group=&online=&q=`` and the panel's state filter; None = not
+    filtered. ``seen``: False = never seen, True = seen at least once (the panel's
+    "offline" is ``online=False, seen=True``)."""
 
     group: str | None = None
     online: bool | None = None
     name_contains: str | None = None
+    seen: bool | None = None
 
 
 def list_devices(
@@ -72,7 +91,9 @@ def list_devices(
     now: datetime,
     telemetry_interval_s: int,
     only: DeviceFilter = DeviceFilter(),
+    order: DeviceOrder = "id",
 ) -> Page[Device]:
+    """One page of the tenant's devices (``order``: see :data:`DeviceOrder`)."""
     boundary = online_since(now, telemetry_interval_s)
     with db.read() as s:
         rows, nxt = device_rows.page_devices(
@@ -83,7 +104,9 @@ def list_devices(
             group=only.group,
             seen_since=boundary if only.online is True else None,
             unseen_since=boundary if only.online is False else None,
+            ever_seen=only.seen,
             name_contains=only.name_contains,
+            order=order,
         )
     return Page(rows, nxt)
 

@@ -102,6 +102,18 @@ def list_plays(
     return Page(rows, None)
 
 
+def recent_plays(db: Database, tenant_id: str, device_id: str, limit: int) -> list[Play]:
+    """The device's last ``limit`` plays, newest first (by ``started_at``, then id)."""
+    stmt = (
+        select(Play)
+        .where(Play.tenant_id == tenant_id, Play.device_id == device_id)
+        .order_by(Play.started_at.desc(), Play.id.desc())
+        .limit(limit)
+    )
+    with db.read() as s:
+        return list(s.scalars(stmt))
+
+
 def export_plays(db: Database, tenant_id: str, filters: PlayFilters) -> Iterator[Sequence[Play]]:
     """Every matching play, page after page (each page its own read): the first page
     always, even empty."""

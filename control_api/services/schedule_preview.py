@@ -20,7 +20,8 @@ another tenant, or none, is ``NotFound`` (from the store).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -29,6 +30,7 @@ from control_api.core import manifest as mf
 from control_api.services import manifest
 from control_api.services.playlists import PlaylistRecord
 from control_api.store import content, devices, models
+from control_api.store.db import Database
 from lomuz_rules.model import (
     MINUTES_PER_DAY,
     Asset,
@@ -44,7 +46,7 @@ from lomuz_rules.model import (
 from lomuz_rules.schedule import Catalogue, decide
 from lomuz_rules.timeline import Segment, timeline
 
-__all__ = ["device_catalogue", "device_timeline", "what_plays_at"]
+__all__ = ["DevicePreview", "device_catalogue", "device_timeline", "preview", "what_plays_at"]
 
 
 def _first(candidates: Sequence[str]) -> str:
@@ -69,6 +71,38 @@ def device_timeline(
 ) -> list[Segment]:
     """The segments of ``[start, end)`` with the tier, schedule and playlist holding in each."""
     return timeline(device_catalogue(s, tenant_id, device_id), start, end, fallback)
+
+
+@dataclass(frozen=True)
+class DevicePreview:
+    """The decision at one instant and the segments of a range, from one catalogue."""
+
+    decision: Decision
+    segments: list[Segment]
+    playlist_names: Mapping[str, str]
+    asset_titles: Mapping[str, str]
+
+
+def preview(
+    db: Database,
+    tenant_id: str,
+    device_id: str,
+    *,
+    at: datetime,
+    start: datetime,
+    end: datetime,
+    fallback: Tier = Tier.JINGLE,
+) -> DevicePreview:
+    """:func:`what_plays_at` ``at`` and :func:`device_timeline` over ``[start, end)``
+    in one read (the panel's device page)."""
+    with db.read() as s:
+        catalogue = device_catalogue(s, tenant_id, device_id)
+    return DevicePreview(
+        decision=decide(catalogue, at, fallback, choice=_first),
+        segments=timeline(catalogue, start, end, fallback),
+        playlist_names={p.id: p.name for p in catalogue.playlists.values()},
+        asset_titles={a.id: a.title for a in catalogue.assets.values()},
+    )
 
 
 def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:

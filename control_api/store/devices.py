@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-import string
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, update
 from sqlalchemy.orm import Session
 
+from control_api.core import enrollment_codes
 from control_api.core.presence import online_since
-from control_api.errors import Conflict, NotFound
+from control_api.errors import Conflict, InvalidField, NotFound
 from control_api.store.models import Device, Schedule
 from control_api.store.repository import (
+    decode_after,
+    encode_after,
     get_row,
     hash_secret,
     new_token,
@@ -28,6 +31,12 @@ def get_device(s: Session, tenant_id: str, device_id: str, *, for_update: bool =
     return get_row(s, Device, tenant_id, device_id, for_update=for_update)
 
 
+DeviceOrder = Literal["id", "name", "last_seen", "state"]
+"""id: the API's order. name: by name (binary order), then id. last_seen: the most
+recently seen first, never-seen devices last. state: the reverse, what needs a
+look first: never seen, then offline the longest, then online."""
+
+
 def page_devices(
     s: Session,
     tenant_id: str,
@@ -37,11 +46,15 @@ def page_devices(
     group: str | None = None,
     seen_since: datetime | None = None,
     unseen_since: datetime | None = None,
+    ever_seen: bool | None = None,
     name_contains: str | None = None,
+    order: DeviceOrder = "id",
 ) -> tuple[list[Device], str | None]:
     """One page of the tenant's devices, narrowed: in ``group``; last seen at or
     after ``seen_since`` (online); never seen or before ``unseen_since`` (offline);
-    the name containing ``name_contains`` (case-insensitive, LIKE wildcards literal)."""
+    seen at least once or never (``ever_seen``); the name containing
+    ``name_contains`` (case-insensitive, LIKE wildcards literal). Keyset pages in
+    ``order``, each one range scan of an index (models.Device)."""
     where: list[ColumnElement[bool]] = []
     if group is not None:
         where.append(_in_group(s, group))
@@ -49,9 +62,94 @@ def page_devices(
         where.append(Device.last_seen_at >= seen_since)
     if unseen_since is not None:
         where.append(Device.last_seen_at.is_(None) | (Device.last_seen_at < unseen_since))
+    if ever_seen is not None:
+        where.append(
+            Device.last_seen_at.is_not(None) if ever_seen else Device.last_seen_at.is_(None)
+        )
     if name_contains:
         where.append(Device.name.icontains(name_contains, autoescape=True))
-    return page_by_id(s, Device, tenant_id, limit, after, where=where)
+    if order == "id":
+        return page_by_id(s, Device, tenant_id, limit, after, where=where)
+    base = select(Device).where(Device.tenant_id == tenant_id, *where)
+    if order == "name":
+        return _page_by_name(s, base, limit, after)
+    return _page_by_last_seen(s, base, limit, after, newest_first=order == "last_seen")
+
+
+def _cursor_parts(after: str, size: int) -> list[Any]:
+    try:
+        parts = json.loads(decode_after(after))
+    except ValueError:
+        parts = None
+    if not isinstance(parts, list) or len(parts) != size:
+        raise InvalidField("after", "not a cursor returned by this API for this order")
+    return parts
+
+
+def _page_by_name(
+    s: Session, base: Any, limit: int, after: str | None
+) -> tuple[list[Device], str | None]:
+    stmt = base
+    if after:
+        name, device_id = _cursor_parts(after, 2)
+        if not isinstance(name, str) or not isinstance(device_id, str):
+            raise InvalidField("after", "not a cursor returned by this API for this order")
+        stmt = stmt.where((Device.name > name) | ((Device.name == name) & (Device.id > device_id)))
+    rows = list(s.scalars(stmt.order_by(Device.name, Device.id).limit(limit + 1)))
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return rows[:limit], encode_after(json.dumps([last.name, last.id]))
+    return rows, None
+
+
+def _page_by_last_seen(
+    s: Session, base: Any, limit: int, after: str | None, *, newest_first: bool
+) -> tuple[list[Device], str | None]:
+    """Seen devices by ``last_seen_at`` and never-seen ones by id, as two range
+    scans one after the other: NULLs sort differently on SQLite and PostgreSQL,
+    so they are never compared."""
+    phases = ("seen", "never") if newest_first else ("never", "seen")
+    phase, seen_at, after_id = phases[0], None, None
+    if after:
+        phase, seen_text, after_id = _cursor_parts(after, 3)
+        if phase not in phases or not isinstance(after_id, str):
+            raise InvalidField("after", "not a cursor returned by this API for this order")
+        if phase == "seen":
+            try:
+                seen_at = datetime.fromisoformat(str(seen_text))
+            except ValueError:
+                raise InvalidField("after", "not a cursor returned by this API") from None
+    rows: list[Device] = []
+    for current in phases[phases.index(phase) :]:
+        if current == "never":
+            stmt = base.where(Device.last_seen_at.is_(None))
+            if after_id is not None and current == phase:
+                stmt = stmt.where(Device.id > after_id)
+            stmt = stmt.order_by(Device.id)
+        else:
+            stmt = base.where(Device.last_seen_at.is_not(None))
+            if seen_at is not None and after_id is not None and current == phase:
+                if newest_first:
+                    stmt = stmt.where(
+                        (Device.last_seen_at < seen_at)
+                        | ((Device.last_seen_at == seen_at) & (Device.id < after_id))
+                    )
+                else:
+                    stmt = stmt.where(
+                        (Device.last_seen_at > seen_at)
+                        | ((Device.last_seen_at == seen_at) & (Device.id > after_id))
+                    )
+            key = (Device.last_seen_at, Device.id)
+            stmt = stmt.order_by(*(k.desc() for k in key) if newest_first else key)
+        rows.extend(s.scalars(stmt.limit(limit + 1 - len(rows))))
+        if len(rows) > limit:
+            break
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        seen = last.last_seen_at
+        cursor = ["never", None, last.id] if seen is None else ["seen", seen.isoformat(), last.id]
+        return rows[:limit], encode_after(json.dumps(cursor))
+    return rows, None
 
 
 def _in_group(s: Session, group: str) -> ColumnElement[bool]:
@@ -65,16 +163,17 @@ def _in_group(s: Session, group: str) -> ColumnElement[bool]:
     return exists(select(literal_column("1")).select_from(members).where(members.c.value == group))
 
 
-_CODE_ALPHABET = string.ascii_letters + string.digits  # 16 characters: 95 bits
-
-
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:
     """A new one-time code for a device that has no token (a new one, or after
-    :func:`revoke_device_token`)."""
-    # Letters and digits only: a code starting with "-" is taken for an option by
-    # `lomuz-player enroll --code CODE` (token_urlsafe gave one in 64).
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))
-    d.code_hash = hash_secret(code)
+    :func:`revoke_device_token`), grouped as shown (``K7QM-3XD9-PB2H-W4TN``).
+
+    Stored hashed in canonical form (no dashes); :func:`enroll` normalises what
+    was typed. The alphabet has no "-": a code never starts with one, which
+    `lomuz-player enroll --code CODE` would take for an option.
+    """
+    canonical = enrollment_codes.new_code(secrets.choice)
+    code = enrollment_codes.grouped(canonical)
+    d.code_hash = hash_secret(canonical)
     d.code_expires_at = now + timedelta(seconds=ttl_s)
     d.token_hash = None
     d.updated_at = now
@@ -92,6 +191,9 @@ def enroll(
 ) -> tuple[str, str] | None:
     """(device id, token) for a valid unused code, consumed; None otherwise.
 
+    ``code`` is what was typed: normalised (case, dashes, spaces, O/I/L), or, for
+    a code issued before the grouped format, compared as typed.
+
     One conditional UPDATE: of two concurrent requests with the same code the
     second waits for the first's row lock (PostgreSQL), then finds the code
     gone and updates nothing.
@@ -99,7 +201,10 @@ def enroll(
     token, token_hash = new_token()
     device_id = s.scalar(
         update(Device)
-        .where(Device.code_hash == hash_secret(code), Device.code_expires_at > now)
+        .where(
+            Device.code_hash.in_([hash_secret(c) for c in enrollment_codes.candidates(code)]),
+            Device.code_expires_at > now,
+        )
         .values(
             token_hash=token_hash,
             code_hash=None,

@@ -83,6 +83,11 @@ class AdminToken(Base):
 
 class Device(Base):
     __tablename__ = "devices"
+    # The panel's sorted pages: keyset over (name, id) and (last_seen_at, id).
+    __table_args__ = (
+        Index("ix_devices_tenant_name", "tenant_id", "name", "id"),
+        Index("ix_devices_tenant_last_seen", "tenant_id", "last_seen_at", "id"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -208,7 +213,11 @@ class Change(Base):
 
 class Play(Base):
     __tablename__ = "plays"
-    __table_args__ = (Index("ix_plays_tenant_started", "tenant_id", "started_at", "id"),)
+    __table_args__ = (
+        Index("ix_plays_tenant_started", "tenant_id", "started_at", "id"),
+        # A device's plays, newest first (the panel's device page, ?device_id=).
+        Index("ix_plays_tenant_device_started", "tenant_id", "device_id", "started_at", "id"),
+    )
     tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(40))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
+from control_api.store import repository as repo
+from control_api.store.models import Device
 from tests.control_api.conftest import Api, make_api
 from tests.control_api.media_samples import wav
 from tests.control_api.openapi_check import CheckedClient
@@ -125,6 +129,31 @@ def test_enrollment_code_is_one_time_and_reissue_revokes_the_token(api: Api) -> 
     again = api.call("POST", "/v1/enroll", json={"enrollment_code": new.json["enrollment_code"]})
     assert again.status_code == 201
     assert api.call("GET", "/v1/device/manifest", again.json["device_token"]).status_code == 200
+
+
+def test_the_code_works_typed_lower_case_with_spaces_and_lookalikes(api: Api) -> None:
+    admin = api.tenant()
+    code = api.call("POST", "/v1/devices", admin, json={"name": "b"}).json["enrollment_code"]
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}", code)
+    typed = " ".join(code.lower().split("-")).replace("0", "o").replace("1", "l")
+    enrolled = api.call("POST", "/v1/enroll", json={"enrollment_code": f" {typed} "})
+    assert enrolled.status_code == 201, enrolled.text
+    assert api.call("POST", "/v1/enroll", json={"enrollment_code": code}).status_code == 401
+
+
+def test_a_code_issued_before_the_grouped_format_still_enrolls(api: Api) -> None:
+    admin = api.tenant()
+    device_id = api.call("POST", "/v1/devices", admin, json={"name": "b"}).json["id"]
+    legacy = "aB3dE5gH7jK9mN2p"  # 16 case-sensitive letters and digits, as issued before
+    with api.db.write() as s:
+        s.execute(
+            update(Device).where(Device.id == device_id).values(code_hash=repo.hash_secret(legacy))
+        )
+    wrong_case = api.call("POST", "/v1/enroll", json={"enrollment_code": legacy.upper()})
+    assert wrong_case.status_code == 401
+    enrolled = api.call("POST", "/v1/enroll", json={"enrollment_code": legacy})
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json["device_id"] == device_id
 
 
 def test_expired_enrollment_code_is_401(settings_env: dict[str, str]) -> None:

@@ -330,3 +330,15 @@ def test_the_opt_in_allows_plain_http_off_loopback(
     assert (code, err) == (EXIT_OK, "")
     creds = load_credentials(data_dir / "credentials.json")
     assert creds is not None and creds.api_url == url
+
+
+def test_the_code_goes_to_the_api_as_the_technician_typed_it(
+    config: Path, api: FakeEnrollApi
+) -> None:
+    # The API normalises (case, dashes, spaces, O/I/L): the player must not second-guess it.
+    typed = "k7qm 3xd9-pb2h w4tn"
+    assert run(config, "enroll", "--api", api.url, "--code", typed)[0] == EXIT_OK
+    assert (
+        run(config, "enroll", "--api", api.url, "--code-stdin", stdin=f" {typed}\n")[0] == EXIT_OK
+    )
+    assert api.codes == [typed, typed]

@@ -1,0 +1,296 @@
+"""The panel's Devices section: the fleet table, a device's page, a new
+enrollment code, decommissioning. Each handler parses the query or form, calls
+the use cases the JSON API calls, and renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import falcon
+import segno
+
+from control_api.core import enrollment_codes
+from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
+from control_api.deps import Deps
+from control_api.errors import Conflict, InvalidField
+from control_api.panel import device_views as views
+from control_api.panel.director import Director
+from control_api.panel.forms import read_form
+from control_api.panel.templates import Pages
+from control_api.services import assets, devices, plays, schedule_preview
+from control_api.services.devices import DeviceFilter, DeviceOrder
+
+PAGE_SIZE = 50
+RECENT_PLAYS = 20
+STATES = {
+    "online": DeviceFilter(online=True),
+    "offline": DeviceFilter(online=False, seen=True),
+    "never": DeviceFilter(seen=False),
+}
+SORTS: dict[str, str] = {"name": "Name", "last_seen": "Last seen", "state": "State"}
+MAX_CURSOR_CHARS = 500
+# ?done= after a redirect: fixed messages only (a link must not put words on the page).
+NOTICES = {"decommissioned": "The device was decommissioned; its token no longer works."}
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """``GET /devices?group=&state=&q=&sort=&after=``, checked."""
+
+    group: str = ""
+    state: str = ""
+    name: str = ""
+    sort: str = "name"
+    after: str = ""
+
+    def url(self, **changes: str) -> str:
+        values = {
+            "group": self.group,
+            "state": self.state,
+            "q": self.name,
+            "sort": self.sort,
+            "after": self.after,
+        } | changes
+        kept = {k: v for k, v in values.items() if v and not (k == "sort" and v == "name")}
+        return "/devices" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _text(req: falcon.Request, name: str, max_chars: int) -> str:
+    value = req.params.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidField(name, "given more than once")
+    if len(value) > max_chars or "\x00" in value:
+        raise InvalidField(name, f"must be at most {max_chars} characters of text")
+    return value.strip()
+
+
+def table_query(req: falcon.Request) -> TableQuery:
+    query = TableQuery(
+        group=_text(req, "group", MAX_GROUP_CHARS),
+        state=_text(req, "state", 10),
+        name=_text(req, "q", MAX_NAME_CHARS),
+        sort=_text(req, "sort", 10) or "name",
+        after=_text(req, "after", MAX_CURSOR_CHARS),
+    )
+    if query.state and query.state not in STATES:
+        raise InvalidField("state", "must be online, offline or never")
+    if query.sort not in SORTS:
+        raise InvalidField("sort", "must be name, last_seen or state")
+    return query
+
+
+def _director(req: falcon.Request) -> Director:
+    """Set by the session middleware (``panel/sessions.py``) before any responder here
+    runs; it also checked the CSRF token and the role of a change."""
+    director: Director = req.context.director
+    return director
+
+
+class DevicesPage:
+    """``GET /devices``: every device of the tenant, filtered, sorted, paged."""
+
+    auth = "session"
+
+    def __init__(self, deps: Deps, pages: Pages) -> None:
+        self.deps, self.pages = deps, pages
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        director = _director(req)
+        query = table_query(req)
+        now = self.deps.now()
+        page = self._page(director, query, now)
+        rows = [
+            views.device_row(d, now, self.deps.settings.telemetry_interval_s) for d in page.items
+        ]
+        titles = assets.asset_titles(
+            self.deps.db, director.tenant_id, views.playing_asset_ids(rows)
+        )
+        # An htmx filter change swaps the table only; a history restore asks for the page.
+        partial = (
+            req.get_header("HX-Request") == "true"
+            and req.get_header("HX-History-Restore-Request") != "true"
+        )
+        resp.vary = ["HX-Request"]
+        context = {
+            "query": query,
+            "rows": rows,
+            "titles": titles,
+            "now": now,
+            "next": page.next,
+            "sorts": SORTS,
+            "views": views,
+            "notice": NOTICES.get(_text(req, "done", 20), ""),
+        }
+        self.pages.render(req, resp, "devices_table.html" if partial else "devices.html", context)
+
+    def _page(self, director: Director, query: TableQuery, now: datetime) -> Any:
+        state = STATES.get(query.state, DeviceFilter())
+        only = DeviceFilter(
+            group=query.group or None,
+            online=state.online,
+            seen=state.seen,
+            name_contains=query.name or None,
+        )
+        return devices.list_devices(
+            self.deps.db,
+            director.tenant_id,
+            PAGE_SIZE,
+            query.after or None,
+            now=now,
+            telemetry_interval_s=self.deps.settings.telemetry_interval_s,
+            only=only,
+            order=cast(DeviceOrder, query.sort),
+        )
+
+
+def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[datetime, str]:
+    """``?at=YYYY-MM-DDTHH:MM`` (the device's local time; default now) as an instant."""
+    raw = _text(req, "at", 32)
+    zone = ZoneInfo(timezone)
+    if not raw:
+        local = now.astimezone(zone).replace(second=0, microsecond=0)
+        return local, local.strftime("%Y-%m-%dT%H:%M")
+    try:
+        local = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidField("at", "must be a local date and time, YYYY-MM-DDTHH:MM") from None
+    if local.tzinfo is not None:
+        raise InvalidField("at", "is a local time in the device's zone: give it without an offset")
+    return local.replace(tzinfo=zone), raw
+
+
+class DevicePage:
+    """``GET /devices/{id}``: status, plays, scope, what plays at a time, the week.
+    Another tenant's device, or none, is the 404 page (``NotFound`` from the service)."""
+
+    auth = "session"
+
+    def __init__(self, deps: Deps, pages: Pages) -> None:
+        self.deps, self.pages = deps, pages
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        self.render(req, resp, device_id)
+
+    def render(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        device_id: str,
+        *,
+        status: str = falcon.HTTP_200,
+        **extra: Any,
+    ) -> None:
+        director = _director(req)
+        db, now, tenant = self.deps.db, self.deps.now(), director.tenant_id
+        device = devices.get_device(db, tenant, device_id)
+        row = views.device_row(device, now, self.deps.settings.telemetry_interval_s)
+        at, at_text = _at_param(req, device.timezone, now)
+        first_day = at.date() - timedelta(days=at.date().weekday())  # the week's Monday
+        start = views.week_start(first_day, device.timezone)
+        end = views.week_start(first_day + timedelta(days=7), device.timezone)
+        preview = schedule_preview.preview(db, tenant, device_id, at=at, start=start, end=end)
+        recent = plays.recent_plays(db, tenant, device_id, RECENT_PLAYS)
+        titles = assets.asset_titles(
+            db, tenant, {p.asset_id for p in recent} | views.playing_asset_ids([row])
+        )
+        context = {
+            "device": device,
+            "row": row,
+            "now": now,
+            "views": views,
+            "titles": titles,
+            "plays": recent,
+            "at_text": at_text,
+            "decision": preview.decision,
+            "playlist_names": preview.playlist_names,
+            "decision_title": preview.asset_titles.get(preview.decision.asset_id or ""),
+            "week": views.week_view(
+                preview.segments, first_day, device.timezone, preview.playlist_names
+            ),
+            "today": now.astimezone(ZoneInfo(device.timezone)).date(),
+            "may_change": director.may("editor"),
+            "code": None,
+            "confirm": False,
+            "refusal": None,
+            "hardware": device.hardware if isinstance(device.hardware, dict) else {},
+        }
+        self.pages.render(req, resp, "device.html", context | extra, status=status)
+
+
+def qr_svg(text: str) -> str:
+    """``text`` as an inline SVG QR code (no style attribute: the CSP allows none)."""
+    code = segno.make(text, error="m")
+    return str(
+        code.svg_inline(scale=5, border=4, svgclass="qr", title="QR code of the enrollment code")
+    )
+
+
+class EnrollmentCodeAction:
+    """``POST /devices/{id}/enrollment-code`` (editor): a new one-time code, shown once;
+    the device's current token stops working."""
+
+    auth = "session"
+
+    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
+        self.deps, self.page, self.forget_device = deps, page, forget_device
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        now, ttl_s = self.deps.now(), self.deps.settings.enrollment_code_ttl_s
+        code = devices.new_enrollment_code(
+            self.deps.db,
+            _director(req).tenant_id,
+            device_id,
+            now=now,
+            code_ttl_s=ttl_s,
+            forget_token=self.forget_device,
+        )
+        shown = {
+            "grouped": code,
+            "svg": qr_svg(code),
+            "api_url": req.prefix,
+            "expires_at": now + timedelta(seconds=ttl_s),
+            "symbols": enrollment_codes.SYMBOLS,
+        }
+        self.page.render(req, resp, device_id, code=shown)
+
+
+class DecommissionAction:
+    """``POST /devices/{id}/decommission`` (editor): without ``confirm=yes`` the page asks
+    first; with it the device goes (its token at once) and /devices says so."""
+
+    auth = "session"
+
+    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
+        self.deps, self.page, self.forget_device = deps, page, forget_device
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        if read_form(req, self.deps.settings.max_json_bytes).get("confirm") != "yes":
+            self.page.render(req, resp, device_id, confirm=True)
+            return
+        tenant = _director(req).tenant_id
+        try:
+            devices.decommission_device(self.deps.db, tenant, device_id, self.forget_device)
+        except Conflict as busy:
+            self.page.render(req, resp, device_id, status=falcon.HTTP_409, refusal=busy.message)
+            return
+        resp.status = falcon.HTTP_303
+        resp.location = "/devices?done=decommissioned"
+
+
+def add_device_routes(
+    app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
+) -> None:
+    page = DevicePage(deps, pages)
+    app.add_route("/devices", DevicesPage(deps, pages))
+    app.add_route("/devices/{device_id}", page)
+    app.add_route(
+        "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)
+    )
+    app.add_route(
+        "/devices/{device_id}/decommission", DecommissionAction(deps, page, forget_device)
+    )
