@@ -9,7 +9,8 @@ Each test gets its own ``lomuz-control serve`` on loopback (SQLite under
 ``tmp_path``, the e2e suite's ``ApiServer``), always stopped at teardown, a
 tenant "Shop A" with an admin director, and a fresh browser context per page
 (no cookie shared between tests). ``page`` is a 1280x800 desktop window,
-``phone_page`` a 390x844 phone.
+``phone_page`` a 390x844 phone; ``player`` a real ``lomuz-player`` on the
+null backend (the e2e suite's ``PlayerProcess``), killed at teardown.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.e2e.conftest import BIN, ApiServer
+from tests.e2e.conftest import BIN, ApiServer, PlayerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 800}
@@ -141,6 +142,16 @@ def api(tmp_path: Path) -> Iterator[ApiServer]:
 @pytest.fixture
 def panel(api: ApiServer) -> Panel:
     return Panel(api)
+
+
+@pytest.fixture
+def player(tmp_path: Path) -> Iterator[PlayerProcess]:
+    """A ``lomuz-player`` data dir on the null backend (the e2e suite's); killed at teardown."""
+    made = PlayerProcess(tmp_path / "p")  # short: the control socket lives in its data dir
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def _context(browser: Browser, base_url: str, viewport: dict[str, int]) -> BrowserContext:

@@ -12,6 +12,21 @@ from tests.browser.conftest import Panel
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(30)]
 
 
+def test_a_director_signs_in_through_the_form_and_out_again(panel: Panel, page: Page) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+    panel.sign_in(page, panel.admin)
+
+    expect(page).to_have_url(re.compile(r"/devices$"))
+    expect(page.get_by_role("navigation", name="Sections")).to_contain_text("Devices")
+    expect(page.get_by_text(panel.admin.email)).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    page.goto("/devices")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fdevices$"))
+
+
 def test_a_wrong_password_shows_the_error_and_keeps_the_email(panel: Panel, page: Page) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill(panel.admin.email)
