@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
+import random
 import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import uuid
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
@@ -35,6 +41,8 @@ WIDTHS = {1280: 800, 390: 844}  # width -> window height
 EMAIL = "director@demo-shops.test"
 PASSWORD = "demo password, not a secret"
 TIMEOUT_MS = 15_000
+MAX_HEIGHT_PX = 1600
+MAX_SIZE_BYTES = 200_000
 
 
 @dataclass
@@ -91,37 +99,107 @@ def served(env: dict[str, str]) -> Iterator[str]:
             proc.wait()
 
 
+def tone(seed_value: int, duration_ms: int = 2000) -> bytes:
+    """A short mono WAV of noise (distinct bytes per ``seed_value``)."""
+    rate = 8000
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(random.Random(seed_value).randbytes(rate * duration_ms // 1000 * 2))
+    return out.getvalue()
+
+
+def instant(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seed(url: str, admin_token: str) -> dict[str, str]:
-    """Devices of a small chain; the first enrolled and reporting (online)."""
-    names = ["Main Street till", "Harbour café", "Station kiosk"]
-    groups = [["north", "tills"], ["south"], ["north"]]
+    """A small chain: tracks in a playlist scheduled to the north group, three
+    devices; the first enrolled, reporting what it plays, with recent plays."""
     admin = httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
     )
-    ids: dict[str, str] = {}
     with admin:
-        for name, group in zip(names, groups, strict=True):
+        assets = []
+        for number, title in enumerate(["Morning mix", "Store jingle", "Spring offers"]):
             made = admin.post(
-                "/v1/devices", json={"name": name, "timezone": "Europe/Paris", "groups": group}
+                "/v1/assets",
+                params={"filename": f"{title.lower().replace(' ', '-')}.wav", "title": title},
+                content=tone(number),
+                headers={"Content-Type": "audio/wav"},
             )
             made.raise_for_status()
-            device = made.json()
-            ids[name] = device["id"]
-            if name == names[0]:
-                enrolled = httpx.post(
-                    f"{url}/v1/enroll",
-                    json={"enrollment_code": device["enrollment_code"]},
-                    timeout=30,
-                )
-                enrolled.raise_for_status()
-                token = enrolled.json()["device_token"]
-                httpx.post(
-                    f"{url}/v1/device/telemetry",
-                    json={"now_playing": {"title": "Morning mix"}, "volume": 70},
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=30,
-                ).raise_for_status()
+            assets.append(made.json())
+        items = [{"asset_id": a["id"]} for a in assets]
+        playlist = admin.post("/v1/playlists", json={"name": "Weekday mornings", "items": items})
+        playlist.raise_for_status()
+        admin.post(
+            "/v1/schedules",
+            json={
+                "playlist_id": playlist.json()["id"],
+                "target": {"group": "north"},
+                "days": [1, 2, 3, 4, 5],
+                "start_time": "08:00",
+                "end_time": "13:00",
+            },
+        ).raise_for_status()
+        ids: dict[str, str] = {}
+        devices = [("Main Street till", ["north", "tills"]), ("Harbour café", ["south"])]
+        devices.append(("Station kiosk", ["north"]))
+        for name, groups in devices:
+            made = admin.post(
+                "/v1/devices", json={"name": name, "timezone": "Europe/Paris", "groups": groups}
+            )
+            made.raise_for_status()
+            ids[name] = made.json()["id"]
+            if name == "Main Street till":
+                report(url, made.json()["enrollment_code"], assets, playlist.json()["id"])
     return ids
+
+
+def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) -> None:
+    """Enroll as a box does, then send its telemetry and a few plays."""
+    enrolled = httpx.post(
+        f"{url}/v1/enroll", json={"enrollment_code": code, "hardware": {"model": "Pi 4"}}
+    )
+    enrolled.raise_for_status()
+    box = httpx.Client(
+        base_url=url,
+        headers={"Authorization": f"Bearer {enrolled.json()['device_token']}"},
+        timeout=30,
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    with box:
+        box.get("/v1/device/manifest").raise_for_status()
+        status = {
+            "at": instant(now),
+            "now_playing": {"state": "playing", "tier": "playlist", "asset_id": assets[0]["id"]},
+            "last_sync_ok_at": instant(now - timedelta(seconds=40)),
+            "downloads": {"pending": 0, "failing": []},
+            "cache": {"size_bytes": 48_200_000, "files": 3},
+            "clock": {"trusted": True, "offset_s": 0.02},
+            "system": {"disk_percent": 31, "temperature_c": 52.4},
+            "versions": {"player": "0.1.0"},
+        }
+        box.post("/v1/device/telemetry", json=status).raise_for_status()
+        plays = []
+        for minutes_ago, asset in zip((9, 6, 3), assets, strict=True):
+            started = now - timedelta(minutes=minutes_ago)
+            plays.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "asset_id": asset["id"],
+                    "sha256": asset["sha256"],
+                    "started_at": instant(started),
+                    "ended_at": instant(started + timedelta(minutes=3)),
+                    "source": "playlist",
+                    "outcome": "completed",
+                    "playlist_id": playlist_id,
+                }
+            )
+        box.post("/v1/device/plays", json={"plays": plays}).raise_for_status()
 
 
 def sign_in(page: Page) -> None:
@@ -172,7 +250,11 @@ def photograph(demo: Demo, out: Path, only: list[str]) -> list[Path]:
                     if prepare is not None:
                         prepare(page)
                     target = out / f"{name}-{width}.png"
-                    page.screenshot(path=str(target), full_page=True)
+                    # The whole page down to a cap: the week table would make a
+                    # device page's PNG several hundred KB.
+                    tall_px = page.evaluate("() => document.documentElement.scrollHeight")
+                    clip = {"x": 0, "y": 0, "width": width, "height": min(tall_px, MAX_HEIGHT_PX)}
+                    page.screenshot(path=str(target), full_page=True, clip=clip)  # type: ignore[arg-type]
                     written.append(target)
                 context.close()
         finally:
@@ -205,9 +287,14 @@ def main() -> None:
         with served(env) as url:
             ids = seed(url, tenant["admin_token"])
             demo = Demo(url, tenant["admin_token"], ids)
+            too_big = []
             for path in photograph(demo, options.out, options.pages):
-                size_kb = path.stat().st_size // 1024
-                print(f"{path.relative_to(REPO)}: {size_kb} KB")
+                size_bytes = path.stat().st_size
+                print(f"{path.relative_to(REPO)}: {size_bytes // 1024} KB")
+                if size_bytes > MAX_SIZE_BYTES:
+                    too_big.append(path.name)
+            if too_big:
+                sys.exit(f"over {MAX_SIZE_BYTES // 1000} KB: {', '.join(too_big)}")
 
 
 if __name__ == "__main__":
