@@ -116,7 +116,8 @@ class Panel:
         page.wait_for_url(lambda url: "/login" not in url)
 
 
-@pytest.fixture(scope="session")
+# Package scope: one Chromium for this directory, closed before the rest of the suite runs.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium_path()
     with sync_playwright() as playwright:
