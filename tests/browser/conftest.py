@@ -24,7 +24,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import BIN, ApiServer, PlayerProcess
 
@@ -120,6 +127,7 @@ class Panel:
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium_path()
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
