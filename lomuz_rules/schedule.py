@@ -49,6 +49,7 @@ Invariants
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -279,10 +280,23 @@ def daily_edges(schedules: Iterable[Schedule], tz: ZoneInfo, today: date) -> lis
     return sorted(edges)
 
 
+@functools.lru_cache(maxsize=64)
+def _daily_edges_of(
+    schedules: tuple[Schedule, ...], tz: ZoneInfo, today: date
+) -> tuple[datetime, ...]:
+    return tuple(daily_edges(schedules, tz, today))
+
+
 def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
     """Daypart, validity and DST edges of the schedules, all after ``at``."""
     today = at.astimezone(tz).date()
-    return [edge for edge in daily_edges(schedules, tz, today) if edge > at]
+    # A catalogue's schedules are a tuple of frozen values: the day's edges are
+    # computed once per day, not once per decision (a week's timeline takes ~80).
+    if isinstance(schedules, tuple):
+        edges: Iterable[datetime] = _daily_edges_of(schedules, tz, today)
+    else:
+        edges = daily_edges(schedules, tz, today)
+    return [edge for edge in edges if edge > at]
 
 
 def earliest_after(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:

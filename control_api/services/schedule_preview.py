@@ -23,12 +23,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from control_api.core import manifest as mf
-from control_api.services import manifest
-from control_api.services.playlists import PlaylistRecord
 from control_api.store import content, devices, models
 from control_api.store.db import Database
 from lomuz_rules.model import (
@@ -106,15 +105,25 @@ def preview(
 
 
 def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
-    """The device's catalogue as its full manifest would carry it, every file present."""
+    """The device's catalogue as its full manifest would carry it, every file present.
+
+    The same closure as the manifest (``plan_full`` of the device's view, then every
+    asset its playlists name: ``manifest.plan_content``), read as plain rows.
+    """
     device = devices.get_device(s, tenant_id, device_id)
-    loaded = manifest.plan_content(s, tenant_id, mf.plan_full(content.device_view(s, device)))
-    assets = [_asset(a) for a in loaded.assets]
+    plan = mf.plan_full(content.device_view(s, device))
+    schedules = content.load_by_ids(s, models.Schedule, tenant_id, plan.upsert["schedule"])
+    playlists = content.load_by_ids(s, models.Playlist, tenant_id, plan.upsert["playlist"])
+    items = content.playlist_item_rows(s, [p.id for p in playlists])
+    asset_ids = set(plan.upsert["asset"])
+    for rows in items.values():
+        asset_ids.update(item.asset_id for item in rows)
+    assets = [_asset(a) for a in content.asset_rows(s, tenant_id, asset_ids)]
     return Catalogue(
         timezone=device.timezone,
         assets={a.id: a for a in assets},
-        playlists={p.playlist.id: _playlist(p) for p in loaded.playlists},
-        schedules=tuple(_schedule(x) for x in loaded.schedules),
+        playlists={p.id: _playlist(p, items[p.id]) for p in playlists},
+        schedules=tuple(_schedule(x) for x in schedules),
         files=every_file_present(assets),
     )
 
@@ -122,7 +131,8 @@ def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
 # --- rows to the rules' types (the fields the manifest carries) -------------
 
 
-def _asset(a: models.Asset) -> Asset:
+def _asset(a: Any) -> Asset:
+    """A row of ``content.asset_rows`` (or an Asset): the columns the manifest carries."""
     return Asset(
         id=a.id,
         sha256=a.sha256,
@@ -138,12 +148,11 @@ def _asset(a: models.Asset) -> Asset:
     )
 
 
-def _playlist(record: PlaylistRecord) -> Playlist:
-    p = record.playlist
+def _playlist(p: models.Playlist, items: Sequence[Any]) -> Playlist:
     return Playlist(
         id=p.id,
         name=p.name,
-        items=tuple(PlaylistItem(i.asset_id, i.duration_ms) for i in record.items),
+        items=tuple(PlaylistItem(i.asset_id, i.duration_ms) for i in items),
         version=p.version,
     )
 

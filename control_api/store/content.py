@@ -5,6 +5,7 @@ the locking and the change log)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
@@ -48,6 +49,20 @@ def playlist_items(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[Pl
             .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
         ):
             items[item.playlist_id].append(item)
+    return items
+
+
+def playlist_item_rows(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """:func:`playlist_items` as plain rows (``asset_id``, ``duration_ms``), in position
+    order: a tenth of the cost of ORM objects for the thousands a preview reads."""
+    items: dict[str, list[Any]] = {pid: [] for pid in playlist_ids}
+    for chunk in chunks(playlist_ids):
+        for row in s.execute(
+            select(PlaylistItem.playlist_id, PlaylistItem.asset_id, PlaylistItem.duration_ms)
+            .where(PlaylistItem.playlist_id.in_(chunk))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+        ):
+            items[row.playlist_id].append(row)
     return items
 
 
@@ -142,11 +157,39 @@ def device_view(s: Session, device: Device) -> View:
     )
 
 
+_ASSET_RULE_COLUMNS = (
+    Asset.id,
+    Asset.sha256,
+    Asset.size_bytes,
+    Asset.media_type,
+    Asset.content_type,
+    Asset.title,
+    Asset.duration_ms,
+    Asset.valid_from,
+    Asset.valid_until,
+    Asset.emergency,
+)
+
+
+def asset_rows(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Any]:
+    """The tenant's assets with these ids as plain rows of the columns the schedule
+    rules read (no ORM objects: a preview reads thousands), in id order."""
+    rows: list[Any] = []
+    for chunk in chunks(sorted(ids)):
+        # The tenant is checked on the rows, not in SQL: see load_by_ids.
+        stmt = select(Asset.tenant_id, *_ASSET_RULE_COLUMNS).where(Asset.id.in_(chunk))
+        rows.extend(row for row in s.execute(stmt) if row.tenant_id == tenant_id)
+    return sorted(rows, key=lambda row: row.id)
+
+
 def load_by_ids(s: Session, model: type[Row], tenant_id: str, ids: Iterable[str]) -> list[Row]:
     """The tenant's rows with these ids, in id order (queried in chunks: bound parameters
     are limited)."""
     rows: list[Row] = []
     for chunk in chunks(sorted(ids)):
-        stmt = select(model).where(model.tenant_id == tenant_id, model.id.in_(chunk))
-        rows.extend(s.scalars(stmt))
+        # By primary key only, the tenant checked on the rows: with ``tenant_id = ?`` and
+        # hundreds of ids SQLite's planner (no statistics) scans the tenant's index
+        # instead, all 50,000 assets of a big tenant per chunk (25 ms each).
+        stmt = select(model).where(model.id.in_(chunk))
+        rows.extend(row for row in s.scalars(stmt) if row.tenant_id == tenant_id)
     return sorted(rows, key=lambda row: row.id)

@@ -1,0 +1,243 @@
+"""The panel's device pages on a 5,000-device, 50,000-asset tenant, in process.
+
+Usage: .venv/bin/python scripts/bench/bench_panel.py [--runs N] [--postgres URL]
+SQLite in a temp dir (or a throwaway schema of the PostgreSQL at URL). The
+tenant is bulk-inserted (this script only): 50,000 assets, 40 playlists of 100
+items, 60 schedules (all / 10 groups / 10 devices), 5,000 devices (4,000 seen,
+3,000 of them online, each with a full telemetry report), 20 plays per device.
+A director signs in through /login; each page is fetched through
+falcon.testing: p50 / p95 server-side over N runs. Target: every page < 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, insert, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from control_api.store import models
+from tests.control_api.panel.conftest import Browser, Clock, Panel, make_panel_api
+
+DEVICES = 5_000
+ASSETS = 50_000
+GROUPS = [f"region-{i}" for i in range(10)]
+PLAYS_PER_DEVICE = 20
+CHUNK = 2_000
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for i in range(0, len(rows), CHUNK):
+        yield rows[i : i + CHUNK]
+
+
+def _status(asset_id: str, now: datetime, i: int) -> dict[str, Any]:
+    return {
+        "at": now.isoformat(),
+        "versions": {"player": "1.4.0", "libvlc": "3.0.21"},
+        "now_playing": {"state": "playing", "tier": "playlist", "asset_id": asset_id},
+        "last_sync_ok_at": (now - timedelta(minutes=i % 90)).isoformat(),
+        "last_sync_error": None,
+        "cache": {"files": 1500, "size_bytes": 9_800_000_000},
+        "storage_full": False,
+        "clock": {"trusted": i % 17 != 0, "offset_s": 0.02},
+        "downloads": {"pending": i % 5, "failing": [{"sha256": "x"}] if i % 41 == 0 else []},
+        "system": {
+            "disk_percent": 40 + i % 55,
+            "temperature_c": 45 + i % 40,
+            "throttled_now": i % 29 == 0,
+            "under_voltage_now": False,
+        },
+    }
+
+
+def build_tenant(panel: Panel, now: datetime) -> tuple[str, list[str]]:
+    """The tenant (bulk inserts); returns its id and its device ids."""
+    tenant_id, _ = panel.tenant("bench")
+    asset_ids = [f"ast_{i:06d}" for i in range(ASSETS)]
+    assets = [
+        {"id": a, "tenant_id": tenant_id, "sha256": hashlib.sha256(a.encode()).hexdigest(),
+         "size_bytes": 5_000_000, "media_type": "audio", "content_type": "audio/mpeg",
+         "filename": f"{a}.mp3", "title": f"Song {i}", "duration_ms": 180_000,
+         "emergency": i < 3, "created_at": now, "updated_at": now}
+        for i, a in enumerate(asset_ids)
+    ]  # fmt: skip
+    playlists = [
+        {"id": f"pl_{p:03d}", "tenant_id": tenant_id, "name": f"Playlist {p}", "version": 1,
+         "created_at": now, "updated_at": now}
+        for p in range(40)
+    ]  # fmt: skip
+    items = [{"playlist_id": f"pl_{p:03d}", "position": k, "asset_id": asset_ids[p * 100 + k],
+              "duration_ms": None} for p in range(40) for k in range(100)]  # fmt: skip
+    device_ids = [f"dev_{i:05d}" for i in range(DEVICES)]
+    schedules = []
+    for k in range(60):
+        kind, value = (
+            ("all", "")
+            if k < 10
+            else ("group", GROUPS[k % 10])
+            if k < 50
+            else ("device", device_ids[k])
+        )
+        schedules.append({
+            "id": f"sch_{k:03d}", "tenant_id": tenant_id, "playlist_id": f"pl_{k % 40:03d}",
+            "target_kind": kind, "target_value": value, "priority": k % 5,
+            "days": [1 + (k % 7), 1 + ((k + 2) % 7), 1 + ((k + 4) % 7)],
+            "start_time": f"{6 + k % 12:02d}:00", "end_time": f"{12 + k % 12:02d}:30",
+            "version": 1, "created_at": now - timedelta(seconds=k), "updated_at": now,
+        })  # fmt: skip
+    devices = []
+    for i, d in enumerate(device_ids):
+        seen = None if i % 5 == 4 else now - timedelta(seconds=30 if i % 4 else 7200 + i)
+        devices.append({
+            "id": d, "tenant_id": tenant_id, "name": f"Shop {i:04d} till {i % 3}",
+            "timezone": "Europe/Paris", "groups": [GROUPS[i % 10]],
+            "token_hash": None if seen is None else secrets.token_hex(32),
+            "code_hash": None, "code_expires_at": None, "last_seen_at": seen,
+            "status": None if seen is None else _status(asset_ids[i % 4000], now, i),
+            "hardware": {"model": "Raspberry Pi 4"}, "created_at": now, "updated_at": now,
+        })  # fmt: skip
+    plays = [
+        {"tenant_id": tenant_id, "id": str(uuid.UUID(int=i * PLAYS_PER_DEVICE + j)),
+         "device_id": d, "asset_id": asset_ids[(i + j) % 4000],
+         "sha256": assets[(i + j) % 4000]["sha256"],
+         "started_at": now - timedelta(minutes=3 * (j + 1)),
+         "ended_at": now - timedelta(minutes=3 * j), "source": "playlist",
+         "outcome": "completed", "schedule_id": None, "playlist_id": None, "received_at": now}
+        for i, d in enumerate(device_ids) if i % 5 != 4 for j in range(PLAYS_PER_DEVICE)
+    ]  # fmt: skip
+    with panel.db.write() as s:
+        tables: list[tuple[type[models.Base], list[dict[str, Any]]]] = [
+            (models.Asset, assets), (models.Playlist, playlists),
+            (models.PlaylistItem, items), (models.Device, devices),
+            (models.Schedule, schedules), (models.Play, plays),
+        ]  # fmt: skip
+        for table, rows in tables:
+            for chunk in _chunks(rows):
+                s.execute(insert(table), chunk)
+    return tenant_id, device_ids
+
+
+def timed(fetch: Callable[[], Any], runs: int) -> tuple[float, float, int]:
+    samples = []
+    status = 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        answer = fetch()
+        samples.append(time.perf_counter() - start)
+        status = answer.status_code
+        assert status == 200, (status, answer.text[:500])
+    samples.sort()
+    p95 = samples[max(0, int(len(samples) * 0.95) - 1)]
+    return statistics.median(samples) * 1000, p95 * 1000, len(answer.content)
+
+
+def last_page_url(browser: Browser, first: str) -> str:
+    url, pages = first, 0
+    while True:
+        page = browser.get(url)
+        marker = 'rel="next" href="'
+        at = page.text.find(marker)
+        if at < 0:
+            print(f"  ({pages + 1} pages of 50)")
+            return url
+        url = page.text[at + len(marker) : page.text.index('"', at + len(marker))].replace(
+            "&amp;", "&"
+        )
+        pages += 1
+
+
+def _another(browser: Browser, device_ids: Iterator[str]) -> Any:
+    return browser.get(f"/devices/{next(device_ids)}")
+
+
+@contextmanager
+def database(postgres_url: str | None) -> Iterator[dict[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"LOMUZ_MEDIA_DIR": f"{tmp}/m"}
+        if postgres_url is None:
+            yield {**env, "LOMUZ_DATABASE_URL": f"sqlite:///{tmp}/bench.db"}
+            return
+        schema = f"bench_{secrets.token_hex(4)}"
+        engine = create_engine(postgres_url)
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sep = "&" if "?" in postgres_url else "?"
+        try:
+            yield {
+                **env,
+                "LOMUZ_DATABASE_URL": f"{postgres_url}{sep}options=-csearch_path%3D{schema}",
+            }
+        finally:
+            with engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL URL (else SQLite)")
+    args = parser.parse_args()
+    clock = Clock()
+    with database(args.postgres) as env:
+        for api in make_panel_api(env, clock):
+            panel = Panel(api, clock)
+            started = time.perf_counter()
+            tenant_id, device_ids = build_tenant(panel, clock.now())
+            print(f"built the tenant in {time.perf_counter() - started:.1f} s")
+            browser = panel.signed_in("viewer", tenant_id)
+            pages = {
+                "GET /devices (first page, by name)": "/devices",
+                "GET /devices?state=online&group=region-3&q=till 1": (
+                    "/devices?state=online&group=region-3&q=till+1"
+                ),
+                "GET /devices?q=shop 12 (name only)": "/devices?q=shop+12",
+                "GET /devices?sort=last_seen": "/devices?sort=last_seen",
+                "GET /devices?sort=state": "/devices?sort=state",
+                "GET /devices?state=never": "/devices?state=never",
+                "GET /devices (last page, by name)": last_page_url(browser, "/devices"),
+                "GET /devices?sort=last_seen (last page)": last_page_url(
+                    browser, "/devices?sort=last_seen"
+                ),
+                "GET /devices/{id} (schedules by device and group)": f"/devices/{device_ids[50]}",
+                "GET /devices/{id}?at=... (another week)": (
+                    f"/devices/{device_ids[1]}?at=2027-03-28T02:30"
+                ),
+                "GET /devices (htmx table only)": "/devices?sort=name",
+            }
+            print(f"{'page':58} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>9}")
+            worst = 0.0
+            for label, url in pages.items():
+                headers = {"HX-Request": "true"} if "htmx" in label else {}
+                p50, p95, size = timed(
+                    functools.partial(browser.get, url, headers=headers), args.runs
+                )
+                worst = max(worst, p95)
+                print(f"{label:58} {p50:8.1f} {p95:8.1f} {size:9,}")
+            # Each run another device (its own schedules): no warm per-day edges of its own.
+            others = iter(device_ids[51:60] + device_ids[100 : 100 + args.runs])
+            p50, p95, size = timed(functools.partial(_another, browser, others), args.runs)
+            worst = max(worst, p95)
+            label = "GET /devices/{id} (another device each run)"
+            print(f"{label:58} {p50:8.1f} {p95:8.1f} {size:9,}")
+            print(f"worst p95: {worst:.1f} ms (target < 300 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
