@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300
+CLOCK_WAIT_S = 30.0
 METRICS_INTERVAL_S = 30
 
 
@@ -147,6 +148,20 @@ class Jobs:
             self._scheduler = scheduler
             self._interval_s = interval_s
         self.arm_boundary()
+
+    def arm_when_plausible(
+        self, plausible: Callable[[], bool], stop: threading.Event, wait_s: float = CLOCK_WAIT_S
+    ) -> None:
+        """Arm once ``plausible()`` says the wall clock is; until then only playback runs.
+
+        Returns without arming when ``stop`` is set first.
+        """
+        while not stop.is_set():
+            if plausible():
+                self.arm()
+                return
+            log.warning("wall clock is implausible (%s); jobs wait", datetime.now(UTC))
+            stop.wait(wait_s)
 
     def rearm_if_interval_changed(self, interval_s: int | None) -> None:
         """After a sync: a new ``sync_interval_s`` from the API re-arms the jobs."""
