@@ -271,10 +271,7 @@ class PlaybackLoop:
         return item
 
     def _silence(self, decision: Decision) -> None:
-        self._status.transition("silence")
-        self._status.set(
-            NowPlaying(state="silence", tier=Tier.SILENCE, supports_overlap=self._overlap)
-        )
+        self._status.silence()
         wait_s = timing.silence_wait_s(self._clock.now(), decision.next_boundary_at, self._timing)
         deadline = self._clock.monotonic() + wait_s
         while not self._stopping:
@@ -314,19 +311,7 @@ class PlaybackLoop:
         )
         self._output.start(item.token)
         self._plays.mark_started(item)
-        self._status.transition(str(item.decision.tier))
-        self._status.set(
-            NowPlaying(
-                state="playing",
-                tier=item.decision.tier,
-                asset_id=item.asset_id,
-                sha256=item.sha256,
-                schedule_id=item.decision.schedule_id,
-                playlist_id=item.decision.playlist_id,
-                started_at=item.started_at,
-                supports_overlap=self._overlap,
-            )
-        )
+        self._status.playing(item)
 
     def _play(self, cur: Item) -> Item | None:
         """Run ``cur`` until it is over; return the item that plays next (started) or None."""
