@@ -386,11 +386,14 @@ class PlayerParts:
     def janitor(self) -> Janitor:
         from player.runtime.janitor import Janitor
 
-        downloads = self.settings.downloads
+        downloads, store = self.settings.downloads, self.store
         return Janitor(
-            self.store,
             self.cache,
             self.clock,
+            files=store.files,
+            catalogue=store.catalogue,
+            state=store.state,
+            write_back=store.db.flush_deferred,
             max_cache_bytes=downloads.max_cache_bytes,
             min_free_bytes=downloads.min_free_bytes,
             on_cache_changed=self.hooks.cache_changed,

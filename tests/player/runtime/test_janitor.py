@@ -78,9 +78,12 @@ def janitor(
     on_cache_changed: Callable[[], None] | None = None,
 ) -> Janitor:
     return Janitor(
-        store,
         cache,
         clock,
+        files=store.files,
+        catalogue=store.catalogue,
+        state=store.state,
+        write_back=store.db.flush_deferred,
         max_cache_bytes=max_cache_bytes,
         min_free_bytes=min_free_bytes,
         verify_bytes_per_run=verify_bytes_per_run,

@@ -94,7 +94,16 @@ def test_a_week_offline_logs_a_few_lines(tmp_path: Path, caplog: pytest.LogCaptu
         clock,
         retry=TenacityRetrier(RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None),
     )
-    janitor = Janitor(store, cache, clock, max_cache_bytes=None, min_free_bytes=0)
+    janitor = Janitor(
+        cache,
+        clock,
+        files=store.files,
+        catalogue=store.catalogue,
+        state=store.state,
+        write_back=store.db.flush_deferred,
+        max_cache_bytes=None,
+        min_free_bytes=0,
+    )
     downloads = DownloadManager(
         store.catalogue,
         store.files,

@@ -163,9 +163,12 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
             store.files.mark_file_verified(sha, size, now)
         tmpfs = mode.startswith("tmpfs")
         janitor = Janitor(
-            store,
             cache,
             clock,
+            files=store.files,
+            catalogue=store.catalogue,
+            state=store.state,
+            write_back=store.db.flush_deferred,
             max_cache_bytes=None if tmpfs else 8 * MIB,
             min_free_bytes=256 * 1024 if tmpfs else 0,
         )
