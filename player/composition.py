@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from lomuz_rules.model import Decision, Tier
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.errors import PlayerError
 from player.settings import Settings
 
@@ -99,25 +99,17 @@ class StoreSource:
     def decide(self, at: datetime) -> Decision:
         return self._decisions.decide(at, self._fallback)
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str,
-        planned_end_at: datetime,
-    ) -> None:
+    def mark_started(self, start: ItemStart) -> None:
+        decision = start.decision
         self._rotation.mark_started(
-            asset_id=asset_id,
-            sha256=sha256,
+            asset_id=start.asset_id,
+            sha256=start.sha256,
             source=decision.tier,
-            started_at=started_at,
+            started_at=start.started_at,
             playlist_id=decision.playlist_id,
             playlist_position=decision.playlist_position,
-            play_id=play_id,
-            planned_end_at=planned_end_at,
+            play_id=start.play_id,
+            planned_end_at=start.planned_end_at,
             schedule_id=decision.schedule_id,
         )
 

@@ -77,6 +77,7 @@ from player.ports import (
     MediaFailed,
     MediaOutput,
     MediaStarted,
+    PlaybackInbox,
     PlaybackSource,
 )
 from player.runtime.playback_media import (
@@ -142,7 +143,7 @@ class PlaybackLoop:
         audio_check_s: float = 1.5,
         min_item_interval_s: float = MIN_ITEM_INTERVAL_S,
         alive_persist_s: float = ALIVE_PERSIST_S,
-        inbox: queue.Queue[object] | None = None,
+        inbox: PlaybackInbox | None = None,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -162,7 +163,7 @@ class PlaybackLoop:
         self._plays = PlayWriter(
             source, clock, quarantine_s=quarantine_s, alive_persist_s=alive_persist_s
         )
-        self._inbox: queue.Queue[object] = queue.Queue() if inbox is None else inbox
+        self._inbox: PlaybackInbox = queue.Queue() if inbox is None else inbox
         self._status = PlaybackStatus(lambda: self._output.supports_overlap)
         self._thread: threading.Thread | None = None
         self._stopping = False

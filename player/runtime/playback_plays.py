@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lomuz_rules.model import Decision, Tier
-from player.core.model import Outcome, Play
+from player.core.model import ItemStart, Outcome, Play
 from player.core.playback_timing import (
     ItemTiming,
     Ramp,
@@ -94,12 +94,14 @@ class PlayWriter:
         planned_end_at = item.started_at + timedelta(seconds=item.end_mono - item.started_mono)
         try:
             self._source.mark_started(
-                item.decision,
-                asset_id=item.asset_id,
-                sha256=item.sha256,
-                started_at=item.started_at,
-                play_id=item.play_id,
-                planned_end_at=planned_end_at,
+                ItemStart(
+                    item.decision,
+                    asset_id=item.asset_id,
+                    sha256=item.sha256,
+                    started_at=item.started_at,
+                    play_id=item.play_id,
+                    planned_end_at=planned_end_at,
+                )
             )
         except PlayerError as exc:
             # The item plays on; record_play at its end advances rotation anyway.
