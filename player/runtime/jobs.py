@@ -18,56 +18,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from player.ports import Clock
+from player.runtime.daemon_parts import DaemonParts
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
-
-if TYPE_CHECKING:
-    from player.runtime.downloads import DownloadManager
-    from player.runtime.janitor import Janitor
-    from player.runtime.telemetry import TelemetryUploader
-    from player.settings import Settings
-    from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300
 CLOCK_WAIT_S = 30.0
 METRICS_INTERVAL_S = 30
-
-
-class NetworkParts(Protocol):
-    """What the jobs use of the network side (``player.composition.Network``)."""
-
-    @property
-    def telemetry(self) -> TelemetryUploader: ...
-
-    @property
-    def downloads(self) -> DownloadManager: ...
-
-
-class JobParts(Protocol):
-    """What the jobs use of the parts (``player.composition.PlayerParts``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def network(self) -> NetworkParts | None:
-        """The network side as it is now; None when not enrolled."""
-        ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def store(self) -> PlayerStore: ...
-
-    @property
-    def janitor(self) -> Janitor: ...
 
 
 class Jobs:
@@ -79,7 +40,7 @@ class Jobs:
 
     def __init__(
         self,
-        parts: JobParts,
+        parts: DaemonParts,
         *,
         sync: Callable[[str], object],
         metrics: Callable[[], None] | None,

@@ -11,68 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
 
 import player
-from player.core.clock import ClockStatus
 from player.core.status import (
     CacheUse,
-    DownloadStatus,
     PlayerStatus,
     RuntimeStatus,
     audio_state,
 )
-from player.ports import Clock, MediaFiles
-
-if TYPE_CHECKING:
-    from player.runtime.janitor import Janitor
-    from player.runtime.playback import PlaybackLoop
-    from player.settings import Settings
-    from player.store.repository import PlayerStore
-
-
-class StatusClock(Clock, Protocol):
-    def status(self) -> ClockStatus: ...
-
-
-class StatusDownloads(Protocol):
-    def status(self) -> DownloadStatus: ...
-
-
-class StatusNetwork(Protocol):
-    """What the report reads of the network side (``player.composition.Network``)."""
-
-    @property
-    def downloads(self) -> StatusDownloads: ...
-
-    def has_downloads(self) -> bool: ...
-
-
-class StatusParts(Protocol):
-    """What the report reads of the parts (``player.composition.PlayerParts``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def store(self) -> PlayerStore: ...
-
-    @property
-    def clock(self) -> StatusClock: ...
-
-    @property
-    def cache(self) -> MediaFiles: ...
-
-    @property
-    def network(self) -> StatusNetwork | None: ...
-
-    @property
-    def loop(self) -> PlaybackLoop: ...
-
-    @property
-    def janitor(self) -> Janitor: ...
-
-    def has(self, name: str) -> bool: ...
+from player.runtime.daemon_parts import DaemonParts
 
 
 class StatusReport:
@@ -84,7 +31,7 @@ class StatusReport:
 
     def __init__(
         self,
-        parts: StatusParts,
+        parts: DaemonParts,
         *,
         started_at: datetime,
         enrolled: Callable[[], bool],

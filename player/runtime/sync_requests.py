@@ -12,45 +12,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from player.errors import PlayerError
 from player.jsonable import plain
-from player.ports import Clock
-
-if TYPE_CHECKING:
-    from player.runtime.downloads import DownloadManager
-    from player.runtime.syncer import Syncer
+from player.runtime.daemon_parts import DaemonParts
 
 log = logging.getLogger(__name__)
-
-
-class SyncNetwork(Protocol):
-    """What a requested sync uses of the network side (``player.composition.Network``)."""
-
-    @property
-    def syncer(self) -> Syncer: ...
-
-    @property
-    def downloads(self) -> DownloadManager: ...
-
-
-class SyncParts(Protocol):
-    """What a requested sync uses of the parts (``player.composition.PlayerParts``)."""
-
-    @property
-    def network(self) -> SyncNetwork | None:
-        """The network side as it is now; None when not enrolled."""
-        ...
-
-    @property
-    def clock(self) -> Clock: ...
 
 
 class SyncRequests:
     """Runs one sync on request; ``interval_changed`` hears each sync's ``sync_interval_s``."""
 
-    def __init__(self, parts: SyncParts, *, interval_changed: Callable[[int | None], None]) -> None:
+    def __init__(
+        self, parts: DaemonParts, *, interval_changed: Callable[[int | None], None]
+    ) -> None:
         self._parts = parts
         self._interval_changed = interval_changed
 

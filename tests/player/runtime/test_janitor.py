@@ -35,6 +35,7 @@ from tests.player.runtime.helpers import (
     playlist_json,
     schedule_json,
     sha,
+    store_janitor,
     wait_until,
 )
 
@@ -77,13 +78,10 @@ def janitor(
     verify_bytes_per_run: int = 64 * 1024 * 1024,
     on_cache_changed: Callable[[], None] | None = None,
 ) -> Janitor:
-    return Janitor(
+    return store_janitor(
+        store,
         cache,
         clock,
-        files=store.files,
-        catalogue=store.catalogue,
-        state=store.state,
-        write_back=store.db.flush_deferred,
         max_cache_bytes=max_cache_bytes,
         min_free_bytes=min_free_bytes,
         verify_bytes_per_run=verify_bytes_per_run,
