@@ -20,6 +20,10 @@ from control_api.metrics import Metrics
 from control_api.models import error
 from control_api.openapi import build_openapi
 from control_api.panel import routes as panel_routes
+from control_api.panel.error_pages import render_error
+from control_api.panel.sessions import PanelSessions
+from control_api.panel.templates import Pages
+from control_api.passwords import Passwords
 from control_api.resources import content, device, fleet, ops
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
@@ -38,15 +42,27 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _handle(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
-    status, code, message, headers = error_answer(ex)
-    resp.status = status
-    for name, value in headers.items():
-        resp.set_header(name, value)
-    resp.stream = None
-    resp.text = None
-    resp.media = None
-    send(resp, error(code, message))
+class _ErrorHandler:
+    """The one error mapping (``error_answer``), as JSON for the API and as an HTML page
+    (or an htmx fragment) on the panel's paths."""
+
+    def __init__(self, pages: Pages) -> None:
+        self._pages = pages
+
+    def __call__(
+        self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+    ) -> None:
+        status, code, message, headers = error_answer(ex)
+        resp.stream = None
+        resp.text = None
+        resp.media = None
+        if panel_routes.is_panel_path(req.path):
+            render_error(self._pages, req, resp, status=status, message=message, headers=headers)
+            return
+        resp.status = status
+        for name, value in headers.items():
+            resp.set_header(name, value)
+        send(resp, error(code, message))
 
 
 class _GuardPathParams:
@@ -96,10 +112,12 @@ def create_app(
     media: MediaStore | None = None,
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
+    passwords: Passwords | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
-    ``monotonic`` drives the in-process revision and token caches (tests pass a fake).
+    ``monotonic`` drives the in-process revision and token caches (tests pass a fake);
+    ``passwords`` hashes director passwords (tests pass cheap argon2 parameters).
     The caller migrates the database first (``lomuz-control serve`` does).
     """
     db = Database(settings.database_url)
@@ -113,6 +131,7 @@ def create_app(
         metrics=metrics,
         now=now,
         revisions=revisions,
+        passwords=passwords if passwords is not None else Passwords(),
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -120,13 +139,12 @@ def create_app(
     middleware: list[Any] = [
         metrics.middleware,
         auth,
+        PanelSessions(deps),
         _GuardPathParams(),
         _ForgetRevisionAfterEdit(revisions),
     ]
     app = LomuzApp(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
-    app.add_error_handler(Exception, _handle)
-    app.add_error_handler(falcon.HTTPError, _handle)
 
     app.add_route("/healthz", ops.Health(deps))
     app.add_route("/metrics", ops.MetricsResource(deps))
@@ -151,6 +169,8 @@ def create_app(
     app.add_route("/v1/device/telemetry", device.Telemetry(deps))
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
-    panel_routes.add_routes(app, deps)
+    handler = _ErrorHandler(panel_routes.add_routes(app, deps))
+    app.add_error_handler(Exception, handler)
+    app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps
     return app

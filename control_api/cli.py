@@ -1,4 +1,5 @@
-"""``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke, media gc.
+"""``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke,
+user add|reset-password|list, media gc.
 
 Every command starts the same way, in this order (:func:`main`):
 
@@ -36,7 +37,8 @@ from types import FrameType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from control_api.errors import ConfigError, StoreError
+from control_api.core.accounts import ROLE_NAMES
+from control_api.errors import ConfigError, DomainError, InvalidField, StoreError
 from control_api.settings import (
     ENV_FILE_VARIABLE,
     CommandEnvironment,
@@ -115,6 +117,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("--tenant", required=True, metavar="ID")
 
+    user = sub.add_parser("user", help="director accounts for the web panel")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    add = user_sub.add_parser("add", help="a director account (password read from stdin)")
+    add.add_argument("email")
+    add.add_argument("--tenant", required=True, metavar="ID")
+    add.add_argument("--role", required=True, choices=ROLE_NAMES)
+    add.add_argument("--password-stdin", action="store_true", required=True)
+    add.add_argument("--json", action="store_true", help="print JSON")
+    reset = user_sub.add_parser(
+        "reset-password", help="a new password (from stdin); ends the account's sessions"
+    )
+    reset.add_argument("email")
+    reset.add_argument("--password-stdin", action="store_true", required=True)
+    reset.add_argument(
+        "--tenant", metavar="ID", help="needed when the email has accounts in several tenants"
+    )
+    users = user_sub.add_parser("list", help="a tenant's director accounts")
+    users.add_argument("--tenant", required=True, metavar="ID")
+    users.add_argument("--json", action="store_true", help="print JSON")
+
     media = sub.add_parser("media", help="media storage")
     media_sub = media.add_subparsers(dest="action", required=True)
     gc = media_sub.add_parser(
@@ -164,6 +186,15 @@ def _run(db: Database, args: argparse.Namespace) -> int:
         return _tenant_create(db, args.name, as_json=args.json)
     if args.command == "tenant":
         return _tenant_list(db, as_json=args.json)
+    if args.command == "user":
+        from control_api.cli_users import run_user_command
+
+        try:
+            return run_user_command(db, args, sys.stdin)
+        except InvalidField as exc:
+            raise CommandError(exc.message, EX_USAGE) from None
+        except DomainError as exc:
+            raise CommandError(exc.message) from None
     if args.action == "issue":
         return _token_issue(db, args.tenant, as_json=args.json)
     return _token_revoke(db, args.tenant, args.prefix)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
+from control_api.passwords import Passwords
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
@@ -21,3 +22,4 @@ class Deps:
     metrics: Metrics
     now: Callable[[], datetime]
     revisions: RevisionCache
+    passwords: Passwords = field(default_factory=Passwords)

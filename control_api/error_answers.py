@@ -12,6 +12,7 @@ import logging
 import falcon
 
 from control_api.errors import (
+    BadCredentials,
     BadEnrollmentCode,
     Conflict,
     ContentTypeNotAllowed,
@@ -43,6 +44,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     EmptyUpload: 400,
     MediaTruncated: 400,
     Unauthenticated: 401,
+    BadCredentials: 401,
     BadEnrollmentCode: 401,
     PermissionDenied: 403,
     NotFound: 404,

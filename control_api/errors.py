@@ -13,6 +13,7 @@ these; ``control_api.error_answers`` alone turns them into HTTP answers.
         ├── EmptyUpload            an upload without a byte of media
         ├── ContentTypeNotAllowed  an upload declared as a type that is not allowed
         ├── Unauthenticated        token missing or invalid (``realm``)
+        │   └── BadCredentials     a panel sign-in's email or password is wrong
         ├── BadEnrollmentCode      unknown, used or expired enrollment code
         ├── PermissionDenied       a token of the wrong kind; a disabled endpoint
         ├── RateLimited            too many attempts (``retry_after_s``)
@@ -112,6 +113,15 @@ class Unauthenticated(DomainError):  # noqa: N818 (reads as the outcome)
     def __init__(self, message: str, code: str | None = None, realm: str = "lomuz") -> None:
         super().__init__(message, code)
         self.realm = realm
+
+
+class BadCredentials(Unauthenticated):
+    """A sign-in refused; the message never says whether the email exists."""
+
+    code = "invalid_credentials"
+
+    def __init__(self) -> None:
+        super().__init__("wrong email or password", realm="panel")
 
 
 class BadEnrollmentCode(DomainError):  # noqa: N818 (reads as the outcome)

@@ -54,6 +54,10 @@ class Settings:
     revision_cache_s: float = 1.0
     enroll_max_failures: int = 10
     enroll_lockout_s: int = 300
+    # A panel session ends after this long without a request, and this long after
+    # sign-in whatever happens (LOMUZ_SESSION_IDLE_S, LOMUZ_SESSION_MAX_S).
+    session_idle_s: int = 8 * 3600
+    session_max_s: int = 7 * 24 * 3600
     # Reverse proxies whose X-Forwarded-For is believed (LOMUZ_TRUSTED_PROXIES).
     trusted_proxies: tuple[Network, ...] = ()
     # /metrics needs "Authorization: Bearer <this>"; None: /metrics answers 403 (issue 10).
@@ -148,6 +152,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         revision_cache_s=_float(env, "LOMUZ_REVISION_CACHE_S", Settings.revision_cache_s),
         enroll_max_failures=_int(env, "LOMUZ_ENROLL_MAX_FAILURES", Settings.enroll_max_failures, 1),
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
+        session_idle_s=_int(env, "LOMUZ_SESSION_IDLE_S", Settings.session_idle_s, 60),
+        session_max_s=_int(env, "LOMUZ_SESSION_MAX_S", Settings.session_max_s, 60),
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
         metrics_token=_metrics_token(env),
     )

@@ -47,3 +47,15 @@ def client_address(peer: str, forwarded_for: str | None, trusted: Sequence[Netwo
         if not is_trusted(hop, trusted):
             return hop[:MAX_ADDRESS_CHARS]
     return hops[0][:MAX_ADDRESS_CHARS] if hops else peer
+
+
+def is_https(
+    scheme: str, peer: str, forwarded_proto: str | None, trusted: Sequence[Network]
+) -> bool:
+    """Whether the client's connection is HTTPS: directly, or as a trusted proxy says
+    (``X-Forwarded-Proto``; its first entry is the proxy nearest the client)."""
+    if scheme == "https":
+        return True
+    if not forwarded_proto or not trusted or not is_trusted(peer, trusted):
+        return False
+    return forwarded_proto.split(",")[0].strip().lower() == "https"

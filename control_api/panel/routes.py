@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_api.deps import Deps
-from control_api.panel import static_files
+from control_api.panel import sign_in, static_files
 from control_api.panel.templates import Pages, environment
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
@@ -31,8 +31,13 @@ def add_routes(app: Any, deps: Deps) -> Pages:
     """Add every panel page and the vendored files; returns the page renderer.
 
     Panel resources declare ``auth = "session"``: the bearer-token middleware
-    leaves them to the panel's session middleware.
+    leaves them to the panel's session middleware (``panel/sessions.py``), which
+    checks the session, the CSRF token and the role a change needs
+    (``change_role``, "editor" unless the resource says otherwise).
     """
     pages = Pages(environment())
     app.add_route(f"{static_files.PREFIX}/{{name}}", static_files.StaticFile())
+    app.add_route("/", sign_in.Home())
+    app.add_route("/login", sign_in.Login(deps, pages))
+    app.add_route("/logout", sign_in.Logout(deps))
     return pages

@@ -221,3 +221,49 @@ class Play(Base):
     schedule_id: Mapped[str | None] = mapped_column(String(40))
     playlist_id: Mapped[str | None] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DirectorUser(Base):
+    """A director's panel account. ``email`` is stored lower-case (emails compare
+    case-insensitively), unique within its tenant; ``password_hash`` is argon2id."""
+
+    __tablename__ = "director_users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email", name="uq_director_users_tenant_email"),
+        Index("ix_director_users_email", "email"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PanelSession(Base):
+    """A signed-in panel session. ``id`` is the sha256 of the cookie's token (the
+    token itself is never stored); it ends ``idle`` after ``last_seen_at`` or at
+    ``expires_at``, whichever comes first."""
+
+    __tablename__ = "panel_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("director_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class LoginFailures(Base):
+    """Wrong passwords of one account, or of one account from one address
+    (``core/login_throttle.py``), shared by every API process. ``key`` is a
+    sha256 of what the record counts (``store/accounts.py``)."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -33,6 +33,7 @@ EXPECTED: list[tuple[e.DomainError, int, str]] = [
     (e.ContentTypeNotAllowed("Content-Type must be one of ..."), 415, "unsupported_media_type"),
     (e.Unauthenticated("invalid or revoked token", "invalid_token"), 401, "invalid_token"),
     (e.BadEnrollmentCode(), 401, "invalid_enrollment_code"),
+    (e.BadCredentials(), 401, "invalid_credentials"),
     (e.PermissionDenied("needs an admin token", "wrong_token_kind"), 403, "wrong_token_kind"),
     (e.RateLimited("too many failed enrollment attempts", 60), 429, "too_many_requests"),
     (e.MediaTooLarge(100, 101), 413, "payload_too_large"),

@@ -1,0 +1,48 @@
+"""Reading a panel form (``application/x-www-form-urlencoded``), once per request."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import falcon
+
+from control_api.http import body_stream
+from control_api.http_errors import BadRequest, PayloadTooLarge
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELDS = 200
+
+
+def is_form(req: falcon.Request) -> bool:
+    return (req.content_type or "").split(";")[0].strip().lower() == FORM_TYPE
+
+
+def read_form(req: falcon.Request, max_bytes: int) -> dict[str, str]:
+    """The form's fields (a repeated name keeps its first value); empty when the body
+    is not a form. Parsed once: the session middleware and the page share it."""
+    cached: dict[str, str] | None = getattr(req.context, "form", None)
+    if cached is not None:
+        return cached
+    form: dict[str, str] = {}
+    if is_form(req) and (req.content_length or req.env.get("wsgi.input_terminated")):
+        if req.content_length is not None and req.content_length > max_bytes:
+            raise PayloadTooLarge(f"forms are limited to {max_bytes} bytes")
+        stream, _ = body_stream(req)
+        raw = stream.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise PayloadTooLarge(f"forms are limited to {max_bytes} bytes")
+        try:
+            pairs = parse_qsl(
+                raw.decode("ascii"),
+                keep_blank_values=True,
+                strict_parsing=False,
+                encoding="utf-8",
+                errors="strict",
+                max_num_fields=MAX_FIELDS,
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise BadRequest("the form is not URL-encoded UTF-8", "malformed_form") from None
+        for name, value in pairs:
+            form.setdefault(name, value)
+    req.context.form = form
+    return form
