@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_api.core import login_throttle as throttle
-from tests.control_api.panel.conftest import PASSWORD, Panel
+from control_api.errors import BadCredentials, RateLimited
+from control_api.services import accounts
+from tests.control_api.panel.conftest import CHEAP_PASSWORDS, PASSWORD, Panel
 
 SHOP_NAT = "203.0.113.5"
 
@@ -112,3 +115,33 @@ def test_the_right_password_of_a_user_still_works_after_hostile_input(panel: Pan
     )
     assert hostile.status_code in (400, 403)
     assert browser.sign_in("ed@shop.example", PASSWORD).status_code == 303
+
+
+def test_parallel_guesses_cannot_all_pass_the_check(panel: Panel) -> None:
+    """Each attempt is counted in the transaction that checks the count, so guesses
+    sent at once (several workers, several threads) get no more checks than in turn."""
+    tenant_id, _ = panel.tenant()
+    panel.user(tenant_id, "ed@shop.example")
+    limits = accounts.SessionLimits(3600, 7200)
+
+    def guess(n: int) -> str:
+        try:
+            accounts.sign_in(
+                panel.db,
+                CHEAP_PASSWORDS,
+                email="ed@shop.example",
+                password=f"wrong password {n}",
+                address=SHOP_NAT,
+                limits=limits,
+                now=panel.clock.now(),
+            )
+        except BadCredentials:
+            return "checked"
+        except RateLimited:
+            return "refused"
+        return "signed in"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(guess, range(24)))
+    assert outcomes.count("checked") == throttle.PAIR.free_failures + 1
+    assert outcomes.count("refused") == 24 - throttle.PAIR.free_failures - 1
