@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_api.deps import Deps
-from control_api.panel import sign_in, static_files
+from control_api.panel import sign_in, static_files, users
 from control_api.panel.templates import Pages, environment
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
@@ -40,4 +40,6 @@ def add_routes(app: Any, deps: Deps) -> Pages:
     app.add_route("/", sign_in.Home())
     app.add_route("/login", sign_in.Login(deps, pages))
     app.add_route("/logout", sign_in.Logout(deps))
+    app.add_route("/users", users.Users(deps, pages))
+    app.add_route("/users/password", users.UserPassword(deps, pages))
     return pages
