@@ -153,3 +153,26 @@ def test_the_database_keeps_no_session_token(panel: Panel, api: Api) -> None:
         stored = s.execute(text("SELECT id FROM panel_sessions")).scalars().all()
     assert browser.cookies["lomuz_session"] not in stored
     assert len(stored) == 1 and len(stored[0]) == 64
+
+
+class _Broken:
+    auth = "session"
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raise RuntimeError("secret detail of a bug")
+
+
+def test_a_bug_on_a_panel_page_is_an_html_500_that_tells_nothing(
+    panel: Panel, caplog: pytest.LogCaptureFixture
+) -> None:
+    panel.api.app.add_route("/panel/test-broken", _Broken())
+    browser = panel.signed_in("viewer")
+    broken = browser.get("/panel/test-broken")
+    assert broken.status_code == 500
+    assert broken.headers["content-type"].startswith("text/html")
+    assert "secret detail" not in broken.text
+    assert "Something went wrong on the server" in broken.text
+    assert "secret detail of a bug" in caplog.text  # logged whole for the operator
+    not_allowed = browser.get("/logout")
+    assert not_allowed.status_code == 405
+    assert not_allowed.headers["content-type"].startswith("text/html")
