@@ -176,3 +176,15 @@ def test_a_bug_on_a_panel_page_is_an_html_500_that_tells_nothing(
     not_allowed = browser.get("/logout")
     assert not_allowed.status_code == 405
     assert not_allowed.headers["content-type"].startswith("text/html")
+
+
+def test_a_disabled_account_cannot_sign_in_and_its_sessions_end(panel: Panel) -> None:
+    from sqlalchemy import text
+
+    browser = panel.signed_in("editor")
+    assert browser.director is not None
+    with panel.db.write() as s:
+        s.execute(text("UPDATE director_users SET disabled = :yes"), {"yes": True})
+    assert browser.get("/").headers["location"] == "/login"
+    again = panel.browser().sign_in(browser.director.email)
+    assert again.status_code == 401 and "Wrong email or password." in again.text
