@@ -18,7 +18,7 @@ Why msgspec: docs/BENCHMARKS.md, "Manifest library: msgspec or pydantic v2".
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -260,10 +260,16 @@ class Enrolled(Struct):
     device_token: str
 
 
-class Schedule(Struct, kw_only=True):
+TargetT = TypeVar("TargetT")
+
+
+# A schedule's fields, with the target's form as the parameter: the API's Schedule
+# and the manifest's ManifestSchedule (no docstring: the OpenAPI components are the
+# subclasses, and a description here would not reach them).
+class ScheduleFields(Struct, Generic[TargetT], kw_only=True):
     id: str
     playlist_id: str
-    target: Target
+    target: TargetT
     priority: int
     days: Days
     start_time: StartTime
@@ -273,6 +279,10 @@ class Schedule(Struct, kw_only=True):
     version: int
     created_at: Instant
     updated_at: Instant
+
+
+class Schedule(ScheduleFields[Target], kw_only=True):
+    pass
 
 
 class PlayRecord(Struct, kw_only=True):
@@ -359,21 +369,8 @@ class ManifestAsset(Asset, kw_only=True):
     url: Annotated[str, Meta(description="Absolute, or a path on the API.")]
 
 
-class ManifestSchedule(Struct, kw_only=True):
+class ManifestSchedule(ScheduleFields[Literal["device", "group", "all"]], kw_only=True):
     """A Schedule whose target is reduced to its kind (the device is in it)."""
-
-    id: str
-    playlist_id: str
-    target: Literal["device", "group", "all"]
-    priority: int
-    days: Days
-    start_time: StartTime
-    end_time: EndTime
-    valid_from: Instant | None
-    valid_until: Instant | None
-    version: int
-    created_at: Instant
-    updated_at: Instant
 
 
 class ManifestDevice(Struct):

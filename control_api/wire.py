@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -28,6 +28,7 @@ from control_api.services.plays import Ingested
 from control_api.store.models import Asset, Device, Play, Playlist, PlaylistItem, Schedule
 
 MANIFEST_SCHEMA: Literal[1] = 1
+ScheduleForm = TypeVar("ScheduleForm", bound="m.ScheduleFields[Any]")
 PLAY_FIELDS = (
     "id",
     "device_id",
@@ -139,20 +140,7 @@ def target(sc: Schedule) -> m.Target:
 
 
 def schedule(sc: Schedule) -> m.Schedule:
-    return m.Schedule(
-        id=sc.id,
-        playlist_id=sc.playlist_id,
-        target=target(sc),
-        priority=sc.priority,
-        days=list(sc.days),
-        start_time=sc.start_time,
-        end_time=sc.end_time,
-        valid_from=format_instant(sc.valid_from),
-        valid_until=format_instant(sc.valid_until),
-        version=sc.version,
-        created_at=_instant(sc.created_at),
-        updated_at=_instant(sc.updated_at),
-    )
+    return _schedule(m.Schedule, sc, target(sc))
 
 
 def schedules_page(items: Iterable[Schedule], next_cursor: str | None) -> m.ScheduleList:
@@ -160,11 +148,17 @@ def schedules_page(items: Iterable[Schedule], next_cursor: str | None) -> m.Sche
 
 
 def manifest_schedule(sc: Schedule) -> m.ManifestSchedule:
-    """The manifest's form: the target's kind alone."""
-    return m.ManifestSchedule(
+    """The manifest's form: the target's kind alone (the column holds one of three)."""
+    return _schedule(m.ManifestSchedule, sc, sc.target_kind)
+
+
+def _schedule(form: type[ScheduleForm], sc: Schedule, target: Any) -> ScheduleForm:
+    """``sc`` in the struct ``form`` (the API's or the manifest's), with its target in
+    that form's shape (structs check no types when built: the caller's word)."""
+    return form(
         id=sc.id,
         playlist_id=sc.playlist_id,
-        target=sc.target_kind,  # type: ignore[arg-type]  # the column holds one of three
+        target=target,
         priority=sc.priority,
         days=list(sc.days),
         start_time=sc.start_time,
@@ -226,22 +220,8 @@ def ingested(result: Ingested) -> m.PlaysAccepted:
 
 
 def _manifest_asset(a: Asset) -> m.ManifestAsset:
-    return m.ManifestAsset(
-        id=a.id,
-        sha256=a.sha256,
-        size=a.size_bytes,
-        media_type=a.media_type,  # type: ignore[arg-type]  # the column holds one of three
-        content_type=a.content_type,
-        title=a.title,
-        filename=a.filename,
-        duration_ms=a.duration_ms,
-        valid_from=format_instant(a.valid_from),
-        valid_until=format_instant(a.valid_until),
-        emergency=a.emergency,
-        created_at=_instant(a.created_at),
-        updated_at=_instant(a.updated_at),
-        url=media_url(a.sha256),
-    )
+    """The API's form of the asset (``asset``) with its media URL."""
+    return m.ManifestAsset(**msgspec.structs.asdict(asset(a)), url=media_url(a.sha256))
 
 
 def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:

@@ -18,9 +18,13 @@ nothing. The module imports only the standard library and light player
 modules at top level: ``status``, ``sync`` on a box that is not enrolled and
 ``clock reset`` stay fast (tests/player/cli/test_cli_imports.py).
 
-Two modes: the daemon (``for_daemon=True``) keeps playing on a full data
-filesystem (an unwritable directory is logged, the store falls back to
-memory); a CLI command fails with a ``PlayerError`` instead.
+Two modes: a full data filesystem never stops the daemon's start-up
+(``for_daemon=True``): nothing on the start path needs a free byte to play
+(the store opens without writing, or with an in-memory stand-in; the run lock
+falls back to locking the directory; a control socket or cache directory that
+cannot be created is logged and done without), and state writes that fail for
+lack of space are kept in memory by the store. A CLI command fails with a
+``PlayerError`` instead.
 
 Threading: build parts from one thread (the daemon's main thread, a CLI
 command); built parts are then shared as each part's docstring allows.
@@ -28,7 +32,6 @@ command); built parts are then shared as each part's docstring allows.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -37,10 +40,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from lomuz_rules.model import Decision, Tier
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.errors import PlayerError
 from player.settings import Settings
 
@@ -48,7 +51,8 @@ if TYPE_CHECKING:
     from player.adapters.clock import SystemClock
     from player.adapters.http_api import ControlApiClient
     from player.adapters.media_cache import MediaCache
-    from player.credentials import Credentials
+    from player.adapters.run_lock import DataDirLock
+    from player.credentials import Credentials, CredentialsWatch
     from player.ports import MediaOutput
     from player.runtime.control import ControlServer, Handler
     from player.runtime.downloads import DownloadManager
@@ -95,25 +99,17 @@ class StoreSource:
     def decide(self, at: datetime) -> Decision:
         return self._decisions.decide(at, self._fallback)
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str,
-        planned_end_at: datetime,
-    ) -> None:
+    def mark_started(self, start: ItemStart) -> None:
+        decision = start.decision
         self._rotation.mark_started(
-            asset_id=asset_id,
-            sha256=sha256,
+            asset_id=start.asset_id,
+            sha256=start.sha256,
             source=decision.tier,
-            started_at=started_at,
+            started_at=start.started_at,
             playlist_id=decision.playlist_id,
             playlist_position=decision.playlist_position,
-            play_id=play_id,
-            planned_end_at=planned_end_at,
+            play_id=start.play_id,
+            planned_end_at=start.planned_end_at,
             schedule_id=decision.schedule_id,
         )
 
@@ -146,59 +142,12 @@ def build_output(settings: Settings, environ: Mapping[str, str]) -> MediaOutput:
     )
 
 
-class DataDirLock:
-    """One daemon per data directory: a second one would fight over the cache.
-
-    The directory itself is locked (that needs no free byte), and ``run.lock``
-    too when it can be created (a full disk may refuse it); ``lomuz-player
-    clock reset`` looks at ``run.lock``.
-    """
-
-    def __init__(self, data_dir: os.PathLike[str]) -> None:
-        self._dir_fd: int | None = None
-        self._handle: IO[str] | None = None
-        path = os.fspath(data_dir)
-        busy = PlayerError(f"another lomuz-player daemon is running on {path}")
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            fd = None  # no directory (it could not be created): nothing to fight over
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                raise busy from exc
-            self._dir_fd = fd
-        lock_path = os.path.join(path, "run.lock")
-        try:
-            handle = open(lock_path, "a")  # noqa: SIM115 - held until release()
-        except OSError as exc:
-            log.warning("cannot create %s (%s): locking the directory only", lock_path, exc)
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            self.release()
-            raise busy from exc
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        if self._dir_fd is not None:
-            os.close(self._dir_fd)
-            self._dir_fd = None
-
-
 class Network:
     """The enrolled side for one set of credentials: API client, syncer, downloads, telemetry.
 
     The client is built with the network; the others on first use (downloads
-    start their workers then). ``close()`` stops the downloads and closes the
-    client; ``PlayerParts`` calls it.
+    start their workers then) or at ``start()``. ``close()`` stops the
+    downloads and closes the client; ``PlayerParts`` calls it.
     """
 
     def __init__(self, parts: PlayerParts, credentials: Credentials) -> None:
@@ -263,6 +212,20 @@ class Network:
         from player.runtime.telemetry import TelemetryUploader
 
         return TelemetryUploader(self._parts.store.outbox, self.client, self._parts.hooks.status)
+
+    def start(self) -> None:
+        """Start the downloads (they queue what the catalogue needs) and the telemetry."""
+        self.downloads  # noqa: B018
+        self.telemetry  # noqa: B018
+
+    def upload_plays_before_stop(self) -> None:
+        """At stop: one bounded upload attempt for pending plays (telemetry built only)."""
+        if not self.has_telemetry():
+            return
+        try:
+            self.telemetry.upload_plays()
+        except PlayerError as exc:
+            log.info("pending plays stay queued for the next start: %s", exc)
 
     def has_downloads(self) -> bool:
         return "downloads" in self.__dict__
@@ -342,6 +305,8 @@ class PlayerParts:
     @cached_property
     def run_lock(self) -> DataDirLock:
         """This process's hold on the data directory (raises when a daemon holds it)."""
+        from player.adapters.run_lock import DataDirLock
+
         lock = DataDirLock(self.data_dir)
         self._stack.callback(lock.release)
         return lock
@@ -377,6 +342,14 @@ class PlayerParts:
         self._stack.callback(clock.flush)
         return clock
 
+    def maintain_clock(self, *, on_step: Callable[[float], None]) -> None:
+        """Start the clock's thread: it persists the bound and notifies a step (to
+        ``on_step``) every second, never in ``now()``; stopped at ``close()``, before
+        the clock's flush."""
+        self.clock.on_step(on_step)
+        self.clock.start_maintenance()
+        self._stack.callback(self.clock.stop_maintenance)
+
     @cached_property
     def media_cache(self) -> MediaCache:
         """The media cache as it is on disk (no directory created: ``import`` checks first)."""
@@ -405,11 +378,14 @@ class PlayerParts:
     def janitor(self) -> Janitor:
         from player.runtime.janitor import Janitor
 
-        downloads = self.settings.downloads
+        downloads, store = self.settings.downloads, self.store
         return Janitor(
-            self.store,
             self.cache,
             self.clock,
+            files=store.files,
+            catalogue=store.catalogue,
+            state=store.state,
+            write_back=store.db.flush_deferred,
             max_cache_bytes=downloads.max_cache_bytes,
             min_free_bytes=downloads.min_free_bytes,
             on_cache_changed=self.hooks.cache_changed,
@@ -485,6 +461,15 @@ class PlayerParts:
         network = Network(self, credentials)
         self._network = network
         return network
+
+    def reconnect_if_changed(self, watch: CredentialsWatch) -> bool:
+        """(Re)build and start the network side when ``watch`` saw the credentials file
+        change (an enrollment on a box whose daemon already runs); True when it did."""
+        credentials = watch.changed()
+        if credentials is None:
+            return False
+        self.connect(credentials).start()
+        return True
 
     def disconnect(self) -> None:
         if self._network is not None:

@@ -18,10 +18,11 @@ role               used by                         implemented by
 ``TelemetrySink``  telemetry                       ``ControlApiClient``
 ``MediaFetcher``   downloads                       ``adapters.fetcher.Fetcher``
 ``MediaFiles``     janitor, downloads              ``adapters.media_cache.MediaCache``
+``PlaybackInbox``  playback (``Inbox``: outputs)   ``queue.Queue``
 =================  ==============================  ==========================
 
 MediaOutput threading: every method is called from the playback thread only.
-An output reports asynchronously by putting events on the queue given to
+An output reports asynchronously by putting events on the inbox given to
 ``attach``; it never calls back into the loop. Events carry the ``token``
 returned by ``prepare`` so the loop can ignore late events of an item it has
 moved past.
@@ -36,7 +37,6 @@ without it, starting an item stops whatever was playing.
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,7 +49,7 @@ from lomuz_rules.model import Decision
 from player.core.clock import ServerTime
 from player.core.downloads import FetchResult
 from player.core.files import CacheEntry, CacheUsage
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.wire.replies import ManifestFetch, PlaysAck
 
 T = TypeVar("T")
@@ -87,20 +87,11 @@ class PlaybackSource(Protocol):
 
     def decide(self, at: datetime) -> Decision: ...
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str,
-        planned_end_at: datetime,
-    ) -> None:
-        """The item of ``decision`` started at ``started_at``: advance rotation now.
+    def mark_started(self, start: ItemStart) -> None:
+        """The item started: advance rotation now.
 
-        Also remembers the item as in progress (``play_id`` is the id its Play
-        will have; ``planned_end_at`` its projected end), until ``record_play``.
+        Also remembers the item as in progress (its ``play_id`` and
+        ``planned_end_at``), until ``record_play``.
         """
         ...
 
@@ -140,6 +131,24 @@ class MediaFailed:
 OutputEvent = MediaStarted | MediaEnded | MediaFailed
 
 
+class Inbox(Protocol):
+    """Where other threads post to the playback thread: an output its ``OutputEvent``s,
+    the loop's callers their commands (skip, re-evaluate, stop). Thread-safe."""
+
+    def put(self, item: object) -> None: ...
+
+
+class PlaybackInbox(Inbox, Protocol):
+    """The playback thread's inbox; only that thread takes from it.
+
+    Tests pass one whose timeouts run on their fake clock.
+    """
+
+    def get(self, *, timeout: float | None) -> object:
+        """The next message, waiting up to ``timeout`` seconds; ``queue.Empty`` after that."""
+        ...
+
+
 class MediaOutput(Protocol):
     """Something that plays media files: libvlc (``VlcOutput``) or nothing (``NullOutput``)."""
 
@@ -148,7 +157,7 @@ class MediaOutput(Protocol):
         """True when two items can sound at once (the output mixes)."""
         ...
 
-    def attach(self, events: queue.Queue[object]) -> None:
+    def attach(self, events: Inbox) -> None:
         """Where to put ``OutputEvent``s from now on (the loop's inbox)."""
         ...
 

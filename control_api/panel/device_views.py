@@ -95,6 +95,21 @@ def local_text(at: datetime | None, timezone: str) -> str:
     return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
+MAX_HARDWARE_FACTS = 20
+
+
+def hardware_facts(hardware: object) -> list[tuple[str, str]]:
+    """What the box said about itself at enrollment (free JSON): its scalar fields,
+    the first :data:`MAX_HARDWARE_FACTS`, each cut to 200 characters."""
+    if not isinstance(hardware, Mapping):
+        return []
+    facts = []
+    for key, value in list(hardware.items())[:MAX_HARDWARE_FACTS]:
+        if isinstance(value, str | int | float | bool) and isinstance(key, str):
+            facts.append((key[:100], str(value)[:200]))
+    return facts
+
+
 def playing_asset_ids(rows: Iterable[DeviceRow]) -> set[str]:
     return {r.playing_asset_id for r in rows if r.playing_asset_id is not None}
 

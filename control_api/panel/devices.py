@@ -217,7 +217,7 @@ class DevicePage:
             "code": None,
             "confirm": False,
             "refusal": None,
-            "hardware": device.hardware if isinstance(device.hardware, dict) else {},
+            "hardware": views.hardware_facts(device.hardware),
         }
         self.pages.render(req, resp, "device.html", context | extra, status=status)
 

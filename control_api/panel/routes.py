@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from control_api.deps import Deps
-from control_api.panel import sign_in, static_files
+from control_api.panel import sign_in, static_files, users
 from control_api.panel.devices import add_device_routes
 from control_api.panel.templates import Pages, environment
 
@@ -44,5 +44,7 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     app.add_route("/", sign_in.Home())
     app.add_route("/login", sign_in.Login(deps, pages))
     app.add_route("/logout", sign_in.Logout(deps))
+    app.add_route("/users", users.Users(deps, pages))
+    app.add_route("/users/password", users.UserPassword(deps, pages))
     add_device_routes(app, deps, pages, forget_device)
     return pages

@@ -8,8 +8,9 @@ Every other method (a change) must carry the session's CSRF token, as the
 form field ``csrf_token`` or the header ``X-CSRF-Token`` (403 without it), and
 the director's role must allow what the resource's ``change_role`` says a
 change needs: ``"editor"`` unless the resource says otherwise (``"viewer"``
-for signing out, ``"admin"`` for user management). A page cannot forget
-either check: they run before its responder.
+for signing out, ``"admin"`` for user management). Reading needs
+``read_role`` (``"viewer"`` unless the resource says otherwise). A page
+cannot forget these checks: they run before its responder.
 
 A multipart body (an upload) is not read here: it carries the header
 (``base.html`` sets it on every htmx request).
@@ -35,6 +36,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 DEFAULT_CHANGE_ROLE: Role = "editor"
+DEFAULT_READ_ROLE: Role = "viewer"
 
 
 def session_limits(deps: Deps) -> accounts.SessionLimits:
@@ -92,6 +94,12 @@ class PanelSessions:
             raise Unauthenticated("sign in first: no panel session, or it ended", "no_session")
         req.context.director = director
         if req.method in SAFE_METHODS:
+            read_role: Role = getattr(resource, "read_role", DEFAULT_READ_ROLE)
+            if not director.may(read_role):
+                raise PermissionDenied(
+                    f"this page needs the {read_role} role; you are {director.role}",
+                    "role_forbidden",
+                )
             return
         if not csrf_matches(req, director.csrf_token, self._deps.settings.max_json_bytes):
             raise PermissionDenied(

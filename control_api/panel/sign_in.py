@@ -67,7 +67,15 @@ class Login:
         self.limits = session_limits(deps)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._form(req, resp, next_path=safe_next_path(req.get_param("next")))
+        next_path = safe_next_path(req.get_param("next"))
+        signed_in = accounts.session_director(
+            self.deps.db, cookie_value(req, SESSION_COOKIE), self.limits, now=self.deps.now()
+        )
+        if signed_in is not None:  # already signed in: on to the page
+            resp.status = falcon.HTTP_303
+            resp.location = next_path
+            return
+        self._form(req, resp, next_path=next_path)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = read_form(req, self.deps.settings.max_json_bytes)
@@ -109,6 +117,8 @@ class Login:
             )
             self._form(req, resp, next_path, email=email, error=message, status=falcon.HTTP_429)
             return
+        # A session this browser had before ends: one browser, one session.
+        accounts.sign_out(self.deps.db, cookie_value(req, SESSION_COOKIE))
         _set_cookie(
             req, resp, self.deps, SESSION_COOKIE, signed_in.token, path="/",
             max_age=self.limits.max_s,

@@ -13,6 +13,7 @@ never per address alone (``control_api.core.login_throttle``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from control_api.store.db import Database
 from control_api.store.models import DirectorUser, PanelSession
 from control_api.store.repository import new_id
 
+log = logging.getLogger(__name__)
 MAX_TOKEN_CHARS = 100  # the cookie's token is 43; anything longer is not one of ours
 
 
@@ -173,25 +175,14 @@ def sign_in(
     if len(password.encode("utf-8", "surrogatepass")) > rules.MAX_PASSWORD_BYTES:
         raise BadCredentials()
     keys = (rows.pair_key(email, address), rows.account_key(email))
-    with db.read() as s:
-        waits = [
-            throttle.retry_after_s(rows.load_failures(s, keys[0]), now, throttle.PAIR),
-            throttle.retry_after_s(rows.load_failures(s, keys[1]), now, throttle.ACCOUNT),
-        ]
-        candidates = [u for u in rows.users_by_email(s, email) if not u.disabled]
-    wait_s = max((w for w in waits if w is not None), default=None)
+    wait_s = _count_attempt(db, keys, now, f"{email} from {address}")
     if wait_s is not None:
         raise RateLimited(f"too many failed sign-ins for this account: wait {wait_s} s", wait_s)
+    with db.read() as s:
+        candidates = [u for u in rows.users_by_email(s, email) if not u.disabled]
     user = _matching(passwords, candidates, password)
     if user is None:
-        with db.write() as s:
-            pair = rows.lock_failures(s, keys[0], now)
-            if pair is None:  # a new record: the moment to drop those that are over
-                rows.prune_failures(s, throttle.forgotten_before(now))
-            rows.save_failures(s, keys[0], throttle.after_failure(pair, now, throttle.PAIR))
-            account = rows.lock_failures(s, keys[1], now)
-            rows.save_failures(s, keys[1], throttle.after_failure(account, now, throttle.ACCOUNT))
-        raise BadCredentials()
+        raise BadCredentials()  # the attempt is counted already
     token = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=limits.max_s)
@@ -216,6 +207,34 @@ def sign_in(
         )
     director = Director(user.id, user.tenant_id, user.email, cast(Role, user.role), csrf_token)
     return SignedIn(token, director, expires_at)
+
+
+def _count_attempt(db: Database, keys: tuple[str, str], now: datetime, who: str) -> int | None:
+    """Seconds to wait while the account is throttled (nothing counted), else None
+    after counting this attempt as a failure up front, in one transaction with the
+    check: parallel guesses cannot all pass it. A good password clears the count."""
+    with db.write() as s:
+        pair = rows.lock_failures(s, keys[0], now)
+        account = rows.lock_failures(s, keys[1], now)
+        waits = [
+            throttle.retry_after_s(pair, now, throttle.PAIR),
+            throttle.retry_after_s(account, now, throttle.ACCOUNT),
+        ]
+        wait_s = max((w for w in waits if w is not None), default=None)
+        if wait_s is not None:
+            return wait_s
+        if pair is None:  # a new record: the moment to drop those that are over
+            rows.prune_failures(s, throttle.forgotten_before(now))
+        pair = throttle.after_failure(pair, now, throttle.PAIR)
+        account = throttle.after_failure(account, now, throttle.ACCOUNT)
+        rows.save_failures(s, keys[0], pair)
+        rows.save_failures(s, keys[1], account)
+    # Logged once, when the delays start (the attempt counted now is the first past them).
+    if pair.count == throttle.PAIR.free_failures + 1:
+        log.warning("sign-in attempts for %r are slowed down after failures", who)
+    if account.count == throttle.ACCOUNT.free_failures + 1:
+        log.warning("sign-in attempts for %r: the account is slowed down everywhere", who)
+    return None
 
 
 def _matching(

@@ -108,11 +108,6 @@ def pair_key(email: str, address: str) -> str:
     return hashlib.sha256(f"pair\0{email}\0{address}".encode()).hexdigest()
 
 
-def load_failures(s: Session, key: str) -> Failures | None:
-    row = s.get(LoginFailures, key, populate_existing=True)
-    return None if row is None else Failures(row.failures, row.last_failed_at)
-
-
 def lock_failures(s: Session, key: str, now: datetime) -> Failures | None:
     """The record row-locked until commit (workers count in turn); inserts an empty
     one first, so that two workers' first failures do not both insert."""

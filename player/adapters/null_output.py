@@ -10,7 +10,6 @@ caps them). Any number of items may overlap.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 import time
 import wave
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from lomuz_rules.media_format import MediaFormat
 from player.adapters.output import ensure_readable
-from player.ports import MediaEnded, MediaStarted
+from player.ports import Inbox, MediaEnded, MediaStarted
 
 
 @dataclass
@@ -52,7 +51,7 @@ class NullOutput:
     ) -> None:
         self._monotonic = monotonic
         self._fallback_duration_ms = fallback_duration_ms
-        self._events: queue.Queue[object] | None = None
+        self._events: Inbox | None = None
         self._items: dict[int, _Item] = {}
         self._next_token = 1
         self._lock = threading.Lock()
@@ -62,7 +61,7 @@ class NullOutput:
     def supports_overlap(self) -> bool:
         return True
 
-    def attach(self, events: queue.Queue[object]) -> None:
+    def attach(self, events: Inbox) -> None:
         self._events = events
 
     def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:

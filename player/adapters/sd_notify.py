@@ -6,7 +6,9 @@ calls :meth:`SdNotifier.watchdog` at least every ``watchdog_interval_s() / 2``
 seconds. Without ``NOTIFY_SOCKET`` (run by hand, in tests) every call is a
 no-op, so callers never need to check. Sending never raises: a lost
 notification must not stop playback (systemd's watchdog is the judge).
-Thread-safe: each call is one ``sendto`` on a socket opened for it.
+Thread-safe: each call is one ``sendto`` on a socket opened for it, except
+:meth:`SdNotifier.heartbeat`, which remembers the last ``STATUS=`` line and is
+called from one thread (the playback loop's).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
+DEFAULT_HEARTBEAT_S = 10.0
+
 
 class SdNotifier:
     """Sends state lines to the systemd notification socket, if there is one."""
@@ -26,6 +30,7 @@ class SdNotifier:
         self._address = address
         self._watchdog_usec = watchdog_usec
         self._failed = False
+        self._last_status = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], pid: int | None = None) -> SdNotifier:
@@ -54,6 +59,18 @@ class SdNotifier:
         if self._watchdog_usec is None:
             return None
         return self._watchdog_usec / 1_000_000
+
+    def heartbeat_interval_s(self) -> float:
+        """How often to ping: a third of the watchdog timeout, at most every 10 s."""
+        watchdog_s = self.watchdog_interval_s()
+        return min(DEFAULT_HEARTBEAT_S, watchdog_s / 3) if watchdog_s else DEFAULT_HEARTBEAT_S
+
+    def heartbeat(self, status_line: str) -> None:
+        """Ping the watchdog, and send ``STATUS=`` when ``status_line`` changed."""
+        self.watchdog()
+        if status_line != self._last_status:
+            self._last_status = status_line
+            self.status(status_line)
 
     def ready(self) -> bool:
         return self.notify("READY=1")

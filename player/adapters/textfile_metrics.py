@@ -344,12 +344,20 @@ class MetricsTextfile:
     """The node_exporter textfile: written by the metrics job, and once more (up 0) at stop.
 
     Both under one lock, and never after the stop's write (a job still running
-    when the scheduler stopped must not write "up 1" again).
+    when the scheduler stopped must not write "up 1" again). ``status`` reads
+    the one status model (host probes left out); ``can_snapshot`` says whether
+    it can be read (what it reads was built).
     """
 
-    def __init__(self, textfile_dir: Path, snapshot: Callable[[], PlayerMetrics]) -> None:
+    def __init__(
+        self,
+        textfile_dir: Path,
+        status: Callable[[], PlayerStatus],
+        can_snapshot: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._writer = TextfileWriter(textfile_dir)
-        self._snapshot = snapshot
+        self._status = status
+        self._can_snapshot = can_snapshot
         self._lock = threading.Lock()
         self.stopped = False
 
@@ -359,21 +367,26 @@ class MetricsTextfile:
             if self.stopped:
                 return
             try:
-                snapshot = self._snapshot()
+                snapshot = PlayerMetrics.from_status(self._status())
             except Exception:  # job boundary: a bug, not the directory (the writer logs that)
                 log.exception("metrics: cannot take a snapshot")
                 return
             self._writer.write(snapshot)
 
-    def write_stopped(self, *, can_snapshot: bool) -> None:
-        """At stop, while the store is open: the textfile says up 0 (never a stale 1)."""
+    def write_stopped(self) -> None:
+        """At stop, while the store is open: the textfile says up 0 (never a stale 1).
+
+        Once: a second call (the stop after a start that failed) does nothing.
+        """
         with self._lock:
+            if self.stopped:
+                return
             self.stopped = True
-            if not can_snapshot:
+            if not self._can_snapshot():
                 self._writer.remove()  # start failed early: no snapshot to give
                 return
             try:
-                snapshot = self._snapshot()
+                snapshot = PlayerMetrics.from_status(self._status())
             except Exception:  # shutdown boundary: still leave no "up 1" behind
                 log.exception("metrics: cannot take the last snapshot")
                 self._writer.remove()

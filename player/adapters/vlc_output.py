@@ -60,7 +60,7 @@ from player.adapters.vlc_env import (
     quiet_alsa_errors,
 )
 from player.errors import PlaybackError
-from player.ports import MediaEnded, MediaFailed, MediaStarted
+from player.ports import Inbox, MediaEnded, MediaFailed, MediaStarted
 
 # The arguments and helpers live in vlc_env; their old names stay importable here.
 __all__ = [
@@ -137,7 +137,7 @@ class VlcOutput:
         )
         self._slots = [_Slot(self._instance.media_player_new()) for _ in range(2)]
         self._lock = threading.Lock()
-        self._events: queue.Queue[object] | None = None
+        self._events: Inbox | None = None
         self._prepared: dict[int, _Prepared] = {}
         self._next_token = 1
         self._active = 1  # index of the slot started last; the first start uses slot 0
@@ -223,7 +223,7 @@ class VlcOutput:
         """Identities of the two libvlc players (they never change: tests, diagnostics)."""
         return (id(self._slots[0].player), id(self._slots[1].player))
 
-    def attach(self, events: queue.Queue[object]) -> None:
+    def attach(self, events: Inbox) -> None:
         self._events = events
 
     def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lomuz_rules.model import Asset, Playlist, Schedule, Tier
+from lomuz_rules.model import Asset, Decision, Playlist, Schedule, Tier
 
 
 class Outcome(enum.StrEnum):
@@ -46,6 +46,21 @@ class Manifest:
     playlists: tuple[Playlist, ...]
     schedules: tuple[Schedule, ...]
     deleted: Deleted = field(default_factory=Deleted)
+
+
+@dataclass(frozen=True)
+class ItemStart:
+    """An item of ``decision`` that started at ``started_at`` (what rotation advances on).
+
+    ``play_id`` is the id its Play will have; ``planned_end_at`` its projected end.
+    """
+
+    decision: Decision
+    asset_id: str
+    sha256: str
+    started_at: datetime
+    play_id: str
+    planned_end_at: datetime
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ from player.doctor.sound_checks import (
     alsa_cards,
     check_audio,
     check_libvlc,
+    check_vlc_plugins_cache,
     describe_audio_devices,
 )
 from player.errors import ConfigError
@@ -101,6 +102,7 @@ __all__ = [
     "check_storage",
     "check_temperature",
     "check_timesync",
+    "check_vlc_plugins_cache",
     "decode_throttled_words",
     "describe_audio_devices",
     "doctor_command",
@@ -132,6 +134,7 @@ def run_checks(
         checks.append(_guarded("cache", lambda: check_cache(settings, p)))
         checks.append(_guarded("disk", lambda: check_disk(settings, p)))
     checks.append(_guarded("libvlc", lambda: check_libvlc(settings, p)))
+    checks.append(_guarded("vlc plugins", lambda: check_vlc_plugins_cache(settings, p)))
     checks.append(_guarded("audio", lambda: check_audio(settings, environ, p)))
     if not isinstance(settings, ConfigError) and settings.metrics.textfile_dir is not None:
         checks.append(_guarded("metrics", lambda: check_metrics_dir(settings)))

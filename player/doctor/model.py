@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from player.adapters.vlc_probe import load_libvlc
+from player.adapters.vlc_probe import load_libvlc, vlc_plugins_dir
 from player.settings import Settings
 
 Status = Literal["pass", "warn", "fail"]
@@ -101,13 +101,15 @@ class DoctorProbes:
     ``root`` prefixes /proc, /sys and /run paths (a temp tree in tests).
     ``http_transport`` None means real network (an ``httpx.BaseTransport``
     handed to ``ControlApiClient``; Any keeps httpx out of this import).
-    ``libvlc`` returns a version or raises.
+    ``libvlc`` returns a version or raises; ``vlc_plugins_dir`` the directory
+    libvlc loads its plugins from (None: none found).
     """
 
     root: Path = Path("/")
     run: CommandRunner = run_command
     http_transport: Any = None
     libvlc: Callable[[], str] = load_libvlc
+    vlc_plugins_dir: Callable[[], Path | None] = vlc_plugins_dir
     disk_free_bytes: Callable[[Path], int] = _statvfs_free_bytes
     wall_now: Callable[[], datetime] = _wall_now
     rng: random.Random = field(default_factory=random.Random)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from player.adapters.vlc_probe import CACHE_GEN_NAME, PLUGINS_CACHE_NAME
 from player.doctor.model import Check, DoctorProbes, Status
 from player.errors import ConfigError
 from player.settings import Settings
@@ -26,6 +27,43 @@ def check_libvlc(settings: Settings | ConfigError, probes: DoctorProbes) -> Chec
         )
     suffix = " (backend is null)" if null_backend else ""
     return Check("libvlc", "pass", f"{version}{suffix}")
+
+
+def check_vlc_plugins_cache(settings: Settings | ConfigError, probes: DoctorProbes) -> Check:
+    """libvlc's plugins cache: without it every start scans all plugins (a warning).
+
+    About 0.5-1 s more at every start on a Pi and ~35 MiB more memory
+    (docs/BENCHMARKS.md); playback works either way.
+    """
+    null_backend = isinstance(settings, Settings) and settings.playback.backend == "null"
+    plugins_dir = probes.vlc_plugins_dir()
+    if plugins_dir is None:
+        if null_backend:
+            return Check("vlc plugins", "pass", "no libvlc plugins found (backend is null)")
+        return Check(
+            "vlc plugins",
+            "warn",
+            "no libvlc plugins directory found (VLC_PLUGIN_PATH, /usr/lib/*/vlc/plugins)",
+            "apt install vlc-plugin-base",
+        )
+    cache = plugins_dir / PLUGINS_CACHE_NAME
+    if cache.is_file():
+        return Check("vlc plugins", "pass", f"{cache}")
+    if null_backend:
+        return Check("vlc plugins", "pass", f"no {cache} (backend is null: not used)")
+    cache_gen = plugins_dir.parent / CACHE_GEN_NAME
+    regenerate = f"sudo {cache_gen} {plugins_dir}"
+    fix = (
+        regenerate
+        if cache_gen.exists()
+        else f"apt install libvlc-bin (its trigger writes it), or: {regenerate}"
+    )
+    return Check(
+        "vlc plugins",
+        "warn",
+        f"no {cache}: libvlc scans every plugin at each start (~0.5-1 s on a Pi, more memory)",
+        fix,
+    )
 
 
 def alsa_cards(probes: DoctorProbes) -> list[str]:

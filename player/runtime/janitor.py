@@ -37,7 +37,9 @@ from player.core.downloads import (
 )
 from player.errors import StoreFull
 from player.ports import Clock, MediaFiles
-from player.store.repository import PlayerStore
+from player.store.catalogue import CatalogueStore
+from player.store.device_state import DeviceStateStore
+from player.store.files import FileIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +58,31 @@ class JanitorReport:
 
 
 class Janitor:
-    """Cache upkeep; ``run_once`` from one thread at a time, ``room_problem`` from any."""
+    """Cache upkeep; ``run_once`` from one thread at a time, ``room_problem`` from any.
+
+    Of the store it uses the file index, the catalogue (what is referenced and
+    needed), the device state (the storage-full flag) and ``write_back`` (the
+    database's ``flush_deferred``: what a full disk kept in memory).
+    """
 
     def __init__(
         self,
-        store: PlayerStore,
         cache: MediaFiles,
         clock: Clock,
         *,
+        files: FileIndex,
+        catalogue: CatalogueStore,
+        state: DeviceStateStore,
+        write_back: Callable[[], object],
         max_cache_bytes: int | None,
         min_free_bytes: int,
         verify_bytes_per_run: int = 64 * 1024 * 1024,
         on_cache_changed: Callable[[], None] | None = None,
     ) -> None:
-        self._store = store
+        self._files = files
+        self._catalogue = catalogue
+        self._state = state
+        self._write_back = write_back
         self._cache = cache
         self._clock = clock
         self._max_cache_bytes = max_cache_bytes
@@ -80,7 +93,7 @@ class Janitor:
         self._verify_after = ""  # rotation point of the re-verification
         # Start from what the last run stored: the flag is written only on a
         # transition, so starting from False would leave a stored "1" forever.
-        self._storage_full = store.state.read().storage_full
+        self._storage_full = state.read().storage_full
         self._room_problem: str | None = None  # why the last download had no room
 
     @property
@@ -88,7 +101,7 @@ class Janitor:
         return self._storage_full
 
     def run_once(self) -> JanitorReport:
-        self._store.db.flush_deferred()
+        self._write_back()
         with self._lock:
             stale = self._cache.stale_parts(STALE_PART_AGE_S)
             adopted, forgotten = self._reconcile()
@@ -140,17 +153,15 @@ class Janitor:
 
     def _reconcile(self) -> tuple[int, int]:
         on_disk = {entry.sha256: entry for entry in self._cache.list_files()}
-        known = {f.sha256: f for f in self._store.files.file_states()}
-        referenced = {need.sha256: need for need in self._store.catalogue.referenced_files()}
+        known = {f.sha256: f for f in self._files.file_states()}
+        referenced = {need.sha256: need for need in self._catalogue.referenced_files()}
         adopted = forgotten = 0
         for sha, entry in on_disk.items():
             state = known.get(sha)
             if (state is None or not state.present) and sha in referenced:
                 if self._cache.verify(sha):
                     try:
-                        self._store.files.mark_file_verified(
-                            sha, entry.size_bytes, self._clock.now()
-                        )
+                        self._files.mark_file_verified(sha, entry.size_bytes, self._clock.now())
                     except StoreFull:
                         continue  # adopted by a later run
                     adopted += 1
@@ -166,16 +177,16 @@ class Janitor:
 
     def _forget(self, sha: str) -> bool:
         try:
-            self._store.files.forget_file(sha)
+            self._files.forget_file(sha)
         except StoreFull:  # logged by the store; the next reconcile forgets it
             return False
         return True
 
     def _enforce_budget(self, pending_bytes: int) -> tuple[tuple[str, ...], bool]:
         now = self._clock.now()
-        needs = catalogue_needs(self._store.catalogue.snapshot(), now)
+        needs = catalogue_needs(self._catalogue.snapshot(), now)
         referenced = {need.sha256 for need in needs.needed}
-        states = {f.sha256: f for f in self._store.files.file_states()}
+        states = {f.sha256: f for f in self._files.file_states()}
         files = [
             CachedFile(
                 sha256=entry.sha256,
@@ -224,7 +235,7 @@ class Janitor:
             else:
                 log.info("cache: storage_full cleared")
             self._storage_full = plan.storage_full
-            self._store.state.set_storage_full(plan.storage_full)
+            self._state.set_storage_full(plan.storage_full)
         return plan.evict, plan.storage_full
 
     def _limit(self, plan: EvictionPlan, cache_bytes: int) -> str:

@@ -18,55 +18,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from player.ports import Clock
+from player.runtime.daemon_parts import DaemonParts
 from player.wire import MAX_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_S
-
-if TYPE_CHECKING:
-    from player.runtime.downloads import DownloadManager
-    from player.runtime.janitor import Janitor
-    from player.runtime.telemetry import TelemetryUploader
-    from player.settings import Settings
-    from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
 
 JANITOR_INTERVAL_S = 300
+CLOCK_WAIT_S = 30.0
 METRICS_INTERVAL_S = 30
-
-
-class NetworkParts(Protocol):
-    """What the jobs use of the network side (``player.composition.Network``)."""
-
-    @property
-    def telemetry(self) -> TelemetryUploader: ...
-
-    @property
-    def downloads(self) -> DownloadManager: ...
-
-
-class JobParts(Protocol):
-    """What the jobs use of the parts (``player.composition.PlayerParts``)."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def network(self) -> NetworkParts | None:
-        """The network side as it is now; None when not enrolled."""
-        ...
-
-    @property
-    def clock(self) -> Clock: ...
-
-    @property
-    def store(self) -> PlayerStore: ...
-
-    @property
-    def janitor(self) -> Janitor: ...
 
 
 class Jobs:
@@ -78,7 +40,7 @@ class Jobs:
 
     def __init__(
         self,
-        parts: JobParts,
+        parts: DaemonParts,
         *,
         sync: Callable[[str], object],
         metrics: Callable[[], None] | None,
@@ -147,6 +109,20 @@ class Jobs:
             self._scheduler = scheduler
             self._interval_s = interval_s
         self.arm_boundary()
+
+    def arm_when_plausible(
+        self, plausible: Callable[[], bool], stop: threading.Event, wait_s: float = CLOCK_WAIT_S
+    ) -> None:
+        """Arm once ``plausible()`` says the wall clock is; until then only playback runs.
+
+        Returns without arming when ``stop`` is set first.
+        """
+        while not stop.is_set():
+            if plausible():
+                self.arm()
+                return
+            log.warning("wall clock is implausible (%s); jobs wait", datetime.now(UTC))
+            stop.wait(wait_s)
 
     def rearm_if_interval_changed(self, interval_s: int | None) -> None:
         """After a sync: a new ``sync_interval_s`` from the API re-arms the jobs."""

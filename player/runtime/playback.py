@@ -77,6 +77,7 @@ from player.ports import (
     MediaFailed,
     MediaOutput,
     MediaStarted,
+    PlaybackInbox,
     PlaybackSource,
 )
 from player.runtime.playback_media import (
@@ -142,7 +143,7 @@ class PlaybackLoop:
         audio_check_s: float = 1.5,
         min_item_interval_s: float = MIN_ITEM_INTERVAL_S,
         alive_persist_s: float = ALIVE_PERSIST_S,
-        inbox: queue.Queue[object] | None = None,
+        inbox: PlaybackInbox | None = None,
     ) -> None:
         self._source = source
         self._clock = clock
@@ -162,7 +163,7 @@ class PlaybackLoop:
         self._plays = PlayWriter(
             source, clock, quarantine_s=quarantine_s, alive_persist_s=alive_persist_s
         )
-        self._inbox: queue.Queue[object] = queue.Queue() if inbox is None else inbox
+        self._inbox: PlaybackInbox = queue.Queue() if inbox is None else inbox
         self._status = PlaybackStatus(lambda: self._output.supports_overlap)
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -271,10 +272,7 @@ class PlaybackLoop:
         return item
 
     def _silence(self, decision: Decision) -> None:
-        self._status.transition("silence")
-        self._status.set(
-            NowPlaying(state="silence", tier=Tier.SILENCE, supports_overlap=self._overlap)
-        )
+        self._status.silence()
         wait_s = timing.silence_wait_s(self._clock.now(), decision.next_boundary_at, self._timing)
         deadline = self._clock.monotonic() + wait_s
         while not self._stopping:
@@ -314,19 +312,7 @@ class PlaybackLoop:
         )
         self._output.start(item.token)
         self._plays.mark_started(item)
-        self._status.transition(str(item.decision.tier))
-        self._status.set(
-            NowPlaying(
-                state="playing",
-                tier=item.decision.tier,
-                asset_id=item.asset_id,
-                sha256=item.sha256,
-                schedule_id=item.decision.schedule_id,
-                playlist_id=item.decision.playlist_id,
-                started_at=item.started_at,
-                supports_overlap=self._overlap,
-            )
-        )
+        self._status.playing(item)
 
     def _play(self, cur: Item) -> Item | None:
         """Run ``cur`` until it is over; return the item that plays next (started) or None."""

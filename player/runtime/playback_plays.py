@@ -9,8 +9,8 @@ Used by ``player.runtime.playback`` on its one thread.
   its play id and planned end, in the rotation's transaction) and, while it
   plays, ``mark_alive`` refreshes that record at most every
   ``alive_persist_s``: after a power cut the next start records it as
-  ``skipped`` with the last instant it was known to play (see
-  ``PlayerStore.recover_interrupted_plays``).
+  ``skipped`` with the last instant it was known to play
+  (``recover_interrupted_plays``, at the daemon's start).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from lomuz_rules.model import Decision, Tier
-from player.core.model import Outcome, Play
+from player.core.model import ItemStart, Outcome, Play
 from player.core.playback_timing import (
     ItemTiming,
     Ramp,
@@ -31,6 +32,10 @@ from player.core.playback_timing import (
 )
 from player.errors import PlayerError
 from player.ports import Clock, MediaOutput, PlaybackSource
+from player.wire import format_instant
+
+if TYPE_CHECKING:
+    from player.store.rotation import Rotation
 
 # The loop's logger: these lines are part of what the playback log says.
 log = logging.getLogger("player.runtime.playback")
@@ -89,12 +94,14 @@ class PlayWriter:
         planned_end_at = item.started_at + timedelta(seconds=item.end_mono - item.started_mono)
         try:
             self._source.mark_started(
-                item.decision,
-                asset_id=item.asset_id,
-                sha256=item.sha256,
-                started_at=item.started_at,
-                play_id=item.play_id,
-                planned_end_at=planned_end_at,
+                ItemStart(
+                    item.decision,
+                    asset_id=item.asset_id,
+                    sha256=item.sha256,
+                    started_at=item.started_at,
+                    play_id=item.play_id,
+                    planned_end_at=planned_end_at,
+                )
             )
         except PlayerError as exc:
             # The item plays on; record_play at its end advances rotation anyway.
@@ -224,3 +231,22 @@ class Tails:
     def wait_timeout_s(self, now: float, deadline_mono: float, settings: TimingSettings) -> float:
         ends = [t.tail_end_mono for t in self._items if t.tail_end_mono is not None]
         return wait_timeout_s(now, deadline_mono, settings, self._ramps, ends)
+
+
+def recover_interrupted_plays(rotation: Rotation, known_alive_at: datetime | None) -> None:
+    """The items a power cut (or a crash) interrupted become skipped plays, uploaded later.
+
+    Called at start, before the loop: ``known_alive_at`` is the last instant
+    the player is known to have run (the stored clock floor).
+    """
+    try:
+        plays = rotation.recover_interrupted_plays(known_alive_at)
+    except PlayerError as exc:  # playback first; the record stays for the next start
+        log.warning("cannot record the plays the last stop interrupted yet: %s", exc)
+        return
+    for play in plays:
+        log.info(
+            "the last stop cut %s (started %s) short: recorded as skipped",
+            play.asset_id,
+            format_instant(play.started_at),
+        )

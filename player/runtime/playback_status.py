@@ -1,5 +1,8 @@
 """The playback loop's ``NowPlaying`` snapshot, its log of state changes, the audio state.
 
+``playing``/``silence`` turn what the loop does into the snapshot the daemon
+reports (``now_playing``, systemd's ``STATUS=``, the metrics).
+
 Written from the playback thread, read from any thread (``snapshot``).
 """
 
@@ -10,8 +13,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
+from lomuz_rules.model import Tier
 from player.core.playback_timing import NO_AUDIO_RETRY_MAX_S
 from player.core.status import NowPlaying
+from player.runtime.playback_plays import Item
 
 # The loop's logger: these lines are part of what the playback log says.
 log = logging.getLogger("player.runtime.playback")
@@ -39,6 +44,26 @@ class PlaybackStatus:
                 audio_output=self._audio_output,
                 audio_problem=self._audio_problem,
             )
+
+    def playing(self, item: Item) -> None:
+        """``item`` has just started."""
+        self.transition(str(item.decision.tier))
+        self.set(
+            NowPlaying(
+                state="playing",
+                tier=item.decision.tier,
+                asset_id=item.asset_id,
+                sha256=item.sha256,
+                schedule_id=item.decision.schedule_id,
+                playlist_id=item.decision.playlist_id,
+                started_at=item.started_at,
+            )
+        )
+
+    def silence(self) -> None:
+        """The decision is silence: nothing plays until it changes."""
+        self.transition("silence")
+        self.set(NowPlaying(state="silence", tier=Tier.SILENCE))
 
     def transition(self, state: str) -> None:
         if state != self._log_state:

@@ -98,3 +98,37 @@ def test_watchdog_interval_follows_sd_watchdog_enabled(
 def test_watchdog_pid_is_compared_with_the_given_pid() -> None:
     environ = {"WATCHDOG_USEC": "5000000", "WATCHDOG_PID": "4242"}
     assert SdNotifier.from_environ(environ, pid=4242).watchdog_interval_s() == 5.0
+
+
+def test_heartbeat_pings_every_time_and_sends_status_only_when_it_changed(
+    listener: tuple[socket.socket, str],
+) -> None:
+    sock, path = listener
+    notifier = SdNotifier.from_environ({"NOTIFY_SOCKET": path})
+
+    notifier.heartbeat("playing music a1")
+    notifier.heartbeat("playing music a1")
+    notifier.heartbeat("silence")
+
+    sent = [receive(sock) for _ in range(5)]
+    assert sent == [
+        "WATCHDOG=1",
+        "STATUS=playing music a1",
+        "WATCHDOG=1",
+        "WATCHDOG=1",
+        "STATUS=silence",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected_s"),
+    [
+        ({"WATCHDOG_USEC": "60000000"}, 10.0),  # at most every 10 s
+        ({"WATCHDOG_USEC": "15000000"}, 5.0),  # a third of the watchdog
+        ({}, 10.0),  # no watchdog: the loop's own beat
+    ],
+)
+def test_heartbeat_interval_is_a_third_of_the_watchdog_at_most_10_s(
+    environ: dict[str, str], expected_s: float
+) -> None:
+    assert SdNotifier.from_environ(environ).heartbeat_interval_s() == expected_s

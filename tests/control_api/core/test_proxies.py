@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from control_api.core.proxies import client_address, is_trusted, parse_networks
+from control_api.core.proxies import client_address, is_https, is_trusted, parse_networks
 
 PROXY = "10.0.0.5"
 TRUSTED = parse_networks(f"{PROXY}, 10.1.0.0/16")
@@ -52,3 +52,21 @@ def test_a_client_cannot_choose_its_address_by_prepending(spoofed: list[str], re
     assume(not is_trusted(real, TRUSTED))
     header = ", ".join([*(s.replace(",", "") for s in spoofed), real])
     assert client_address(PROXY, header, TRUSTED) == real
+
+
+@pytest.mark.parametrize(
+    ("scheme", "peer", "proto", "https"),
+    [
+        ("https", "203.0.113.7", None, True),
+        ("http", "203.0.113.7", None, False),
+        ("http", "203.0.113.7", "https", False),  # an untrusted peer says so: not believed
+        ("http", PROXY, "https", True),
+        ("http", PROXY, "HTTPS, http", True),  # the first entry: the proxy nearest the client
+        ("http", PROXY, "http", False),
+        ("http", PROXY, None, False),
+    ],
+)
+def test_https_is_the_connection_or_what_a_trusted_proxy_says(
+    scheme: str, peer: str, proto: str | None, https: bool
+) -> None:
+    assert is_https(scheme, peer, proto, TRUSTED) is https

@@ -261,3 +261,37 @@ def test_the_device_page_says_what_plays_when(api: Api, panel: Panel) -> None:
     assert "Europe/Paris" in facts and "north" in facts
     bad = _page(me.get(f"/devices/{device_id}?at=tomorrow"), 422)
     assert bad.find("p", role="alert").text().startswith("at")
+
+
+def test_hostile_telemetry_and_hardware_render_escaped_or_as_missing(
+    api: Api, panel: Panel
+) -> None:
+    me, admin = _signed_in(panel)
+    created = _created(api, admin, "Till")
+    hardware = {"model": "<script>x</script>", "nested": {"a": [1]}, "cpu": 4}
+    enrolled = api.call(
+        "POST",
+        "/v1/enroll",
+        json={"enrollment_code": created["enrollment_code"], "hardware": hardware},
+    )
+    token = enrolled.json["device_token"]
+    status = {
+        "now_playing": "<b>loud</b>",
+        "cache": {"size_bytes": "lots"},
+        "system": {"temperature_c": True, "throttled_now": "yes"},
+        "versions": {"player": "<img src=x>" + "v" * 3000},
+        "clock": [],
+    }
+    assert api.call("POST", "/v1/device/telemetry", token, json=status).status_code == 204
+    listing = me.get("/devices")
+    assert "<img src=x>" not in listing.text and "&lt;img src=x&gt;" in listing.text
+    (row,) = table_rows(_page(listing), "devices")
+    assert (row["Now playing"], row["Cache"], row["Temperature"], row["Clock"]) == ("—",) * 4
+    assert len(row["App version"]) <= 200
+    page = me.get(f"/devices/{created['id']}")
+    assert "<script>x</script>" not in page.text
+    facts = {
+        dt.text(): dd.text()
+        for dt, dd in zip(_page(page).find_all("dt"), _page(page).find_all("dd"), strict=True)
+    }
+    assert facts["model"] == "<script>x</script>" and facts["cpu"] == "4" and "nested" not in facts

@@ -143,3 +143,26 @@ def test_panel_errors_are_pages_and_the_api_keeps_json(panel: Panel) -> None:
     assert fragment.text.startswith('<p class="notice error"')
     api_missing = panel.api.call("GET", "/v1/nothing")
     assert api_missing.headers["content-type"].startswith("application/json")
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(panel: Panel) -> None:
+    tenant_id, _ = panel.tenant()
+    panel.user(tenant_id, "ed@shop.example")
+    browser = panel.browser()
+    browser.sign_in("ed@shop.example")
+    first = browser.cookies["lomuz_session"]
+    # Signed in, the form is skipped.
+    assert browser.get("/login?next=/devices").headers["location"] == "/devices"
+    # A sign-in form posted with the old session's cookie (a second tab) replaces it.
+    browser.cookies["lomuz_login_csrf"] = "a form from another tab"
+    form = {
+        "email": "ed@shop.example",
+        "password": PASSWORD,
+        "csrf_token": "a form from another tab",
+    }
+    assert browser.post("/login", form, csrf=False).status_code == 303
+    assert browser.cookies["lomuz_session"] != first
+    old = panel.browser()
+    old.cookies["lomuz_session"] = first
+    assert old.get("/").headers["location"] == "/login"
+    assert browser.get("/").headers["location"] == "/devices"

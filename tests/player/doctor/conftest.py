@@ -51,11 +51,21 @@ def runner() -> FakeRunner:
 
 
 @pytest.fixture
-def probes(host_root: Path, runner: FakeRunner) -> DoctorProbes:
+def vlc_plugins(tmp_path: Path) -> Path:
+    """A fake libvlc plugins directory with its cache, and vlc-cache-gen beside it."""
+    plugins = tmp_path / "lib" / "vlc" / "plugins"
+    write(plugins, "/plugins.dat", "cache")
+    write(plugins.parent, "/vlc-cache-gen", "")
+    return plugins
+
+
+@pytest.fixture
+def probes(host_root: Path, runner: FakeRunner, vlc_plugins: Path) -> DoctorProbes:
     return DoctorProbes(
         root=host_root,
         run=runner,
         libvlc=fake_libvlc,
+        vlc_plugins_dir=lambda: vlc_plugins,
         disk_free_bytes=lambda _path: 10 * 1024**3,
         wall_now=lambda: datetime.now(UTC),
         rng=random.Random(7),

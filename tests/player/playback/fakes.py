@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import queue
 import shutil
 import struct
 import tempfile
@@ -18,9 +17,9 @@ from pathlib import Path
 
 from lomuz_rules.media_format import MediaFormat
 from lomuz_rules.model import Decision, MediaType, Tier
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.errors import PlaybackError
-from player.ports import MediaEnded, MediaFailed, MediaStarted, PlaybackSource
+from player.ports import Inbox, MediaEnded, MediaFailed, MediaStarted, PlaybackSource
 from player.runtime.playback import PlaybackLoop
 from tests.fakes.clock import FakeClock, FakeTimer
 
@@ -137,20 +136,13 @@ class FakeSource:
             self.log.append("decide")
             return d
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str = "",
-        planned_end_at: datetime | None = None,
-    ) -> None:
+    def mark_started(self, start: ItemStart) -> None:
         with self._lock:
-            self.started.append((asset_id, started_at, decision.playlist_position))
-            self.in_progress.append((play_id, planned_end_at))
-            self.log.append(f"start:{asset_id}")
+            self.started.append(
+                (start.asset_id, start.started_at, start.decision.playlist_position)
+            )
+            self.in_progress.append((start.play_id, start.planned_end_at))
+            self.log.append(f"start:{start.asset_id}")
 
     def mark_alive(self, at: datetime) -> None:
         with self._lock:
@@ -204,7 +196,7 @@ class FakeOutput:
     commands: list[tuple[float, str, object]] = field(default_factory=list)
     # The format each file was handed over as (the loop identifies it first).
     formats: dict[str, MediaFormat | None] = field(default_factory=dict)
-    _events: queue.Queue[object] | None = None
+    _events: Inbox | None = None
     _items: dict[int, _FakeItem] = field(default_factory=dict)
     _next: int = 1
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -222,7 +214,7 @@ class FakeOutput:
         with self._lock:
             return [arg for _, name, arg in self.commands if name == command]
 
-    def attach(self, events: queue.Queue[object]) -> None:
+    def attach(self, events: Inbox) -> None:
         self._events = events
 
     def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:

@@ -19,11 +19,37 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from player import ports
 from player.core.model import Manifest
+from player.runtime.janitor import Janitor
+from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 ALL_DAYS = [1, 2, 3, 4, 5, 6, 7]
+
+
+def store_janitor(
+    store: PlayerStore,
+    cache: ports.MediaFiles,
+    clock: ports.Clock,
+    *,
+    max_cache_bytes: int | None = None,
+    min_free_bytes: int = 0,
+    **options: Any,
+) -> Janitor:
+    """A Janitor on ``store``'s parts, as ``PlayerParts`` builds it."""
+    return Janitor(
+        cache,
+        clock,
+        files=store.files,
+        catalogue=store.catalogue,
+        state=store.state,
+        write_back=store.db.flush_deferred,
+        max_cache_bytes=max_cache_bytes,
+        min_free_bytes=min_free_bytes,
+        **options,
+    )
 
 
 # -- content --------------------------------------------------------------------

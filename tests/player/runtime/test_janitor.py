@@ -35,6 +35,7 @@ from tests.player.runtime.helpers import (
     playlist_json,
     schedule_json,
     sha,
+    store_janitor,
     wait_until,
 )
 
@@ -77,7 +78,7 @@ def janitor(
     verify_bytes_per_run: int = 64 * 1024 * 1024,
     on_cache_changed: Callable[[], None] | None = None,
 ) -> Janitor:
-    return Janitor(
+    return store_janitor(
         store,
         cache,
         clock,

@@ -27,7 +27,6 @@ from player.core.backoff import BackoffPolicy, RetryPolicy
 from player.core.model import Outcome, Play
 from player.errors import ApiUnavailable
 from player.runtime.downloads import DownloadManager
-from player.runtime.janitor import Janitor
 from player.runtime.syncer import Syncer
 from player.runtime.telemetry import TelemetryUploader
 from player.store.repository import PlayerStore
@@ -40,6 +39,7 @@ from tests.player.runtime.helpers import (
     manifest_json,
     playlist_json,
     schedule_json,
+    store_janitor,
 )
 
 WEEK_S = 7 * 24 * 3600
@@ -94,7 +94,7 @@ def test_a_week_offline_logs_a_few_lines(tmp_path: Path, caplog: pytest.LogCaptu
         clock,
         retry=TenacityRetrier(RetryPolicy(max_attempts=3, max_total_s=30), sleep=lambda _s: None),
     )
-    janitor = Janitor(store, cache, clock, max_cache_bytes=None, min_free_bytes=0)
+    janitor = store_janitor(store, cache, clock)
     downloads = DownloadManager(
         store.catalogue,
         store.files,

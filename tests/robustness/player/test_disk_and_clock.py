@@ -24,12 +24,11 @@ from player.composition import StoreSource
 from player.core import clock as rules
 from player.core.model import Play
 from player.errors import DownloadError
-from player.runtime.janitor import Janitor
 from player.runtime.playback import PlaybackLoop
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.fakes.clock import FakeClock
-from tests.player.runtime.helpers import WAV_HEADER
+from tests.player.runtime.helpers import WAV_HEADER, store_janitor
 
 MIB = 1024 * 1024
 TMPFS_SIZE = "8m"
@@ -162,7 +161,7 @@ def test_full_cache_keeps_playing_reports_storage_full_and_evicts_nothing_schedu
             cache.store_verified_copy(sources / sha, sha, size)
             store.files.mark_file_verified(sha, size, now)
         tmpfs = mode.startswith("tmpfs")
-        janitor = Janitor(
+        janitor = store_janitor(
             store,
             cache,
             clock,

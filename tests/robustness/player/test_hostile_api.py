@@ -369,7 +369,7 @@ def _serve(api: HostileApi) -> ScriptedServer:
 
 def _sync(daemon: Daemon) -> dict[str, Any]:
     """One sync through the daemon's own job path (what the scheduler runs)."""
-    reply = daemon._run_sync("test")
+    reply = daemon.syncs.run("test")
     assert "internal" not in str(reply.get("error", "")), reply
     return reply
 

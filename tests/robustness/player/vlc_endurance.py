@@ -21,7 +21,7 @@ import psutil
 
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.vlc_output import HEADLESS_ARGS, VlcOutput
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.runtime.playback import PlaybackLoop
 from tests.fakes.clock import FakeClock
 from tests.robustness.player.harness import noise_wav
@@ -54,16 +54,7 @@ class RoundRobinSource:
             reasons=("endurance",),
         )
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str = "",
-        planned_end_at: datetime | None = None,
-    ) -> None:
+    def mark_started(self, start: ItemStart) -> None:
         pass  # rotation is this fake's fixed cycle
 
     def mark_alive(self, at: datetime) -> None:
