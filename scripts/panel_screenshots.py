@@ -40,6 +40,7 @@ CONTROL = [sys.executable, "-m", "control_api.cli"]
 WIDTHS = {1280: 800, 390: 844}  # width -> window height
 EMAIL = "director@demo-shops.test"
 PASSWORD = "demo password, not a secret"
+COLLEAGUES = (("music@demo-shops.test", "editor"), ("area.manager@demo-shops.test", "viewer"))
 TIMEOUT_MS = 15_000
 MAX_HEIGHT_PX = 1600
 MAX_SIZE_BYTES = 200_000
@@ -222,6 +223,7 @@ SHOTS: dict[str, Shot] = {
     "devices": (lambda demo: "/devices", True, None),
     "device": (lambda demo: f"/devices/{demo.device_ids['Main Street till']}", True, None),
     "enrollment": (lambda demo: f"/devices/{demo.device_ids['Station kiosk']}", True, new_code),
+    "users": (lambda demo: "/users", True, None),
 }
 
 
@@ -278,12 +280,13 @@ def main() -> None:
         }
         control(env, "db", "upgrade")
         tenant = json.loads(control(env, "tenant", "create", "Demo shops", "--json"))
-        control(
-            env,
-            *("user", "add", EMAIL, "--tenant", tenant["tenant_id"]),
-            *("--role", "admin", "--password-stdin"),
-            stdin=f"{PASSWORD}\n",
-        )
+        for email, role in ((EMAIL, "admin"), *COLLEAGUES):
+            control(
+                env,
+                *("user", "add", email, "--tenant", tenant["tenant_id"]),
+                *("--role", role, "--password-stdin"),
+                stdin=f"{PASSWORD}\n",
+            )
         with served(env) as url:
             ids = seed(url, tenant["admin_token"])
             demo = Demo(url, tenant["admin_token"], ids)
