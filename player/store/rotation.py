@@ -29,6 +29,7 @@ from player.store.database import (
     get_state,
     set_state,
 )
+from player.store.decision_query import KEY_LAST_ASSET_AT, KEY_LAST_ASSET_ID
 from player.store.deferred import StartedEntry
 from player.store.read_only import from_micros, to_micros
 
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KEY_LAST_ASSET_ID = "rotation.last_asset_id"
-KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
 KEY_LAST_STARTED = "rotation.last_started"  # mark_started's item, for record_play
 # The items started and not yet recorded (mark_started .. record_play), so a
 # power cut in between is recorded as a skipped play at the next start.
