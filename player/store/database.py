@@ -309,7 +309,7 @@ class Database:
                     conn.begin(),
                 ):
                     yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3's: _lock_wait's PRAGMA
             if is_disk_full(exc):
                 raise self.deferred.went_full(exc) from exc
             if is_busy(exc):

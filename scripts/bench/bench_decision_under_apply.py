@@ -1,7 +1,7 @@
 """Playback's "decide + mark started" step while the syncer applies big full manifests.
 
 Usage: .venv/bin/python scripts/bench/bench_decision_under_apply.py [--assets 100000]
-       [--steps 3000] [--applies 3]
+       [--steps 3000] [--applies 3] [--interval-ms 0] [--syncer-in thread|process]
 
 One SQLite file in a temp dir, opened as the daemon opens it (``PlayerStore``).
 The catalogue of ``bench_decision.py`` (20 schedules and playlists, 10
@@ -12,8 +12,17 @@ thread's sequence is that of ``player.runtime.playback`` through the
 composition root's ``StoreSource``: ``decide(now)``, then ``mark_started`` of
 the chosen item. Two phases: "idle" (nothing else runs), then "under apply"
 (another thread runs ``sync_once`` with a full manifest ``--applies`` times
-while the step loops). Prints p50/p99/max of the step's wall time per phase,
-how many steps ran during an apply transaction, and the apply times.
+while the step loops). Prints p50/p99/max of the step (and of its two
+halves) per phase, for the steps that overlapped ``apply_manifest`` (its
+write transaction) and those that overlapped the fetch and decode, the sync
+and apply times, the worst steps, and the longest runs of the cyclic garbage
+collector with the thread that ran them (they hold the GIL).
+
+``--syncer-in process`` applies from a second process on the same file: the
+same SQLite locking without a GIL shared with playback, to tell the two
+apart. Every start kept in memory while the lock is busy is one more row
+each decision weighs, so back-to-back steps (``--interval-ms 0``) are a
+pessimistic case: real playback starts an item every few minutes.
 """
 
 from __future__ import annotations
@@ -211,9 +220,13 @@ Sample = tuple[float, float, float]  # perf_counter: begin, decided, marked
 
 
 def run_steps(
-    source: StoreSource, start_at: datetime, until: threading.Event | None, n: int
+    source: StoreSource,
+    start_at: datetime,
+    until: threading.Event | None,
+    n: int,
+    interval_s: float = 0.0,
 ) -> tuple[list[Sample], datetime]:
-    """Instants of each step; n steps, or until ``until`` is set."""
+    """Instants of each step, one every ``interval_s`` at most; n steps, or until ``until``."""
     samples: list[Sample] = []
     at = start_at
     while (until is None and len(samples) < n) or (until is not None and not until.is_set()):
@@ -221,6 +234,8 @@ def run_steps(
         begin = time.perf_counter()
         decided = step(source, at)
         samples.append((begin, decided, time.perf_counter()))
+        if interval_s > 0:
+            time.sleep(max(0.0, begin + interval_s - time.perf_counter()))
     return samples, at
 
 
@@ -280,19 +295,31 @@ def child(db_path: Path, n_assets: int, applies: int) -> None:
 
 
 def in_process(
-    source: StoreSource, syncer: Syncer, catalogue: TimedCatalogue, at: datetime, applies: int
+    source: StoreSource,
+    syncer: Syncer,
+    catalogue: TimedCatalogue,
+    at: datetime,
+    *,
+    applies: int,
+    interval_s: float,
 ) -> tuple[list[Sample], list[tuple[float, float]], list[tuple[float, float]]]:
     catalogue.spans.clear()
     background = TimedSyncer(syncer, applies)
     thread = threading.Thread(target=background.run, name="syncer")
     thread.start()
-    loaded, _ = run_steps(source, at, background.done, 0)
+    loaded, _ = run_steps(source, at, background.done, 0, interval_s)
     thread.join()
     return loaded, background.spans, catalogue.spans
 
 
 def in_child(
-    source: StoreSource, db_path: Path, n_assets: int, at: datetime, applies: int
+    source: StoreSource,
+    db_path: Path,
+    n_assets: int,
+    at: datetime,
+    *,
+    applies: int,
+    interval_s: float,
 ) -> tuple[list[Sample], list[tuple[float, float]], list[tuple[float, float]]]:
     command = [sys.executable, __file__, "--child-db", str(db_path)]
     command += ["--assets", str(n_assets), "--applies", str(applies)]
@@ -310,7 +337,7 @@ def in_child(
 
         waiter = threading.Thread(target=wait, name="child-waiter")
         waiter.start()
-        loaded, _ = run_steps(source, at, done, 0)
+        loaded, _ = run_steps(source, at, done, 0, interval_s)
         waiter.join()
     spans = json.loads(lines[-1])
     syncs = [tuple(span) for span in spans["syncs"]]
@@ -328,6 +355,13 @@ def main() -> None:
         default="thread",
         help="thread: the daemon's layout; process: no GIL shared with playback",
     )
+    parser.add_argument(
+        "--interval-ms",
+        type=float,
+        default=0.0,
+        help="least time between two steps (0: back to back; every start kept while the "
+        "lock is busy is one more row for each decision to weigh)",
+    )
     parser.add_argument("--child-db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_db is not None:
@@ -343,7 +377,8 @@ def main() -> None:
             syncer.sync_once()
             print(
                 f"{args.assets} assets, {len(body) / 1e6:.1f} MB manifest, "
-                f"first apply {time.perf_counter() - first:.2f} s, syncer in a {args.syncer_in}"
+                f"first apply {time.perf_counter() - first:.2f} s, syncer in a {args.syncer_in}, "
+                f"steps at least {args.interval_ms:g} ms apart"
             )
             with store.db.write() as conn:  # every file verified (not what is timed)
                 conn.execute(
@@ -356,11 +391,16 @@ def main() -> None:
             source = StoreSource(store, Tier.JINGLE)
             pauses = CollectorPauses()
             gc.callbacks.append(pauses)
-            idle, at = run_steps(source, T0, None, args.steps)
+            interval_s = args.interval_ms / 1000
+            idle, at = run_steps(source, T0, None, args.steps, interval_s)
             if args.syncer_in == "thread":
-                loaded, syncs, applies = in_process(source, syncer, catalogue, at, args.applies)
+                loaded, syncs, applies = in_process(
+                    source, syncer, catalogue, at, applies=args.applies, interval_s=interval_s
+                )
             else:
-                loaded, syncs, applies = in_child(source, db_path, args.assets, at, args.applies)
+                loaded, syncs, applies = in_child(
+                    source, db_path, args.assets, at, applies=args.applies, interval_s=interval_s
+                )
             gc.callbacks.remove(pauses)
             kept = store.db.deferred.has_work()
             store.db.flush_deferred(force=True)
