@@ -48,6 +48,11 @@ from lomuz_rules.model import Tier
 from player.composition import StoreSource
 from player.core.clock import ServerTime
 from player.core.model import Manifest
+
+try:
+    from player.core.model import ItemStart
+except ImportError:  # run with PYTHONPATH on an older checkout
+    ItemStart = None  # type: ignore[assignment,misc]
 from player.runtime.syncer import Syncer
 from player.store import PlayerStore
 from player.store.catalogue import ApplyResult, CatalogueStore
@@ -205,14 +210,17 @@ def step(source: StoreSource, at: datetime) -> float:
     decided = time.perf_counter()
     if decision.asset_id is None or decision.sha256 is None:
         return decided
-    source.mark_started(
-        decision,
-        asset_id=decision.asset_id,
-        sha256=decision.sha256,
-        started_at=at,
-        play_id=uuid.uuid4().hex,
-        planned_end_at=at + timedelta(minutes=3),
-    )
+    fields = {
+        "asset_id": decision.asset_id,
+        "sha256": decision.sha256,
+        "started_at": at,
+        "play_id": uuid.uuid4().hex,
+        "planned_end_at": at + timedelta(minutes=3),
+    }
+    if ItemStart is None:  # a checkout before ItemStart (f4737d8): the "before" figures
+        source.mark_started(decision, **fields)  # type: ignore[call-arg]
+    else:
+        source.mark_started(ItemStart(decision, **fields))
     return decided
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lomuz_rules.model import Tier
 from player.composition import StoreSource
+from player.core.model import ItemStart
 from player.store import PlayerStore
 from player.store.tables import to_micros
 from tests.player.core.builders import T0, asset, manifest, playlist, schedule
@@ -57,12 +58,14 @@ def start_next(source: StoreSource, step: int) -> tuple[str | None, int | None]:
     decision = source.decide(at)
     assert decision.asset_id is not None and decision.sha256 is not None
     source.mark_started(
-        decision,
-        asset_id=decision.asset_id,
-        sha256=decision.sha256,
-        started_at=at,
-        play_id=f"play-{step}",
-        planned_end_at=at + timedelta(seconds=ITEM_S),
+        ItemStart(
+            decision,
+            asset_id=decision.asset_id,
+            sha256=decision.sha256,
+            started_at=at,
+            play_id=f"play-{step}",
+            planned_end_at=at + timedelta(seconds=ITEM_S),
+        )
     )
     return decision.asset_id, decision.playlist_position
 
