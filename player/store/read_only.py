@@ -12,7 +12,9 @@ This module owns what such a reader needs and imports nothing third-party:
   ``read_local_plays``), which ``PlayerStore`` also runs, so the two readers
   cannot disagree;
 - ``read_integrity``: SQLite's quick_check and the schema revisions (doctor);
-- ``StoreReader``: those reads on a database opened read-only.
+- ``StoreReader``: those reads on a database opened read-only, and
+  ``decide`` (``lomuz-player next``): the store's own decision query
+  (``player.store.decision_query``) on that connection.
 
 Instants are stored as integer microseconds since the Unix epoch (UTC).
 """
