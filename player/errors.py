@@ -71,6 +71,13 @@ class StoreFull(StoreError):  # noqa: N818 - reads as a state, like ApiUnavailab
         self.free_bytes = free_bytes
 
 
+class StoreBusy(StoreError):  # noqa: N818 - reads as a state, like StoreFull
+    """A write did not get the database's write lock within its wait (another writer
+    holds it, e.g. a manifest being applied). Nothing was written."""
+
+    retryable = True
+
+
 class ApiError(PlayerError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)

@@ -61,24 +61,6 @@ class Context:
         json.dump(value, self.stdout, indent=2, sort_keys=False, default=_json_default)
         self.stdout.write("\n")
 
-    @contextmanager
-    def read_store(self) -> Iterator[PlayerStore | None]:
-        """The local database opened read-only, None when there is none yet; always closed.
-
-        What the read commands use: they create, migrate and change no file,
-        whoever runs them (root included), so they cannot break the daemon's files.
-        """
-        from player.store.repository import PlayerStore
-
-        store = PlayerStore.open_read_only(
-            self.settings.db_path, outbox_max_rows=self.settings.telemetry.outbox_max_rows
-        )
-        try:
-            yield store
-        finally:
-            if store is not None:
-                store.close()
-
     def ask_daemon(self, command: str, timeout_s: float, **fields: Any) -> dict[str, Any] | None:
         """A running daemon's reply on the control socket; None when none answers.
 
@@ -95,7 +77,12 @@ class Context:
 
     @contextmanager
     def store_reader(self) -> Iterator[StoreReader | None]:
-        """Like ``read_store`` for what ``StoreReader`` offers, without SQLAlchemy (fast start)."""
+        """The local database opened read-only (no SQLAlchemy: fast start), None when
+        there is none yet; always closed.
+
+        What the read commands use: they create, migrate and change no file,
+        whoever runs them (root included), so they cannot break the daemon's files.
+        """
         from player.store.read_only import StoreReader
 
         reader = StoreReader.open(self.settings.db_path)

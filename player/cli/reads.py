@@ -1,8 +1,9 @@
 """The read commands: ``next``, ``plays``, ``status``.
 
 They create, migrate and change no file (the database is opened read-only),
-whoever runs them; ``plays`` and ``status`` read through
-``player.store.read_only`` and import no SQLAlchemy (fast start, issue 11).
+whoever runs them; they read through ``player.store.read_only`` (``next``
+runs the store's own decision query there) and import no SQLAlchemy (fast
+start, issue 11).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from player.errors import ManifestError
 from player.wire import encode_play, format_instant, parse_instant
 
 if TYPE_CHECKING:
-    from player.store.repository import PlayerStore
+    from player.store.read_only import StoreReader
 
 
 # --- next --------------------------------------------------------------------
@@ -68,7 +69,7 @@ CLOCK_SOURCE_TEXT = {
 }
 
 
-def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, str]:
+def corrected_now(ctx: Context, store: StoreReader | None) -> tuple[datetime, str]:
     """The instant the daemon would judge the schedules at, and where it came from.
 
     The running daemon's corrected clock (its ``status`` reply has ``at``); else
@@ -83,7 +84,7 @@ def corrected_now(ctx: Context, store: PlayerStore | None) -> tuple[datetime, st
         except ManifestError:
             pass  # an older daemon's reply: fall back to the local rule
     system_now = datetime.now(UTC)
-    lower_bound = store.state.read().clock_lower_bound if store is not None else None
+    lower_bound = store.device_state().clock_lower_bound if store is not None else None
     if lower_bound is not None and lower_bound > system_now:
         return lower_bound, "lower_bound"
     return system_now, "system"
@@ -108,7 +109,7 @@ def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
             given_at = parse_instant(args.at, "--at")
         except ManifestError as exc:
             raise UsageError(str(exc)) from exc
-    with ctx.read_store() as store:
+    with ctx.store_reader() as store:
         if given_at is not None:
             at, clock_source = given_at, "--at"
         else:
@@ -116,7 +117,7 @@ def _cmd_next(args: argparse.Namespace, ctx: Context) -> int:
         if store is None:
             decision = decide_without_state(ctx, at, fallback)
         else:
-            decision = store.decisions.decide(at, fallback=fallback)
+            decision = store.decide(at, fallback)
     if args.json:
         ctx.print_json({**decision_as_json(decision), "clock": clock_source})
         return EXIT_OK

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lomuz_rules import schedule as rules
-from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, Schedule
+from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, PlaylistItem, Schedule
 from player.core.files import FileNeed
 from player.core.model import Manifest
 from player.errors import ManifestError
@@ -25,11 +25,10 @@ from player.store.database import Database, check_sha256, chunks, get_state, set
 from player.store.device_state import stored_timezone, write_manifest_state
 from player.store.rotation import stored_last_asset
 from player.store.rows import (
+    asset_from_row,
     asset_to_row,
     file_from_row,
-    load_assets,
-    load_playlists,
-    load_schedules,
+    schedule_from_row,
     schedule_to_row,
 )
 
@@ -318,3 +317,28 @@ def _check_references(conn: Connection) -> None:
             "which the device state does not contain",
             path="schedules",
         )
+
+
+def load_assets(conn: Connection) -> list[Asset]:
+    return [asset_from_row(row) for row in conn.execute(select(t.assets).order_by(t.assets.c.id))]
+
+
+def load_playlists(conn: Connection) -> list[Playlist]:
+    items: dict[str, list[PlaylistItem]] = {}
+    for row in conn.execute(
+        select(t.playlist_items).order_by(
+            t.playlist_items.c.playlist_id, t.playlist_items.c.position
+        )
+    ):
+        items.setdefault(row.playlist_id, []).append(PlaylistItem(row.asset_id, row.duration_ms))
+    return [
+        Playlist(id=row.id, name=row.name, items=tuple(items.get(row.id, ())), version=row.version)
+        for row in conn.execute(select(t.playlists).order_by(t.playlists.c.id))
+    ]
+
+
+def load_schedules(conn: Connection) -> list[Schedule]:
+    return [
+        schedule_from_row(row)
+        for row in conn.execute(select(t.schedules).order_by(t.schedules.c.id))
+    ]

@@ -10,7 +10,12 @@ pooled connection and transaction. Reads run in a deferred transaction (a
 consistent snapshot); writes start with ``BEGIN IMMEDIATE`` so a writer waits
 for the lock (``busy_timeout``) up front instead of failing on upgrade.
 SQLAlchemy errors leave this module as ``StoreError``; a write that fails
-because the filesystem is full as ``StoreFull``.
+because the filesystem is full as ``StoreFull``, one that did not get the lock
+within its wait as ``StoreBusy``. A write may wait less than ``busy_timeout``
+(``write(lock_wait_s=...)``): playback's start of an item waits
+``SHORT_LOCK_WAIT_S`` and, past it, is kept like a write to a full disk
+(``write_or_keep(..., keep_if_busy=True)``) rather than stall the music behind
+a manifest's one long transaction.
 
 A full filesystem never stops playback: opening needs no free space when the
 schema is current (no migration is run, and when SQLite cannot size its
@@ -36,7 +41,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from player.errors import StoreError, StoreFull
+from player.errors import StoreBusy, StoreError, StoreFull
 from player.store import tables as t
 from player.store.deferred import (
     DEFAULT_MAX_PLAYS,
@@ -44,11 +49,13 @@ from player.store.deferred import (
     DeferredPlay,
     DeferredWrites,
     StartedEntry,
+    is_busy,
     is_disk_full,
 )
 from player.store.engine import (
     check_schema_readable,
     current_revisions,
+    dbapi,
     file_engine,
     has_content,
     on_begin,
@@ -56,11 +63,14 @@ from player.store.engine import (
     on_connect_stand_in,
     upgrade_to_head,
 )
-from player.store.read_only import SCHEMA_HEAD, connect_read_only, unreadable
+from player.store.read_only import BUSY_TIMEOUT_MS, SCHEMA_HEAD, connect_read_only, unreadable
 
 log = logging.getLogger(__name__)
 
 FLUSH_PLAYS_PER_CALL = 50  # a write-back from the playback thread stays short
+# How long playback's writes wait for the lock before keeping what they write:
+# other writers' transactions take milliseconds, a 100k-asset manifest seconds.
+SHORT_LOCK_WAIT_S = 0.02
 _SQL_CHUNK = 500
 
 # Writes back what ``DeferredWrites.peek`` returned, in one transaction.
@@ -278,29 +288,61 @@ class Database:
             raise StoreError(f"database read failed: {exc}") from exc
 
     @contextmanager
-    def write(self, *, schema: bool = False) -> Iterator[Connection]:
+    def write(
+        self, *, schema: bool = False, lock_wait_s: float | None = None
+    ) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``).
+
+        ``lock_wait_s`` bounds the wait for another writer's lock (default
+        ``busy_timeout``); past it ``StoreBusy`` is raised and nothing is written.
+        """
         if self._stand_in_keeper is not None and not schema:
             self._reattach()
         try:
-            with self._write_engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
+            if lock_wait_s is None:
+                with self._write_engine.begin() as conn:
+                    yield conn
+            else:
+                with (
+                    self._write_engine.connect() as conn,
+                    _lock_wait(conn, lock_wait_s),
+                    conn.begin(),
+                ):
+                    yield conn
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3's: _lock_wait's PRAGMA
             if is_disk_full(exc):
                 raise self.deferred.went_full(exc) from exc
+            if is_busy(exc):
+                raise StoreBusy(f"database is locked by another writer: {exc}") from exc
             raise StoreError(f"database write failed: {exc}") from exc
         if self._stand_in_keeper is None:  # the stand-in's writes prove nothing about space
             self.deferred.wrote()
 
-    def write_or_keep(self, write: Callable[[], None], keep: Callable[[], None]) -> None:
-        """Write now; when the filesystem is full (or things wait already), keep it."""
+    def write_or_keep(
+        self, write: Callable[[], None], keep: Callable[[], None], *, keep_if_busy: bool = False
+    ) -> None:
+        """Write now; when the filesystem is full (or things wait already), keep it.
+
+        With ``keep_if_busy`` (the caller's ``write`` waits ``SHORT_LOCK_WAIT_S``)
+        a write locked out by another writer is kept too, and the write-back this
+        call may try waits no longer than that either.
+        """
         if self.deferred.idle():
             try:
                 write()
             except StoreFull:
                 keep()
+            except StoreBusy:
+                if not keep_if_busy:
+                    raise
+                log.debug("store: the database is busy: a start is kept in memory meanwhile")
+                keep()
             return
         keep()
-        self.flush_deferred(max_plays=FLUSH_PLAYS_PER_CALL)
+        self.flush_deferred(
+            max_plays=FLUSH_PLAYS_PER_CALL,
+            lock_wait_s=SHORT_LOCK_WAIT_S if keep_if_busy else None,
+        )
 
     # --- the deferred write-back ---------------------------------------------
 
@@ -308,12 +350,20 @@ class Database:
         """How what ``deferred`` keeps is written (the outbox's, which knows every row)."""
         self._write_back = write_back
 
-    def flush_deferred(self, *, max_plays: int | None = None, force: bool = False) -> bool:
-        """Write back what a full filesystem made us keep; True when nothing waits.
+    def flush_deferred(
+        self,
+        *,
+        max_plays: int | None = None,
+        force: bool = False,
+        lock_wait_s: float | None = None,
+    ) -> bool:
+        """Write back what a full filesystem (or a busy lock) made us keep; True when
+        nothing waits.
 
         Tried at most every ``retry_interval_s`` (unless ``force``), never by two
         threads at once (the second returns at once), oldest first, with the
-        original instants; ``max_plays`` bounds one call's work.
+        original instants; ``max_plays`` bounds one call's work, ``lock_wait_s``
+        its wait for the lock (see ``write``).
         """
         if not self.deferred.has_work():
             return True
@@ -328,9 +378,13 @@ class Database:
                 max_plays if max_plays is not None else self.deferred.max_plays
             )
             try:
-                with self.write() as conn:
+                with self.write(lock_wait_s=lock_wait_s) as conn:
                     self._write_back(conn, started, state, plays, overflowed)
             except StoreFull:
+                return False
+            except StoreBusy as exc:  # another writer: kept, retried later
+                self.deferred.failed_otherwise()
+                log.debug("store: cannot write back kept starts yet: %s", exc)
                 return False
             except StoreError as exc:  # locked, I/O: kept, retried later
                 self.deferred.failed_otherwise()
@@ -369,6 +423,17 @@ class Database:
 
 
 # --- helpers on a connection ----------------------------------------------------
+
+
+@contextmanager
+def _lock_wait(conn: Connection, wait_s: float) -> Iterator[None]:
+    """``busy_timeout`` of ``conn``'s pooled connection is ``wait_s`` meanwhile."""
+    raw = dbapi(conn)
+    raw.execute(f"PRAGMA busy_timeout={max(0, round(wait_s * 1000))}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def get_state(conn: Connection, key: str) -> str | None:

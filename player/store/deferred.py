@@ -2,7 +2,9 @@
 
 A full SD card must never stop the music. When a write fails with SQLITE_FULL
 (or SQLite cannot size its ``-shm``), ``PlayerStore`` keeps what playback and
-the clock need in a ``DeferredWrites``:
+the clock need in a ``DeferredWrites``. So does playback's start of an item
+when another writer holds the lock longer than playback may wait (a large
+manifest being applied: ``StoreBusy``); no full episode is opened for that.
 
 - proof of play: a bounded queue, oldest first; what overflows is counted and
   added to the dropped-plays counter when space returns (never lost silently);
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PLAYS = 500  # ~a day of three-minute items
 DEFAULT_RETRY_INTERVAL_S = 5.0
+_SQLITE_BUSY = 5
 _SQLITE_FULL = 13
 _SQLITE_IOERR_SHMSIZE = 4874  # the -shm cannot be grown: no space for it either
 _FULL_TEXT = "database or disk is full"
@@ -61,6 +64,19 @@ def is_disk_full(exc: BaseException) -> bool:
             return _FULL_TEXT in str(seen)
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
             return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it wraps) is SQLite saying another connection holds the lock."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, sqlite3.Error):
+            code = getattr(seen, "sqlite_errorcode", None)
+            return code is not None and code & 0xFF == _SQLITE_BUSY
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
 
@@ -84,7 +100,11 @@ def filesystem_of(path: Path) -> tuple[str, int | None]:
 
 @dataclass(frozen=True)
 class StartedEntry:
-    """One ``mark_started`` call that could not be written."""
+    """One ``mark_started`` call that could not be written.
+
+    ``in_progress`` is the in-progress record ``mark_started`` would have
+    stored with it (None when it was given no play id).
+    """
 
     asset_id: str
     sha256: str
@@ -92,6 +112,7 @@ class StartedEntry:
     started_at: datetime
     playlist_id: str | None
     position: int | None
+    in_progress: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

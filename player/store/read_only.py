@@ -12,7 +12,9 @@ This module owns what such a reader needs and imports nothing third-party:
   ``read_local_plays``), which ``PlayerStore`` also runs, so the two readers
   cannot disagree;
 - ``read_integrity``: SQLite's quick_check and the schema revisions (doctor);
-- ``StoreReader``: those reads on a database opened read-only.
+- ``StoreReader``: those reads on a database opened read-only, and
+  ``decide`` (``lomuz-player next``): the store's own decision query
+  (``player.store.decision_query``) on that connection.
 
 Instants are stored as integer microseconds since the Unix epoch (UTC).
 """
@@ -21,13 +23,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from lomuz_rules.model import Tier
+from lomuz_rules.model import Decision, Tier
 from player.core.clock import stored_instant
 from player.core.files import FileState
 from player.core.model import DeviceInfo, Outcome, Play
@@ -383,6 +385,20 @@ class StoreReader:
 
     def local_plays(self, limit: int | None = None) -> list[tuple[Play, bool]]:
         return self._guarded(lambda: read_local_plays(self._connection, limit))
+
+    def decide(
+        self,
+        at: datetime,
+        fallback: Tier = Tier.JINGLE,
+        choice: Callable[[Sequence[str]], str] | None = None,
+    ) -> Decision:
+        """What plays at ``at`` (``lomuz-player next``): the store's own decision query."""
+        # Imported here: it converts rows with player.store.rows, which needs this module.
+        from player.store.decision_query import SqliteReads, decide_once
+
+        return self._guarded(
+            lambda: decide_once(SqliteReads(self._connection), at, fallback, choice)
+        )
 
     def _guarded(self, read: Callable[[], _T]) -> _T:
         """``read`` in one read transaction (a consistent snapshot); errors as StoreError."""

@@ -22,7 +22,14 @@ from lomuz_rules.model import Tier
 from player.core.model import Outcome, Play
 from player.errors import StoreFull
 from player.store import tables as t
-from player.store.database import Database, delete_state, get_state, set_state
+from player.store.database import (
+    SHORT_LOCK_WAIT_S,
+    Database,
+    delete_state,
+    get_state,
+    set_state,
+)
+from player.store.decision_query import KEY_LAST_ASSET_AT, KEY_LAST_ASSET_ID
 from player.store.deferred import StartedEntry
 from player.store.read_only import from_micros, to_micros
 
@@ -31,8 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KEY_LAST_ASSET_ID = "rotation.last_asset_id"
-KEY_LAST_ASSET_AT = "rotation.last_asset_started_at"
 KEY_LAST_STARTED = "rotation.last_started"  # mark_started's item, for record_play
 # The items started and not yet recorded (mark_started .. record_play), so a
 # power cut in between is recorded as a skipped play at the next start.
@@ -71,40 +76,38 @@ class Rotation:
         both changes nothing more than either. Idempotent. A crash between the
         two leaves rotation advanced and no outbox row: the item is not played
         again at once, and no play is claimed whose end nobody saw.
+
+        Playback calls this as an item starts, so it never waits long for the
+        lock: when another writer holds it past ``SHORT_LOCK_WAIT_S`` (a large
+        manifest being applied) the start is kept in memory, as on a full
+        disk, and written back, in order, by the next write that can.
         """
         if started_at.tzinfo is None or started_at.utcoffset() is None:
             raise ValueError(f"started_at must be timezone-aware, got {started_at!r}")
+        record = None
+        if play_id is not None and planned_end_at is not None:
+            record = {
+                "id": play_id,
+                "asset_id": asset_id,
+                "sha256": sha256,
+                "source": source.value,
+                "schedule_id": schedule_id,
+                "playlist_id": playlist_id,
+                "position": playlist_position,
+                "started_us": to_micros(started_at),
+                "planned_end_us": to_micros(max(planned_end_at, started_at)),
+            }
+        entry = StartedEntry(
+            asset_id, sha256, source, started_at, playlist_id, playlist_position, record
+        )
 
         def write() -> None:
-            with self._db.write() as conn:
-                mark_started_in(
-                    conn,
-                    asset_id=asset_id,
-                    sha256=sha256,
-                    source=source,
-                    started_at=started_at,
-                    playlist_id=playlist_id,
-                    position=playlist_position,
-                )
-                remember_started(conn, playlist_id, playlist_position, asset_id, started_at)
-                if play_id is not None and planned_end_at is not None:
-                    add_in_progress(
-                        conn,
-                        {
-                            "id": play_id,
-                            "asset_id": asset_id,
-                            "sha256": sha256,
-                            "source": source.value,
-                            "schedule_id": schedule_id,
-                            "playlist_id": playlist_id,
-                            "position": playlist_position,
-                            "started_us": to_micros(started_at),
-                            "planned_end_us": to_micros(max(planned_end_at, started_at)),
-                        },
-                    )
+            with self._db.write(lock_wait_s=SHORT_LOCK_WAIT_S) as conn:
+                write_back_started(conn, [entry])
 
-        entry = StartedEntry(asset_id, sha256, source, started_at, playlist_id, playlist_position)
-        self._db.write_or_keep(write, lambda: self._db.deferred.keep_started(entry))
+        self._db.write_or_keep(
+            write, lambda: self._db.deferred.keep_started(entry), keep_if_busy=True
+        )
 
     def mark_alive(self, at: datetime) -> None:
         """The items in progress still played at ``at``: the best end a power cut leaves.
@@ -323,7 +326,8 @@ def remember_started(
 
 
 def write_back_started(conn: Connection, started: list[StartedEntry]) -> None:
-    """Starts a full filesystem kept in memory, in order (the deferred write-back)."""
+    """Starts, in order: ``mark_started``'s write, and the deferred write-back of the
+    ones a full filesystem or a busy lock kept in memory."""
     for entry in started:
         mark_started_in(
             conn,
@@ -334,6 +338,8 @@ def write_back_started(conn: Connection, started: list[StartedEntry]) -> None:
             playlist_id=entry.playlist_id,
             position=entry.position,
         )
+        if entry.in_progress is not None:
+            add_in_progress(conn, entry.in_progress)
     if started:
         last = started[-1]
         remember_started(conn, last.playlist_id, last.position, last.asset_id, last.started_at)

@@ -1,4 +1,10 @@
-"""Stored rows to model values, and back: the one place that knows the column shapes."""
+"""Stored rows to model values, and back: the one place that knows the column shapes.
+
+The converters from a row take SQLAlchemy's typed rows (instants as datetimes)
+and plain ones (instants as stored, integer microseconds) alike. No SQLAlchemy
+here: ``lomuz-player next`` (``player.store.decision_query`` on stdlib sqlite3)
+converts with these too.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +12,26 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from lomuz_rules.model import (
     Asset,
     MediaType,
-    Playlist,
-    PlaylistItem,
     Schedule,
     TargetKind,
     Tier,
 )
 from player.core.files import FileState
 from player.core.model import DeviceInfo, Outcome, Play
-from player.store import tables as t
 from player.store.read_only import from_micros
 
 
-def asset_from_row(row: Any) -> Asset:
-    def instant(value: Any) -> datetime | None:
-        if value is None or isinstance(value, datetime):
-            return value
-        return from_micros(int(value))
+def instant(value: Any) -> datetime | None:
+    """A stored instant, whether SQLAlchemy converted it already or not."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return from_micros(int(value))
 
+
+def asset_from_row(row: Any) -> Asset:
     return Asset(
         id=row.id,
         sha256=row.sha256,
@@ -49,10 +52,10 @@ def file_from_row(row: Any) -> FileState:
         sha256=row.sha256,
         size_bytes=row.size_bytes,
         present=bool(row.present),
-        verified_at=row.verified_at,
-        quarantined_until=row.quarantined_until,
+        verified_at=instant(row.verified_at),
+        quarantined_until=instant(row.quarantined_until),
         quarantine_reason=row.quarantine_reason,
-        last_played_at=row.last_played_at,
+        last_played_at=instant(row.last_played_at),
     )
 
 
@@ -65,11 +68,17 @@ def schedule_from_row(row: Any) -> Schedule:
         days=frozenset(int(d) for d in row.days.split(",") if d),
         start_minute=row.start_minute,
         end_minute=row.end_minute,
-        valid_from=row.valid_from,
-        valid_until=row.valid_until,
-        created_at=row.created_at,
+        valid_from=instant(row.valid_from),
+        valid_until=instant(row.valid_until),
+        created_at=_required(instant(row.created_at)),
         version=row.version,
     )
+
+
+def _required(value: datetime | None) -> datetime:
+    if value is None:
+        raise ValueError("a stored instant that may not be NULL is NULL")
+    return value
 
 
 def play_from_row(row: Any) -> Play:
@@ -142,28 +151,3 @@ def device_to_json(device: DeviceInfo) -> str:
             "groups": list(device.groups),
         }
     )
-
-
-def load_assets(conn: Connection) -> list[Asset]:
-    return [asset_from_row(row) for row in conn.execute(select(t.assets).order_by(t.assets.c.id))]
-
-
-def load_playlists(conn: Connection) -> list[Playlist]:
-    items: dict[str, list[PlaylistItem]] = {}
-    for row in conn.execute(
-        select(t.playlist_items).order_by(
-            t.playlist_items.c.playlist_id, t.playlist_items.c.position
-        )
-    ):
-        items.setdefault(row.playlist_id, []).append(PlaylistItem(row.asset_id, row.duration_ms))
-    return [
-        Playlist(id=row.id, name=row.name, items=tuple(items.get(row.id, ())), version=row.version)
-        for row in conn.execute(select(t.playlists).order_by(t.playlists.c.id))
-    ]
-
-
-def load_schedules(conn: Connection) -> list[Schedule]:
-    return [
-        schedule_from_row(row)
-        for row in conn.execute(select(t.schedules).order_by(t.schedules.c.id))
-    ]

@@ -36,6 +36,7 @@ from lomuz_rules.model import Asset, Decision, MediaType, Playlist, Schedule, Ta
 from player.core.files import FileState
 from player.core.model import Outcome, Play
 from player.store import PlayerStore
+from player.store.read_only import StoreReader
 from tests.player.core.builders import (
     ALL_DAYS,
     T0,
@@ -277,6 +278,9 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
                 event(f"tier {got.tier.value}")
                 TIER_COUNTS[got.tier.value] += 1
                 assert got == reference.decide(store.catalogue.snapshot(), at, choice=choice)
+                with StoreReader.open(db) as reader:  # lomuz-player next's way, no SQLAlchemy
+                    assert reader is not None
+                    assert reader.decide(at, choice=choice) == got
                 expected = reference.decide(generated(), at, choice=choice)
                 assert essentials(got) == essentials(expected), (got.reasons, expected.reasons)
                 return got

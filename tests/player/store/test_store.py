@@ -18,7 +18,7 @@ from lomuz_rules.model import Tier
 from player.core.model import Deleted, Manifest, Outcome, Play
 from player.errors import ManifestError
 from player.store import PlayerStore
-from player.store.decisions import (
+from player.store.decision_query import (
     SQL_EMERGENCY,
     SQL_NEXT_EDGE,
     SQL_NEXT_ITEMS,
@@ -262,7 +262,7 @@ class TestDecideAndPlays:
         params = {"playlist_id": "p", "at": to_micros(T0), "limit": 1}
         with store.db._engine.connect() as conn:
             for query in (SQL_NEXT_ITEMS, SQL_EMERGENCY, SQL_NEXT_EDGE):
-                rows = conn.execute(text("EXPLAIN QUERY PLAN " + query.text), params)
+                rows = conn.execute(text("EXPLAIN QUERY PLAN " + query), params)
                 plan = " | ".join(str(row[-1]) for row in rows)
                 assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
                 assert "TEMP B-TREE" not in plan, plan
