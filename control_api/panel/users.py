@@ -11,6 +11,12 @@ from control_api.panel.forms import read_form
 from control_api.panel.templates import Pages
 from control_api.services import accounts
 
+# What a change's redirect says it did (``/users?done=...``).
+NOTICES = {
+    "added": "User added.",
+    "password": "Password changed. That user is signed out everywhere.",
+}
+
 
 class _UsersPage:
     auth = "session"
@@ -32,7 +38,14 @@ class _UsersPage:
     ) -> None:
         director = req.context.director
         users = accounts.list_users(self.deps.db, director.tenant_id)
-        context = {"users": users, "roles": ROLES, "error": error, "added": added or {}}
+        notice = NOTICES.get(req.get_param("done") or "", "") if error is None else ""
+        context = {
+            "users": users,
+            "roles": ROLES,
+            "error": error,
+            "added": added or {},
+            "notice": notice,
+        }
         self.pages.render(req, resp, "users.html", context, status=status)
 
 
@@ -59,7 +72,7 @@ class Users(_UsersPage):
             self.render(req, resp, error=exc.message, status=status, added=added)
             return
         resp.status = falcon.HTTP_303
-        resp.location = "/users"
+        resp.location = "/users?done=added"
 
 
 class UserPassword(_UsersPage):
@@ -79,4 +92,4 @@ class UserPassword(_UsersPage):
             self.render(req, resp, error=exc.message, status=falcon.HTTP_422)
             return
         resp.status = falcon.HTTP_303
-        resp.location = "/users"
+        resp.location = "/users?done=password"

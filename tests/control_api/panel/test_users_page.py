@@ -25,7 +25,7 @@ def test_an_admin_adds_a_user_who_then_signs_in(panel: Panel) -> None:
     assert page.status_code == 200 and 'href="/users"' in page.text
     form = {"email": "New@Shop.example", "role": "viewer", "password": "a long password"}
     added = admin.post("/users", form)
-    assert added.status_code == 303 and added.headers["location"] == "/users"
+    assert added.status_code == 303 and added.headers["location"] == "/users?done=added"
     listed = accounts.list_users(panel.db, tenant_id)
     assert [(u.email, u.role) for u in listed if u.email.startswith("new")] == [
         ("new@shop.example", "viewer")
