@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import secrets
 import shutil
 import socket
 import struct
@@ -160,6 +161,16 @@ def main() -> int:
         ).stdout
     )
     say(f"tenant {tenant['tenant_id']} created")
+    panel_email, panel_password = "director@demo.test", secrets.token_urlsafe(12)
+    add_director = [control, "user", "add", panel_email, "--tenant", tenant["tenant_id"]]
+    subprocess.run(
+        [*add_director, "--role", "admin", "--password-stdin"],
+        env=api_env,
+        input=panel_password.encode(),
+        check=True,
+        capture_output=True,
+    )
+    say(f"web panel: {base_url}/  (sign in as {panel_email}, password {panel_password})")
     api = start([control, "serve", "--host", "127.0.0.1", "--port", str(port)], api_env, "api   ")
     player: subprocess.Popen[bytes] | None = None
     try:
