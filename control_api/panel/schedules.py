@@ -70,11 +70,15 @@ class _Section:
         """The edit page of ``schedule_id``, or the list with ``form`` as its new schedule."""
         director = _director(req)
         tenant = director.tenant_id
+        may_change = director.may("editor")
         context: dict[str, Any] = {
             "form": form,
-            "choices": schedules.form_choices(self.deps.db, tenant, CHOICES),
+            # A viewer gets no form, so nothing to choose from.
+            "choices": schedules.form_choices(self.deps.db, tenant, CHOICES)
+            if may_change
+            else None,
             "views": views,
-            "may_change": director.may("editor"),
+            "may_change": may_change,
             "schedule_id": schedule_id,
             "conflict": CONFLICT if form.errors.get("version") else "",
         }

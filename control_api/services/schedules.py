@@ -113,14 +113,14 @@ def form_choices(db: Database, tenant_id: str, limit: int) -> FormChoices:
             .order_by(Playlist.name, Playlist.id)
             .limit(limit + 1)
         ).all()
-        devices, more_devices = device_rows.page_devices(s, tenant_id, limit, None, order="name")
+        devices = device_rows.device_names(s, tenant_id, limit + 1)
         groups = device_rows.group_names(s, tenant_id, limit)
     return FormChoices(
         playlists=[(p.id, p.name) for p in playlists[:limit]],
-        devices=[(d.id, d.name) for d in devices],
+        devices=devices[:limit],
         groups=groups,
         more_playlists=len(playlists) > limit,
-        more_devices=more_devices is not None,
+        more_devices=len(devices) > limit,
     )
 
 

@@ -152,6 +152,17 @@ def _page_by_last_seen(
     return rows, None
 
 
+def device_names(s: Session, tenant_id: str, limit: int) -> list[tuple[str, str]]:
+    """(id, name) of the first ``limit`` devices of the tenant by name (no telemetry read)."""
+    rows = s.execute(
+        select(Device.id, Device.name)
+        .where(Device.tenant_id == tenant_id)
+        .order_by(Device.name, Device.id)
+        .limit(limit)
+    )
+    return [(r.id, r.name) for r in rows]
+
+
 def group_names(s: Session, tenant_id: str, limit: int) -> list[str]:
     """The first ``limit`` group names of the tenant (in name order): those its
     devices are in and those its schedules target."""
