@@ -222,6 +222,8 @@ SHOTS: dict[str, Shot] = {
     "devices": (lambda demo: "/devices", True, None),
     "device": (lambda demo: f"/devices/{demo.device_ids['Main Street till']}", True, None),
     "enrollment": (lambda demo: f"/devices/{demo.device_ids['Station kiosk']}", True, new_code),
+    "schedules": (lambda demo: "/schedules", True, None),
+    "schedules-week": (lambda demo: "/schedules/week?group=north", True, None),
 }
 
 
