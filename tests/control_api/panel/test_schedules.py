@@ -252,7 +252,9 @@ TEXT = st.text(st.characters(blacklist_categories=["Cs"]), max_size=120)
     start=TEXT,
     end=TEXT,
     valid_from=TEXT,
+    valid_until=TEXT,
     priority=TEXT,
+    playlist_id=st.one_of(st.none(), TEXT),
     target=st.sampled_from(["group", "device", "all", "x"]),
 )
 def test_hostile_form_input_never_500s_and_stores_only_valid_schedules(
@@ -263,24 +265,28 @@ def test_hostile_form_input_never_500s_and_stores_only_valid_schedules(
     start: str,
     end: str,
     valid_from: str,
+    valid_until: str,
     priority: str,
+    playlist_id: str | None,
     target: str,
 ) -> None:
     me, admin = _signed_in(panel)
-    playlist_id = _playlist(api, admin)
+    real_playlist_id = _playlist(api, admin)
     form = _form(
-        playlist_id,
+        real_playlist_id if playlist_id is None else playlist_id,
         target=target,
         group=group,
         device_id=device_id,
         start_time=start,
         end_time=end,
         valid_from=valid_from,
+        valid_until=valid_until,
         priority=priority,
     )
     answer = me.post("/schedules", form)
     assert answer.status_code in (303, 400, 422), answer.text
     for stored in _schedules(api, admin):
+        assert stored["playlist_id"] == real_playlist_id
         assert stored["target"] in ({"all": True}, {"group": group.strip()})
         assert stored["start_time"] == start.strip()
     if answer.status_code == 422:
