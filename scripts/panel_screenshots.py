@@ -224,6 +224,8 @@ SHOTS: dict[str, Shot] = {
     "device": (lambda demo: f"/devices/{demo.device_ids['Main Street till']}", True, None),
     "enrollment": (lambda demo: f"/devices/{demo.device_ids['Station kiosk']}", True, new_code),
     "users": (lambda demo: "/users", True, None),
+    "schedules": (lambda demo: "/schedules", True, None),
+    "schedules-week": (lambda demo: "/schedules/week?group=north", True, None),
 }
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -45,7 +46,19 @@ from lomuz_rules.model import (
 from lomuz_rules.schedule import Catalogue, decide
 from lomuz_rules.timeline import Segment, timeline
 
-__all__ = ["DevicePreview", "device_catalogue", "device_timeline", "preview", "what_plays_at"]
+__all__ = [
+    "DevicePreview",
+    "GroupWeek",
+    "device_catalogue",
+    "device_timeline",
+    "group_week",
+    "monday",
+    "preview",
+    "what_plays_at",
+]
+
+# A group's week is shown in its first device's zone; a group without devices in UTC.
+DEFAULT_TIMEZONE = "UTC"
 
 
 def _first(candidates: Sequence[str]) -> str:
@@ -104,6 +117,57 @@ def preview(
     )
 
 
+@dataclass(frozen=True)
+class GroupWeek:
+    """A week of what plays on a device that is in ``group`` only, from local Monday
+    00:00 in ``timezone``: the zone of ``timezone_device_id`` (the group's first device
+    by id), or UTC when no device is in the group."""
+
+    group: str
+    timezone: str
+    timezone_device_id: str | None
+    first_day: date
+    segments: list[Segment]
+    playlist_names: Mapping[str, str]
+
+
+def monday(week_of: date | None, timezone: str, now: datetime) -> date:
+    """The Monday of the week of ``week_of``, or of ``now``'s local date in ``timezone``."""
+    day = week_of if week_of is not None else now.astimezone(ZoneInfo(timezone)).date()
+    return day - timedelta(days=day.weekday())
+
+
+def group_week(
+    db: Database,
+    tenant_id: str,
+    group: str,
+    *,
+    week_of: date | None,
+    now: datetime,
+    fallback: Tier = Tier.JINGLE,
+) -> GroupWeek:
+    """The rules over the week of ``week_of`` (None: ``now``'s) for the group's scope:
+    its schedules and those for all devices (a device's own schedules and other
+    groups' are not the group's)."""
+    with db.read() as s:
+        first, _ = devices.page_devices(s, tenant_id, 1, None, group=group)
+        timezone = first[0].timezone if first else DEFAULT_TIMEZONE
+        view = content.scope_view(s, tenant_id, None, [group])
+        catalogue = _catalogue(s, tenant_id, view, timezone)
+    first_day = monday(week_of, timezone, now)
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(first_day, time(0), tzinfo=zone)
+    end = datetime.combine(first_day + timedelta(days=7), time(0), tzinfo=zone)
+    return GroupWeek(
+        group=group,
+        timezone=timezone,
+        timezone_device_id=first[0].id if first else None,
+        first_day=first_day,
+        segments=timeline(catalogue, start, end, fallback),
+        playlist_names={p.id: p.name for p in catalogue.playlists.values()},
+    )
+
+
 def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
     """The device's catalogue as its full manifest would carry it, every file present.
 
@@ -111,7 +175,11 @@ def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
     asset its playlists name: ``manifest.plan_content``), read as plain rows.
     """
     device = devices.get_device(s, tenant_id, device_id)
-    plan = mf.plan_full(content.device_view(s, device))
+    return _catalogue(s, tenant_id, content.device_view(s, device), device.timezone)
+
+
+def _catalogue(s: Session, tenant_id: str, view: mf.View, timezone: str) -> Catalogue:
+    plan = mf.plan_full(view)
     schedules = content.load_by_ids(s, models.Schedule, tenant_id, plan.upsert["schedule"])
     playlists = content.load_by_ids(s, models.Playlist, tenant_id, plan.upsert["playlist"])
     items = content.playlist_item_rows(s, [p.id for p in playlists])
@@ -120,7 +188,7 @@ def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
         asset_ids.update(item.asset_id for item in rows)
     assets = [_asset(a) for a in content.asset_rows(s, tenant_id, asset_ids)]
     return Catalogue(
-        timezone=device.timezone,
+        timezone=timezone,
         assets={a.id: a for a in assets},
         playlists={p.id: _playlist(p, items[p.id]) for p in playlists},
         schedules=tuple(_schedule(x) for x in schedules),

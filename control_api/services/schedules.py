@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_api.core import validation as v
@@ -15,7 +16,7 @@ from control_api.store import content
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.store.models import Playlist, Schedule
+from control_api.store.models import Device, Playlist, Schedule
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,60 @@ def list_schedules(db: Database, tenant_id: str, limit: int, after: str | None) 
     with db.read() as s:
         rows, nxt = repo.page_by_id(s, Schedule, tenant_id, limit, after)
     return Page(rows, nxt)
+
+
+@dataclass(frozen=True)
+class ScheduleListing:
+    """A page of schedules with the names the panel shows for their playlists and
+    device targets (an id of nothing left out)."""
+
+    page: Page[Schedule]
+    playlist_names: dict[str, str]
+    device_names: dict[str, str]
+
+
+def list_schedules_named(
+    db: Database, tenant_id: str, limit: int, after: str | None
+) -> ScheduleListing:
+    with db.read() as s:
+        rows, nxt = repo.page_by_id(s, Schedule, tenant_id, limit, after)
+        playlists = content.load_by_ids(s, Playlist, tenant_id, {r.playlist_id for r in rows})
+        device_ids = {r.target_value for r in rows if r.target_kind == "device"}
+        targets = content.load_by_ids(s, Device, tenant_id, device_ids)
+    return ScheduleListing(
+        Page(rows, nxt), {p.id: p.name for p in playlists}, {d.id: d.name for d in targets}
+    )
+
+
+@dataclass(frozen=True)
+class FormChoices:
+    """What a schedule form offers, each list the first ``limit`` by name; ``more_*``
+    when the tenant has more (the form then also takes a typed id)."""
+
+    playlists: list[tuple[str, str]]  # (id, name)
+    devices: list[tuple[str, str]]  # (id, name)
+    groups: list[str]
+    more_playlists: bool
+    more_devices: bool
+
+
+def form_choices(db: Database, tenant_id: str, limit: int) -> FormChoices:
+    with db.read() as s:
+        playlists = s.execute(
+            select(Playlist.id, Playlist.name)
+            .where(Playlist.tenant_id == tenant_id)
+            .order_by(Playlist.name, Playlist.id)
+            .limit(limit + 1)
+        ).all()
+        devices = device_rows.device_names(s, tenant_id, limit + 1)
+        groups = device_rows.group_names(s, tenant_id, limit)
+    return FormChoices(
+        playlists=[(p.id, p.name) for p in playlists[:limit]],
+        devices=devices[:limit],
+        groups=groups,
+        more_playlists=len(playlists) > limit,
+        more_devices=len(devices) > limit,
+    )
 
 
 def get_schedule(db: Database, tenant_id: str, schedule_id: str) -> Schedule:

@@ -119,11 +119,17 @@ def get_schedule(
 
 
 def device_view(s: Session, device: Device) -> View:
-    groups = list(device.groups)
-    target = or_(
-        Schedule.target_kind == "all",
-        and_(Schedule.target_kind == "device", Schedule.target_value == device.id),
-    )
+    return scope_view(s, device.tenant_id, device.id, list(device.groups))
+
+
+def scope_view(s: Session, tenant_id: str, device_id: str | None, groups: list[str]) -> View:
+    """The view of a device ``device_id`` in ``groups``; with no device id, of any
+    device that is in ``groups`` only (the panel's week of a group)."""
+    target = Schedule.target_kind == "all"
+    if device_id is not None:
+        target = or_(
+            target, and_(Schedule.target_kind == "device", Schedule.target_value == device_id)
+        )
     if groups:
         target = or_(
             target, and_(Schedule.target_kind == "group", Schedule.target_value.in_(groups))
@@ -131,9 +137,7 @@ def device_view(s: Session, device: Device) -> View:
     schedule_playlists = {
         r.id: r.playlist_id
         for r in s.execute(
-            select(Schedule.id, Schedule.playlist_id).where(
-                Schedule.tenant_id == device.tenant_id, target
-            )
+            select(Schedule.id, Schedule.playlist_id).where(Schedule.tenant_id == tenant_id, target)
         )
     }
     playlist_ids = sorted(set(schedule_playlists.values()))
@@ -146,9 +150,7 @@ def device_view(s: Session, device: Device) -> View:
         ):
             playlist_assets[r.playlist_id].append(r.asset_id)
     emergency = frozenset(
-        s.scalars(
-            select(Asset.id).where(Asset.tenant_id == device.tenant_id, Asset.emergency.is_(True))
-        )
+        s.scalars(select(Asset.id).where(Asset.tenant_id == tenant_id, Asset.emergency.is_(True)))
     )
     return View(
         schedule_playlists=schedule_playlists,

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, update
+from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, union, update
 from sqlalchemy.orm import Session
 
 from control_api.core import enrollment_codes
@@ -150,6 +150,37 @@ def _page_by_last_seen(
         cursor = ["never", None, last.id] if seen is None else ["seen", seen.isoformat(), last.id]
         return rows[:limit], encode_after(json.dumps(cursor))
     return rows, None
+
+
+def device_names(s: Session, tenant_id: str, limit: int) -> list[tuple[str, str]]:
+    """(id, name) of the first ``limit`` devices of the tenant by name (no telemetry read)."""
+    rows = s.execute(
+        select(Device.id, Device.name)
+        .where(Device.tenant_id == tenant_id)
+        .order_by(Device.name, Device.id)
+        .limit(limit)
+    )
+    return [(r.id, r.name) for r in rows]
+
+
+def group_names(s: Session, tenant_id: str, limit: int) -> list[str]:
+    """The first ``limit`` group names of the tenant (in name order): those its
+    devices are in and those its schedules target."""
+    if s.get_bind().dialect.name == "postgresql":
+        members = func.json_array_elements_text(Device.groups).table_valued("value")
+    else:
+        members = func.json_each(Device.groups).table_valued("value")
+    of_devices = (
+        select(members.c.value.label("name"))
+        .select_from(Device)
+        .join(members, true())
+        .where(Device.tenant_id == tenant_id)
+    )
+    of_schedules = select(Schedule.target_value.label("name")).where(
+        Schedule.tenant_id == tenant_id, Schedule.target_kind == "group"
+    )
+    both = union(of_devices, of_schedules).subquery()
+    return list(s.scalars(select(both.c.name).order_by(both.c.name).limit(limit)))
 
 
 def _in_group(s: Session, group: str) -> ColumnElement[bool]:

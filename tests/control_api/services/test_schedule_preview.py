@@ -17,6 +17,7 @@ import pytest
 
 from control_api.errors import NotFound
 from control_api.services import schedule_preview as preview
+from control_api.services import schedules
 from control_api.store import models
 from lomuz_rules.model import Tier
 from lomuz_rules.timeline import Segment
@@ -220,3 +221,34 @@ def test_the_player_fed_the_devices_manifest_decides_the_same(shop: Shop, tmp_pa
             assert api.asset_id == player.asset_id, at
             seen.add((player.tier, player.schedule_id))
     assert len(seen) == 3  # night, promo and emergency all compared
+
+
+def test_the_group_week_is_its_scope_in_its_first_devices_zone(shop: Shop) -> None:
+    week = preview.group_week(
+        shop.api.db, shop.tenant_id, "north", week_of=MONDAY.date(), now=MONDAY
+    )
+    assert (week.timezone, week.timezone_device_id) == ("Europe/Paris", shop.device_id)
+    assert week.first_day == MONDAY.date()
+    held = {(seg.start, seg.playlist_id) for seg in week.segments if seg.tier is Tier.PLAYLIST}
+    # The group's overnight schedule only: not the device's own promo, not group south's.
+    assert {playlist for _, playlist in held} == {shop.playlists["night"]}
+    assert (paris(23, 22), shop.playlists["night"]) in held
+    assert set(week.playlist_names) == {shop.playlists["night"]}
+
+
+def test_a_group_without_devices_is_shown_in_utc(shop: Shop) -> None:
+    # Paris's Monday 00:00 is Sunday in UTC: "this week" is the week of the zone shown.
+    week = preview.group_week(shop.api.db, shop.tenant_id, "south", week_of=None, now=MONDAY)
+    assert (week.timezone, week.timezone_device_id) == ("UTC", None)
+    assert week.first_day == MONDAY.date() - timedelta(days=7)
+    assert {seg.playlist_id for seg in week.segments} == {shop.playlists["south"]}
+
+
+def test_the_form_choices_name_the_tenants_playlists_devices_and_groups(shop: Shop) -> None:
+    other_admin = shop.api.tenant("other")
+    shop.api.device(other_admin, "elsewhere", groups=["theirs"])
+    choices = schedules.form_choices(shop.api.db, shop.tenant_id, 2)
+    assert [name for _, name in choices.playlists] == ["night", "promo"]
+    assert choices.more_playlists
+    assert choices.devices == [(shop.device_id, "Paris 1")] and not choices.more_devices
+    assert choices.groups == ["north", "south"]  # a device's group and a schedule's
