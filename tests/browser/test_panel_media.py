@@ -94,3 +94,25 @@ def test_on_a_phone_the_library_is_cards_and_an_upload_shows_its_bar(
     expect(phone_page.locator(ROWS)).to_have_count(1)
     width = phone_page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390
+
+
+def test_files_dropped_on_the_zone_upload_each_with_its_row(panel: Panel, page: Page) -> None:
+    panel.sign_in(page, panel.admin)
+    page.goto("/media")
+    # What a drag from the desktop delivers: a DataTransfer holding the files.
+    dropped = page.evaluate_handle(
+        """(files) => {
+            const transfer = new DataTransfer();
+            for (const [name, type, bytes] of files) {
+                transfer.items.add(new File([new Uint8Array(bytes)], name, {type}));
+            }
+            return transfer;
+        }""",
+        [["one.png", "image/png", list(png(b"one"))], ["two.png", "image/png", list(png(b"two"))]],
+    )
+    page.locator("[data-drop-zone]").dispatch_event("drop", {"dataTransfer": dropped})
+    rows = page.locator(UPLOADS)
+    expect(rows).to_have_count(2)
+    for name in ("one.png", "two.png"):
+        expect(rows.filter(has_text=name)).to_have_attribute("data-state", "added")
+    expect(page.locator(ROWS)).to_have_count(2)
