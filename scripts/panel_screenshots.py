@@ -216,6 +216,24 @@ def new_code(page: Page) -> None:
     page.get_by_role("img", name=re.compile("QR", re.IGNORECASE)).wait_for()
 
 
+def uploads(page: Page) -> None:
+    """A re-upload of a seeded track and a file that is not media: the rows they leave."""
+    files = [
+        {"name": "morning-mix.wav", "mimeType": "audio/wav", "buffer": tone(0)},
+        {"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"shopping list, not audio"},
+    ]
+    page.get_by_label("Choose files…").set_input_files(files)  # type: ignore[arg-type]
+    page.locator('[data-upload-list] li[data-state="error"]').wait_for()
+    page.locator('[data-upload-list] li[data-state="existing"]').wait_for()
+
+
+def asset_in_use(page: Page) -> None:
+    """A track's page after "Delete…": the playlist that still uses it is named."""
+    page.get_by_role("link", name="Morning mix").click()
+    page.get_by_role("button", name="Delete…").click()
+    page.locator("ul.used-by").wait_for()
+
+
 # name -> (path, signed in, what to do on the page before the shot)
 Shot = tuple[Callable[[Demo], str], bool, Callable[[Page], None] | None]
 SHOTS: dict[str, Shot] = {
@@ -226,6 +244,8 @@ SHOTS: dict[str, Shot] = {
     "users": (lambda demo: "/users", True, None),
     "schedules": (lambda demo: "/schedules", True, None),
     "schedules-week": (lambda demo: "/schedules/week?group=north", True, None),
+    "media": (lambda demo: "/media", True, uploads),
+    "media-asset": (lambda demo: "/media", True, asset_in_use),
 }
 
 

@@ -17,6 +17,7 @@ from control_api.panel.static_files import static_url
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("Devices", "/devices"),
     ("Schedules", "/schedules"),
+    ("Media", "/media"),
 )
 
 # Pages are rendered per request with the director's CSRF token: never cached.

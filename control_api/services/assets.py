@@ -171,10 +171,24 @@ def _check_quota_before_reading(
             raise QuotaExceeded(refusal)
 
 
-def list_assets(db: Database, tenant_id: str, limit: int, after: str | None) -> Page[Asset]:
+def list_assets(
+    db: Database, tenant_id: str, limit: int, after: str | None, *, text: str | None = None
+) -> Page[Asset]:
+    """One keyset page in id order; ``text`` keeps assets whose title or file name
+    contains it (case-insensitive, ``%`` and ``_`` literal)."""
     with db.read() as s:
-        rows, nxt = repo.page_by_id(s, Asset, tenant_id, limit, after)
+        rows, nxt = repo.page_by_id(
+            s, Asset, tenant_id, limit, after, where=content.asset_text_filter(text)
+        )
     return Page(rows, nxt)
+
+
+def playlists_using(db: Database, tenant_id: str, asset_id: str) -> list[tuple[str, str]]:
+    """(id, name) of the tenant's playlists that use the asset, by name: what
+    ``delete_asset``'s ``asset_in_use`` refusal is about. NotFound: no such asset."""
+    with db.read() as s:
+        content.get_asset(s, tenant_id, asset_id)
+        return content.playlists_using_asset(s, tenant_id, asset_id)
 
 
 def asset_titles(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from control_api.core.manifest import View
@@ -35,6 +35,32 @@ def asset_in_use(s: Session, asset_id: str) -> bool:
         ).first()
         is not None
     )
+
+
+def asset_text_filter(text: str | None) -> list[ColumnElement[bool]]:
+    """Title or file name contains ``text`` (case-insensitive, LIKE wildcards literal)."""
+    if not text:
+        return []
+    return [
+        or_(
+            Asset.title.icontains(text, autoescape=True),
+            Asset.filename.icontains(text, autoescape=True),
+        )
+    ]
+
+
+def playlists_using_asset(s: Session, tenant_id: str, asset_id: str) -> list[tuple[str, str]]:
+    stmt = (
+        select(Playlist.id, Playlist.name)
+        .where(
+            Playlist.tenant_id == tenant_id,
+            Playlist.id.in_(
+                select(PlaylistItem.playlist_id).where(PlaylistItem.asset_id == asset_id)
+            ),
+        )
+        .order_by(Playlist.name, Playlist.id)
+    )
+    return [(row.id, row.name) for row in s.execute(stmt)]
 
 
 # ---------------------------------------------------------------- playlists

@@ -137,6 +137,7 @@ class Asset(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "sha256", name="uq_assets_tenant_sha256"),
         Index("ix_assets_tenant_emergency", "tenant_id", "emergency"),
+        Index("ix_assets_tenant_id", "tenant_id", "id"),
         Index("ix_assets_sha256", "sha256"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
