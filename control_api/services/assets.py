@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from control_api.core import media_content as mc
@@ -171,10 +172,37 @@ def _check_quota_before_reading(
             raise QuotaExceeded(refusal)
 
 
-def list_assets(db: Database, tenant_id: str, limit: int, after: str | None) -> Page[Asset]:
+def list_assets(
+    db: Database,
+    tenant_id: str,
+    limit: int,
+    after: str | None,
+    *,
+    title_contains: str | None = None,
+) -> Page[Asset]:
+    """One page in id order; ``title_contains`` keeps the assets whose title or file
+    name contains it (case-insensitive, LIKE wildcards taken literally)."""
+    where = []
+    if title_contains:
+        where.append(
+            or_(
+                Asset.title.icontains(title_contains, autoescape=True),
+                Asset.filename.icontains(title_contains, autoescape=True),
+            )
+        )
     with db.read() as s:
-        rows, nxt = repo.page_by_id(s, Asset, tenant_id, limit, after)
+        rows, nxt = repo.page_by_id(s, Asset, tenant_id, limit, after, where=where)
     return Page(rows, nxt)
+
+
+def assets_by_id(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, Asset]:
+    """The tenant's assets among ``asset_ids``, by id; ids of no asset of the tenant
+    are left out."""
+    wanted = set(asset_ids)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        return {a.id: a for a in content.load_by_ids(s, Asset, tenant_id, wanted)}
 
 
 def asset_titles(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, str]:
