@@ -215,6 +215,11 @@ def new_code(page: Page) -> None:
     page.get_by_role("img", name=re.compile("QR", re.IGNORECASE)).wait_for()
 
 
+def open_playlist(page: Page) -> None:
+    page.get_by_role("link", name="Weekday mornings").click()
+    page.get_by_role("heading", name="Weekday mornings").wait_for()
+
+
 # name -> (path, signed in, what to do on the page before the shot)
 Shot = tuple[Callable[[Demo], str], bool, Callable[[Page], None] | None]
 SHOTS: dict[str, Shot] = {
@@ -222,6 +227,8 @@ SHOTS: dict[str, Shot] = {
     "devices": (lambda demo: "/devices", True, None),
     "device": (lambda demo: f"/devices/{demo.device_ids['Main Street till']}", True, None),
     "enrollment": (lambda demo: f"/devices/{demo.device_ids['Station kiosk']}", True, new_code),
+    "playlists": (lambda demo: "/playlists", True, None),
+    "playlist": (lambda demo: "/playlists", True, open_playlist),
 }
 
 

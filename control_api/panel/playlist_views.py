@@ -175,7 +175,7 @@ class ItemRow:
         """What an empty duration field means for this item."""
         if self.media_type == "image":
             return f"default {DEFAULT_IMAGE_DURATION_MS // 1000} s"
-        return "its whole length"
+        return "full length"
 
 
 def item_rows(draft: Draft, facts: Mapping[str, AssetFacts]) -> tuple[list[ItemRow], Length]:

@@ -98,16 +98,18 @@ class PlaylistsPage:
     ) -> None:
         director = _director(req)
         after = _param(req, "after", MAX_CURSOR_CHARS)
-        page = playlists.list_playlists(self.deps.db, director.tenant_id, PAGE_SIZE, after or None)
-        facts = _facts(
-            self.deps, director.tenant_id, {i.asset_id for r in page.items for i in r.items}
+        page = playlists.list_playlist_summaries(
+            self.deps.db, director.tenant_id, PAGE_SIZE, after or None
         )
         rows = []
-        for record in page.items:
+        for summary in page.items:
             lengths = [
-                views.play_length_ms(facts.get(i.asset_id), i.duration_ms) for i in record.items
+                views.play_length_ms(
+                    views.AssetFacts("", i.media_type, i.asset_duration_ms), i.duration_ms
+                )
+                for i in summary.items
             ]
-            rows.append((record, views.total_length(lengths)))
+            rows.append((summary, views.total_length(lengths)))
         context = {
             "rows": rows,
             "after": after,

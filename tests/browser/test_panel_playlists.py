@@ -90,3 +90,24 @@ def test_an_edit_conflict_shows_the_reload_message(
         expect(second.get_by_role("heading", level=1)).to_have_text("Shared, first")
     finally:
         other.close()
+
+
+def test_the_editor_fits_a_phone_and_move_up_works_from_the_keyboard(
+    panel: Panel, phone_page: Page
+) -> None:
+    first, second = upload_image(panel, "First poster"), upload_image(panel, "Second poster")
+    made = httpx.post(
+        f"{panel.url}/v1/playlists",
+        json={"name": "Phone", "items": [{"asset_id": first["id"]}, {"asset_id": second["id"]}]},
+        headers={"Authorization": f"Bearer {panel.tenant['admin_token']}"},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    panel.sign_in(phone_page, panel.admin)
+    phone_page.goto(f"/playlists/{made.json()['id']}")
+    assert phone_page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    phone_page.get_by_role("button", name="Move up Second poster").focus()
+    phone_page.keyboard.press("Enter")
+    expect(phone_page.locator(ITEMS).nth(0)).to_contain_text("Second poster")
+    phone_page.get_by_role("button", name="Save", exact=True).click()
+    expect(phone_page.get_by_role("status").first).to_have_text("Saved.")
