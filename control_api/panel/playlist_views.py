@@ -112,7 +112,8 @@ def seconds_text(duration_ms: int | None) -> str:
     """A stored ``duration_ms`` as the editor's seconds field shows it."""
     if duration_ms is None:
         return ""
-    return f"{Decimal(duration_ms) / 1000:f}".rstrip("0").rstrip(".")
+    whole_s, rest_ms = divmod(duration_ms, 1000)
+    return f"{whole_s}.{rest_ms:03d}".rstrip("0") if rest_ms else str(whole_s)
 
 
 def play_length_ms(facts: AssetFacts | None, cap_ms: int | None) -> int | None:
