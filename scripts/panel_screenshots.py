@@ -234,6 +234,11 @@ def asset_in_use(page: Page) -> None:
     page.locator("ul.used-by").wait_for()
 
 
+def open_playlist(page: Page) -> None:
+    page.get_by_role("link", name="Weekday mornings").click()
+    page.get_by_role("heading", name="Weekday mornings").wait_for()
+
+
 # name -> (path, signed in, what to do on the page before the shot)
 Shot = tuple[Callable[[Demo], str], bool, Callable[[Page], None] | None]
 SHOTS: dict[str, Shot] = {
@@ -246,6 +251,8 @@ SHOTS: dict[str, Shot] = {
     "schedules-week": (lambda demo: "/schedules/week?group=north", True, None),
     "media": (lambda demo: "/media", True, uploads),
     "media-asset": (lambda demo: "/media", True, asset_in_use),
+    "playlists": (lambda demo: "/playlists", True, None),
+    "playlist": (lambda demo: "/playlists", True, open_playlist),
 }
 
 

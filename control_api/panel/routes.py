@@ -8,8 +8,9 @@ from typing import Any
 from control_api.deps import Deps
 from control_api.panel import sign_in, static_files, users
 from control_api.panel.devices import add_device_routes
-from control_api.panel.schedules import add_schedule_routes
 from control_api.panel.media import add_media_routes
+from control_api.panel.playlists import add_playlist_routes
+from control_api.panel.schedules import add_schedule_routes
 from control_api.panel.templates import Pages, environment
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
@@ -51,4 +52,5 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     add_device_routes(app, deps, pages, forget_device)
     add_schedule_routes(app, deps, pages)
     add_media_routes(app, deps, pages)
+    add_playlist_routes(app, deps, pages)
     return pages

@@ -16,8 +16,10 @@ from control_api.panel.static_files import static_url
 # (label, path): the sections the navigation names (PROTOCOL, "Director web panel").
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("Devices", "/devices"),
-    ("Schedules", "/schedules"),
     ("Media", "/media"),
+    ("Playlists", "/playlists"),
+    ("Schedules", "/schedules"),
+    ("Plays", "/plays"),
 )
 
 # Pages are rendered per request with the director's CSRF token: never cached.

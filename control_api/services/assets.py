@@ -191,6 +191,16 @@ def playlists_using(db: Database, tenant_id: str, asset_id: str) -> list[tuple[s
         return content.playlists_using_asset(s, tenant_id, asset_id)
 
 
+def assets_by_id(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, Asset]:
+    """The tenant's assets among ``asset_ids``, by id; ids of no asset of the tenant
+    are left out."""
+    wanted = set(asset_ids)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        return {a.id: a for a in content.load_by_ids(s, Asset, tenant_id, wanted)}
+
+
 def asset_titles(db: Database, tenant_id: str, asset_ids: Iterable[str]) -> dict[str, str]:
     """The tenant's assets among ``asset_ids`` -> their title (the file name when
     untitled); ids of no asset of the tenant are left out."""

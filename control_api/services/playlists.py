@@ -43,6 +43,39 @@ def list_playlists(
     return Page([PlaylistRecord(p, items[p.id]) for p in rows], nxt)
 
 
+@dataclass(frozen=True)
+class ItemLength:
+    """What an item's play length is made of (PROTOCOL, Playlists)."""
+
+    duration_ms: int | None  # the item's: an image's time, a cap for audio/video
+    media_type: str
+    asset_duration_ms: int | None
+
+
+@dataclass(frozen=True)
+class PlaylistSummary:
+    playlist: Playlist
+    items: Sequence[ItemLength]
+
+
+def list_playlist_summaries(
+    db: Database, tenant_id: str, limit: int, after: str | None
+) -> Page[PlaylistSummary]:
+    """:func:`list_playlists` with, for each item, what its length is made of (plain
+    rows, one query per page: no asset objects)."""
+    with db.read() as s:
+        rows, nxt = repo.page_by_id(s, Playlist, tenant_id, limit, after)
+        items = content.playlist_item_lengths(s, [p.id for p in rows])
+    summaries = [
+        PlaylistSummary(
+            p,
+            [ItemLength(i.duration_ms, i.media_type, i.asset_duration_ms) for i in items[p.id]],
+        )
+        for p in rows
+    ]
+    return Page(summaries, nxt)
+
+
 def get_playlist(db: Database, tenant_id: str, playlist_id: str) -> PlaylistRecord:
     with db.read() as s:
         return _record(s, content.get_playlist(s, tenant_id, playlist_id))

@@ -92,6 +92,26 @@ def playlist_item_rows(s: Session, playlist_ids: Sequence[str]) -> dict[str, lis
     return items
 
 
+def playlist_item_lengths(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """Each playlist's items as plain rows (``duration_ms``, the asset's ``media_type`` and
+    ``asset_duration_ms``), in position order: what a playlist's length is made of."""
+    items: dict[str, list[Any]] = {pid: [] for pid in playlist_ids}
+    for chunk in chunks(playlist_ids):
+        for row in s.execute(
+            select(
+                PlaylistItem.playlist_id,
+                PlaylistItem.duration_ms,
+                Asset.media_type,
+                Asset.duration_ms.label("asset_duration_ms"),
+            )
+            .join(Asset, Asset.id == PlaylistItem.asset_id)
+            .where(PlaylistItem.playlist_id.in_(chunk))
+            .order_by(PlaylistItem.playlist_id, PlaylistItem.position)
+        ):
+            items[row.playlist_id].append(row)
+    return items
+
+
 def get_playlist(
     s: Session, tenant_id: str, playlist_id: str, *, for_update: bool = False
 ) -> Playlist:
