@@ -8,6 +8,7 @@ from typing import Any
 from control_api.deps import Deps
 from control_api.panel import sign_in, static_files, users
 from control_api.panel.devices import add_device_routes
+from control_api.panel.plays import add_play_routes
 from control_api.panel.templates import Pages, environment
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
@@ -47,4 +48,5 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     app.add_route("/users", users.Users(deps, pages))
     app.add_route("/users/password", users.UserPassword(deps, pages))
     add_device_routes(app, deps, pages, forget_device)
+    add_play_routes(app, deps, pages)
     return pages

@@ -14,7 +14,10 @@ from control_api.panel.director import Director
 from control_api.panel.static_files import static_url
 
 # (label, path): the sections the navigation names (PROTOCOL, "Director web panel").
-SECTIONS: tuple[tuple[str, str], ...] = (("Devices", "/devices"),)
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("Devices", "/devices"),
+    ("Plays", "/plays"),
+)
 
 # Pages are rendered per request with the director's CSRF token: never cached.
 PAGE_CACHE = "no-store"
