@@ -201,6 +201,24 @@ def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) 
                 }
             )
         box.post("/v1/device/plays", json={"plays": plays}).raise_for_status()
+        box.post("/v1/device/plays", json={"plays": past_week(now, assets)}).raise_for_status()
+
+
+def past_week(now: datetime, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A week of plays before today (the Plays page's chart), a few dozen a day."""
+    shuffled = random.Random(12)
+    midnight = now.replace(hour=0, minute=0, second=0)
+    plays = []
+    for days_ago in range(1, 7):
+        for n in range(shuffled.randrange(20, 60)):
+            started = midnight - timedelta(days=days_ago) + timedelta(minutes=9 * 60 + 7 * n)
+            asset = assets[shuffled.randrange(len(assets)) if n % 3 else 0]
+            plays.append({
+                "id": str(uuid.uuid4()), "asset_id": asset["id"], "sha256": asset["sha256"],
+                "started_at": instant(started), "ended_at": instant(started + timedelta(minutes=3)),
+                "source": "playlist", "outcome": "completed",
+            })  # fmt: skip
+    return plays
 
 
 def sign_in(page: Page) -> None:
@@ -253,6 +271,7 @@ SHOTS: dict[str, Shot] = {
     "media-asset": (lambda demo: "/media", True, asset_in_use),
     "playlists": (lambda demo: "/playlists", True, None),
     "playlist": (lambda demo: "/playlists", True, open_playlist),
+    "plays": (lambda demo: "/plays", True, None),
 }
 
 

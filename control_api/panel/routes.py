@@ -10,6 +10,7 @@ from control_api.panel import sign_in, static_files, users
 from control_api.panel.devices import add_device_routes
 from control_api.panel.media import add_media_routes
 from control_api.panel.playlists import add_playlist_routes
+from control_api.panel.plays import add_play_routes
 from control_api.panel.schedules import add_schedule_routes
 from control_api.panel.templates import Pages, environment
 
@@ -53,4 +54,5 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     add_schedule_routes(app, deps, pages)
     add_media_routes(app, deps, pages)
     add_playlist_routes(app, deps, pages)
+    add_play_routes(app, deps, pages)
     return pages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,9 @@ from control_api.store import plays as play_rows
 from control_api.store import repository as repo
 from control_api.store.db import Database
 from control_api.store.models import Play
+from control_api.store.plays import Count, NamedPlay
 
+__all__ = ["Count", "NamedPlay"]  # the counts' and the named export's rows, re-exported
 log = logging.getLogger(__name__)
 MAX_PLAYS = 1000  # per upload
 EXPORT_PAGE = 1000
@@ -124,3 +126,51 @@ def export_plays(db: Database, tenant_id: str, filters: PlayFilters) -> Iterator
         if page.next is None:
             return
         after = page.next
+
+
+@dataclass(frozen=True)
+class PlayCounts:
+    """A range of UTC days counted three ways."""
+
+    per_day: list[Count]  # every day of the range, oldest first, days without plays at 0
+    top_assets: list[Count]  # most played first, ``name`` the title
+    top_devices: list[Count]  # most playing first, ``name`` the device's name
+    total: int
+
+
+def day_bounds(first_day: date, last_day: date) -> tuple[datetime, datetime]:
+    """[00:00 UTC of ``first_day``, 00:00 UTC of the day after ``last_day``)."""
+    start = datetime.combine(first_day, time(0), tzinfo=UTC)
+    return start, datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def count_plays(
+    db: Database, tenant_id: str, first_day: date, last_day: date, top: int
+) -> PlayCounts:
+    """Plays started from ``first_day`` to ``last_day`` (UTC days, both included), per
+    day and for the ``top`` assets and devices: counted by the database (GROUP BY)."""
+    start, end = day_bounds(first_day, last_day)
+    with db.read(snapshot=True) as s:
+        counted = {c.key: c.plays for c in play_rows.plays_per_day(s, tenant_id, start, end)}
+        assets = play_rows.top_assets(s, tenant_id, start, end, top)
+        devices = play_rows.top_devices(s, tenant_id, start, end, top)
+    days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
+    per_day = [Count(d.isoformat(), counted.get(d.isoformat(), 0)) for d in days]
+    return PlayCounts(per_day, assets, devices, sum(counted.values()))
+
+
+def export_named_plays(
+    db: Database, tenant_id: str, first_day: date, last_day: date
+) -> Iterator[Sequence[NamedPlay]]:
+    """Every play of the UTC days, oldest first, with asset titles and device names,
+    page after page (each page its own read): the first page always, even empty."""
+    start, end = day_bounds(first_day, last_day)
+    after: tuple[datetime, str] | None = None
+    while True:
+        with db.read() as s:
+            page = play_rows.named_plays(s, tenant_id, start, end, limit=EXPORT_PAGE, after=after)
+        yield page
+        if len(page) < EXPORT_PAGE:
+            return
+        last = page[-1].play
+        after = (last.started_at, last.id)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from control_api.store.models import Asset, Change, Play
+from control_api.store.models import Asset, Change, Device, Play
 from control_api.store.repository import chunks
 
 # ---------------------------------------------------------------- plays
@@ -68,3 +69,116 @@ def ingest_plays(
         # A concurrent upload of the same batch must not fail: first writer wins.
         s.execute(insert(Play).on_conflict_do_nothing(), rows)
     return len(rows), len(plays) - len(rows)
+
+
+# ---------------------------------------------------------------- counts and export
+
+
+@dataclass(frozen=True)
+class Count:
+    """Plays of one key (a day ``YYYY-MM-DD``, an asset id or a device id) and the
+    key's name (the asset's title, the device's name; None when it is gone)."""
+
+    key: str
+    plays: int
+    name: str | None = None
+
+
+def _in_range(tenant_id: str, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(Play.tenant_id == tenant_id, Play.started_at >= start, Play.started_at < end)
+
+
+def _utc_day(s: Session) -> ColumnElement[Any]:
+    """The play's UTC day as SQL: SQLite stores naive UTC text ``YYYY-MM-DD HH:MM:SS…``
+    (its first 10 characters are the day: twice as fast as date() on 1M rows),
+    PostgreSQL timestamptz."""
+    if s.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", Play.started_at), "YYYY-MM-DD")
+    return func.substr(Play.started_at, 1, 10)
+
+
+def plays_per_day(s: Session, tenant_id: str, start: datetime, end: datetime) -> list[Count]:
+    """Plays started in [start, end) per UTC day, days without plays left out, oldest first."""
+    day = _utc_day(s).label("day")
+    stmt = (
+        select(day, func.count().label("plays"))
+        .where(_in_range(tenant_id, start, end))
+        .group_by(day)
+        .order_by(day)
+    )
+    return [Count(str(row.day), int(row.plays)) for row in s.execute(stmt)]
+
+
+def top_assets(
+    s: Session, tenant_id: str, start: datetime, end: datetime, limit: int
+) -> list[Count]:
+    """The ``limit`` assets played most in [start, end), most first (ties by id), titled."""
+    counted = (
+        select(Play.asset_id.label("key"), func.count().label("plays"))
+        .where(_in_range(tenant_id, start, end))
+        .group_by(Play.asset_id)
+        .order_by(func.count().desc(), Play.asset_id)
+        .limit(limit)
+        .subquery()
+    )
+    stmt = (
+        select(counted.c.key, counted.c.plays, Asset.title, Asset.filename)
+        .outerjoin(Asset, and_(Asset.tenant_id == tenant_id, Asset.id == counted.c.key))
+        .order_by(counted.c.plays.desc(), counted.c.key)
+    )
+    return [Count(r.key, int(r.plays), r.title or r.filename) for r in s.execute(stmt)]
+
+
+def top_devices(
+    s: Session, tenant_id: str, start: datetime, end: datetime, limit: int
+) -> list[Count]:
+    """The ``limit`` devices that played most in [start, end), most first (ties by id), named."""
+    counted = (
+        select(Play.device_id.label("key"), func.count().label("plays"))
+        .where(_in_range(tenant_id, start, end))
+        .group_by(Play.device_id)
+        .order_by(func.count().desc(), Play.device_id)
+        .limit(limit)
+        .subquery()
+    )
+    stmt = (
+        select(counted.c.key, counted.c.plays, Device.name)
+        .outerjoin(Device, and_(Device.tenant_id == tenant_id, Device.id == counted.c.key))
+        .order_by(counted.c.plays.desc(), counted.c.key)
+    )
+    return [Count(r.key, int(r.plays), r.name) for r in s.execute(stmt)]
+
+
+@dataclass(frozen=True)
+class NamedPlay:
+    """A play with its asset's title and its device's name (None when gone)."""
+
+    play: Play
+    asset_title: str | None
+    device_name: str | None
+
+
+def named_plays(
+    s: Session,
+    tenant_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> list[NamedPlay]:
+    """Plays started in [start, end), oldest first (by ``started_at``, then id), after
+    the keyset ``after``, each with the names beside its ids (one query)."""
+    stmt = (
+        select(Play, Asset.title, Asset.filename, Device.name)
+        .outerjoin(Asset, and_(Asset.tenant_id == Play.tenant_id, Asset.id == Play.asset_id))
+        .outerjoin(Device, and_(Device.tenant_id == Play.tenant_id, Device.id == Play.device_id))
+        .where(_in_range(tenant_id, start, end))
+    )
+    if after is not None:
+        started, play_id = after
+        stmt = stmt.where(
+            or_(Play.started_at > started, and_(Play.started_at == started, Play.id > play_id))
+        )
+    rows = s.execute(stmt.order_by(Play.started_at, Play.id).limit(limit))
+    return [NamedPlay(r.Play, r.title or r.filename, r.name) for r in rows]

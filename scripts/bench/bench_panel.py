@@ -7,6 +7,8 @@ items, 60 schedules (all / 10 groups / 10 devices), 5,000 devices (4,000 seen,
 3,000 of them online, each with a full telemetry report), 20 plays per device.
 A director signs in through /login; each page is fetched through
 falcon.testing: p50 / p95 server-side over N runs. Target: every page < 300 ms.
+--plays N adds N plays over the last 30 days for the Plays pages (default 1,000,000);
+--only devices|plays times one section's pages.
 """
 
 from __future__ import annotations
@@ -133,6 +135,53 @@ def build_tenant(panel: Panel, now: datetime) -> tuple[str, list[str]]:
     return tenant_id, device_ids
 
 
+PLAYS_DAYS = 30
+
+
+def build_plays(
+    panel: Panel, tenant_id: str, device_ids: list[str], now: datetime, count: int
+) -> None:
+    """``count`` more plays spread over the last :data:`PLAYS_DAYS` days (the Plays pages)."""
+    span_s = PLAYS_DAYS * 86_400
+    asset_ids = [f"ast_{i:06d}" for i in range(4000)]
+    sha = {a: hashlib.sha256(a.encode()).hexdigest() for a in asset_ids}
+    base = len(device_ids) * PLAYS_PER_DEVICE
+    with panel.db.write() as s:
+        for start in range(0, count, 20_000):
+            rows = []
+            for n in range(start, min(count, start + 20_000)):
+                at = now - timedelta(seconds=(n * 7919) % span_s)
+                asset = asset_ids[(n * 31) % len(asset_ids)]
+                rows.append({
+                    "tenant_id": tenant_id, "id": str(uuid.UUID(int=base + n)),
+                    "device_id": device_ids[n % len(device_ids)], "asset_id": asset,
+                    "sha256": sha[asset], "started_at": at, "ended_at": at + timedelta(minutes=3),
+                    "source": "playlist", "outcome": "completed", "schedule_id": None,
+                    "playlist_id": None, "received_at": now,
+                })  # fmt: skip
+            s.execute(insert(models.Play), rows)
+
+
+def plays_pages(now: datetime) -> dict[str, str]:
+    today = now.date().isoformat()
+    month_ago = (now.date() - timedelta(days=PLAYS_DAYS - 1)).isoformat()
+    return {
+        "GET /plays (the last 7 days)": "/plays",
+        f"GET /plays ({PLAYS_DAYS} days)": f"/plays?from={month_ago}&to={today}",
+        "GET /plays (one day)": f"/plays?from={today}&to={today}",
+    }
+
+
+def time_plays_csv(browser: Browser, now: datetime) -> None:
+    """The whole 30-day export once, streamed (its time is the download's, not a page's)."""
+    url = plays_pages(now)[f"GET /plays ({PLAYS_DAYS} days)"].replace("/plays?", "/plays.csv?")
+    started = time.perf_counter()
+    size = len(browser.get(url).content)
+    elapsed_s = time.perf_counter() - started
+    label = f"GET /plays.csv ({PLAYS_DAYS} days, whole file)"
+    print(f"{label:58} {elapsed_s * 1000:8.0f} ms total {size:12,} bytes")
+
+
 def timed(fetch: Callable[[], Any], runs: int) -> tuple[float, float, int]:
     samples = []
     status = 0
@@ -207,6 +256,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL URL (else SQLite)")
+    parser.add_argument("--plays", type=int, default=1_000_000, help="plays over 30 days")
     parser.add_argument("--only", default="", help="only the pages whose label contains this")
     args = parser.parse_args()
     clock = Clock()
@@ -215,43 +265,33 @@ def main() -> int:
             panel = Panel(api, clock)
             started = time.perf_counter()
             tenant_id, device_ids = build_tenant(panel, clock.now())
+            if not args.only or "plays" in args.only:
+                build_plays(panel, tenant_id, device_ids, clock.now(), args.plays)
             print(f"built the tenant in {time.perf_counter() - started:.1f} s")
             browser = panel.signed_in("viewer", tenant_id)
-            pages = {
-                "GET /devices (first page, by name)": "/devices",
-                "GET /devices?state=online&group=region-3&q=till 1": (
-                    "/devices?state=online&group=region-3&q=till+1"
-                ),
-                "GET /devices?q=shop 12 (name only)": "/devices?q=shop+12",
-                "GET /devices?sort=last_seen": "/devices?sort=last_seen",
-                "GET /devices?sort=state": "/devices?sort=state",
-                "GET /devices?state=never": "/devices?state=never",
-                "GET /devices (last page, by name)": last_page_url(browser, "/devices"),
-                "GET /devices?sort=last_seen (last page)": last_page_url(
-                    browser, "/devices?sort=last_seen"
-                ),
-                "GET /devices/{id} (schedules by device and group)": f"/devices/{device_ids[50]}",
-                "GET /devices/{id}?at=... (another week)": (
-                    f"/devices/{device_ids[1]}?at=2027-03-28T02:30"
-                ),
-                "GET /devices (htmx table only)": "/devices?sort=name",
-                "GET /schedules (first page, viewer)": "/schedules",
-                "GET /schedules (last page, viewer)": last_page_url(browser, "/schedules"),
-                "GET /schedules/week?group=region-3": "/schedules/week?group=region-3",
-                "GET /schedules/week?device=... (another week)": (
-                    f"/schedules/week?device={device_ids[50]}&week=2027-03-28"
-                ),
-                "GET /schedules (with the form: editor)": "/schedules",
-                "GET /schedules/{id} (the edit form: editor)": "/schedules/sch_020",
-                "GET /playlists (40 playlists of 100 items)": "/playlists",
-                "GET /playlists/{id} (the editor, 100 items)": "/playlists/pl_000",
-                "GET /playlists/{id}/library?q=song 4999 (htmx)": (
-                    "/playlists/pl_000/library?q=song+4999"
-                ),
-                "GET /playlists/{id}/library?q=no such (htmx, no match)": (
-                    "/playlists/pl_000/library?q=no+such"
-                ),
-            } | media_pages()
+            pages = (
+                {
+                    "GET /devices (first page, by name)": "/devices",
+                    "GET /devices?state=online&group=region-3&q=till 1": (
+                        "/devices?state=online&group=region-3&q=till+1"
+                    ),
+                    "GET /devices?q=shop 12 (name only)": "/devices?q=shop+12",
+                    "GET /devices?sort=last_seen": "/devices?sort=last_seen",
+                    "GET /devices?sort=state": "/devices?sort=state",
+                    "GET /devices?state=never": "/devices?state=never",
+                    "GET /devices (last page, by name)": last_page_url(browser, "/devices"),
+                    "GET /devices?sort=last_seen (last page)": last_page_url(
+                        browser, "/devices?sort=last_seen"
+                    ),
+                    "GET /devices/{id} (schedules by device and group)": f"/devices/{device_ids[50]}",
+                    "GET /devices/{id}?at=... (another week)": (
+                        f"/devices/{device_ids[1]}?at=2027-03-28T02:30"
+                    ),
+                    "GET /devices (htmx table only)": "/devices?sort=name",
+                }
+                | media_pages()
+                | plays_pages(clock.now())
+            )
             pages = {label: url for label, url in pages.items() if args.only in label}
             editor = panel.signed_in("editor", tenant_id)
             print(f"{'page':58} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>9}")
@@ -265,6 +305,8 @@ def main() -> int:
                 p50, p95, size = timed(fetch, args.runs)
                 worst = max(worst, p95)
                 print(f"{label:58} {p50:8.1f} {p95:8.1f} {size:9,}")
+            if args.only in "GET /plays.csv":
+                time_plays_csv(browser, clock.now())
             if args.only and args.only not in "GET /devices/{id} (another device each run)":
                 print(f"worst p95: {worst:.1f} ms (target < 300 ms)")
                 return 0
