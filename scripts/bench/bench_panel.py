@@ -269,29 +269,42 @@ def main() -> int:
                 build_plays(panel, tenant_id, device_ids, clock.now(), args.plays)
             print(f"built the tenant in {time.perf_counter() - started:.1f} s")
             browser = panel.signed_in("viewer", tenant_id)
-            pages = (
-                {
-                    "GET /devices (first page, by name)": "/devices",
-                    "GET /devices?state=online&group=region-3&q=till 1": (
-                        "/devices?state=online&group=region-3&q=till+1"
-                    ),
-                    "GET /devices?q=shop 12 (name only)": "/devices?q=shop+12",
-                    "GET /devices?sort=last_seen": "/devices?sort=last_seen",
-                    "GET /devices?sort=state": "/devices?sort=state",
-                    "GET /devices?state=never": "/devices?state=never",
-                    "GET /devices (last page, by name)": last_page_url(browser, "/devices"),
-                    "GET /devices?sort=last_seen (last page)": last_page_url(
-                        browser, "/devices?sort=last_seen"
-                    ),
-                    "GET /devices/{id} (schedules by device and group)": f"/devices/{device_ids[50]}",
-                    "GET /devices/{id}?at=... (another week)": (
-                        f"/devices/{device_ids[1]}?at=2027-03-28T02:30"
-                    ),
-                    "GET /devices (htmx table only)": "/devices?sort=name",
-                }
-                | media_pages()
-                | plays_pages(clock.now())
-            )
+            pages = {
+                "GET /devices (first page, by name)": "/devices",
+                "GET /devices?state=online&group=region-3&q=till 1": (
+                    "/devices?state=online&group=region-3&q=till+1"
+                ),
+                "GET /devices?q=shop 12 (name only)": "/devices?q=shop+12",
+                "GET /devices?sort=last_seen": "/devices?sort=last_seen",
+                "GET /devices?sort=state": "/devices?sort=state",
+                "GET /devices?state=never": "/devices?state=never",
+                "GET /devices (last page, by name)": last_page_url(browser, "/devices"),
+                "GET /devices?sort=last_seen (last page)": last_page_url(
+                    browser, "/devices?sort=last_seen"
+                ),
+                "GET /devices/{id} (schedules by device and group)": f"/devices/{device_ids[50]}",
+                "GET /devices/{id}?at=... (another week)": (
+                    f"/devices/{device_ids[1]}?at=2027-03-28T02:30"
+                ),
+                "GET /devices (htmx table only)": "/devices?sort=name",
+                "GET /schedules (first page, viewer)": "/schedules",
+                "GET /schedules (last page, viewer)": last_page_url(browser, "/schedules"),
+                "GET /schedules/week?group=region-3": "/schedules/week?group=region-3",
+                "GET /schedules/week?device=... (another week)": (
+                    f"/schedules/week?device={device_ids[50]}&week=2027-03-28"
+                ),
+                "GET /schedules (with the form: editor)": "/schedules",
+                "GET /schedules/{id} (the edit form: editor)": "/schedules/sch_020",
+                "GET /playlists (40 playlists of 100 items)": "/playlists",
+                "GET /playlists/{id} (the editor, 100 items)": "/playlists/pl_000",
+                "GET /playlists/{id}/library?q=song 4999 (htmx)": (
+                    "/playlists/pl_000/library?q=song+4999"
+                ),
+                "GET /playlists/{id}/library?q=no such (htmx, no match)": (
+                    "/playlists/pl_000/library?q=no+such"
+                ),
+            }
+            pages |= media_pages() | plays_pages(clock.now())
             pages = {label: url for label, url in pages.items() if args.only in label}
             editor = panel.signed_in("editor", tenant_id)
             print(f"{'page':58} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>9}")
