@@ -20,7 +20,7 @@ from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
 from control_api.panel.director import Director
-from control_api.panel.forms import read_form
+from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.templates import Pages
 from control_api.services import assets, devices, plays, schedule_preview
 from control_api.services.devices import DeviceFilter, DeviceOrder
@@ -60,35 +60,19 @@ class TableQuery:
         return "/devices" + (f"?{urlencode(kept)}" if kept else "")
 
 
-def _text(req: falcon.Request, name: str, max_chars: int) -> str:
-    value = req.params.get(name, "")
-    if not isinstance(value, str):
-        raise InvalidField(name, "given more than once")
-    if len(value) > max_chars or "\x00" in value:
-        raise InvalidField(name, f"must be at most {max_chars} characters of text")
-    return value.strip()
-
-
 def table_query(req: falcon.Request) -> TableQuery:
     query = TableQuery(
-        group=_text(req, "group", MAX_GROUP_CHARS),
-        state=_text(req, "state", 10),
-        name=_text(req, "q", MAX_NAME_CHARS),
-        sort=_text(req, "sort", 10) or "name",
-        after=_text(req, "after", MAX_CURSOR_CHARS),
+        group=query_text(req, "group", MAX_GROUP_CHARS),
+        state=query_text(req, "state", 10),
+        name=query_text(req, "q", MAX_NAME_CHARS),
+        sort=query_text(req, "sort", 10) or "name",
+        after=query_text(req, "after", MAX_CURSOR_CHARS),
     )
     if query.state and query.state not in STATES:
         raise InvalidField("state", "must be online, offline or never")
     if query.sort not in SORTS:
         raise InvalidField("sort", "must be name, last_seen or state")
     return query
-
-
-def _director(req: falcon.Request) -> Director:
-    """Set by the session middleware (``panel/sessions.py``) before any responder here
-    runs; it also checked the CSRF token and the role of a change."""
-    director: Director = req.context.director
-    return director
 
 
 class DevicesPage:
@@ -100,7 +84,7 @@ class DevicesPage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        director = _director(req)
+        director = signed_in(req)
         query = table_query(req)
         now = self.deps.now()
         page = self._page(director, query, now)
@@ -124,7 +108,7 @@ class DevicesPage:
             "next": page.next,
             "sorts": SORTS,
             "views": views,
-            "notice": NOTICES.get(_text(req, "done", 20), ""),
+            "notice": NOTICES.get(query_text(req, "done", 20), ""),
         }
         self.pages.render(req, resp, "devices_table.html" if partial else "devices.html", context)
 
@@ -150,7 +134,7 @@ class DevicesPage:
 
 def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[datetime, str]:
     """``?at=YYYY-MM-DDTHH:MM`` (the device's local time; default now) as an instant."""
-    raw = _text(req, "at", 32)
+    raw = query_text(req, "at", 32)
     zone = ZoneInfo(timezone)
     if not raw:
         local = now.astimezone(zone).replace(second=0, microsecond=0)
@@ -185,7 +169,7 @@ class DevicePage:
         status: str = falcon.HTTP_200,
         **extra: Any,
     ) -> None:
-        director = _director(req)
+        director = signed_in(req)
         db, now, tenant = self.deps.db, self.deps.now(), director.tenant_id
         device = devices.get_device(db, tenant, device_id)
         row = views.device_row(device, now, self.deps.settings.telemetry_interval_s)
@@ -243,7 +227,7 @@ class EnrollmentCodeAction:
         now, ttl_s = self.deps.now(), self.deps.settings.enrollment_code_ttl_s
         code = devices.new_enrollment_code(
             self.deps.db,
-            _director(req).tenant_id,
+            signed_in(req).tenant_id,
             device_id,
             now=now,
             code_ttl_s=ttl_s,
@@ -272,7 +256,7 @@ class DecommissionAction:
         if read_form(req, self.deps.settings.max_json_bytes).get("confirm") != "yes":
             self.page.render(req, resp, device_id, confirm=True)
             return
-        tenant = _director(req).tenant_id
+        tenant = signed_in(req).tenant_id
         try:
             devices.decommission_device(self.deps.db, tenant, device_id, self.forget_device)
         except Conflict as busy:

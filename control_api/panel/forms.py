@@ -6,8 +6,10 @@ from urllib.parse import parse_qsl
 
 import falcon
 
+from control_api import http
 from control_api.http import body_stream
 from control_api.http_errors import BadRequest, PayloadTooLarge
+from control_api.panel.director import Director
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 200
@@ -46,3 +48,16 @@ def read_form(req: falcon.Request, max_bytes: int) -> dict[str, str]:
             form.setdefault(name, value)
     req.context.form = form
     return form
+
+
+def query_text(req: falcon.Request, name: str, max_chars: int = 255) -> str:
+    """A query parameter as trimmed text ("" when absent); given twice, too long or
+    holding NUL, an ``InvalidField`` naming it."""
+    return (http.str_param(req, name, max_chars) or "").strip()
+
+
+def signed_in(req: falcon.Request) -> Director:
+    """The director the session middleware set before any panel responder runs
+    (``panel/sessions.py``); it also checked the CSRF token and the role of a change."""
+    director: Director = req.context.director
+    return director

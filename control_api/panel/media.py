@@ -17,8 +17,7 @@ from control_api.deps import Deps
 from control_api.errors import Conflict
 from control_api.media_http import serve_media
 from control_api.panel import media_views as views
-from control_api.panel.director import Director
-from control_api.panel.forms import read_form
+from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.templates import Pages
 from control_api.services import assets
 
@@ -41,16 +40,6 @@ class LibraryQuery:
         return "/media" + (f"?{urlencode(kept)}" if kept else "")
 
 
-def _param(req: falcon.Request, name: str, max_chars: int) -> str:
-    return (http.str_param(req, name, max_chars) or "").strip()
-
-
-def _director(req: falcon.Request) -> Director:
-    """Set by the session middleware, which also checked the CSRF token and the role."""
-    director: Director = req.context.director
-    return director
-
-
 class LibraryPage:
     """``GET /media``: the tenant's assets, searched by title or file name, paged;
     an editor also gets the upload drop zone."""
@@ -61,9 +50,10 @@ class LibraryPage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        director = _director(req)
+        director = signed_in(req)
         query = LibraryQuery(
-            text=_param(req, "q", v.MAX_NAME_CHARS), after=_param(req, "after", MAX_CURSOR_CHARS)
+            text=query_text(req, "q", v.MAX_NAME_CHARS),
+            after=query_text(req, "after", MAX_CURSOR_CHARS),
         )
         page = assets.list_assets(
             self.deps.db, director.tenant_id, PAGE_SIZE, query.after or None, text=query.text
@@ -80,7 +70,7 @@ class LibraryPage:
             "views": views,
             "may_change": director.may("editor"),
             "max_upload_bytes": self.deps.settings.max_upload_bytes,
-            "notice": NOTICES.get(_param(req, "done", 20), ""),
+            "notice": NOTICES.get(query_text(req, "done", 20), ""),
         }
         self.pages.render(req, resp, "media_table.html" if partial else "media.html", context)
 
@@ -104,7 +94,7 @@ class UploadAction:
         uploaded = assets.upload(
             self.deps.db,
             self.deps.media,
-            _director(req).tenant_id,
+            signed_in(req).tenant_id,
             kind,
             assets.AssetFields(filename=filename or None),
             body=lambda: http.body_stream(req),
@@ -127,7 +117,7 @@ class AssetPage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
-        notice = NOTICES.get(_param(req, "done", 20), "")
+        notice = NOTICES.get(query_text(req, "done", 20), "")
         self.render(req, resp, asset_id, notice=notice)
 
     def render(
@@ -139,7 +129,7 @@ class AssetPage:
         status: str = falcon.HTTP_200,
         **extra: Any,
     ) -> None:
-        director = _director(req)
+        director = signed_in(req)
         asset = assets.get_asset(self.deps.db, director.tenant_id, asset_id)
         context = {
             "asset": asset,
@@ -158,7 +148,7 @@ class AssetPage:
         """The edit form (editor): title, validity window (UTC), emergency."""
         form = read_form(req, self.deps.settings.max_json_bytes)
         changes, problems = views.asset_changes(form)
-        tenant = _director(req).tenant_id
+        tenant = signed_in(req).tenant_id
         if problems:
             assets.get_asset(self.deps.db, tenant, asset_id)  # another tenant's: 404
             self.render(req, resp, asset_id, status=falcon.HTTP_422, form=form, problems=problems)
@@ -186,7 +176,7 @@ class DeleteAction:
         self.deps, self.page = deps, page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
-        tenant = _director(req).tenant_id
+        tenant = signed_in(req).tenant_id
         if read_form(req, self.deps.settings.max_json_bytes).get("confirm") != "yes":
             used_by = assets.playlists_using(self.deps.db, tenant, asset_id)
             self.page.render(req, resp, asset_id, confirm=True, used_by=used_by)
@@ -219,7 +209,7 @@ class AssetFile:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, asset_id: str) -> None:
-        asset = assets.get_asset(self.deps.db, _director(req).tenant_id, asset_id)
+        asset = assets.get_asset(self.deps.db, signed_in(req).tenant_id, asset_id)
         path = self.deps.media.path_for(asset.sha256)
         # An asset's bytes never change: media_http's private, immutable caching holds.
         serve_media(req, resp, path, asset.sha256, asset.size_bytes, asset.content_type)

@@ -19,7 +19,7 @@ from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField, VersionMismatch
 from control_api.panel import playlist_views as views
 from control_api.panel.director import Director
-from control_api.panel.forms import read_form
+from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.templates import Pages
 from control_api.resources import bodies
 from control_api.services import assets, playlists
@@ -34,21 +34,6 @@ NOTICES = {
     "deleted": "The playlist was deleted.",
 }
 CONFLICT_MESSAGE = "Changed by someone else — reload"
-
-
-def _director(req: falcon.Request) -> Director:
-    """Set by the session middleware, which also checked CSRF and the role of a change."""
-    director: Director = req.context.director
-    return director
-
-
-def _param(req: falcon.Request, name: str, max_chars: int) -> str:
-    value = req.params.get(name, "")
-    if not isinstance(value, str):
-        raise InvalidField(name, "given more than once")
-    if len(value) > max_chars or "\x00" in value:
-        raise InvalidField(name, f"must be at most {max_chars} characters of text")
-    return value.strip()
 
 
 def _facts(deps: Deps, tenant_id: str, asset_ids: set[str]) -> dict[str, views.AssetFacts]:
@@ -96,8 +81,8 @@ class PlaylistsPage:
         status: str = falcon.HTTP_200,
         **extra: Any,
     ) -> None:
-        director = _director(req)
-        after = _param(req, "after", MAX_CURSOR_CHARS)
+        director = signed_in(req)
+        after = query_text(req, "after", MAX_CURSOR_CHARS)
         page = playlists.list_playlist_summaries(
             self.deps.db, director.tenant_id, PAGE_SIZE, after or None
         )
@@ -115,7 +100,7 @@ class PlaylistsPage:
             "after": after,
             "next_url": f"/playlists?{urlencode({'after': page.next})}" if page.next else "",
             "may_change": director.may("editor"),
-            "notice": NOTICES.get(_param(req, "done", 20), ""),
+            "notice": NOTICES.get(query_text(req, "done", 20), ""),
             "error": None,
             "name": "",
             "views": views,
@@ -133,7 +118,7 @@ class PlaylistsPage:
             return
         record = playlists.create_playlist(
             self.deps.db,
-            _director(req).tenant_id,
+            signed_in(req).tenant_id,
             checked_name.strip(),
             [],
             now=self.deps.now(),
@@ -153,9 +138,9 @@ class PlaylistPage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
-        record = playlists.get_playlist(self.deps.db, _director(req).tenant_id, playlist_id)
-        query = _param(req, "q", views.MAX_QUERY_CHARS)
-        notice = NOTICES.get(_param(req, "done", 20), "")
+        record = playlists.get_playlist(self.deps.db, signed_in(req).tenant_id, playlist_id)
+        query = query_text(req, "q", views.MAX_QUERY_CHARS)
+        notice = NOTICES.get(query_text(req, "done", 20), "")
         self.render(req, resp, playlist_id, _draft(record), query=query, notice=notice)
 
     def render(
@@ -169,7 +154,7 @@ class PlaylistPage:
         status: str = falcon.HTTP_200,
         **extra: Any,
     ) -> None:
-        director = _director(req)
+        director = signed_in(req)
         facts = _facts(self.deps, director.tenant_id, {i.asset_id for i in draft.items})
         rows, total = views.item_rows(draft, facts)
         context = {
@@ -190,7 +175,7 @@ class PlaylistPage:
         self.pages.render(req, resp, "playlist.html", context | extra, status=status)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
-        tenant_id = _director(req).tenant_id
+        tenant_id = signed_in(req).tenant_id
         form = read_form(req, self.deps.settings.max_json_bytes)
         current = playlists.get_playlist(self.deps.db, tenant_id, playlist_id)  # 404 first
         query = form.get("q", "")[: views.MAX_QUERY_CHARS].strip()
@@ -272,9 +257,9 @@ class LibraryFragment:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
-        director = _director(req)
+        director = signed_in(req)
         playlists.get_playlist(self.deps.db, director.tenant_id, playlist_id)  # 404 first
-        query = _param(req, "q", views.MAX_QUERY_CHARS)
+        query = query_text(req, "q", views.MAX_QUERY_CHARS)
         context = {
             "playlist_id": playlist_id,
             "query": query,
@@ -294,7 +279,7 @@ class DeleteAction:
         self.deps, self.page = deps, page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
-        tenant_id = _director(req).tenant_id
+        tenant_id = signed_in(req).tenant_id
         form = read_form(req, self.deps.settings.max_json_bytes)
         record = playlists.get_playlist(self.deps.db, tenant_id, playlist_id)
         if form.get("confirm") != "yes":

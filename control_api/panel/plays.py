@@ -8,30 +8,16 @@ from typing import Any
 import falcon
 
 from control_api.deps import Deps
-from control_api.errors import InvalidField
 from control_api.panel import play_views as views
-from control_api.panel.director import Director
+from control_api.panel.forms import query_text, signed_in
 from control_api.panel.templates import PAGE_CACHE, Pages
 from control_api.services import plays
 
 TOP = 10  # assets and devices shown per chart
 
 
-def _text(req: falcon.Request, name: str) -> str:
-    value = req.params.get(name, "")
-    if not isinstance(value, str):
-        raise InvalidField(name, "given more than once")
-    return value.strip()
-
-
 def _range(req: falcon.Request, deps: Deps) -> views.DayRange:
-    return views.day_range(_text(req, "from"), _text(req, "to"), deps.now())
-
-
-def _director(req: falcon.Request) -> Director:
-    """Set by the session middleware (``panel/sessions.py``) before any responder here."""
-    director: Director = req.context.director
-    return director
+    return views.day_range(query_text(req, "from"), query_text(req, "to"), deps.now())
 
 
 class PlaysPage:
@@ -45,7 +31,7 @@ class PlaysPage:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         days = _range(req, self.deps)
         counts = plays.count_plays(
-            self.deps.db, _director(req).tenant_id, days.first, days.last, TOP
+            self.deps.db, signed_in(req).tenant_id, days.first, days.last, TOP
         )
         context = {
             "days": days,
@@ -71,7 +57,7 @@ class PlaysCsv:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         days = _range(req, self.deps)
         pages = plays.export_named_plays(
-            self.deps.db, _director(req).tenant_id, days.first, days.last
+            self.deps.db, signed_in(req).tenant_id, days.first, days.last
         )
         resp.content_type = "text/csv; charset=utf-8"
         resp.downloadable_as = days.csv_filename()

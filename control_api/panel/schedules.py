@@ -20,8 +20,7 @@ from control_api.deps import Deps
 from control_api.errors import InvalidField, VersionMismatch
 from control_api.panel import device_views
 from control_api.panel import schedule_views as views
-from control_api.panel.director import Director
-from control_api.panel.forms import read_form
+from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.templates import Pages
 from control_api.services import devices, schedule_preview, schedules
 from control_api.services.schedules import ScheduleFields
@@ -35,21 +34,6 @@ NOTICES = {
     "saved": "The schedule was saved.",
     "deleted": "The schedule was deleted.",
 }
-
-
-def _director(req: falcon.Request) -> Director:
-    """Set by the session middleware, which also checked the CSRF token and the role."""
-    director: Director = req.context.director
-    return director
-
-
-def _param(req: falcon.Request, name: str, max_chars: int) -> str:
-    value = req.params.get(name, "")
-    if not isinstance(value, str):
-        raise InvalidField(name, "given more than once")
-    if len(value) > max_chars or "\x00" in value:
-        raise InvalidField(name, f"must be at most {max_chars} characters of text")
-    return value.strip()
 
 
 class _Section:
@@ -68,7 +52,7 @@ class _Section:
         status: str = falcon.HTTP_200,
     ) -> None:
         """The edit page of ``schedule_id``, or the list with ``form`` as its new schedule."""
-        director = _director(req)
+        director = signed_in(req)
         tenant = director.tenant_id
         may_change = director.may("editor")
         context: dict[str, Any] = {
@@ -85,12 +69,12 @@ class _Section:
         if schedule_id is not None:
             self.pages.render(req, resp, "schedule.html", context, status=status)
             return
-        after = _param(req, "after", MAX_CURSOR_CHARS)
+        after = query_text(req, "after", MAX_CURSOR_CHARS)
         listing = schedules.list_schedules_named(self.deps.db, tenant, PAGE_SIZE, after or None)
         context |= {
             "listing": listing,
             "after": after,
-            "notice": NOTICES.get(_param(req, "done", 20), ""),
+            "notice": NOTICES.get(query_text(req, "done", 20), ""),
         }
         self.pages.render(req, resp, "schedules.html", context, status=status)
 
@@ -121,7 +105,7 @@ class _Section:
         form: views.ScheduleForm,
         schedule_id: str | None,
     ) -> None:
-        tenant, now = _director(req).tenant_id, self.deps.now()
+        tenant, now = signed_in(req).tenant_id, self.deps.now()
         keep = self.deps.settings.changelog_horizon_revisions
         if schedule_id is None:
             schedules.create_schedule(self.deps.db, tenant, fields, now, keep)
@@ -154,11 +138,11 @@ class SchedulePage(_Section):
     the form was opened at. Another tenant's schedule, or none, is the 404 page."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
-        schedule = schedules.get_schedule(self.deps.db, _director(req).tenant_id, schedule_id)
+        schedule = schedules.get_schedule(self.deps.db, signed_in(req).tenant_id, schedule_id)
         self.render_form(req, resp, views.of_schedule(schedule), schedule_id=schedule.id)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
-        schedules.get_schedule(self.deps.db, _director(req).tenant_id, schedule_id)  # or 404
+        schedules.get_schedule(self.deps.db, signed_in(req).tenant_id, schedule_id)  # or 404
         self.save(req, resp, schedule_id)
 
 
@@ -166,7 +150,7 @@ class DeleteSchedule(_Section):
     """``POST /schedules/{id}/delete`` (editor), at the version the page showed."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, schedule_id: str) -> None:
-        tenant = _director(req).tenant_id
+        tenant = signed_in(req).tenant_id
         version = read_form(req, self.deps.settings.max_json_bytes).get("version", "")[:12]
         try:
             schedules.delete_schedule(
@@ -201,9 +185,9 @@ class WeekQuery:
 
 def week_query(req: falcon.Request) -> WeekQuery:
     query = WeekQuery(
-        device=_param(req, "device", MAX_NAME_CHARS),
-        group=_param(req, "group", MAX_GROUP_CHARS),
-        week=_param(req, "week", 10),
+        device=query_text(req, "device", MAX_NAME_CHARS),
+        group=query_text(req, "group", MAX_GROUP_CHARS),
+        week=query_text(req, "week", 10),
     )
     if query.device and query.group:
         raise InvalidField("group", "give a device or a group, not both")
@@ -228,7 +212,7 @@ class WeekPage(_Section):
     own rules) or a group (a device in that group only, in its first device's zone)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        director, now = _director(req), self.deps.now()
+        director, now = signed_in(req), self.deps.now()
         db, tenant = self.deps.db, director.tenant_id
         query = week_query(req)
         context: dict[str, Any] = {"query": query, "choices": None, "scope": None}
