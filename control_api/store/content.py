@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from control_api.core.manifest import View
@@ -41,6 +41,8 @@ def asset_text_filter(text: str | None) -> list[ColumnElement[bool]]:
     """Title or file name contains ``text`` (case-insensitive, LIKE wildcards literal)."""
     if not text:
         return []
+    if "\x00" in text:  # no stored name holds NUL, and PostgreSQL refuses it in a query
+        return [false()]
     return [
         or_(
             Asset.title.icontains(text, autoescape=True),

@@ -85,6 +85,18 @@ def test_the_search_matches_title_or_file_name_in_any_case_wildcards_literal(
     assert len(_titles(db, tenant, "")) == 3
 
 
+def test_a_search_holding_nul_matches_nothing_on_every_database(
+    db: Database, media: LocalMediaStore
+) -> None:
+    # PostgreSQL refuses NUL in a query's text; found by the playlist editor's
+    # hostile-form test (a 500 from its library search).
+    tenant = _tenant(db)
+    _asset(db, media, tenant, b"1", title="Morning", filename="m.wav")
+    assert _titles(db, tenant, "\x00") == []
+    assert _titles(db, tenant, "Morn\x00ing") == []
+    assert _titles(db, tenant, "Morning") == ["Morning"]
+
+
 def test_the_playlists_using_an_asset_are_named_in_order_and_only_the_tenants(
     db: Database, media: LocalMediaStore
 ) -> None:
