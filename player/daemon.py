@@ -8,8 +8,8 @@ CLI commands use). Start order (stop is the reverse):
 2. the media output and the playback loop; READY goes to systemd once the loop
    has started, and the loop's heartbeat pings the watchdog (a hung loop is
    restarted; a busy syncer cannot hide it);
-3. the janitor and the control socket (`lomuz-player sync` / `status` reach us
-   there);
+3. the janitor and the control socket (`lomuz-player sync`/`status`); then the
+   interpreter, so playback never waits long for the GIL (player.interpreter);
 4. when enrolled: the network side (API client, syncer, download manager,
    telemetry uploader), rebuilt when the credentials file changes;
 5. the apscheduler jobs — only once the wall clock is plausible, and
@@ -33,6 +33,7 @@ from player.adapters.vlc_output import libvlc_version
 from player.composition import Hooks, PlayerParts
 from player.core.status import status_line
 from player.credentials import CredentialsWatch
+from player.interpreter import tune_for_playback
 from player.ports import MediaOutput
 from player.runtime.jobs import Jobs
 from player.runtime.playback_plays import recover_interrupted_plays
@@ -112,6 +113,7 @@ class Daemon:
         install_signals(self._stop, self._sync_now)
         try:
             self.start()
+            tune_for_playback()  # not in start(): a test's process is not the daemon's
             self._main_wait()
         finally:
             self.shutdown()
@@ -182,8 +184,6 @@ class Daemon:
         self.parts.loop.request_reevaluate()
         if not self._stop.is_set():
             self.jobs.rearm_soon()
-
-    # -- metrics and status ------------------------------------------------------------
 
     def _metrics_job(self) -> None:
         if self._textfile is not None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from player.core.backoff import RetryPolicy
 from player.errors import PlayerError, StoreFull
+from player.interpreter import collector_paused
 from player.ports import ManifestSource, Retrier, SyncedClock
 from player.store.catalogue import ApplyResult, CatalogueStore
 from player.store.device_state import DeviceStateStore
@@ -162,8 +163,14 @@ class Syncer:
             return SyncOutcome(
                 sync_id, False, False, since, None, None, self._clock.monotonic() - started
             )
-        manifest = decode_manifest(fetch.body)
-        applied = self._catalogue.apply_manifest(manifest)
+        with collector_paused():
+            # The decoded manifest (~200k objects for 100k assets) is released
+            # before the collector resumes, so no collection ever walks it: each
+            # would hold the GIL that playback needs (player.interpreter).
+            manifest = decode_manifest(fetch.body)
+            applied = self._catalogue.apply_manifest(manifest)
+            sync_interval_s = manifest.sync_interval_s
+            del manifest
         log.info(
             "sync %s: applied %s manifest %s (assets +%d -%d, playlists +%d -%d, "
             "schedules +%d -%d)",
@@ -183,7 +190,7 @@ class Syncer:
             applied.full,
             applied.cursor,
             applied,
-            manifest.sync_interval_s,
+            sync_interval_s,
             self._clock.monotonic() - started,
         )
 

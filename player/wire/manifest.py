@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +12,7 @@ from msgspec import UNSET, UnsetType
 from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, PlaylistItem, Schedule
 from player.core.model import Deleted, DeviceInfo, Manifest
 from player.errors import ManifestError
+from player.interpreter import collector_paused
 from player.wire.complaints import (
     _MISSING_VALUE,
     _check_int,
@@ -301,24 +299,6 @@ def _read_wire(raw: bytes) -> _ManifestWire:
         return _convert(data, _ManifestWire, [])
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while decoding.
-
-    A 100k-asset manifest leaves ~200k new long-lived objects, none in a cycle,
-    and each full collection they trigger walks the whole heap again: a third of
-    the decoding time (docs/BENCHMARKS.md). Reference counting still frees
-    everything meanwhile; the collector resumes, as it was, when decoding ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def decode_manifest(raw: bytes) -> Manifest:
     """Decode and validate manifest bytes; raise ``ManifestError`` naming the bad field.
 
@@ -326,7 +306,9 @@ def decode_manifest(raw: bytes) -> Manifest:
     ``ManifestError`` leaves it (see the module docstring).
     """
     try:
-        with _collector_paused():
+        # ~200k new long-lived objects, none in a cycle: walking them is a third
+        # of the decoding time (docs/BENCHMARKS.md).
+        with collector_paused():
             return _decode_manifest(raw)
     except ManifestError:
         raise

@@ -50,6 +50,10 @@ from player.core.clock import ServerTime
 from player.core.model import Manifest
 
 try:
+    from player.interpreter import tune_for_playback
+except ImportError:  # an older checkout: --interpreter untuned
+    tune_for_playback = None  # type: ignore[assignment]
+try:
     from player.core.model import ItemStart
 except ImportError:  # run with PYTHONPATH on an older checkout
     ItemStart = None  # type: ignore[assignment,misc]
@@ -224,7 +228,7 @@ def step(source: StoreSource, at: datetime) -> float:
     return decided
 
 
-Sample = tuple[float, float, float]  # perf_counter: begin, decided, marked
+Sample = tuple[float, float, float, float]  # perf_counter: begin, decided, marked, meant to begin
 
 
 def run_steps(
@@ -237,19 +241,23 @@ def run_steps(
     """Instants of each step, one every ``interval_s`` at most; n steps, or until ``until``."""
     samples: list[Sample] = []
     at = start_at
+    wanted = time.perf_counter()
     while (until is None and len(samples) < n) or (until is not None and not until.is_set()):
         at += timedelta(minutes=3)
         begin = time.perf_counter()
         decided = step(source, at)
-        samples.append((begin, decided, time.perf_counter()))
+        marked = time.perf_counter()
+        samples.append((begin, decided, marked, min(wanted, begin)))
+        wanted = max(begin + interval_s, marked)
         if interval_s > 0:
-            time.sleep(max(0.0, begin + interval_s - time.perf_counter()))
+            time.sleep(max(0.0, wanted - time.perf_counter()))
     return samples, at
 
 
 def summary(label: str, samples: list[Sample]) -> str:
     parts = [f"{label:<24} {len(samples):>6} steps"]
-    for part, first, last in (("decide+mark", 0, 2), ("decide", 0, 1), ("mark", 1, 2)):
+    parts_ = (("decide+mark", 0, 2), ("decide", 0, 1), ("mark", 1, 2), ("late wake", 3, 0))
+    for part, first, last in parts_:
         ms = sorted((s[last] - s[first]) * 1000 for s in samples)
         if len(ms) < 2:
             continue
@@ -370,6 +378,14 @@ def main() -> None:
         help="least time between two steps (0: back to back; every start kept while the "
         "lock is busy is one more row for each decision to weigh)",
     )
+    parser.add_argument(
+        "--interpreter",
+        choices=("daemon", "untuned"),
+        default="daemon",
+        help="daemon: tuned before the phases as `run` tunes itself once started (the heap "
+        "frozen out of the collector's walks, 1 ms GIL turns: player.interpreter); "
+        "untuned: Python's defaults (for an older checkout)",
+    )
     parser.add_argument("--child-db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_db is not None:
@@ -400,6 +416,12 @@ def main() -> None:
             pauses = CollectorPauses()
             gc.callbacks.append(pauses)
             interval_s = args.interval_ms / 1000
+            if args.interpreter == "daemon":
+                if tune_for_playback is None:
+                    raise SystemExit(
+                        "no player.interpreter in this checkout: --interpreter untuned"
+                    )
+                tune_for_playback()
             idle, at = run_steps(source, T0, None, args.steps, interval_s)
             if args.syncer_in == "thread":
                 loaded, syncs, applies = in_process(
@@ -438,10 +460,13 @@ def report(
     print("sync_once: " + ", ".join(f"{e - b:.2f} s" for b, e in syncs))
     print("of which apply_manifest: " + ", ".join(f"{e - b:.2f} s" for b, e in applies))
     origin = syncs[0][0]
-    worst = sorted(loaded, key=lambda s: s[0] - s[2])[:5]
+    # A step's delay counts from when it wanted to begin: a late wake-up is
+    # the GIL held elsewhere (a collection, a C call), which the step's own
+    # time does not show.
+    worst = sorted(loaded, key=lambda s: s[3] - s[2])[:5]
     print(
         "worst steps (ms, began s after the first sync began): "
-        + ", ".join(f"{(s[2] - s[0]) * 1000:.0f} at {s[0] - origin:.2f}" for s in worst)
+        + ", ".join(f"{(s[2] - s[3]) * 1000:.0f} at {s[0] - origin:.2f}" for s in worst)
     )
     print(
         "apply_manifest spans (s, same origin): "

@@ -175,12 +175,13 @@ def pydantic_namespace() -> dict[str, Any]:
 def pydantic_decoder() -> Callable[[bytes], Any]:
     """bytes -> core Manifest through pydantic models and player.wire's conversion."""
     from player.core.model import Deleted, Manifest
+    from player.interpreter import collector_paused
     from player.wire import manifest as wire
 
     manifest_wire = pydantic_namespace()["ManifestWire"]
 
     def decode(raw: bytes) -> Manifest:
-        with wire._collector_paused():
+        with collector_paused():
             w = manifest_wire.model_validate_json(raw)
             instants = wire._Instants()
             m = Manifest(
@@ -209,10 +210,10 @@ def pydantic_decoder() -> Callable[[bytes], Any]:
 
 def paused(fn: Callable[[], object]) -> Callable[[], object]:
     """``fn`` with the collector paused, as ``decode_manifest`` runs (fair to both)."""
-    from player.wire import manifest as wire
+    from player.interpreter import collector_paused
 
     def run() -> object:
-        with wire._collector_paused():
+        with collector_paused():
             return fn()
 
     return run

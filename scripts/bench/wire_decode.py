@@ -147,7 +147,7 @@ def main() -> None:
     if args.collector == "running":
         import player.wire.manifest
 
-        player.wire.manifest._collector_paused = contextlib.nullcontext  # type: ignore[assignment]
+        player.wire.manifest.collector_paused = contextlib.nullcontext  # type: ignore[assignment]
     times = []
     for _ in range(args.repeat):
         if args.collector == "paused":

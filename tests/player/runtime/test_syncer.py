@@ -3,6 +3,7 @@ manifests rejected whole, logging per transition, Retry-After and the clock."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import pytest
 from player.adapters.clock import SystemClock
 from player.adapters.http_api import ControlApiClient
 from player.adapters.retry import TenacityRetrier
-from player.errors import ApiUnavailable, ManifestError
+from player.errors import ApiUnavailable, ManifestError, StoreFull
 from player.runtime.syncer import SYNC_RETRY, Syncer, SyncOutcome
 from player.store.read_only import KEY_LAST_SYNC_ERROR, KEY_LAST_SYNC_OK_AT
 from player.store.repository import PlayerStore
@@ -240,3 +241,43 @@ def test_an_old_plain_http_enrollment_is_refused_in_status_without_a_request(
     messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
     assert sum("failing" in m for m in messages) == 1
     assert store.state.cursor() is None
+
+
+class CollectorWatchingCatalogue:
+    """The real catalogue; records whether the cyclic collector could run during each apply."""
+
+    def __init__(self, store: PlayerStore, fail: bool = False) -> None:
+        self._catalogue = store.catalogue
+        self._fail = fail
+        self.collector_enabled: list[bool] = []
+
+    def apply_manifest(self, manifest: Any) -> Any:
+        self.collector_enabled.append(gc.isenabled())
+        if self._fail:
+            raise StoreFull("disk full", path="/", free_bytes=0)
+        return self._catalogue.apply_manifest(manifest)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_no_collection_walks_a_manifest_being_applied_and_the_collector_resumes(
+    store: PlayerStore, serve: Serve, api_client: MakeClient, fail: bool
+) -> None:
+    # A collection holds the GIL for its whole walk: over a big manifest's
+    # objects, playback's thread would wait (player.interpreter).
+    server = serve(Replies(manifest_answer(FULL)))
+    catalogue = CollectorWatchingCatalogue(store, fail=fail)
+    syncer = Syncer(
+        catalogue,  # type: ignore[arg-type]
+        store.state,
+        api_client(server.url),
+        SystemClock(),
+        retry=no_sleep_retry(),
+    )
+    assert gc.isenabled()
+    if fail:
+        with pytest.raises(StoreFull):
+            syncer.sync_once()
+    else:
+        assert syncer.sync_once().changed
+    assert catalogue.collector_enabled == [False]
+    assert gc.isenabled()
