@@ -51,7 +51,8 @@ class ScheduleForm:
         """Show ``refusal`` next to its field (the message without the field's name)."""
         name = _FORM_FIELD.get(refusal.field, refusal.field)
         message = refusal.message.removeprefix(f"{refusal.field}: ")
-        self.errors[name if name in FIELDS else "form"] = message
+        # The first refusal of a field stands (the playlist's lookup comes before its checks).
+        self.errors.setdefault(name if name in FIELDS else "form", message)
 
     @property
     def overnight(self) -> bool:
