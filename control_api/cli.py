@@ -1,5 +1,5 @@
 """``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke,
-user add|reset-password|list, media gc.
+user add|reset-password|disable|enable|list, media gc.
 
 Every command starts the same way, in this order (:func:`main`):
 
@@ -133,6 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument(
         "--tenant", metavar="ID", help="needed when the email has accounts in several tenants"
     )
+    for action, says in (
+        ("disable", "the account cannot sign in; its sessions end at once"),
+        ("enable", "a disabled account may sign in again"),
+    ):
+        access = user_sub.add_parser(action, help=says)
+        access.add_argument("email")
+        access.add_argument(
+            "--tenant", metavar="ID", help="needed when the email has accounts in several tenants"
+        )
     users = user_sub.add_parser("list", help="a tenant's director accounts")
     users.add_argument("--tenant", required=True, metavar="ID")
     users.add_argument("--json", action="store_true", help="print JSON")

@@ -1,10 +1,12 @@
-"""``lomuz-control user add|reset-password|list``: director accounts for the web panel.
+"""``lomuz-control user add|reset-password|disable|enable|list``: director accounts for the
+web panel.
 
 Passwords come from standard input only (``--password-stdin``: never on a
 command line, which other users of the host can read in ``ps``). One trailing
 newline is dropped, so ``echo`` and a here-string work. Refusals are domain
 errors; ``control_api.cli`` turns them into messages and exit codes (a bad
-email, role or password: 2; an unknown tenant or user, a taken email: 1).
+email, role or password: 2; an unknown tenant or user, a taken email, the last
+enabled admin of a tenant to disable: 1).
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ def run_user_command(db: Database, args: argparse.Namespace, stdin: TextIO) -> i
             f" {ended} session(s) signed out"
         )
         return 0
+    if args.action in ("disable", "enable"):
+        user, ended = accounts.set_disabled(
+            db, args.email, args.action == "disable", tenant_id=args.tenant, now=now
+        )
+        if user.disabled:
+            print(
+                f"{user.email} of tenant {user.tenant_id} is disabled;"
+                f" {ended} session(s) signed out"
+            )
+        else:
+            print(f"{user.email} of tenant {user.tenant_id} is enabled: it may sign in")
+        return 0
     users = accounts.list_users(db, args.tenant)
     if args.json:
         items = [
@@ -83,6 +97,5 @@ def run_user_command(db: Database, args: argparse.Namespace, stdin: TextIO) -> i
     if not users:
         print(f"tenant {args.tenant} has no director users (lomuz-control user add makes one)")
     for u in users:
-        state = "\tdisabled" if u.disabled else ""
-        print(f"{u.email}\t{u.role}{state}")
+        print(f"{u.email}\t{u.role}\t{'disabled' if u.disabled else 'enabled'}")
     return 0

@@ -16,6 +16,7 @@ these; ``control_api.error_answers`` alone turns them into HTTP answers.
         │   └── BadCredentials     a panel sign-in's email or password is wrong
         ├── BadEnrollmentCode      unknown, used or expired enrollment code
         ├── PermissionDenied       a token of the wrong kind; a disabled endpoint
+        │   └── AccountDisabled    a panel sign-in with the right password, account disabled
         ├── RateLimited            too many attempts (``retry_after_s``)
         └── MediaError             media storage (``control_api.media``)
             ├── MediaTooLarge      body (or its Content-Length) exceeds the limit
@@ -133,6 +134,15 @@ class BadEnrollmentCode(DomainError):  # noqa: N818 (reads as the outcome)
 
 class PermissionDenied(DomainError):  # noqa: N818 (reads as the outcome)
     code = "forbidden"
+
+
+class AccountDisabled(PermissionDenied):
+    """Raised only after the password was verified: it tells nothing to a guesser."""
+
+    code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("this account is disabled: an admin of its tenant can enable it")
 
 
 class RateLimited(DomainError):  # noqa: N818 (reads as the outcome)

@@ -1,10 +1,11 @@
-"""Director account rules (pure): emails, passwords, roles, where a sign-in may lead."""
+"""Director account rules (pure): emails, passwords, roles, who may be disabled,
+where a sign-in may lead."""
 
 from __future__ import annotations
 
 import re
 
-from control_api.errors import InvalidField
+from control_api.errors import Conflict, InvalidField
 
 ROLE_NAMES = ("admin", "editor", "viewer")
 MAX_EMAIL_CHARS = 254  # RFC 5321's path limit
@@ -42,6 +43,23 @@ def check_new_password(password: str, email: str) -> None:
         raise InvalidField("password", f"must be at most {MAX_PASSWORD_BYTES} bytes")
     if normalise_email(password) == email:
         raise InvalidField("password", "must not be the email address")
+
+
+def check_may_disable(
+    *, email: str, role: str, is_self: bool, enabled_admins: int, tenant_id: str
+) -> None:
+    """Conflict when disabling this enabled account would lock its tenant out:
+    nobody disables their own account (no one left to undo it in that browser),
+    and a tenant keeps at least one enabled admin. ``enabled_admins`` counts this
+    account when it is one."""
+    if is_self:
+        raise Conflict("you cannot disable your own account", "own_account")
+    if role == "admin" and enabled_admins <= 1:
+        raise Conflict(
+            f"{email} is the last enabled admin of tenant {tenant_id}:"
+            " make or enable another admin first",
+            "last_admin",
+        )
 
 
 def safe_next_path(raw: str | None) -> str:

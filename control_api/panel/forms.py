@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 import falcon
@@ -48,6 +49,12 @@ def read_form(req: falcon.Request, max_bytes: int) -> dict[str, str]:
             form.setdefault(name, value)
     req.context.form = form
     return form
+
+
+def form_text(form: Mapping[str, str], name: str, max_chars: int) -> str:
+    """A form field as trimmed text ("" when absent), cut to one character over
+    ``max_chars``: enough for the check after it to say "too long", never more."""
+    return form.get(name, "")[: max_chars + 1].strip()
 
 
 def query_text(req: falcon.Request, name: str, max_chars: int = 255) -> str:

@@ -50,6 +50,8 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     app.add_route("/logout", sign_in.Logout(deps))
     app.add_route("/users", users.Users(deps, pages))
     app.add_route("/users/password", users.UserPassword(deps, pages))
+    app.add_route("/users/disable", users.DisableUser(deps, pages))
+    app.add_route("/users/enable", users.EnableUser(deps, pages))
     add_device_routes(app, deps, pages, forget_device)
     add_schedule_routes(app, deps, pages)
     add_media_routes(app, deps, pages)

@@ -16,6 +16,7 @@ from typing import Any
 
 from control_api.core import validation as v
 from control_api.errors import InvalidField
+from control_api.panel.forms import form_text
 from control_api.services.schedules import ScheduleFields
 
 WEEKDAYS = ((1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun"))
@@ -50,7 +51,8 @@ class ScheduleForm:
         """Show ``refusal`` next to its field (the message without the field's name)."""
         name = _FORM_FIELD.get(refusal.field, refusal.field)
         message = refusal.message.removeprefix(f"{refusal.field}: ")
-        self.errors[name if name in FIELDS else "form"] = message
+        # The first refusal of a field stands (the playlist's lookup comes before its checks).
+        self.errors.setdefault(name if name in FIELDS else "form", message)
 
     @property
     def overnight(self) -> bool:
@@ -60,24 +62,20 @@ class ScheduleForm:
 FIELDS = frozenset(ScheduleForm.__dataclass_fields__) - {"errors"}
 
 
-def _text(form: Mapping[str, str], name: str, max_chars: int) -> str:
-    return form.get(name, "")[: max_chars + 1].strip()
-
-
 def read(form: Mapping[str, str]) -> ScheduleForm:
     """The posted form as typed (each value cut to a little over its limit)."""
     return ScheduleForm(
-        playlist_id=_text(form, "playlist_id", v.MAX_NAME_CHARS),
-        target=_text(form, "target", 10),
-        device_id=_text(form, "device_id", v.MAX_NAME_CHARS),
-        group=_text(form, "group", v.MAX_GROUP_CHARS),
+        playlist_id=form_text(form, "playlist_id", v.MAX_NAME_CHARS),
+        target=form_text(form, "target", 10),
+        device_id=form_text(form, "device_id", v.MAX_NAME_CHARS),
+        group=form_text(form, "group", v.MAX_GROUP_CHARS),
         days=tuple(day for day, _ in WEEKDAYS if form.get(f"day_{day}") == "on"),
-        start_time=_text(form, "start_time", 5),
-        end_time=_text(form, "end_time", 5),
-        valid_from=_text(form, "valid_from", v.MAX_INSTANT_CHARS),
-        valid_until=_text(form, "valid_until", v.MAX_INSTANT_CHARS),
-        priority=_text(form, "priority", 12),
-        version=_text(form, "version", 12),
+        start_time=form_text(form, "start_time", 5),
+        end_time=form_text(form, "end_time", 5),
+        valid_from=form_text(form, "valid_from", v.MAX_INSTANT_CHARS),
+        valid_until=form_text(form, "valid_until", v.MAX_INSTANT_CHARS),
+        priority=form_text(form, "priority", 12),
+        version=form_text(form, "version", 12),
     )
 
 

@@ -1,5 +1,12 @@
 """The panel's Schedules section: the list and its form, a schedule's edit page,
-deleting, and the week of a device or a group (which playlist wins when).
+deleting, the playlist picker's suggestions, and the week of a device or a group
+(which playlist wins when).
+
+The form's playlist is a text field with suggestions (``<datalist>``): without
+JavaScript it offers the first ``CHOICES`` playlists by name and takes any
+playlist's name or id typed in; with htmx the suggestions follow what is typed
+(``GET /schedules/playlists``, any of the tenant's playlists). The typed value
+must name exactly one playlist of the tenant (``services.playlists.resolve_playlist``).
 
 Each handler parses the query or form, calls the schedules use cases the JSON
 API calls (``services/schedules.py``, ``services/schedule_preview.py``), and renders.
@@ -22,11 +29,12 @@ from control_api.panel import device_views
 from control_api.panel import schedule_views as views
 from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.templates import Pages
-from control_api.services import devices, schedule_preview, schedules
+from control_api.services import devices, playlists, schedule_preview, schedules
 from control_api.services.schedules import ScheduleFields
 
 PAGE_SIZE = 50
 CHOICES = 500  # playlists, devices and groups a form offers
+SUGGESTIONS = 50  # playlists the picker suggests for what is typed
 MAX_CURSOR_CHARS = 500
 CONFLICT = "Changed by someone else — reload"
 NOTICES = {
@@ -57,6 +65,7 @@ class _Section:
         may_change = director.may("editor")
         context: dict[str, Any] = {
             "form": form,
+            "playlist_name": self._playlist_name(tenant, form) if may_change else "",
             # A viewer gets no form, so nothing to choose from.
             "choices": schedules.form_choices(self.deps.db, tenant, CHOICES)
             if may_change
@@ -78,10 +87,26 @@ class _Section:
         }
         self.pages.render(req, resp, "schedules.html", context, status=status)
 
+    def _playlist_name(self, tenant_id: str, form: views.ScheduleForm) -> str:
+        """The name of the playlist the form holds, when it holds one (shown by the field)."""
+        if not form.playlist_id or "playlist_id" in form.errors:
+            return ""
+        try:
+            return playlists.resolve_playlist(self.deps.db, tenant_id, form.playlist_id)[1]
+        except InvalidField:
+            return ""
+
     def save(
         self, req: falcon.Request, resp: falcon.Response, schedule_id: str | None = None
     ) -> None:
         form = views.read(read_form(req, self.deps.settings.max_json_bytes))
+        if form.playlist_id:  # empty: the checks below say "must not be empty"
+            try:
+                form.playlist_id = playlists.resolve_playlist(
+                    self.deps.db, signed_in(req).tenant_id, form.playlist_id
+                )[0]
+            except InvalidField as refusal:
+                form.refuse(refusal)
         fields = views.fields_of(form)
         if fields is not None:
             try:
@@ -170,6 +195,19 @@ class DeleteSchedule(_Section):
         resp.location = "/schedules?done=deleted"
 
 
+class PlaylistSuggestions(_Section):
+    """``GET /schedules/playlists?playlist_id=<typed>``: the picker's ``<option>``s, the
+    first ``SUGGESTIONS`` playlists by name that the typed text names part of (or the
+    id of); htmx swaps them into the form's ``<datalist>``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        typed = query_text(req, "playlist_id", MAX_NAME_CHARS)
+        found = playlists.playlist_choices(
+            self.deps.db, signed_in(req).tenant_id, SUGGESTIONS, text=typed or None
+        )
+        self.pages.render(req, resp, "schedule_playlist_options.html", {"suggested": found.items})
+
+
 @dataclass(frozen=True)
 class WeekQuery:
     """``GET /schedules/week?device=<id>|group=<name>&week=YYYY-MM-DD``, checked."""
@@ -253,5 +291,6 @@ class WeekPage(_Section):
 def add_schedule_routes(app: Any, deps: Deps, pages: Pages) -> None:
     app.add_route("/schedules", SchedulesPage(deps, pages))
     app.add_route("/schedules/week", WeekPage(deps, pages))
+    app.add_route("/schedules/playlists", PlaylistSuggestions(deps, pages))
     app.add_route("/schedules/{schedule_id}", SchedulePage(deps, pages))
     app.add_route("/schedules/{schedule_id}/delete", DeleteSchedule(deps, pages))

@@ -15,7 +15,7 @@ import falcon
 from control_api.core.accounts import safe_next_path
 from control_api.core.proxies import MAX_ADDRESS_CHARS, client_address, is_https
 from control_api.deps import Deps
-from control_api.errors import BadCredentials, RateLimited
+from control_api.errors import AccountDisabled, BadCredentials, RateLimited
 from control_api.panel.director import Role
 from control_api.panel.forms import read_form
 from control_api.panel.sessions import CSRF_FIELD, SESSION_COOKIE, cookie_value, session_limits
@@ -24,6 +24,7 @@ from control_api.services import accounts
 
 LOGIN_CSRF_COOKIE = "lomuz_login_csrf"
 WRONG_CREDENTIALS = "Wrong email or password."
+ACCOUNT_DISABLED = "This account is disabled. An admin of your organisation can enable it again."
 HOME = "/devices"
 
 
@@ -107,6 +108,11 @@ class Login:
         except BadCredentials:
             self._form(
                 req, resp, next_path, email=email, error=WRONG_CREDENTIALS, status=falcon.HTTP_401
+            )
+            return
+        except AccountDisabled:
+            self._form(
+                req, resp, next_path, email=email, error=ACCOUNT_DISABLED, status=falcon.HTTP_403
             )
             return
         except RateLimited as exc:

@@ -1,4 +1,5 @@
-"""``/users``: the tenant's director accounts, for admins (list, add, reset a password)."""
+"""``/users``: the tenant's director accounts, for admins (list, add, reset a password,
+disable and enable)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import falcon
 from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
 from control_api.panel.director import ROLES, Role
-from control_api.panel.forms import read_form
+from control_api.panel.forms import read_form, signed_in
 from control_api.panel.templates import Pages
 from control_api.services import accounts
 
@@ -15,6 +16,8 @@ from control_api.services import accounts
 NOTICES = {
     "added": "User added.",
     "password": "Password changed. That user is signed out everywhere.",
+    "disabled": "User disabled. That user is signed out everywhere and cannot sign in.",
+    "enabled": "User enabled. That user can sign in again.",
 }
 
 
@@ -41,6 +44,7 @@ class _UsersPage:
         notice = NOTICES.get(req.get_param("done") or "", "") if error is None else ""
         context = {
             "users": users,
+            "me": director.user_id,
             "roles": ROLES,
             "error": error,
             "added": added or {},
@@ -93,3 +97,36 @@ class UserPassword(_UsersPage):
             return
         resp.status = falcon.HTTP_303
         resp.location = "/users?done=password"
+
+
+class _UserAccess(_UsersPage):
+    """``POST /users/disable`` and ``/users/enable`` (admin): an account of the tenant,
+    by email. Another tenant's account is not found (404)."""
+
+    disabled: bool
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        director = signed_in(req)
+        form = read_form(req, self.deps.settings.max_json_bytes)
+        try:
+            accounts.set_disabled(
+                self.deps.db,
+                form.get("email", "")[:300],
+                self.disabled,
+                tenant_id=director.tenant_id,
+                acting_user_id=director.user_id,
+                now=self.deps.now(),
+            )
+        except Conflict as exc:
+            self.render(req, resp, error=exc.message, status=falcon.HTTP_409)
+            return
+        resp.status = falcon.HTTP_303
+        resp.location = f"/users?done={'disabled' if self.disabled else 'enabled'}"
+
+
+class DisableUser(_UserAccess):
+    disabled = True
+
+
+class EnableUser(_UserAccess):
+    disabled = False

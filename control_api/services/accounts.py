@@ -1,10 +1,14 @@
-"""Director accounts: add, reset a password, list; sign in, the session behind a cookie, sign out.
+"""Director accounts: add, reset a password, disable and enable, list; sign in, the
+session behind a cookie, sign out.
 
 A session's cookie carries a 256-bit token; the database keeps its sha256 only.
 Sessions live in the database, so any API process serves any request; a
 session ends ``idle_s`` after its last request (written at most every
 ``touch_s``, so a page's burst of requests costs one write) or ``max_s`` after
-sign-in. A password reset ends every session of the account.
+sign-in. A password reset ends every session of the account, and so does
+disabling it (a disabled account's session also ends at its next request). A
+disabled account signs in nowhere; it is told so only once its password is
+right, so the answer tells a guesser nothing.
 
 Sign-in failures are throttled per account and per (account, client address),
 never per address alone (``control_api.core.login_throttle``).
@@ -23,7 +27,14 @@ from sqlalchemy.exc import IntegrityError
 
 from control_api.core import accounts as rules
 from control_api.core import login_throttle as throttle
-from control_api.errors import BadCredentials, Conflict, InvalidField, NotFound, RateLimited
+from control_api.errors import (
+    AccountDisabled,
+    BadCredentials,
+    Conflict,
+    InvalidField,
+    NotFound,
+    RateLimited,
+)
 from control_api.panel.director import Director, Role
 from control_api.passwords import Passwords
 from control_api.store import accounts as rows
@@ -129,6 +140,23 @@ def reset_password(
     ``tenant_id`` is needed only when the email has accounts in several tenants.
     """
     email = rules.normalise_email(email)
+    found = _one_user(db, email, tenant_id)
+    rules.check_new_password(password, email)
+    password_hash = passwords.hash(password)
+    with db.write() as s:
+        user = s.get(DirectorUser, found.id, with_for_update=True)
+        if user is None:
+            raise NotFound(f"no director user {email}")
+        user.password_hash = password_hash
+        user.updated_at = now
+        ended = rows.delete_user_sessions(s, user.id)
+        rows.clear_failures(s, [rows.account_key(email)])
+        return _summary(user), ended
+
+
+def _one_user(db: Database, email: str, tenant_id: str | None) -> DirectorUser:
+    """The account of a normalised ``email`` (in ``tenant_id`` when given); NotFound,
+    or InvalidField ``tenant`` when the email has accounts in several tenants."""
     with db.read() as s:
         found = rows.users_by_email(s, email, tenant_id)
     if not found:
@@ -137,16 +165,42 @@ def reset_password(
     if len(found) > 1:
         tenants = ", ".join(u.tenant_id for u in found)
         raise InvalidField("tenant", f"{email} has accounts in tenants {tenants}: name one")
-    rules.check_new_password(password, email)
-    password_hash = passwords.hash(password)
+    return found[0]
+
+
+def set_disabled(
+    db: Database,
+    email: str,
+    disabled: bool,
+    *,
+    tenant_id: str | None = None,
+    acting_user_id: str | None = None,
+    now: datetime,
+) -> tuple[UserSummary, int]:
+    """Disable (its sessions end at once) or enable an account; returns (account,
+    sessions ended). Conflict when disabling the acting director's own account
+    (``acting_user_id``) or the tenant's last enabled admin
+    (``core.accounts.check_may_disable``). ``tenant_id`` as for :func:`reset_password`."""
+    email = rules.normalise_email(email)
+    found = _one_user(db, email, tenant_id)
     with db.write() as s:
-        user = s.get(DirectorUser, found[0].id, with_for_update=True)
+        # Two admins disabling each other at once: the second waits, then counts one.
+        rows.lock_tenant(s, found.tenant_id)
+        user = s.get(DirectorUser, found.id, with_for_update=True)
         if user is None:
             raise NotFound(f"no director user {email}")
-        user.password_hash = password_hash
-        user.updated_at = now
-        ended = rows.delete_user_sessions(s, user.id)
-        rows.clear_failures(s, [rows.account_key(email)])
+        if disabled and not user.disabled:
+            rules.check_may_disable(
+                email=user.email,
+                role=user.role,
+                is_self=user.id == acting_user_id,
+                enabled_admins=rows.enabled_admins(s, user.tenant_id),
+                tenant_id=user.tenant_id,
+            )
+        if user.disabled != disabled:
+            user.disabled = disabled
+            user.updated_at = now
+        ended = rows.delete_user_sessions(s, user.id) if disabled else 0
         return _summary(user), ended
 
 
@@ -167,8 +221,9 @@ def sign_in(
     limits: SessionLimits,
     now: datetime,
 ) -> SignedIn:
-    """A new session; BadCredentials (the same whether or not the email exists), or
-    RateLimited while this account is throttled (from this address or overall)."""
+    """A new session; BadCredentials (the same whether or not the email exists),
+    AccountDisabled (only once the password is right), or RateLimited while this
+    account is throttled (from this address or overall)."""
     email = rules.normalise_email(email)
     if len(email) > rules.MAX_EMAIL_CHARS or not email.isprintable():
         raise BadCredentials()
@@ -179,10 +234,14 @@ def sign_in(
     if wait_s is not None:
         raise RateLimited(f"too many failed sign-ins for this account: wait {wait_s} s", wait_s)
     with db.read() as s:
-        candidates = [u for u in rows.users_by_email(s, email) if not u.disabled]
+        found = rows.users_by_email(s, email)
+    # Enabled accounts first: an email in several tenants signs in where it still may.
+    candidates = sorted(found, key=lambda u: u.disabled)
     user = _matching(passwords, candidates, password)
     if user is None:
         raise BadCredentials()  # the attempt is counted already
+    if user.disabled:
+        raise AccountDisabled()  # the password was right: this tells nothing to a guesser
     token = secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(seconds=limits.max_s)

@@ -1,4 +1,4 @@
-"""Playlists: create, list, read, replace (If-Match), delete."""
+"""Playlists: create, list, read, replace (If-Match), delete; find by name (a form's picker)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from control_api.core import validation as v
-from control_api.errors import Conflict
+from control_api.errors import Conflict, InvalidField
 from control_api.services.pages import Page
 from control_api.store import content
 from control_api.store import repository as repo
@@ -74,6 +74,51 @@ def list_playlist_summaries(
         for p in rows
     ]
     return Page(summaries, nxt)
+
+
+@dataclass(frozen=True)
+class PlaylistChoices:
+    """(id, name) pairs by name; ``more`` when more matched than were listed."""
+
+    items: list[tuple[str, str]]
+    more: bool
+
+
+def playlist_choices(
+    db: Database, tenant_id: str, limit: int, *, text: str | None = None
+) -> PlaylistChoices:
+    """The first ``limit`` playlists by name whose name contains ``text`` (or whose id
+    it is); every playlist without it."""
+    with db.read() as s:
+        rows = content.playlist_choices(s, tenant_id, text, limit + 1)
+    return PlaylistChoices(rows[:limit], len(rows) > limit)
+
+
+def resolve_playlist(
+    db: Database, tenant_id: str, given: str, field: str = "playlist_id"
+) -> tuple[str, str]:
+    """The one playlist of the tenant that ``given`` names, as (id, name): its id, or
+    else its name (exact; else but for case). InvalidField ``field`` when it names
+    none, or a name several playlists share (their ids tell them apart)."""
+    given = given.strip()
+    if not given:
+        raise InvalidField(field, "choose a playlist")
+    shown = given if len(given) <= 80 else f"{given[:80]}…"
+    with db.read() as s:
+        named = content.playlists_named(s, tenant_id, given, 2)
+        exact = s.get(Playlist, given) if "\x00" not in given else None
+    if exact is not None and exact.tenant_id == tenant_id:
+        return exact.id, exact.name
+    if len(named) > 1:
+        raise InvalidField(
+            field,
+            f"several playlists are named {shown!r}: choose one from the suggestions"
+            " (each is listed with its own id)",
+            "ambiguous_playlist",
+        )
+    if not named:
+        raise InvalidField(field, f"no playlist is named {shown!r}", "unknown_playlist")
+    return named[0]
 
 
 def get_playlist(db: Database, tenant_id: str, playlist_id: str) -> PlaylistRecord:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_api.core import validation as v
@@ -96,7 +95,8 @@ def list_schedules_named(
 @dataclass(frozen=True)
 class FormChoices:
     """What a schedule form offers, each list the first ``limit`` by name; ``more_*``
-    when the tenant has more (the form then also takes a typed id)."""
+    when the tenant has more (the form then also takes a typed id, or for a playlist
+    a name, searched by ``services.playlists.playlist_choices``)."""
 
     playlists: list[tuple[str, str]]  # (id, name)
     devices: list[tuple[str, str]]  # (id, name)
@@ -107,16 +107,11 @@ class FormChoices:
 
 def form_choices(db: Database, tenant_id: str, limit: int) -> FormChoices:
     with db.read() as s:
-        playlists = s.execute(
-            select(Playlist.id, Playlist.name)
-            .where(Playlist.tenant_id == tenant_id)
-            .order_by(Playlist.name, Playlist.id)
-            .limit(limit + 1)
-        ).all()
+        playlists = content.playlist_choices(s, tenant_id, None, limit + 1)
         devices = device_rows.device_names(s, tenant_id, limit + 1)
         groups = device_rows.group_names(s, tenant_id, limit)
     return FormChoices(
-        playlists=[(p.id, p.name) for p in playlists[:limit]],
+        playlists=playlists[:limit],
         devices=devices[:limit],
         groups=groups,
         more_playlists=len(playlists) > limit,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,6 +42,26 @@ def users_of_tenant(s: Session, tenant_id: str) -> Sequence[DirectorUser]:
 
 def tenant_exists(s: Session, tenant_id: str) -> bool:
     return s.get(Tenant, tenant_id) is not None
+
+
+def lock_tenant(s: Session, tenant_id: str) -> bool:
+    """Row-lock the tenant until commit (False: none), so that changes to who may
+    administer it (disabling one of two admins each, at once) go one after the other."""
+    found = s.scalars(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()).first()
+    return found is not None
+
+
+def enabled_admins(s: Session, tenant_id: str) -> int:
+    count = s.scalar(
+        select(func.count())
+        .select_from(DirectorUser)
+        .where(
+            DirectorUser.tenant_id == tenant_id,
+            DirectorUser.role == "admin",
+            DirectorUser.disabled.is_(False),
+        )
+    )
+    return int(count or 0)
 
 
 def add_session(s: Session, row: PanelSession) -> None:

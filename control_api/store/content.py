@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from control_api.core.manifest import View
@@ -66,6 +66,33 @@ def playlists_using_asset(s: Session, tenant_id: str, asset_id: str) -> list[tup
 
 
 # ---------------------------------------------------------------- playlists
+
+
+def playlist_choices(
+    s: Session, tenant_id: str, text: str | None, limit: int
+) -> list[tuple[str, str]]:
+    """Up to ``limit`` of the tenant's (id, name) by name: those whose name contains
+    ``text`` (case-insensitive, LIKE wildcards literal) or whose id it is; all without."""
+    stmt = select(Playlist.id, Playlist.name).where(Playlist.tenant_id == tenant_id)
+    if text and "\x00" in text:  # no stored name holds NUL, and PostgreSQL refuses it
+        return []
+    if text:
+        stmt = stmt.where(or_(Playlist.name.icontains(text, autoescape=True), Playlist.id == text))
+    rows = s.execute(stmt.order_by(Playlist.name, Playlist.id).limit(limit)).all()
+    return [(row.id, row.name) for row in rows]
+
+
+def playlists_named(s: Session, tenant_id: str, name: str, limit: int) -> list[tuple[str, str]]:
+    """Up to ``limit`` of the tenant's (id, name) named exactly ``name``; else, when
+    none is, named so but for case."""
+    if "\x00" in name:
+        return []
+    base = select(Playlist.id, Playlist.name).where(Playlist.tenant_id == tenant_id)
+    for matches in (Playlist.name == name, func.lower(Playlist.name) == name.lower()):
+        rows = s.execute(base.where(matches).order_by(Playlist.id).limit(limit)).all()
+        if rows:
+            return [(row.id, row.name) for row in rows]
+    return []
 
 
 def playlist_items(s: Session, playlist_ids: Sequence[str]) -> dict[str, list[PlaylistItem]]:

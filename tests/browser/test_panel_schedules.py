@@ -40,7 +40,7 @@ def seed_playlist(panel: Panel, name: str) -> dict[str, Any]:
 def schedule_to_group(page: Page, playlist: str, group: str) -> None:
     """The new-schedule form, by its labels: Mondays 22:00 until 06:00 for ``group``."""
     page.goto("/schedules")
-    page.get_by_label("Playlist").select_option(label=playlist)
+    page.get_by_label("Playlist").fill(playlist)  # its whole name: no suggestion needed
     page.get_by_role("radio", name="A group").check()
     page.get_by_label('Group (when "A group")').fill(group)
     for day in ("Tue", "Wed", "Thu", "Fri", "Sat", "Sun"):
@@ -85,7 +85,7 @@ def test_on_a_phone_the_form_and_the_week_fit_and_errors_sit_by_their_field(
     seed_playlist(panel, "Morning")
     panel.sign_in(page, panel.admin)
     page.goto("/schedules")
-    page.get_by_label("Playlist").select_option(label="Morning")
+    page.get_by_label("Playlist").fill("Morning")
     page.get_by_role("radio", name="A group").check()
     page.get_by_label("From (HH:MM)").fill("25:00")
     page.get_by_role("button", name="Create schedule").click()
@@ -101,3 +101,28 @@ def test_on_a_phone_the_form_and_the_week_fit_and_errors_sit_by_their_field(
     expect(page.get_by_role("region", name="Week view, scrolls sideways")).to_be_visible()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     expect(page.locator('td[data-day="2026-11-30"][data-hour="22:00"]')).to_have_text("Morning")
+
+
+def test_the_playlist_picker_suggests_as_typed_and_works_by_keyboard_on_a_phone(
+    panel: Panel, phone_page: Page
+) -> None:
+    page = phone_page
+    seed_playlist(panel, "Morning")
+    evening = seed_playlist(panel, "Evening news")
+    panel.sign_in(page, panel.admin)
+    page.goto("/schedules")
+    field = page.get_by_label("Playlist")
+    field.focus()
+    page.keyboard.type("news")  # htmx asks /schedules/playlists for the matches
+    options = page.locator("#schedule-playlists option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", evening["id"])
+    expect(options.first).to_have_text("Evening news")
+    field.fill(evening["id"])  # what picking the suggestion fills in
+    page.get_by_role("radio", name="All devices").check()
+    page.get_by_label("Priority").focus()
+    page.keyboard.press("Enter")  # submits the form
+    expect(page.get_by_role("status")).to_have_text("The schedule was created.")
+    row = page.locator("table.schedules tbody tr")
+    expect(row.locator('td[data-label="Playlist"]')).to_have_text("Evening news")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390

@@ -67,3 +67,30 @@ def test_the_users_page_fits_a_phone(panel: Panel, phone_page: Page) -> None:
     assert box is not None
     assert box["x"] + box["width"] <= 390
     assert phone_page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+
+def test_disabling_signs_the_user_out_at_once_and_enabling_lets_them_back(
+    panel: Panel, page: Page, phone_page: Page
+) -> None:
+    editor = panel.add_director("editor@shop-a.test", "editor")
+    panel.sign_in(page, editor)
+    panel.sign_in(phone_page, panel.admin)  # the admin, on a phone
+    phone_page.goto("/users")
+    disable = phone_page.get_by_role("button", name=f"Disable {editor.email}")
+    disable.focus()
+    phone_page.keyboard.press("Enter")
+    expect(phone_page.get_by_role("status")).to_contain_text("User disabled.")
+    assert phone_page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    expect(phone_page.get_by_role("button", name=f"Disable {panel.admin.email}")).to_have_count(0)
+
+    page.reload()
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("Email").fill(editor.email)
+    page.get_by_label("Password").fill(editor.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("This account is disabled.")
+
+    phone_page.get_by_role("button", name=f"Enable {editor.email}").click()
+    expect(phone_page.get_by_role("status")).to_contain_text("User enabled.")
+    panel.sign_in(page, editor)
+    expect(page.get_by_text(editor.email)).to_be_visible()

@@ -1,4 +1,5 @@
-"""``lomuz-control user add|reset-password|list`` as real processes; the account signs in."""
+"""``lomuz-control user add|reset-password|disable|enable|list`` as real processes; the
+account signs in (or, disabled, does not)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def test_add_list_and_reset(settings_env: dict[str, str], tenant: str, api: Api)
     assert _sign_in(api, "ed@shop.example", PASSWORD) == 401
     assert _sign_in(api, "ed@shop.example", "a brand new password") == 303
     text = _run(settings_env, "user", "list", "--tenant", tenant)
-    assert text.stdout.strip() == "ed@shop.example\teditor"
+    assert text.stdout.strip() == "ed@shop.example\teditor\tenabled"
 
 
 @pytest.mark.parametrize(
@@ -137,3 +138,31 @@ def test_reset_asks_for_the_tenant_when_the_email_is_in_several(
     assert "tenant" in ambiguous.stderr and other["tenant_id"] in ambiguous.stderr
     named = _run(settings_env, *args, "--tenant", tenant, stdin="a brand new password")
     assert named.returncode == 0, named.stderr
+
+
+def test_disable_and_enable(settings_env: dict[str, str], tenant: str, api: Api) -> None:
+    for email, role in (("boss@shop.example", "admin"), ("ed@shop.example", "editor")):
+        done = _run(
+            settings_env, "user", "add", email, "--tenant", tenant, "--role", role,
+            "--password-stdin", stdin=PASSWORD,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert _sign_in(api, "ed@shop.example", PASSWORD) == 303
+    disabled = _run(settings_env, "user", "disable", "Ed@shop.example")
+    assert disabled.returncode == 0, disabled.stderr
+    assert "ed@shop.example of tenant" in disabled.stdout and "is disabled" in disabled.stdout
+    assert "1 session(s) signed out" in disabled.stdout
+    assert _sign_in(api, "ed@shop.example", PASSWORD) == 403
+    listed = _run(settings_env, "user", "list", "--tenant", tenant)
+    assert listed.stdout.splitlines() == [
+        "boss@shop.example\tadmin\tenabled",
+        "ed@shop.example\teditor\tdisabled",
+    ]
+    last = _run(settings_env, "user", "disable", "boss@shop.example", "--tenant", tenant)
+    assert last.returncode == 1 and "last enabled admin" in last.stderr
+    assert _sign_in(api, "boss@shop.example", PASSWORD) == 303
+    enabled = _run(settings_env, "user", "enable", "ed@shop.example", "--tenant", tenant)
+    assert enabled.returncode == 0 and "is enabled" in enabled.stdout
+    assert _sign_in(api, "ed@shop.example", PASSWORD) == 303
+    nobody = _run(settings_env, "user", "disable", "nobody@shop.example")
+    assert nobody.returncode == 1 and "no director user nobody@shop.example" in nobody.stderr

@@ -187,4 +187,4 @@ def test_a_disabled_account_cannot_sign_in_and_its_sessions_end(panel: Panel) ->
         s.execute(text("UPDATE director_users SET disabled = :yes"), {"yes": True})
     assert browser.get("/").headers["location"] == "/login"
     again = panel.browser().sign_in(browser.director.email)
-    assert again.status_code == 401 and "Wrong email or password." in again.text
+    assert again.status_code == 403 and "This account is disabled." in again.text

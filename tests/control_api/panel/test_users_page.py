@@ -56,3 +56,64 @@ def test_an_admin_resets_a_password_in_the_own_tenant_only(panel: Panel) -> None
     )
     assert elsewhere.status_code == 404
     assert "far@other.example" not in admin.get("/users").text
+
+
+def test_an_admin_disables_a_user_who_is_signed_out_and_enables_them_again(
+    panel: Panel,
+) -> None:
+    tenant_id, _ = panel.tenant()
+    panel.user(tenant_id, "ed@shop.example")
+    admin = panel.signed_in("admin", tenant_id)
+    ed = panel.browser()
+    assert ed.sign_in("ed@shop.example").status_code == 303
+    done = admin.post("/users/disable", {"email": "ed@shop.example"})
+    assert done.status_code == 303 and done.headers["location"] == "/users?done=disabled"
+    assert ed.get("/devices").headers["location"] == "/login?next=%2Fdevices"  # at once
+    wrong = panel.browser().sign_in("ed@shop.example", "not the password")
+    assert wrong.status_code == 401 and "Wrong email or password." in wrong.text
+    right = panel.browser().sign_in("ed@shop.example")
+    assert right.status_code == 403 and "This account is disabled." in right.text
+    assert "lomuz_session" not in right.cookies
+    page = admin.get("/users?done=disabled")
+    assert "User disabled." in page.text and 'action="/users/enable"' in page.text
+    assert admin.post("/users/enable", {"email": "ed@shop.example"}).status_code == 303
+    assert panel.browser().sign_in("ed@shop.example").status_code == 303
+
+
+def test_an_admin_cannot_disable_their_own_account(panel: Panel) -> None:
+    admin = panel.signed_in("admin")
+    assert admin.director is not None
+    page = admin.get("/users")
+    assert "cannot disable their own account" in page.text
+    assert 'action="/users/disable"' not in page.text  # the only account is the admin's
+    refused = admin.post("/users/disable", {"email": admin.director.email})
+    assert refused.status_code == 409 and "cannot disable your own account" in refused.text
+    assert admin.get("/users").status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_only_admins_disable_or_enable(panel: Panel, role: Role) -> None:
+    tenant_id, _ = panel.tenant()
+    panel.user(tenant_id, "ed@shop.example")
+    browser = panel.signed_in(role, tenant_id)
+    for action in ("disable", "enable"):
+        assert browser.post(f"/users/{action}", {"email": "ed@shop.example"}).status_code == 403
+    assert not any(u.disabled for u in accounts.list_users(panel.db, tenant_id))
+
+
+def test_disabling_needs_the_csrf_token_and_an_account_of_the_own_tenant(panel: Panel) -> None:
+    tenant_id, _ = panel.tenant()
+    other_tenant, _ = panel.tenant("other")
+    panel.user(tenant_id, "ed@shop.example")
+    panel.user(other_tenant, "far@other.example")
+    admin = panel.signed_in("admin", tenant_id)
+    no_csrf = admin.post("/users/disable", {"email": "ed@shop.example"}, csrf=False)
+    assert no_csrf.status_code == 403
+    elsewhere = admin.post("/users/disable", {"email": "far@other.example"})
+    assert elsewhere.status_code == 404
+    states = [
+        u.disabled
+        for tenant in (tenant_id, other_tenant)
+        for u in accounts.list_users(panel.db, tenant)
+    ]
+    assert states == [False, False, False]

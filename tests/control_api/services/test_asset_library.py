@@ -4,7 +4,6 @@ section calls them (SQLite, and PostgreSQL when LOMUZ_TEST_POSTGRES_URL is set).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,16 +18,6 @@ from tests.control_api.media_samples import wav
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 KEEP = 1000
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture

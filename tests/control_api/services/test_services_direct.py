@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,16 +37,6 @@ from tests.control_api.media_samples import wav
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KEEP = 1000
 LIMITS = assets.UploadLimits(max_upload_bytes=100_000, quota_bytes=0)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.upgrade()
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 @pytest.fixture
