@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import available_timezones
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_api.core.proxies import parse_networks
+from control_api.core.validation import parse_timezone
+from control_api.errors import InvalidField
 from control_api.panel.device_forms import group_names, timezone_names
 from control_api.panel.director import Role
 from tests.control_api.conftest import Api
@@ -305,3 +308,16 @@ def test_hostile_form_values_never_500_and_store_only_valid_input(
         assert [_stored(d) for d in after] == [_expected(edit)]
     else:
         assert after == stored
+
+
+def test_the_suggested_zones_are_exactly_the_accepted_ones() -> None:
+    suggested = timezone_names()
+    assert "Europe/Berlin" in suggested and "UTC" in suggested
+    assert list(suggested) == sorted(suggested)
+    for zone in available_timezones():
+        try:
+            parse_timezone(zone, "timezone")
+        except InvalidField:
+            assert zone not in suggested
+        else:
+            assert zone in suggested
