@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from control_api.core.proxies import Network, parse_networks
 from control_api.errors import ConfigError
@@ -60,6 +61,9 @@ class Settings:
     session_max_s: int = 7 * 24 * 3600
     # Reverse proxies whose X-Forwarded-For is believed (LOMUZ_TRUSTED_PROXIES).
     trusted_proxies: tuple[Network, ...] = ()
+    # The API's address as boxes reach it (LOMUZ_PUBLIC_URL, e.g. https://lomuz.example);
+    # the panel's enrollment command names it. None: the address the request came to.
+    public_url: str | None = None
     # /metrics needs "Authorization: Bearer <this>"; None: /metrics answers 403 (issue 10).
     metrics_token: str | None = field(default=None, repr=False)
 
@@ -155,8 +159,33 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         session_idle_s=_int(env, "LOMUZ_SESSION_IDLE_S", Settings.session_idle_s, 60),
         session_max_s=_int(env, "LOMUZ_SESSION_MAX_S", Settings.session_max_s, 60),
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
+        public_url=_public_url(env, "LOMUZ_PUBLIC_URL"),
         metrics_token=_metrics_token(env),
     )
+
+
+def _public_url(env: Mapping[str, str], key: str) -> str | None:
+    """``scheme://host[:port][/path]`` without a trailing slash; empty: None."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        raise ConfigError(key, f"not a URL with a valid port: {raw!r}") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or not raw.isascii()
+        or not raw.isprintable()
+        or " " in raw
+    ):
+        raise ConfigError(key, f"expected http(s)://host[:port][/path], got {raw!r}")
+    return raw.rstrip("/")
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

@@ -43,6 +43,8 @@ PASSWORD = "demo password, not a secret"
 COLLEAGUES = (("music@demo-shops.test", "editor"), ("area.manager@demo-shops.test", "viewer"))
 TIMEOUT_MS = 15_000
 MAX_HEIGHT_PX = 1600
+# The device page's week grid is text-dense: cut sooner to keep the PNG under the cap.
+HEIGHT_PX = {"device": 1400}
 MAX_SIZE_BYTES = 200_000
 
 
@@ -234,6 +236,17 @@ def new_code(page: Page) -> None:
     page.get_by_role("img", name=re.compile("QR", re.IGNORECASE)).wait_for()
 
 
+def add_device_refused(page: Page) -> None:
+    """The Add device form after a typo in the time zone: the error next to the field."""
+    page.get_by_text("Add device", exact=True).first.click()
+    page.get_by_label("Device name").fill("Back office")
+    page.get_by_label("Time zone").fill("Europe/Berln")
+    page.get_by_label("Groups").fill("south, office")
+    page.get_by_role("button", name="Add device").click()
+    page.locator("#add-timezone-error").wait_for()
+    page.locator("#add-device").scroll_into_view_if_needed()
+
+
 def uploads(page: Page) -> None:
     """A re-upload of a seeded track and a file that is not media: the rows they leave."""
     files = [
@@ -262,6 +275,7 @@ Shot = tuple[Callable[[Demo], str], bool, Callable[[Page], None] | None]
 SHOTS: dict[str, Shot] = {
     "login": (lambda demo: "/login", False, None),
     "devices": (lambda demo: "/devices", True, None),
+    "device-add": (lambda demo: "/devices", True, add_device_refused),
     "device": (lambda demo: f"/devices/{demo.device_ids['Main Street till']}", True, None),
     "enrollment": (lambda demo: f"/devices/{demo.device_ids['Station kiosk']}", True, new_code),
     "users": (lambda demo: "/users", True, None),
@@ -303,7 +317,12 @@ def photograph(demo: Demo, out: Path, only: list[str]) -> list[Path]:
                     # The whole page down to a cap: the week table would make a
                     # device page's PNG several hundred KB.
                     tall_px = page.evaluate("() => document.documentElement.scrollHeight")
-                    clip = {"x": 0, "y": 0, "width": width, "height": min(tall_px, MAX_HEIGHT_PX)}
+                    clip = {
+                        "x": 0,
+                        "y": 0,
+                        "width": width,
+                        "height": min(tall_px, HEIGHT_PX.get(name, MAX_HEIGHT_PX)),
+                    }
                     page.screenshot(path=str(target), full_page=True, clip=clip)  # type: ignore[arg-type]
                     written.append(target)
                 context.close()

@@ -1,6 +1,6 @@
-"""The panel's Devices section: the fleet table, a device's page, a new
-enrollment code, decommissioning. Each handler parses the query or form, calls
-the use cases the JSON API calls, and renders."""
+"""The panel's Devices section: the fleet table, adding a device, a device's page and
+its edit form, a new enrollment code, decommissioning. Each handler parses the query
+or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
 
@@ -19,8 +19,16 @@ from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
+from control_api.panel.device_forms import (
+    DeviceForm,
+    check_device_form,
+    device_form,
+    read_device_form,
+    timezone_names,
+)
 from control_api.panel.director import Director
 from control_api.panel.forms import query_text, read_form, signed_in
+from control_api.panel.sign_in import secure_request
 from control_api.panel.templates import Pages
 from control_api.services import assets, devices, plays, schedule_preview
 from control_api.services.devices import DeviceFilter, DeviceOrder
@@ -36,6 +44,7 @@ SORTS: dict[str, str] = {"name": "Name", "last_seen": "Last seen", "state": "Sta
 MAX_CURSOR_CHARS = 500
 # ?done= after a redirect: fixed messages only (a link must not put words on the page).
 NOTICES = {"decommissioned": "The device was decommissioned; its token no longer works."}
+DEVICE_NOTICES = {"saved": "Saved."}
 
 
 @dataclass(frozen=True)
@@ -76,14 +85,53 @@ def table_query(req: falcon.Request) -> TableQuery:
 
 
 class DevicesPage:
-    """``GET /devices``: every device of the tenant, filtered, sorted, paged."""
+    """``GET /devices``: every device of the tenant, filtered, sorted, paged.
+    ``POST`` (editor): a new device, then its page with its one-time enrollment code."""
 
     auth = "session"
 
-    def __init__(self, deps: Deps, pages: Pages) -> None:
-        self.deps, self.pages = deps, pages
+    def __init__(self, deps: Deps, pages: Pages, device_page: DevicePage) -> None:
+        self.deps, self.pages, self.device_page = deps, pages, device_page
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.render(req, resp)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        form = read_device_form(read_form(req, self.deps.settings.max_json_bytes))
+        checked = check_device_form(form)
+        if not checked:
+            self.render(req, resp, status=falcon.HTTP_422, add=form)
+            return
+        now, ttl_s = self.deps.now(), self.deps.settings.enrollment_code_ttl_s
+        registered = devices.register_device(
+            self.deps.db,
+            signed_in(req).tenant_id,
+            checked["name"],
+            checked["timezone"],
+            checked["groups"],
+            now=now,
+            code_ttl_s=ttl_s,
+        )
+        device_id = registered.device.id
+        # The code is shown once, here: it never goes into a URL to redirect to.
+        resp.location = f"/devices/{device_id}"
+        self.device_page.render(
+            req,
+            resp,
+            device_id,
+            status=falcon.HTTP_201,
+            code=shown_code(req, self.deps, registered.enrollment_code, first=True),
+            notice="The device was added: enroll the box with this code.",
+        )
+
+    def render(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        *,
+        status: str = falcon.HTTP_200,
+        add: DeviceForm | None = None,
+    ) -> None:
         director = signed_in(req)
         query = table_query(req)
         now = self.deps.now()
@@ -109,8 +157,12 @@ class DevicesPage:
             "sorts": SORTS,
             "views": views,
             "notice": NOTICES.get(query_text(req, "done", 20), ""),
+            "may_change": director.may("editor"),
+            "add": add or DeviceForm(),
+            "timezones": timezone_names(),
         }
-        self.pages.render(req, resp, "devices_table.html" if partial else "devices.html", context)
+        template = "devices_table.html" if partial else "devices.html"
+        self.pages.render(req, resp, template, context, status=status)
 
     def _page(self, director: Director, query: TableQuery, now: datetime) -> Any:
         state = STATES.get(query.state, DeviceFilter())
@@ -158,7 +210,29 @@ class DevicePage:
         self.deps, self.pages = deps, pages
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
-        self.render(req, resp, device_id)
+        notice = DEVICE_NOTICES.get(query_text(req, "done", 20), "")
+        self.render(req, resp, device_id, notice=notice)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        """The edit form (editor): name, groups, time zone; nothing stored on a refusal."""
+        tenant = signed_in(req).tenant_id
+        fields = read_form(req, self.deps.settings.max_json_bytes)
+        devices.get_device(self.deps.db, tenant, device_id)  # another tenant's: 404 first
+        form = read_device_form(fields)
+        checked = check_device_form(form)
+        if not checked:
+            self.render(req, resp, device_id, status=falcon.HTTP_422, edit=form)
+            return
+        devices.edit_device(
+            self.deps.db,
+            tenant,
+            device_id,
+            checked,
+            now=self.deps.now(),
+            keep_revisions=self.deps.settings.changelog_horizon_revisions,
+        )
+        resp.status = falcon.HTTP_303
+        resp.location = f"/devices/{device_id}?done=saved"
 
     def render(
         self,
@@ -202,8 +276,37 @@ class DevicePage:
             "confirm": False,
             "refusal": None,
             "hardware": views.hardware_facts(device.hardware),
+            "notice": "",
+            "edit": device_form(device),
+            "timezones": timezone_names(),
         }
         self.pages.render(req, resp, "device.html", context | extra, status=status)
+
+
+def enrollment_api_url(req: falcon.Request, deps: Deps) -> str:
+    """The API's address in the box's enroll command: ``LOMUZ_PUBLIC_URL`` when set, else
+    the one this request came to (``https`` when a trusted proxy says so)."""
+    if deps.settings.public_url:
+        return deps.settings.public_url
+    if req.scheme == "http" and secure_request(req, deps):
+        return "https" + req.prefix.removeprefix("http")
+    return str(req.prefix)
+
+
+def shown_code(
+    req: falcon.Request, deps: Deps, code: str, *, first: bool = False
+) -> dict[str, Any]:
+    """What the device page shows of a new enrollment code (once); ``first``: the code
+    of a device just added (no token was revoked)."""
+    ttl_s = deps.settings.enrollment_code_ttl_s
+    return {
+        "grouped": code,
+        "svg": qr_svg(code),
+        "api_url": enrollment_api_url(req, deps),
+        "expires_at": deps.now() + timedelta(seconds=ttl_s),
+        "symbols": enrollment_codes.SYMBOLS,
+        "first": first,
+    }
 
 
 def qr_svg(text: str) -> str:
@@ -224,23 +327,15 @@ class EnrollmentCodeAction:
         self.deps, self.page, self.forget_device = deps, page, forget_device
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
-        now, ttl_s = self.deps.now(), self.deps.settings.enrollment_code_ttl_s
         code = devices.new_enrollment_code(
             self.deps.db,
             signed_in(req).tenant_id,
             device_id,
-            now=now,
-            code_ttl_s=ttl_s,
+            now=self.deps.now(),
+            code_ttl_s=self.deps.settings.enrollment_code_ttl_s,
             forget_token=self.forget_device,
         )
-        shown = {
-            "grouped": code,
-            "svg": qr_svg(code),
-            "api_url": req.prefix,
-            "expires_at": now + timedelta(seconds=ttl_s),
-            "symbols": enrollment_codes.SYMBOLS,
-        }
-        self.page.render(req, resp, device_id, code=shown)
+        self.page.render(req, resp, device_id, code=shown_code(req, self.deps, code))
 
 
 class DecommissionAction:
@@ -270,7 +365,7 @@ def add_device_routes(
     app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
 ) -> None:
     page = DevicePage(deps, pages)
-    app.add_route("/devices", DevicesPage(deps, pages))
+    app.add_route("/devices", DevicesPage(deps, pages, page))
     app.add_route("/devices/{device_id}", page)
     app.add_route(
         "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)

@@ -164,3 +164,29 @@ def test_the_devices_table_fits_a_phone(panel: Panel, phone_page: Page) -> None:
     expect(phone_page.locator(ROWS)).to_have_count(1)
     assert phone_page.evaluate("() => document.documentElement.scrollWidth") <= 390
     expect(phone_page.get_by_role("link", name="Main Street till with a long name")).to_be_visible()
+
+
+def test_the_edit_form_marks_a_bad_zone_then_saves_by_keyboard(panel: Panel, page: Page) -> None:
+    device = panel.add_device("Front till", groups=("tills",))
+    panel.sign_in(page, panel.admin)
+    page.goto(f"/devices/{device['id']}")
+    page.get_by_text("Edit device", exact=True).click()
+    page.get_by_label("Device name").fill("Back till")
+    page.get_by_label("Time zone").fill("Europe/Berln")
+    page.get_by_label("Time zone").press("Enter")  # submits the form
+
+    zone = page.get_by_label("Time zone")
+    expect(zone).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#edit-timezone-error")).to_have_text(
+        "unknown IANA time zone 'Europe/Berln'"
+    )
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Front till")  # not saved
+    zone.fill("Europe/Berlin")
+    page.get_by_label("Groups").fill("tills, south")
+    page.get_by_role("button", name="Save changes").click()
+
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Back till")
+    facts = page.locator("dl.facts").nth(1)
+    expect(facts).to_contain_text("south, tills")
+    expect(facts).to_contain_text("Europe/Berlin")

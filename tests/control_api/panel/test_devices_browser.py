@@ -58,7 +58,7 @@ def test_the_devices_page_at_390_px_filters_in_place_and_works_by_keyboard(
         assert page.locator("table.devices thead").is_hidden()
         # htmx: typing filters the table in place and the URL follows.
         page.evaluate("window.__kept = true")
-        page.get_by_label("Name").fill("front")
+        page.get_by_label("Name", exact=True).fill("front")
         expect(rows).to_have_count(2)
         assert page.evaluate("window.__kept") is True  # no full page load
         assert "q=front" in page.url
