@@ -15,6 +15,7 @@ from pathlib import Path
 
 from control_api.core.proxies import Network, parse_networks
 from control_api.errors import ConfigError
+from lomuz_rules.push import parse_broker_url
 
 MIB = 1024 * 1024
 INSTALLED_ENV_FILE = Path("/etc/lomuz/control.env")
@@ -62,6 +63,9 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     # /metrics needs "Authorization: Bearer <this>"; None: /metrics answers 403 (issue 10).
     metrics_token: str | None = field(default=None, repr=False)
+    # The MQTT broker nudges go to (LOMUZ_MQTT_URL, mqtt:// or mqtts://); None: no push.
+    # Checked by load_settings; may hold a password (never printed).
+    mqtt_url: str | None = field(default=None, repr=False)
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -156,7 +160,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         session_max_s=_int(env, "LOMUZ_SESSION_MAX_S", Settings.session_max_s, 60),
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
         metrics_token=_metrics_token(env),
+        mqtt_url=_mqtt_url(env),
     )
+
+
+def _mqtt_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LOMUZ_MQTT_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parse_broker_url(raw)
+    except ValueError as exc:
+        raise ConfigError("LOMUZ_MQTT_URL", str(exc)) from None
+    return raw
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:
