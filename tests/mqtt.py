@@ -122,20 +122,31 @@ def publish(url: str, topic: str, payload: bytes, *, retain: bool = False) -> No
 class PrivateBroker:
     """A mosquitto of this test's own on a free loopback port, to kill and restart."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             if os.environ.get("LOMUZ_CI") == "1":
                 pytest.fail("mosquitto is required in CI (scripts/bootstrap installs it)")
             pytest.skip("mosquitto is not installed")
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
         self._binary = binary
         workdir.mkdir(parents=True, exist_ok=True)
         self._config = workdir / "mosquitto.conf"
-        self._config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
+        config = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        if os.geteuid() == 0:  # else it drops to the mosquitto user, who cannot read tmp_path
+            config += "user root\n"
+        if tls:  # a self-signed certificate: no system CA vouches for it
+            cert, key = workdir / "cert.pem", workdir / "key.pem"
+            request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+            subprocess.run(
+                [*request, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            config += f"certfile {cert}\nkeyfile {key}\n"
+        self._config.write_text(config)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -158,8 +169,8 @@ class PrivateBroker:
 
 
 @contextmanager
-def private_broker(workdir: Path) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(workdir)
+def private_broker(workdir: Path, *, tls: bool = False) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(workdir, tls=tls)
     broker.start()
     try:
         yield broker
