@@ -18,6 +18,7 @@ from control_api.http import send
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.models import error
+from control_api.nudges import NudgePublisher, Nudger
 from control_api.openapi import build_openapi
 from control_api.panel import routes as panel_routes
 from control_api.panel.error_pages import render_error
@@ -28,6 +29,7 @@ from control_api.resources import content, device, fleet, ops
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
+from lomuz_rules.push import parse_broker_url
 
 _MAX_PATH_PARAM_CHARS = 200
 
@@ -36,6 +38,13 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
     """The Falcon app plus what the composition root built (``deps``), for the CLI and tests."""
 
     deps: Deps
+    nudger: Nudger | None
+
+    def close(self) -> None:
+        """Stop the push nudger (and its broker connection), then close the database."""
+        if self.nudger is not None:
+            self.nudger.stop()
+        self.deps.db.dispose()
 
 
 def _utc_now() -> datetime:
@@ -113,16 +122,20 @@ def create_app(
     now: Callable[[], datetime] = _utc_now,
     monotonic: Callable[[], float] = time.monotonic,
     passwords: Passwords | None = None,
+    publisher: NudgePublisher | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
     ``monotonic`` drives the in-process revision and token caches (tests pass a fake);
-    ``passwords`` hashes director passwords (tests pass cheap argon2 parameters).
+    ``passwords`` hashes director passwords (tests pass cheap argon2 parameters);
+    ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests).
+    ``LomuzApp.close()`` stops what this started.
     The caller migrates the database first (``lomuz-control serve`` does).
     """
     db = Database(settings.database_url)
     # Route labels are the OpenAPI path templates (/v1/devices/{id}).
     metrics = Metrics(route_templates=build_openapi()["paths"])
+    nudger = _start_push(settings, db, metrics, publisher)
     revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
     deps = Deps(
         settings=settings,
@@ -173,4 +186,21 @@ def create_app(
     app.add_error_handler(Exception, handler)
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps
+    app.nudger = nudger
     return app
+
+
+def _start_push(
+    settings: Settings, db: Database, metrics: Metrics, publisher: NudgePublisher | None
+) -> Nudger | None:
+    """The nudger, started and listening to the store's commits; None without a broker."""
+    if publisher is None:
+        if settings.mqtt_url is None:
+            return None
+        from control_api.push_mqtt import MqttPublisher
+
+        publisher = MqttPublisher(parse_broker_url(settings.mqtt_url))
+    nudger = Nudger(db, publisher, metrics)
+    nudger.start()
+    db.listen_commits(nudger.committed)
+    return nudger

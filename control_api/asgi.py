@@ -20,8 +20,9 @@ from control_api.wsgi_bridge import WsgiOverAsgi
 def create() -> WsgiOverAsgi:
     """The app built from ``LOMUZ_*`` environment variables, served over ASGI."""
     settings = load_settings(os.environ)
+    app = create_app(settings)
     return WsgiOverAsgi(
-        create_app(settings),
+        app,
         threads=settings.http_threads,
         body_policy=BodyReadPolicy(
             grace_s=settings.body_read_timeout_s,
@@ -29,4 +30,5 @@ def create() -> WsgiOverAsgi:
         ),
         buffer_bytes=settings.max_json_bytes,
         buffer_budget_bytes=settings.http_buffer_budget_bytes,
+        on_close=app.close,
     )

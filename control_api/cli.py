@@ -446,7 +446,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        app.deps.db.dispose()
+        app.close()
     return EX_OK
 
 

@@ -186,6 +186,13 @@ class Metrics:
             "Proof-of-play records accepted from devices (duplicates excluded).",
             registry=self.registry,
         )
+        self._nudges = Counter(
+            "lomuz_push_nudges",
+            "Push nudges to devices by outcome: sent (handed to the broker) or dropped "
+            "(broker down or backlog full; the devices still poll).",
+            ["outcome"],
+            registry=self.registry,
+        )
         build = Gauge(
             "lomuz_control_build_info",
             "Always 1; the version label is the running control API's version.",
@@ -196,6 +203,8 @@ class Metrics:
         build.labels(version=version).set(1)
         for kind in sorted(MANIFEST_KINDS):
             self._manifests.labels(kind=kind)
+        for outcome in ("sent", "dropped"):
+            self._nudges.labels(outcome=outcome)
         self.middleware = MetricsMiddleware(self)
 
     def route_label(self, uri_template: str | None) -> str:
@@ -220,6 +229,13 @@ class Metrics:
             raise ValueError(f"plays ingested must be >= 0, got {n}")
         if n:
             self._plays.inc(n)
+
+    def nudges(self, *, sent: int, dropped: int) -> None:
+        """Count push nudges handed to the broker and nudges dropped."""
+        if sent:
+            self._nudges.labels(outcome="sent").inc(sent)
+        if dropped:
+            self._nudges.labels(outcome="dropped").inc(dropped)
 
     def render(self, gauges: Mapping[str, float]) -> tuple[bytes, str]:
         """The exposition body (all workers' values) and its content type.

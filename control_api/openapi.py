@@ -313,6 +313,13 @@ def _paths() -> dict[str, Any]:
             "parameters": [
                 param("since", "query", string(200), "The cursor of the last manifest."),
                 param("If-None-Match", "header", {"type": "string"}, "The cursor, as an ETag."),
+                param(
+                    "Cache-Control",
+                    "header",
+                    {"type": "string"},
+                    '"no-cache" (a sync on a push nudge): answered from the database, '
+                    "never from the per-process revision cache.",
+                ),
             ],
             "responses": {
                 **ok(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from control_api.core.proxies import Network, parse_networks
 from control_api.errors import ConfigError
+from lomuz_rules.push import parse_broker_url
 
 MIB = 1024 * 1024
 INSTALLED_ENV_FILE = Path("/etc/lomuz/control.env")
@@ -66,6 +67,9 @@ class Settings:
     public_url: str | None = None
     # /metrics needs "Authorization: Bearer <this>"; None: /metrics answers 403 (issue 10).
     metrics_token: str | None = field(default=None, repr=False)
+    # The MQTT broker nudges go to (LOMUZ_MQTT_URL, mqtt:// or mqtts://); None: no push.
+    # Checked by load_settings; may hold a password (never printed).
+    mqtt_url: str | None = field(default=None, repr=False)
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -161,6 +165,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         trusted_proxies=_networks(env, "LOMUZ_TRUSTED_PROXIES"),
         public_url=_public_url(env, "LOMUZ_PUBLIC_URL"),
         metrics_token=_metrics_token(env),
+        mqtt_url=_mqtt_url(env),
     )
 
 
@@ -186,6 +191,17 @@ def _public_url(env: Mapping[str, str], key: str) -> str | None:
     ):
         raise ConfigError(key, f"expected http(s)://host[:port][/path], got {raw!r}")
     return raw.rstrip("/")
+
+
+def _mqtt_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("LOMUZ_MQTT_URL", "").strip()
+    if not raw:
+        return None
+    try:
+        parse_broker_url(raw)
+    except ValueError as exc:
+        raise ConfigError("LOMUZ_MQTT_URL", str(exc)) from None
+    return raw
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

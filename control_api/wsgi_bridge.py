@@ -324,8 +324,10 @@ class WsgiOverAsgi:
         buffer_budget_bytes: int = 64 * 1024 * 1024,
         batch_bytes: int = 256 * 1024,
         clock: Callable[[], float] = time.monotonic,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._app = wsgi_app
+        self._on_close = on_close
         self._workers = _Workers(threads, "lomuz-http")
         self._policy = body_policy
         self._buffer_bytes = buffer_bytes
@@ -338,8 +340,11 @@ class WsgiOverAsgi:
         self._clock = clock
 
     def close(self) -> None:
-        """Stop the threads once their calls are done (the server is stopping)."""
+        """Stop the threads once their calls are done (the server is stopping), then
+        run ``on_close`` (the app's own close: its push connection, its database)."""
         self._workers.stop()
+        if self._on_close is not None:
+            self._on_close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

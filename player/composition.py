@@ -53,13 +53,12 @@ if TYPE_CHECKING:
     from player.adapters.media_cache import MediaCache
     from player.adapters.run_lock import DataDirLock
     from player.credentials import Credentials, CredentialsWatch
+    from player.network import Network
     from player.ports import MediaOutput
     from player.runtime.control import ControlServer, Handler
-    from player.runtime.downloads import DownloadManager
     from player.runtime.janitor import Janitor
     from player.runtime.playback import PlaybackLoop
-    from player.runtime.syncer import Syncer, SyncOutcome
-    from player.runtime.telemetry import TelemetryUploader
+    from player.runtime.syncer import SyncOutcome
     from player.store.repository import PlayerStore
 
 log = logging.getLogger(__name__)
@@ -84,6 +83,7 @@ class Hooks:
     heartbeat: Callable[[PlaybackLoop], None] | None = None  # from the loop's thread
     heartbeat_interval_s: float = 10.0
     status: Callable[[], Mapping[str, Any]] = dict
+    nudged: Callable[[], None] | None = None  # a push nudge asks for a fresh sync now
 
 
 class StoreSource:
@@ -140,103 +140,6 @@ def build_output(settings: Settings, environ: Mapping[str, str]) -> MediaOutput:
         overlap=None if settings.playback.gapless else False,
         env=environ,
     )
-
-
-class Network:
-    """The enrolled side for one set of credentials: API client, syncer, downloads, telemetry.
-
-    The client is built with the network; the others on first use (downloads
-    start their workers then) or at ``start()``. ``close()`` stops the
-    downloads and closes the client; ``PlayerParts`` calls it.
-    """
-
-    def __init__(self, parts: PlayerParts, credentials: Credentials) -> None:
-        from player.adapters.http_api import ControlApiClient
-
-        self._parts = parts
-        self.credentials = credentials
-        self.api_url = api_url_for(parts.settings, credentials)
-        api = parts.settings.api
-        self.client: ControlApiClient = ControlApiClient(
-            self.api_url,
-            credentials.device_token,
-            allow_insecure_http=api.allow_insecure_http,
-            media_origins=api.media_origins,
-        )
-        if self.client.insecure_problem is not None:
-            log.error(
-                "api url %s: %s; syncing, telemetry and downloads are refused, "
-                "playing from the cache",
-                self.api_url,
-                self.client.insecure_problem,
-            )
-
-    @cached_property
-    def syncer(self) -> Syncer:
-        from player.adapters.retry import TenacityRetrier
-        from player.runtime.syncer import SYNC_RETRY, Syncer
-
-        parts = self._parts
-        store = parts.store
-        return Syncer(
-            store.catalogue,
-            store.state,
-            self.client,
-            parts.clock,
-            retry=TenacityRetrier(SYNC_RETRY),
-            on_applied=parts.hooks.synced,
-        )
-
-    @cached_property
-    def downloads(self) -> DownloadManager:
-        """The download manager, started (it queues what the stored catalogue needs)."""
-        from player.adapters.fetcher import Fetcher
-        from player.runtime.downloads import DownloadManager
-
-        parts = self._parts
-        downloads = DownloadManager(
-            parts.store.catalogue,
-            parts.store.files,
-            parts.cache,
-            Fetcher(self.client, parts.cache),
-            parts.clock,
-            concurrency=parts.settings.downloads.concurrency,
-            on_file_ready=parts.hooks.file_ready,
-            room_problem=parts.janitor.room_problem,
-        )
-        downloads.start()
-        return downloads
-
-    @cached_property
-    def telemetry(self) -> TelemetryUploader:
-        from player.runtime.telemetry import TelemetryUploader
-
-        return TelemetryUploader(self._parts.store.outbox, self.client, self._parts.hooks.status)
-
-    def start(self) -> None:
-        """Start the downloads (they queue what the catalogue needs) and the telemetry."""
-        self.downloads  # noqa: B018
-        self.telemetry  # noqa: B018
-
-    def upload_plays_before_stop(self) -> None:
-        """At stop: one bounded upload attempt for pending plays (telemetry built only)."""
-        if not self.has_telemetry():
-            return
-        try:
-            self.telemetry.upload_plays()
-        except PlayerError as exc:
-            log.info("pending plays stay queued for the next start: %s", exc)
-
-    def has_downloads(self) -> bool:
-        return "downloads" in self.__dict__
-
-    def has_telemetry(self) -> bool:
-        return "telemetry" in self.__dict__
-
-    def close(self) -> None:
-        if self.has_downloads():
-            self.downloads.stop()
-        self.client.close()
 
 
 class PlayerParts:
@@ -458,6 +361,8 @@ class PlayerParts:
         if not self._network_registered:  # closed in building order, like any part
             self._stack.callback(self.disconnect)
             self._network_registered = True
+        from player.network import Network
+
         network = Network(self, credentials)
         self._network = network
         return network

@@ -11,7 +11,8 @@ CLI commands use). Start order (stop is the reverse):
 3. the janitor and the control socket (`lomuz-player sync`/`status`); then the
    interpreter, so playback never waits long for the GIL (player.interpreter);
 4. when enrolled: the network side (API client, syncer, download manager,
-   telemetry uploader), rebuilt when the credentials file changes;
+   telemetry uploader, and the push link with ``[push] url``: a nudge asks the
+   main thread for a fresh sync), rebuilt when the credentials file changes;
 5. the apscheduler jobs — only once the wall clock is plausible, and
    re-created after a clock step.
 """
@@ -74,11 +75,13 @@ class Daemon:
                 heartbeat=lambda loop: self._notifier.heartbeat(status_line(loop.now_playing())),
                 heartbeat_interval_s=self._notifier.heartbeat_interval_s(),
                 status=self.status,
+                nudged=self._nudged,
             ),
         )
         self.started = threading.Event()
         self._stop = threading.Event()
         self._sync_now = threading.Event()
+        self._nudged_sync = threading.Event()
         self._credentials = CredentialsWatch(settings.credentials_path)
         probe = SystemMetricsProbe(settings.data_dir)
         self._report = StatusReport(
@@ -152,7 +155,12 @@ class Daemon:
 
     def _main_wait(self) -> None:
         self.jobs.arm_when_plausible(lambda: self.parts.clock.status().plausible, self._stop)
-        self.syncs.serve(self._stop, self._sync_now, reconnect=self._pick_up_credentials)
+        self.syncs.serve(
+            self._stop,
+            self._sync_now,
+            reconnect=self._pick_up_credentials,
+            nudged=self._nudged_sync,
+        )
 
     def shutdown(self) -> None:
         self._notifier.stopping()
@@ -173,6 +181,11 @@ class Daemon:
         self._reprioritise()
         self.parts.loop.request_reevaluate()
         self.jobs.arm_boundary()
+
+    def _nudged(self) -> None:
+        """A push nudge's sync is due (the nudges' thread): the main thread runs it fresh."""
+        self._nudged_sync.set()
+        self._sync_now.set()
 
     def _reprioritise(self) -> None:
         network = self.parts.network

@@ -14,6 +14,7 @@ role               used by                         implemented by
 ``PlaybackSource`` playback                        ``composition.StoreSource``
 ``MediaOutput``    playback                        ``VlcOutput``, ``NullOutput``
 ``ManifestSource`` the syncer                      ``ControlApiClient``
+``PushLink``       push nudges (``runtime.nudges``) ``adapters.mqtt_push.MqttPushLink``
 ``Retrier``        the syncer                      ``adapters.retry.TenacityRetrier``
 ``TelemetrySink``  telemetry                       ``ControlApiClient``
 ``MediaFetcher``   downloads                       ``adapters.fetcher.Fetcher``
@@ -219,12 +220,33 @@ class MediaOutput(Protocol):
 class ManifestSource(Protocol):
     """Where the syncer gets manifests (the control API)."""
 
-    def fetch_manifest(self, since: str | None) -> ManifestFetch:
+    def fetch_manifest(self, since: str | None, *, fresh: bool = False) -> ManifestFetch:
         """The manifest since cursor ``since`` (None: full), body not decoded.
 
+        ``fresh`` (a sync on a push nudge) asks the API past its revision cache.
         Raises the ``ApiError`` tree; ``retryable`` errors may be retried.
         """
         ...
+
+
+# -- push -----------------------------------------------------------------------
+
+
+class PushLink(Protocol):
+    """One persistent connection to the push broker; what arrives on the device's
+    nudge topic goes, as raw bytes, to the handler given to the adapter (from the
+    adapter's own thread: the handler returns at once and never raises).
+
+    ``start`` returns at once (the adapter connects and reconnects in the
+    background); ``connected`` tells whether the link is up now.
+    """
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    @property
+    def connected(self) -> bool: ...
 
 
 class Retrier(Protocol):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from lomuz_rules.push import parse_broker_url
 from player.core.downloads import insecure_http_problem, origin_text, url_origin
 from player.errors import ConfigError
 
@@ -57,6 +58,14 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    # The MQTT broker (mqtt:// or mqtts://, user:password@ allowed); None: no push, polling only.
+    url: str | None = None
+    jitter_s: int = 3  # a nudge's sync waits a random 0..jitter_s seconds
+    min_interval_s: int = 10  # at least this long between two syncs started by nudges
+
+
+@dataclass(frozen=True)
 class DownloadSettings:
     concurrency: int = 2
     max_cache_bytes: int | None = None  # None = bounded by min_free_bytes only
@@ -87,6 +96,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    push: PushSettings = field(default_factory=PushSettings)
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
@@ -243,6 +253,16 @@ def _url(value: object, from_env: bool) -> str:
         raise _BadValueError(str(exc)) from None
 
 
+def _broker_url(value: object, from_env: bool) -> str:
+    if not isinstance(value, str):
+        raise _BadValueError("must be an mqtt:// or mqtts:// URL string")
+    try:
+        parse_broker_url(value)
+    except ValueError as exc:
+        raise _BadValueError(str(exc)) from None
+    return value.strip()
+
+
 def _origins(value: object, from_env: bool) -> tuple[str, ...]:
     """An array of origins (``scheme://host[:port]``); from the environment, comma-separated."""
     if from_env and isinstance(value, str):
@@ -276,6 +296,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "api": ApiSettings,
     "playback": PlaybackSettings,
     "sync": SyncSettings,
+    "push": PushSettings,
     "downloads": DownloadSettings,
     "telemetry": TelemetrySettings,
     "metrics": MetricsSettings,
@@ -296,6 +317,9 @@ _KEYS: dict[tuple[str, str], Callable[[object, bool], Any]] = {
     ("playback", "gapless"): _boolean,
     ("sync", "interval_s"): _int_range(10, 7 * 24 * 3600),
     ("sync", "jitter_s"): _int_range(0, 24 * 3600),
+    ("push", "url"): _optional(_broker_url),
+    ("push", "jitter_s"): _int_range(0, 600),
+    ("push", "min_interval_s"): _int_range(1, 24 * 3600),
     ("downloads", "concurrency"): _int_range(1, 16),
     ("downloads", "max_cache_bytes"): _optional(_int_range(0, None)),
     ("downloads", "min_free_bytes"): _int_range(0, None),
@@ -383,7 +407,8 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
             parsed[(section, key)] = parser(value, from_env)
         except _BadValueError as exc:
             origin = f" (from {_env_name(section, key)})" if from_env else ""
-            raise ConfigError(dotted, f"{exc}, got {_show(value)}{origin}") from None
+            shown = _show(_mask_url(value) if (section, key) == ("push", "url") else value)
+            raise ConfigError(dotted, f"{exc}, got {shown}{origin}") from None
 
     _check_insecure_http(parsed, values)
     sections = {
@@ -426,8 +451,14 @@ def mask_secret(value: str) -> str:
     return f"****{value[-4:]}"
 
 
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
+def _mask_url(url: object) -> object:
+    if not isinstance(url, str):
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port, like hostname on nothing
+    except ValueError:
+        return url.split("@")[-1]
     if parts.password is None:
         return url
     host = parts.hostname or ""
@@ -456,4 +487,6 @@ def settings_as_dict(settings: Settings) -> dict[str, Any]:
     if out["api"]["url"] is not None:
         out["api"]["url"] = _mask_url(out["api"]["url"])
     out["api"]["media_origins"] = list(out["api"]["media_origins"])
+    if out["push"]["url"] is not None:
+        out["push"]["url"] = _mask_url(out["push"]["url"])
     return out

@@ -45,6 +45,7 @@ def live_json(status: PlayerStatus) -> dict[str, Any]:
         "clock": clock_json(clock),
         "downloads": plain(runtime.downloads) if runtime.downloads is not None else None,
         "system": dict(runtime.system) if runtime.system is not None else None,
+        "push": {"state": runtime.push.state},
     }
 
 
@@ -122,6 +123,8 @@ def status_text(status: Mapping[str, Any], db_path: Path) -> Iterator[str]:
         yield f"quarantine {q['sha256'][:12]} until {q['until']}: {q['reason']}"
     for key, value in status["state"].items():
         yield f"{key:<10} {_state_text(key, value)}"
+    if "push" in status:
+        yield f"push       {status['push']['state']}"
     live = status.get("daemon")
     if live is None:
         yield "daemon     not running"

@@ -55,6 +55,9 @@ class Manifest:
             req.context.scope,
             since=http.str_param(req, "since", 200) or req.get_header("If-None-Match"),
             now=self.deps.now(),
+            # A player syncing on a push nudge asks past the revision cache: another
+            # worker may have committed the change less than revision_cache_s ago.
+            cached="no-cache" not in (req.get_header("Cache-Control") or "").lower(),
         )
         if isinstance(result, manifest.NotModified):
             self.deps.metrics.manifest_served("not_modified")

@@ -55,15 +55,17 @@ def poll(
     *,
     since: str | None,
     now: datetime,
+    cached: bool = True,
 ) -> NotModified | Snapshot:
     """The manifest after the cursor ``since`` (None or unusable: a full snapshot).
 
     ``scope`` is the device's scope as its token's lookup saw it. Most polls change
-    nothing: those are answered from the cached revision, without a session.
+    nothing: those are answered from the cached revision, without a session;
+    ``cached=False`` (``Cache-Control: no-cache``) always reads the database.
     """
-    cached = revisions.get(tenant_id)
-    if cached is not None:
-        unchanged = _unchanged(since, scope, *cached)
+    cached_state = revisions.get(tenant_id) if cached else None
+    if cached_state is not None:
+        unchanged = _unchanged(since, scope, *cached_state)
         if unchanged is not None:
             return unchanged
     generation = revisions.generation()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,12 +72,31 @@ def _tune_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+CommitListener = Callable[[Sequence[tuple[str, int]]], None]
+_REVISIONS_KEY = "lomuz_revisions"
+
+
+def note_revision(s: Session, tenant_id: str, revision: int) -> None:
+    """After this session commits, the commit listener hears ``tenant_id`` is at ``revision``."""
+    s.info.setdefault(_REVISIONS_KEY, []).append((tenant_id, revision))
+
+
 class Database:
-    """Owns the engine; hands out short read and write sessions."""
+    """Owns the engine; hands out short read and write sessions.
+
+    A listener set by :meth:`listen_commits` hears, after each write session that
+    committed, the (tenant id, revision) pairs :func:`note_revision` recorded in it
+    (the composition root hands them to the push nudger). It runs on the writer's
+    thread: it must return at once and never raise.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._on_commit: CommitListener | None = None
+
+    def listen_commits(self, listener: CommitListener | None) -> None:
+        self._on_commit = listener
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Session]:
@@ -93,8 +112,12 @@ class Database:
     def write(self) -> Iterator[Session]:
         with self.engine.connect() as conn:
             conn.execution_options(**{_WRITE: True})
-            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
-                yield session
+            with Session(bind=conn, expire_on_commit=False) as session:
+                with session.begin():
+                    yield session
+                revisions = session.info.pop(_REVISIONS_KEY, None)
+        if revisions and self._on_commit is not None:
+            self._on_commit(revisions)
 
     def ping(self) -> bool:
         try:

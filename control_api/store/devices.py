@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -185,13 +186,20 @@ def group_names(s: Session, tenant_id: str, limit: int) -> list[str]:
 
 def _in_group(s: Session, group: str) -> ColumnElement[bool]:
     """``group`` is one of the device's ``groups`` (a JSON array of names)."""
+    return in_any_group(s, [group])
+
+
+def in_any_group(s: Session, groups: Collection[str]) -> ColumnElement[bool]:
+    """One of ``groups`` is one of the device's ``groups`` (a JSON array of names)."""
     if s.get_bind().dialect.name == "postgresql":
         members = func.json_array_elements_text(Device.groups).table_valued("value")
     elif s.get_bind().dialect.name == "sqlite":
         members = func.json_each(Device.groups).table_valued("value")
     else:  # pragma: no cover - the two dialects the API runs on
         return true()
-    return exists(select(literal_column("1")).select_from(members).where(members.c.value == group))
+    value = members.c.value
+    match = value == next(iter(groups)) if len(groups) == 1 else value.in_(sorted(groups))
+    return exists(select(literal_column("1")).select_from(members).where(match))
 
 
 def issue_enrollment_code(d: Device, now: datetime, ttl_s: int) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from control_api.core.lockout import Failures
 from control_api.core.manifest import NOT_A_ROOT, asset_root, schedule_root
 from control_api.errors import InvalidField, NotFound
+from control_api.store.db import note_revision
 from control_api.store.models import (
     AdminToken,
     Asset,
@@ -225,6 +226,7 @@ def record_changes(
                 root_before=root_before,
             )
         )
+    note_revision(s, tenant_id, rev)
     prune_to = rev - keep_revisions
     if prune_to - horizon >= max(1, keep_revisions // 10):
         s.execute(delete(Change).where(Change.tenant_id == tenant_id, Change.revision <= prune_to))

@@ -297,8 +297,12 @@ class ControlApiClient:
             raise ApiProtocolError("enroll: response has no device_token string")
         return Enrollment(device_id, device_token)
 
-    def fetch_manifest(self, since: str | None) -> ManifestFetch:
-        """GET the manifest (a delta since ``since``); the body is not decoded here."""
+    def fetch_manifest(self, since: str | None, *, fresh: bool = False) -> ManifestFetch:
+        """GET the manifest (a delta since ``since``); the body is not decoded here.
+
+        ``fresh``: ``Cache-Control: no-cache``, so the API reads its database, not
+        its per-process revision cache (a sync on a push nudge).
+        """
         params = {"since": since} if since else None
         sent_mono = time.monotonic()
         reply = self._send(
@@ -307,6 +311,7 @@ class ControlApiClient:
             params=params,
             what="manifest",
             max_body_bytes=self.max_manifest_bytes,
+            headers={"Cache-Control": "no-cache"} if fresh else None,
         )
         received_mono = time.monotonic()
         received_at = datetime.now(UTC)
@@ -412,10 +417,11 @@ class ControlApiClient:
         params: Mapping[str, str] | None = None,
         auth: bool = True,
         max_body_bytes: int = _MAX_SMALL_BODY_BYTES,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         self.check_secure()
         url = urljoin(self.base_url, path)
-        headers = self.auth_headers_for(url) if auth else {}
+        headers = {**(self.auth_headers_for(url) if auth else {}), **(headers or {})}
         try:
             with self.http.stream(
                 method, url, json=json_body, params=params, headers=headers

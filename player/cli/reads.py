@@ -241,6 +241,12 @@ def _cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     live = ctx.ask_daemon("status", timeout_s=5.0)
     add_offset_text(live)
     status["daemon"] = live
+    # The daemon holds the link; without one running there is no connection.
+    status["push"] = (
+        live["push"]
+        if live is not None and "push" in live
+        else {"state": "off" if ctx.settings.push.url is None else "disconnected"}
+    )
     if args.json:
         ctx.print_json(status)
         return EXIT_OK

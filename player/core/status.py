@@ -25,6 +25,7 @@ from lomuz_rules.model import Tier
 from player.core.clock import ClockStatus
 from player.core.files import FileState
 from player.core.model import DeviceInfo
+from player.core.push import PUSH_OFF, PushStatus
 
 # The state keys ``lomuz-player status`` shows under "state" when present (written
 # by the syncer, daemon and uploader; the typed fields own cursor/device/last_sync_*).
@@ -139,6 +140,7 @@ class RuntimeStatus:
     downloads: DownloadStatus | None
     storage_full: bool
     system: Mapping[str, object] | None = None
+    push: PushStatus = PUSH_OFF
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from player.core.clock import ClockStatus
+from player.core.push import PushStatus
 from player.ports import Clock, MediaFiles
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class DaemonClock(Clock, Protocol):
 
 
 class NetworkParts(Protocol):
-    """The network side (``player.composition.Network``)."""
+    """The network side (``player.network.Network``)."""
 
     @property
     def syncer(self) -> Syncer: ...
@@ -41,6 +42,10 @@ class NetworkParts(Protocol):
 
     def has_downloads(self) -> bool:
         """Whether the downloads were built (reading ``downloads`` builds them)."""
+        ...
+
+    def push_status(self) -> PushStatus:
+        """The push link's state ("off" without ``[push] url``); builds nothing."""
         ...
 
 

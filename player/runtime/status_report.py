@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import player
+from player.core.push import PushStatus
 from player.core.status import (
     CacheUse,
     PlayerStatus,
@@ -70,6 +71,7 @@ class StatusReport:
             ),
             storage_full=parts.has("janitor") and parts.janitor.storage_full,
             system=self._system() if with_host else None,
+            push=network.push_status() if network is not None else PushStatus("off"),
         )
         return PlayerStatus(
             at=now,

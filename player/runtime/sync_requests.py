@@ -31,27 +31,37 @@ class SyncRequests:
         self._interval_changed = interval_changed
 
     def serve(
-        self, stop: threading.Event, sync_now: threading.Event, *, reconnect: Callable[[], bool]
+        self,
+        stop: threading.Event,
+        sync_now: threading.Event,
+        *,
+        reconnect: Callable[[], bool],
+        nudged: threading.Event | None = None,
     ) -> None:
         """The main thread's work until ``stop``: a sync at boot when enrolled, one per
-        ``sync_now`` (SIGHUP), one whenever ``reconnect()`` (asked every second) built
-        a new network side."""
+        ``sync_now`` (SIGHUP, or a push nudge, which sets ``nudged`` first: that sync
+        is fresh), one whenever ``reconnect()`` (asked every second) built a new
+        network side."""
         if self._parts.network is not None and not stop.is_set():
             self.run("boot")
         while not stop.is_set():
             if sync_now.wait(1.0):
                 sync_now.clear()
-                self.run("requested")
+                fresh = nudged is not None and nudged.is_set()
+                if nudged is not None:
+                    nudged.clear()
+                self.run("nudge" if fresh else "requested", fresh=fresh)
             if reconnect():
                 self.run("enrolled")
 
-    def run(self, why: str) -> dict[str, Any]:
-        """One sync now (``why`` is for the log); the reply says how it went."""
+    def run(self, why: str, *, fresh: bool = False) -> dict[str, Any]:
+        """One sync now (``why`` is for the log; ``fresh`` past the API's revision
+        cache); the reply says how it went."""
         network = self._parts.network
         if network is None:
             return {"ok": False, "error": "not enrolled"}
         try:
-            outcome = network.syncer.sync_once()
+            outcome = network.syncer.sync_once(fresh=fresh)
         except PlayerError as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # job boundary: log and keep the daemon alive

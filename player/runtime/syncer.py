@@ -116,14 +116,18 @@ class Syncer:
             )
             self._state.set_sync_interval_s(healed)
 
-    def sync_once(self) -> SyncOutcome:
-        """One sync; raises ApiError/ManifestError when it fails (state kept)."""
+    def sync_once(self, *, fresh: bool = False) -> SyncOutcome:
+        """One sync; raises ApiError/ManifestError when it fails (state kept).
+
+        ``fresh``: the sync a push nudge asked for (the API must not answer it from
+        a cache that may predate the change).
+        """
         with self._lock:
             sync_id = uuid.uuid4().hex[:8]
             started = self._clock.monotonic()
             self._state.record_sync_attempt(self._clock.now())
             try:
-                outcome = self._sync(sync_id, started)
+                outcome = self._sync(sync_id, started, fresh=fresh)
             except PlayerError as exc:
                 self._state.record_sync_error(_storable(f"{type(exc).__name__}: {exc}"))
                 if not self._failing and isinstance(exc, StoreFull):
@@ -151,9 +155,9 @@ class Syncer:
             self._on_applied(outcome)
         return outcome
 
-    def _sync(self, sync_id: str, started: float) -> SyncOutcome:
+    def _sync(self, sync_id: str, started: float, *, fresh: bool) -> SyncOutcome:
         since = self._state.cursor()
-        fetch = self._retry.call(lambda: self._source.fetch_manifest(since))
+        fetch = self._retry.call(lambda: self._source.fetch_manifest(since, fresh=fresh))
         server_time = fetch.server_time
         if server_time is not None:
             # Parsed once by the HTTP adapter; on this thread the clock may also

@@ -114,6 +114,28 @@ def test_change_by_another_worker_is_polled_within_the_ttl(
     assert _poll(polled, token, delta.json["cursor"]).status_code == 304
 
 
+def test_a_poll_after_a_nudge_is_never_answered_from_the_stale_cache(
+    two_workers: tuple[Api, Api],
+) -> None:
+    """A nudged player asks with ``Cache-Control: no-cache``: the edit committed by
+    another worker a moment ago is in the answer, with no wait for the cache's TTL."""
+    polled, edited = two_workers
+    admin, token, playlist_id, _ = _scheduled_device(edited)
+    cursor = _poll(polled, token).json["cursor"]
+    assert _poll(polled, token, cursor).status_code == 304  # caches the revision
+    edited.call("PUT", f"/v1/playlists/{playlist_id}", admin, json={"name": "new", "items": []})
+    assert _poll(polled, token, cursor).status_code == 304  # stale, as DESIGN §4 allows
+    fresh = polled.call(
+        "GET",
+        "/v1/device/manifest",
+        token,
+        params={"since": cursor},
+        headers={"Cache-Control": "no-cache"},
+    )
+    assert fresh.status_code == 200
+    assert [p["name"] for p in fresh.json["playlists"]] == ["new"]
+
+
 def test_edit_through_the_same_worker_is_visible_at_once(
     two_workers: tuple[Api, Api],
 ) -> None:

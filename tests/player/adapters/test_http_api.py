@@ -142,6 +142,17 @@ def test_manifest_304_is_not_modified_and_keeps_the_cursor(make_client) -> None:
     assert fetched.cursor == "c7"
 
 
+def test_a_fresh_manifest_request_asks_past_the_api_cache(make_client) -> None:
+    """A sync on a push nudge: ``Cache-Control: no-cache``; a regular poll sends none."""
+    rec = Recorder(httpx.Response(304), httpx.Response(304))
+    client = make_client(rec)
+    client.fetch_manifest("c7", fresh=True)
+    client.fetch_manifest("c7")
+    assert rec.requests[0].headers["cache-control"] == "no-cache"
+    assert rec.requests[0].headers["authorization"] == "Bearer tok"
+    assert "cache-control" not in rec.requests[1].headers
+
+
 def test_first_manifest_request_has_no_since(make_client) -> None:
     rec = Recorder(httpx.Response(200, content=b"{}", headers={"Content-Type": "application/json"}))
     make_client(rec).fetch_manifest(None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from player.adapters.textfile_metrics import PlayerMetrics
 from player.core import clock as rules
 from player.core.model import DeviceInfo, Tier
+from player.core.push import PushStatus
 from player.core.status import (
     NO_COUNTS,
     CacheUse,
@@ -111,6 +112,7 @@ def daemon_status() -> PlayerStatus:
                 downloaded_bytes_total=10,
             ),
             storage_full=False,
+            push=PushStatus("connected"),
         ),
         plays_total=11,
     )
@@ -137,7 +139,9 @@ def test_the_live_status_and_the_metrics_render_the_same_model() -> None:
         "clock",
         "downloads",
         "system",
+        "push",
     ]
+    assert live["push"] == {"state": "connected"}
     assert live["at"] == "2026-12-01T09:00:00Z"
     assert live["last_sync_ok_at"] == "2026-12-01T08:59:00Z"
     assert metrics.last_sync_success_at == status.state.last_sync_ok_at

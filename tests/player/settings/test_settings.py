@@ -177,3 +177,31 @@ def test_secrets_print_masked(tmp_path: Path) -> None:
     token = "tok_" + "a" * 40 + "wxyz"
     assert mask_secret(token) == "****wxyz"
     assert mask_secret("short") == "****"
+
+
+def test_push_is_off_by_default_and_its_broker_url_is_checked(tmp_path: Path) -> None:
+    defaults = load_settings(tmp_path / "absent.toml", {})
+    assert (defaults.push.url, defaults.push.jitter_s, defaults.push.min_interval_s) == (
+        None,
+        3,
+        10,
+    )
+    path = write(tmp_path, '[push]\nurl = "mqtts://box:s3cretpass@broker.example"\njitter_s = 0\n')
+    s = load_settings(path, {"LOMUZ_PLAYER_PUSH_MIN_INTERVAL_S": "30"})
+    assert (s.push.url, s.push.jitter_s, s.push.min_interval_s) == (
+        "mqtts://box:s3cretpass@broker.example",
+        0,
+        30,
+    )
+    shown = settings_as_dict(s)
+    assert shown["push"]["url"] == "mqtts://box:****@broker.example"
+    for bad, fragment in (
+        ("https://broker.example", "mqtt://"),
+        ("mqtt://:s3cretpass@", "no host"),
+        ("mqtt://u:s3cretpass@h/t", "no path"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load_settings(write(tmp_path, f'[push]\nurl = "{bad}"\n'), {})
+        assert info.value.key == "push.url"
+        assert fragment in str(info.value)
+        assert "s3cretpass" not in str(info.value)

@@ -1,0 +1,173 @@
+"""The enrolled side of the player's parts, for one set of credentials.
+
+Built by ``PlayerParts.connect`` (``player.composition``); see that module for
+the order of building and closing. Imports only light modules at top level.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from player.composition import api_url_for
+from player.errors import PlayerError
+
+if TYPE_CHECKING:
+    from player.adapters.http_api import ControlApiClient
+    from player.composition import PlayerParts
+    from player.core.push import PushStatus
+    from player.credentials import Credentials
+    from player.ports import PushLink
+    from player.runtime.downloads import DownloadManager
+    from player.runtime.nudges import NudgeSyncs
+    from player.runtime.syncer import Syncer
+    from player.runtime.telemetry import TelemetryUploader
+
+log = logging.getLogger(__name__)
+
+
+class Network:
+    """The enrolled side for one set of credentials: API client, syncer, downloads, telemetry.
+
+    The client is built with the network; the others on first use (downloads
+    start their workers then) or at ``start()``. ``close()`` stops the
+    downloads and closes the client; ``PlayerParts`` calls it.
+    """
+
+    def __init__(self, parts: PlayerParts, credentials: Credentials) -> None:
+        from player.adapters.http_api import ControlApiClient
+
+        self._parts = parts
+        self.credentials = credentials
+        self.api_url = api_url_for(parts.settings, credentials)
+        api = parts.settings.api
+        self.client: ControlApiClient = ControlApiClient(
+            self.api_url,
+            credentials.device_token,
+            allow_insecure_http=api.allow_insecure_http,
+            media_origins=api.media_origins,
+        )
+        if self.client.insecure_problem is not None:
+            log.error(
+                "api url %s: %s; syncing, telemetry and downloads are refused, "
+                "playing from the cache",
+                self.api_url,
+                self.client.insecure_problem,
+            )
+
+    @cached_property
+    def syncer(self) -> Syncer:
+        from player.adapters.retry import TenacityRetrier
+        from player.runtime.syncer import SYNC_RETRY, Syncer
+
+        parts = self._parts
+        store = parts.store
+        return Syncer(
+            store.catalogue,
+            store.state,
+            self.client,
+            parts.clock,
+            retry=TenacityRetrier(SYNC_RETRY),
+            on_applied=parts.hooks.synced,
+        )
+
+    @cached_property
+    def downloads(self) -> DownloadManager:
+        """The download manager, started (it queues what the stored catalogue needs)."""
+        from player.adapters.fetcher import Fetcher
+        from player.runtime.downloads import DownloadManager
+
+        parts = self._parts
+        downloads = DownloadManager(
+            parts.store.catalogue,
+            parts.store.files,
+            parts.cache,
+            Fetcher(self.client, parts.cache),
+            parts.clock,
+            concurrency=parts.settings.downloads.concurrency,
+            on_file_ready=parts.hooks.file_ready,
+            room_problem=parts.janitor.room_problem,
+        )
+        downloads.start()
+        return downloads
+
+    @cached_property
+    def telemetry(self) -> TelemetryUploader:
+        from player.runtime.telemetry import TelemetryUploader
+
+        return TelemetryUploader(self._parts.store.outbox, self.client, self._parts.hooks.status)
+
+    @cached_property
+    def nudges(self) -> NudgeSyncs:
+        """Nudges to sync requests (jittered, rate-limited), its thread started."""
+        from player.runtime.nudges import NudgeSyncs
+
+        parts = self._parts
+        push = parts.settings.push
+        nudged = parts.hooks.nudged
+        nudges = NudgeSyncs(
+            cursor=parts.store.state.cursor,
+            request_sync=nudged if nudged is not None else lambda: None,
+            monotonic=parts.clock.monotonic,
+            max_jitter_s=push.jitter_s,
+            min_gap_s=push.min_interval_s,
+        )
+        nudges.start()
+        return nudges
+
+    @cached_property
+    def push(self) -> PushLink | None:
+        """The push link to ``[push] url``, started; None when push is off."""
+        url = self._parts.settings.push.url
+        if url is None:
+            return None
+        from lomuz_rules.push import parse_broker_url
+        from player.adapters.mqtt_push import MqttPushLink
+
+        link = MqttPushLink(
+            parse_broker_url(url), self.credentials.device_id, self.nudges.on_payload
+        )
+        link.start()
+        return link
+
+    def push_status(self) -> PushStatus:
+        """``off`` without ``[push] url`` or before ``start()``; else the link's state."""
+        from player.core.push import PushStatus
+
+        if self._parts.settings.push.url is None or "push" not in self.__dict__:
+            return PushStatus("off")
+        link = self.push
+        return PushStatus("connected" if link is not None and link.connected else "disconnected")
+
+    def start(self) -> None:
+        """Start the downloads (they queue what the catalogue needs), the telemetry and
+        the push link (when ``[push] url`` is set)."""
+        self.downloads  # noqa: B018
+        self.telemetry  # noqa: B018
+        self.push  # noqa: B018
+
+    def upload_plays_before_stop(self) -> None:
+        """At stop: one bounded upload attempt for pending plays (telemetry built only)."""
+        if not self.has_telemetry():
+            return
+        try:
+            self.telemetry.upload_plays()
+        except PlayerError as exc:
+            log.info("pending plays stay queued for the next start: %s", exc)
+
+    def has_downloads(self) -> bool:
+        return "downloads" in self.__dict__
+
+    def has_telemetry(self) -> bool:
+        return "telemetry" in self.__dict__
+
+    def close(self) -> None:
+        push = self.__dict__.get("push")
+        if push is not None:
+            push.stop()
+        if "nudges" in self.__dict__:
+            self.nudges.stop()
+        if self.has_downloads():
+            self.downloads.stop()
+        self.client.close()

@@ -1,0 +1,178 @@
+"""Real Mosquitto for the push tests: the shared broker, a private one, a subscriber.
+
+The shared broker is ``LOMUZ_TEST_MQTT_URL`` (default mqtt://127.0.0.1:1883,
+started by .ci/run). Without it the tests skip; in CI (``LOMUZ_CI=1``) they
+fail. Tests that run in parallel share it, so each uses its own device ids
+(random) and listens only to those.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from lomuz_rules.push import parse_broker_url
+from tests.netutil import free_port
+
+BROKER_URL = os.environ.get("LOMUZ_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_broker() -> str:
+    """The shared broker's URL; skip (fail in CI) when nothing listens there."""
+    address = parse_broker_url(BROKER_URL)
+    if not _reachable(address.host, address.port):
+        why = f"no MQTT broker at {BROKER_URL} (start mosquitto, or set LOMUZ_TEST_MQTT_URL)"
+        if os.environ.get("LOMUZ_CI") == "1":
+            pytest.fail(why + "; required in CI")
+        pytest.skip(why)
+    return BROKER_URL
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Subscriber:
+    """A paho client recording what arrives on ``topic_filter`` (QoS 1)."""
+
+    def __init__(self, url: str, topic_filter: str) -> None:
+        address = parse_broker_url(url)
+        self.messages: list[Received] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+        self._client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = self._on_message
+        self._client.connect(address.host, address.port)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError(f"could not subscribe to {topic_filter} on {url}")
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(Received(message.topic, message.payload, bool(message.retain)))
+            self._cond.notify_all()
+
+    def live(self, topics: set[str] | None = None) -> list[Received]:
+        """Messages published while subscribed (not retained ones), on ``topics`` if given."""
+        with self._cond:
+            return [
+                m for m in self.messages if not m.retain and (topics is None or m.topic in topics)
+            ]
+
+    def wait_for(self, ready: Callable[[], bool], timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(ready, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+class Publisher:
+    """One connection that publishes messages, QoS 1, each waited for."""
+
+    def __init__(self, url: str) -> None:
+        address = parse_broker_url(url)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+        self._client.connect(address.host, address.port)
+        self._client.loop_start()
+
+    def send(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(10)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def publish(url: str, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    """One message on a connection of its own."""
+    publisher = Publisher(url)
+    try:
+        publisher.send(topic, payload, retain=retain)
+    finally:
+        publisher.close()
+
+
+class PrivateBroker:
+    """A mosquitto of this test's own on a free loopback port, to kill and restart."""
+
+    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            if os.environ.get("LOMUZ_CI") == "1":
+                pytest.fail("mosquitto is required in CI (scripts/bootstrap installs it)")
+            pytest.skip("mosquitto is not installed")
+        self.port = free_port()
+        self.url = f"{'mqtts' if tls else 'mqtt'}://127.0.0.1:{self.port}"
+        self._binary = binary
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._config = workdir / "mosquitto.conf"
+        config = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        if os.geteuid() == 0:  # else it drops to the mosquitto user, who cannot read tmp_path
+            config += "user root\n"
+        if tls:  # a self-signed certificate: no system CA vouches for it
+            cert, key = workdir / "cert.pem", workdir / "key.pem"
+            request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+            subprocess.run(
+                [*request, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            config += f"certfile {cert}\nkeyfile {key}\n"
+        self._config.write_text(config)
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [self._binary, "-c", str(self._config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _reachable("127.0.0.1", self.port):
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                raise RuntimeError(f"mosquitto did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+        self._proc = None
+
+
+@contextmanager
+def private_broker(workdir: Path, *, tls: bool = False) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(workdir, tls=tls)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
