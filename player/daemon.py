@@ -10,9 +10,8 @@ CLI commands use). Start order (stop is the reverse):
    restarted; a busy syncer cannot hide it);
 3. the janitor and the control socket (`lomuz-player sync`/`status`); then the
    interpreter, so playback never waits long for the GIL (player.interpreter);
-4. when enrolled: the network side (API client, syncer, download manager,
-   telemetry uploader, and the push link with ``[push] url``: a nudge asks the
-   main thread for a fresh sync), rebuilt when the credentials file changes;
+4. when enrolled: the network side (API client, syncer, downloads, telemetry,
+   push link), rebuilt when the credentials file changes;
 5. the apscheduler jobs — only once the wall clock is plausible, and
    re-created after a clock step.
 """
@@ -75,13 +74,11 @@ class Daemon:
                 heartbeat=lambda loop: self._notifier.heartbeat(status_line(loop.now_playing())),
                 heartbeat_interval_s=self._notifier.heartbeat_interval_s(),
                 status=self.status,
-                nudged=self._nudged,
+                nudged=lambda: self.syncs.nudge(),  # noqa: PLW0108 - built below
             ),
         )
         self.started = threading.Event()
         self._stop = threading.Event()
-        self._sync_now = threading.Event()
-        self._nudged_sync = threading.Event()
         self._credentials = CredentialsWatch(settings.credentials_path)
         probe = SystemMetricsProbe(settings.data_dir)
         self._report = StatusReport(
@@ -113,7 +110,7 @@ class Daemon:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or ``request_stop``); returns the exit code."""
-        install_signals(self._stop, self._sync_now)
+        install_signals(self._stop, self.syncs.requested)
         try:
             self.start()
             tune_for_playback()  # not in start(): a test's process is not the daemon's
@@ -155,12 +152,7 @@ class Daemon:
 
     def _main_wait(self) -> None:
         self.jobs.arm_when_plausible(lambda: self.parts.clock.status().plausible, self._stop)
-        self.syncs.serve(
-            self._stop,
-            self._sync_now,
-            reconnect=self._pick_up_credentials,
-            nudged=self._nudged_sync,
-        )
+        self.syncs.serve(self._stop, reconnect=self._pick_up_credentials)
 
     def shutdown(self) -> None:
         self._notifier.stopping()
@@ -181,11 +173,6 @@ class Daemon:
         self._reprioritise()
         self.parts.loop.request_reevaluate()
         self.jobs.arm_boundary()
-
-    def _nudged(self) -> None:
-        """A push nudge's sync is due (the nudges' thread): the main thread runs it fresh."""
-        self._nudged_sync.set()
-        self._sync_now.set()
 
     def _reprioritise(self) -> None:
         network = self.parts.network

@@ -22,34 +22,36 @@ log = logging.getLogger(__name__)
 
 
 class SyncRequests:
-    """Runs one sync on request; ``interval_changed`` hears each sync's ``sync_interval_s``."""
+    """Runs one sync on request; ``interval_changed`` hears each sync's ``sync_interval_s``.
+
+    ``requested`` is set for a sync now (SIGHUP sets it); ``nudge()`` asks for a
+    fresh one (a push nudge: past the API's revision cache).
+    """
 
     def __init__(
         self, parts: DaemonParts, *, interval_changed: Callable[[int | None], None]
     ) -> None:
         self._parts = parts
         self._interval_changed = interval_changed
+        self.requested = threading.Event()
+        self._fresh = threading.Event()
 
-    def serve(
-        self,
-        stop: threading.Event,
-        sync_now: threading.Event,
-        *,
-        reconnect: Callable[[], bool],
-        nudged: threading.Event | None = None,
-    ) -> None:
+    def nudge(self) -> None:
+        """From the nudges' thread: the main thread runs one fresh sync."""
+        self._fresh.set()
+        self.requested.set()
+
+    def serve(self, stop: threading.Event, *, reconnect: Callable[[], bool]) -> None:
         """The main thread's work until ``stop``: a sync at boot when enrolled, one per
-        ``sync_now`` (SIGHUP, or a push nudge, which sets ``nudged`` first: that sync
-        is fresh), one whenever ``reconnect()`` (asked every second) built a new
-        network side."""
+        request (fresh when a nudge asked), one whenever ``reconnect()`` (asked every
+        second) built a new network side."""
         if self._parts.network is not None and not stop.is_set():
             self.run("boot")
         while not stop.is_set():
-            if sync_now.wait(1.0):
-                sync_now.clear()
-                fresh = nudged is not None and nudged.is_set()
-                if nudged is not None:
-                    nudged.clear()
+            if self.requested.wait(1.0):
+                self.requested.clear()
+                fresh = self._fresh.is_set()
+                self._fresh.clear()
                 self.run("nudge" if fresh else "requested", fresh=fresh)
             if reconnect():
                 self.run("enrolled")

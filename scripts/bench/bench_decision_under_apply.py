@@ -143,7 +143,7 @@ class FullManifestSource:
     def __init__(self, body: bytes) -> None:
         self._body = body
 
-    def fetch_manifest(self, since: str | None) -> ManifestFetch:
+    def fetch_manifest(self, since: str | None, *, fresh: bool = False) -> ManifestFetch:
         now = time.monotonic()
         return ManifestFetch(
             not_modified=False,

@@ -49,21 +49,18 @@ def test_a_nudged_sync_is_fresh_and_a_signalled_one_is_not() -> None:
     requests = SyncRequests(
         cast(DaemonParts, _Parts(_Network(syncer))), interval_changed=lambda _s: None
     )
-    stop, sync_now, nudged = threading.Event(), threading.Event(), threading.Event()
+    stop = threading.Event()
     thread = threading.Thread(
-        target=requests.serve,
-        args=(stop, sync_now),
-        kwargs={"reconnect": lambda: False, "nudged": nudged},
+        target=requests.serve, args=(stop,), kwargs={"reconnect": lambda: False}
     )
     thread.start()
     try:
         with syncer.cond:
             assert syncer.cond.wait_for(lambda: syncer.fresh == [False], 5)  # the boot sync
-        nudged.set()
-        sync_now.set()
+        requests.nudge()
         with syncer.cond:
             assert syncer.cond.wait_for(lambda: len(syncer.fresh) == 2, 5)
-        sync_now.set()  # SIGHUP
+        requests.requested.set()  # SIGHUP
         with syncer.cond:
             assert syncer.cond.wait_for(lambda: len(syncer.fresh) == 3, 5)
         assert syncer.fresh == [False, True, False]
