@@ -26,6 +26,9 @@ from control_api.store import push_targets
 from control_api.store.db import Database
 
 log = logging.getLogger(__name__)
+# After a failed lookup (a database failover, a busy SQLite) the range waits this
+# long before it is tried again, so a lasting failure does not spin.
+RETRY_PAUSE_S = 1.0
 
 
 class NudgePublisher(Protocol):
@@ -84,9 +87,13 @@ class Nudger:
         """A write session committed these (tenant id, revision) pairs; returns at once."""
         with self._cond:
             for tenant_id, revision in revisions:
-                after, up_to = self._pending.get(tenant_id, (revision - 1, revision))
-                self._pending[tenant_id] = (min(after, revision - 1), max(up_to, revision))
+                self._requeue(tenant_id, revision - 1, revision)
             self._cond.notify_all()
+
+    def _requeue(self, tenant_id: str, after: int, up_to: int) -> None:
+        """Merge ``(after, up_to]`` into the tenant's pending range (the lock held)."""
+        held_after, held_up_to = self._pending.get(tenant_id, (after, up_to))
+        self._pending[tenant_id] = (min(held_after, after), max(held_up_to, up_to))
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Whether everything committed so far was handed to the publisher (tests, bench)."""
@@ -106,16 +113,21 @@ class Nudger:
                 self._busy = True
             try:
                 self._nudge(tenant_id, after, up_to)
-            except Exception:  # loop boundary: the next commit tries again
+            except Exception:  # loop boundary: the range goes back, retried after a pause
                 if not self._failing:
                     log.exception("push: cannot compute the devices to nudge")
                 self._failing = True
-            else:
-                self._failing = False
-            finally:
                 with self._cond:
+                    self._requeue(tenant_id, after, up_to)
                     self._busy = False
                     self._cond.notify_all()
+                    self._cond.wait_for(lambda: self._stopping, timeout=RETRY_PAUSE_S)
+                continue
+            else:
+                self._failing = False
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def _nudge(self, tenant_id: str, after: int, up_to: int) -> None:
         with self._db.read() as s:

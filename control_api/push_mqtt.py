@@ -32,6 +32,10 @@ RECONNECT_MAX_S = 60
 MAX_QUEUED_MESSAGES = 50_000  # one fan-out to a large fleet, with room to spare
 MAX_INFLIGHT_MESSAGES = 200
 KEEPALIVE_S = 60
+# paho's network thread can sit in a TLS handshake for up to KEEPALIVE_S with a
+# broker that accepts TCP and then stalls: a stop waits this long at most (the
+# thread is a daemon thread, and it ends on its own once the socket times out).
+STOP_WAIT_S = 3.0
 
 
 class MqttPublisher:
@@ -74,7 +78,9 @@ class MqttPublisher:
         with self._lock:
             self._stopping = True
         self._client.disconnect()
-        self._client.loop_stop()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(STOP_WAIT_S)
 
     def publish(self, device_ids: Sequence[str], revision: int) -> int:
         if not self.connected:

@@ -104,15 +104,24 @@ class BrokerAddress:
 
 def parse_broker_url(url: str) -> BrokerAddress:
     """Parse a broker URL; ValueError naming what is wrong."""
+    # urllib's own messages may quote part of a password (one holding "/" ends
+    # the host part early, and what follows reads as a port): never pass them on.
     try:
         parts = urlsplit(url.strip())
         port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"not a broker URL: {exc}") from exc
+    except ValueError:
+        raise ValueError(
+            "not a broker URL: the port is not a number (percent-encode any / ? # @ : "
+            "in the user name or password)"
+        ) from None
     if parts.scheme not in DEFAULT_PORTS:
         raise ValueError("must start with mqtt:// or mqtts://")
     if not parts.hostname:
         raise ValueError("has no host")
+    try:  # paho's thread dies on a name the resolver cannot encode (an empty label, say)
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ValueError(f"host {parts.hostname!r} is not a valid host name") from None
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("must be scheme://host[:port] only (no path or query)")
     return BrokerAddress(

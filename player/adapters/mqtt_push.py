@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN_S = 2
 RECONNECT_MAX_S = 60
 KEEPALIVE_S = 60
+# paho's network thread can sit in a TLS handshake for up to KEEPALIVE_S with a
+# broker that accepts TCP and then stalls: a stop waits this long at most (the
+# thread is a daemon thread, and it ends on its own once the socket times out).
+STOP_WAIT_S = 3.0
 
 
 class MqttPushLink:
@@ -83,7 +87,9 @@ class MqttPushLink:
         with self._lock:
             self._stopping = True
         self._client.disconnect()
-        self._client.loop_stop()
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(STOP_WAIT_S)
         with self._lock:
             self._connected = False
 

@@ -108,3 +108,24 @@ def test_broker_urls() -> None:
     ):
         with pytest.raises(ValueError, match=why):
             parse_broker_url(bad)
+    for bad in ("mqtt://broker..lan", "mqtt://" + "a" * 64 + ".lan"):
+        with pytest.raises(ValueError, match="not a valid host name"):
+            parse_broker_url(bad)
+
+
+def _refusal(url: str) -> str | None:
+    try:
+        parse_broker_url(url)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@given(st.text(alphabet="abcXYZ019/?#:@", min_size=1, max_size=24))
+def test_a_refused_url_never_quotes_its_password(password: str) -> None:
+    # "/" in a password ends the host part early and urllib reads what follows as
+    # a port; its message would print it (the API's and the player's config errors).
+    refusal = _refusal(f"mqtt://user:{password}@broker.example")
+    if refusal is not None:
+        pieces = [p for p in password.replace("/", " ").replace("?", " ").split() if len(p) >= 3]
+        assert not any(p in refusal for p in pieces if p not in ("user", "broker.example"))

@@ -30,6 +30,7 @@ class RecordingPublisher:
         self.up = up
         self.calls: list[tuple[tuple[str, ...], int]] = []
         self.started = self.stopped = False
+        self.failures_left = 0  # publish calls that raise, as a lookup during a failover would
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -40,6 +41,9 @@ class RecordingPublisher:
 
     def publish(self, device_ids: Sequence[str], revision: int) -> int:
         with self._lock:
+            if self.failures_left:
+                self.failures_left -= 1
+                raise RuntimeError("database went away")
             self.calls.append((tuple(device_ids), revision))
         return len(device_ids) if self.up else 0
 
@@ -124,6 +128,15 @@ def test_group_schedule_nudges_exactly_that_group(push: PushApi) -> None:
     assert moved.status_code == 200, moved.text
     assert push.nudged() == {north1, north2, south}
     assert loner not in push.nudged()
+
+
+def test_a_failed_fan_out_is_retried_not_lost(push: PushApi) -> None:
+    api = push.api
+    admin = api.tenant()
+    (north,) = _devices(api, admin, [["north"]])
+    push.publisher.failures_left = 1
+    _schedule(api, admin, _playlist(api, admin), {"group": "north"})
+    assert push.nudged() == {north}  # after one failure and the retry pause
 
 
 def test_nudge_carries_the_revision_the_manifest_cursor_names(push: PushApi) -> None:
