@@ -18,9 +18,17 @@ from control_api.errors import InvalidField
 from control_api.models import MAX_TIMEZONE_CHARS
 from control_api.resources import bodies
 
-__all__ = ["DeviceForm", "check_device_form", "device_form", "read_device_form", "timezone_names"]
+__all__ = [
+    "DeviceForm",
+    "changes_to_save",
+    "check_device_form",
+    "device_form",
+    "read_device_form",
+    "timezone_names",
+]
 
 FIELDS = ("name", "timezone", "groups")
+CONFLICT_MESSAGE = "Changed by someone else — reload"
 # What a form field may hold before it is cut (the checks then refuse the cut value
 # as too long, and the form shows at most this much of what was typed).
 _MAX_TYPED = {
@@ -38,6 +46,9 @@ class DeviceForm:
     timezone: str = "UTC"
     groups: str = ""  # comma-separated
     errors: dict[str, str] = field(default_factory=dict)
+    # The edit form's values when it was shown (hidden fields): a save changes only
+    # the fields this director changed, so it never puts back what another changed.
+    shown: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, refusal: InvalidField) -> None:
         """Show ``refusal`` next to its field: ``groups[2]`` is the groups field."""
@@ -55,7 +66,42 @@ def group_names(text: str) -> list[str]:
 
 def read_device_form(fields: Mapping[str, str]) -> DeviceForm:
     typed = {name: fields.get(name, "")[: _MAX_TYPED[name]].strip() for name in FIELDS}
-    return DeviceForm(name=typed["name"], timezone=typed["timezone"], groups=typed["groups"])
+    shown = {
+        name: fields[f"shown_{name}"][: _MAX_TYPED[name]].strip()
+        for name in FIELDS
+        if f"shown_{name}" in fields
+    }
+    return DeviceForm(
+        name=typed["name"], timezone=typed["timezone"], groups=typed["groups"], shown=shown
+    )
+
+
+def _comparable(name: str, text: str) -> object:
+    return group_names(text) if name == "groups" else text
+
+
+def changes_to_save(
+    form: DeviceForm, checked: Mapping[str, Any], now: DeviceForm
+) -> dict[str, Any]:
+    """Of ``checked`` (the form's valid values), the fields this director changed.
+
+    ``now`` is the device as stored. A field changed here that someone else also
+    changed since the form was shown refuses the save (``form.errors["form"]``,
+    nothing returned). A post without the shown values (an add form, a script)
+    changes every field.
+    """
+    if not form.shown:
+        return dict(checked)
+    changed: dict[str, Any] = {}
+    for name, value in checked.items():
+        was = _comparable(name, form.shown.get(name, ""))
+        if _comparable(name, getattr(form, name)) == was:
+            continue  # not touched here: whatever is stored stays
+        if _comparable(name, getattr(now, name)) != was:
+            form.errors["form"] = CONFLICT_MESSAGE
+            return {}
+        changed[name] = value
+    return changed
 
 
 def check_device_form(form: DeviceForm) -> dict[str, Any]:
@@ -79,5 +125,7 @@ def check_device_form(form: DeviceForm) -> dict[str, Any]:
 
 
 def device_form(device: Any) -> DeviceForm:
-    """The edit form filled with what the device has now."""
-    return DeviceForm(device.name, device.timezone, ", ".join(device.groups or ()))
+    """The edit form filled with what the device has now (and shown so)."""
+    form = DeviceForm(device.name, device.timezone, ", ".join(device.groups or ()))
+    form.shown = {name: getattr(form, name) for name in FIELDS}
+    return form

@@ -21,6 +21,7 @@ from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
 from control_api.panel.device_forms import (
     DeviceForm,
+    changes_to_save,
     check_device_form,
     device_form,
     read_device_form,
@@ -217,20 +218,25 @@ class DevicePage:
         """The edit form (editor): name, groups, time zone; nothing stored on a refusal."""
         tenant = signed_in(req).tenant_id
         fields = read_form(req, self.deps.settings.max_json_bytes)
-        devices.get_device(self.deps.db, tenant, device_id)  # another tenant's: 404 first
+        stored = devices.get_device(self.deps.db, tenant, device_id)  # another tenant's: 404
         form = read_device_form(fields)
         checked = check_device_form(form)
         if not checked:
             self.render(req, resp, device_id, status=falcon.HTTP_422, edit=form)
             return
-        devices.edit_device(
-            self.deps.db,
-            tenant,
-            device_id,
-            checked,
-            now=self.deps.now(),
-            keep_revisions=self.deps.settings.changelog_horizon_revisions,
-        )
+        changes = changes_to_save(form, checked, device_form(stored))
+        if form.errors:
+            self.render(req, resp, device_id, status=falcon.HTTP_409, edit=form)
+            return
+        if changes:
+            devices.edit_device(
+                self.deps.db,
+                tenant,
+                device_id,
+                changes,
+                now=self.deps.now(),
+                keep_revisions=self.deps.settings.changelog_horizon_revisions,
+            )
         resp.status = falcon.HTTP_303
         resp.location = f"/devices/{device_id}?done=saved"
 

@@ -80,6 +80,48 @@ def test_an_editor_adds_a_device_and_sees_its_code_which_enrolls(api: Api, panel
     assert enrolled.json["device_id"] == device["id"]
 
 
+def _shown_form(me: Browser, device_id: str) -> dict[str, str]:
+    """The edit form's fields as the page gives them (the hidden shown_* included)."""
+    form = _page(me.get(f"/devices/{device_id}")).find(
+        "form", action=f"/devices/{device_id}", method="post"
+    )
+    return {
+        i.attrs["name"]: i.attrs.get("value", "")
+        for i in form.find_all("input")
+        if i.attrs.get("name") and i.attrs["name"] != "csrf_token"
+    }
+
+
+def test_two_directors_editing_different_fields_keep_both_changes(api: Api, panel: Panel) -> None:
+    me, admin = _signed_in(panel)
+    device = _made(api, admin, "Till", groups=["north"], timezone="UTC")
+    first, second = _shown_form(me, device["id"]), _shown_form(me, device["id"])
+    assert first["shown_name"] == "Till" and first["shown_groups"] == "north"
+
+    assert me.post(f"/devices/{device['id']}", first | {"name": "Front till"}).status_code == 303
+    # The second page predates the rename: saving its groups change keeps the new name.
+    assert me.post(f"/devices/{device['id']}", second | {"groups": "south"}).status_code == 303
+
+    assert _stored(_devices(api, admin)[0]) == ("Front till", "UTC", ["south"])
+
+
+def test_a_field_changed_by_someone_else_meanwhile_is_a_conflict_and_nothing_is_saved(
+    api: Api, panel: Panel
+) -> None:
+    me, admin = _signed_in(panel)
+    device = _made(api, admin, "Till", groups=["north"], timezone="UTC")
+    stale = _shown_form(me, device["id"])
+    renamed = api.call("PATCH", f"/v1/devices/{device['id']}", admin, json={"name": "Back till"})
+    assert renamed.status_code == 200, renamed.text
+
+    page = _page(
+        me.post(f"/devices/{device['id']}", stale | {"name": "Front till", "groups": "x"}), 409
+    )
+
+    assert "Changed by someone else — reload" in page.text()
+    assert _stored(_devices(api, admin)[0]) == ("Back till", "UTC", ["north"])
+
+
 @pytest.mark.parametrize(
     ("form", "field", "words"),
     [
