@@ -123,6 +123,7 @@ class DevicesPage:
             status=falcon.HTTP_201,
             code=shown_code(req, self.deps, registered.enrollment_code, first=True),
             notice="The device was added: enroll the box with this code.",
+            replace_url=f"/devices/{device_id}",  # a reload reads the page, never adds again
         )
 
     def render(

@@ -190,3 +190,26 @@ def test_the_edit_form_marks_a_bad_zone_then_saves_by_keyboard(panel: Panel, pag
     facts = page.locator("dl.facts").nth(1)
     expect(facts).to_contain_text("south, tills")
     expect(facts).to_contain_text("Europe/Berlin")
+
+
+def test_reloading_the_page_of_a_device_just_added_adds_no_second_one(
+    panel: Panel, page: Page
+) -> None:
+    panel.sign_in(page, panel.admin)
+    page.goto("/devices")
+    page.get_by_text("Add device", exact=True).first.click()  # opens the <details>
+    page.get_by_label("Device name").fill("Stockroom")
+    page.get_by_role("button", name="Add device").click()
+    expect(page.get_by_role("heading", name="Enrollment code")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/devices/[^/?]+$"))
+
+    page.reload()  # a GET of the device's page: no form is sent again
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Stockroom")
+    expect(page.get_by_role("heading", name="Enrollment code")).to_have_count(0)
+    listed = httpx.get(
+        f"{panel.url}/v1/devices",
+        headers={"Authorization": f"Bearer {panel.tenant['admin_token']}"},
+        timeout=30,
+    )
+    assert [d["name"] for d in listed.json()["items"]] == ["Stockroom"]
