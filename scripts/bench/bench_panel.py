@@ -33,6 +33,7 @@ from sqlalchemy import create_engine, insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from control_api.store import models
+from control_api.store.plays import day_tallies
 from control_api.store.repository import encode_after
 from tests.control_api.panel.conftest import Browser, Clock, Panel, make_panel_api
 
@@ -41,6 +42,41 @@ ASSETS = 50_000
 GROUPS = [f"region-{i}" for i in range(10)]
 PLAYS_PER_DEVICE = 20
 CHUNK = 2_000
+
+
+class Tallies:
+    """The per-day rollups of the bulk-inserted plays (ingest keeps them in the
+    service; this script inserts plays around it), summed chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[type[models.Base], str, Any, str], list[int]] = {}
+
+    def add(self, plays: list[dict[str, Any]]) -> None:
+        by_asset, by_device = day_tallies(plays)
+        for table, key, rows in (
+            (models.PlayDayAsset, "asset_id", by_asset),
+            (models.PlayDayDevice, "device_id", by_device),
+        ):
+            for row in rows:
+                tally = self.rows.setdefault(
+                    (table, row["tenant_id"], row["day"], row[key]), [0, 0]
+                )
+                tally[0] += row["plays"]
+                tally[1] += row["played_ms"]
+
+    def insert(self, panel: Panel) -> None:
+        with panel.db.write() as s:
+            for table, key in (
+                (models.PlayDayAsset, "asset_id"),
+                (models.PlayDayDevice, "device_id"),
+            ):
+                rows = [
+                    {"tenant_id": t, "day": d, key: k, "plays": n, "played_ms": ms}
+                    for (tbl, t, d, k), (n, ms) in self.rows.items()
+                    if tbl is table
+                ]
+                for chunk in _chunks(rows):
+                    s.execute(insert(table), chunk)
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -68,7 +104,7 @@ def _status(asset_id: str, now: datetime, i: int) -> dict[str, Any]:
     }
 
 
-def build_tenant(panel: Panel, now: datetime) -> tuple[str, list[str]]:
+def build_tenant(panel: Panel, now: datetime, tallies: Tallies) -> tuple[str, list[str]]:
     """The tenant (bulk inserts); returns its id and its device ids."""
     tenant_id, _ = panel.tenant("bench")
     asset_ids = [f"ast_{i:06d}" for i in range(ASSETS)]
@@ -132,6 +168,7 @@ def build_tenant(panel: Panel, now: datetime) -> tuple[str, list[str]]:
         for table, rows in tables:
             for chunk in _chunks(rows):
                 s.execute(insert(table), chunk)
+    tallies.add(plays)
     return tenant_id, device_ids
 
 
@@ -139,7 +176,13 @@ PLAYS_DAYS = 30
 
 
 def build_plays(
-    panel: Panel, tenant_id: str, device_ids: list[str], now: datetime, count: int
+    panel: Panel,
+    tenant_id: str,
+    device_ids: list[str],
+    now: datetime,
+    count: int,
+    *,
+    tallies: Tallies,
 ) -> None:
     """``count`` more plays spread over the last :data:`PLAYS_DAYS` days (the Plays pages)."""
     span_s = PLAYS_DAYS * 86_400
@@ -160,6 +203,7 @@ def build_plays(
                     "playlist_id": None, "received_at": now,
                 })  # fmt: skip
             s.execute(insert(models.Play), rows)
+            tallies.add(rows)
 
 
 def plays_pages(now: datetime) -> dict[str, str]:
@@ -264,9 +308,11 @@ def main() -> int:
         for api in make_panel_api(env, clock):
             panel = Panel(api, clock)
             started = time.perf_counter()
-            tenant_id, device_ids = build_tenant(panel, clock.now())
+            tallies = Tallies()
+            tenant_id, device_ids = build_tenant(panel, clock.now(), tallies)
             if not args.only or "plays" in args.only:
-                build_plays(panel, tenant_id, device_ids, clock.now(), args.plays)
+                build_plays(panel, tenant_id, device_ids, clock.now(), args.plays, tallies=tallies)
+            tallies.insert(panel)
             print(f"built the tenant in {time.perf_counter() - started:.1f} s")
             browser = panel.signed_in("viewer", tenant_id)
             pages = {
