@@ -234,10 +234,22 @@ class Play(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class PlayDayAsset(Base):
-    """Plays counted ahead per (tenant, UTC day of ``started_at``, asset): added to by
-    ingest in the transaction that inserts the plays, read by the panel's counts.
+class PlayDay(Base):
+    """Plays counted ahead per (tenant, UTC day of ``started_at``): added to by ingest
+    in the transaction that inserts the plays, read by the panel's counts.
     ``played_ms`` sums ``ended_at - started_at`` (each play floored to the ms)."""
+
+    __tablename__ = "play_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    plays: Mapped[int] = mapped_column(BigInteger)
+    played_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PlayDayAsset(Base):
+    """Plays counted ahead per (tenant, UTC day of ``started_at``, asset); as
+    :class:`PlayDay`."""
 
     __tablename__ = "play_days_assets"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -250,7 +262,7 @@ class PlayDayAsset(Base):
 
 class PlayDayDevice(Base):
     """Plays counted ahead per (tenant, UTC day of ``started_at``, device); as
-    :class:`PlayDayAsset`."""
+    :class:`PlayDay`."""
 
     __tablename__ = "play_days_devices"
     __table_args__ = {"sqlite_with_rowid": False}

@@ -1,11 +1,13 @@
 """Proof of play: which assets a play may name, the idempotent insert of a batch,
-and the per-day rollups (``PlayDayAsset``, ``PlayDayDevice``) the counts read.
+and the per-day rollups (``PlayDay``, ``PlayDayAsset``, ``PlayDayDevice``) the
+counts read.
 
-Invariant: the rollups hold, per (tenant, UTC day of ``started_at``, asset or
-device), the number of stored plays and the sum of their lengths in ms, floored
-per play. They change only in :func:`ingest_plays`, in the transaction that
-inserts the plays, by the plays that insert really stored; nothing deletes
-plays (a deleted device's or asset's plays stay, and so do their counts)."""
+Invariant: the rollups hold, per (tenant, UTC day of ``started_at``), per
+(tenant, day, asset) and per (tenant, day, device), the number of stored plays
+and the sum of their lengths in ms, floored per play. They change only in
+:func:`ingest_plays`, in the transaction that inserts the plays, by the plays
+that insert really stored; nothing deletes plays (a deleted device's or asset's
+plays stay, and so do their counts)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,15 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from control_api.store.models import Asset, Change, Device, Play, PlayDayAsset, PlayDayDevice
+from control_api.store.models import (
+    Asset,
+    Change,
+    Device,
+    Play,
+    PlayDay,
+    PlayDayAsset,
+    PlayDayDevice,
+)
 from control_api.store.repository import chunks
 
 # ---------------------------------------------------------------- plays
@@ -77,8 +87,9 @@ def ingest_plays(
     # A concurrent upload of the same batch must not fail: first writer wins, and
     # RETURNING names the plays this one stored, the only ones it may count.
     stored = set(s.scalars(insert(Play).on_conflict_do_nothing().returning(Play.id), rows))
-    by_asset, by_device = day_tallies(row for row in rows if row["id"] in stored)
-    for table, tallies in ((PlayDayAsset, by_asset), (PlayDayDevice, by_device)):
+    for table, tallies in day_tallies(row for row in rows if row["id"] in stored).items():
+        if not tallies:  # another upload stored them all first
+            continue
         stmt = insert(table)
         added = stmt.on_conflict_do_update(
             index_elements=[c.name for c in table.__table__.primary_key],
@@ -101,30 +112,37 @@ def played_ms(play: Mapping[str, Any]) -> int:
     return int((play["ended_at"] - play["started_at"]) // timedelta(milliseconds=1))
 
 
-def day_tallies(
-    rows: Iterable[Mapping[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """What ``rows`` (stored plays) add to the rollups: rows of ``PlayDayAsset`` and of
-    ``PlayDayDevice``, each list in key order (so concurrent writers lock alike)."""
-    by_asset: dict[tuple[str, date, str], list[int]] = {}
-    by_device: dict[tuple[str, date, str], list[int]] = {}
+Rollup = type[PlayDay] | type[PlayDayAsset] | type[PlayDayDevice]
+# Each rollup and the play's column that, after (tenant_id, day), keys its rows.
+ROLLUPS: tuple[tuple[Rollup, str | None], ...] = (
+    (PlayDay, None),
+    (PlayDayAsset, "asset_id"),
+    (PlayDayDevice, "device_id"),
+)
+
+
+def day_tallies(rows: Iterable[Mapping[str, Any]]) -> dict[Rollup, list[dict[str, Any]]]:
+    """What ``rows`` (stored plays) add to each rollup: its rows, in key order (so
+    that concurrent writers lock alike)."""
+    tallies: dict[Rollup, dict[tuple[Any, ...], list[int]]] = {t: {} for t, _ in ROLLUPS}
     for row in rows:
         day = row["started_at"].astimezone(UTC).date()
         length_ms = played_ms(row)
-        for tallies, key in ((by_asset, row["asset_id"]), (by_device, row["device_id"])):
-            tally = tallies.setdefault((row["tenant_id"], day, key), [0, 0])
+        for table, column in ROLLUPS:
+            key = (
+                (row["tenant_id"], day) if column is None else (row["tenant_id"], day, row[column])
+            )
+            tally = tallies[table].setdefault(key, [0, 0])
             tally[0] += 1
             tally[1] += length_ms
-    return (
-        [
-            {"tenant_id": t, "day": d, "asset_id": a, "plays": n, "played_ms": ms}
-            for (t, d, a), (n, ms) in sorted(by_asset.items())
-        ],
-        [
-            {"tenant_id": t, "day": d, "device_id": k, "plays": n, "played_ms": ms}
-            for (t, d, k), (n, ms) in sorted(by_device.items())
-        ],
-    )
+    added: dict[Rollup, list[dict[str, Any]]] = {}
+    for table, column in ROLLUPS:
+        names = ("tenant_id", "day") if column is None else ("tenant_id", "day", column)
+        added[table] = [
+            {**dict(zip(names, key, strict=True)), "plays": n, "played_ms": ms}
+            for key, (n, ms) in sorted(tallies[table].items())
+        ]
+    return added
 
 
 # ---------------------------------------------------------------- counts and export
@@ -146,12 +164,11 @@ def _in_range(tenant_id: str, start: datetime, end: datetime) -> ColumnElement[b
 
 def plays_per_day(s: Session, tenant_id: str, first_day: date, last_day: date) -> list[Count]:
     """Plays started from ``first_day`` to ``last_day`` (UTC days, both included) per
-    day, days without plays left out, oldest first: from the per-asset rollup."""
-    r = PlayDayAsset
+    day, days without plays left out, oldest first."""
+    r = PlayDay
     stmt = (
-        select(r.day, func.sum(r.plays).label("plays"))
+        select(r.day, r.plays)
         .where(r.tenant_id == tenant_id, r.day >= first_day, r.day <= last_day)
-        .group_by(r.day)
         .order_by(r.day)
     )
     return [Count(row.day.isoformat(), int(row.plays)) for row in s.execute(stmt)]

@@ -5,6 +5,8 @@ SQLite, and PostgreSQL when LOMUZ_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -18,10 +20,19 @@ from hypothesis import strategies as st
 from sqlalchemy import func, insert, select, text
 from sqlalchemy import inspect as sa_inspect
 
+from control_api.core import plays as pp
 from control_api.services import plays
+from control_api.store import plays as play_rows
 from control_api.store import repository as repo
 from control_api.store.db import MIGRATIONS_DIR, Database
-from control_api.store.models import Asset, Play, PlayDayAsset, PlayDayDevice, Tenant
+from control_api.store.models import (
+    Asset,
+    Play,
+    PlayDay,
+    PlayDayAsset,
+    PlayDayDevice,
+    Tenant,
+)
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -88,7 +99,12 @@ def _play(
 
 
 def _rollups(db: Database, tenant_id: str) -> tuple[dict[object, list[int]], ...]:
+    """The rollups' rows: per day, per (day, asset), per (day, device)."""
     with db.read() as s:
+        per_day = {
+            r.day: [r.plays, r.played_ms]
+            for r in s.scalars(select(PlayDay).where(PlayDay.tenant_id == tenant_id))
+        }
         by_asset = {
             (r.day, r.asset_id): [r.plays, r.played_ms]
             for r in s.scalars(select(PlayDayAsset).where(PlayDayAsset.tenant_id == tenant_id))
@@ -97,22 +113,27 @@ def _rollups(db: Database, tenant_id: str) -> tuple[dict[object, list[int]], ...
             (r.day, r.device_id): [r.plays, r.played_ms]
             for r in s.scalars(select(PlayDayDevice).where(PlayDayDevice.tenant_id == tenant_id))
         }
-    return by_asset, by_device
+    return per_day, by_asset, by_device
 
 
 def _from_plays(db: Database, tenant_id: str) -> tuple[dict[object, list[int]], ...]:
     """The rollups recomputed from the stored plays, with nothing of the store's code."""
+    per_day: dict[object, list[int]] = {}
     by_asset: dict[object, list[int]] = {}
     by_device: dict[object, list[int]] = {}
     with db.read() as s:
         for p in s.scalars(select(Play).where(Play.tenant_id == tenant_id)):
             day = p.started_at.astimezone(UTC).date()
             length_us = (p.ended_at - p.started_at) / timedelta(microseconds=1)
-            for tallies, key in ((by_asset, (day, p.asset_id)), (by_device, (day, p.device_id))):
+            for tallies, key in (
+                (per_day, day),
+                (by_asset, (day, p.asset_id)),
+                (by_device, (day, p.device_id)),
+            ):
                 tally = tallies.setdefault(key, [0, 0])
                 tally[0] += 1
                 tally[1] += int(length_us) // 1000
-    return by_asset, by_device
+    return per_day, by_asset, by_device
 
 
 def _group_by(db: Database, tenant_id: str) -> tuple[Counter[str], Counter[str]]:
@@ -142,8 +163,9 @@ def _group_by(db: Database, tenant_id: str) -> tuple[Counter[str], Counter[str]]
 
 
 def _check_consistent(db: Database, tenant_id: str) -> None:
-    by_asset, by_device = _rollups(db, tenant_id)
-    assert (by_asset, by_device) == _from_plays(db, tenant_id)
+    rollups = _rollups(db, tenant_id)
+    assert rollups == _from_plays(db, tenant_id)
+    _, by_asset, by_device = rollups
     per_asset, per_device = _group_by(db, tenant_id)
     summed_assets: Counter[str] = Counter()
     for (_, asset_id), (count, _) in by_asset.items():
@@ -166,7 +188,7 @@ def test_ingest_counts_a_batch_once_and_a_re_sent_batch_adds_nothing(db: Databas
     again = plays.ingest(db, tenant_id, "dev_1", batch + batch[:1], NOW)
     assert (first.accepted, first.duplicates) == (3, 0)
     assert (again.accepted, again.duplicates) == (0, 4)
-    by_asset, by_device = _rollups(db, tenant_id)
+    per_day, by_asset, by_device = _rollups(db, tenant_id)
     day_before, day = date(2026, 12, 1), date(2026, 12, 2)
     # 23:59:59 UTC is the day before; 01:00+02:00 is 23:00 UTC the day before too.
     assert by_asset == {
@@ -175,6 +197,7 @@ def test_ingest_counts_a_batch_once_and_a_re_sent_batch_adds_nothing(db: Databas
         (day_before, "ast_b"): [1, 0],
     }
     assert by_device == {(day_before, "dev_1"): [2, 3000], (day, "dev_1"): [1, 180_000]}
+    assert per_day == {day_before: [2, 3000], day: [1, 180_000]}
     _check_consistent(db, tenant_id)
 
 
@@ -185,7 +208,7 @@ def test_a_rejected_play_is_not_counted(db: Database) -> None:
     backwards = _play(2, "ast_a", MIDNIGHT, timedelta(seconds=-1))
     answer = plays.ingest(db, tenant_id, "dev_1", [good, unknown_asset, backwards], NOW)
     assert (answer.accepted, len(answer.rejected)) == (1, 2)
-    by_asset, _ = _rollups(db, tenant_id)
+    _, by_asset, _ = _rollups(db, tenant_id)
     assert by_asset == {(date(2026, 12, 2), "ast_a"): [1, 1000]}
 
 
@@ -266,8 +289,8 @@ def test_rollups_equal_a_group_by_over_the_plays_after_any_batches(
         accepted += answer.accepted
         sent.update(pick % len(pool) for pick in picks)
         _check_consistent(db, tenant_id)
-    by_asset, _ = _rollups(db, tenant_id)
-    assert sum(count for count, _ in by_asset.values()) == accepted == len(sent)
+    per_day, _, _ = _rollups(db, tenant_id)
+    assert sum(count for count, _ in per_day.values()) == accepted == len(sent)
 
 
 def _id(n: int) -> str:
@@ -304,7 +327,7 @@ def test_the_upgrade_fills_the_rollups_from_the_plays_stored_at_0009(
     db = Database(database_url)
     try:
         with db.engine.connect() as conn:
-            upgraded = sa_inspect(conn).has_table("play_days_assets")
+            upgraded = sa_inspect(conn).has_table("play_days")
         if upgraded:  # an example before this one: back to 0009, its plays gone
             _migrate(db, "0009", down=True)
             with db.engine.begin() as conn:
@@ -336,7 +359,7 @@ def test_the_upgrade_fills_the_rollups_from_the_plays_stored_at_0009(
         for tenant_id in ("ten_1", "ten_2"):
             _check_consistent(db, tenant_id)
         with db.read() as s:
-            total = s.scalar(select(func.coalesce(func.sum(PlayDayDevice.plays), 0)))
+            total = s.scalar(select(func.coalesce(func.sum(PlayDay.plays), 0)))
         assert total == len(stored)
     finally:
         db.dispose()
@@ -349,6 +372,7 @@ def test_the_downgrade_drops_the_rollups_and_restores_the_index(database_url: st
         _migrate(db, "0009", down=True)
         with db.engine.connect() as conn:
             inspector = sa_inspect(conn)
+            assert not inspector.has_table("play_days")
             assert not inspector.has_table("play_days_assets")
             assert not inspector.has_table("play_days_devices")
             indexes = {i["name"] for i in inspector.get_indexes("plays")}
@@ -356,3 +380,39 @@ def test_the_downgrade_drops_the_rollups_and_restores_the_index(database_url: st
         db.upgrade()
     finally:
         db.dispose()
+
+
+def test_two_uploads_of_one_batch_at_once_count_it_once(db: Database) -> None:
+    """The second writer's insert waits on the first's uncommitted plays, then stores
+    none of them: it must add nothing to the rollups (RETURNING, not its own guess)."""
+    tenant_id = _tenant(db)
+    batch = [
+        pp.parse_play(_play(n, "ast_a", MIDNIGHT + timedelta(minutes=n), timedelta(1)), "p")
+        for n in range(5)
+    ]
+    first_inserted, first_may_commit = threading.Event(), threading.Event()
+    answers: dict[str, tuple[int, int]] = {}
+
+    def first() -> None:
+        with db.write() as s:
+            answers["first"] = play_rows.ingest_plays(s, tenant_id, "dev_1", batch, NOW)
+            first_inserted.set()
+            first_may_commit.wait(timeout=10)
+
+    def second() -> None:
+        with db.write() as s:
+            answers["second"] = play_rows.ingest_plays(s, tenant_id, "dev_2", batch, NOW)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_inserted.wait(timeout=10)
+    threads[1].start()
+    time.sleep(0.5)  # the second is now waiting (on the plays' keys, or SQLite's lock)
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert answers == {"first": (5, 0), "second": (0, 5)}
+    _check_consistent(db, tenant_id)
+    per_day, _, by_device = _rollups(db, tenant_id)
+    assert per_day == {date(2026, 12, 2): [5, 5 * 86_400_000]}
+    assert set(by_device) == {(date(2026, 12, 2), "dev_1")}
