@@ -85,20 +85,25 @@ def ingest_plays(
         return 0, len(plays)
     insert = _insert(s)
     # A concurrent upload of the same batch must not fail: first writer wins, and
-    # RETURNING names the plays this one stored, the only ones it may count.
-    stored = set(s.scalars(insert(Play).on_conflict_do_nothing().returning(Play.id), rows))
-    for table, tallies in day_tallies(row for row in rows if row["id"] in stored).items():
+    # RETURNING names the plays this one stored, the only ones it may count. Core
+    # tables, not the ORM's bulk path: on PostgreSQL that doubles the insert's time.
+    plays_table = Play.__table__
+    stored = set(
+        s.scalars(insert(plays_table).on_conflict_do_nothing().returning(plays_table.c.id), rows)
+    )
+    for rollup, tallies in day_tallies(row for row in rows if row["id"] in stored).items():
         if not tallies:  # another upload stored them all first
             continue
+        table = rollup.__table__
         stmt = insert(table)
         added = stmt.on_conflict_do_update(
-            index_elements=[c.name for c in table.__table__.primary_key],
+            index_elements=[c.name for c in table.primary_key],
             set_={
-                "plays": table.plays + stmt.excluded.plays,
-                "played_ms": table.played_ms + stmt.excluded.played_ms,
+                "plays": table.c.plays + stmt.excluded.plays,
+                "played_ms": table.c.played_ms + stmt.excluded.played_ms,
             },
         )
-        s.execute(added, tallies)
+        s.execute(added, tallies)  # one compiled statement, its rows pipelined
     return len(stored), len(plays) - len(stored)
 
 
