@@ -148,12 +148,14 @@ def count_plays(
     db: Database, tenant_id: str, first_day: date, last_day: date, top: int
 ) -> PlayCounts:
     """Plays started from ``first_day`` to ``last_day`` (UTC days, both included), per
-    day and for the ``top`` assets and devices: counted by the database (GROUP BY)."""
-    start, end = day_bounds(first_day, last_day)
+    day and for the ``top`` assets and devices: summed from the per-day rollups, so
+    the cost follows the days x assets (devices) that played, not the plays."""
     with db.read(snapshot=True) as s:
-        counted = {c.key: c.plays for c in play_rows.plays_per_day(s, tenant_id, start, end)}
-        assets = play_rows.top_assets(s, tenant_id, start, end, top)
-        devices = play_rows.top_devices(s, tenant_id, start, end, top)
+        counted = {
+            c.key: c.plays for c in play_rows.plays_per_day(s, tenant_id, first_day, last_day)
+        }
+        assets = play_rows.top_assets(s, tenant_id, first_day, last_day, top)
+        devices = play_rows.top_devices(s, tenant_id, first_day, last_day, top)
     days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
     per_day = [Count(d.isoformat(), counted.get(d.isoformat(), 0)) for d in days]
     return PlayCounts(per_day, assets, devices, sum(counted.values()))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -218,8 +219,6 @@ class Play(Base):
         Index("ix_plays_tenant_started", "tenant_id", "started_at", "id"),
         # A device's plays, newest first (the panel's device page, ?device_id=).
         Index("ix_plays_tenant_device_started", "tenant_id", "device_id", "started_at", "id"),
-        # The panel's Plays counts: a range scan that never reads the table.
-        Index("ix_plays_tenant_started_counts", "tenant_id", "started_at", "asset_id", "device_id"),
     )
     tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -233,6 +232,45 @@ class Play(Base):
     schedule_id: Mapped[str | None] = mapped_column(String(40))
     playlist_id: Mapped[str | None] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PlayDay(Base):
+    """Plays counted ahead per (tenant, UTC day of ``started_at``): added to by ingest
+    in the transaction that inserts the plays, read by the panel's counts.
+    ``played_ms`` sums ``ended_at - started_at`` (each play floored to the ms)."""
+
+    __tablename__ = "play_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    plays: Mapped[int] = mapped_column(BigInteger)
+    played_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PlayDayAsset(Base):
+    """Plays counted ahead per (tenant, UTC day of ``started_at``, asset); as
+    :class:`PlayDay`."""
+
+    __tablename__ = "play_days_assets"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    plays: Mapped[int] = mapped_column(BigInteger)
+    played_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class PlayDayDevice(Base):
+    """Plays counted ahead per (tenant, UTC day of ``started_at``, device); as
+    :class:`PlayDay`."""
+
+    __tablename__ = "play_days_devices"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    plays: Mapped[int] = mapped_column(BigInteger)
+    played_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class DirectorUser(Base):
