@@ -39,6 +39,13 @@ class NudgePublisher(Protocol):
         """Queue a nudge to each device; returns how many were accepted (the rest dropped)."""
         ...
 
+    def publish_command(self, device_id: str, payload: bytes) -> bool:
+        """Queue a remote command's message to the device; whether it was accepted.
+
+        Never blocks: a dropped command stays pending for the device's HTTP pick-up.
+        """
+        ...
+
 
 class NullPublisher:
     """No broker configured (``LOMUZ_MQTT_URL`` unset): devices find changes by polling."""
@@ -51,6 +58,9 @@ class NullPublisher:
 
     def publish(self, device_ids: Sequence[str], revision: int) -> int:
         return 0
+
+    def publish_command(self, device_id: str, payload: bytes) -> bool:
+        return False
 
 
 class Nudger:

@@ -29,6 +29,7 @@ class RecordingPublisher:
     def __init__(self, *, up: bool = True) -> None:
         self.up = up
         self.calls: list[tuple[tuple[str, ...], int]] = []
+        self.commands: list[tuple[str, bytes]] = []
         self.started = self.stopped = False
         self._lock = threading.Lock()
 
@@ -42,6 +43,11 @@ class RecordingPublisher:
         with self._lock:
             self.calls.append((tuple(device_ids), revision))
         return len(device_ids) if self.up else 0
+
+    def publish_command(self, device_id: str, payload: bytes) -> bool:
+        with self._lock:
+            self.commands.append((device_id, payload))
+        return self.up
 
     def take(self) -> list[tuple[tuple[str, ...], int]]:
         with self._lock:
