@@ -8,8 +8,8 @@ from datetime import datetime
 
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
-from control_api.nudges import NudgePublisher, NullPublisher
 from control_api.passwords import Passwords
+from control_api.push_publisher import NudgePublisher, NullPublisher
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database

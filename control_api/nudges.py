@@ -19,48 +19,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol
 
 from control_api.metrics import Metrics
+from control_api.push_publisher import NudgePublisher, NullPublisher
 from control_api.store import push_targets
 from control_api.store.db import Database
 
 log = logging.getLogger(__name__)
 
-
-class NudgePublisher(Protocol):
-    """Sends nudges to devices (the MQTT adapter; :class:`NullPublisher` when push is off)."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def publish(self, device_ids: Sequence[str], revision: int) -> int:
-        """Queue a nudge to each device; returns how many were accepted (the rest dropped)."""
-        ...
-
-    def publish_command(self, device_id: str, payload: bytes) -> bool:
-        """Queue a remote command's message to the device; whether it was accepted.
-
-        Never blocks: a dropped command stays pending for the device's HTTP pick-up.
-        """
-        ...
-
-
-class NullPublisher:
-    """No broker configured (``LOMUZ_MQTT_URL`` unset): devices find changes by polling."""
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def publish(self, device_ids: Sequence[str], revision: int) -> int:
-        return 0
-
-    def publish_command(self, device_id: str, payload: bytes) -> bool:
-        return False
+__all__ = ["NudgePublisher", "Nudger", "NullPublisher"]
 
 
 class Nudger:
