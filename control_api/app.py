@@ -18,14 +18,14 @@ from control_api.http import send
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.models import error
-from control_api.nudges import NudgePublisher, Nudger
+from control_api.nudges import NudgePublisher, Nudger, NullPublisher
 from control_api.openapi import build_openapi
 from control_api.panel import routes as panel_routes
 from control_api.panel.error_pages import render_error
 from control_api.panel.sessions import PanelSessions
 from control_api.panel.templates import Pages
 from control_api.passwords import Passwords
-from control_api.resources import content, device, fleet, ops
+from control_api.resources import commands, content, device, fleet, ops
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
@@ -135,7 +135,8 @@ def create_app(
     db = Database(settings.database_url)
     # Route labels are the OpenAPI path templates (/v1/devices/{id}).
     metrics = Metrics(route_templates=build_openapi()["paths"])
-    nudger = _start_push(settings, db, metrics, publisher)
+    publisher = _publisher(settings, publisher)
+    nudger = _start_push(db, metrics, publisher)
     revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
     deps = Deps(
         settings=settings,
@@ -145,6 +146,7 @@ def create_app(
         now=now,
         revisions=revisions,
         passwords=passwords if passwords is not None else Passwords(),
+        publisher=publisher if publisher is not None else NullPublisher(),
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -173,6 +175,8 @@ def create_app(
     app.add_route(
         "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, auth.forget_device)
     )
+    app.add_route("/v1/devices/{device_id}/commands", commands.DeviceCommands(deps))
+    app.add_route("/v1/devices/{device_id}/commands/{command_id}", commands.DeviceCommandItem(deps))
     app.add_route("/v1/schedules", fleet.Schedules(deps))
     app.add_route("/v1/schedules/{schedule_id}", fleet.ScheduleItem(deps))
     app.add_route("/v1/plays", fleet.Plays(deps))
@@ -181,6 +185,8 @@ def create_app(
     app.add_route("/v1/device/manifest", device.Manifest(deps))
     app.add_route("/v1/device/telemetry", device.Telemetry(deps))
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
+    app.add_route("/v1/device/commands", commands.OpenCommands(deps))
+    app.add_route("/v1/device/commands/{command_id}", commands.Acknowledge(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
     handler = _ErrorHandler(panel_routes.add_routes(app, deps, auth.forget_device))
     app.add_error_handler(Exception, handler)
@@ -190,16 +196,20 @@ def create_app(
     return app
 
 
-def _start_push(
-    settings: Settings, db: Database, metrics: Metrics, publisher: NudgePublisher | None
-) -> Nudger | None:
-    """The nudger, started and listening to the store's commits; None without a broker."""
-    if publisher is None:
-        if settings.mqtt_url is None:
-            return None
-        from control_api.push_mqtt import MqttPublisher
+def _publisher(settings: Settings, given: NudgePublisher | None) -> NudgePublisher | None:
+    """The given publisher, else the MQTT one ``LOMUZ_MQTT_URL`` names; None without a broker."""
+    if given is not None or settings.mqtt_url is None:
+        return given
+    from control_api.push_mqtt import MqttPublisher
 
-        publisher = MqttPublisher(parse_broker_url(settings.mqtt_url))
+    return MqttPublisher(parse_broker_url(settings.mqtt_url))
+
+
+def _start_push(db: Database, metrics: Metrics, publisher: NudgePublisher | None) -> Nudger | None:
+    """The nudger (it starts the publisher), listening to the store's commits; None
+    without a broker."""
+    if publisher is None:
+        return None
     nudger = Nudger(db, publisher, metrics)
     nudger.start()
     db.listen_commits(nudger.committed)

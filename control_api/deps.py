@@ -9,6 +9,7 @@ from datetime import datetime
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
 from control_api.passwords import Passwords
+from control_api.push_publisher import NudgePublisher, NullPublisher
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
@@ -23,3 +24,4 @@ class Deps:
     now: Callable[[], datetime]
     revisions: RevisionCache
     passwords: Passwords = field(default_factory=Passwords)
+    publisher: NudgePublisher = field(default_factory=NullPublisher)  # nudges and commands

@@ -193,6 +193,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._commands = Counter(
+            "lomuz_push_commands",
+            "Remote commands published to devices by outcome: sent (handed to the broker) "
+            "or dropped (no broker or broker down; the devices pick them up at their next sync).",
+            ["outcome"],
+            registry=self.registry,
+        )
         build = Gauge(
             "lomuz_control_build_info",
             "Always 1; the version label is the running control API's version.",
@@ -205,6 +212,7 @@ class Metrics:
             self._manifests.labels(kind=kind)
         for outcome in ("sent", "dropped"):
             self._nudges.labels(outcome=outcome)
+            self._commands.labels(outcome=outcome)
         self.middleware = MetricsMiddleware(self)
 
     def route_label(self, uri_template: str | None) -> str:
@@ -236,6 +244,10 @@ class Metrics:
             self._nudges.labels(outcome="sent").inc(sent)
         if dropped:
             self._nudges.labels(outcome="dropped").inc(dropped)
+
+    def command_published(self, sent: bool) -> None:
+        """Count one remote command handed to the broker, or dropped."""
+        self._commands.labels(outcome="sent" if sent else "dropped").inc()
 
     def render(self, gauges: Mapping[str, float]) -> tuple[bytes, str]:
         """The exposition body (all workers' values) and its content type.

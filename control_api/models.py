@@ -25,6 +25,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from control_api.core import validation as v
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
+from lomuz_rules.commands import MAX_VOLUME, AckState, CommandState, CommandType
 
 INT32_MAX = 2**31 - 1
 MAX_PLAYLIST_ITEMS = 10_000
@@ -403,6 +404,42 @@ class Health(Struct):
     status: Literal["ok"]
 
 
+# ---------------------------------------------------------------- remote commands
+
+
+class CommandInput(Struct, forbid_unknown_fields=True):
+    type: CommandType
+    value: Annotated[int, Meta(ge=0, le=MAX_VOLUME, description="volume only: 0..100.")] | None = (
+        None
+    )
+    expires_at: (
+        Annotated[InstantIn, Meta(description="Default: 10 min from now; at most 24 h from now.")]
+        | None
+    ) = None
+
+
+class CommandAck(Struct, forbid_unknown_fields=True):
+    """A device's acknowledgement; ``failed`` carries ``{"error": text}`` in ``result``."""
+
+    state: AckState
+    result: dict[str, Any] | None = None
+
+
+class Command(Struct, kw_only=True):
+    id: str
+    type: CommandType
+    value: int | None
+    state: CommandState
+    result: dict[str, Any] | UnsetType = UNSET
+    expires_at: Instant
+    created_at: Instant
+    updated_at: Instant
+
+
+class CommandList(Struct):
+    items: list[Command]
+
+
 # Every object of the document, requests and responses (the order is the document's).
 DOCUMENTED: tuple[type[Struct], ...] = (
     Error,
@@ -434,6 +471,10 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     ManifestSchedule,
     Manifest,
     Health,
+    CommandInput,
+    CommandAck,
+    Command,
+    CommandList,
 )
 
 

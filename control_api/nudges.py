@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Protocol
 
 from control_api.metrics import Metrics
+from control_api.push_publisher import NudgePublisher, NullPublisher
 from control_api.store import push_targets
 from control_api.store.db import Database
 
@@ -30,30 +30,7 @@ log = logging.getLogger(__name__)
 # long before it is tried again, so a lasting failure does not spin.
 RETRY_PAUSE_S = 1.0
 
-
-class NudgePublisher(Protocol):
-    """Sends nudges to devices (the MQTT adapter; :class:`NullPublisher` when push is off)."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def publish(self, device_ids: Sequence[str], revision: int) -> int:
-        """Queue a nudge to each device; returns how many were accepted (the rest dropped)."""
-        ...
-
-
-class NullPublisher:
-    """No broker configured (``LOMUZ_MQTT_URL`` unset): devices find changes by polling."""
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def publish(self, device_ids: Sequence[str], revision: int) -> int:
-        return 0
+__all__ = ["NudgePublisher", "Nudger", "NullPublisher"]
 
 
 class Nudger:

@@ -13,6 +13,7 @@ from typing import Any
 from control_api import models
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
+from control_api.openapi_commands import commands_paths
 from control_api.openapi_parts import (
     ADMIN,
     AUTH,
@@ -399,6 +400,7 @@ def _paths() -> dict[str, Any]:
         }
     }
 
+    paths.update(commands_paths())
     paths.update(ops_paths())
     paths.update(docs_paths())
     return paths

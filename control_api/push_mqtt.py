@@ -1,4 +1,5 @@
-"""The API's MQTT publisher (paho-mqtt): nudges to ``lomuz/v1/devices/<id>/nudge``.
+"""The API's MQTT publisher (paho-mqtt): nudges to ``lomuz/v1/devices/<id>/nudge``
+and remote commands to ``.../commands`` (QoS 1, not retained).
 
 One client per process, built and started by the composition root
 (``create_app``), stopped by ``LomuzApp.close()``. paho's network thread
@@ -23,7 +24,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from lomuz_rules.push import NUDGE_QOS, BrokerAddress, encode_nudge, nudge_topic
+from lomuz_rules.commands import COMMAND_QOS
+from lomuz_rules.push import NUDGE_QOS, BrokerAddress, commands_topic, encode_nudge, nudge_topic
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,12 @@ class MqttPublisher:
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 accepted += 1
         return accepted
+
+    def publish_command(self, device_id: str, payload: bytes) -> bool:
+        if not self.connected:
+            return False
+        info = self._client.publish(commands_topic(device_id), payload, qos=COMMAND_QOS)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     # -- paho's callbacks (its network thread) ---------------------------------------
 

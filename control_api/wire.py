@@ -20,6 +20,7 @@ from control_api import models as m
 from control_api.core.export import csv_cell
 from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
+from control_api.services.commands import CommandView
 from control_api.services.devices import Registered
 from control_api.services.enrollment import Enrolled
 from control_api.services.manifest import Snapshot
@@ -242,3 +243,21 @@ def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
             schedules=list(snap.deleted_schedules),
         ),
     )
+
+
+def command(view: CommandView) -> m.Command:
+    row = view.row
+    return m.Command(
+        id=row.id,
+        type=row.type,  # type: ignore[arg-type]
+        value=row.value,
+        state=view.state,
+        result=row.result if row.result is not None else msgspec.UNSET,
+        expires_at=_instant(row.expires_at),
+        created_at=_instant(row.created_at),
+        updated_at=_instant(view.updated_at),
+    )
+
+
+def commands_list(views: Iterable[CommandView]) -> m.CommandList:
+    return m.CommandList(items=[command(view) for view in views])

@@ -6,7 +6,8 @@ the wire cannot drift (DESIGN §8). Nothing here opens a socket.
 Invariants:
 - A device's topics live under ``lomuz/v1/devices/<device_id>/``: a broker ACL
   can give each device read access to its own subtree only (a later part adds
-  per-device credentials). The nudge is ``.../nudge``.
+  per-device credentials). The nudge is ``.../nudge``; remote commands go to
+  ``.../commands`` (QoS 1, *not* retained; ``lomuz_rules.commands``).
 - A nudge carries no content: ``{"revision": <int>}``, the tenant revision the
   device's manifest cursor would name after the change (the number before the
   "." of a cursor ``"<revision>.<scope>"``). It is published with QoS 1 and
@@ -40,6 +41,10 @@ def device_topic(device_id: str, leaf: str) -> str:
 
 def nudge_topic(device_id: str) -> str:
     return device_topic(device_id, "nudge")
+
+
+def commands_topic(device_id: str) -> str:
+    return device_topic(device_id, "commands")
 
 
 def encode_nudge(revision: int) -> bytes:

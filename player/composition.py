@@ -84,6 +84,8 @@ class Hooks:
     heartbeat_interval_s: float = 10.0
     status: Callable[[], Mapping[str, Any]] = dict
     nudged: Callable[[], None] | None = None  # a push nudge asks for a fresh sync now
+    # A remote "sync" command: one fresh sync now, its reply (``SyncRequests.run``).
+    command_sync: Callable[[], Mapping[str, Any]] | None = None
 
 
 class StoreSource:

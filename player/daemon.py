@@ -75,6 +75,7 @@ class Daemon:
                 heartbeat_interval_s=self._notifier.heartbeat_interval_s(),
                 status=self.status,
                 nudged=lambda: self.syncs.nudge(),  # noqa: PLW0108 - built below
+                command_sync=lambda: self.syncs.run("command", fresh=True),
             ),
         )
         self.started = threading.Event()
@@ -99,6 +100,7 @@ class Daemon:
         self.syncs = SyncRequests(
             self.parts,
             interval_changed=lambda s: self.jobs.rearm_if_interval_changed(s),  # noqa: PLW0108
+            synced=self._pick_up_commands,
         )
         self.jobs = Jobs(
             self.parts,
@@ -173,6 +175,11 @@ class Daemon:
         self._reprioritise()
         self.parts.loop.request_reevaluate()
         self.jobs.arm_boundary()
+
+    def _pick_up_commands(self) -> None:
+        network = self.parts.network
+        if network is not None:
+            network.pick_up_commands()
 
     def _reprioritise(self) -> None:
         network = self.parts.network

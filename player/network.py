@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from player.composition import api_url_for
 from player.errors import PlayerError
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from player.core.push import PushStatus
     from player.credentials import Credentials
     from player.ports import PushLink
+    from player.runtime.commands import RemoteCommands
     from player.runtime.downloads import DownloadManager
     from player.runtime.nudges import NudgeSyncs
     from player.runtime.syncer import Syncer
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 class Network:
-    """The enrolled side for one set of credentials: API client, syncer, downloads, telemetry.
+    """The enrolled side for one set of credentials: API client, syncer, downloads, telemetry,
+    remote commands, push link.
 
     The client is built with the network; the others on first use (downloads
     start their workers then) or at ``start()``. ``close()`` stops the
@@ -117,6 +120,41 @@ class Network:
         return nudges
 
     @cached_property
+    def commands(self) -> RemoteCommands:
+        """Remote commands (from the push link and the pick-up after each sync), started."""
+        from player.runtime.command_actions import PlayerCommandActions
+        from player.runtime.commands import RemoteCommands
+
+        parts, client = self._parts, self.client
+        store = parts.store
+        command_sync = parts.hooks.command_sync
+        actions = PlayerCommandActions(
+            lambda: parts.loop,
+            lambda: parts.output,
+            sync=command_sync if command_sync is not None else lambda: {"ok": False},
+            titles=lambda: {asset.id: asset.title for asset in store.catalogue.all_assets()},
+            now=parts.clock.now,
+            volume_percent=parts.settings.playback.volume,
+        )
+        commands = RemoteCommands(
+            actions,
+            fetch_open=lambda: client.call_json("GET", "v1/device/commands", what="commands")[
+                "items"
+            ],
+            acknowledge=lambda command_id, state, result: client.call_json(
+                "POST",
+                f"v1/device/commands/{quote(command_id, safe='')}",
+                what="command ack",
+                json_body={"state": state} | ({} if result is None else {"result": result}),
+            ),
+            now=parts.clock.now,
+            load_run_ids=store.state.commands_run,
+            save_run_ids=store.state.set_commands_run,
+        )
+        commands.start()
+        return commands
+
+    @cached_property
     def push(self) -> PushLink | None:
         """The push link to ``[push] url``, started; None when push is off."""
         url = self._parts.settings.push.url
@@ -126,7 +164,10 @@ class Network:
         from player.adapters.mqtt_push import MqttPushLink
 
         link = MqttPushLink(
-            parse_broker_url(url), self.credentials.device_id, self.nudges.on_payload
+            parse_broker_url(url),
+            self.credentials.device_id,
+            self.nudges.on_payload,
+            on_command=self.commands.on_payload,
         )
         link.start()
         return link
@@ -145,6 +186,7 @@ class Network:
         the push link (when ``[push] url`` is set)."""
         self.downloads  # noqa: B018
         self.telemetry  # noqa: B018
+        self.commands  # noqa: B018
         self.push  # noqa: B018
 
     def upload_plays_before_stop(self) -> None:
@@ -155,6 +197,11 @@ class Network:
             self.telemetry.upload_plays()
         except PlayerError as exc:
             log.info("pending plays stay queued for the next start: %s", exc)
+
+    def pick_up_commands(self) -> None:
+        """After a sync: ask for the commands the broker did not deliver (if built)."""
+        if "commands" in self.__dict__:
+            self.commands.pick_up()
 
     def has_downloads(self) -> bool:
         return "downloads" in self.__dict__
@@ -168,6 +215,8 @@ class Network:
             push.stop()
         if "nudges" in self.__dict__:
             self.nudges.stop()
+        if "commands" in self.__dict__:
+            self.commands.stop()
         if self.has_downloads():
             self.downloads.stop()
         self.client.close()

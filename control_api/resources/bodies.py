@@ -10,6 +10,7 @@ an :class:`InvalidField` naming the field as the API always has
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,6 +19,7 @@ from control_api import models as m
 from control_api.core import validation as v
 from control_api.errors import InvalidField
 from control_api.services.schedules import ScheduleFields
+from lomuz_rules.commands import AckState, value_problem
 
 _Model = TypeVar("_Model", bound=msgspec.Struct)
 # msgspec's "<what> - at `$.items[0].asset_id`"; no "at" for the body itself.
@@ -108,3 +110,19 @@ def enrollment(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     given = decode(body, m.EnrollRequest)
     v.check_free_json(given.hardware, "hardware")
     return given.enrollment_code, given.hardware
+
+
+def command(body: dict[str, Any]) -> tuple[str, int | None, datetime | None]:
+    """A new remote command: (type, value, expires_at); the value checked against the type."""
+    given = decode(body, m.CommandInput)
+    problem = value_problem(given.type, given.value)
+    if problem is not None:
+        raise InvalidField("value", problem)
+    return given.type, given.value, v.as_opt_instant(given.expires_at, "expires_at")
+
+
+def command_ack(body: dict[str, Any]) -> tuple[AckState, dict[str, Any] | None]:
+    given = decode(body, m.CommandAck)
+    if given.result is not None:
+        v.check_free_json(given.result, "result")
+    return given.state, given.result

@@ -9,6 +9,7 @@ from typing import Any
 
 from control_api.core.presence import online_since
 from control_api.services.pages import Page
+from control_api.store import commands as command_rows
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
 from control_api.store.db import Database
@@ -157,9 +158,11 @@ def decommission_device(
     db: Database, tenant_id: str, device_id: str, forget_token: Callable[[str], None]
 ) -> None:
     """The row goes, its token with it; its plays stay (they carry the id, which is
-    never issued again). Conflict ``device_scheduled`` while a schedule targets it."""
+    never issued again); its remote commands go. Conflict ``device_scheduled`` while
+    a schedule targets it."""
     with db.write() as s:
         device_rows.delete_device(s, tenant_id, device_id)
+        command_rows.delete_device_commands(s, tenant_id, device_id)
     forget_token(device_id)
 
 

@@ -317,3 +317,27 @@ class LoginFailures(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DeviceCommand(Base):
+    """A remote command to one device (``control_api.core.commands``: its states).
+
+    No foreign key to the device: decommissioning deletes the device's commands
+    in the same transaction (``store.devices.delete_device``).
+    """
+
+    __tablename__ = "device_commands"
+    # The device's HTTP pick-up: its open commands, oldest first, one range scan.
+    __table_args__ = (
+        Index("ix_device_commands_device_state", "tenant_id", "device_id", "state", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    device_id: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))
+    value: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -405,6 +405,14 @@ class ControlApiClient:
             )
         return PlaysAck(accepted, duplicates, rejected)
 
+    def call_json(
+        self, method: str, path: str, *, what: str, json_body: Any = None
+    ) -> dict[str, Any]:
+        """A small JSON exchange (remote commands: pick-up, acknowledgements); 200 expected."""
+        reply = self._send(method, path, json_body=json_body, what=what)
+        self._check(reply, what, (200,))
+        return _json_object(reply, what)
+
     # -- plumbing ------------------------------------------------------------
 
     def _send(
@@ -480,14 +488,5 @@ def _json_object(reply: Reply, what: str) -> dict[str, Any]:
     return body
 
 
-__all__ = [
-    "ApiError",
-    "ApiTimeouts",
-    "ControlApiClient",
-    "Enrollment",
-    "ManifestProbe",
-    "Reply",
-    "parse_retry_after",
-    "raise_for_status",
-    "transport_error_text",
-]
+__all__ = ["ApiError", "ApiTimeouts", "ControlApiClient", "Enrollment", "ManifestProbe"]
+__all__ += ["Reply", "parse_retry_after", "raise_for_status", "transport_error_text"]

@@ -1,10 +1,11 @@
-"""The player's push link (paho-mqtt): one connection, the device's nudge topic.
+"""The player's push link (paho-mqtt): one connection, the device's nudge and commands topics.
 
 ``start`` returns at once; paho's network thread (``loop_start``) connects,
-subscribes to ``lomuz/v1/devices/<device_id>/nudge`` (QoS 1) on every
-(re)connect, and reconnects with backoff (2-5 s, doubling to 60 s) while the
-broker is away. Each message's payload goes as raw bytes to ``on_nudge`` (it
-is judged by ``player.runtime.nudges``, not here). The link going down is
+subscribes to ``lomuz/v1/devices/<device_id>/nudge`` and ``.../commands``
+(QoS 1) on every (re)connect, and reconnects with backoff (2-5 s, doubling to
+60 s) while the broker is away. Each message's payload goes as raw bytes to
+``on_nudge`` or ``on_command`` by its topic (judged by ``player.runtime.nudges``
+and ``player.runtime.commands``, not here). The link going down is
 logged once, its coming back once: a week without a broker writes two lines.
 Polling goes on all the while; push only makes syncs sooner.
 """
@@ -22,7 +23,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from lomuz_rules.push import NUDGE_QOS, BrokerAddress, nudge_topic
+from lomuz_rules.commands import COMMAND_QOS
+from lomuz_rules.push import NUDGE_QOS, BrokerAddress, commands_topic, nudge_topic
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,15 @@ class MqttPushLink:
         device_id: str,
         on_nudge: Callable[[bytes], None],
         *,
+        on_command: Callable[[bytes], None] | None = None,
         reconnect_min_s: float | None = None,
         reconnect_max_s: float = RECONNECT_MAX_S,
     ) -> None:
         self._broker = broker
         self._topic = nudge_topic(device_id)
+        self._commands_topic = commands_topic(device_id)
         self._on_nudge = on_nudge
+        self._on_command = on_command
         self._lock = threading.Lock()
         self._connected = False
         self._down_logged = False
@@ -101,7 +106,10 @@ class MqttPushLink:
         if reason.is_failure:
             self._went_down(f"refused: {reason}")
             return
-        client.subscribe(self._topic, qos=NUDGE_QOS)
+        topics = [(self._topic, NUDGE_QOS)]
+        if self._on_command is not None:
+            topics.append((self._commands_topic, COMMAND_QOS))
+        client.subscribe(topics)
         with self._lock:
             self._connected = True
             was_down, self._down_logged = self._down_logged, False
@@ -119,10 +127,13 @@ class MqttPushLink:
         self._went_down("cannot connect")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        handler = self._on_nudge
+        if message.topic == self._commands_topic and self._on_command is not None:
+            handler = self._on_command
         try:
-            self._on_nudge(bytes(message.payload))
-        except Exception:  # paho's thread must live on: a nudge is only a hint
-            log.exception("push: nudge handler failed")
+            handler(bytes(message.payload))
+        except Exception:  # paho's thread must live on: a message is only a hint
+            log.exception("push: message handler failed (%s)", message.topic)
 
     def _went_down(self, why: str) -> None:
         with self._lock:

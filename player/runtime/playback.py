@@ -14,13 +14,14 @@ State machine (the playback thread is the only one that touches it):
                               ├─no audio output (asked once, shortly after the
                               │   start)──▶ record error, no quarantine (the
                               │   device is at fault, not the file), back off
-                              └─skip/stop──▶ record skipped (real ended_at)
+                              └─skip/stop/restart──▶ record skipped (real ended_at)
 
 Invariants:
 - Other threads only put commands on the inbox (``request_skip``,
-  ``request_reevaluate``, ``stop``); outputs put their events on the same
-  inbox. The thread sleeps in ``inbox.get(timeout=...)`` until the next
-  deadline (item end, hand-over, cap, boundary, heartbeat): it never polls,
+  ``request_reevaluate``, ``request_restart``, ``call``, ``stop``); outputs
+  put their events on the same inbox. The thread sleeps in
+  ``inbox.get(timeout=...)`` until the next deadline (item end, hand-over,
+  cap, boundary, heartbeat): it never polls,
   except every ``ramp_step_s`` while a crossfade ramps volumes. The deadlines
   and ramps are pure rules (``player.core.playback_timing``); this module
   reads the clock and waits. Tests pass an ``inbox`` whose timeouts run on
@@ -80,6 +81,7 @@ from player.ports import (
     PlaybackInbox,
     PlaybackSource,
 )
+from player.runtime.playback_inbox import REEVALUATE, RESTART, SKIP, STOP, WAKE, LoopCall
 from player.runtime.playback_media import (
     JINGLE_ASSET_ID,
     MediaGate,
@@ -100,17 +102,7 @@ MIN_ITEM_INTERVAL_S = 1.0
 ALIVE_PERSIST_S = 60.0
 
 
-class _Command:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
-_SKIP = _Command("skip")
-_REEVALUATE = _Command("reevaluate")
-_STOP = _Command("stop")
+_SKIP, _REEVALUATE, _STOP, _RESTART = SKIP, REEVALUATE, STOP, RESTART
 
 
 class PlaybackLoop:
@@ -187,6 +179,16 @@ class PlaybackLoop:
     def request_reevaluate(self) -> None:
         """Decide again now if idle or silent (after a sync); a playing item plays on."""
         self._inbox.put(_REEVALUATE)
+
+    def request_restart(self) -> None:
+        """Stop every item (the current one recorded as skipped) and decide afresh."""
+        self._inbox.put(_RESTART)
+
+    def call(self, fn: Callable[[], None]) -> LoopCall:
+        """Run ``fn`` on the playback thread (after what is queued before it)."""
+        call = LoopCall(fn)
+        self._inbox.put(call)
+        return call
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop playback, record the current play as skipped, join the thread."""
@@ -280,7 +282,7 @@ class PlaybackLoop:
             if message is None:
                 if self._clock.monotonic() >= deadline:
                     return
-            elif message is _SKIP or message is _REEVALUATE:
+            elif message in WAKE:
                 return
             # stale output events are ignored
 
@@ -363,15 +365,17 @@ class PlaybackLoop:
                     if nxt is not None:  # failed in its last instants: B is ready
                         self._start(nxt)
                     return nxt
-            elif message is _SKIP or message is _STOP:
+            elif message is _SKIP or message is _STOP or message is _RESTART:
                 self._output.stop(cur.token)
                 self._plays.record(cur, Outcome.SKIPPED)
-                if message is _STOP:
+                if message is not _SKIP:
                     self._tails.cut()
                 if message is _SKIP and nxt is not None:
                     self._start(nxt)
                     return nxt
                 self._discard(nxt)
+                if message is _RESTART:
+                    self._output.stop(None)
                 return None
 
     def _deadline(self, cur: Item, nxt: Item | None, now: float) -> timing.Deadline:
@@ -468,7 +472,7 @@ class PlaybackLoop:
             message = self._wait_until(deadline)
             if message is None and self._clock.monotonic() >= deadline:
                 return
-            if message is _SKIP or message is _REEVALUATE:
+            if message in WAKE:
                 return
 
     def _wait_until(self, deadline_mono: float) -> object | None:
@@ -483,6 +487,9 @@ class PlaybackLoop:
                 self._beat()
                 if self._clock.monotonic() >= deadline_mono or not self._tails.busy:
                     return None
+                continue
+            if isinstance(message, LoopCall):
+                message.run()
                 continue
             if message is _STOP:
                 self._stopping = True

@@ -25,14 +25,20 @@ class SyncRequests:
     """Runs one sync on request; ``interval_changed`` hears each sync's ``sync_interval_s``.
 
     ``requested`` is set for a sync now (SIGHUP sets it); ``nudge()`` asks for a
-    fresh one (a push nudge: past the API's revision cache).
+    fresh one (a push nudge: past the API's revision cache). ``synced`` hears each
+    sync that went well (the remote commands' pick-up).
     """
 
     def __init__(
-        self, parts: DaemonParts, *, interval_changed: Callable[[int | None], None]
+        self,
+        parts: DaemonParts,
+        *,
+        interval_changed: Callable[[int | None], None],
+        synced: Callable[[], None] = lambda: None,
     ) -> None:
         self._parts = parts
         self._interval_changed = interval_changed
+        self._synced = synced  # after each sync that reached the API
         self.requested = threading.Event()
         self._fresh = threading.Event()
 
@@ -70,6 +76,7 @@ class SyncRequests:
             log.exception("sync (%s): unexpected error", why)
             return {"ok": False, "error": repr(exc)}
         self._interval_changed(outcome.sync_interval_s)
+        self._synced()
         return {"ok": True, "sync": outcome.as_json()}
 
     def control(self, request: Mapping[str, Any]) -> Mapping[str, Any]:

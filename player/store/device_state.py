@@ -17,6 +17,7 @@ from player.core.status import DeviceState
 from player.store.database import Database, get_state, set_state
 from player.store.read_only import (
     KEY_CLOCK_LOWER_BOUND,
+    KEY_COMMANDS_RUN,
     KEY_CURSOR,
     KEY_DEVICE,
     KEY_LAST_SYNC_ATTEMPT_AT,
@@ -73,6 +74,13 @@ class DeviceStateStore:
         """The API answered at ``at`` ("last sync"): the error is cleared."""
         self._db.set_state(KEY_LAST_SYNC_ERROR, "")
         self._db.set_state(KEY_LAST_SYNC_OK_AT, format_instant(at))
+
+    def commands_run(self) -> str | None:
+        """The ids of the remote commands already run, as stored (``player.core.commands``)."""
+        return self._db.get_state(KEY_COMMANDS_RUN)
+
+    def set_commands_run(self, encoded: str) -> None:
+        self._db.set_state(KEY_COMMANDS_RUN, encoded)
 
     def get_raw(self, key: str) -> str | None:
         """Any key as stored (tests and diagnostics; callers use the typed methods)."""

@@ -59,6 +59,8 @@ KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
 KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
 # The janitor's: "1" while the scheduled media does not fit the cache budget.
 KEY_STORAGE_FULL = "storage_full"
+# The remote commands' ids already run, newest last (JSON list; player.core.commands).
+KEY_COMMANDS_RUN = "commands.run"
 
 __all__ = ["StoreCounts"]  # re-exported: the type lives in player.core.status
 

@@ -30,6 +30,7 @@ class RecordingPublisher:
     def __init__(self, *, up: bool = True) -> None:
         self.up = up
         self.calls: list[tuple[tuple[str, ...], int]] = []
+        self.commands: list[tuple[str, bytes]] = []
         self.started = self.stopped = False
         self.failures_left = 0  # publish calls that raise, as a lookup during a failover would
         self._lock = threading.Lock()
@@ -47,6 +48,11 @@ class RecordingPublisher:
                 raise RuntimeError("database went away")
             self.calls.append((tuple(device_ids), revision))
         return len(device_ids) if self.up else 0
+
+    def publish_command(self, device_id: str, payload: bytes) -> bool:
+        with self._lock:
+            self.commands.append((device_id, payload))
+        return self.up
 
     def take(self) -> list[tuple[tuple[str, ...], int]]:
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -324,3 +325,37 @@ def test_now_playing_snapshot(make: Make, clock: FakeClock) -> None:
     assert snap.sha256 == "sha-long"
     assert snap.started_at == BASE_AT
     assert snap.supports_overlap is True
+
+
+def test_restart_records_the_item_skipped_stops_the_output_and_decides_afresh(
+    make: Make, clock: FakeClock
+) -> None:
+    out = FakeOutput(lengths={"long.wav": 30_000})
+    loop, source, _ = make(cycle("long"), out)
+    clock.run_for(0.4)
+    decided = len(source.decide_calls)
+    loop.request_restart()
+    clock.settle()
+    assert [(p.asset_id, p.outcome) for p in source.plays] == [("long", Outcome.SKIPPED)]
+    assert out.names("stop") == ["long.wav"]
+    assert out.names("start") == ["long.wav", "long.wav"]  # decided again, started again
+    assert len(source.decide_calls) == decided + 1
+    assert loop.now_playing().state == "playing"
+
+
+def test_a_call_runs_on_the_playback_thread_after_what_was_queued_before_it(
+    make: Make, clock: FakeClock
+) -> None:
+    out = FakeOutput(lengths={"long.wav": 30_000, "b.wav": 30_000})
+    loop, source, _ = make(cycle("long", "b"), out)
+    clock.run_for(0.3)
+    seen: list[tuple[str, int]] = []
+    loop.request_skip()
+    call = loop.call(lambda: seen.append((threading.current_thread().name, len(source.plays))))
+    failing = loop.call(lambda: out.set_volume(1 // 0))
+    clock.settle()
+    assert call.wait(1.0) and failing.wait(1.0)
+    assert seen == [("playback", 1)]  # the skip was handled first
+    assert isinstance(failing.error, ZeroDivisionError)
+    clock.run_for(0.1)
+    assert loop.now_playing().state == "playing"  # a failing call is the caller's problem

@@ -1,0 +1,111 @@
+"""Remote commands: a director sends and reads them (admin token); the device picks
+up its open ones and acknowledges them (device token)."""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+
+from control_api import http, wire
+from control_api.deps import Deps
+from control_api.resources import bodies
+from control_api.services import commands
+from lomuz_rules.commands import CommandMessage, encode_command
+
+log = logging.getLogger(__name__)
+
+
+class DeviceCommands:
+    """``POST /v1/devices/{id}/commands`` → 202 Command (pending; published when it can be)."""
+
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        command_type, value, expires_at = bodies.command(
+            http.read_json(req, self.deps.settings.max_json_bytes)
+        )
+        view = commands.send_command(
+            self.deps.db,
+            req.context.principal.tenant_id,
+            device_id,
+            command_type=command_type,
+            value=value,
+            expires_at=expires_at,
+            now=self.deps.now(),
+            publish=lambda message: self._publish(device_id, message),
+        )
+        resp.status = falcon.HTTP_202
+        resp.set_header("Location", f"/v1/devices/{device_id}/commands/{view.row.id}")
+        http.send(resp, wire.command(view))
+
+    def _publish(self, device_id: str, message: CommandMessage) -> bool:
+        try:
+            sent = self.deps.publisher.publish_command(device_id, encode_command(message))
+        except Exception:  # the command is stored: the device's HTTP pick-up delivers it
+            log.exception("push: publishing command %s failed", message.id)
+            sent = False
+        self.deps.metrics.command_published(sent)
+        return sent
+
+
+class DeviceCommandItem:
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, device_id: str, command_id: str
+    ) -> None:
+        view = commands.get_command(
+            self.deps.db,
+            req.context.principal.tenant_id,
+            device_id,
+            command_id,
+            now=self.deps.now(),
+        )
+        http.send(resp, wire.command(view))
+
+
+class OpenCommands:
+    """``GET /v1/device/commands``: the device's commands still to run (the pick-up)."""
+
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        http.check_params(req, ())
+        principal = req.context.principal
+        views = commands.open_commands(
+            self.deps.db, principal.tenant_id, principal.device_id, now=self.deps.now()
+        )
+        http.send(resp, wire.commands_list(views))
+
+
+class Acknowledge:
+    """``POST /v1/device/commands/{id}`` ``{"state", "result"?}`` → 200 Command."""
+
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, command_id: str) -> None:
+        state, result = bodies.command_ack(http.read_json(req, self.deps.settings.max_json_bytes))
+        principal = req.context.principal
+        view = commands.acknowledge(
+            self.deps.db,
+            principal.tenant_id,
+            principal.device_id,
+            command_id,
+            ack=state,
+            result=result,
+            now=self.deps.now(),
+        )
+        http.send(resp, wire.command(view))
