@@ -23,7 +23,6 @@ MANIFESTS = REPO / "tests" / "contract" / "manifests"
 PLANNED_ENDPOINTS = {
     ("post", "/v1/devices/{}/commands"): "issue 13 (remote commands)",
     ("get", "/v1/devices/{}/commands/{}"): "issue 13 (remote commands)",
-    ("post", "/v1/overrides"): "issue 13 (overrides)",
 }
 
 # Every endpoint of PROTOCOL.md that the API serves, path parameters normalised to {}.
@@ -60,9 +59,16 @@ PROTOCOL_ENDPOINTS = {
     ("head", "/healthz"),  # load balancers probe with HEAD
     ("get", "/metrics"),
     ("get", "/v1/openapi.json"),
+    ("post", "/v1/overrides"),
+    ("delete", "/v1/overrides/{}"),
 }
-# Served and documented beyond PROTOCOL.md: the rendered reference and its files.
-NOT_IN_PROTOCOL = {("get", "/v1/docs")} | {("get", path) for path in FILES}
+# Served and documented beyond PROTOCOL.md: the rendered reference and its files, and
+# the reads of overrides.
+NOT_IN_PROTOCOL = (
+    {("get", "/v1/docs")}
+    | {("get", path) for path in FILES}
+    | {("get", "/v1/overrides"), ("get", "/v1/overrides/{}")}
+)
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
