@@ -25,7 +25,7 @@ from control_api.panel.error_pages import render_error
 from control_api.panel.sessions import PanelSessions
 from control_api.panel.templates import Pages
 from control_api.passwords import Passwords
-from control_api.resources import commands, content, device, fleet, ops
+from control_api.resources import commands, content, device, fleet, ops, overrides
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
@@ -179,6 +179,8 @@ def create_app(
     app.add_route("/v1/devices/{device_id}/commands/{command_id}", commands.DeviceCommandItem(deps))
     app.add_route("/v1/schedules", fleet.Schedules(deps))
     app.add_route("/v1/schedules/{schedule_id}", fleet.ScheduleItem(deps))
+    app.add_route("/v1/overrides", overrides.Overrides(deps))
+    app.add_route("/v1/overrides/{override_id}", overrides.OverrideItem(deps))
     app.add_route("/v1/plays", fleet.Plays(deps))
     limiter = EnrollmentLimiter(settings.enroll_max_failures, settings.enroll_lockout_s)
     app.add_route("/v1/enroll", device.Enroll(deps, limiter))

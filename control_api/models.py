@@ -148,6 +148,21 @@ class ScheduleInput(Struct, forbid_unknown_fields=True):
     valid_until: InstantIn | None = None
 
 
+class OverrideInput(Struct, forbid_unknown_fields=True):
+    """Play `playlist_id` on the target now, above every schedule, until `until`."""
+
+    playlist_id: ObjectId
+    target: Target
+    until: Annotated[
+        str,
+        Meta(
+            max_length=v.MAX_INSTANT_CHARS,
+            description="In the future, at most 31 days ahead.",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ]
+
+
 class EnrollRequest(Struct, forbid_unknown_fields=True):
     enrollment_code: Name
     hardware: dict[str, Any] | None = None
@@ -286,6 +301,25 @@ class Schedule(ScheduleFields[Target], kw_only=True):
     pass
 
 
+# An override's fields, with the target's form as the parameter (as ScheduleFields).
+class OverrideFields(Struct, Generic[TargetT], kw_only=True):
+    id: str
+    playlist_id: str
+    target: TargetT
+    until: Instant
+    created_at: Annotated[
+        str,
+        Meta(
+            description="When it was made: it plays from then.",
+            extra_json_schema={"format": "date-time"},
+        ),
+    ]
+
+
+class Override(OverrideFields[Target], kw_only=True):
+    pass
+
+
 class PlayRecord(Struct, kw_only=True):
     """A stored play; the fields in the order of the CSV export's columns."""
 
@@ -357,6 +391,11 @@ class ScheduleList(Struct):
     next: NextPage
 
 
+class OverrideList(Struct):
+    items: list[Override]
+    next: NextPage
+
+
 class PlayList(Struct):
     items: list[PlayRecord]
     next: NextPage
@@ -374,6 +413,11 @@ class ManifestSchedule(ScheduleFields[Literal["device", "group", "all"]], kw_onl
     """A Schedule whose target is reduced to its kind (the device is in it)."""
 
 
+class ManifestOverride(OverrideFields[Literal["device", "group", "all"]], kw_only=True):
+    """An Override whose target is reduced to its kind (the device is in it). It plays
+    while `created_at <= t < until`."""
+
+
 class ManifestDevice(Struct):
     id: str
     name: str
@@ -385,6 +429,7 @@ class ManifestDeleted(Struct):
     assets: list[str]
     playlists: list[str]
     schedules: list[str]
+    overrides: list[str]
 
 
 class Manifest(Struct, kw_only=True):
@@ -397,6 +442,7 @@ class Manifest(Struct, kw_only=True):
     assets: list[ManifestAsset]
     playlists: list[Playlist]
     schedules: list[ManifestSchedule]
+    overrides: list[ManifestOverride]
     deleted: ManifestDeleted
 
 
@@ -460,6 +506,9 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     Schedule,
     ScheduleList,
     ScheduleInput,
+    Override,
+    OverrideList,
+    OverrideInput,
     Play,
     PlayRecord,
     PlayList,
@@ -469,6 +518,7 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     Enrolled,
     ManifestAsset,
     ManifestSchedule,
+    ManifestOverride,
     Manifest,
     Health,
     CommandInput,

@@ -14,6 +14,7 @@ from control_api import models
 from control_api.core import validation as v
 from control_api.core.media_content import CONTENT_TYPES
 from control_api.openapi_commands import commands_paths
+from control_api.openapi_overrides import override_paths
 from control_api.openapi_parts import (
     ADMIN,
     AUTH,
@@ -251,6 +252,8 @@ def _paths() -> dict[str, Any]:
 
     paths["/v1/schedules"] = _collection("Schedules", "ScheduleList", "Schedule", "ScheduleInput")
     paths["/v1/schedules/{id}"] = _versioned("Schedules", "Schedule", "ScheduleInput", id_param)
+
+    paths.update(override_paths(id_param))
 
     paths["/v1/plays"] = {
         "get": {

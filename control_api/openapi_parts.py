@@ -65,6 +65,10 @@ TAGS = {
     "Playlists": "Ordered lists of assets; versioned (ETag / If-Match).",
     "Devices": "The tenant's players: create, enroll, rename, regroup, decommission.",
     "Schedules": "Which playlist plays where and when; versioned (ETag / If-Match).",
+    "Overrides": (
+        '"Play this playlist now on a device, a group or all, until T": above every'
+        " schedule (tier `override`); the devices fall back by themselves at `until`."
+    ),
     "Proof of play": "What each device played, as JSON pages or CSV.",
     "Device": "Endpoints a player calls with its device token.",
     "Operations": "Health, Prometheus metrics and this document.",

@@ -26,10 +26,19 @@ from control_api.services.enrollment import Enrolled
 from control_api.services.manifest import Snapshot
 from control_api.services.playlists import PlaylistRecord
 from control_api.services.plays import Ingested
-from control_api.store.models import Asset, Device, Play, Playlist, PlaylistItem, Schedule
+from control_api.store.models import (
+    Asset,
+    Device,
+    Override,
+    Play,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+)
 
 MANIFEST_SCHEMA: Literal[1] = 1
 ScheduleForm = TypeVar("ScheduleForm", bound="m.ScheduleFields[Any]")
+OverrideForm = TypeVar("OverrideForm", bound="m.OverrideFields[Any]")
 PLAY_FIELDS = (
     "id",
     "device_id",
@@ -132,7 +141,7 @@ def enrolled(e: Enrolled) -> m.Enrolled:
     return m.Enrolled(device_id=e.device_id, device_token=e.device_token)
 
 
-def target(sc: Schedule) -> m.Target:
+def target(sc: Schedule | Override) -> m.Target:
     if sc.target_kind == "device":
         return m.Target(device_id=sc.target_value)
     if sc.target_kind == "group":
@@ -169,6 +178,29 @@ def _schedule(form: type[ScheduleForm], sc: Schedule, target: Any) -> ScheduleFo
         version=sc.version,
         created_at=_instant(sc.created_at),
         updated_at=_instant(sc.updated_at),
+    )
+
+
+def override(o: Override) -> m.Override:
+    return _override(m.Override, o, target(o))
+
+
+def overrides_page(items: Iterable[Override], next_cursor: str | None) -> m.OverrideList:
+    return m.OverrideList(items=[override(x) for x in items], next=next_cursor)
+
+
+def manifest_override(o: Override) -> m.ManifestOverride:
+    """The manifest's form: the target's kind alone, as for a schedule."""
+    return _override(m.ManifestOverride, o, o.target_kind)
+
+
+def _override(form: type[OverrideForm], o: Override, target: Any) -> OverrideForm:
+    return form(
+        id=o.id,
+        playlist_id=o.playlist_id,
+        target=target,
+        until=_instant(o.until),
+        created_at=_instant(o.created_at),
     )
 
 
@@ -237,10 +269,12 @@ def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
         assets=[_manifest_asset(a) for a in snap.assets],
         playlists=[playlist_record(p) for p in snap.playlists],
         schedules=[manifest_schedule(x) for x in snap.schedules],
+        overrides=[manifest_override(x) for x in snap.overrides],
         deleted=m.ManifestDeleted(
             assets=list(snap.deleted_assets),
             playlists=list(snap.deleted_playlists),
             schedules=list(snap.deleted_schedules),
+            overrides=list(snap.deleted_overrides),
         ),
     )
 

@@ -25,10 +25,15 @@ class MediaType(enum.StrEnum):
 class Tier(enum.StrEnum):
     """Where a decision came from, best first."""
 
+    OVERRIDE = "override"
     PLAYLIST = "playlist"
     EMERGENCY = "emergency"
     JINGLE = "jingle"
     SILENCE = "silence"
+
+
+# The tiers that play a playlist in order: rotation advances for their plays.
+PLAYLIST_TIERS = frozenset({Tier.OVERRIDE, Tier.PLAYLIST})
 
 
 class TargetKind(enum.StrEnum):
@@ -96,6 +101,24 @@ class Schedule:
     valid_until: datetime | None
     created_at: datetime
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """ "Play this playlist here now, until ``until``" (PROTOCOL.md, overrides).
+
+    Active at ``at`` when ``created_at <= at < until``; it then plays above every
+    schedule (tier ``override``).
+    """
+
+    id: str
+    playlist_id: str
+    target: TargetKind
+    until: datetime
+    created_at: datetime
+
+    def is_active_at(self, at: datetime) -> bool:
+        return self.created_at <= at < self.until
 
 
 class FileView(Protocol):

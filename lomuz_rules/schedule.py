@@ -22,6 +22,11 @@ Invariants
   time repeated by a DST overlap matches both times.
 * Order of active schedules: priority desc, specificity (device > group >
   all) desc, ``created_at`` desc, then id asc so the order is total.
+* Tier 0 (override): the overrides active at ``at`` (``created_at <= at <
+  until``) ordered by specificity (device > group > all) desc, ``created_at``
+  desc, then id asc; the first whose playlist has a playable item plays, by
+  the same item and rotation rules as tier 1. One with nothing playable falls
+  through to the next, then to the schedules. Past ``until`` it never plays.
 * Tier 1 (playlist): the first active schedule whose playlist has a playable
   item. An item is playable when its asset is valid at ``at``, its file is
   present (verified) and not quarantined at ``at``. Rotation is kept per
@@ -43,39 +48,55 @@ Invariants
 * ``next_boundary_at`` is the earliest instant after ``at`` at which time
   alone might change the decision: any schedule's daypart edge (both folds of
   an ambiguous or skipped local time) or validity edge, any DST transition
-  while schedules exist, any asset validity edge, any quarantine end. It may
+  while schedules exist, any override's ``created_at`` or ``until``, any asset
+  validity edge, any quarantine end. It may
   be early (the caller just decides again), never late.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from lomuz_rules.edges import daily_edges, earliest_after, schedule_edges
 from lomuz_rules.model import (
     DEFAULT_IMAGE_DURATION_MS,
     MIN_PLAY_DURATION_MS,
-    MINUTES_PER_DAY,
     Asset,
     Decision,
     FileView,
     MediaType,
+    Override,
     Playlist,
     PlaylistItem,
     Schedule,
     Tier,
 )
+from lomuz_rules.overrides import (
+    order_overrides,
+    override_edges,
+    override_line,
+    override_rejection,
+    override_sort_key,
+)
+
+# Re-exported: callers know these as the schedule rules'.
+__all__ = [
+    "daily_edges",
+    "earliest_after",
+    "order_overrides",
+    "override_edges",
+    "override_line",
+    "override_rejection",
+    "override_sort_key",
+    "schedule_edges",
+]
 
 Choice = Callable[[Sequence[str]], str]
 
-# How far ahead daypart edges are enumerated: a week plus the day a window
-# crossing midnight started on, plus slack.
-_BOUNDARY_HORIZON_DAYS = 9
 MAX_ITEM_REASONS = 5
 
 
@@ -91,6 +112,7 @@ class Catalogue:
     assets: Mapping[str, Asset] = field(default_factory=dict)
     playlists: Mapping[str, Playlist] = field(default_factory=dict)
     schedules: tuple[Schedule, ...] = ()
+    overrides: tuple[Override, ...] = ()
     files: Mapping[str, FileView] = field(default_factory=dict)
     rotation: Mapping[tuple[str, int, str], datetime] = field(default_factory=dict)
     last_asset_id: str | None = None
@@ -215,95 +237,6 @@ def _fmt(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-# --- next boundary ----------------------------------------------------------
-
-
-def _local_instants(day: date, minute: int, tz: ZoneInfo) -> list[datetime]:
-    if minute >= MINUTES_PER_DAY:
-        day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
-    wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz)
-    # Both folds: a repeated time happens twice, a skipped one maps to both
-    # sides of the gap; an early candidate is harmless.
-    return [wall.replace(fold=0).astimezone(UTC), wall.replace(fold=1).astimezone(UTC)]
-
-
-def _dst_transitions(tz: ZoneInfo, start: datetime, days: int) -> list[datetime]:
-    """UTC instants in ``(start, start + days]`` where the zone's offset changes (to 1 s)."""
-    found: list[datetime] = []
-    step = timedelta(hours=12)
-    lo = start
-    lo_offset = lo.astimezone(tz).utcoffset()
-    for _ in range(days * 2):
-        hi = lo + step
-        hi_offset = hi.astimezone(tz).utcoffset()
-        if hi_offset != lo_offset:
-            # Zone transitions fall on whole seconds: bisect on integers.
-            a, b = math.floor(lo.timestamp()), math.ceil(hi.timestamp())
-            while b - a > 1:
-                mid = (a + b) // 2
-                if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == lo_offset:
-                    a = mid
-                else:
-                    b = mid
-            found.append(datetime.fromtimestamp(b, UTC))
-        lo, lo_offset = hi, hi_offset
-    return found
-
-
-def daily_edges(schedules: Iterable[Schedule], tz: ZoneInfo, today: date) -> list[datetime]:
-    """All daypart, validity and DST edges around local day ``today``, sorted.
-
-    Covers local days ``today - 1`` to ``today + 8`` (a window crossing
-    midnight belongs to its start day), so the result only depends on the
-    day: callers may cache it per day and pick the first edge after ``at``.
-    """
-    edges: list[datetime] = []
-    any_schedule = False
-    for schedule in schedules:
-        any_schedule = True
-        for edge in (schedule.valid_from, schedule.valid_until):
-            if edge is not None:
-                edges.append(edge.astimezone(UTC))
-        if schedule.start_minute == schedule.end_minute:
-            continue
-        crosses = schedule.end_minute < schedule.start_minute
-        for offset in range(-1, _BOUNDARY_HORIZON_DAYS):
-            day = today + timedelta(days=offset)
-            if day.isoweekday() not in schedule.days:
-                continue
-            end_day = day + timedelta(days=1) if crosses else day
-            edges.extend(_local_instants(day, schedule.start_minute, tz))
-            edges.extend(_local_instants(end_day, schedule.end_minute, tz))
-    if any_schedule:
-        window_start = datetime.combine(today - timedelta(days=1), time(0), tzinfo=tz)
-        edges.extend(_dst_transitions(tz, window_start.astimezone(UTC), _BOUNDARY_HORIZON_DAYS + 1))
-    return sorted(edges)
-
-
-@functools.lru_cache(maxsize=64)
-def _daily_edges_of(
-    schedules: tuple[Schedule, ...], tz: ZoneInfo, today: date
-) -> tuple[datetime, ...]:
-    return tuple(daily_edges(schedules, tz, today))
-
-
-def schedule_edges(schedules: Iterable[Schedule], tz: ZoneInfo, at: datetime) -> list[datetime]:
-    """Daypart, validity and DST edges of the schedules, all after ``at``."""
-    today = at.astimezone(tz).date()
-    # A catalogue's schedules are a tuple of frozen values: the day's edges are
-    # computed once per day, not once per decision (a week's timeline takes ~80).
-    if isinstance(schedules, tuple):
-        edges: Iterable[datetime] = _daily_edges_of(schedules, tz, today)
-    else:
-        edges = daily_edges(schedules, tz, today)
-    return [edge for edge in edges if edge > at]
-
-
-def earliest_after(at: datetime, instants: Iterable[datetime | None]) -> datetime | None:
-    later = [instant for instant in instants if instant is not None and instant > at]
-    return min(later).astimezone(UTC) if later else None
-
-
 # --- the reference decision -------------------------------------------------
 
 
@@ -325,39 +258,46 @@ def decide(
         asset_edges.extend((asset.valid_from, asset.valid_until))
     quarantine_edges = [f.quarantined_until for f in catalogue.files.values()]
     boundary = earliest_after(
-        at, [*schedule_edges(catalogue.schedules, tz, at), *asset_edges, *quarantine_edges]
+        at,
+        [
+            *schedule_edges(catalogue.schedules, tz, at),
+            *override_edges(catalogue.overrides, at),
+            *asset_edges,
+            *quarantine_edges,
+        ],
     )
+
+    for override in order_overrides(catalogue.overrides):
+        rejection = override_rejection(override, at)
+        if rejection is not None:
+            reasons.append(override_line(override, rejection))
+            continue
+        found = _best_item(catalogue, override.playlist_id, at)
+        if isinstance(found, str | list):
+            _explain(reasons, override_line(override, ""), override.playlist_id, found)
+            continue
+        position, asset, item, last = found
+        return override_decision(
+            at,
+            override,
+            position,
+            asset,
+            item=item,
+            last_played_at=last,
+            reasons=reasons,
+            boundary=boundary,
+        )
 
     for schedule in order_schedules(catalogue.schedules):
         rejection = schedule_rejection(schedule, at, tz)
         if rejection is not None:
             reasons.append(schedule_line(schedule, rejection))
             continue
-        playlist = catalogue.playlists.get(schedule.playlist_id)
-        if playlist is None or not playlist.items:
-            reasons.append(schedule_line(schedule, f"playlist {schedule.playlist_id} is empty"))
+        found = _best_item(catalogue, schedule.playlist_id, at)
+        if isinstance(found, str | list):
+            _explain(reasons, schedule_line(schedule, ""), schedule.playlist_id, found)
             continue
-        best: tuple[tuple[bool, datetime, int], int, Asset] | None = None
-        problems: list[str] = []
-        for position, item in enumerate(playlist.items):
-            maybe_asset = catalogue.assets.get(item.asset_id)
-            file = catalogue.files.get(maybe_asset.sha256) if maybe_asset is not None else None
-            problem = item_problem(maybe_asset, file, at)
-            if problem is not None or maybe_asset is None:
-                problems.append(item_line(position, item.asset_id, problem or "asset missing"))
-                continue
-            asset = maybe_asset
-            last = catalogue.rotation.get((playlist.id, position, item.asset_id))
-            key = (last is not None, last if last is not None else at, position)
-            if best is None or key < best[0]:
-                best = (key, position, asset)
-        if best is None:
-            reasons.append(schedule_line(schedule, f"no playable item in playlist {playlist.id}"))
-            reasons.extend(problems[:MAX_ITEM_REASONS])
-            continue
-        _, position, asset = best
-        item = playlist.items[position]
-        last = catalogue.rotation.get((playlist.id, position, item.asset_id))
+        position, asset, item, last = found
         return playlist_decision(
             at,
             schedule,
@@ -386,6 +326,79 @@ def decide(
         choice=choice or default_choice,
         reasons=reasons,
         boundary=boundary,
+    )
+
+
+_Picked = tuple[int, Asset, PlaylistItem, datetime | None]
+
+
+def _best_item(catalogue: Catalogue, playlist_id: str, at: datetime) -> _Picked | str | list[str]:
+    """The playlist's item to play at ``at`` (position, asset, item, last play); else
+    "empty" for a missing or empty playlist, or the items' problems."""
+    playlist = catalogue.playlists.get(playlist_id)
+    if playlist is None or not playlist.items:
+        return "empty"
+    best: tuple[tuple[bool, datetime, int], int, Asset] | None = None
+    problems: list[str] = []
+    for position, item in enumerate(playlist.items):
+        maybe_asset = catalogue.assets.get(item.asset_id)
+        file = catalogue.files.get(maybe_asset.sha256) if maybe_asset is not None else None
+        problem = item_problem(maybe_asset, file, at)
+        if problem is not None or maybe_asset is None:
+            problems.append(item_line(position, item.asset_id, problem or "asset missing"))
+            continue
+        last = catalogue.rotation.get((playlist.id, position, item.asset_id))
+        key = (last is not None, last if last is not None else at, position)
+        if best is None or key < best[0]:
+            best = (key, position, maybe_asset)
+    if best is None:
+        return problems
+    _, position, asset = best
+    item = playlist.items[position]
+    return position, asset, item, catalogue.rotation.get((playlist.id, position, item.asset_id))
+
+
+def _explain(reasons: list[str], prefix: str, playlist_id: str, found: str | list[str]) -> None:
+    """The reason lines of a schedule or override (``prefix``) whose playlist cannot play."""
+    if isinstance(found, str):
+        reasons.append(f"{prefix}playlist {playlist_id} is empty")
+        return
+    reasons.append(f"{prefix}no playable item in playlist {playlist_id}")
+    reasons.extend(found[:MAX_ITEM_REASONS])
+
+
+def override_decision(
+    at: datetime,
+    override: Override,
+    position: int,
+    asset: Asset,
+    *,
+    item: PlaylistItem,
+    last_played_at: datetime | None,
+    reasons: list[str],
+    boundary: datetime | None,
+) -> Decision:
+    """The tier-0 decision for the chosen item of an active override's playlist."""
+    reasons.append(
+        override_line(
+            override,
+            f"active until {_fmt(override.until)}, "
+            f"{override.target.value}, playlist {override.playlist_id}",
+        )
+    )
+    reasons.append(item_line(position, asset.id, rotation_text(last_played_at)))
+    return Decision(
+        at=at,
+        tier=Tier.OVERRIDE,
+        asset_id=asset.id,
+        sha256=asset.sha256,
+        media_type=asset.media_type,
+        schedule_id=None,
+        playlist_id=override.playlist_id,
+        play_duration_ms=play_duration_ms(asset, item),
+        reasons=tuple(reasons),
+        next_boundary_at=boundary,
+        playlist_position=position,
     )
 
 

@@ -7,6 +7,8 @@ Invariants (the player relies on them; property-tested against full snapshots):
 - A delta upserts every changed object that is in the view now, plus the
   playlists of upserted schedules and the assets of upserted playlists (closure:
   the player never holds a dangling reference).
+- Overrides are roots exactly as schedules are (their target, their playlist):
+  "schedule" below stands for both kinds.
 - ``deleted`` names exactly the roots the device held at the cursor that are not
   in the view now: schedules that targeted it, and emergency assets. The change
   log keeps, per change, what made the object a root just before it (its
@@ -28,7 +30,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-KINDS = ("asset", "playlist", "schedule")
+KINDS = ("asset", "playlist", "schedule", "override")
 
 # ``root_before`` values: what made an object a root of some device's view just
 # before a change ("all" | "device:<id>" | "group:<name>" for a schedule).
@@ -75,14 +77,16 @@ def parse_cursor(cursor: str | None, scope: str, *, current: int, horizon: int) 
 
 @dataclass(frozen=True)
 class View:
-    """Ids a device sees now: schedule → playlist, playlist → assets, emergency assets."""
+    """Ids a device sees now: schedule → playlist, override → playlist, playlist →
+    assets, emergency assets."""
 
     schedule_playlists: Mapping[str, str]
     playlist_assets: Mapping[str, tuple[str, ...]]
     emergency_assets: frozenset[str]
+    override_playlists: Mapping[str, str] = field(default_factory=dict)
 
     def playlist_ids(self) -> set[str]:
-        return set(self.schedule_playlists.values())
+        return set(self.schedule_playlists.values()) | set(self.override_playlists.values())
 
     def asset_ids(self) -> set[str]:
         ids = set(self.emergency_assets)
@@ -102,6 +106,7 @@ class Plan:
 def plan_full(view: View) -> Plan:
     plan = Plan()
     plan.upsert["schedule"] = set(view.schedule_playlists)
+    plan.upsert["override"] = set(view.override_playlists)
     plan.upsert["playlist"] = view.playlist_ids()
     plan.upsert["asset"] = view.asset_ids()
     return plan
@@ -117,6 +122,7 @@ def plan_delta(
     """
     in_view = {
         "schedule": set(view.schedule_playlists),
+        "override": set(view.override_playlists),
         "playlist": view.playlist_ids(),
         "asset": view.asset_ids(),
     }
@@ -134,6 +140,8 @@ def plan_delta(
             plan.deleted[kind].add(object_id)
     for schedule_id in plan.upsert["schedule"]:
         plan.upsert["playlist"].add(view.schedule_playlists[schedule_id])
+    for override_id in plan.upsert["override"]:
+        plan.upsert["playlist"].add(view.override_playlists[override_id])
     for playlist_id in plan.upsert["playlist"]:
         plan.upsert["asset"].update(view.playlist_assets.get(playlist_id, ()))
     return plan

@@ -293,6 +293,7 @@ class DeleteAction:
                 playlist_id,
                 if_match=f'"{version}"',
                 keep_revisions=self.deps.settings.changelog_horizon_revisions,
+                now=self.deps.now(),
             )
         except VersionMismatch:
             self.page.render(

@@ -18,6 +18,7 @@ import msgspec
 from control_api import models as m
 from control_api.core import validation as v
 from control_api.errors import InvalidField
+from control_api.services.overrides import OverrideFields
 from control_api.services.schedules import ScheduleFields
 from lomuz_rules.commands import AckState, value_problem
 
@@ -102,6 +103,17 @@ def schedule(body: dict[str, Any]) -> ScheduleFields:
         end_time=given.end_time,
         valid_from=v.as_opt_instant(given.valid_from, "valid_from"),
         valid_until=v.as_opt_instant(given.valid_until, "valid_until"),
+    )
+
+
+def override(body: dict[str, Any]) -> OverrideFields:
+    given = decode(body, m.OverrideInput)
+    kind, value = v.parse_target(_given(given.target), "target")
+    return OverrideFields(
+        playlist_id=given.playlist_id,
+        target_kind=kind,
+        target_value=value,
+        until=v.parse_instant(given.until, "until"),
     )
 
 

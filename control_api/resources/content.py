@@ -146,5 +146,6 @@ class PlaylistItem:
             playlist_id,
             if_match=req.get_header("If-Match"),
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
+            now=self.deps.now(),
         )
         resp.status = falcon.HTTP_204

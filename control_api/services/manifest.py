@@ -15,7 +15,7 @@ from control_api.services.playlists import PlaylistRecord
 from control_api.store import content
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.store.models import Asset, Device, Playlist, Schedule
+from control_api.store.models import Asset, Device, Override, Playlist, Schedule
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class Snapshot:
     deleted_playlists: Sequence[str]
     deleted_schedules: Sequence[str]
     server_time: datetime
+    overrides: Sequence[Override] = ()
+    deleted_overrides: Sequence[str] = ()
 
 
 def _unchanged(since: str | None, scope: str, revision: int, horizon: int) -> NotModified | None:
@@ -96,11 +98,13 @@ def poll(
 
 @dataclass(frozen=True)
 class Content:
-    """The objects a plan upserts: its schedules, their playlists and every asset they name."""
+    """The objects a plan upserts: its schedules and overrides, their playlists and every
+    asset they name."""
 
     assets: Sequence[Asset]
     playlists: Sequence[PlaylistRecord]
     schedules: Sequence[Schedule]
+    overrides: Sequence[Override] = ()
 
 
 def plan_content(s: Session, tenant_id: str, plan: mf.Plan) -> Content:
@@ -112,7 +116,9 @@ def plan_content(s: Session, tenant_id: str, plan: mf.Plan) -> Content:
     asset_ids = set(plan.upsert["asset"])
     for record in playlists:
         asset_ids.update(item.asset_id for item in record.items)
-    return Content(content.load_by_ids(s, Asset, tenant_id, asset_ids), playlists, schedules)
+    overrides = content.load_overrides(s, tenant_id, plan.upsert["override"])
+    assets = content.load_by_ids(s, Asset, tenant_id, asset_ids)
+    return Content(assets, playlists, schedules, overrides)
 
 
 def _snapshot(
@@ -130,4 +136,6 @@ def _snapshot(
         deleted_playlists=sorted(plan.deleted["playlist"]),
         deleted_schedules=sorted(plan.deleted["schedule"]),
         server_time=now,
+        overrides=loaded.overrides,
+        deleted_overrides=sorted(plan.deleted["override"]),
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from control_api.core import validation as v
 from control_api.errors import Conflict, InvalidField
+from control_api.services.overrides import purge_ended
 from control_api.services.pages import Page
 from control_api.store import content
 from control_api.store import repository as repo
@@ -170,14 +171,25 @@ def replace_playlist(
 
 
 def delete_playlist(
-    db: Database, tenant_id: str, playlist_id: str, *, if_match: str | None, keep_revisions: int
+    db: Database,
+    tenant_id: str,
+    playlist_id: str,
+    *,
+    if_match: str | None,
+    keep_revisions: int,
+    now: datetime,
 ) -> None:
-    """Conflict ``playlist_in_use`` while a schedule plays it."""
+    """Conflict ``playlist_in_use`` while a schedule or an override that has not ended
+    plays it (ended overrides of it are deleted with it)."""
     with db.write() as s:
         playlist = content.get_playlist(s, tenant_id, playlist_id, for_update=True)
         v.check_if_match(if_match, playlist.version)
         if content.playlist_scheduled(s, playlist.id):
             raise Conflict("a schedule uses this playlist", "playlist_in_use")
+        ended = purge_ended(s, tenant_id, now, playlist_id=playlist.id)
+        s.flush()
+        if content.playlist_overridden(s, playlist.id):
+            raise Conflict("an override uses this playlist", "playlist_in_use")
         content.set_playlist_items(s, tenant_id, playlist.id, [])
         s.delete(playlist)
-        repo.record_changes(s, tenant_id, [("playlist", playlist_id, True)], keep_revisions)
+        repo.record_changes(s, tenant_id, [*ended, ("playlist", playlist_id, True)], keep_revisions)

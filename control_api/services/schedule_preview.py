@@ -3,8 +3,8 @@
 The director's "what plays on device D at T" and the panel's week view
 (DESIGN.md §8). The rules are :mod:`lomuz_rules` (the player runs the same
 code); this module only builds the device's catalogue from the database, as
-its full manifest would carry it: the schedules that target it (directly, by
-one of its groups, or all), their playlists, those playlists' assets, the
+its full manifest would carry it: the schedules and overrides that target it
+(directly, by one of its groups, or all), their playlists, those playlists' assets, the
 tenant's emergency assets, and the device's time zone.
 
 What the API cannot know it states plainly: every file counts as present (the
@@ -36,6 +36,7 @@ from lomuz_rules.model import (
     Asset,
     Decision,
     MediaType,
+    Override,
     Playlist,
     PlaylistItem,
     Schedule,
@@ -181,6 +182,7 @@ def device_catalogue(s: Session, tenant_id: str, device_id: str) -> Catalogue:
 def _catalogue(s: Session, tenant_id: str, view: mf.View, timezone: str) -> Catalogue:
     plan = mf.plan_full(view)
     schedules = content.load_by_ids(s, models.Schedule, tenant_id, plan.upsert["schedule"])
+    overrides = content.load_overrides(s, tenant_id, plan.upsert["override"])
     playlists = content.load_by_ids(s, models.Playlist, tenant_id, plan.upsert["playlist"])
     items = content.playlist_item_rows(s, [p.id for p in playlists])
     asset_ids = set(plan.upsert["asset"])
@@ -192,6 +194,7 @@ def _catalogue(s: Session, tenant_id: str, view: mf.View, timezone: str) -> Cata
         assets={a.id: a for a in assets},
         playlists={p.id: _playlist(p, items[p.id]) for p in playlists},
         schedules=tuple(_schedule(x) for x in schedules),
+        overrides=tuple(_override(x) for x in overrides),
         files=every_file_present(assets),
     )
 
@@ -222,6 +225,16 @@ def _playlist(p: models.Playlist, items: Sequence[Any]) -> Playlist:
         name=p.name,
         items=tuple(PlaylistItem(i.asset_id, i.duration_ms) for i in items),
         version=p.version,
+    )
+
+
+def _override(x: models.Override) -> Override:
+    return Override(
+        id=x.id,
+        playlist_id=x.playlist_id,
+        target=TargetKind(x.target_kind),
+        until=x.until,
+        created_at=x.created_at,
     )
 
 

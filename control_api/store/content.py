@@ -5,15 +5,16 @@ the locking and the change log)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from control_api.core.manifest import View
-from control_api.errors import InvalidField
-from control_api.store.models import Asset, Device, Playlist, PlaylistItem, Schedule
-from control_api.store.repository import Row, chunks, get_row
+from control_api.errors import InvalidField, NotFound
+from control_api.store.models import Asset, Device, Override, Playlist, PlaylistItem, Schedule
+from control_api.store.repository import Row, chunks, decode_after, encode_after, get_row
 
 # ---------------------------------------------------------------- assets
 
@@ -181,6 +182,48 @@ def playlist_scheduled(s: Session, playlist_id: str) -> bool:
     )
 
 
+def get_override(
+    s: Session, tenant_id: str, override_id: str, *, for_update: bool = False
+) -> Override:
+    """The tenant's override or NotFound (``for_update``: locked as ``get_row`` locks)."""
+    stmt = select(Override).where(Override.id == override_id, Override.tenant_id == tenant_id)
+    if for_update:
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    row = s.scalars(stmt).first()
+    if row is None:
+        raise NotFound(f"no override {override_id!r}")
+    return row
+
+
+def page_overrides(
+    s: Session, tenant_id: str, now: datetime, limit: int, after: str | None
+) -> tuple[list[Override], str | None]:
+    """A page of the tenant's overrides that have not ended at ``now``, in id order."""
+    stmt = select(Override).where(Override.tenant_id == tenant_id, Override.until > now)
+    if after:
+        stmt = stmt.where(Override.id > decode_after(after))
+    rows = list(s.scalars(stmt.order_by(Override.id).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], encode_after(rows[limit - 1].id)
+    return rows, None
+
+
+def load_overrides(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Override]:
+    """The tenant's overrides with these ids, in id order."""
+    rows: list[Override] = []
+    for chunk in chunks(sorted(ids)):
+        stmt = select(Override).where(Override.id.in_(chunk))
+        rows.extend(row for row in s.scalars(stmt) if row.tenant_id == tenant_id)
+    return sorted(rows, key=lambda row: row.id)
+
+
+def playlist_overridden(s: Session, playlist_id: str) -> bool:
+    return (
+        s.scalars(select(Override.id).where(Override.playlist_id == playlist_id).limit(1)).first()
+        is not None
+    )
+
+
 # ---------------------------------------------------------------- schedules
 
 
@@ -215,7 +258,8 @@ def scope_view(s: Session, tenant_id: str, device_id: str | None, groups: list[s
             select(Schedule.id, Schedule.playlist_id).where(Schedule.tenant_id == tenant_id, target)
         )
     }
-    playlist_ids = sorted(set(schedule_playlists.values()))
+    override_playlists = _override_playlists(s, tenant_id, device_id, groups)
+    playlist_ids = sorted(set(schedule_playlists.values()) | set(override_playlists.values()))
     playlist_assets: dict[str, list[str]] = {pid: [] for pid in playlist_ids}
     for chunk in chunks(playlist_ids):
         for r in s.execute(
@@ -231,7 +275,28 @@ def scope_view(s: Session, tenant_id: str, device_id: str | None, groups: list[s
         schedule_playlists=schedule_playlists,
         playlist_assets={k: tuple(v) for k, v in playlist_assets.items()},
         emergency_assets=emergency,
+        override_playlists=override_playlists,
     )
+
+
+def _override_playlists(
+    s: Session, tenant_id: str, device_id: str | None, groups: list[str]
+) -> dict[str, str]:
+    """The overrides of the scope (as ``scope_view`` targets schedules), ended ones too:
+    a view must not change by time alone, or deltas could not follow it."""
+    target = Override.target_kind == "all"
+    if device_id is not None:
+        target = or_(
+            target, and_(Override.target_kind == "device", Override.target_value == device_id)
+        )
+    if groups:
+        target = or_(
+            target, and_(Override.target_kind == "group", Override.target_value.in_(groups))
+        )
+    rows = s.execute(
+        select(Override.id, Override.playlist_id).where(Override.tenant_id == tenant_id, target)
+    )
+    return {r.id: r.playlist_id for r in rows}
 
 
 _ASSET_RULE_COLUMNS = (

@@ -8,13 +8,23 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, literal_column, select, true, union, update
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    exists,
+    func,
+    literal_column,
+    select,
+    true,
+    union,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from control_api.core import enrollment_codes
 from control_api.core.presence import online_since
 from control_api.errors import Conflict, InvalidField, NotFound
-from control_api.store.models import Device, Schedule
+from control_api.store.models import Device, Override, Schedule
 from control_api.store.repository import (
     decode_after,
     encode_after,
@@ -293,6 +303,14 @@ def delete_device(s: Session, tenant_id: str, device_id: str) -> None:
             "device_scheduled",
         )
     revoke_device_token(s, device)
+    # Its overrides go with it: no other device's view held them.
+    s.execute(
+        delete(Override).where(
+            Override.tenant_id == tenant_id,
+            Override.target_kind == "device",
+            Override.target_value == device_id,
+        )
+    )
     s.delete(device)
 
 

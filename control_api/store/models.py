@@ -198,6 +198,22 @@ class Schedule(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Override(Base):
+    """ "Play this playlist on these devices now, until ``until``" (above every schedule)."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (
+        Index("ix_overrides_tenant_target", "tenant_id", "target_kind", "target_value"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    playlist_id: Mapped[str] = mapped_column(ForeignKey("playlists.id"), index=True)
+    target_kind: Mapped[str] = mapped_column(String(10))
+    target_value: Mapped[str] = mapped_column(String(100))
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Change(Base):
     """One row per object touched by a revision; "since r" is a range scan on the pk."""
 

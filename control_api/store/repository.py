@@ -42,6 +42,7 @@ from control_api.store.models import (
     Change,
     Device,
     EnrollFailures,
+    Override,
     Playlist,
     RevocationSerial,
     Schedule,
@@ -234,7 +235,7 @@ def record_changes(
     return rev
 
 
-def view_root(obj: Asset | Schedule) -> str:
+def view_root(obj: Asset | Schedule | Override) -> str:
     """What makes ``obj`` a root of device views now (read it before changing ``obj``)."""
     if isinstance(obj, Asset):
         return asset_root(obj.emergency)

@@ -181,8 +181,8 @@ class _SnapshotCollector:
         yield _gauge("playing", "1 when media is playing, 0 when silent.", int(s.playing))
         info = GaugeMetricFamily(
             PREFIX + "playing_info",
-            "1 for the tier playing now (playlist, emergency, jingle, silence); tier none "
-            "with 0 when nothing plays.",
+            "1 for the tier playing now (override, playlist, emergency, jingle, silence); "
+            "tier none with 0 when nothing plays.",
             labels=["tier"],
         )
         info.add_metric([s.tier or "none"], int(s.playing))

@@ -299,6 +299,14 @@ def catalogue_needs(catalogue: Catalogue, at: datetime) -> CatalogueNeeds:
                 if previous is None or edge < previous:
                     next_start[schedule.playlist_id] = edge
                 break
+    for override in catalogue.overrides:  # an override's playlist plays above all, now
+        if override.until <= at:
+            continue
+        live_playlists.add(override.playlist_id)
+        if override.is_active_at(at):
+            active.add(override.playlist_id)
+        elif override.created_at < next_start.get(override.playlist_id, override.until):
+            next_start[override.playlist_id] = override.created_at
     for playlist in catalogue.playlists.values():
         for item in playlist.items:
             playlists_by_asset.setdefault(item.asset_id, set()).add(playlist.id)

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lomuz_rules.model import Asset, Decision, Playlist, Schedule, Tier
+from lomuz_rules.model import Asset, Decision, Override, Playlist, Schedule, Tier
 
 
 class Outcome(enum.StrEnum):
@@ -32,6 +32,7 @@ class Deleted:
     assets: tuple[str, ...] = ()
     playlists: tuple[str, ...] = ()
     schedules: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ class Manifest:
     playlists: tuple[Playlist, ...]
     schedules: tuple[Schedule, ...]
     deleted: Deleted = field(default_factory=Deleted)
+    # Additive (PROTOCOL.md: overrides): a server that predates them sends none.
+    overrides: tuple[Override, ...] = ()
 
 
 @dataclass(frozen=True)

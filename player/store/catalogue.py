@@ -1,7 +1,8 @@
-"""``CatalogueStore``: the device's assets, playlists and schedules, as manifests set them.
+"""``CatalogueStore``: the device's assets, playlists, schedules and overrides, as manifests
+set them.
 
 ``apply_manifest`` applies a full or delta manifest in one transaction and
-garbage-collects what no schedule reaches; each applied manifest bumps the
+garbage-collects what no schedule or override reaches; each applied manifest bumps the
 catalogue revision (``stored_revision``), which ``Decisions`` keys its cache on.
 """
 
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lomuz_rules import schedule as rules
-from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, PlaylistItem, Schedule
+from lomuz_rules.model import MINUTES_PER_DAY, Asset, Override, Playlist, PlaylistItem, Schedule
 from player.core.files import FileNeed
 from player.core.model import Manifest
 from player.errors import ManifestError
@@ -28,6 +29,8 @@ from player.store.rows import (
     asset_from_row,
     asset_to_row,
     file_from_row,
+    override_from_row,
+    override_to_row,
     schedule_from_row,
     schedule_to_row,
 )
@@ -47,6 +50,8 @@ class ApplyResult:
     playlists_removed: int
     schedules_upserted: int
     schedules_removed: int
+    overrides_upserted: int = 0
+    overrides_removed: int = 0
 
 
 class CatalogueStore:
@@ -67,17 +72,20 @@ class CatalogueStore:
             before = _id_sets(conn)
             if manifest.full:
                 conn.execute(delete(t.schedules))
+                conn.execute(delete(t.overrides))
                 conn.execute(delete(t.playlist_items))
                 conn.execute(delete(t.playlists))
                 conn.execute(delete(t.assets))
             else:
                 _delete_ids(conn, t.schedules.c.id, manifest.deleted.schedules)
+                _delete_ids(conn, t.overrides.c.id, manifest.deleted.overrides)
                 _delete_ids(conn, t.playlists.c.id, manifest.deleted.playlists)
                 _delete_ids(conn, t.assets.c.id, manifest.deleted.assets)
             _upsert_assets(conn, manifest.assets)
             _upsert_playlists(conn, manifest.playlists)
             _restore_item_rotation(conn, [p.id for p in manifest.playlists])
             _upsert_schedules(conn, manifest.schedules)
+            _upsert(conn, t.overrides, [override_to_row(o) for o in manifest.overrides])
             _collect_garbage(conn)
             _check_references(conn)
             after = _id_sets(conn)
@@ -93,6 +101,8 @@ class CatalogueStore:
             playlists_removed=len(before[1] - after[1]),
             schedules_upserted=len(manifest.schedules),
             schedules_removed=len(before[2] - after[2]),
+            overrides_upserted=len(manifest.overrides),
+            overrides_removed=len(before[3] - after[3]),
         )
 
     def referenced_files(self) -> list[FileNeed]:
@@ -147,6 +157,10 @@ class CatalogueStore:
         with self._db.read() as conn:
             return load_schedules(conn)
 
+    def all_overrides(self) -> list[Override]:
+        with self._db.read() as conn:
+            return load_overrides(conn)
+
     def snapshot(self) -> rules.Catalogue:
         """Everything ``lomuz_rules.schedule.decide`` consumes, read consistently."""
         with self._db.read() as conn:
@@ -159,6 +173,7 @@ class CatalogueStore:
                 assets={a.id: a for a in load_assets(conn)},
                 playlists={p.id: p for p in load_playlists(conn)},
                 schedules=tuple(load_schedules(conn)),
+                overrides=tuple(load_overrides(conn)),
                 files={row.sha256: file_from_row(row) for row in conn.execute(select(t.files))},
                 rotation=rotation,
                 last_asset_id=stored_last_asset(conn)[0],
@@ -186,6 +201,7 @@ def _validate_manifest(manifest: Manifest) -> None:
         ("assets", [a.id for a in manifest.assets]),
         ("playlists", [p.id for p in manifest.playlists]),
         ("schedules", [s.id for s in manifest.schedules]),
+        ("overrides", [o.id for o in manifest.overrides]),
     ):
         dups = _duplicates(ids)
         if dups:
@@ -211,13 +227,17 @@ def _validate_manifest(manifest: Manifest) -> None:
             raise ManifestError(f"days {sorted(sched.days)} not ISO weekdays 1..7", path=path)
         if sched.created_at.tzinfo is None:
             raise ManifestError("created_at is not timezone-aware", path=path)
+    for index, override in enumerate(manifest.overrides):
+        if override.created_at.tzinfo is None or override.until.tzinfo is None:
+            raise ManifestError("instants are not timezone-aware", path=f"overrides[{index}]")
 
 
-def _id_sets(conn: Connection) -> tuple[set[str], set[str], set[str]]:
+def _id_sets(conn: Connection) -> tuple[set[str], set[str], set[str], set[str]]:
     return (
         set(conn.execute(select(t.assets.c.id)).scalars()),
         set(conn.execute(select(t.playlists.c.id)).scalars()),
         set(conn.execute(select(t.schedules.c.id)).scalars()),
+        set(conn.execute(select(t.overrides.c.id)).scalars()),
     )
 
 
@@ -278,9 +298,11 @@ def _restore_item_rotation(conn: Connection, playlist_ids: Sequence[str]) -> Non
 
 
 def _collect_garbage(conn: Connection) -> None:
-    """A device's state is its schedules, their playlists and assets, and emergency assets."""
+    """A device's state is its schedules and overrides, their playlists and assets, and
+    emergency assets."""
     conn.exec_driver_sql(
-        "DELETE FROM playlists WHERE id NOT IN (SELECT playlist_id FROM schedules)"
+        "DELETE FROM playlists WHERE id NOT IN (SELECT playlist_id FROM schedules) "
+        "AND id NOT IN (SELECT playlist_id FROM overrides)"
     )
     conn.exec_driver_sql(
         "DELETE FROM assets WHERE emergency = 0 AND id NOT IN (SELECT asset_id FROM playlist_items)"
@@ -317,6 +339,18 @@ def _check_references(conn: Connection) -> None:
             "which the device state does not contain",
             path="schedules",
         )
+    dangling_override = conn.exec_driver_sql(
+        "SELECT o.id, o.playlist_id FROM overrides AS o "
+        "LEFT JOIN playlists AS p ON p.id = o.playlist_id WHERE p.id IS NULL "
+        "ORDER BY o.id LIMIT 1"
+    ).first()
+    if dangling_override is not None:
+        override_id, playlist_id = dangling_override
+        raise ManifestError(
+            f"override {override_id!r} refers to playlist {playlist_id!r}, "
+            "which the device state does not contain",
+            path="overrides",
+        )
 
 
 def load_assets(conn: Connection) -> list[Asset]:
@@ -341,4 +375,11 @@ def load_schedules(conn: Connection) -> list[Schedule]:
     return [
         schedule_from_row(row)
         for row in conn.execute(select(t.schedules).order_by(t.schedules.c.id))
+    ]
+
+
+def load_overrides(conn: Connection) -> list[Override]:
+    return [
+        override_from_row(row)
+        for row in conn.execute(select(t.overrides).order_by(t.overrides.c.id))
     ]

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from lomuz_rules import schedule as rules
-from lomuz_rules.model import Asset, Decision, PlaylistItem, Schedule, Tier
+from lomuz_rules.model import Asset, Decision, Override, PlaylistItem, Schedule, Tier
 from player.store.read_only import KEY_DEVICE, device_from_json, from_micros, to_micros
-from player.store.rows import asset_from_row, file_from_row, schedule_from_row
+from player.store.rows import asset_from_row, file_from_row, override_from_row, schedule_from_row
 
 # The rotation's last-asset state keys (written by ``player.store.rotation``).
 KEY_LAST_ASSET_ID = "rotation.last_asset_id"
@@ -85,6 +85,7 @@ SELECT min(edge) FROM (
 """
 _SQL_STATE = "SELECT value FROM state WHERE key = :key"
 _SQL_SCHEDULES = "SELECT * FROM schedules ORDER BY id"
+_SQL_OVERRIDES = "SELECT * FROM overrides ORDER BY id"
 _SQL_ASSET = "SELECT * FROM assets WHERE id = :id"
 _SQL_FILE = "SELECT * FROM files WHERE sha256 = :sha256"
 
@@ -116,12 +117,14 @@ def _row_type(columns: tuple[str, ...]) -> Any:
 
 @dataclass
 class ScheduleView:
-    """The parsed schedules of one catalogue revision, and their edges per local day."""
+    """The parsed schedules and overrides of one catalogue revision (each in precedence
+    order too), and the schedules' edges per local day."""
 
     tz: ZoneInfo
     schedules: list[Schedule]
     ordered: list[Schedule]
     edges_by_day: dict[date, list[datetime]] = field(default_factory=dict)
+    overrides: list[Override] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,10 @@ def load_schedule_view(reads: Reads) -> ScheduleView:
     schedules = [schedule_from_row(row) for row in reads.rows(_SQL_SCHEDULES, {})]
     raw_device = stored_state(reads, KEY_DEVICE)
     tz = ZoneInfo(device_from_json(raw_device).timezone if raw_device else "UTC")
-    return ScheduleView(tz, schedules, rules.order_schedules(schedules))
+    overrides = rules.order_overrides(
+        override_from_row(row) for row in reads.rows(_SQL_OVERRIDES, {})
+    )
+    return ScheduleView(tz, schedules, rules.order_schedules(schedules), overrides=overrides)
 
 
 def daily_edges(view: ScheduleView, day: date) -> list[datetime]:
@@ -189,23 +195,44 @@ def decide_in(
     at_us = to_micros(at)
     edge_us = reads.rows(SQL_NEXT_EDGE, {"at": at_us})[0][0]
     boundary = rules.earliest_after(
-        at, [schedule_edge, from_micros(edge_us) if edge_us is not None else None]
+        at,
+        [
+            schedule_edge,
+            from_micros(edge_us) if edge_us is not None else None,
+            *rules.override_edges(view.overrides, at),
+        ],
     )
     reasons: list[str] = []
+    for override in view.overrides:
+        rejection = rules.override_rejection(override, at)
+        if rejection is not None:
+            reasons.append(rules.override_line(override, rejection))
+            continue
+        row, last = _next_item(reads, override.playlist_id, at_us, kept)
+        if row is None:
+            prefix = rules.override_line(override, "")
+            reasons.extend(_diagnose_playlist(reads, prefix, override.playlist_id, at))
+            continue
+        asset = asset_from_row(row)
+        return rules.override_decision(
+            at,
+            override,
+            row.position,
+            asset,
+            item=PlaylistItem(asset.id, row.item_duration_ms),
+            last_played_at=last,
+            reasons=reasons,
+            boundary=boundary,
+        )
     for schedule in view.ordered:
         rejection = rules.schedule_rejection(schedule, at, view.tz)
         if rejection is not None:
             reasons.append(rules.schedule_line(schedule, rejection))
             continue
-        kept_here = {
-            position: start
-            for (playlist_id, position), start in kept.by_position.items()
-            if playlist_id == schedule.playlist_id
-        }
-        params = {"playlist_id": schedule.playlist_id, "at": at_us, "limit": len(kept_here) + 1}
-        row, last = _least_recent(reads.rows(SQL_NEXT_ITEMS, params), kept_here)
+        row, last = _next_item(reads, schedule.playlist_id, at_us, kept)
         if row is None:
-            reasons.extend(_diagnose_playlist(reads, schedule, at))
+            prefix = rules.schedule_line(schedule, "")
+            reasons.extend(_diagnose_playlist(reads, prefix, schedule.playlist_id, at))
             continue
         asset = asset_from_row(row)
         return rules.playlist_decision(
@@ -244,13 +271,27 @@ def decide_in(
     )
 
 
-def _diagnose_playlist(reads: Reads, schedule: Schedule, at: datetime) -> list[str]:
+def _next_item(
+    reads: Reads, playlist_id: str, at_us: int, kept: KeptStarts
+) -> tuple[Any | None, datetime | None]:
+    """The playlist's playable item to play next (a row of ``SQL_NEXT_ITEMS``) and its last play."""
+    kept_here = {
+        position: start
+        for (kept_playlist_id, position), start in kept.by_position.items()
+        if kept_playlist_id == playlist_id
+    }
+    params = {"playlist_id": playlist_id, "at": at_us, "limit": len(kept_here) + 1}
+    return _least_recent(reads.rows(SQL_NEXT_ITEMS, params), kept_here)
+
+
+def _diagnose_playlist(reads: Reads, prefix: str, playlist_id: str, at: datetime) -> list[str]:
+    """Why the playlist of a schedule or override (its reason line's ``prefix``) cannot play."""
     rows = reads.rows(
-        SQL_ITEM_DIAGNOSIS, {"playlist_id": schedule.playlist_id, "limit": rules.MAX_ITEM_REASONS}
+        SQL_ITEM_DIAGNOSIS, {"playlist_id": playlist_id, "limit": rules.MAX_ITEM_REASONS}
     )
     if not rows:
-        return [rules.schedule_line(schedule, f"playlist {schedule.playlist_id} is empty")]
-    lines = [rules.schedule_line(schedule, f"no playable item in playlist {schedule.playlist_id}")]
+        return [f"{prefix}playlist {playlist_id} is empty"]
+    lines = [f"{prefix}no playable item in playlist {playlist_id}"]
     for row in rows:
         asset = None
         file = None

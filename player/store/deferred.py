@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lomuz_rules.model import Tier
+from lomuz_rules.model import PLAYLIST_TIERS, Tier
 from player.core.model import Play
 from player.errors import StoreFull
 
@@ -196,7 +196,7 @@ class DeferredWrites:
                 for d in self._plays
             ]
         for playlist_id, position, asset_id, started_at, source in entries:
-            if source is not Tier.PLAYLIST or playlist_id is None or position is None:
+            if source not in PLAYLIST_TIERS or playlist_id is None or position is None:
                 continue
             key = (playlist_id, position)
             if key not in out or out[key][1] < started_at:

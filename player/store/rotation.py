@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from lomuz_rules.model import Tier
+from lomuz_rules.model import PLAYLIST_TIERS, Tier
 from player.core.model import Outcome, Play
 from player.errors import StoreFull
 from player.store import tables as t
@@ -176,7 +176,7 @@ def mark_started_in(
     position: int | None,
 ) -> None:
     """Rotation, the file's last play and the last-asset state, all to ``started_at``."""
-    if source is Tier.PLAYLIST and playlist_id is not None:
+    if source in PLAYLIST_TIERS and playlist_id is not None:
         _advance_rotation(conn, playlist_id, asset_id, started_at, position)
     conn.execute(
         update(t.files)

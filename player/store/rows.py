@@ -15,6 +15,7 @@ from typing import Any
 from lomuz_rules.model import (
     Asset,
     MediaType,
+    Override,
     Schedule,
     TargetKind,
     Tier,
@@ -73,6 +74,26 @@ def schedule_from_row(row: Any) -> Schedule:
         created_at=_required(instant(row.created_at)),
         version=row.version,
     )
+
+
+def override_from_row(row: Any) -> Override:
+    return Override(
+        id=row.id,
+        playlist_id=row.playlist_id,
+        target=TargetKind(row.target),
+        until=_required(instant(row.until)),
+        created_at=_required(instant(row.created_at)),
+    )
+
+
+def override_to_row(o: Override) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "playlist_id": o.playlist_id,
+        "target": o.target.value,
+        "until": o.until,
+        "created_at": o.created_at,
+    }
 
 
 def _required(value: datetime | None) -> datetime:

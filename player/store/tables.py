@@ -108,6 +108,17 @@ schedules = Table(
     Index("ix_schedules_playlist_id", "playlist_id"),
 )
 
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("playlist_id", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("created_at", UtcMicros, nullable=False),
+    Column("until", UtcMicros, nullable=False),
+    Index("ix_overrides_playlist_id", "playlist_id"),
+)
+
 files = Table(
     "files",
     metadata,

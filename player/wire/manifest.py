@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from lomuz_rules.model import MINUTES_PER_DAY, Asset, Playlist, PlaylistItem, Schedule
+from lomuz_rules.model import MINUTES_PER_DAY, Asset, Override, Playlist, PlaylistItem, Schedule
 from player.core.model import Deleted, DeviceInfo, Manifest
 from player.errors import ManifestError
 from player.interpreter import collector_paused
@@ -33,6 +33,7 @@ from player.wire.structs import (
     _DeletedWire,
     _DeviceWire,
     _ManifestWire,
+    _OverrideWire,
     _PlaylistWire,
     _ScheduleWire,
 )
@@ -175,6 +176,19 @@ def _schedules(wires: list[_ScheduleWire], instants: _Instants) -> tuple[Schedul
     return tuple(out)
 
 
+def _overrides(wires: list[_OverrideWire], instants: _Instants) -> tuple[Override, ...]:
+    _reject_repeated_ids([w.id for w in wires], "overrides")
+    out: list[Override] = []
+    for i, w in enumerate(wires):
+        path = f"overrides[{i}]"
+        created_at = instants.required(w.created_at, f"{path}.created_at")
+        until = instants.required(w.until, f"{path}.until")
+        if until <= created_at:
+            raise ManifestError("must be later than created_at", f"{path}.until")
+        out.append(Override(w.id, w.playlist_id, w.target, until, created_at))
+    return tuple(out)
+
+
 def _device(w: _DeviceWire) -> DeviceInfo:
     timezone = w.timezone if w.timezone is not None else "UTC"
     try:
@@ -203,6 +217,7 @@ def _deleted(raw: object) -> Deleted:
         assets=tuple(wire.assets or ()),
         playlists=tuple(wire.playlists or ()),
         schedules=tuple(wire.schedules or ()),
+        overrides=tuple(wire.overrides or ()),
     )
 
 
@@ -210,10 +225,12 @@ def _check_references(m: Manifest) -> None:
     asset_ids = {a.id for a in m.assets}
     playlist_ids = {p.id for p in m.playlists}
     schedule_ids = {s.id for s in m.schedules}
+    override_ids = {o.id for o in m.overrides}
     for kind, listed, deleted in (
         ("assets", asset_ids, m.deleted.assets),
         ("playlists", playlist_ids, m.deleted.playlists),
         ("schedules", schedule_ids, m.deleted.schedules),
+        ("overrides", override_ids, m.deleted.overrides),
     ):
         for i, ident in enumerate(deleted):
             if ident in listed:
@@ -224,6 +241,7 @@ def _check_references(m: Manifest) -> None:
     gone_playlists = set(m.deleted.playlists)
     used_assets = {item.asset_id for playlist in m.playlists for item in playlist.items}
     used_playlists = {schedule.playlist_id for schedule in m.schedules}
+    used_playlists.update(override.playlist_id for override in m.overrides)
     if m.full:
         gone_assets |= used_assets - asset_ids
         gone_playlists |= used_playlists - playlist_ids
@@ -245,6 +263,12 @@ def _check_references(m: Manifest) -> None:
             raise ManifestError(f"refers to deleted playlist {_show(schedule.playlist_id)}", path)
         if m.full and schedule.playlist_id not in playlist_ids:
             raise ManifestError(f"refers to unknown playlist {_show(schedule.playlist_id)}", path)
+    for oi, override in enumerate(m.overrides):
+        path = f"overrides[{oi}].playlist_id"
+        if override.playlist_id in gone_playlists:
+            raise ManifestError(f"refers to deleted playlist {_show(override.playlist_id)}", path)
+        if m.full and override.playlist_id not in playlist_ids:
+            raise ManifestError(f"refers to unknown playlist {_show(override.playlist_id)}", path)
 
 
 # --- Decoding ----------------------------------------------------------------
@@ -339,6 +363,7 @@ def _decode_manifest(raw: bytes) -> Manifest:
         schedules=_schedules(_listed(wire.schedules, "schedules", full), instants),
         # A full manifest replaces everything, so its "deleted" carries no meaning.
         deleted=Deleted() if full else _deleted(wire.deleted),
+        overrides=_overrides(wire.overrides or [], instants),
     )
     _check_references(manifest)
     return manifest

@@ -108,6 +108,14 @@ class _ScheduleWire(Struct, gc=False):
     valid_until: _Instant | None = None
 
 
+class _OverrideWire(Struct, gc=False):
+    id: _Id
+    playlist_id: _Id
+    target: TargetKind
+    until: _Instant
+    created_at: _Instant
+
+
 class _DeviceWire(Struct, gc=False):
     id: _Id
     name: str | None = None
@@ -119,6 +127,7 @@ class _DeletedWire(Struct, gc=False):
     assets: list[str] | None = None
     playlists: list[str] | None = None
     schedules: list[str] | None = None
+    overrides: list[str] | None = None
 
 
 class _ManifestWire(Struct):
@@ -132,6 +141,8 @@ class _ManifestWire(Struct):
     assets: list[_AssetWire] | UnsetType | None = UNSET
     playlists: list[_PlaylistWire] | UnsetType | None = UNSET
     schedules: list[_ScheduleWire] | UnsetType | None = UNSET
+    # Added after the first servers: absent (even in a full manifest) is none.
+    overrides: list[_OverrideWire] | None = None
     # Read only in a delta (a full manifest's "deleted" carries no meaning), so
     # kept generic here and converted to _DeletedWire then.
     deleted: Any = None

@@ -54,6 +54,10 @@ def test_full_fixture_decodes_to_the_expected_values() -> None:
     assert night.days == frozenset(range(1, 8))
     assert m.schedules[2].end_minute == 1440
     assert m.schedules[2].priority == -1
+    (sale,) = m.overrides
+    assert (sale.id, sale.playlist_id, sale.target) == ("ovr-sale", "pl-day", TargetKind.GROUP)
+    assert sale.created_at == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)  # "+01:00" to UTC
+    assert sale.until == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def test_future_fields_decode_exactly_like_the_plain_manifest() -> None:
@@ -68,6 +72,7 @@ def test_delta_fixture_carries_upserts_and_deletions() -> None:
     assert m.deleted.assets == ("ast-poster",)
     assert m.deleted.playlists == ("pl-night",)
     assert m.deleted.schedules == ("sch-night",)
+    assert m.deleted.overrides == ("ovr-old",)
     assert m.server_time == datetime(2026, 12, 2, 9, 15, 30, 250_000, tzinfo=UTC)
     assert m.schedules == ()
 

@@ -3,7 +3,8 @@
 A real app (SQLite, and PostgreSQL when LOMUZ_TEST_POSTGRES_URL is set), three
 enrolled devices in different groups, and a random sequence of single director
 requests (uploads, emergency toggles, playlists, schedules aimed at a device, a
-group or all, retargeting, deletions, regrouping and time zones). After each
+group or all, retargeting, overrides made and ended, deletions, regrouping and
+time zones). After each
 request every device either polls with its cursor or skips for a while. The
 device applies what it gets with :class:`ReferenceClient`, which does exactly
 what the contract says (a full replaces; a delta upserts what is listed, removes
@@ -36,6 +37,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +46,15 @@ from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
+from control_api.core.validation import format_instant
 from control_api.store.models import Change
 from player.store.repository import PlayerStore
 from player.wire import decode_manifest
 from tests.control_api.conftest import Api, make_api
 from tests.control_api.media_samples import png
 
-KINDS = ("assets", "playlists", "schedules")
+KINDS = ("assets", "playlists", "schedules", "overrides")
+ROOTS = ("schedules", "overrides")  # what keeps a playlist in the view
 Ids = dict[str, set[str]]
 GROUPS = ("north", "south")
 DEVICE_GROUPS = (["north"], ["south"], [])
@@ -78,7 +82,7 @@ class ReferenceClient:
                     self.state[kind][obj["id"]] = obj
                 for object_id in manifest["deleted"][kind]:
                     self.state[kind].pop(object_id, None)
-            used = {s["playlist_id"] for s in self.state["schedules"].values()}
+            used = {r["playlist_id"] for k in ROOTS for r in self.state[k].values()}
             self.state["playlists"] = {
                 k: p for k, p in self.state["playlists"].items() if k in used
             }
@@ -87,8 +91,8 @@ class ReferenceClient:
                 k: a for k, a in self.state["assets"].items() if k in items or a["emergency"]
             }
         # "refers to an asset or playlist it does not contain (after applying it)"
-        for schedule in self.state["schedules"].values():
-            assert schedule["playlist_id"] in self.state["playlists"], schedule
+        for root in (r for k in ROOTS for r in self.state[k].values()):
+            assert root["playlist_id"] in self.state["playlists"], root
         for playlist in self.state["playlists"].values():
             for item in playlist["items"]:
                 assert item["asset_id"] in self.state["assets"], playlist
@@ -129,6 +133,8 @@ class Model:
     playlists: list[dict[str, Any]]
     schedules: list[dict[str, Any]]
     devices: dict[str, dict[str, Any]]
+    # Those that have not ended: the test's all end a day after they start.
+    overrides: list[dict[str, Any]]
 
     @classmethod
     def read(cls, api: Api, admin: str) -> Model:
@@ -137,6 +143,7 @@ class Model:
             _items(api, admin, "/v1/playlists"),
             _items(api, admin, "/v1/schedules"),
             {d["id"]: d for d in _items(api, admin, "/v1/devices")},
+            _items(api, admin, "/v1/overrides"),
         )
 
     def refresh(self, api: Api, admin: str, op: str) -> None:
@@ -147,6 +154,8 @@ class Model:
             self.playlists = _items(api, admin, "/v1/playlists")
         elif op.endswith("_schedule"):
             self.schedules = _items(api, admin, "/v1/schedules")
+        elif op.endswith("_override"):
+            self.overrides = _items(api, admin, "/v1/overrides")
         else:
             self.devices = {d["id"]: d for d in _items(api, admin, "/v1/devices")}
 
@@ -166,7 +175,8 @@ class Model:
             )
 
         schedules = [s for s in self.schedules if targets(s["target"])]
-        used = {s["playlist_id"] for s in schedules}
+        overrides = [o for o in self.overrides if targets(o["target"])]
+        used = {r["playlist_id"] for r in (*schedules, *overrides)}
         playlists = [p for p in self.playlists if p["id"] in used]
         items = {i["asset_id"] for p in playlists for i in p["items"]}
         assets = [a for a in self.assets if a["id"] in items or a["emergency"]]
@@ -174,9 +184,10 @@ class Model:
             "assets": {a["id"] for a in assets},
             "playlists": {p["id"] for p in playlists},
             "schedules": {s["id"] for s in schedules},
+            "overrides": {o["id"] for o in overrides},
         }
         device = {k: self.devices[device_id][k] for k in ("name", "timezone", "groups")}
-        content = json.dumps([device, assets, playlists, schedules], sort_keys=True)
+        content = json.dumps([device, assets, playlists, schedules, overrides], sort_keys=True)
         return ids, hashlib.sha256(content.encode()).hexdigest()
 
 
@@ -242,6 +253,15 @@ def run_edit(
             assert reply.status_code == 200, reply.text
     elif op == "delete_schedule" and schedule:
         reply = api.call("DELETE", f"/v1/schedules/{schedule['id']}", admin)
+        assert reply.status_code == 204, reply.text
+    elif op == "create_override" and playlist:
+        until = format_instant(datetime.now(UTC) + timedelta(days=1))
+        body = {"playlist_id": playlist["id"], "target": _target(devices, a), "until": until}
+        reply = api.call("POST", "/v1/overrides", admin, json=body)
+        assert reply.status_code == 201, reply.text
+    elif op == "delete_override" and model.overrides:
+        override = _pick(model.overrides, c)
+        reply = api.call("DELETE", f"/v1/overrides/{override['id']}", admin)
         assert reply.status_code == 204, reply.text
     elif op == "patch_device":
         device = devices[a % len(devices)]
@@ -339,6 +359,7 @@ def poll(api: Api, model: Model, device: Device, *, short_log: bool) -> None:
         "assets": {a.id for a in device.store.catalogue.all_assets()},
         "playlists": {p.id for p in device.store.catalogue.all_playlists()},
         "schedules": {s.id for s in device.store.catalogue.all_schedules()},
+        "overrides": {o.id for o in device.store.catalogue.all_overrides()},
     }
     device.touched = device.scope_touched = False
     device.scope_at_cursor = scope_now
@@ -362,6 +383,9 @@ OPS = [
     "retarget_schedule",
     "switch_schedule",
     "delete_schedule",
+    "create_override",
+    "create_override",
+    "delete_override",
     "patch_device",
 ]
 N = st.integers(0, 1000)
@@ -485,7 +509,12 @@ def test_roots_that_left_the_view_are_named_and_nothing_else(api: Api) -> None:
     delta = _sync(api, token, full["cursor"]).json
     assert delta["full"] is False
     # The playlist and its asset go by the client's garbage collection.
-    assert delta["deleted"] == {"assets": [siren], "playlists": [], "schedules": [schedule_id]}
+    assert delta["deleted"] == {
+        "assets": [siren],
+        "playlists": [],
+        "schedules": [schedule_id],
+        "overrides": [],
+    }
     assert all(delta[k] == [] for k in KINDS)
 
 

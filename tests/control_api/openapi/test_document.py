@@ -20,9 +20,7 @@ MANIFESTS = REPO / "tests" / "contract" / "manifests"
 
 # Endpoints PROTOCOL.md names that the API does not serve yet, with the issue
 # that builds them (round 2 added them to the contract ahead of the code).
-PLANNED_ENDPOINTS = {
-    ("post", "/v1/overrides"): "issue 13 (overrides)",
-}
+PLANNED_ENDPOINTS: dict[tuple[str, str], str] = {}
 
 # Every endpoint of PROTOCOL.md that the API serves, path parameters normalised to {}.
 PROTOCOL_ENDPOINTS = {
@@ -60,13 +58,17 @@ PROTOCOL_ENDPOINTS = {
     ("head", "/healthz"),  # load balancers probe with HEAD
     ("get", "/metrics"),
     ("get", "/v1/openapi.json"),
+    ("post", "/v1/overrides"),
+    ("delete", "/v1/overrides/{}"),
 }
-# Served and documented beyond PROTOCOL.md: the rendered reference and its files.
-# The device's side of remote commands (its pick-up and acknowledgement) is
-# documented in docs/ and the OpenAPI document; PROTOCOL.md names the director's.
+# Served and documented beyond PROTOCOL.md: the rendered reference and its files,
+# the reads of overrides, and the device's side of remote commands (its pick-up and
+# acknowledgement, documented in docs/ and the OpenAPI document; PROTOCOL.md names
+# the director's).
 NOT_IN_PROTOCOL = (
     {("get", "/v1/docs")}
     | {("get", path) for path in FILES}
+    | {("get", "/v1/overrides"), ("get", "/v1/overrides/{}")}
     | {("get", "/v1/device/commands"), ("post", "/v1/device/commands/{}")}
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -212,7 +212,7 @@ def test_playlist_edit_adding_an_asset_brings_that_asset_in_the_delta(api: Api) 
     assert new["id"] in by_id, "the delta refers to an asset it does not carry"
     assert by_id[new["id"]]["sha256"] == new["sha256"]
     assert by_id[new["id"]]["url"] == f"/v1/media/{new['sha256']}"
-    assert delta["deleted"] == {"assets": [], "playlists": [], "schedules": []}
+    assert delta["deleted"] == {"assets": [], "playlists": [], "schedules": [], "overrides": []}
 
 
 # ---------------------------------------------------------------- the cache alone

@@ -23,16 +23,19 @@ the failing edits are printed as a note instead.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
+from control_api.core.validation import format_instant
 from tests.control_api.conftest import Api, make_api
 from tests.control_api.media_samples import wav
 
-KINDS = ("assets", "playlists", "schedules")
+KINDS = ("assets", "playlists", "schedules", "overrides")
+ROOTS = ("schedules", "overrides")  # what keeps a playlist
 
 
 class SimulatedPlayer:
@@ -68,7 +71,7 @@ class SimulatedPlayer:
         self.cursor = manifest["cursor"]
 
     def _garbage_collect(self) -> None:
-        used_playlists = {s["playlist_id"] for s in self.state["schedules"].values()}
+        used_playlists = {r["playlist_id"] for k in ROOTS for r in self.state[k].values()}
         self.state["playlists"] = {
             k: p for k, p in self.state["playlists"].items() if k in used_playlists
         }
@@ -78,8 +81,8 @@ class SimulatedPlayer:
         }
 
     def _check_references(self) -> None:
-        for schedule in self.state["schedules"].values():
-            assert schedule["playlist_id"] in self.state["playlists"]
+        for root in (r for k in ROOTS for r in self.state[k].values()):
+            assert root["playlist_id"] in self.state["playlists"]
         for playlist in self.state["playlists"].values():
             for item in playlist["items"]:
                 assert item["asset_id"] in self.state["assets"]
@@ -110,6 +113,8 @@ OP_NAMES = [
     "switch_schedule",
     "delete_schedule",
     "delete_schedule",
+    "create_override",
+    "delete_override",
     "patch_device",
 ]
 OPS = st.lists(
@@ -222,6 +227,18 @@ def _run_edit(
     elif op == "delete_schedule" and schedules:
         reply = api.call("DELETE", f"/v1/schedules/{schedules[a % len(schedules)]['id']}", admin)
         assert reply.status_code == 204
+    elif op == "create_override" and playlists:
+        body = {
+            "playlist_id": playlists[a % len(playlists)]["id"],
+            "target": _targets(devices)[b % 5],
+            "until": format_instant(datetime.now(UTC) + timedelta(hours=1)),
+        }
+        assert api.call("POST", "/v1/overrides", admin, json=body).status_code == 201
+    elif op == "delete_override":
+        overrides = api.call("GET", "/v1/overrides", admin).json["items"]
+        if overrides:
+            override_id = overrides[a % len(overrides)]["id"]
+            assert api.call("DELETE", f"/v1/overrides/{override_id}", admin).status_code == 204
     elif op == "patch_device":
         groups = [["north"], ["south"], [], ["north", "south"]][a % 4]
         body = {"groups": groups} if b % 2 else {"name": f"box{b}"}

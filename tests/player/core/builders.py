@@ -6,7 +6,15 @@ import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from lomuz_rules.model import Asset, MediaType, Playlist, PlaylistItem, Schedule, TargetKind
+from lomuz_rules.model import (
+    Asset,
+    MediaType,
+    Override,
+    Playlist,
+    PlaylistItem,
+    Schedule,
+    TargetKind,
+)
 from lomuz_rules.schedule import Catalogue
 from player.core.files import FileState
 from player.core.model import Deleted, DeviceInfo, Manifest
@@ -97,6 +105,7 @@ def manifest(
     timezone: str = "UTC",
     cursor: str = "c1",
     deleted: Deleted | None = None,
+    overrides: Iterable[Override] = (),
 ) -> Manifest:
     return Manifest(
         schema=1,
@@ -109,6 +118,7 @@ def manifest(
         playlists=tuple(playlists),
         schedules=tuple(schedules),
         deleted=deleted or Deleted(),
+        overrides=tuple(overrides),
     )
 
 
@@ -121,6 +131,7 @@ def catalogue(
     files: dict[str, FileState] | None = None,
     rotation: dict[tuple[str, int, str], datetime] | None = None,
     last_asset_id: str | None = None,
+    overrides: Iterable[Override] = (),
 ) -> Catalogue:
     """A catalogue in which every asset's file is present unless ``files`` says otherwise."""
     assets = list(assets)
@@ -131,6 +142,7 @@ def catalogue(
         assets={a.id: a for a in assets},
         playlists={p.id: p for p in playlists},
         schedules=tuple(schedules),
+        overrides=tuple(overrides),
         files=files,
         rotation=rotation or {},
         last_asset_id=last_asset_id,

@@ -1,8 +1,9 @@
 """The SQL-backed decision agrees with the pure reference on random catalogues.
 
-Generation is biased (see ``worlds``) so that about 55-70% of decisions reach
-the playlist tier (measured per decision with ``TIER_COUNTS``; emergency
-5-20%, jingle the rest) and they are taken on the catalogue's own edges.
+Generation is biased (see ``worlds``) so that about half of decisions reach
+the playlist tier and about a tenth the override tier (measured per decision
+with ``TIER_COUNTS``; emergency 5-20%, jingle the rest) and they are taken on
+the catalogue's own edges (an override's start and end among them).
 
 Planted bugs this test catches within its default budget (100 examples),
 checked by editing ``player/store/repository.py`` in a scratch copy, 3 fresh
@@ -32,7 +33,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lomuz_rules import schedule as reference
-from lomuz_rules.model import Asset, Decision, MediaType, Playlist, Schedule, TargetKind, Tier
+from lomuz_rules.model import (
+    PLAYLIST_TIERS,
+    Asset,
+    Decision,
+    MediaType,
+    Override,
+    Playlist,
+    Schedule,
+    TargetKind,
+)
 from player.core.files import FileState
 from player.core.model import Outcome, Play
 from player.store import PlayerStore
@@ -81,6 +91,7 @@ class World:
     assets: list[Asset]
     playlists: list[Playlist]
     schedules: list[Schedule]
+    overrides: list[Override]
     files: dict[str, FileState]
     plays_at: list[datetime]
     play_modes: list[str]
@@ -103,6 +114,7 @@ def edges_of(
     files: dict[str, FileState],
     timezone: str,
     base: datetime,
+    overrides: Sequence[Override] = (),
 ) -> list[list[datetime]]:
     """Instants at which time alone may change a decision, around ``base``, by kind.
 
@@ -113,6 +125,7 @@ def edges_of(
         [e for a in assets for e in (a.valid_from, a.valid_until) if e is not None],
         [e for sc in schedules for e in (sc.valid_from, sc.valid_until) if e is not None],
         [f.quarantined_until for f in files.values() if f.quarantined_until is not None],
+        [e for o in overrides for e in (o.created_at, o.until)],
         # Daypart starts/ends (both folds on DST days) and the DST transitions.
         [
             e
@@ -179,6 +192,20 @@ def worlds(draw: st.DrawFn) -> World:
                 created_at=draw(st.sampled_from([T0 - timedelta(days=1), T0])),
             )
         )
+    # Overrides (tier override): none in about half the worlds, so the schedule
+    # tiers keep their share; windows around the base, of any target.
+    overrides = []
+    for i in range(draw(st.sampled_from([0, 0, 1, 2, 3]))):
+        created_at = draw(instants)
+        overrides.append(
+            Override(
+                id=f"o{i}",
+                playlist_id=draw(st.sampled_from([p.id for p in playlists])),
+                target=draw(st.sampled_from(list(TargetKind))),
+                until=created_at + timedelta(minutes=draw(st.integers(1, 600))),
+                created_at=created_at,
+            )
+        )
     files: dict[str, FileState] = {}
     for digest in shas:
         present = draw(st.sampled_from([True, True, True, True, False]))
@@ -192,7 +219,7 @@ def worlds(draw: st.DrawFn) -> World:
             quarantined_until=until,
             quarantine_reason="bad" if until else None,
         )
-    edges = edges_of(assets, schedules, files, timezone, base)
+    edges = edges_of(assets, schedules, files, timezone, base, overrides)
     on_edge = (
         st.builds(
             lambda e, o: e + o,
@@ -214,6 +241,7 @@ def worlds(draw: st.DrawFn) -> World:
         assets=assets,
         playlists=playlists,
         schedules=schedules,
+        overrides=overrides,
         files=files,
         plays_at=plays_at,
         play_modes=[draw(st.sampled_from(PLAY_MODES)) for _ in plays_at],
@@ -258,6 +286,7 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
             files=world.files,
             rotation=rotation,
             last_asset_id=last_asset_id,
+            overrides=world.overrides,
         )
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -265,7 +294,13 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
         shutil.copy(template_db, db)
         with PlayerStore.open(db) as store:
             store.catalogue.apply_manifest(
-                manifest(world.assets, world.playlists, world.schedules, timezone=world.timezone)
+                manifest(
+                    world.assets,
+                    world.playlists,
+                    world.schedules,
+                    timezone=world.timezone,
+                    overrides=world.overrides,
+                )
             )
             for state in world.files.values():
                 if state.present:
@@ -325,7 +360,7 @@ def test_sql_decision_matches_reference(template_db: Path, world: World) -> None
                     ),
                     playlist_position=decision.playlist_position if mode == "position" else None,
                 )
-                if decision.tier is Tier.PLAYLIST:
+                if decision.tier in PLAYLIST_TIERS:
                     assert decision.playlist_id is not None
                     assert decision.playlist_position is not None
                     key = (decision.playlist_id, decision.playlist_position, decision.asset_id)

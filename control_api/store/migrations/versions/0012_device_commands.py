@@ -1,7 +1,7 @@
 """Remote commands to devices (PROTOCOL.md "Push and remote commands").
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 09:30:00
 
 One row per command: its type and value, its state (pending, delivered, done,
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
