@@ -25,61 +25,30 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from control_api.core import validation as v
 from control_api.core.plays import ECHO_ID_CHARS, OUTCOMES, SOURCES
-from lomuz_rules.commands import MAX_VOLUME, AckState, CommandState, CommandType
-
-INT32_MAX = 2**31 - 1
-MAX_PLAYLIST_ITEMS = 10_000
-MAX_PLAYS_PER_UPLOAD = 1000
-MAX_TIMEZONE_CHARS = 64
-# Not blank (``as_str``'s "must not be empty") and no NUL (PostgreSQL text
-# cannot hold one); a lookahead so that matching stays linear in the length.
-TEXT_PATTERN = r"^(?!\s*$)[^\x00]*$"
-CODE_PATTERN = "^[a-z][a-z0-9_]*$"
-# What a refused pattern means, for the 422 message (msgspec quotes the regex).
-PATTERN_MESSAGES = {
-    TEXT_PATTERN: "must not be empty or contain NUL characters",
-}
-
-# ---------------------------------------------------------------- field types
-
-Name = Annotated[str, Meta(min_length=1, max_length=v.MAX_NAME_CHARS, pattern=TEXT_PATTERN)]
-ObjectId = Annotated[str, Meta(min_length=1, max_length=v.MAX_NAME_CHARS, pattern=TEXT_PATTERN)]
-GroupName = Annotated[str, Meta(min_length=1, max_length=v.MAX_GROUP_CHARS, pattern=TEXT_PATTERN)]
-Groups = Annotated[list[GroupName], Meta(max_length=v.MAX_GROUPS)]
-Timezone = Annotated[str, Meta(max_length=MAX_TIMEZONE_CHARS, description="IANA time zone name.")]
-Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
-InstantIn = Annotated[
-    str, Meta(max_length=v.MAX_INSTANT_CHARS, extra_json_schema={"format": "date-time"})
-]
-DurationIn = Annotated[
-    int,
-    Meta(
-        ge=v.MIN_DURATION_MS,
-        le=INT32_MAX,
-        description="At least 1000 (an item plays for at least 1 s).",
-    ),
-]
-Duration = Annotated[int, Meta(ge=0)]
-Count = Annotated[int, Meta(ge=0)]
-Priority = Annotated[int, Meta(ge=-INT32_MAX, le=INT32_MAX)]
-Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
-StartTime = Annotated[
-    str, Meta(pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$", description='Local time of day "HH:MM".')
-]
-EndTime = Annotated[
-    str,
-    Meta(
-        pattern="^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
-        description='Local time of day "HH:MM"; "24:00" is the end of the day.',
-    ),
-]
-Weekday = Annotated[int, Meta(ge=1, le=7)]
-Days = Annotated[list[Weekday], Meta(description="ISO weekdays, 1 (Monday) to 7 (Sunday).")]
-DaysIn = Annotated[
-    list[Weekday], Meta(min_length=1, description="ISO weekdays, 1 (Monday) to 7 (Sunday).")
-]
-NextPage = Annotated[str, Meta(description="Opaque; pass as `after` to get the next page.")] | None
-PlayRef = Annotated[str, Meta(max_length=v.MAX_ID_CHARS)]
+from control_api.model_fields import (
+    CODE_PATTERN,
+    MAX_PLAYLIST_ITEMS,
+    MAX_PLAYS_PER_UPLOAD,
+    Count,
+    Days,
+    DaysIn,
+    Duration,
+    DurationIn,
+    EndTime,
+    GroupName,
+    Groups,
+    Instant,
+    InstantIn,
+    Name,
+    NextPage,
+    ObjectId,
+    PlayRef,
+    Priority,
+    Sha256,
+    StartTime,
+    Timezone,
+)
+from control_api.models_commands import Command, CommandAck, CommandInput, CommandList
 
 # ---------------------------------------------------------------- shared
 
@@ -448,42 +417,6 @@ class Manifest(Struct, kw_only=True):
 
 class Health(Struct):
     status: Literal["ok"]
-
-
-# ---------------------------------------------------------------- remote commands
-
-
-class CommandInput(Struct, forbid_unknown_fields=True):
-    type: CommandType
-    value: Annotated[int, Meta(ge=0, le=MAX_VOLUME, description="volume only: 0..100.")] | None = (
-        None
-    )
-    expires_at: (
-        Annotated[InstantIn, Meta(description="Default: 10 min from now; at most 24 h from now.")]
-        | None
-    ) = None
-
-
-class CommandAck(Struct, forbid_unknown_fields=True):
-    """A device's acknowledgement; ``failed`` carries ``{"error": text}`` in ``result``."""
-
-    state: AckState
-    result: dict[str, Any] | None = None
-
-
-class Command(Struct, kw_only=True):
-    id: str
-    type: CommandType
-    value: int | None
-    state: CommandState
-    result: dict[str, Any] | UnsetType = UNSET
-    expires_at: Instant
-    created_at: Instant
-    updated_at: Instant
-
-
-class CommandList(Struct):
-    items: list[Command]
 
 
 # Every object of the document, requests and responses (the order is the document's).

@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from control_api import models as m
+from control_api import models_commands as mc
 from control_api.core.export import csv_cell
 from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
@@ -279,9 +280,9 @@ def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
     )
 
 
-def command(view: CommandView) -> m.Command:
+def command(view: CommandView) -> mc.Command:
     row = view.row
-    return m.Command(
+    return mc.Command(
         id=row.id,
         type=row.type,  # type: ignore[arg-type]
         value=row.value,
@@ -293,5 +294,5 @@ def command(view: CommandView) -> m.Command:
     )
 
 
-def commands_list(views: Iterable[CommandView]) -> m.CommandList:
-    return m.CommandList(items=[command(view) for view in views])
+def commands_list(views: Iterable[CommandView]) -> mc.CommandList:
+    return mc.CommandList(items=[command(view) for view in views])

@@ -100,15 +100,12 @@ class Daemon:
         self.syncs = SyncRequests(
             self.parts,
             interval_changed=lambda s: self.jobs.rearm_if_interval_changed(s),  # noqa: PLW0108
-            synced=self._pick_up_commands,
         )
         self.jobs = Jobs(
             self.parts,
             sync=self.syncs.run,
             metrics=self._textfile.write if self._textfile is not None else None,
         )
-
-    # -- lifecycle ---------------------------------------------------------------------
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT (or ``request_stop``); returns the exit code."""
@@ -175,11 +172,6 @@ class Daemon:
         self._reprioritise()
         self.parts.loop.request_reevaluate()
         self.jobs.arm_boundary()
-
-    def _pick_up_commands(self) -> None:
-        network = self.parts.network
-        if network is not None:
-            network.pick_up_commands()
 
     def _reprioritise(self) -> None:
         network = self.parts.network

@@ -15,7 +15,7 @@ from control_api.core.validation import (
     timezone_names,
 )
 from control_api.errors import InvalidField
-from control_api.models import MAX_TIMEZONE_CHARS
+from control_api.model_fields import MAX_TIMEZONE_CHARS
 from control_api.resources import bodies
 
 __all__ = [

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from control_api.core.validation import MAX_ID_CHARS, MAX_NAME_CHARS
 from control_api.errors import InvalidField
-from control_api.models import MAX_PLAYLIST_ITEMS
+from control_api.model_fields import MAX_PLAYLIST_ITEMS
 from lomuz_rules.model import DEFAULT_IMAGE_DURATION_MS, MIN_PLAY_DURATION_MS
 
 ITEM_ASSET = re.compile(r"item-(\d{1,6})-asset")

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 import msgspec
 
 from control_api import models as m
+from control_api import models_commands as mc
 from control_api.core import validation as v
 from control_api.errors import InvalidField
+from control_api.model_fields import PATTERN_MESSAGES
 from control_api.services.overrides import OverrideFields
 from control_api.services.schedules import ScheduleFields
 from lomuz_rules.commands import AckState, value_problem
@@ -47,7 +49,7 @@ def invalid_field(text: str) -> InvalidField:
         if named["kind"] == "contains unknown":
             return InvalidField(field, "unknown field", "unknown_field")
         return InvalidField(field, "is required", "missing_field")
-    for pattern, message in m.PATTERN_MESSAGES.items():
+    for pattern, message in PATTERN_MESSAGES.items():
         if what.endswith(f"matching regex {pattern!r}"):
             return InvalidField(path or "body", message)
     return InvalidField(path or "body", what[:1].lower() + what[1:])
@@ -126,7 +128,7 @@ def enrollment(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
 
 def command(body: dict[str, Any]) -> tuple[str, int | None, datetime | None]:
     """A new remote command: (type, value, expires_at); the value checked against the type."""
-    given = decode(body, m.CommandInput)
+    given = decode(body, mc.CommandInput)
     problem = value_problem(given.type, given.value)
     if problem is not None:
         raise InvalidField("value", problem)
@@ -134,7 +136,7 @@ def command(body: dict[str, Any]) -> tuple[str, int | None, datetime | None]:
 
 
 def command_ack(body: dict[str, Any]) -> tuple[AckState, dict[str, Any] | None]:
-    given = decode(body, m.CommandAck)
+    given = decode(body, mc.CommandAck)
     if given.result is not None:
         v.check_free_json(given.result, "result")
     return given.state, given.result

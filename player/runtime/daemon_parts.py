@@ -48,6 +48,10 @@ class NetworkParts(Protocol):
         """The push link's state ("off" without ``[push] url``); builds nothing."""
         ...
 
+    def pick_up_commands(self) -> None:
+        """After a sync: ask for the remote commands the broker did not deliver."""
+        ...
+
 
 class DaemonParts(Protocol):
     """The parts (``player.composition.PlayerParts``); reading one builds it."""

@@ -25,8 +25,8 @@ class SyncRequests:
     """Runs one sync on request; ``interval_changed`` hears each sync's ``sync_interval_s``.
 
     ``requested`` is set for a sync now (SIGHUP sets it); ``nudge()`` asks for a
-    fresh one (a push nudge: past the API's revision cache). ``synced`` hears each
-    sync that went well (the remote commands' pick-up).
+    fresh one (a push nudge: past the API's revision cache). Each sync that went
+    well is followed by the remote commands' pick-up.
     """
 
     def __init__(
@@ -34,11 +34,9 @@ class SyncRequests:
         parts: DaemonParts,
         *,
         interval_changed: Callable[[int | None], None],
-        synced: Callable[[], None] = lambda: None,
     ) -> None:
         self._parts = parts
         self._interval_changed = interval_changed
-        self._synced = synced  # after each sync that reached the API
         self.requested = threading.Event()
         self._fresh = threading.Event()
 
@@ -76,7 +74,7 @@ class SyncRequests:
             log.exception("sync (%s): unexpected error", why)
             return {"ok": False, "error": repr(exc)}
         self._interval_changed(outcome.sync_interval_s)
-        self._synced()
+        network.pick_up_commands()
         return {"ok": True, "sync": outcome.as_json()}
 
     def control(self, request: Mapping[str, Any]) -> Mapping[str, Any]:

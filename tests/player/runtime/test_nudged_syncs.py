@@ -37,6 +37,10 @@ class RecordingSyncer:
 @dataclass
 class _Network:
     syncer: RecordingSyncer
+    pick_ups: int = 0
+
+    def pick_up_commands(self) -> None:
+        self.pick_ups += 1
 
 
 @dataclass

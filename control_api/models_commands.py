@@ -1,0 +1,43 @@
+"""Remote commands' request and response bodies (PROTOCOL "Push and remote commands")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from control_api.model_fields import Instant, InstantIn
+from lomuz_rules.commands import MAX_VOLUME, AckState, CommandState, CommandType
+
+
+class CommandInput(Struct, forbid_unknown_fields=True):
+    type: CommandType
+    value: Annotated[int, Meta(ge=0, le=MAX_VOLUME, description="volume only: 0..100.")] | None = (
+        None
+    )
+    expires_at: (
+        Annotated[InstantIn, Meta(description="Default: 10 min from now; at most 24 h from now.")]
+        | None
+    ) = None
+
+
+class CommandAck(Struct, forbid_unknown_fields=True):
+    """A device's acknowledgement; ``failed`` carries ``{"error": text}`` in ``result``."""
+
+    state: AckState
+    result: dict[str, Any] | None = None
+
+
+class Command(Struct, kw_only=True):
+    id: str
+    type: CommandType
+    value: int | None
+    state: CommandState
+    result: dict[str, Any] | UnsetType = UNSET
+    expires_at: Instant
+    created_at: Instant
+    updated_at: Instant
+
+
+class CommandList(Struct):
+    items: list[Command]
