@@ -45,6 +45,7 @@ class Telemetry:
     playing_state: str | None = None
     playing_tier: str | None = None
     playing_asset_id: str | None = None
+    playing_playlist_id: str | None = None
     last_sync_at: datetime | None = None
     last_sync_error: str | None = None
     downloads_pending: int | None = None
@@ -121,6 +122,7 @@ def summarise(status: object) -> Telemetry:
         playing_state=_text(playing.get("state")),
         playing_tier=_text(playing.get("tier")),
         playing_asset_id=_text(playing.get("asset_id")),
+        playing_playlist_id=_text(playing.get("playlist_id")),
         last_sync_at=_instant(s.get("last_sync_ok_at")),
         last_sync_error=_text(s.get("last_sync_error")),
         downloads_pending=_count(downloads.get("pending")),

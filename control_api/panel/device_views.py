@@ -34,6 +34,10 @@ class DeviceRow:
     def playing_asset_id(self) -> str | None:
         return self.telemetry.playing_asset_id
 
+    @property
+    def playing_playlist_id(self) -> str | None:
+        return self.telemetry.playing_playlist_id
+
 
 STATE_LABELS = {"online": "online", "offline": "offline", "never": "never seen"}
 
@@ -112,6 +116,10 @@ def hardware_facts(hardware: object) -> list[tuple[str, str]]:
 
 def playing_asset_ids(rows: Iterable[DeviceRow]) -> set[str]:
     return {r.playing_asset_id for r in rows if r.playing_asset_id is not None}
+
+
+def playing_playlist_ids(rows: Iterable[DeviceRow]) -> set[str]:
+    return {r.playing_playlist_id for r in rows if r.playing_playlist_id is not None}
 
 
 # ------------------------------------------------------------------ week view

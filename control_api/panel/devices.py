@@ -31,7 +31,7 @@ from control_api.panel.director import Director
 from control_api.panel.forms import query_text, read_form, signed_in
 from control_api.panel.sign_in import secure_request
 from control_api.panel.templates import Pages
-from control_api.services import assets, devices, plays, schedule_preview
+from control_api.services import assets, devices, playlists, plays, schedule_preview
 from control_api.services.devices import DeviceFilter, DeviceOrder
 
 PAGE_SIZE = 50
@@ -144,6 +144,9 @@ class DevicesPage:
         titles = assets.asset_titles(
             self.deps.db, director.tenant_id, views.playing_asset_ids(rows)
         )
+        playlist_names = playlists.playlist_names(
+            self.deps.db, director.tenant_id, views.playing_playlist_ids(rows)
+        )
         # An htmx filter change swaps the table only; a history restore asks for the page.
         partial = (
             req.get_header("HX-Request") == "true"
@@ -154,6 +157,7 @@ class DevicesPage:
             "query": query,
             "rows": rows,
             "titles": titles,
+            "playlist_names": playlist_names,
             "now": now,
             "next": page.next,
             "sorts": SORTS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,6 +120,15 @@ def resolve_playlist(
     if not named:
         raise InvalidField(field, f"no playlist is named {shown!r}", "unknown_playlist")
     return named[0]
+
+
+def playlist_names(db: Database, tenant_id: str, playlist_ids: Iterable[str]) -> dict[str, str]:
+    """The tenant's playlists among ``playlist_ids`` -> their name; others left out."""
+    wanted = set(playlist_ids)
+    if not wanted:
+        return {}
+    with db.read() as s:
+        return {p.id: p.name for p in content.load_by_ids(s, Playlist, tenant_id, wanted)}
 
 
 def get_playlist(db: Database, tenant_id: str, playlist_id: str) -> PlaylistRecord:

@@ -162,7 +162,8 @@ def test_upload_build_schedule_add_enroll_and_see_it_play(
             return (
                 row.get_attribute("data-state") == "online"
                 and re.search(
-                    rf"({re.escape(opening)}|{re.escape(closing)}) playlist", playing.inner_text()
+                    rf"({re.escape(opening)}|{re.escape(closing)}) playlist\s+from Shop day",
+                    playing.inner_text(),
                 )
                 is not None
             )

@@ -50,12 +50,24 @@ def _rows(browser: Browser, query: str = "") -> list[dict[str, str]]:
 def test_the_table_shows_each_state_and_what_the_device_reported(api: Api, panel: Panel) -> None:
     me, admin = _signed_in(panel)
     song = api.upload(admin, wav(b"song"), title="Morning song").json
+    made = api.call(
+        "POST",
+        "/v1/playlists",
+        admin,
+        json={"name": "Mornings", "items": [{"asset_id": song["id"]}]},
+    )
+    assert made.status_code == 201, made.text
     online_id, online_token = api.device(admin, "Till 1")
     offline_id, _ = api.device(admin, "Till 2")
     _seen(panel, offline_id, timedelta(hours=2))
     never = _created(api, admin, "Till 3")
     status = {
-        "now_playing": {"state": "playing", "tier": "playlist", "asset_id": song["id"]},
+        "now_playing": {
+            "state": "playing",
+            "tier": "playlist",
+            "asset_id": song["id"],
+            "playlist_id": made.json["id"],
+        },
         "last_sync_ok_at": panel.clock.now().isoformat(),
         "downloads": {"pending": 2, "failing": []},
         "cache": {"files": 3, "size_bytes": 4_500_000},
@@ -69,7 +81,7 @@ def test_the_table_shows_each_state_and_what_the_device_reported(api: Api, panel
     assert rows["Till 1"]["State"] == "online"
     assert rows["Till 1"]["data-health"] == "amber"
     assert "clock not trusted" in rows["Till 1"]["Health"]
-    assert rows["Till 1"]["Now playing"] == "Morning song playlist"
+    assert rows["Till 1"]["Now playing"] == "Morning song playlist from Mornings"
     assert rows["Till 1"]["Pending downloads"] == "2"
     assert rows["Till 1"]["Cache"] == "4.5 MB"
     assert rows["Till 1"]["Clock"] == "not trusted"
