@@ -171,9 +171,15 @@ def create_app(
     app.add_route("/v1/playlists", content.Playlists(deps))
     app.add_route("/v1/playlists/{playlist_id}", content.PlaylistItem(deps))
     app.add_route("/v1/devices", fleet.Devices(deps))
-    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, auth.forget_device))
+
+    def forget_device(device_id: str) -> None:
+        """Decommissioned or given a new code: its cached token and retained nudge go."""
+        auth.forget_device(device_id)
+        deps.publisher.forget_device(device_id)
+
+    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, forget_device))
     app.add_route(
-        "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, auth.forget_device)
+        "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, forget_device)
     )
     app.add_route("/v1/devices/{device_id}/commands", commands.DeviceCommands(deps))
     app.add_route("/v1/devices/{device_id}/commands/{command_id}", commands.DeviceCommandItem(deps))
@@ -190,7 +196,7 @@ def create_app(
     app.add_route("/v1/device/commands", commands.OpenCommands(deps))
     app.add_route("/v1/device/commands/{command_id}", commands.Acknowledge(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
-    handler = _ErrorHandler(panel_routes.add_routes(app, deps, auth.forget_device))
+    handler = _ErrorHandler(panel_routes.add_routes(app, deps, forget_device))
     app.add_error_handler(Exception, handler)
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps

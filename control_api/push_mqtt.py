@@ -101,6 +101,12 @@ class MqttPublisher:
         info = self._client.publish(commands_topic(device_id), payload, qos=COMMAND_QOS)
         return info.rc == mqtt.MQTT_ERR_SUCCESS
 
+    def forget_device(self, device_id: str) -> None:
+        # An empty retained message deletes the retained one (MQTT 3.1.1, 3.3.1.3).
+        # With the broker down it stays: a few bytes, on a topic no device reads again.
+        if self.connected:
+            self._client.publish(nudge_topic(device_id), b"", qos=NUDGE_QOS, retain=True)
+
     # -- paho's callbacks (its network thread) ---------------------------------------
 
     def _on_connect(

@@ -28,6 +28,10 @@ class NudgePublisher(Protocol):
         """
         ...
 
+    def forget_device(self, device_id: str) -> None:
+        """The device is gone (or re-enrolled): clear its retained nudge on the broker."""
+        ...
+
 
 class NullPublisher:
     """No broker configured (``LOMUZ_MQTT_URL`` unset): devices find changes by polling."""
@@ -43,3 +47,6 @@ class NullPublisher:
 
     def publish_command(self, device_id: str, payload: bytes) -> bool:
         return False
+
+    def forget_device(self, device_id: str) -> None:
+        pass

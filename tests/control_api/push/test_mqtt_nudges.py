@@ -128,3 +128,27 @@ def test_with_the_broker_down_requests_succeed_fast_and_drops_are_counted(
         app.close()
     down = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(down) == 1, [r.getMessage() for r in caplog.records]
+
+
+def test_a_decommissioned_device_leaves_no_retained_nudge(broker_api: tuple[Api, str]) -> None:
+    api, url = broker_api
+    _connected(api)
+    admin = api.tenant()
+    gone, kept = _devices(api, admin, [[], []])
+    _schedule(api, admin, _playlist(api, admin), {"all": True})
+    assert api.app.nudger is not None and api.app.nudger.wait_idle(10)  # type: ignore[attr-defined]
+    first = Subscriber(url, nudge_topic(gone))
+    try:
+        assert first.wait_for(lambda: bool(first.messages), timeout_s=10)  # retained, as sent
+    finally:
+        first.close()
+
+    assert api.call("DELETE", f"/v1/devices/{gone}", admin).status_code == 204
+
+    later = Subscriber(url, f"{TOPIC_ROOT}/+/nudge")
+    try:  # what a new subscriber is handed at once: the retained messages
+        later.wait_for(lambda: nudge_topic(kept) in {m.topic for m in later.messages}, timeout_s=10)
+        time.sleep(0.3)
+        assert nudge_topic(gone) not in {m.topic for m in later.messages if m.payload}
+    finally:
+        later.close()

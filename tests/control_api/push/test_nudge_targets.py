@@ -32,6 +32,7 @@ class RecordingPublisher:
         self.calls: list[tuple[tuple[str, ...], int]] = []
         self.commands: list[tuple[str, bytes]] = []
         self.started = self.stopped = False
+        self.forgotten: list[str] = []
         self.failures_left = 0  # publish calls that raise, as a lookup during a failover would
         self._lock = threading.Lock()
 
@@ -53,6 +54,10 @@ class RecordingPublisher:
         with self._lock:
             self.commands.append((device_id, payload))
         return self.up
+
+    def forget_device(self, device_id: str) -> None:
+        with self._lock:
+            self.forgotten.append(device_id)
 
     def take(self) -> list[tuple[tuple[str, ...], int]]:
         with self._lock:
