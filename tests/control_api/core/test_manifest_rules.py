@@ -49,8 +49,18 @@ def test_delta_closure_and_tombstones() -> None:
         roots,
     )
     assert plan is not None
-    assert plan.upsert == {"schedule": {"s1"}, "playlist": {"p1"}, "asset": {"a1", "a2", "e1"}}
-    assert plan.deleted == {"schedule": {"gone"}, "playlist": set(), "asset": {"unflagged"}}
+    assert plan.upsert == {
+        "schedule": {"s1"},
+        "playlist": {"p1"},
+        "asset": {"a1", "a2", "e1"},
+        "override": set(),
+    }
+    assert plan.deleted == {
+        "schedule": {"gone"},
+        "playlist": set(),
+        "asset": {"unflagged"},
+        "override": set(),
+    }
 
 
 def test_a_delta_never_names_what_the_device_never_held() -> None:
