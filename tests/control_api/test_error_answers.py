@@ -35,6 +35,7 @@ EXPECTED: list[tuple[e.DomainError, int, str]] = [
     (e.BadEnrollmentCode(), 401, "invalid_enrollment_code"),
     (e.BadCredentials(), 401, "invalid_credentials"),
     (e.PermissionDenied("needs an admin token", "wrong_token_kind"), 403, "wrong_token_kind"),
+    (e.AccountDisabled(), 403, "account_disabled"),
     (e.RateLimited("too many failed enrollment attempts", 60), 429, "too_many_requests"),
     (e.MediaTooLarge(100, 101), 413, "payload_too_large"),
     (e.MediaTruncated(100, 50), 400, "truncated_body"),
