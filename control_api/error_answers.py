@@ -12,6 +12,7 @@ import logging
 import falcon
 
 from control_api.errors import (
+    AccountDisabled,
     BadCredentials,
     BadEnrollmentCode,
     Conflict,
@@ -47,6 +48,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     BadCredentials: 401,
     BadEnrollmentCode: 401,
     PermissionDenied: 403,
+    AccountDisabled: 403,
     NotFound: 404,
     InvalidMediaName: 404,
     MediaNotFound: 404,
