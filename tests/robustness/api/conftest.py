@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import re
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -264,15 +265,25 @@ def error_of(status: int, content_type: str | None, body: bytes) -> dict[str, st
 
 METHODS = ("get", "put", "post", "patch", "delete", "head")
 
-# Which seeded object of tenant A fills each templated path.
-OBJECT_OF = {
-    "/v1/assets/{id}": "asset",
-    "/v1/playlists/{id}": "playlist",
-    "/v1/devices/{id}": "device",
-    "/v1/devices/{id}/enrollment-code": "device",
-    "/v1/schedules/{id}": "schedule",
-    "/v1/media/{sha256}": "sha256",
+# Which seeded objects of tenant A fill each templated path, one per parameter in order.
+OBJECT_OF: dict[str, tuple[str, ...]] = {
+    "/v1/assets/{id}": ("asset",),
+    "/v1/playlists/{id}": ("playlist",),
+    "/v1/devices/{id}": ("device",),
+    "/v1/devices/{id}/enrollment-code": ("device",),
+    "/v1/devices/{id}/commands": ("device",),
+    "/v1/devices/{id}/commands/{command_id}": ("device", "command"),
+    "/v1/device/commands/{command_id}": ("command",),
+    "/v1/schedules/{id}": ("schedule",),
+    "/v1/overrides/{id}": ("override",),
+    "/v1/media/{sha256}": ("sha256",),
 }
+
+
+def concrete_path(path: str, ids: dict[str, str]) -> str:
+    """``path`` with each parameter replaced by the id of its object in ``ids``."""
+    kinds = iter(OBJECT_OF.get(path, ()))
+    return re.sub(r"\{[^}]+\}", lambda _m: ids[next(kinds)], path)
 
 
 @dataclass
@@ -284,7 +295,8 @@ class Tenant:
 
 
 def seed_tenant(api: Api, label: str) -> Tenant:
-    """An asset, a playlist, a schedule, an enrolled device and one play."""
+    """An asset, a playlist, a schedule, an enrolled device, one play, an override of the
+    device and a remote command to it."""
     admin = api.tenant(label)
     data = wav(f"{label} bytes ".encode() * 500)
     asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
@@ -325,6 +337,22 @@ def seed_tenant(api: Api, label: str) -> Tenant:
         },
     )
     assert plays.status_code == 200, plays.text
+    until = api.app.deps.now() + timedelta(days=1)  # type: ignore[attr-defined]
+    override = api.call(
+        "POST",
+        "/v1/overrides",
+        admin,
+        json={
+            "playlist_id": playlist.json["id"],
+            "target": {"device_id": device_id},
+            "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+    assert override.status_code == 201, override.text
+    command = api.call(
+        "POST", f"/v1/devices/{device_id}/commands", admin, json={"type": "snapshot"}
+    )
+    assert command.status_code == 202, command.text
     return Tenant(
         admin,
         device_token,
@@ -334,6 +362,8 @@ def seed_tenant(api: Api, label: str) -> Tenant:
             "schedule": schedule.json["id"],
             "device": device_id,
             "sha256": sha256,
+            "override": override.json["id"],
+            "command": command.json["id"],
         },
         play_id,
     )

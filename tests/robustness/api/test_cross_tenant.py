@@ -10,13 +10,20 @@ new routes cannot skip these checks.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 from control_api.openapi import build_openapi
 from tests.control_api.conftest import Api
 from tests.control_api.media_samples import wav
-from tests.robustness.api.conftest import METHODS, OBJECT_OF, Env, Tenant, error_of, seed_tenant
+from tests.robustness.api.conftest import (
+    METHODS,
+    OBJECT_OF,
+    Env,
+    Tenant,
+    concrete_path,
+    error_of,
+    seed_tenant,
+)
 
 DOC = build_openapi()
 
@@ -31,6 +38,10 @@ def valid_body(path: str, method: str, b: Tenant) -> Any:
         return {"name": "hijacked", "groups": ["elsewhere"]}
     if method == "put" and path.startswith("/v1/schedules"):
         return {"playlist_id": b.ids["playlist"], "target": {"all": True}, "priority": 9}
+    if method == "post" and path == "/v1/devices/{id}/commands":
+        return {"type": "skip"}
+    if method == "post" and path == "/v1/device/commands/{command_id}":
+        return {"state": "done", "result": {"hijacked": True}}
     return None
 
 
@@ -44,6 +55,13 @@ def snapshot(api: Api, a: Tenant) -> dict[str, Any]:
         for volatile in ("last_seen_at", "online"):
             body.pop(volatile, None)
         out[kind] = body
+    for path in (
+        f"/v1/overrides/{a.ids['override']}",
+        f"/v1/devices/{a.ids['device']}/commands/{a.ids['command']}",
+    ):
+        r = api.call("GET", path, a.admin)
+        assert r.status_code == 200, r.text
+        out[path] = r.json
     media = api.call("GET", f"/v1/media/{a.ids['sha256']}", a.device_token)
     assert media.status_code == 200
     out["media"] = hashlib.sha256(media.content).hexdigest()
@@ -76,10 +94,11 @@ def test_other_tenant_admin_gets_404_on_every_object_route_and_changes_nothing(e
     before = snapshot(api, a)
     called = []
     for path, method, op in templated_operations():
-        concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]], path)
+        concrete = concrete_path(path, a.ids)
         body = valid_body(path, method, b)
-        tokens = [b.admin]
-        if {"deviceToken": []} in op.get("security", DOC["security"]):
+        security = op.get("security", DOC["security"])
+        tokens = [b.admin] if {"adminToken": []} in security else []
+        if {"deviceToken": []} in security:
             tokens.append(b.device_token)
         for token in tokens:
             r = api.call(method.upper(), concrete, token, json=body)
@@ -228,7 +247,7 @@ def test_token_kinds_admin_on_device_routes_and_device_on_director_routes(env: E
             op = item.get(method)
             if op is None:
                 continue
-            concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path)
+            concrete = concrete_path(path, a.ids)
             security = _security(op)
             if security == [{"adminToken": []}]:
                 wrong, kind = a.device_token, "admin_only"

@@ -20,7 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_api.openapi import build_openapi
-from tests.robustness.api.conftest import OBJECT_OF, Env, Tenant, error_of, seed_tenant
+from tests.robustness.api.conftest import (
+    OBJECT_OF,
+    Env,
+    Tenant,
+    concrete_path,
+    error_of,
+    seed_tenant,
+)
 
 _DEEP = 2048
 
@@ -185,9 +192,7 @@ def seeded(env: Env) -> tuple[Env, Tenant]:
 
 
 def _target(path: str, t: Tenant) -> str:
-    if path in OBJECT_OF:
-        return path.replace("{id}", t.ids[OBJECT_OF[path]])
-    return path
+    return concrete_path(path, t.ids) if path in OBJECT_OF else path
 
 
 def _send(env: Env, t: Tenant, method: str, path: str, kind: str, raw: bytes) -> Any:

@@ -4,12 +4,11 @@ answers an error that is not the JSON envelope, or a 5xx."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from control_api.openapi import build_openapi
 from control_api.store import repository as repo
-from tests.robustness.api.conftest import METHODS, OBJECT_OF, Env, error_of, seed_tenant
+from tests.robustness.api.conftest import METHODS, Env, concrete_path, error_of, seed_tenant
 
 DOC = build_openapi()
 TTL_S = 7 * 24 * 3600  # Settings.enrollment_code_ttl_s default
@@ -145,7 +144,7 @@ def test_no_route_answers_an_error_outside_the_json_envelope(env: Env) -> None:
         for method in METHODS:
             if method not in item:
                 continue
-            concrete = re.sub(r"\{[^}]+\}", a.ids[OBJECT_OF[path]] if "{" in path else "", path)
+            concrete = concrete_path(path, a.ids)
             for token in tokens:
                 for body in BODIES:
                     headers = {"Content-Type": "application/json"}
