@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,7 +211,8 @@ def _publisher(settings: Settings, given: NudgePublisher | None) -> NudgePublish
         return given
     from control_api.push_mqtt import MqttPublisher
 
-    return MqttPublisher(parse_broker_url(settings.mqtt_url))
+    broker = replace(parse_broker_url(settings.mqtt_url), ca_file=settings.mqtt_ca_file)
+    return MqttPublisher(broker)
 
 
 def _start_push(db: Database, metrics: Metrics, publisher: NudgePublisher | None) -> Nudger | None:

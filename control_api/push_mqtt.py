@@ -56,8 +56,12 @@ class MqttPublisher:
         )
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
+        self._unusable: str | None = None  # why this link can never connect
         if broker.tls:
-            client.tls_set_context(ssl.create_default_context())
+            try:  # ssl.SSLError is an OSError too (a file that is no PEM)
+                client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
+            except OSError as exc:
+                self._unusable = f"cannot use the CA file {broker.ca_file}: {exc}"
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.max_inflight_messages_set(MAX_INFLIGHT_MESSAGES)
@@ -73,6 +77,9 @@ class MqttPublisher:
 
     def start(self) -> None:
         """Connect in the background (never raises for an unreachable broker)."""
+        if self._unusable is not None:
+            log.error("push: %s: devices sync by polling only", self._unusable)
+            return
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
 

@@ -8,6 +8,7 @@ with variables set in the process environment winning.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class Settings:
     # The MQTT broker nudges go to (LOMUZ_MQTT_URL, mqtt:// or mqtts://); None: no push.
     # Checked by load_settings; may hold a password (never printed).
     mqtt_url: str | None = field(default=None, repr=False)
+    # For an mqtts:// broker with a private CA: the PEM file to trust (LOMUZ_MQTT_CA_FILE).
+    mqtt_ca_file: str | None = None
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -166,6 +169,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         public_url=_public_url(env, "LOMUZ_PUBLIC_URL"),
         metrics_token=_metrics_token(env),
         mqtt_url=_mqtt_url(env),
+        mqtt_ca_file=_readable_file(env, "LOMUZ_MQTT_CA_FILE"),
     )
 
 
@@ -201,6 +205,17 @@ def _mqtt_url(env: Mapping[str, str]) -> str | None:
         parse_broker_url(raw)
     except ValueError as exc:
         raise ConfigError("LOMUZ_MQTT_URL", str(exc)) from None
+    return raw
+
+
+def _readable_file(env: Mapping[str, str], key: str) -> str | None:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    if not os.path.isabs(raw):
+        raise ConfigError(key, f"expected an absolute path, got {raw!r}")
+    if not os.access(raw, os.R_OK) or not os.path.isfile(raw):
+        raise ConfigError(key, f"{raw} is not a readable file")
     return raw
 
 

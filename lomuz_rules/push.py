@@ -99,6 +99,8 @@ class BrokerAddress:
     tls: bool
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    # For mqtts: a PEM file of the CA(s) to trust instead of the system's (a private CA).
+    ca_file: str | None = None
 
     def display(self) -> str:
         """The URL without its password, for logs."""

@@ -7,6 +7,7 @@ the order of building and closing. Imports only light modules at top level.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -163,8 +164,10 @@ class Network:
         from lomuz_rules.push import parse_broker_url
         from player.adapters.mqtt_push import MqttPushLink
 
+        ca_file = self._parts.settings.push.ca_file
+        broker = replace(parse_broker_url(url), ca_file=str(ca_file) if ca_file else None)
         link = MqttPushLink(
-            parse_broker_url(url),
+            broker,
             self.credentials.device_id,
             self.nudges.on_payload,
             on_command=self.commands.on_payload,

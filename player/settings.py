@@ -63,6 +63,7 @@ class PushSettings:
     url: str | None = None
     jitter_s: int = 3  # a nudge's sync waits a random 0..jitter_s seconds
     min_interval_s: int = 10  # at least this long between two syncs started by nudges
+    ca_file: Path | None = None  # mqtts with a private CA: the PEM file to trust
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,7 @@ _KEYS: dict[tuple[str, str], Callable[[object, bool], Any]] = {
     ("push", "url"): _optional(_broker_url),
     ("push", "jitter_s"): _int_range(0, 600),
     ("push", "min_interval_s"): _int_range(1, 24 * 3600),
+    ("push", "ca_file"): _optional(_abs_path),
     ("downloads", "concurrency"): _int_range(1, 16),
     ("downloads", "max_cache_bytes"): _optional(_int_range(0, None)),
     ("downloads", "min_free_bytes"): _int_range(0, None),

@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from lomuz_rules.push import parse_broker_url
 from tests.netutil import free_port
+from tests.tls_certs import tls_files
 
 BROKER_URL = os.environ.get("LOMUZ_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 
@@ -120,7 +121,10 @@ def publish(url: str, topic: str, payload: bytes, *, retain: bool = False) -> No
 
 
 class PrivateBroker:
-    """A mosquitto of this test's own on a free loopback port, to kill and restart."""
+    """A mosquitto of this test's own on a free loopback port, to kill and restart.
+
+    With ``tls`` it listens for mqtts only, with a certificate of a private CA
+    (``ca_file``): trusted by a client given that file, by no system CA."""
 
     def __init__(self, workdir: Path, *, tls: bool = False) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -136,16 +140,11 @@ class PrivateBroker:
         config = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         if os.geteuid() == 0:  # else it drops to the mosquitto user, who cannot read tmp_path
             config += "user root\n"
-        if tls:  # a self-signed certificate: no system CA vouches for it
-            cert, key = workdir / "cert.pem", workdir / "key.pem"
-            request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-            subprocess.run(
-                [*request, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            config += f"certfile {cert}\nkeyfile {key}\n"
+        self.ca_file: Path | None = None  # with tls: the private CA that signed the broker
+        if tls:
+            files = tls_files(workdir)
+            self.ca_file = files.ca_file
+            config += f"certfile {files.cert_file}\nkeyfile {files.key_file}\n"
         self._config.write_text(config)
         self._proc: subprocess.Popen[bytes] | None = None
 

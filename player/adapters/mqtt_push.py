@@ -66,8 +66,12 @@ class MqttPushLink:
         )
         if broker.username is not None:
             client.username_pw_set(broker.username, broker.password)
+        self._unusable: str | None = None  # why this link can never connect
         if broker.tls:
-            client.tls_set_context(ssl.create_default_context())
+            try:  # ssl.SSLError is an OSError too (a file that is no PEM)
+                client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
+            except OSError as exc:
+                self._unusable = f"cannot use the CA file {broker.ca_file}: {exc}"
         if reconnect_min_s is None:
             # paho's backoff has no jitter: boxes cut off by one broker restart would
             # retry in step; a first delay of 2-5 s per box spreads them.
@@ -85,6 +89,9 @@ class MqttPushLink:
             return self._connected
 
     def start(self) -> None:
+        if self._unusable is not None:
+            log.error("push: %s: syncing by polling only", self._unusable)
+            return
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=KEEPALIVE_S)
         self._client.loop_start()
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,3 +287,19 @@ def test_settings_refuse_a_bad_broker_url(settings_env: dict[str, str]) -> None:
     ok = load_settings({**settings_env, "LOMUZ_MQTT_URL": "mqtts://u:p%40ss@broker.example"})
     assert ok.mqtt_url is not None and "p%40ss" not in repr(ok)
     assert replace(ok, mqtt_url=None).mqtt_url is None
+
+
+def test_settings_take_a_broker_ca_file_only_as_a_readable_absolute_path(
+    settings_env: dict[str, str], tmp_path: Path
+) -> None:
+    from control_api.errors import ConfigError
+
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_settings({**settings_env}).mqtt_ca_file is None
+    taken = load_settings({**settings_env, "LOMUZ_MQTT_CA_FILE": str(ca_file)})
+    assert taken.mqtt_ca_file == str(ca_file)
+    for bad, fragment in (("ca.pem", "absolute"), (str(tmp_path / "gone.pem"), "readable")):
+        with pytest.raises(ConfigError, match="LOMUZ_MQTT_CA_FILE") as info:
+            load_settings({**settings_env, "LOMUZ_MQTT_CA_FILE": bad})
+        assert fragment in str(info.value)

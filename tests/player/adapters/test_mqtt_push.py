@@ -7,17 +7,20 @@ arrive (the rate limit); a real nudge still gets through afterwards.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import secrets
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from control_api.push_mqtt import MqttPublisher
 from lomuz_rules.push import encode_nudge, nudge_topic, parse_broker_url
 from player.adapters.mqtt_push import MqttPushLink
 from player.runtime.nudges import NudgeSyncs
@@ -51,7 +54,15 @@ def _wait_connected(link: MqttPushLink, timeout_s: float = 10) -> None:
         time.sleep(0.02)
 
 
-def _link(url: str, device_id: str, counted: Counted, *, min_gap_s: float, cursor: str | None):
+def _link(
+    url: str,
+    device_id: str,
+    counted: Counted,
+    *,
+    min_gap_s: float,
+    cursor: str | None,
+    ca_file: Path | None = None,
+):
     nudges = NudgeSyncs(
         cursor=lambda: cursor,
         request_sync=counted.sync,
@@ -66,7 +77,8 @@ def _link(url: str, device_id: str, counted: Counted, *, min_gap_s: float, curso
             counted.cond.notify_all()
         nudges.on_payload(payload)
 
-    link = MqttPushLink(parse_broker_url(url), device_id, seen, reconnect_min_s=1)
+    broker = replace(parse_broker_url(url), ca_file=str(ca_file) if ca_file else None)
+    link = MqttPushLink(broker, device_id, seen, reconnect_min_s=1)
     nudges.start()
     link.start()
     return link, nudges
@@ -189,6 +201,62 @@ def test_mqtts_verifies_the_broker_certificate_against_the_system_cas(
         finally:
             link.stop()
             nudges.stop()
+            del link
+            gc.collect()  # paho's leftover socket is freed here, under this test's filter
     lines = [r.getMessage() for r in caplog.records]
     assert len([m for m in lines if "unreachable" in m]) == 1, lines
     assert not [m for m in lines if "connected to" in m], lines
+
+
+def test_mqtts_with_the_brokers_ca_file_carries_a_nudge_from_the_api_to_the_player(
+    tmp_path: Path,
+) -> None:
+    """A private CA given to both sides (``[push] ca_file``, ``LOMUZ_MQTT_CA_FILE``): the
+    API's publisher and the player's link both verify the broker and a nudge gets through."""
+    counted = Counted()
+    with private_broker(tmp_path, tls=True) as broker:
+        assert broker.ca_file is not None
+        device_id = f"dev_tls{secrets.token_hex(6)}"
+        link, nudges = _link(
+            broker.url, device_id, counted, min_gap_s=0.1, cursor="3.s", ca_file=broker.ca_file
+        )
+        publisher = MqttPublisher(
+            replace(parse_broker_url(broker.url), ca_file=str(broker.ca_file))
+        )
+        publisher.start()
+        try:
+            _wait_connected(link)
+            deadline = time.monotonic() + 10
+            while not publisher.connected:
+                assert time.monotonic() < deadline, "the API's publisher never connected"
+                time.sleep(0.02)
+            assert publisher.publish([device_id], 4) == 1
+            assert counted.wait(lambda: counted.syncs == 1, timeout_s=10)
+            assert counted.payloads == [encode_nudge(4)]
+        finally:
+            publisher.stop()
+            link.stop()
+            nudges.stop()
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"])
+def test_a_ca_file_that_cannot_be_used_means_polling_and_one_error_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes | None
+) -> None:
+    caplog.set_level(logging.INFO, logger="player.adapters.mqtt_push")
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_bytes(content)
+    counted = Counted()
+    link, nudges = _link(
+        "mqtts://127.0.0.1:1", "dev_ca", counted, min_gap_s=0.1, cursor=None, ca_file=ca_file
+    )
+    try:
+        time.sleep(0.3)
+        assert not link.connected
+    finally:
+        link.stop()
+        nudges.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, errors
+    assert str(ca_file) in errors[0] and "polling" in errors[0]

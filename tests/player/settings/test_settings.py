@@ -205,3 +205,12 @@ def test_push_is_off_by_default_and_its_broker_url_is_checked(tmp_path: Path) ->
         assert info.value.key == "push.url"
         assert fragment in str(info.value)
         assert "s3cretpass" not in str(info.value)
+
+
+def test_push_ca_file_is_an_absolute_path(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, '[push]\nca_file = "/etc/lomuz/broker-ca.pem"\n'), {})
+    assert s.push.ca_file == Path("/etc/lomuz/broker-ca.pem")
+    assert load_settings(tmp_path / "absent.toml", {}).push.ca_file is None
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, '[push]\nca_file = "broker-ca.pem"\n'), {})
+    assert info.value.key == "push.ca_file"
