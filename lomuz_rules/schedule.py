@@ -379,26 +379,23 @@ def override_decision(
     boundary: datetime | None,
 ) -> Decision:
     """The tier-0 decision for the chosen item of an active override's playlist."""
-    reasons.append(
-        override_line(
-            override,
-            f"active until {_fmt(override.until)}, "
-            f"{override.target.value}, playlist {override.playlist_id}",
-        )
+    line = override_line(
+        override,
+        f"active until {_fmt(override.until)}, "
+        f"{override.target.value}, playlist {override.playlist_id}",
     )
-    reasons.append(item_line(position, asset.id, rotation_text(last_played_at)))
-    return Decision(
-        at=at,
-        tier=Tier.OVERRIDE,
-        asset_id=asset.id,
-        sha256=asset.sha256,
-        media_type=asset.media_type,
+    return _item_decision(
+        at,
+        Tier.OVERRIDE,
+        line,
         schedule_id=None,
         playlist_id=override.playlist_id,
-        play_duration_ms=play_duration_ms(asset, item),
-        reasons=tuple(reasons),
-        next_boundary_at=boundary,
-        playlist_position=position,
+        position=position,
+        asset=asset,
+        item=item,
+        last_played_at=last_played_at,
+        reasons=reasons,
+        boundary=boundary,
     )
 
 
@@ -414,22 +411,52 @@ def playlist_decision(
     boundary: datetime | None,
 ) -> Decision:
     """The tier-1 decision for the chosen item, with its two reason lines."""
-    reasons.append(
-        schedule_line(
-            schedule,
-            f"active, priority {schedule.priority}, "
-            f"{schedule.target.value}, playlist {schedule.playlist_id}",
-        )
+    line = schedule_line(
+        schedule,
+        f"active, priority {schedule.priority}, "
+        f"{schedule.target.value}, playlist {schedule.playlist_id}",
     )
+    return _item_decision(
+        at,
+        Tier.PLAYLIST,
+        line,
+        schedule_id=schedule.id,
+        playlist_id=schedule.playlist_id,
+        position=position,
+        asset=asset,
+        item=item,
+        last_played_at=last_played_at,
+        reasons=reasons,
+        boundary=boundary,
+    )
+
+
+def _item_decision(
+    at: datetime,
+    tier: Tier,
+    source_line: str,
+    *,
+    schedule_id: str | None,
+    playlist_id: str,
+    position: int,
+    asset: Asset,
+    item: PlaylistItem,
+    last_played_at: datetime | None,
+    reasons: list[str],
+    boundary: datetime | None,
+) -> Decision:
+    """An item of a playlist chosen by an override or a schedule: the source's reason
+    line, then the item's."""
+    reasons.append(source_line)
     reasons.append(item_line(position, asset.id, rotation_text(last_played_at)))
     return Decision(
         at=at,
-        tier=Tier.PLAYLIST,
+        tier=tier,
         asset_id=asset.id,
         sha256=asset.sha256,
         media_type=asset.media_type,
-        schedule_id=schedule.id,
-        playlist_id=schedule.playlist_id,
+        schedule_id=schedule_id,
+        playlist_id=playlist_id,
         play_duration_ms=play_duration_ms(asset, item),
         reasons=tuple(reasons),
         next_boundary_at=boundary,
