@@ -16,10 +16,10 @@ from __future__ import annotations
 import bisect
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -203,41 +203,16 @@ def decide_in(
         ],
     )
     reasons: list[str] = []
-    for override in view.overrides:
-        rejection = rules.override_rejection(override, at)
+    for rejection, line, playlist_id, decide in _sources(view, at):
         if rejection is not None:
-            reasons.append(rules.override_line(override, rejection))
+            reasons.append(line(rejection))
             continue
-        row, last = _next_item(reads, override.playlist_id, at_us, kept)
+        row, last = _next_item(reads, playlist_id, at_us, kept)
         if row is None:
-            prefix = rules.override_line(override, "")
-            reasons.extend(_diagnose_playlist(reads, prefix, override.playlist_id, at))
+            reasons.extend(_diagnose_playlist(reads, line(""), playlist_id, at))
             continue
         asset = asset_from_row(row)
-        return rules.override_decision(
-            at,
-            override,
-            row.position,
-            asset,
-            item=PlaylistItem(asset.id, row.item_duration_ms),
-            last_played_at=last,
-            reasons=reasons,
-            boundary=boundary,
-        )
-    for schedule in view.ordered:
-        rejection = rules.schedule_rejection(schedule, at, view.tz)
-        if rejection is not None:
-            reasons.append(rules.schedule_line(schedule, rejection))
-            continue
-        row, last = _next_item(reads, schedule.playlist_id, at_us, kept)
-        if row is None:
-            prefix = rules.schedule_line(schedule, "")
-            reasons.extend(_diagnose_playlist(reads, prefix, schedule.playlist_id, at))
-            continue
-        asset = asset_from_row(row)
-        return rules.playlist_decision(
-            at,
-            schedule,
+        return decide(
             row.position,
             asset,
             item=PlaylistItem(asset.id, row.item_duration_ms),
@@ -269,6 +244,27 @@ def decide_in(
         reasons=reasons,
         boundary=boundary,
     )
+
+
+def _sources(
+    view: ScheduleView, at: datetime
+) -> Iterator[tuple[str | None, Callable[[str], str], str, Callable[..., Decision]]]:
+    """The overrides, then the schedules, in the order they win: each with why it does
+    not play at ``at`` (None: it does), its reason line, its playlist and its decision."""
+    for override in view.overrides:
+        yield (
+            rules.override_rejection(override, at),
+            partial(rules.override_line, override),
+            override.playlist_id,
+            partial(rules.override_decision, at, override),
+        )
+    for schedule in view.ordered:
+        yield (
+            rules.schedule_rejection(schedule, at, view.tz),
+            partial(rules.schedule_line, schedule),
+            schedule.playlist_id,
+            partial(rules.playlist_decision, at, schedule),
+        )
 
 
 def _next_item(
