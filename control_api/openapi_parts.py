@@ -70,6 +70,10 @@ TAGS = {
         " schedule (tier `override`); the devices fall back by themselves at `until`."
     ),
     "Proof of play": "What each device played, as JSON pages or CSV.",
+    "Alerts": (
+        "Signed webhooks for device alerts (offline, online, storage full, playback "
+        "stopped, sync failing), retried with backoff, with a delivery log."
+    ),
     "Device": "Endpoints a player calls with its device token.",
     "Operations": "Health, Prometheus metrics and this document.",
 }

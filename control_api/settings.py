@@ -70,6 +70,12 @@ class Settings:
     # The MQTT broker nudges go to (LOMUZ_MQTT_URL, mqtt:// or mqtts://); None: no push.
     # Checked by load_settings; may hold a password (never printed).
     mqtt_url: str | None = field(default=None, repr=False)
+    # Alerts (issue 13): the offline sweep's interval, how often the webhook sender
+    # looks for due retries (telemetry wakes it at once), and whether http:// webhook
+    # URLs are accepted (LOMUZ_WEBHOOKS_ALLOW_HTTP=1: tests and development only).
+    alerts_sweep_s: int = 30
+    webhook_poll_s: int = 10
+    webhooks_allow_http: bool = False
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -109,6 +115,15 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     if not value >= 0:
         raise ConfigError(key, f"must be a number >= 0, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(key, f"expected 1 or 0, got {raw!r}")
 
 
 def _networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
@@ -166,6 +181,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         public_url=_public_url(env, "LOMUZ_PUBLIC_URL"),
         metrics_token=_metrics_token(env),
         mqtt_url=_mqtt_url(env),
+        alerts_sweep_s=_int(env, "LOMUZ_ALERTS_SWEEP_S", Settings.alerts_sweep_s, 1),
+        webhook_poll_s=_int(env, "LOMUZ_WEBHOOK_POLL_S", Settings.webhook_poll_s, 1),
+        webhooks_allow_http=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_HTTP"),
     )
 
 

@@ -75,9 +75,7 @@ def test_storage_full_playback_and_sync_open_once_and_close_silently() -> None:
     assert run(opened, online(), bad) == []
     good = Telemetry(storage_full=False, playing_state="playing", sync_failures=0)
     closed = run(opened, online(), good)
-    assert {(t.kind, t.opened, t.event) for t in closed} == {
-        (kind, False, None) for kind in opened
-    }
+    assert {(t.kind, t.opened, t.event) for t in closed} == {(kind, False, None) for kind in opened}
 
 
 def test_below_the_sync_threshold_nothing_opens() -> None:
