@@ -19,7 +19,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None, *, hang_s: float = 0.0) -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, *, hang_s: float = 0.0, port: int = 0
+    ) -> None:
         self.received: list[Received] = []
         self._statuses = list(statuses or [])
         self._hang_s = hang_s
@@ -43,7 +45,7 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -67,12 +69,12 @@ class Receiver:
             self._thread.join(10)
 
 
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on (the port was just free)."""
+def free_port() -> int:
+    """A loopback port nothing listens on (it was just free)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"
+        port: int = s.getsockname()[1]
+    return port
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
