@@ -217,6 +217,10 @@ def telemetry_schema() -> Schema:
             "cursor": _nullable("string", "The cursor of the last manifest applied."),
             "last_sync_ok_at": {"type": ["string", "null"], "format": "date-time"},
             "last_sync_error": _nullable("string"),
+            "sync_failures": {
+                **count,
+                "description": "Consecutive failed syncs; 0 after a success.",
+            },
             "cache": {
                 "type": "object",
                 "properties": {"files": count, "size_bytes": count},
