@@ -21,7 +21,7 @@ from control_api.settings import load_settings
 from control_api.store.db import Database
 from control_api.webhook_http import PostResult
 from tests.control_api.alerts.receiver import wait_until
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import METRICS_TOKEN, Api
 from tests.control_api.openapi_check import CheckedClient
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -256,6 +256,8 @@ def test_sent_deliveries_are_signed_and_logged_as_delivered(
     assert event["id"] == entry["event_id"] and event["type"] == "device.storage_full"
     assert event["device"] == {"id": device_id, "name": "till 2"}
     assert event["created_at"] == "2026-12-03T09:00:00Z"
+    metrics = api.call("GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert 'lomuz_webhook_deliveries_total{outcome="delivered"} 1.0' in metrics.text
 
 
 def test_decommission_removes_the_devices_alerts_and_deliveries(api: Api) -> None:
