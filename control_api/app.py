@@ -11,6 +11,7 @@ from typing import Any
 import falcon
 
 from control_api import docs_page
+from control_api.alerting import Alerting, Poster
 from control_api.auth import EnrollmentLimiter, TokenAuth
 from control_api.deps import Deps
 from control_api.error_answers import error_answer
@@ -26,10 +27,11 @@ from control_api.panel.error_pages import render_error
 from control_api.panel.sessions import PanelSessions
 from control_api.panel.templates import Pages
 from control_api.passwords import Passwords
-from control_api.resources import commands, content, device, fleet, ops, overrides
+from control_api.resources import commands, content, device, fleet, ops, overrides, webhooks
 from control_api.revisions import RevisionCache
 from control_api.settings import Settings
 from control_api.store.db import Database
+from control_api.webhook_http import HttpPoster
 from lomuz_rules.push import parse_broker_url
 
 _MAX_PATH_PARAM_CHARS = 200
@@ -40,9 +42,12 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
 
     deps: Deps
     nudger: Nudger | None
+    alerting: Alerting
 
     def close(self) -> None:
-        """Stop the push nudger (and its broker connection), then close the database."""
+        """Stop the alert threads and the push nudger (and its broker connection), then
+        close the database."""
+        self.alerting.stop()
         if self.nudger is not None:
             self.nudger.stop()
         self.deps.db.dispose()
@@ -124,12 +129,14 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
     passwords: Passwords | None = None,
     publisher: NudgePublisher | None = None,
+    webhook_poster: Poster | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
     ``monotonic`` drives the in-process revision and token caches (tests pass a fake);
     ``passwords`` hashes director passwords (tests pass cheap argon2 parameters);
-    ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests).
+    ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests);
+    ``webhook_poster`` the HTTP client webhooks are POSTed with (tests).
     ``LomuzApp.close()`` stops what this started.
     The caller migrates the database first (``lomuz-control serve`` does).
     """
@@ -139,6 +146,15 @@ def create_app(
     publisher = _publisher(settings, publisher)
     nudger = _start_push(db, metrics, publisher)
     revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
+    alerting = Alerting(
+        db,
+        metrics,
+        webhook_poster if webhook_poster is not None else HttpPoster(),
+        now=now,
+        telemetry_interval_s=settings.telemetry_interval_s,
+        sweep_s=settings.alerts_sweep_s,
+        poll_s=settings.webhook_poll_s,
+    )
     deps = Deps(
         settings=settings,
         db=db,
@@ -148,6 +164,7 @@ def create_app(
         revisions=revisions,
         passwords=passwords if passwords is not None else Passwords(),
         publisher=publisher if publisher is not None else NullPublisher(),
+        wake_webhook_sender=alerting.wake,
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -189,6 +206,9 @@ def create_app(
     app.add_route("/v1/overrides", overrides.Overrides(deps))
     app.add_route("/v1/overrides/{override_id}", overrides.OverrideItem(deps))
     app.add_route("/v1/plays", fleet.Plays(deps))
+    app.add_route("/v1/webhooks", webhooks.Webhooks(deps))
+    app.add_route("/v1/webhooks/{webhook_id}", webhooks.WebhookItem(deps))
+    app.add_route("/v1/webhooks/{webhook_id}/deliveries", webhooks.Deliveries(deps))
     limiter = EnrollmentLimiter(settings.enroll_max_failures, settings.enroll_lockout_s)
     app.add_route("/v1/enroll", device.Enroll(deps, limiter))
     app.add_route("/v1/device/manifest", device.Manifest(deps))
@@ -202,6 +222,8 @@ def create_app(
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps
     app.nudger = nudger
+    app.alerting = alerting
+    alerting.start()
     return app
 
 

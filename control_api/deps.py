@@ -25,3 +25,5 @@ class Deps:
     revisions: RevisionCache
     passwords: Passwords = field(default_factory=Passwords)
     publisher: NudgePublisher = field(default_factory=NullPublisher)  # nudges and commands
+    # Telemetry queued webhook deliveries: the sender looks at once (Alerting.wake).
+    wake_webhook_sender: Callable[[], None] = lambda: None

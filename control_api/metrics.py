@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 MANIFEST_KINDS = frozenset({"full", "delta", "not_modified"})
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed", "lost")
 UNMATCHED_ROUTE = "unmatched"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -200,6 +201,13 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._webhooks = Counter(
+            "lomuz_webhook_deliveries",
+            "Webhook delivery attempts by outcome: delivered (2xx), retry (no 2xx, tried "
+            "again later), failed (given up), lost (the lease ran out; another sender has it).",
+            ["outcome"],
+            registry=self.registry,
+        )
         build = Gauge(
             "lomuz_control_build_info",
             "Always 1; the version label is the running control API's version.",
@@ -213,6 +221,8 @@ class Metrics:
         for outcome in ("sent", "dropped"):
             self._nudges.labels(outcome=outcome)
             self._commands.labels(outcome=outcome)
+        for outcome in WEBHOOK_OUTCOMES:
+            self._webhooks.labels(outcome=outcome)
         self.middleware = MetricsMiddleware(self)
 
     def route_label(self, uri_template: str | None) -> str:
@@ -248,6 +258,12 @@ class Metrics:
     def command_published(self, sent: bool) -> None:
         """Count one remote command handed to the broker, or dropped."""
         self._commands.labels(outcome="sent" if sent else "dropped").inc()
+
+    def webhook_attempt(self, outcome: str) -> None:
+        """Count one webhook delivery attempt by its outcome (``WEBHOOK_OUTCOMES``)."""
+        if outcome not in WEBHOOK_OUTCOMES:
+            raise ValueError(f"webhook outcome must be one of {WEBHOOK_OUTCOMES}, got {outcome!r}")
+        self._webhooks.labels(outcome=outcome).inc()
 
     def render(self, gauges: Mapping[str, float]) -> tuple[bytes, str]:
         """The exposition body (all workers' values) and its content type.

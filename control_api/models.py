@@ -49,6 +49,14 @@ from control_api.model_fields import (
     Timezone,
 )
 from control_api.models_commands import Command, CommandAck, CommandInput, CommandList
+from control_api.models_webhooks import (
+    Delivery,
+    DeliveryList,
+    Webhook,
+    WebhookCreated,
+    WebhookInput,
+    WebhookList,
+)
 
 # ---------------------------------------------------------------- shared
 
@@ -458,6 +466,12 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     CommandAck,
     Command,
     CommandList,
+    WebhookInput,
+    Webhook,
+    WebhookCreated,
+    WebhookList,
+    Delivery,
+    DeliveryList,
 )
 
 

@@ -39,6 +39,7 @@ from control_api.openapi_parts import (
     string,
     telemetry_schema,
 )
+from control_api.openapi_webhooks import webhooks_paths
 
 __all__ = ["build_openapi"]
 
@@ -404,6 +405,7 @@ def _paths() -> dict[str, Any]:
     }
 
     paths.update(commands_paths())
+    paths.update(webhooks_paths())
     paths.update(ops_paths())
     paths.update(docs_paths())
     return paths

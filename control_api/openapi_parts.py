@@ -70,6 +70,10 @@ TAGS = {
         " schedule (tier `override`); the devices fall back by themselves at `until`."
     ),
     "Proof of play": "What each device played, as JSON pages or CSV.",
+    "Alerts": (
+        "Signed webhooks for device alerts (offline, online, storage full, playback "
+        "stopped, sync failing), retried with backoff, with a delivery log."
+    ),
     "Device": "Endpoints a player calls with its device token.",
     "Operations": "Health, Prometheus metrics and this document.",
 }
@@ -213,6 +217,10 @@ def telemetry_schema() -> Schema:
             "cursor": _nullable("string", "The cursor of the last manifest applied."),
             "last_sync_ok_at": {"type": ["string", "null"], "format": "date-time"},
             "last_sync_error": _nullable("string"),
+            "sync_failures": {
+                **count,
+                "description": "Consecutive failed syncs; 0 after a success.",
+            },
             "cache": {
                 "type": "object",
                 "properties": {"files": count, "size_bytes": count},

@@ -73,6 +73,12 @@ class Settings:
     mqtt_url: str | None = field(default=None, repr=False)
     # For an mqtts:// broker with a private CA: the PEM file to trust (LOMUZ_MQTT_CA_FILE).
     mqtt_ca_file: str | None = None
+    # Alerts (issue 13): the offline sweep's interval, how often the webhook sender
+    # looks for due retries (telemetry wakes it at once), and whether http:// webhook
+    # URLs are accepted (LOMUZ_WEBHOOKS_ALLOW_HTTP=1: tests and development only).
+    alerts_sweep_s: int = 30
+    webhook_poll_s: int = 10
+    webhooks_allow_http: bool = False
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -112,6 +118,15 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     if not value >= 0:
         raise ConfigError(key, f"must be a number >= 0, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], key: str) -> bool:
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(key, f"expected 1 or 0, got {raw!r}")
 
 
 def _networks(env: Mapping[str, str], key: str) -> tuple[Network, ...]:
@@ -170,6 +185,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         metrics_token=_metrics_token(env),
         mqtt_url=_mqtt_url(env),
         mqtt_ca_file=_readable_file(env, "LOMUZ_MQTT_CA_FILE"),
+        alerts_sweep_s=_int(env, "LOMUZ_ALERTS_SWEEP_S", Settings.alerts_sweep_s, 1),
+        webhook_poll_s=_int(env, "LOMUZ_WEBHOOK_POLL_S", Settings.webhook_poll_s, 1),
+        webhooks_allow_http=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_HTTP"),
     )
 
 

@@ -18,6 +18,7 @@ import msgspec
 
 from control_api import models as m
 from control_api import models_commands as mc
+from control_api import models_webhooks as mw
 from control_api.core.export import csv_cell
 from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
@@ -27,6 +28,7 @@ from control_api.services.enrollment import Enrolled
 from control_api.services.manifest import Snapshot
 from control_api.services.playlists import PlaylistRecord
 from control_api.services.plays import Ingested
+from control_api.services.webhooks import Created
 from control_api.store.models import (
     Asset,
     Device,
@@ -35,6 +37,8 @@ from control_api.store.models import (
     Playlist,
     PlaylistItem,
     Schedule,
+    Webhook,
+    WebhookDelivery,
 )
 
 MANIFEST_SCHEMA: Literal[1] = 1
@@ -296,3 +300,46 @@ def command(view: CommandView) -> mc.Command:
 
 def commands_list(views: Iterable[CommandView]) -> mc.CommandList:
     return mc.CommandList(items=[command(view) for view in views])
+
+
+def webhook(w: Webhook) -> mw.Webhook:
+    return mw.Webhook(
+        id=w.id,
+        url=w.url,
+        events=list(w.events),  # type: ignore[arg-type]
+        offline_after_s=w.offline_after_s,
+        sync_failures=w.sync_failures,
+        created_at=_instant(w.created_at),
+    )
+
+
+def webhook_created(c: Created) -> mw.WebhookCreated:
+    """A new webhook with its secret (shown once)."""
+    fields = msgspec.structs.asdict(webhook(c.webhook))
+    return mw.WebhookCreated(**fields, secret=c.secret)
+
+
+def webhooks_page(items: Iterable[Webhook], next_cursor: str | None) -> mw.WebhookList:
+    return mw.WebhookList(items=[webhook(w) for w in items], next=next_cursor)
+
+
+def deliveries_page(items: Iterable[WebhookDelivery], next_cursor: str | None) -> mw.DeliveryList:
+    return mw.DeliveryList(
+        items=[
+            mw.Delivery(
+                id=d.id,
+                event_id=d.event_id,
+                event_type=d.event_type,  # type: ignore[arg-type]
+                device_id=d.device_id,
+                state=d.state,  # type: ignore[arg-type]
+                attempts=d.attempts,
+                last_status=d.last_status,
+                last_error=d.last_error,
+                next_attempt_at=format_instant(d.next_attempt_at),
+                created_at=_instant(d.created_at),
+                delivered_at=format_instant(d.delivered_at),
+            )
+            for d in items
+        ],
+        next=next_cursor,
+    )

@@ -38,6 +38,7 @@ def live_json(status: PlayerStatus) -> dict[str, Any]:
         "cursor": state.cursor,
         "last_sync_ok_at": instant_text(state.last_sync_ok_at),
         "last_sync_error": state.last_sync_error,
+        "sync_failures": state.sync_failures,
         "cache": {"files": status.cache.files, "size_bytes": status.cache.size_bytes},
         "storage_full": runtime.storage_full,
         "outbox": {"pending": counts.outbox_pending, "dropped": counts.plays_dropped},

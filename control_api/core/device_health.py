@@ -48,6 +48,7 @@ class Telemetry:
     playing_playlist_id: str | None = None
     last_sync_at: datetime | None = None
     last_sync_error: str | None = None
+    sync_failures: int | None = None  # consecutive failed syncs (absent from older players)
     downloads_pending: int | None = None
     downloads_failing: int | None = None
     cache_bytes: int | None = None
@@ -125,6 +126,7 @@ def summarise(status: object) -> Telemetry:
         playing_playlist_id=_text(playing.get("playlist_id")),
         last_sync_at=_instant(s.get("last_sync_ok_at")),
         last_sync_error=_text(s.get("last_sync_error")),
+        sync_failures=_count(s.get("sync_failures")),
         downloads_pending=_count(downloads.get("pending")),
         downloads_failing=len(failing) if isinstance(failing, list) else None,
         cache_bytes=_count(cache.get("size_bytes")),

@@ -17,11 +17,13 @@ import msgspec
 
 from control_api import models as m
 from control_api import models_commands as mc
+from control_api import models_webhooks as mw
 from control_api.core import validation as v
 from control_api.errors import InvalidField
 from control_api.model_fields import PATTERN_MESSAGES
 from control_api.services.overrides import OverrideFields
 from control_api.services.schedules import ScheduleFields
+from control_api.services.webhooks import NewWebhook
 from lomuz_rules.commands import AckState, value_problem
 
 _Model = TypeVar("_Model", bound=msgspec.Struct)
@@ -140,3 +142,8 @@ def command_ack(body: dict[str, Any]) -> tuple[AckState, dict[str, Any] | None]:
     if given.result is not None:
         v.check_free_json(given.result, "result")
     return given.state, given.result
+
+
+def webhook(body: dict[str, Any]) -> NewWebhook:
+    given = decode(body, mw.WebhookInput)
+    return NewWebhook(given.url, list(given.events), given.offline_after_s, given.sync_failures)

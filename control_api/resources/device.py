@@ -78,9 +78,15 @@ class Telemetry:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = http.read_json(req, self.deps.settings.max_json_bytes)
         v.check_free_json(status, "status")
-        telemetry.report_status(
-            self.deps.db, req.context.principal.device_id, status, self.deps.now()
+        queued = telemetry.report_status(
+            self.deps.db,
+            req.context.principal.device_id,
+            status,
+            self.deps.now(),
+            self.deps.settings.telemetry_interval_s,
         )
+        if queued:
+            self.deps.wake_webhook_sender()
         resp.status = falcon.HTTP_204
 
 

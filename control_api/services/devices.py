@@ -12,6 +12,7 @@ from control_api.services.pages import Page
 from control_api.store import commands as command_rows
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
+from control_api.store import webhooks as webhook_rows
 from control_api.store.db import Database
 from control_api.store.devices import DeviceOrder
 from control_api.store.models import Device
@@ -163,6 +164,7 @@ def decommission_device(
     with db.write() as s:
         device_rows.delete_device(s, tenant_id, device_id)
         command_rows.delete_device_commands(s, tenant_id, device_id)
+        webhook_rows.delete_device_alerts(s, tenant_id, device_id)
     forget_token(device_id)
 
 

@@ -52,6 +52,7 @@ class DeviceState:
     last_sync_ok_at: datetime | None = None  # the syncer's
     last_sync_attempt_at: datetime | None = None
     last_sync_error: str | None = None
+    sync_failures: int = 0  # consecutive failed syncs (the API's device.sync_failing alert)
     clock_lower_bound: datetime | None = None
     plays_dropped: int = 0
     storage_full: bool = False  # the janitor's verdict, kept across restarts

@@ -25,6 +25,7 @@ from player.store.read_only import (
     KEY_LAST_SYNC_OK_AT,
     KEY_PLAYS_DROPPED,
     KEY_STORAGE_FULL,
+    KEY_SYNC_FAILURES,
     KEY_SYNC_INTERVAL_S,
     device_from_json,
     read_device_state,
@@ -68,11 +69,14 @@ class DeviceStateStore:
         self._db.set_state(KEY_LAST_SYNC_ATTEMPT_AT, format_instant(at))
 
     def record_sync_error(self, error: str) -> None:
+        """A failed sync: its error, and one more consecutive failure counted."""
         self._db.set_state(KEY_LAST_SYNC_ERROR, error)
+        self._db.set_state(KEY_SYNC_FAILURES, str(self.read().sync_failures + 1))
 
     def record_sync_ok(self, at: datetime) -> None:
         """The API answered at ``at`` ("last sync"): the error is cleared."""
         self._db.set_state(KEY_LAST_SYNC_ERROR, "")
+        self._db.set_state(KEY_SYNC_FAILURES, "")
         self._db.set_state(KEY_LAST_SYNC_OK_AT, format_instant(at))
 
     def commands_run(self) -> str | None:

@@ -57,6 +57,7 @@ KEY_CLOCK_LOWER_BOUND = "clock_lower_bound"
 KEY_LAST_SYNC_ERROR = "last_sync_error"
 KEY_LAST_SYNC_ATTEMPT_AT = "last_sync_attempt_at"
 KEY_LAST_SYNC_OK_AT = "last_sync_ok_at"
+KEY_SYNC_FAILURES = "sync_failures"  # consecutive failed syncs; cleared by a success
 # The janitor's: "1" while the scheduled media does not fit the cache budget.
 KEY_STORAGE_FULL = "storage_full"
 # The remote commands' ids already run, newest last (JSON list; player.core.commands).
@@ -185,6 +186,10 @@ def device_from_json(raw: str) -> DeviceInfo:
     )
 
 
+def _count(raw: str | None) -> int:
+    return int(raw) if raw and raw.isdigit() else 0
+
+
 def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
     """The device state, typed: the one reader of these keys (``DeviceStateStore``
     and ``StoreReader`` pass their ``get_state``; so does a test)."""
@@ -196,6 +201,7 @@ def read_device_state(get_state: Callable[[str], str | None]) -> DeviceState:
         last_sync_ok_at=stored_instant(get_state(KEY_LAST_SYNC_OK_AT)),
         last_sync_attempt_at=stored_instant(get_state(KEY_LAST_SYNC_ATTEMPT_AT)),
         last_sync_error=get_state(KEY_LAST_SYNC_ERROR) or None,
+        sync_failures=_count(get_state(KEY_SYNC_FAILURES)),
         clock_lower_bound=stored_instant(get_state(KEY_CLOCK_LOWER_BOUND)),
         plays_dropped=int(get_state(KEY_PLAYS_DROPPED) or "0"),
         storage_full=get_state(KEY_STORAGE_FULL) == "1",

@@ -127,7 +127,7 @@ def make_api(env: dict[str, str], **overrides: Any) -> Iterator[Api]:
     try:
         yield Api(CheckedClient(app), app, deps.db)
     finally:
-        deps.db.dispose()
+        app.close()
 
 
 CLI = [sys.executable, "-m", "control_api.cli"]

@@ -46,7 +46,7 @@ def served_document() -> dict[str, Any]:
     try:
         result = falcon.testing.simulate_get(app, "/v1/openapi.json")
     finally:
-        app.deps.db.dispose()
+        app.close()
     assert result.status_code == 200, result.text
     document: dict[str, Any] = json.loads(result.text)
     return document

@@ -64,4 +64,4 @@ def test_unexpected_errors_are_a_bare_500(settings_env: dict[str, str]) -> None:
         assert "secret" not in reply.text
         assert api.call("GET", "/v1/assets", admin).json["items"] == []
     finally:
-        app.deps.db.dispose()
+        app.close()

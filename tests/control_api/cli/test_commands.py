@@ -67,7 +67,7 @@ def _client(env: dict[str, str]) -> Iterator[falcon.testing.TestClient]:
     try:
         yield CheckedClient(app)
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 @pytest.fixture

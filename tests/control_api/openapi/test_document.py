@@ -70,6 +70,10 @@ NOT_IN_PROTOCOL = (
     | {("get", path) for path in FILES}
     | {("get", "/v1/overrides"), ("get", "/v1/overrides/{}")}
     | {("get", "/v1/device/commands"), ("post", "/v1/device/commands/{}")}
+    # Issue 13, alerts: PROTOCOL.md names no endpoints for them (docs/ALERTS.md).
+    | {("get", "/v1/webhooks"), ("post", "/v1/webhooks")}
+    | {("get", "/v1/webhooks/{}"), ("delete", "/v1/webhooks/{}")}
+    | {("get", "/v1/webhooks/{}/deliveries")}
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

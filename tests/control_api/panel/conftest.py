@@ -178,7 +178,7 @@ def make_panel_api(env: dict[str, str], clock: Clock, **overrides: Any) -> Itera
     try:
         yield Api(CheckedClient(app), app, app.deps.db)
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 @pytest.fixture

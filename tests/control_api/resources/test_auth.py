@@ -179,7 +179,7 @@ def _api_with_clock(env: dict[str, str], now: Callable[[], datetime]) -> Iterato
     try:
         yield Api(CheckedClient(app), app, app.deps.db)
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 def test_failed_enrollments_lock_the_address_out(settings_env: dict[str, str]) -> None:

@@ -64,7 +64,7 @@ def two_workers(settings_env: dict[str, str], clock: FakeMonotonic) -> Iterator[
         )
     finally:
         for app in apps:
-            app.deps.db.dispose()
+            app.close()
 
 
 def _scheduled_device(api: Api) -> tuple[str, str, str, str]:
@@ -190,7 +190,7 @@ def test_cached_304_opens_no_database_connection(
         assert _poll(api, token).status_code == 200  # a full snapshot still reads
         assert counter.count >= 1
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 def test_playlist_edit_adding_an_asset_brings_that_asset_in_the_delta(api: Api) -> None:

@@ -53,7 +53,7 @@ def api(settings_env: dict[str, str], clock: Clock) -> Iterator[Api]:
     try:
         yield Api(CheckedClient(app), app, app.deps.db)
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 def _instant(at: datetime) -> str:

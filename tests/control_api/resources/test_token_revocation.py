@@ -36,7 +36,7 @@ def _apps(env: dict[str, str], clocks: list[Callable[[], float]]) -> Iterator[li
         yield [Api(CheckedClient(app), app, app.deps.db) for app in apps]
     finally:
         for app in apps:
-            app.deps.db.dispose()
+            app.close()
 
 
 def _enrolled(api: Api) -> tuple[str, str, str]:

@@ -132,6 +132,7 @@ def test_the_live_status_and_the_metrics_render_the_same_model() -> None:
         "cursor",
         "last_sync_ok_at",
         "last_sync_error",
+        "sync_failures",
         "cache",
         "storage_full",
         "outbox",

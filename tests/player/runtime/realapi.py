@@ -87,4 +87,4 @@ def real_api(tmp_path: Path) -> Iterator[RealApi]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-        app.deps.db.dispose()
+        app.close()

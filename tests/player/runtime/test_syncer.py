@@ -157,10 +157,12 @@ def test_failure_is_logged_once_then_recovered_once(
     server = serve(Replies(bad, bad, bad, manifest_answer(FULL), not_modified("r1")))
     syncer = make_syncer(store, api_client(server.url))
     caplog.set_level(logging.INFO, logger="player.runtime.syncer")
-    for _ in range(3):
+    for failures in (1, 2, 3):
         with pytest.raises(ManifestError):
             syncer.sync_once()
+        assert store.state.read().sync_failures == failures  # the API's sync_failing alert
     syncer.sync_once()
+    assert store.state.read().sync_failures == 0
     syncer.sync_once()
     messages = [r.getMessage() for r in caplog.records if r.name == "player.runtime.syncer"]
     assert sum("failing" in m for m in messages) == 1

@@ -129,7 +129,7 @@ def build_env(settings_env: dict[str, str], **overrides: Any) -> Iterator[Env]:
             settings_env,
         )
     finally:
-        app.deps.db.dispose()
+        app.close()
 
 
 @pytest.fixture
@@ -277,6 +277,8 @@ OBJECT_OF: dict[str, tuple[str, ...]] = {
     "/v1/schedules/{id}": ("schedule",),
     "/v1/overrides/{id}": ("override",),
     "/v1/media/{sha256}": ("sha256",),
+    "/v1/webhooks/{id}": ("webhook",),
+    "/v1/webhooks/{id}/deliveries": ("webhook",),
 }
 
 
@@ -296,7 +298,7 @@ class Tenant:
 
 def seed_tenant(api: Api, label: str) -> Tenant:
     """An asset, a playlist, a schedule, an enrolled device, one play, an override of the
-    device and a remote command to it."""
+    device, a remote command to it and a webhook."""
     admin = api.tenant(label)
     data = wav(f"{label} bytes ".encode() * 500)
     asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
@@ -353,6 +355,13 @@ def seed_tenant(api: Api, label: str) -> Tenant:
         "POST", f"/v1/devices/{device_id}/commands", admin, json={"type": "snapshot"}
     )
     assert command.status_code == 202, command.text
+    webhook = api.call(
+        "POST",
+        "/v1/webhooks",
+        admin,
+        json={"url": f"https://hooks.example/{label}", "events": ["device.offline"]},
+    )
+    assert webhook.status_code == 201, webhook.text
     return Tenant(
         admin,
         device_token,
@@ -364,6 +373,7 @@ def seed_tenant(api: Api, label: str) -> Tenant:
             "sha256": sha256,
             "override": override.json["id"],
             "command": command.json["id"],
+            "webhook": webhook.json["id"],
         },
         play_id,
     )
