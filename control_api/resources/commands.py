@@ -3,17 +3,13 @@ up its open ones and acknowledges them (device token)."""
 
 from __future__ import annotations
 
-import logging
-
 import falcon
 
 from control_api import http, wire
+from control_api.command_publishing import publisher_for
 from control_api.deps import Deps
 from control_api.resources import bodies
 from control_api.services import commands
-from lomuz_rules.commands import CommandMessage, encode_command
-
-log = logging.getLogger(__name__)
 
 
 class DeviceCommands:
@@ -36,20 +32,11 @@ class DeviceCommands:
             value=value,
             expires_at=expires_at,
             now=self.deps.now(),
-            publish=lambda message: self._publish(device_id, message),
+            publish=publisher_for(self.deps, device_id),
         )
         resp.status = falcon.HTTP_202
         resp.set_header("Location", f"/v1/devices/{device_id}/commands/{view.row.id}")
         http.send(resp, wire.command(view))
-
-    def _publish(self, device_id: str, message: CommandMessage) -> bool:
-        try:
-            sent = self.deps.publisher.publish_command(device_id, encode_command(message))
-        except Exception:  # the command is stored: the device's HTTP pick-up delivers it
-            log.exception("push: publishing command %s failed", message.id)
-            sent = False
-        self.deps.metrics.command_published(sent)
-        return sent
 
 
 class DeviceCommandItem:
