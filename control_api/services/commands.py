@@ -96,6 +96,16 @@ def open_commands(
     return [_view(row, now) for row in rows]
 
 
+def recent_commands(
+    db: Database, tenant_id: str, device_id: str, limit: int, *, now: datetime
+) -> list[CommandView]:
+    """The tenant's device's last ``limit`` commands, newest first (NotFound: no such device)."""
+    with db.read() as s:
+        device_rows.get_device(s, tenant_id, device_id)
+        rows = command_rows.recent_commands(s, tenant_id, device_id, limit)
+    return [_view(row, now) for row in rows]
+
+
 def acknowledge(
     db: Database,
     tenant_id: str,

@@ -1,4 +1,5 @@
-"""Remote commands' rows: insert, read one of a device, its open ones, delete a device's."""
+"""Remote commands' rows: read one of a device, its open ones, its recent ones, delete a
+device's."""
 
 from __future__ import annotations
 
@@ -43,6 +44,17 @@ def open_commands(
             DeviceCommand.expires_at >= now,
         )
         .order_by(DeviceCommand.created_at, DeviceCommand.id)
+        .limit(limit)
+    )
+    return list(s.scalars(stmt))
+
+
+def recent_commands(s: Session, tenant_id: str, device_id: str, limit: int) -> list[DeviceCommand]:
+    """The device's last ``limit`` commands, whatever their state, newest first."""
+    stmt = (
+        select(DeviceCommand)
+        .where(DeviceCommand.tenant_id == tenant_id, DeviceCommand.device_id == device_id)
+        .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id.desc())
         .limit(limit)
     )
     return list(s.scalars(stmt))
