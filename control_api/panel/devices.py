@@ -19,6 +19,9 @@ from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
+from control_api.panel import overrides as override_section
+from control_api.panel.command_views import CommandForm
+from control_api.panel.device_commands import DeviceCommands, commands_context
 from control_api.panel.device_forms import (
     DeviceForm,
     changes_to_save,
@@ -44,8 +47,17 @@ STATES = {
 SORTS: dict[str, str] = {"name": "Name", "last_seen": "Last seen", "state": "State"}
 MAX_CURSOR_CHARS = 500
 # ?done= after a redirect: fixed messages only (a link must not put words on the page).
-NOTICES = {"decommissioned": "The device was decommissioned; its token no longer works."}
-DEVICE_NOTICES = {"saved": "Saved."}
+NOTICES = {
+    "decommissioned": "The device was decommissioned; its token no longer works.",
+    "override": "The override was started.",
+    "cleared": "The override was cleared.",
+}
+DEVICE_NOTICES = {
+    "saved": "Saved.",
+    "command": "The command was sent.",
+    "override": "The override was started.",
+    "cleared": "The override was cleared.",
+}
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ class DevicesPage:
         self.deps, self.pages, self.device_page = deps, pages, device_page
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.render(req, resp)
+        self.render(req, resp, notice=NOTICES.get(query_text(req, "done", 20), ""))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = read_device_form(read_form(req, self.deps.settings.max_json_bytes))
@@ -133,6 +145,7 @@ class DevicesPage:
         *,
         status: str = falcon.HTTP_200,
         add: DeviceForm | None = None,
+        **extra: Any,
     ) -> None:
         director = signed_in(req)
         query = table_query(req)
@@ -162,13 +175,18 @@ class DevicesPage:
             "next": page.next,
             "sorts": SORTS,
             "views": views,
-            "notice": NOTICES.get(query_text(req, "done", 20), ""),
+            "notice": "",
             "may_change": director.may("editor"),
             "add": add or DeviceForm(),
             "timezones": timezone_names(),
         }
+        if not partial:
+            may_change = director.may("editor")
+            context |= override_section.fleet_context(
+                self.deps, director.tenant_id, may_change=may_change
+            )
         template = "devices_table.html" if partial else "devices.html"
-        self.pages.render(req, resp, template, context, status=status)
+        self.pages.render(req, resp, template, context | extra, status=status)
 
     def _page(self, director: Director, query: TableQuery, now: datetime) -> Any:
         state = STATES.get(query.state, DeviceFilter())
@@ -290,7 +308,12 @@ class DevicePage:
             "notice": "",
             "edit": device_form(device),
             "timezones": timezone_names(),
+            "command_form": CommandForm(),
         }
+        context |= commands_context(self.deps, tenant, device_id)
+        context |= override_section.device_context(
+            self.deps, tenant, device, may_change=director.may("editor")
+        )
         self.pages.render(req, resp, "device.html", context | extra, status=status)
 
 
@@ -376,11 +399,18 @@ def add_device_routes(
     app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
 ) -> None:
     page = DevicePage(deps, pages)
-    app.add_route("/devices", DevicesPage(deps, pages, page))
+    fleet = DevicesPage(deps, pages, page)
+    app.add_route("/devices", fleet)
     app.add_route("/devices/{device_id}", page)
     app.add_route(
         "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)
     )
     app.add_route(
         "/devices/{device_id}/decommission", DecommissionAction(deps, page, forget_device)
+    )
+    app.add_route("/devices/{device_id}/commands", DeviceCommands(deps, pages, page.render))
+    app.add_route("/overrides", override_section.StartOverride(deps, page.render, fleet.render))
+    app.add_route(
+        "/overrides/{override_id}/clear",
+        override_section.ClearOverride(deps, page.render, fleet.render),
     )
