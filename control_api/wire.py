@@ -296,3 +296,7 @@ def command(view: CommandView) -> mc.Command:
 
 def commands_list(views: Iterable[CommandView]) -> mc.CommandList:
     return mc.CommandList(items=[command(view) for view in views])
+
+
+def commands_page(views: Iterable[CommandView], next_cursor: str | None) -> mc.CommandPage:
+    return mc.CommandPage(items=[command(view) for view in views], next=next_cursor)

@@ -24,9 +24,9 @@ POLL_S = 2  # how often the list refreshes while a command is open
 def commands_context(deps: Deps, tenant_id: str, device_id: str) -> dict[str, Any]:
     """What the device page and the list fragment show of the device's commands."""
     recent = commands.recent_commands(
-        deps.db, tenant_id, device_id, RECENT_COMMANDS, now=deps.now()
+        deps.db, tenant_id, device_id, RECENT_COMMANDS, None, now=deps.now()
     )
-    rows = views.command_rows(recent)
+    rows = views.command_rows(recent.items)
     return {
         "commands": rows,
         "commands_open": views.any_open(rows),

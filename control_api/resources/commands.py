@@ -13,12 +13,25 @@ from control_api.services import commands
 
 
 class DeviceCommands:
-    """``POST /v1/devices/{id}/commands`` → 202 Command (pending; published when it can be)."""
+    """``POST /v1/devices/{id}/commands`` → 202 Command (pending; published when it can be);
+    ``GET``: a page of the device's commands, newest first."""
 
     auth = "admin"
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        limit, after = http.list_params(req)
+        page = commands.recent_commands(
+            self.deps.db,
+            req.context.principal.tenant_id,
+            device_id,
+            limit,
+            after,
+            now=self.deps.now(),
+        )
+        http.send(resp, wire.commands_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         command_type, value, expires_at = bodies.command(

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from control_api.errors import NotFound
 from control_api.store.models import DeviceCommand
+from control_api.store.repository import decode_after, encode_after
 
 OPEN_STATES = ("pending", "delivered")
 
@@ -49,15 +50,20 @@ def open_commands(
     return list(s.scalars(stmt))
 
 
-def recent_commands(s: Session, tenant_id: str, device_id: str, limit: int) -> list[DeviceCommand]:
-    """The device's last ``limit`` commands, whatever their state, newest first."""
-    stmt = (
-        select(DeviceCommand)
-        .where(DeviceCommand.tenant_id == tenant_id, DeviceCommand.device_id == device_id)
-        .order_by(DeviceCommand.created_at.desc(), DeviceCommand.id.desc())
-        .limit(limit)
+def page_recent_commands(
+    s: Session, tenant_id: str, device_id: str, limit: int, after: str | None
+) -> tuple[list[DeviceCommand], str | None]:
+    """A page of the device's commands, whatever their state, newest first (ids are
+    time-ordered); the cursor of the next page, or None."""
+    stmt = select(DeviceCommand).where(
+        DeviceCommand.tenant_id == tenant_id, DeviceCommand.device_id == device_id
     )
-    return list(s.scalars(stmt))
+    if after:
+        stmt = stmt.where(DeviceCommand.id < decode_after(after))
+    rows = list(s.scalars(stmt.order_by(DeviceCommand.id.desc()).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], encode_after(rows[limit - 1].id)
+    return rows, None
 
 
 def delete_device_commands(s: Session, tenant_id: str, device_id: str) -> None:

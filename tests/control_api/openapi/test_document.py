@@ -62,14 +62,15 @@ PROTOCOL_ENDPOINTS = {
     ("delete", "/v1/overrides/{}"),
 }
 # Served and documented beyond PROTOCOL.md: the rendered reference and its files,
-# the reads of overrides, and the device's side of remote commands (its pick-up and
-# acknowledgement, documented in docs/ and the OpenAPI document; PROTOCOL.md names
-# the director's).
+# the reads of overrides, the list of a device's commands (the panel's), and the
+# device's side of remote commands (its pick-up and acknowledgement, documented in
+# docs/ and the OpenAPI document; PROTOCOL.md names the director's).
 NOT_IN_PROTOCOL = (
     {("get", "/v1/docs")}
     | {("get", path) for path in FILES}
     | {("get", "/v1/overrides"), ("get", "/v1/overrides/{}")}
     | {("get", "/v1/device/commands"), ("post", "/v1/device/commands/{}")}
+    | {("get", "/v1/devices/{}/commands")}
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
