@@ -1,5 +1,6 @@
 """The panel's Devices section: the fleet table, adding a device, a device's page and
-its edit form, a new enrollment code, decommissioning. Each handler parses the query
+its edit form, a new enrollment code, decommissioning (its commands and overrides:
+``device_commands``, ``overrides``). Each handler parses the query
 or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
@@ -180,10 +181,9 @@ class DevicesPage:
             "add": add or DeviceForm(),
             "timezones": timezone_names(),
         }
-        if not partial:
-            may_change = director.may("editor")
+        if not partial:  # the Overrides box is above the table
             context |= override_section.fleet_context(
-                self.deps, director.tenant_id, may_change=may_change
+                self.deps, director.tenant_id, may_change=director.may("editor")
             )
         template = "devices_table.html" if partial else "devices.html"
         self.pages.render(req, resp, template, context | extra, status=status)
@@ -225,7 +225,8 @@ def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[dateti
 
 
 class DevicePage:
-    """``GET /devices/{id}``: status, plays, scope, what plays at a time, the week.
+    """``GET /devices/{id}``: status, commands, overrides, plays, scope, what plays at a
+    time, the week.
     Another tenant's device, or none, is the 404 page (``NotFound`` from the service)."""
 
     auth = "session"

@@ -16,7 +16,7 @@ from typing import Any
 import falcon
 
 from control_api.deps import Deps
-from control_api.errors import InvalidField
+from control_api.errors import InvalidField, NotFound
 from control_api.panel import override_views as views
 from control_api.panel.forms import form_text, read_form, signed_in
 from control_api.services import devices, overrides, playlists, schedules
@@ -76,6 +76,8 @@ class _Action:
         device_id = form_text(fields, "from_device", 100)
         if not device_id:
             return None
+        if "\x00" in device_id:  # no id holds one (and PostgreSQL refuses it in text)
+            raise NotFound("no such device")
         return devices.get_device(self.deps.db, signed_in(req).tenant_id, device_id)
 
     def _back(self, resp: falcon.Response, device: Any, done: str) -> None:

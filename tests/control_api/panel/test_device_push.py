@@ -266,6 +266,7 @@ def test_another_tenants_device_and_override_are_404(api: Api, panel: Panel) -> 
     assert me.post(f"/overrides/{made.json['id']}/clear").status_code == 404
     start = {"playlist_id": playlist, "target": "device", "device_id": theirs, "until": "1h"}
     assert me.post("/overrides", start | {"from_device": theirs}).status_code == 404
+    assert me.post("/overrides", start | {"from_device": "dev\x00"}).status_code == 404
     refused = _page(me.post("/overrides", start), 422)  # their playlist is no playlist here
     assert "no playlist" in refused.find("p", id="override-playlist_id-error").text()
     assert api.call("GET", "/v1/device/commands", their_token).json["items"] == []
@@ -358,11 +359,30 @@ def test_play_now_until_the_end_of_the_day_or_a_time_is_the_devices_local_time(
     assert sorted([midnight, later.replace(tzinfo=zone)]) == untils
 
 
+def test_a_refused_play_now_on_a_device_page_is_shown_there(api: Api, panel: Panel) -> None:
+    me, admin = _signed_in(panel)
+    device_id, _ = api.device(admin, "Till", timezone="Europe/Berlin")
+    _playlist(api, admin)
+    form = {"from_device": device_id, "target": "device", "device_id": device_id}
+    form |= {"playlist_id": "Promo", "until": "at", "until_at": "2000-01-01T00:00"}
+
+    page = _page(me.post("/overrides", form), 422)
+
+    assert page.find("h1").text().startswith("Till")
+    [label] = [e for e in page.find_all("label") if e.attrs.get("for") == "override-until-at"]
+    assert "Europe/Berlin" in label.text()
+    assert "must be in the future" in page.find("p", id="override-until-error").text()
+    assert page.find("input", id="override-until-at").attrs["value"] == "2000-01-01T00:00"
+    assert _overrides(api, admin) == []
+
+
 @pytest.mark.parametrize(
     ("form", "field", "words"),
     [
         ({"playlist_id": ""}, "playlist_id", "must not be empty"),
         ({"playlist_id": "Nope"}, "playlist_id", "no playlist is named 'Nope'"),
+        ({"playlist_id": "Pro\x00mo"}, "playlist_id", "no playlist is named"),
+        ({"target": "group", "group": "nor\x00th"}, "group", "NUL"),
         ({"until": "forever"}, "until", "choose how long"),
         ({"until": "at", "until_at": ""}, "until", "give the time it ends"),
         ({"until": "at", "until_at": "2026-02-30T10:00"}, "until", "not a real date"),
