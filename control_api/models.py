@@ -48,7 +48,13 @@ from control_api.model_fields import (
     StartTime,
     Timezone,
 )
-from control_api.models_commands import Command, CommandAck, CommandInput, CommandList
+from control_api.models_commands import (
+    Command,
+    CommandAck,
+    CommandInput,
+    CommandList,
+    CommandPage,
+)
 from control_api.models_webhooks import (
     Delivery,
     DeliveryList,
@@ -472,6 +478,7 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     WebhookList,
     Delivery,
     DeliveryList,
+    CommandPage,
 )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from control_api.model_fields import Instant, InstantIn
+from control_api.model_fields import Instant, InstantIn, NextPage
 from lomuz_rules.commands import MAX_VOLUME, AckState, CommandState, CommandType
 
 
@@ -41,3 +41,10 @@ class Command(Struct, kw_only=True):
 
 class CommandList(Struct):
     items: list[Command]
+
+
+class CommandPage(Struct):
+    """A device's commands, newest first (``GET /v1/devices/{id}/commands``)."""
+
+    items: list[Command]
+    next: NextPage

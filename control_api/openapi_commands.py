@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_api.openapi_parts import ADMIN, AUTH, DEVICE, JSON_IN, body, errors, ok, param
+from control_api.openapi_parts import (
+    ADMIN,
+    AUTH,
+    DEVICE,
+    JSON_IN,
+    LIST_PARAMS,
+    body,
+    errors,
+    ok,
+    param,
+)
 
 _ACK_DESIGN = (
     "Devices acknowledge over HTTP, not MQTT: the API needs no broker subscriber per "
@@ -19,6 +29,21 @@ def commands_paths() -> dict[str, Any]:
     return {
         "/v1/devices/{id}/commands": {
             "parameters": [device_id],
+            "get": {
+                "tags": ["Devices"],
+                "summary": "List the device's remote commands, newest first",
+                "description": (
+                    "Every state, with the device's results; commands go with their device "
+                    "when it is decommissioned."
+                ),
+                "operationId": "listCommands",
+                "security": ADMIN,
+                "parameters": LIST_PARAMS,
+                "responses": {
+                    **ok("200", "One page, newest first.", "CommandPage"),
+                    **errors("BadRequest", *AUTH, "NotFound", "Unprocessable"),
+                },
+            },
             "post": {
                 "tags": ["Devices"],
                 "summary": "Send the device a remote command",

@@ -343,3 +343,7 @@ def deliveries_page(items: Iterable[WebhookDelivery], next_cursor: str | None) -
         ],
         next=next_cursor,
     )
+
+
+def commands_page(views: Iterable[CommandView], next_cursor: str | None) -> mc.CommandPage:
+    return mc.CommandPage(items=[command(view) for view in views], next=next_cursor)

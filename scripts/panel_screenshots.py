@@ -120,7 +120,8 @@ def instant(at: datetime) -> str:
 
 def seed(url: str, admin_token: str) -> dict[str, str]:
     """A small chain: tracks in a playlist scheduled to the north group, three
-    devices; the first enrolled, reporting what it plays, with recent plays."""
+    devices; the first enrolled, reporting what it plays, with recent plays, an
+    override for the next hour and a snapshot it answered."""
     admin = httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
     )
@@ -149,6 +150,7 @@ def seed(url: str, admin_token: str) -> dict[str, str]:
             },
         ).raise_for_status()
         ids: dict[str, str] = {}
+        token = ""  # the enrolled till's
         devices = [("Main Street till", ["north", "tills"]), ("Harbour café", ["south"])]
         devices.append(("Station kiosk", ["north"]))
         for name, groups in devices:
@@ -158,12 +160,40 @@ def seed(url: str, admin_token: str) -> dict[str, str]:
             made.raise_for_status()
             ids[name] = made.json()["id"]
             if name == "Main Street till":
-                report(url, made.json()["enrollment_code"], assets, playlist.json()["id"])
+                token = report(url, made.json()["enrollment_code"], assets, playlist.json()["id"])
+        offers = admin.post(
+            "/v1/playlists",
+            json={"name": "Spring offers", "items": [{"asset_id": assets[2]["id"]}]},
+        )
+        offers.raise_for_status()
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        target = {"device_id": ids["Main Street till"]}
+        body = {"playlist_id": offers.json()["id"], "target": target, "until": instant(until)}
+        admin.post("/v1/overrides", json=body).raise_for_status()
+        snapshot(admin, token, ids["Main Street till"], assets[2])
     return ids
 
 
-def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) -> None:
-    """Enroll as a box does, then send its telemetry and a few plays."""
+def snapshot(admin: httpx.Client, device_token: str, device_id: str, asset: dict[str, Any]) -> None:
+    """A Snapshot sent to the device, answered as lomuz-player answers it."""
+    sent = admin.post(f"/v1/devices/{device_id}/commands", json={"type": "snapshot"})
+    sent.raise_for_status()
+    result = {
+        "state": "playing",
+        "item": {"asset_id": asset["id"], "title": asset["title"]},
+        "tier": "override",
+        "volume": 70,
+    }
+    httpx.post(
+        f"{admin.base_url}/v1/device/commands/{sent.json()['id']}",
+        json={"state": "done", "result": result},
+        headers={"Authorization": f"Bearer {device_token}"},
+        timeout=30,
+    ).raise_for_status()
+
+
+def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) -> str:
+    """Enroll as a box does, then send its telemetry and a few plays; its token."""
     enrolled = httpx.post(
         f"{url}/v1/enroll", json={"enrollment_code": code, "hardware": {"model": "Pi 4"}}
     )
@@ -185,6 +215,7 @@ def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) 
             "clock": {"trusted": True, "offset_s": 0.02},
             "system": {"disk_percent": 31, "temperature_c": 52.4},
             "versions": {"player": "0.1.0"},
+            "push": {"state": "connected"},
         }
         box.post("/v1/device/telemetry", json=status).raise_for_status()
         plays = []
@@ -204,6 +235,7 @@ def report(url: str, code: str, assets: list[dict[str, Any]], playlist_id: str) 
             )
         box.post("/v1/device/plays", json={"plays": plays}).raise_for_status()
         box.post("/v1/device/plays", json={"plays": past_week(now, assets)}).raise_for_status()
+    return str(enrolled.json()["device_token"])
 
 
 def past_week(now: datetime, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:

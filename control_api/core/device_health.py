@@ -25,6 +25,7 @@ HOT_C = 75.0  # the Pi 4 firmware starts soft throttling at 80 °C
 TOO_HOT_C = 85.0
 SYNC_STALE = timedelta(hours=6)  # no successful manifest sync for this long
 MAX_TEXT_CHARS = 200  # what the panel shows of a free-text field
+PUSH_STATES = frozenset({"connected", "disconnected", "off"})  # the player's push link
 
 
 class Level(StrEnum):
@@ -61,6 +62,7 @@ class Telemetry:
     throttled_now: bool | None = None
     under_voltage_now: bool | None = None
     player_version: str | None = None
+    push_state: str | None = None  # connected | disconnected | off (PUSH_STATES)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ def _dict(value: object) -> Mapping[str, Any]:
 
 def _text(value: object) -> str | None:
     return value[:MAX_TEXT_CHARS] if isinstance(value, str) and value else None
+
+
+def _one_of(value: object, known: frozenset[str]) -> str | None:
+    return value if isinstance(value, str) and value in known else None
 
 
 def _flag(value: object) -> bool | None:
@@ -139,6 +145,7 @@ def summarise(status: object) -> Telemetry:
         throttled_now=_flag(system.get("throttled_now")),
         under_voltage_now=_flag(system.get("under_voltage_now")),
         player_version=_text(versions.get("player")),
+        push_state=_one_of(_dict(s.get("push")).get("state"), PUSH_STATES),
     )
 
 

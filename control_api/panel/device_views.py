@@ -40,6 +40,7 @@ class DeviceRow:
 
 
 STATE_LABELS = {"online": "online", "offline": "offline", "never": "never seen"}
+PUSH_LABELS = {"connected": "connected", "disconnected": "disconnected (polling)", "off": "off"}
 
 
 def device_row(device: Any, now: datetime, telemetry_interval_s: int) -> DeviceRow:
@@ -59,6 +60,16 @@ def device_row(device: Any, now: datetime, telemetry_interval_s: int) -> DeviceR
         timezone=device.timezone,
         enrolled=device.token_hash is not None,
     )
+
+
+def push_text(row: DeviceRow) -> str:
+    """The device's push link as its last report said; only believed while it is online
+    (an offline device's last "connected" is no news)."""
+    if row.state != "online":
+        return MISSING
+    if row.telemetry.push_state is None:
+        return "not reported"
+    return PUSH_LABELS[row.telemetry.push_state]
 
 
 def ago(at: datetime | None, now: datetime) -> str:

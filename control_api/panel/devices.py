@@ -1,5 +1,6 @@
 """The panel's Devices section: the fleet table, adding a device, a device's page and
-its edit form, a new enrollment code, decommissioning. Each handler parses the query
+its edit form, a new enrollment code, decommissioning (its commands and overrides:
+``device_commands``, ``overrides``). Each handler parses the query
 or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
 from control_api.panel import device_views as views
+from control_api.panel import overrides as override_section
+from control_api.panel.command_views import CommandForm
+from control_api.panel.device_commands import DeviceCommands, commands_context
 from control_api.panel.device_forms import (
     DeviceForm,
     changes_to_save,
@@ -44,8 +48,17 @@ STATES = {
 SORTS: dict[str, str] = {"name": "Name", "last_seen": "Last seen", "state": "State"}
 MAX_CURSOR_CHARS = 500
 # ?done= after a redirect: fixed messages only (a link must not put words on the page).
-NOTICES = {"decommissioned": "The device was decommissioned; its token no longer works."}
-DEVICE_NOTICES = {"saved": "Saved."}
+NOTICES = {
+    "decommissioned": "The device was decommissioned; its token no longer works.",
+    "override": "The override was started.",
+    "cleared": "The override was cleared.",
+}
+DEVICE_NOTICES = {
+    "saved": "Saved.",
+    "command": "The command was sent.",
+    "override": "The override was started.",
+    "cleared": "The override was cleared.",
+}
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,7 @@ class DevicesPage:
         self.deps, self.pages, self.device_page = deps, pages, device_page
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.render(req, resp)
+        self.render(req, resp, notice=NOTICES.get(query_text(req, "done", 20), ""))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = read_device_form(read_form(req, self.deps.settings.max_json_bytes))
@@ -133,6 +146,7 @@ class DevicesPage:
         *,
         status: str = falcon.HTTP_200,
         add: DeviceForm | None = None,
+        **extra: Any,
     ) -> None:
         director = signed_in(req)
         query = table_query(req)
@@ -162,13 +176,17 @@ class DevicesPage:
             "next": page.next,
             "sorts": SORTS,
             "views": views,
-            "notice": NOTICES.get(query_text(req, "done", 20), ""),
+            "notice": "",
             "may_change": director.may("editor"),
             "add": add or DeviceForm(),
             "timezones": timezone_names(),
         }
+        if not partial:  # the Overrides box is above the table
+            context |= override_section.fleet_context(
+                self.deps, director.tenant_id, may_change=director.may("editor")
+            )
         template = "devices_table.html" if partial else "devices.html"
-        self.pages.render(req, resp, template, context, status=status)
+        self.pages.render(req, resp, template, context | extra, status=status)
 
     def _page(self, director: Director, query: TableQuery, now: datetime) -> Any:
         state = STATES.get(query.state, DeviceFilter())
@@ -207,7 +225,8 @@ def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[dateti
 
 
 class DevicePage:
-    """``GET /devices/{id}``: status, plays, scope, what plays at a time, the week.
+    """``GET /devices/{id}``: status, commands, overrides, plays, scope, what plays at a
+    time, the week.
     Another tenant's device, or none, is the 404 page (``NotFound`` from the service)."""
 
     auth = "session"
@@ -290,7 +309,12 @@ class DevicePage:
             "notice": "",
             "edit": device_form(device),
             "timezones": timezone_names(),
+            "command_form": CommandForm(),
         }
+        context |= commands_context(self.deps, tenant, device_id)
+        context |= override_section.device_context(
+            self.deps, tenant, device, may_change=director.may("editor")
+        )
         self.pages.render(req, resp, "device.html", context | extra, status=status)
 
 
@@ -376,11 +400,18 @@ def add_device_routes(
     app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
 ) -> None:
     page = DevicePage(deps, pages)
-    app.add_route("/devices", DevicesPage(deps, pages, page))
+    fleet = DevicesPage(deps, pages, page)
+    app.add_route("/devices", fleet)
     app.add_route("/devices/{device_id}", page)
     app.add_route(
         "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)
     )
     app.add_route(
         "/devices/{device_id}/decommission", DecommissionAction(deps, page, forget_device)
+    )
+    app.add_route("/devices/{device_id}/commands", DeviceCommands(deps, pages, page.render))
+    app.add_route("/overrides", override_section.StartOverride(deps, page.render, fleet.render))
+    app.add_route(
+        "/overrides/{override_id}/clear",
+        override_section.ClearOverride(deps, page.render, fleet.render),
     )

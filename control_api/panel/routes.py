@@ -20,6 +20,7 @@ PATH_PREFIXES = (
     "/logout",
     "/panel/",
     "/devices",
+    "/overrides",
     "/media",
     "/playlists",
     "/schedules",

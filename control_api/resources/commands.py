@@ -3,26 +3,35 @@ up its open ones and acknowledges them (device token)."""
 
 from __future__ import annotations
 
-import logging
-
 import falcon
 
 from control_api import http, wire
+from control_api.command_publishing import publisher_for
 from control_api.deps import Deps
 from control_api.resources import bodies
 from control_api.services import commands
-from lomuz_rules.commands import CommandMessage, encode_command
-
-log = logging.getLogger(__name__)
 
 
 class DeviceCommands:
-    """``POST /v1/devices/{id}/commands`` → 202 Command (pending; published when it can be)."""
+    """``POST /v1/devices/{id}/commands`` → 202 Command (pending; published when it can be);
+    ``GET``: a page of the device's commands, newest first."""
 
     auth = "admin"
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        limit, after = http.list_params(req)
+        page = commands.recent_commands(
+            self.deps.db,
+            req.context.principal.tenant_id,
+            device_id,
+            limit,
+            after,
+            now=self.deps.now(),
+        )
+        http.send(resp, wire.commands_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         command_type, value, expires_at = bodies.command(
@@ -36,20 +45,11 @@ class DeviceCommands:
             value=value,
             expires_at=expires_at,
             now=self.deps.now(),
-            publish=lambda message: self._publish(device_id, message),
+            publish=publisher_for(self.deps, device_id),
         )
         resp.status = falcon.HTTP_202
         resp.set_header("Location", f"/v1/devices/{device_id}/commands/{view.row.id}")
         http.send(resp, wire.command(view))
-
-    def _publish(self, device_id: str, message: CommandMessage) -> bool:
-        try:
-            sent = self.deps.publisher.publish_command(device_id, encode_command(message))
-        except Exception:  # the command is stored: the device's HTTP pick-up delivers it
-            log.exception("push: publishing command %s failed", message.id)
-            sent = False
-        self.deps.metrics.command_published(sent)
-        return sent
 
 
 class DeviceCommandItem:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from control_api.core import commands as rules
+from control_api.services.pages import Page
 from control_api.store import commands as command_rows
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
@@ -94,6 +95,16 @@ def open_commands(
     with db.read() as s:
         rows = command_rows.open_commands(s, tenant_id, device_id, now, MAX_PICKED_UP)
     return [_view(row, now) for row in rows]
+
+
+def recent_commands(
+    db: Database, tenant_id: str, device_id: str, limit: int, after: str | None, *, now: datetime
+) -> Page[CommandView]:
+    """A page of the tenant's device's commands, newest first (NotFound: no such device)."""
+    with db.read() as s:
+        device_rows.get_device(s, tenant_id, device_id)
+        rows, nxt = command_rows.page_recent_commands(s, tenant_id, device_id, limit, after)
+    return Page([_view(row, now) for row in rows], nxt)
 
 
 def acknowledge(

@@ -28,7 +28,7 @@ from control_api.store import content
 from control_api.store import devices as device_rows
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.store.models import Override, Playlist
+from control_api.store.models import Device, Override, Playlist
 
 # An override is for "now": a standing arrangement is a schedule.
 MAX_OVERRIDE_S = 31 * 24 * 3600
@@ -93,6 +93,44 @@ def list_active(
     with db.read() as s:
         rows, nxt = content.page_overrides(s, tenant_id, now, limit, after)
     return Page(rows, nxt)
+
+
+@dataclass(frozen=True)
+class OverrideListing:
+    """Active overrides with the names the panel shows for them."""
+
+    items: list[Override]
+    playlist_names: dict[str, str]
+    device_names: dict[str, str]  # of the device targets
+    more: bool  # more overrides than the limit
+
+
+def _named(s: Session, tenant_id: str, rows: list[Override], more: bool) -> OverrideListing:
+    playlists = content.load_by_ids(s, Playlist, tenant_id, {o.playlist_id for o in rows})
+    device_ids = {o.target_value for o in rows if o.target_kind == "device"}
+    targets = content.load_by_ids(s, Device, tenant_id, device_ids)
+    names = {p.id: p.name for p in playlists}
+    return OverrideListing(rows, names, {d.id: d.name for d in targets}, more)
+
+
+def active_named(db: Database, tenant_id: str, now: datetime, limit: int) -> OverrideListing:
+    """The tenant's first ``limit`` overrides that have not ended, in id order, named."""
+    with db.read() as s:
+        rows, after = content.page_overrides(s, tenant_id, now, limit, None)
+        return _named(s, tenant_id, rows, after is not None)
+
+
+def active_for_device(
+    db: Database, tenant_id: str, device_id: str, now: datetime, limit: int
+) -> OverrideListing:
+    """The overrides that have not ended and reach the tenant's device (NotFound: no such
+    device): its own, its groups', all devices', the one ending last first, named."""
+    with db.read() as s:
+        device = device_rows.get_device(s, tenant_id, device_id)
+        rows = content.active_overrides_reaching(
+            s, tenant_id, device_id, list(device.groups or ()), now=now, limit=limit + 1
+        )
+        return _named(s, tenant_id, rows[:limit], len(rows) > limit)
 
 
 def get_override(db: Database, tenant_id: str, override_id: str) -> Override:

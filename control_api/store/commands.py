@@ -1,4 +1,5 @@
-"""Remote commands' rows: insert, read one of a device, its open ones, delete a device's."""
+"""Remote commands' rows: read one of a device, its open ones, its recent ones, delete a
+device's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from control_api.errors import NotFound
 from control_api.store.models import DeviceCommand
+from control_api.store.repository import decode_after, encode_after
 
 OPEN_STATES = ("pending", "delivered")
 
@@ -46,6 +48,22 @@ def open_commands(
         .limit(limit)
     )
     return list(s.scalars(stmt))
+
+
+def page_recent_commands(
+    s: Session, tenant_id: str, device_id: str, limit: int, after: str | None
+) -> tuple[list[DeviceCommand], str | None]:
+    """A page of the device's commands, whatever their state, newest first (ids are
+    time-ordered); the cursor of the next page, or None."""
+    stmt = select(DeviceCommand).where(
+        DeviceCommand.tenant_id == tenant_id, DeviceCommand.device_id == device_id
+    )
+    if after:
+        stmt = stmt.where(DeviceCommand.id < decode_after(after))
+    rows = list(s.scalars(stmt.order_by(DeviceCommand.id.desc()).limit(limit + 1)))
+    if len(rows) > limit:
+        return rows[:limit], encode_after(rows[limit - 1].id)
+    return rows, None
 
 
 def delete_device_commands(s: Session, tenant_id: str, device_id: str) -> None:

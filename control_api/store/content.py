@@ -208,6 +208,23 @@ def page_overrides(
     return rows, None
 
 
+def active_overrides_reaching(
+    s: Session, tenant_id: str, device_id: str, groups: list[str], *, now: datetime, limit: int
+) -> list[Override]:
+    """The overrides that have not ended at ``now`` and reach the device (directly, by one
+    of its ``groups``, or all), at most ``limit``, the one ending last first."""
+    target = or_(
+        Override.target_kind == "all",
+        and_(Override.target_kind == "device", Override.target_value == device_id),
+    )
+    if groups:
+        target = or_(
+            target, and_(Override.target_kind == "group", Override.target_value.in_(groups))
+        )
+    stmt = select(Override).where(Override.tenant_id == tenant_id, Override.until > now, target)
+    return list(s.scalars(stmt.order_by(Override.until.desc(), Override.id).limit(limit)))
+
+
 def load_overrides(s: Session, tenant_id: str, ids: Iterable[str]) -> list[Override]:
     """The tenant's overrides with these ids, in id order."""
     rows: list[Override] = []

@@ -224,3 +224,29 @@ def test_hostile_bodies_never_get_a_500(api: Api, body: Any, raw: bytes) -> None
             )
             assert reply.status_code < 500, reply.text
             assert reply.status_code in (200, 202, 400, 409, 422), reply.text
+
+
+def test_a_devices_commands_are_listed_newest_first_in_pages_with_their_results(
+    api: Api, clock: Clock
+) -> None:
+    admin = api.tenant()
+    device_id, token = api.device(admin)
+    other_id, _ = api.device(admin, "other")
+    sent = [_send(api, admin, device_id, type=t).json["id"] for t in ("sync", "skip", "snapshot")]
+    _send(api, admin, other_id, type="sync")
+    assert _ack(api, token, sent[2], "done", {"volume": 30}).status_code == 200
+    clock.at += timedelta(hours=1)  # the first two expire unanswered
+
+    first = api.call("GET", f"/v1/devices/{device_id}/commands", admin, params={"limit": "2"})
+    assert first.status_code == 200, first.text
+    assert [c["id"] for c in first.json["items"]] == [sent[2], sent[1]]
+    assert first.json["items"][0]["state"] == "done"
+    assert first.json["items"][0]["result"] == {"volume": 30}
+    assert first.json["items"][1]["state"] == "expired"
+    after = {"limit": "2", "after": first.json["next"]}
+    rest = api.call("GET", f"/v1/devices/{device_id}/commands", admin, params=after)
+    assert [c["id"] for c in rest.json["items"]] == [sent[0]] and rest.json["next"] is None
+
+    other_admin = api.tenant("other")
+    assert api.call("GET", f"/v1/devices/{device_id}/commands", other_admin).status_code == 404
+    assert api.call("GET", f"/v1/devices/{device_id}/commands", token).status_code in (401, 403)

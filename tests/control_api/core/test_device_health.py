@@ -165,3 +165,23 @@ def test_the_worst_problem_sets_the_level_and_every_reason_is_kept() -> None:
 )
 def test_values_of_the_wrong_type_count_as_not_reported(status: dict[str, Any]) -> None:
     assert _health(status) == (Level.GREEN, ())
+
+
+@pytest.mark.parametrize(
+    ("push", "shown"),
+    [
+        ({"state": "connected"}, "connected"),
+        ({"state": "disconnected"}, "disconnected"),
+        ({"state": "off"}, "off"),
+        ({"state": "CONNECTED"}, None),
+        ({"state": ["connected"]}, None),
+        ("connected", None),
+        (None, None),
+    ],
+)
+def test_the_push_state_is_read_only_when_it_is_one_the_player_reports(
+    push: object, shown: str | None
+) -> None:
+    t = summarise(_report(push=push))
+    assert t.push_state == shown
+    assert _health(_report(push=push)) == (Level.GREEN, ())  # polling is no problem

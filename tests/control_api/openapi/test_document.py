@@ -62,9 +62,9 @@ PROTOCOL_ENDPOINTS = {
     ("delete", "/v1/overrides/{}"),
 }
 # Served and documented beyond PROTOCOL.md: the rendered reference and its files,
-# the reads of overrides, and the device's side of remote commands (its pick-up and
-# acknowledgement, documented in docs/ and the OpenAPI document; PROTOCOL.md names
-# the director's).
+# the reads of overrides, the list of a device's commands (the panel's), and the
+# device's side of remote commands (its pick-up and acknowledgement, documented in
+# docs/ and the OpenAPI document; PROTOCOL.md names the director's).
 NOT_IN_PROTOCOL = (
     {("get", "/v1/docs")}
     | {("get", path) for path in FILES}
@@ -74,6 +74,7 @@ NOT_IN_PROTOCOL = (
     | {("get", "/v1/webhooks"), ("post", "/v1/webhooks")}
     | {("get", "/v1/webhooks/{}"), ("delete", "/v1/webhooks/{}")}
     | {("get", "/v1/webhooks/{}/deliveries")}
+    | {("get", "/v1/devices/{}/commands")}
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
