@@ -49,6 +49,7 @@ from control_api.model_fields import (
     Timezone,
 )
 from control_api.models_commands import Command, CommandAck, CommandInput, CommandList
+from control_api.models_presence import DevicePresence, PresenceEvent, PresenceEventList
 
 # ---------------------------------------------------------------- shared
 
@@ -218,7 +219,14 @@ class Device(Struct, kw_only=True):
     groups: list[str]
     enrolled: bool
     last_seen_at: Instant | None
-    online: bool
+    online: Annotated[
+        bool,
+        Meta(
+            description="The MQTT presence when the device has one, else seen within three "
+            "telemetry intervals."
+        ),
+    ]
+    presence: DevicePresence
     status: (
         Annotated[
             dict[str, Any],
@@ -458,6 +466,9 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     CommandAck,
     Command,
     CommandList,
+    DevicePresence,
+    PresenceEvent,
+    PresenceEventList,
 )
 
 
