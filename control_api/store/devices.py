@@ -72,8 +72,7 @@ def page_devices(
     if online is not None:
         if online_boundary is None:
             raise ValueError("filtering on online needs online_boundary")
-        clause = online_clause(online_boundary)
-        where.append(clause if online else ~clause)
+        where.append(online_clause(online_boundary, online=online))
     if ever_seen is not None:
         where.append(
             Device.last_seen_at.is_not(None) if ever_seen else Device.last_seen_at.is_(None)
@@ -88,14 +87,18 @@ def page_devices(
     return _page_by_last_seen(s, base, limit, after, newest_first=order == "last_seen")
 
 
-def online_clause(online_boundary: datetime) -> ColumnElement[bool]:
-    """``core.presence.is_online`` in SQL: the MQTT presence when the device has one,
-    else seen at or after ``online_boundary`` (``core.presence.online_since``). Never
-    NULL, so its negation is "offline" (never-seen devices included)."""
-    return (Device.presence_state == "online") | (
-        Device.presence_state.is_(None)
-        & Device.last_seen_at.is_not(None)
-        & (Device.last_seen_at >= online_boundary)
+def online_clause(online_boundary: datetime, *, online: bool = True) -> ColumnElement[bool]:
+    """``core.presence.is_online`` in SQL (``online=False``: its negation): the MQTT
+    presence when the device has one, else seen at or after ``online_boundary``
+    (``core.presence.online_since``). Written out both ways: a NOT over the NULLs of
+    never-seen devices would drop them from "offline"."""
+    no_presence = Device.presence_state.is_(None)
+    if online:
+        return (Device.presence_state == "online") | (
+            no_presence & (Device.last_seen_at >= online_boundary)
+        )
+    return (Device.presence_state == "offline") | (
+        no_presence & (Device.last_seen_at.is_(None) | (Device.last_seen_at < online_boundary))
     )
 
 

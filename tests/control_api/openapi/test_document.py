@@ -70,6 +70,7 @@ NOT_IN_PROTOCOL = (
     | {("get", path) for path in FILES}
     | {("get", "/v1/overrides"), ("get", "/v1/overrides/{}")}
     | {("get", "/v1/device/commands"), ("post", "/v1/device/commands/{}")}
+    | {("get", "/v1/devices/{}/presence")}  # issue 13; PROTOCOL.md to follow (the lead)
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
