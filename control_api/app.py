@@ -27,12 +27,14 @@ from control_api.panel.error_pages import render_error
 from control_api.panel.sessions import PanelSessions
 from control_api.panel.templates import Pages
 from control_api.passwords import Passwords
+from control_api.presence_intake import PresenceIntake, PresenceListener
 from control_api.resources import commands, content, device, fleet, ops, overrides, webhooks
 from control_api.revisions import RevisionCache
+from control_api.services.presence import Recorded, record_presence
 from control_api.settings import Settings
 from control_api.store.db import Database
 from control_api.webhook_http import HttpPoster
-from lomuz_rules.push import parse_broker_url
+from lomuz_rules.push import PresenceState, parse_broker_url
 
 _MAX_PATH_PARAM_CHARS = 200
 
@@ -43,14 +45,33 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
     deps: Deps
     nudger: Nudger | None
     alerting: Alerting
+    presence: PresenceFeed | None
 
     def close(self) -> None:
-        """Stop the alert threads and the push nudger (and its broker connection), then
-        close the database."""
+        """Stop the alert threads, the push nudger and the presence feed (and their
+        broker connections), then close the database."""
         self.alerting.stop()
         if self.nudger is not None:
             self.nudger.stop()
+        if self.presence is not None:
+            self.presence.stop()
         self.deps.db.dispose()
+
+
+class PresenceFeed:
+    """The presence listener (paho) and the intake it feeds: started and stopped together."""
+
+    def __init__(self, listener: PresenceListener, intake: PresenceIntake) -> None:
+        self.listener = listener
+        self.intake = intake
+
+    def start(self) -> None:
+        self.intake.start()
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+        self.intake.stop()
 
 
 def _utc_now() -> datetime:
@@ -199,6 +220,7 @@ def create_app(
     app.add_route(
         "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, forget_device)
     )
+    app.add_route("/v1/devices/{device_id}/presence", fleet.DevicePresence(deps))
     app.add_route("/v1/devices/{device_id}/commands", commands.DeviceCommands(deps))
     app.add_route("/v1/devices/{device_id}/commands/{command_id}", commands.DeviceCommandItem(deps))
     app.add_route("/v1/schedules", fleet.Schedules(deps))
@@ -224,6 +246,7 @@ def create_app(
     app.nudger = nudger
     app.alerting = alerting
     alerting.start()
+    app.presence = _start_presence(settings, db, metrics, now)
     return app
 
 
@@ -246,3 +269,22 @@ def _start_push(db: Database, metrics: Metrics, publisher: NudgePublisher | None
     nudger.start()
     db.listen_commits(nudger.committed)
     return nudger
+
+
+def _start_presence(
+    settings: Settings, db: Database, metrics: Metrics, now: Callable[[], datetime]
+) -> PresenceFeed | None:
+    """Every device's MQTT presence into the database; None without a broker."""
+    if settings.mqtt_url is None:
+        return None
+    from control_api.presence_mqtt import MqttPresenceListener
+
+    def record(device_id: str, state: PresenceState, received_at: datetime) -> Recorded:
+        return record_presence(db, device_id, state, received_at)
+
+    intake = PresenceIntake(record, metrics, now)
+    feed = PresenceFeed(
+        MqttPresenceListener(parse_broker_url(settings.mqtt_url), intake.offer), intake
+    )
+    feed.start()
+    return feed

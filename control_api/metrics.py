@@ -131,6 +131,17 @@ def _multiprocess_values() -> bool:
     return bool(getattr(values.ValueClass, "_multiprocess", False))
 
 
+PRESENCE_OUTCOMES = (
+    "recorded",
+    "unchanged",
+    "unknown_device",
+    "bad_payload",
+    "bad_topic",
+    "dropped",
+    "failed",
+)
+
+
 class Metrics:
     """The API's counters and histograms, and their exposition.
 
@@ -208,6 +219,15 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._presence = Counter(
+            "lomuz_presence_messages",
+            "MQTT presence messages this worker received, by outcome: recorded (a "
+            "transition stored), unchanged (already stored, e.g. by another worker), "
+            "unknown_device, bad_payload, bad_topic, dropped (backlog full) or failed "
+            "(database error).",
+            ["outcome"],
+            registry=self.registry,
+        )
         build = Gauge(
             "lomuz_control_build_info",
             "Always 1; the version label is the running control API's version.",
@@ -223,6 +243,8 @@ class Metrics:
             self._commands.labels(outcome=outcome)
         for outcome in WEBHOOK_OUTCOMES:
             self._webhooks.labels(outcome=outcome)
+        for outcome in PRESENCE_OUTCOMES:
+            self._presence.labels(outcome=outcome)
         self.middleware = MetricsMiddleware(self)
 
     def route_label(self, uri_template: str | None) -> str:
@@ -264,6 +286,14 @@ class Metrics:
         if outcome not in WEBHOOK_OUTCOMES:
             raise ValueError(f"webhook outcome must be one of {WEBHOOK_OUTCOMES}, got {outcome!r}")
         self._webhooks.labels(outcome=outcome).inc()
+
+    def presence_message(self, outcome: str) -> None:
+        """Count one presence message by its outcome (one of :data:`PRESENCE_OUTCOMES`)."""
+        if outcome not in PRESENCE_OUTCOMES:
+            raise ValueError(
+                f"presence outcome must be one of {PRESENCE_OUTCOMES}, got {outcome!r}"
+            )
+        self._presence.labels(outcome=outcome).inc()
 
     def render(self, gauges: Mapping[str, float]) -> tuple[bytes, str]:
         """The exposition body (all workers' values) and its content type.

@@ -55,6 +55,7 @@ from control_api.models_commands import (
     CommandList,
     CommandPage,
 )
+from control_api.models_presence import DevicePresence, PresenceEvent, PresenceEventList
 from control_api.models_webhooks import (
     Delivery,
     DeliveryList,
@@ -232,7 +233,14 @@ class Device(Struct, kw_only=True):
     groups: list[str]
     enrolled: bool
     last_seen_at: Instant | None
-    online: bool
+    online: Annotated[
+        bool,
+        Meta(
+            description="The MQTT presence when the device has one, else seen within three "
+            "telemetry intervals."
+        ),
+    ]
+    presence: DevicePresence
     status: (
         Annotated[
             dict[str, Any],
@@ -479,6 +487,9 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     Delivery,
     DeliveryList,
     CommandPage,
+    DevicePresence,
+    PresenceEvent,
+    PresenceEventList,
 )
 
 

@@ -39,6 +39,7 @@ from control_api.openapi_parts import (
     string,
     telemetry_schema,
 )
+from control_api.openapi_presence import presence_paths
 from control_api.openapi_webhooks import webhooks_paths
 
 __all__ = ["build_openapi"]
@@ -185,7 +186,8 @@ def _paths() -> dict[str, Any]:
             "online",
             "query",
             {"type": "string", "enum": ["true", "false"]},
-            "Only devices seen within three telemetry intervals (true), or not (false).",
+            "Only devices online (true: MQTT presence, else seen within three telemetry "
+            "intervals), or not (false).",
         ),
         param(
             "q",
@@ -406,6 +408,7 @@ def _paths() -> dict[str, Any]:
 
     paths.update(commands_paths())
     paths.update(webhooks_paths())
+    paths.update(presence_paths())
     paths.update(ops_paths())
     paths.update(docs_paths())
     return paths

@@ -25,7 +25,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from lomuz_rules.commands import COMMAND_QOS
-from lomuz_rules.push import NUDGE_QOS, BrokerAddress, commands_topic, encode_nudge, nudge_topic
+from lomuz_rules.push import (
+    NUDGE_QOS,
+    PRESENCE_QOS,
+    BrokerAddress,
+    commands_topic,
+    encode_nudge,
+    nudge_topic,
+    presence_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +121,7 @@ class MqttPublisher:
         # With the broker down it stays: a few bytes, on a topic no device reads again.
         if self.connected:
             self._client.publish(nudge_topic(device_id), b"", qos=NUDGE_QOS, retain=True)
+            self._client.publish(presence_topic(device_id), b"", qos=PRESENCE_QOS, retain=True)
 
     # -- paho's callbacks (its network thread) ---------------------------------------
 

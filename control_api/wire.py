@@ -18,9 +18,10 @@ import msgspec
 
 from control_api import models as m
 from control_api import models_commands as mc
+from control_api import models_presence as mp
 from control_api import models_webhooks as mw
 from control_api.core.export import csv_cell
-from control_api.core.presence import is_online
+from control_api.core.presence import is_online, presence
 from control_api.core.validation import format_instant
 from control_api.services.commands import CommandView
 from control_api.services.devices import Registered
@@ -32,6 +33,7 @@ from control_api.services.webhooks import Created
 from control_api.store.models import (
     Asset,
     Device,
+    DevicePresenceEvent,
     Override,
     Play,
     Playlist,
@@ -117,7 +119,12 @@ def device(d: Device, now: datetime, telemetry_interval_s: int) -> m.Device:
         groups=list(d.groups),
         enrolled=d.token_hash is not None,
         last_seen_at=format_instant(d.last_seen_at),
-        online=is_online(d.last_seen_at, now, telemetry_interval_s),
+        online=is_online(
+            d.presence_state, d.presence_changed_at, d.last_seen_at, now, telemetry_interval_s
+        ),
+        presence=mp.DevicePresence(
+            state=presence(d.presence_state), since=format_instant(d.presence_changed_at)
+        ),
         status=d.status,
         created_at=_instant(d.created_at),
         updated_at=_instant(d.updated_at),
@@ -129,6 +136,15 @@ def devices_page(
 ) -> m.DeviceList:
     return m.DeviceList(
         items=[device(d, now, telemetry_interval_s) for d in items], next=next_cursor
+    )
+
+
+def presence_events_page(
+    items: Iterable[DevicePresenceEvent], next_cursor: str | None
+) -> mp.PresenceEventList:
+    return mp.PresenceEventList(
+        items=[mp.PresenceEvent(state=e.state, at=_instant(e.at)) for e in items],  # type: ignore[arg-type]  # the column holds one of two
+        next=next_cursor,
     )
 
 

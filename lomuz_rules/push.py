@@ -16,12 +16,18 @@ Invariants:
   after a broker restart does not all sync at once).
 - A payload that is not exactly such a small JSON object is no nudge: decoding
   never raises, it answers None.
+- Presence is ``.../presence``: ``{"state": "online"}`` published by the device on
+  every connect, ``{"state": "offline"}`` on a clean stop and as its MQTT last will
+  (the broker publishes it when the connection dies without a DISCONNECT). QoS 1,
+  retained, so a subscriber that starts late reads every device's current state.
+  Anything else decodes to None (never raises).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 TOPIC_ROOT = "lomuz/v1/devices"
@@ -30,6 +36,12 @@ MAX_NUDGE_BYTES = 256  # a real nudge is ~20 bytes; anything longer is not read
 MAX_REVISION = 10**18  # cursors carry at most 18 digits (control_api.core.manifest)
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _TOPIC_FORBIDDEN = frozenset("+#/\x00")
+PRESENCE_QOS = 1
+PRESENCE_LEAF = "presence"
+PRESENCE_FILTER = f"{TOPIC_ROOT}/+/{PRESENCE_LEAF}"  # every device's presence (the API)
+MAX_PRESENCE_BYTES = 64  # a real one is 18 or 19 bytes
+PresenceState = Literal["online", "offline"]
+PRESENCE_STATES: tuple[PresenceState, ...] = ("online", "offline")
 
 
 def device_topic(device_id: str, leaf: str) -> str:
@@ -45,6 +57,43 @@ def nudge_topic(device_id: str) -> str:
 
 def commands_topic(device_id: str) -> str:
     return device_topic(device_id, "commands")
+
+
+def presence_topic(device_id: str) -> str:
+    return device_topic(device_id, PRESENCE_LEAF)
+
+
+def presence_device_id(topic: str) -> str | None:
+    """The device id a presence topic names, None for any other topic (never raises)."""
+    prefix, suffix = f"{TOPIC_ROOT}/", f"/{PRESENCE_LEAF}"
+    if not topic.startswith(prefix) or not topic.endswith(suffix):
+        return None
+    device_id = topic[len(prefix) : -len(suffix)]
+    if not device_id or _TOPIC_FORBIDDEN.intersection(device_id):
+        return None
+    return device_id
+
+
+def encode_presence(state: PresenceState) -> bytes:
+    return json.dumps({"state": state}, separators=(",", ":")).encode()
+
+
+def decode_presence(payload: bytes) -> PresenceState | None:
+    """The state a presence message names, or None for anything else (never raises)."""
+    if len(payload) > MAX_PRESENCE_BYTES:
+        return None
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    state = data.get("state")
+    if state == "online":
+        return "online"
+    if state == "offline":
+        return "offline"
+    return None
 
 
 def encode_nudge(revision: int) -> bytes:

@@ -238,7 +238,9 @@ class PushLink(Protocol):
     adapter's own thread: the handler returns at once and never raises).
 
     ``start`` returns at once (the adapter connects and reconnects in the
-    background); ``connected`` tells whether the link is up now.
+    background); ``connected`` tells whether the link is up now. The link also
+    announces the device's presence (``lomuz_rules.push``): online on each
+    connect, offline on ``stop`` and, as its last will, when the connection dies.
     """
 
     def start(self) -> None: ...

@@ -45,8 +45,15 @@ PUSH_LABELS = {"connected": "connected", "disconnected": "disconnected (polling)
 
 def device_row(device: Any, now: datetime, telemetry_interval_s: int) -> DeviceRow:
     """One device (a ``Device`` of the devices service) as the panel shows it."""
-    online = is_online(device.last_seen_at, now, telemetry_interval_s)
-    state = "never" if device.last_seen_at is None else "online" if online else "offline"
+    online = is_online(
+        device.presence_state,
+        device.presence_changed_at,
+        device.last_seen_at,
+        now,
+        telemetry_interval_s,
+    )
+    never = device.last_seen_at is None and device.presence_state is None
+    state = "never" if never else "online" if online else "offline"
     telemetry = summarise(device.status)
     return DeviceRow(
         id=device.id,

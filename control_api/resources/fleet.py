@@ -10,7 +10,7 @@ from control_api import http, wire
 from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.resources import bodies
-from control_api.services import devices, plays, schedules
+from control_api.services import devices, plays, presence, schedules
 
 
 class Devices:
@@ -172,6 +172,23 @@ class ScheduleItem:
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
         resp.status = falcon.HTTP_204
+
+
+class DevicePresence:
+    """``GET /v1/devices/{id}/presence``: the device's presence transitions, newest first."""
+
+    auth = "admin"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
+        http.check_params(req, ("limit", "after"))
+        limit, after = http.page_params(req)
+        page = presence.list_presence_events(
+            self.deps.db, req.context.principal.tenant_id, device_id, limit, after
+        )
+        http.send(resp, wire.presence_events_page(page.items, page.next))
 
 
 class Plays:

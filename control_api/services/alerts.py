@@ -31,13 +31,20 @@ KEEP_LOG = timedelta(days=30)
 def device_presence(device: Device, now: datetime, telemetry_interval_s: int) -> rules.Presence:
     """The one place alerts learn whether a device is online and since when it is silent.
 
-    Today: ``last_seen_at`` within three telemetry intervals (``core.presence``).
-    MQTT presence (``presence_state``/``presence_changed_at``) replaces this body.
+    With MQTT presence, its state, silent since the will said "offline"; without it,
+    ``last_seen_at`` within three telemetry intervals (``core.presence``).
     """
-    return rules.Presence(
-        online=is_online(device.last_seen_at, now, telemetry_interval_s),
-        silent_since=device.last_seen_at,
+    online = is_online(
+        device.presence_state,
+        device.presence_changed_at,
+        device.last_seen_at,
+        now,
+        telemetry_interval_s,
     )
+    silent_since = device.last_seen_at
+    if device.presence_state == "offline" and device.presence_changed_at is not None:
+        silent_since = device.presence_changed_at
+    return rules.Presence(online=online, silent_since=silent_since)
 
 
 def _thresholds(webhook: Webhook) -> rules.Thresholds:

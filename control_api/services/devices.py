@@ -11,6 +11,7 @@ from control_api.core.presence import online_since
 from control_api.services.pages import Page
 from control_api.store import commands as command_rows
 from control_api.store import devices as device_rows
+from control_api.store import presence as presence_rows
 from control_api.store import repository as repo
 from control_api.store import webhooks as webhook_rows
 from control_api.store.db import Database
@@ -104,8 +105,8 @@ def list_devices(
             limit,
             after,
             group=only.group,
-            seen_since=boundary if only.online is True else None,
-            unseen_since=boundary if only.online is False else None,
+            online=only.online,
+            online_boundary=boundary,
             ever_seen=only.seen,
             name_contains=only.name_contains,
             order=order,
@@ -159,12 +160,13 @@ def decommission_device(
     db: Database, tenant_id: str, device_id: str, forget_token: Callable[[str], None]
 ) -> None:
     """The row goes, its token with it; its plays stay (they carry the id, which is
-    never issued again); its remote commands go. Conflict ``device_scheduled`` while
-    a schedule targets it."""
+    never issued again); its remote commands and presence transitions go. Conflict
+    ``device_scheduled`` while a schedule targets it."""
     with db.write() as s:
         device_rows.delete_device(s, tenant_id, device_id)
         command_rows.delete_device_commands(s, tenant_id, device_id)
         webhook_rows.delete_device_alerts(s, tenant_id, device_id)
+        presence_rows.delete_device_presence(s, tenant_id, device_id)
     forget_token(device_id)
 
 

@@ -55,24 +55,24 @@ def page_devices(
     after: str | None,
     *,
     group: str | None = None,
-    seen_since: datetime | None = None,
-    unseen_since: datetime | None = None,
+    online: bool | None = None,
+    online_boundary: datetime | None = None,
     ever_seen: bool | None = None,
     name_contains: str | None = None,
     order: DeviceOrder = "id",
 ) -> tuple[list[Device], str | None]:
-    """One page of the tenant's devices, narrowed: in ``group``; last seen at or
-    after ``seen_since`` (online); never seen or before ``unseen_since`` (offline);
+    """One page of the tenant's devices, narrowed: in ``group``; ``online`` or not
+    (:func:`online_clause` with ``online_boundary``);
     seen at least once or never (``ever_seen``); the name containing
     ``name_contains`` (case-insensitive, LIKE wildcards literal). Keyset pages in
     ``order``, each one range scan of an index (models.Device)."""
     where: list[ColumnElement[bool]] = []
     if group is not None:
         where.append(_in_group(s, group))
-    if seen_since is not None:
-        where.append(Device.last_seen_at >= seen_since)
-    if unseen_since is not None:
-        where.append(Device.last_seen_at.is_(None) | (Device.last_seen_at < unseen_since))
+    if online is not None:
+        if online_boundary is None:
+            raise ValueError("filtering on online needs online_boundary")
+        where.append(online_clause(online_boundary, online=online))
     if ever_seen is not None:
         where.append(
             Device.last_seen_at.is_not(None) if ever_seen else Device.last_seen_at.is_(None)
@@ -85,6 +85,28 @@ def page_devices(
     if order == "name":
         return _page_by_name(s, base, limit, after)
     return _page_by_last_seen(s, base, limit, after, newest_first=order == "last_seen")
+
+
+def online_clause(online_boundary: datetime, *, online: bool = True) -> ColumnElement[bool]:
+    """``core.presence.is_online`` in SQL (``online=False``: its negation), with
+    ``online_boundary`` = ``core.presence.online_since``. Written out both ways: a NOT
+    over the NULLs of never-seen devices would drop them from "offline"."""
+    state = func.coalesce(Device.presence_state, "")  # never NULL: NOT stays two-valued
+    changed, seen_at = Device.presence_changed_at, Device.last_seen_at
+    seen = seen_at >= online_boundary
+    unseen = seen_at.is_(None) | (seen_at < online_boundary)
+    has_will = (state == "offline") & changed.is_not(None)
+    if online:
+        return (
+            ((state == "online") & (seen | (changed >= online_boundary)))
+            | (has_will & seen & (seen_at > changed))
+            | (~has_will & (state != "online") & seen)
+        )
+    return (
+        ((state == "online") & unseen & (changed.is_(None) | (changed < online_boundary)))
+        | (has_will & (unseen | (seen_at <= changed)))
+        | (~has_will & (state != "online") & unseen)
+    )
 
 
 def _cursor_parts(after: str, size: int) -> list[Any]:
@@ -330,7 +352,7 @@ def count_devices(s: Session, now: datetime, telemetry_interval_s: int) -> tuple
         s.scalar(
             select(func.count())
             .select_from(Device)
-            .where(Device.last_seen_at >= online_since(now, telemetry_interval_s))
+            .where(online_clause(online_since(now, telemetry_interval_s)))
         )
         or 0
     )

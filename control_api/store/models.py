@@ -101,6 +101,9 @@ class Device(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # MQTT presence (lomuz_rules.push): "online" or "offline", None = never heard over MQTT.
+    presence_state: Mapped[str | None] = mapped_column(String(8))
+    presence_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -426,3 +429,22 @@ class WebhookDelivery(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DevicePresenceEvent(Base):
+    """One presence transition of a device (``store.presence.record_presence``).
+
+    The id grows with each insert: a device's transitions newest first are one
+    range scan of the index. No foreign key to the device: decommissioning
+    deletes them in the same transaction (``services.devices.decommission_device``).
+    """
+
+    __tablename__ = "device_presence_events"
+    __table_args__ = (Index("ix_device_presence_events_device", "tenant_id", "device_id", "id"),)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    device_id: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -75,6 +75,7 @@ NOT_IN_PROTOCOL = (
     | {("get", "/v1/webhooks/{}"), ("delete", "/v1/webhooks/{}")}
     | {("get", "/v1/webhooks/{}/deliveries")}
     | {("get", "/v1/devices/{}/commands")}
+    | {("get", "/v1/devices/{}/presence")}  # issue 13; PROTOCOL.md to follow (the lead)
 )
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from control_api.app import LomuzApp, create_app
 from control_api.media import ByteSource, LocalMediaStore, ReceivedMedia
+from control_api.services import presence
 from control_api.settings import load_settings
 from control_api.store.db import Database
 from control_api.store.models import Asset
@@ -272,6 +273,7 @@ OBJECT_OF: dict[str, tuple[str, ...]] = {
     "/v1/devices/{id}": ("device",),
     "/v1/devices/{id}/enrollment-code": ("device",),
     "/v1/devices/{id}/commands": ("device",),
+    "/v1/devices/{id}/presence": ("device",),
     "/v1/devices/{id}/commands/{command_id}": ("device", "command"),
     "/v1/device/commands/{command_id}": ("command",),
     "/v1/schedules/{id}": ("schedule",),
@@ -298,7 +300,7 @@ class Tenant:
 
 def seed_tenant(api: Api, label: str) -> Tenant:
     """An asset, a playlist, a schedule, an enrolled device, one play, an override of the
-    device, a remote command to it and a webhook."""
+    device, a remote command to it, a webhook and one presence transition of the device."""
     admin = api.tenant(label)
     data = wav(f"{label} bytes ".encode() * 500)
     asset = api.upload(admin, data, content_type="audio/wav", title=f"{label} song")
@@ -362,6 +364,8 @@ def seed_tenant(api: Api, label: str) -> Tenant:
         json={"url": f"https://hooks.example/{label}", "events": ["device.offline"]},
     )
     assert webhook.status_code == 201, webhook.text
+    # One presence transition, as the MQTT listener would store it (no broker here).
+    presence.record_presence(api.db, device_id, "online", api.app.deps.now())  # type: ignore[attr-defined]
     return Tenant(
         admin,
         device_token,
