@@ -70,6 +70,12 @@ class Settings:
     # The MQTT broker nudges go to (LOMUZ_MQTT_URL, mqtt:// or mqtts://); None: no push.
     # Checked by load_settings; may hold a password (never printed).
     mqtt_url: str | None = field(default=None, repr=False)
+    # The broker URL devices dial with issued credentials (LOMUZ_MQTT_DEVICE_URL, no
+    # user part); None: LOMUZ_MQTT_URL without its user and password.
+    mqtt_device_url: str | None = None
+    # The API creates and deletes each device's broker account (Mosquitto's
+    # dynamic-security plugin; LOMUZ_MQTT_MANAGE_ACCOUNTS=1). Needs LOMUZ_MQTT_URL.
+    manage_broker_accounts: bool = False
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -166,6 +172,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         public_url=_public_url(env, "LOMUZ_PUBLIC_URL"),
         metrics_token=_metrics_token(env),
         mqtt_url=_mqtt_url(env),
+        mqtt_device_url=_mqtt_device_url(env),
+        manage_broker_accounts=_manage_broker_accounts(env),
     )
 
 
@@ -202,6 +210,38 @@ def _mqtt_url(env: Mapping[str, str]) -> str | None:
     except ValueError as exc:
         raise ConfigError("LOMUZ_MQTT_URL", str(exc)) from None
     return raw
+
+
+def _mqtt_device_url(env: Mapping[str, str]) -> str | None:
+    """LOMUZ_MQTT_DEVICE_URL, else LOMUZ_MQTT_URL without its credentials; None without both."""
+    key = "LOMUZ_MQTT_DEVICE_URL"
+    raw = env.get(key, "").strip()
+    if not raw:
+        internal = _mqtt_url(env)
+        if internal is None:
+            return None
+        return parse_broker_url(internal).display_without_user()
+    try:
+        address = parse_broker_url(raw)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    if address.username is not None:
+        raise ConfigError(key, "must name no user or password (each device gets its own)")
+    return address.display_without_user()
+
+
+def _manage_broker_accounts(env: Mapping[str, str]) -> bool:
+    key = "LOMUZ_MQTT_MANAGE_ACCOUNTS"
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw not in ("1", "true", "yes"):
+        raise ConfigError(key, f"expected 1 or 0, got {raw!r}")
+    internal = _mqtt_url(env)
+    address = parse_broker_url(internal) if internal is not None else None
+    if address is None or address.username is None or address.password is None:
+        raise ConfigError(key, "needs LOMUZ_MQTT_URL with the API's own broker user and password")
+    return True
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:
