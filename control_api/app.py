@@ -11,6 +11,8 @@ import falcon
 
 from control_api import docs_page
 from control_api.auth import EnrollmentLimiter, TokenAuth
+from control_api.broker_accounts import BrokerAccounts, UnmanagedBrokerAccounts
+from control_api.broker_revocations import BrokerRevocations
 from control_api.deps import Deps
 from control_api.error_answers import error_answer
 from control_api.errors import NotFound
@@ -39,11 +41,16 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
 
     deps: Deps
     nudger: Nudger | None
+    revocations: BrokerRevocations | None
 
     def close(self) -> None:
-        """Stop the push nudger (and its broker connection), then close the database."""
+        """Stop the push nudger and the broker-account manager (and their broker
+        connections), then close the database."""
         if self.nudger is not None:
             self.nudger.stop()
+        if self.revocations is not None:
+            self.revocations.stop()
+        self.deps.broker_accounts.stop()
         self.deps.db.dispose()
 
 
@@ -123,12 +130,14 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
     passwords: Passwords | None = None,
     publisher: NudgePublisher | None = None,
+    broker_accounts: BrokerAccounts | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
     ``monotonic`` drives the in-process revision and token caches (tests pass a fake);
     ``passwords`` hashes director passwords (tests pass cheap argon2 parameters);
-    ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests).
+    ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests);
+    ``broker_accounts`` the dynamic-security manager ``LOMUZ_MQTT_MANAGE_ACCOUNTS`` would.
     ``LomuzApp.close()`` stops what this started.
     The caller migrates the database first (``lomuz-control serve`` does).
     """
@@ -138,6 +147,8 @@ def create_app(
     publisher = _publisher(settings, publisher)
     nudger = _start_push(db, metrics, publisher)
     revisions = RevisionCache(settings.revision_cache_s, monotonic=monotonic)
+    accounts = _broker_accounts(settings, broker_accounts)
+    revocations = _start_revocations(db, accounts, now)
     deps = Deps(
         settings=settings,
         db=db,
@@ -147,6 +158,7 @@ def create_app(
         revisions=revisions,
         passwords=passwords if passwords is not None else Passwords(),
         publisher=publisher if publisher is not None else NullPublisher(),
+        broker_accounts=accounts if accounts is not None else UnmanagedBrokerAccounts(),
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -173,9 +185,12 @@ def create_app(
     app.add_route("/v1/devices", fleet.Devices(deps))
 
     def forget_device(device_id: str) -> None:
-        """Decommissioned or given a new code: its cached token and retained nudge go."""
+        """Decommissioned or given a new code: its cached token, retained nudge and
+        broker account go (the account in the background, durably)."""
         auth.forget_device(device_id)
         deps.publisher.forget_device(device_id)
+        if revocations is not None:
+            revocations.revoke(device_id)
 
     app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, forget_device))
     app.add_route(
@@ -195,12 +210,14 @@ def create_app(
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/device/commands", commands.OpenCommands(deps))
     app.add_route("/v1/device/commands/{command_id}", commands.Acknowledge(deps))
+    app.add_route("/v1/device/push-credentials", device.PushCredentialsResource(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
     handler = _ErrorHandler(panel_routes.add_routes(app, deps, forget_device))
     app.add_error_handler(Exception, handler)
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps
     app.nudger = nudger
+    app.revocations = revocations
     return app
 
 
@@ -222,3 +239,29 @@ def _start_push(db: Database, metrics: Metrics, publisher: NudgePublisher | None
     nudger.start()
     db.listen_commits(nudger.committed)
     return nudger
+
+
+def _broker_accounts(settings: Settings, given: BrokerAccounts | None) -> BrokerAccounts | None:
+    """The given manager, else the dynamic-security one when the API manages broker
+    accounts (started); None when it does not."""
+    if given is not None:
+        given.start()
+        return given
+    if not settings.manage_broker_accounts or settings.mqtt_url is None:
+        return None
+    from control_api.broker_dynsec import DynsecAccounts
+
+    accounts = DynsecAccounts(parse_broker_url(settings.mqtt_url))
+    accounts.start()
+    return accounts
+
+
+def _start_revocations(
+    db: Database, accounts: BrokerAccounts | None, now: Callable[[], datetime]
+) -> BrokerRevocations | None:
+    """Deletes revoked devices' broker accounts; None when the API manages none."""
+    if accounts is None:
+        return None
+    revocations = BrokerRevocations(db, accounts, now)
+    revocations.start()
+    return revocations

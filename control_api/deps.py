@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from control_api.broker_accounts import BrokerAccounts, UnmanagedBrokerAccounts
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
 from control_api.passwords import Passwords
@@ -25,3 +26,5 @@ class Deps:
     revisions: RevisionCache
     passwords: Passwords = field(default_factory=Passwords)
     publisher: NudgePublisher = field(default_factory=NullPublisher)  # nudges and commands
+    # Devices' broker accounts (LOMUZ_MQTT_MANAGE_ACCOUNTS); unmanaged: none issued.
+    broker_accounts: BrokerAccounts = field(default_factory=UnmanagedBrokerAccounts)

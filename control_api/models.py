@@ -48,7 +48,13 @@ from control_api.model_fields import (
     StartTime,
     Timezone,
 )
-from control_api.models_commands import Command, CommandAck, CommandInput, CommandList
+from control_api.models_commands import (
+    Command,
+    CommandAck,
+    CommandInput,
+    CommandList,
+    PushCredentials,
+)
 
 # ---------------------------------------------------------------- shared
 
@@ -458,6 +464,7 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     CommandAck,
     Command,
     CommandList,
+    PushCredentials,
 )
 
 
