@@ -205,3 +205,12 @@ def test_push_is_off_by_default_and_its_broker_url_is_checked(tmp_path: Path) ->
         assert info.value.key == "push.url"
         assert fragment in str(info.value)
         assert "s3cretpass" not in str(info.value)
+
+
+def test_push_url_issued_asks_the_api_for_the_devices_own_broker_account(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, '[push]\nurl = "issued"\n'), {})
+    assert s.push.url == "issued"
+    assert settings_as_dict(s)["push"]["url"] == "issued"
+    assert s.broker_login_path == s.data_dir / "broker-login.json"
+    env = load_settings(tmp_path / "absent.toml", {"LOMUZ_PLAYER_PUSH_URL": " issued "})
+    assert env.push.url == "issued"
