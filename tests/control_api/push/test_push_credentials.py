@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from control_api.app import create_app
+from control_api.broker_dynsec import DynsecAccounts
+from control_api.core.broker_accounts import api_account_steps
 from control_api.settings import load_settings
 from control_api.store import broker_deletions
 from control_api.store.db import Database
-from tests.control_api.conftest import Api
+from lomuz_rules.push import parse_broker_url
+from tests.control_api.conftest import Api, make_api
 from tests.control_api.openapi_check import CheckedClient
 from tests.fakes.broker_accounts import FakeBrokerAccounts
 from tests.mqtt import DYNSEC_ADMIN, connack, private_broker
@@ -24,23 +26,6 @@ DEVICE_URL = "mqtts://broker.example:8883"
 WAIT_S = 10.0
 
 
-def _managed_api(settings_env: dict[str, str], accounts: FakeBrokerAccounts) -> Iterator[Api]:
-    settings = replace(
-        load_settings(settings_env),
-        mqtt_url="mqtt://lomuz-api:secret@127.0.0.1:1",
-        mqtt_device_url=DEVICE_URL,
-        manage_broker_accounts=True,
-    )
-    migrator = Database(settings.database_url)
-    migrator.upgrade()
-    migrator.dispose()
-    app = create_app(settings, broker_accounts=accounts)
-    try:
-        yield Api(CheckedClient(app), app, app.deps.db)
-    finally:
-        app.close()
-
-
 @pytest.fixture
 def accounts() -> FakeBrokerAccounts:
     return FakeBrokerAccounts()
@@ -48,7 +33,13 @@ def accounts() -> FakeBrokerAccounts:
 
 @pytest.fixture
 def managed(settings_env: dict[str, str], accounts: FakeBrokerAccounts) -> Iterator[Api]:
-    yield from _managed_api(settings_env, accounts)
+    yield from make_api(
+        settings_env,
+        broker_accounts=accounts,
+        mqtt_url="mqtt://lomuz-api:secret@127.0.0.1:1",
+        mqtt_device_url=DEVICE_URL,
+        manage_broker_accounts=True,
+    )
 
 
 def _pending(api: Api) -> list[str]:
@@ -154,10 +145,6 @@ def test_a_new_account_cancels_a_pending_deletion_of_the_old_one(
 def test_against_a_real_broker_an_issued_account_works_until_decommissioned(
     settings_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from control_api.broker_dynsec import DynsecAccounts
-    from control_api.core.broker_accounts import api_account_steps
-    from lomuz_rules.push import parse_broker_url
-
     with private_broker(tmp_path / "broker", dynsec=True) as broker:
         admin_url = f"mqtt://{DYNSEC_ADMIN[0]}:{DYNSEC_ADMIN[1]}@127.0.0.1:{broker.port}"
         setup = DynsecAccounts(parse_broker_url(admin_url))
