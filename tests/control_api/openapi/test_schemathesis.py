@@ -55,7 +55,6 @@ def managed_api(settings_env: dict[str, str]) -> Iterator[Api]:
     yield from make_api(
         settings_env,
         broker_accounts=FakeBrokerAccounts(),
-        mqtt_url="mqtt://lomuz-api:secret@127.0.0.1:1",
         mqtt_device_url="mqtts://broker.example:8883",
         manage_broker_accounts=True,
     )

@@ -36,7 +36,6 @@ def managed(settings_env: dict[str, str], accounts: FakeBrokerAccounts) -> Itera
     yield from make_api(
         settings_env,
         broker_accounts=accounts,
-        mqtt_url="mqtt://lomuz-api:secret@127.0.0.1:1",
         mqtt_device_url=DEVICE_URL,
         manage_broker_accounts=True,
     )
