@@ -13,6 +13,8 @@ import falcon
 from control_api import docs_page
 from control_api.alerting import Alerting, Poster
 from control_api.auth import EnrollmentLimiter, TokenAuth
+from control_api.broker_accounts import BrokerAccounts, UnmanagedBrokerAccounts
+from control_api.broker_revocations import BrokerRevocations
 from control_api.deps import Deps
 from control_api.error_answers import error_answer
 from control_api.errors import NotFound
@@ -34,7 +36,7 @@ from control_api.services.presence import Recorded, record_presence
 from control_api.settings import Settings
 from control_api.store.db import Database
 from control_api.webhook_http import HttpPoster
-from lomuz_rules.push import PresenceState, parse_broker_url
+from lomuz_rules.push import BrokerAddress, PresenceState, parse_broker_url
 
 _MAX_PATH_PARAM_CHARS = 200
 
@@ -46,15 +48,19 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
     nudger: Nudger | None
     alerting: Alerting
     presence: PresenceFeed | None
+    revocations: BrokerRevocations | None
 
     def close(self) -> None:
-        """Stop the alert threads, the push nudger and the presence feed (and their
-        broker connections), then close the database."""
+        """Stop the alert threads, the push nudger, the presence feed and the
+        broker-account manager (and their broker connections), then close the database."""
         self.alerting.stop()
         if self.nudger is not None:
             self.nudger.stop()
         if self.presence is not None:
             self.presence.stop()
+        if self.revocations is not None:
+            self.revocations.stop()
+        self.deps.broker_accounts.stop()
         self.deps.db.dispose()
 
 
@@ -151,6 +157,7 @@ def create_app(
     passwords: Passwords | None = None,
     publisher: NudgePublisher | None = None,
     webhook_poster: Poster | None = None,
+    broker_accounts: BrokerAccounts | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
@@ -158,6 +165,7 @@ def create_app(
     ``passwords`` hashes director passwords (tests pass cheap argon2 parameters);
     ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests);
     ``webhook_poster`` the HTTP client webhooks are POSTed with (tests).
+    ``broker_accounts`` the dynamic-security manager ``LOMUZ_MQTT_MANAGE_ACCOUNTS`` would.
     ``LomuzApp.close()`` stops what this started.
     The caller migrates the database first (``lomuz-control serve`` does).
     """
@@ -176,6 +184,8 @@ def create_app(
         sweep_s=settings.alerts_sweep_s,
         poll_s=settings.webhook_poll_s,
     )
+    accounts = _broker_accounts(settings, broker_accounts)
+    revocations = _start_revocations(db, accounts, now)
     deps = Deps(
         settings=settings,
         db=db,
@@ -186,6 +196,7 @@ def create_app(
         passwords=passwords if passwords is not None else Passwords(),
         publisher=publisher if publisher is not None else NullPublisher(),
         wake_webhook_sender=alerting.wake,
+        broker_accounts=accounts if accounts is not None else UnmanagedBrokerAccounts(),
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -212,9 +223,12 @@ def create_app(
     app.add_route("/v1/devices", fleet.Devices(deps))
 
     def forget_device(device_id: str) -> None:
-        """Decommissioned or given a new code: its cached token and retained nudge go."""
+        """Decommissioned or given a new code: its cached token, retained nudge and
+        broker account go (the account in the background, durably)."""
         auth.forget_device(device_id)
         deps.publisher.forget_device(device_id)
+        if revocations is not None:
+            revocations.revoke(device_id)
 
     app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, forget_device))
     app.add_route(
@@ -238,6 +252,7 @@ def create_app(
     app.add_route("/v1/device/plays", device.DevicePlays(deps))
     app.add_route("/v1/device/commands", commands.OpenCommands(deps))
     app.add_route("/v1/device/commands/{command_id}", commands.Acknowledge(deps))
+    app.add_route("/v1/device/push-credentials", device.PushCredentialsResource(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
     handler = _ErrorHandler(panel_routes.add_routes(app, deps, forget_device))
     app.add_error_handler(Exception, handler)
@@ -247,6 +262,7 @@ def create_app(
     app.alerting = alerting
     alerting.start()
     app.presence = _start_presence(settings, db, metrics, now)
+    app.revocations = revocations
     return app
 
 
@@ -256,8 +272,13 @@ def _publisher(settings: Settings, given: NudgePublisher | None) -> NudgePublish
         return given
     from control_api.push_mqtt import MqttPublisher
 
-    broker = replace(parse_broker_url(settings.mqtt_url), ca_file=settings.mqtt_ca_file)
-    return MqttPublisher(broker)
+    return MqttPublisher(_broker(settings.mqtt_url, settings))
+
+
+def _broker(url: str, settings: Settings) -> BrokerAddress:
+    """``LOMUZ_MQTT_URL`` (the API's own account) with ``LOMUZ_MQTT_CA_FILE``: every
+    connection of the API to the broker uses this."""
+    return replace(parse_broker_url(url), ca_file=settings.mqtt_ca_file)
 
 
 def _start_push(db: Database, metrics: Metrics, publisher: NudgePublisher | None) -> Nudger | None:
@@ -284,7 +305,33 @@ def _start_presence(
 
     intake = PresenceIntake(record, metrics, now)
     feed = PresenceFeed(
-        MqttPresenceListener(parse_broker_url(settings.mqtt_url), intake.offer), intake
+        MqttPresenceListener(_broker(settings.mqtt_url, settings), intake.offer), intake
     )
     feed.start()
     return feed
+
+
+def _broker_accounts(settings: Settings, given: BrokerAccounts | None) -> BrokerAccounts | None:
+    """The given manager, else the dynamic-security one when the API manages broker
+    accounts (started); None when it does not."""
+    if given is not None:
+        given.start()
+        return given
+    if not settings.manage_broker_accounts or settings.mqtt_url is None:
+        return None
+    from control_api.broker_dynsec import DynsecAccounts
+
+    accounts = DynsecAccounts(_broker(settings.mqtt_url, settings))
+    accounts.start()
+    return accounts
+
+
+def _start_revocations(
+    db: Database, accounts: BrokerAccounts | None, now: Callable[[], datetime]
+) -> BrokerRevocations | None:
+    """Deletes revoked devices' broker accounts; None when the API manages none."""
+    if accounts is None:
+        return None
+    revocations = BrokerRevocations(db, accounts, now)
+    revocations.start()
+    return revocations

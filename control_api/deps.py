@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from control_api.broker_accounts import BrokerAccounts, UnmanagedBrokerAccounts
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
 from control_api.passwords import Passwords
@@ -27,3 +28,5 @@ class Deps:
     publisher: NudgePublisher = field(default_factory=NullPublisher)  # nudges and commands
     # Telemetry queued webhook deliveries: the sender looks at once (Alerting.wake).
     wake_webhook_sender: Callable[[], None] = lambda: None
+    # Devices' broker accounts (LOMUZ_MQTT_MANAGE_ACCOUNTS); unmanaged: none issued.
+    broker_accounts: BrokerAccounts = field(default_factory=UnmanagedBrokerAccounts)

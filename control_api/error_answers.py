@@ -28,6 +28,7 @@ from control_api.errors import (
     MediaTruncated,
     NotFound,
     PermissionDenied,
+    PushUnavailable,
     QuotaExceeded,
     RateLimited,
     Unauthenticated,
@@ -61,6 +62,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidField: 422,
     RateLimited: 429,
     MediaCheckBusy: 503,
+    PushUnavailable: 503,
 }
 
 # What falcon's own errors (unknown route, 405, 406, 414, 431, ...) are called.
@@ -100,7 +102,7 @@ def _domain_headers(ex: DomainError) -> dict[str, str]:
         if ex.code == "invalid_token":
             challenge += ', error="invalid_token"'  # RFC 6750 §3.1
         return {"WWW-Authenticate": challenge}
-    if isinstance(ex, RateLimited | MediaCheckBusy):
+    if isinstance(ex, RateLimited | MediaCheckBusy | PushUnavailable):
         return {"Retry-After": str(ex.retry_after_s)}
     return {}
 

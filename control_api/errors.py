@@ -18,6 +18,7 @@ these; ``control_api.error_answers`` alone turns them into HTTP answers.
         ├── PermissionDenied       a token of the wrong kind; a disabled endpoint
         │   └── AccountDisabled    a panel sign-in with the right password, account disabled
         ├── RateLimited            too many attempts (``retry_after_s``)
+        ├── PushUnavailable        the broker cannot issue push credentials now (retry)
         └── MediaError             media storage (``control_api.media``)
             ├── MediaTooLarge      body (or its Content-Length) exceeds the limit
             ├── MediaTruncated     fewer bytes arrived than Content-Length announced
@@ -154,6 +155,14 @@ class RateLimited(DomainError):  # noqa: N818 (reads as the outcome)
 
 
 # ---------------------------------------------------------------- media storage
+
+
+class PushUnavailable(DomainError):  # noqa: N818 (reads as the outcome)
+    """Push credentials cannot be issued: the API does not manage broker accounts,
+    or the broker did not answer in time. The device keeps polling and asks later."""
+
+    code = "push_unavailable"
+    retry_after_s = 60
 
 
 class MediaError(DomainError):

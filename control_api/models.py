@@ -54,6 +54,7 @@ from control_api.models_commands import (
     CommandInput,
     CommandList,
     CommandPage,
+    PushCredentials,
 )
 from control_api.models_presence import DevicePresence, PresenceEvent, PresenceEventList
 from control_api.models_webhooks import (
@@ -490,6 +491,7 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     DevicePresence,
     PresenceEvent,
     PresenceEventList,
+    PushCredentials,
 )
 
 

@@ -1,4 +1,5 @@
-"""Remote commands' request and response bodies (PROTOCOL "Push and remote commands")."""
+"""Push bodies (PROTOCOL "Push and remote commands"): remote commands' requests and
+responses, and a device's issued broker credentials."""
 
 from __future__ import annotations
 
@@ -48,3 +49,15 @@ class CommandPage(Struct):
 
     items: list[Command]
     next: NextPage
+
+
+class PushCredentials(Struct, kw_only=True):
+    """A device's own broker account (issue 13): dial ``url`` as ``username``/``password``.
+
+    The account may read only ``lomuz/v1/devices/<id>/#`` and publish only
+    ``lomuz/v1/devices/<id>/presence``. Asking again rotates the password.
+    """
+
+    url: Annotated[str, Meta(description="mqtt://host:port or mqtts://host:port (TLS).")]
+    username: str
+    password: str

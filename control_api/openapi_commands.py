@@ -125,4 +125,31 @@ def commands_paths() -> dict[str, Any]:
                 },
             },
         },
+        "/v1/device/push-credentials": push_credentials_path(),
+    }
+
+
+def push_credentials_path() -> dict[str, Any]:
+    return {
+        "post": {
+            "tags": ["Device"],
+            "summary": "Issue (or rotate) the device's own broker account",
+            "description": (
+                "Creates the device's account on the MQTT broker, or gives it a new "
+                "password (the old one stops working at once), and answers where to "
+                "connect and as whom. The account may subscribe only to "
+                "`lomuz/v1/devices/{id}/#` and publish only to "
+                "`lomuz/v1/devices/{id}/presence`. No body. 503 `push_unavailable` "
+                "(Retry-After) when the server does not manage broker accounts "
+                "(LOMUZ_MQTT_MANAGE_ACCOUNTS) or the broker did not answer within 3 s: "
+                "the device keeps polling and asks later. Revoking the device token "
+                "(decommission, a new enrollment code) deletes the account."
+            ),
+            "operationId": "issuePushCredentials",
+            "security": DEVICE,
+            "responses": {
+                **ok("200", "The device's broker URL, user name and password.", "PushCredentials"),
+                **errors(*AUTH, "Unprocessable", "PushUnavailable"),
+            },
+        }
     }

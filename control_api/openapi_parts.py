@@ -51,6 +51,12 @@ ERRORS: dict[str, tuple[str, str]] = {
         "media_check_busy: the upload's media check did not finish in time (a busy server);"
         " send it again after Retry-After seconds.",
     ),
+    "PushUnavailable": (
+        "503",
+        "push_unavailable: the server issues no broker credentials (LOMUZ_MQTT_MANAGE_ACCOUNTS"
+        " off, or no broker) or the broker did not answer in time; ask again after"
+        " Retry-After seconds, and sync by polling meanwhile.",
+    ),
     "MetricsUnauthorized": ("401", "Missing or wrong metrics token."),
     "MetricsOff": ("403", "The server has no LOMUZ_METRICS_TOKEN: /metrics is off."),
     "InternalError": (
@@ -96,6 +102,7 @@ def responses_components() -> dict[str, Any]:
     }
     out["TooManyRequests"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     out["MediaCheckBusy"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    out["PushUnavailable"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     out["Unauthorized"]["headers"] = challenge
     out["MetricsUnauthorized"]["headers"] = challenge

@@ -79,6 +79,12 @@ class Settings:
     alerts_sweep_s: int = 30
     webhook_poll_s: int = 10
     webhooks_allow_http: bool = False
+    # The broker URL devices dial with issued credentials (LOMUZ_MQTT_DEVICE_URL, no
+    # user part); None: LOMUZ_MQTT_URL without its user and password.
+    mqtt_device_url: str | None = None
+    # The API creates and deletes each device's broker account (Mosquitto's
+    # dynamic-security plugin; LOMUZ_MQTT_MANAGE_ACCOUNTS=1). Needs LOMUZ_MQTT_URL.
+    manage_broker_accounts: bool = False
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -188,6 +194,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         alerts_sweep_s=_int(env, "LOMUZ_ALERTS_SWEEP_S", Settings.alerts_sweep_s, 1),
         webhook_poll_s=_int(env, "LOMUZ_WEBHOOK_POLL_S", Settings.webhook_poll_s, 1),
         webhooks_allow_http=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_HTTP"),
+        mqtt_device_url=_mqtt_device_url(env),
+        manage_broker_accounts=_manage_broker_accounts(env),
     )
 
 
@@ -235,6 +243,38 @@ def _readable_file(env: Mapping[str, str], key: str) -> str | None:
     if not os.access(raw, os.R_OK) or not os.path.isfile(raw):
         raise ConfigError(key, f"{raw} is not a readable file")
     return raw
+
+
+def _mqtt_device_url(env: Mapping[str, str]) -> str | None:
+    """LOMUZ_MQTT_DEVICE_URL, else LOMUZ_MQTT_URL without its credentials; None without both."""
+    key = "LOMUZ_MQTT_DEVICE_URL"
+    raw = env.get(key, "").strip()
+    if not raw:
+        internal = _mqtt_url(env)
+        if internal is None:
+            return None
+        return parse_broker_url(internal).display_without_user()
+    try:
+        address = parse_broker_url(raw)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    if address.username is not None:
+        raise ConfigError(key, "must name no user or password (each device gets its own)")
+    return address.display_without_user()
+
+
+def _manage_broker_accounts(env: Mapping[str, str]) -> bool:
+    key = "LOMUZ_MQTT_MANAGE_ACCOUNTS"
+    raw = env.get(key, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw not in ("1", "true", "yes"):
+        raise ConfigError(key, f"expected 1 or 0, got {raw!r}")
+    internal = _mqtt_url(env)
+    address = parse_broker_url(internal) if internal is not None else None
+    if address is None or address.username is None or address.password is None:
+        raise ConfigError(key, "needs LOMUZ_MQTT_URL with the API's own broker user and password")
+    return True
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

@@ -29,6 +29,7 @@ from control_api.services.enrollment import Enrolled
 from control_api.services.manifest import Snapshot
 from control_api.services.playlists import PlaylistRecord
 from control_api.services.plays import Ingested
+from control_api.services.push_credentials import IssuedCredentials
 from control_api.services.webhooks import Created
 from control_api.store.models import (
     Asset,
@@ -160,6 +161,10 @@ def enrollment_code(code: str) -> m.EnrollmentCode:
 
 def enrolled(e: Enrolled) -> m.Enrolled:
     return m.Enrolled(device_id=e.device_id, device_token=e.device_token)
+
+
+def push_credentials(issued: IssuedCredentials) -> mc.PushCredentials:
+    return mc.PushCredentials(url=issued.url, username=issued.username, password=issued.password)
 
 
 def target(sc: Schedule | Override) -> m.Target:

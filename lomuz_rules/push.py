@@ -157,6 +157,14 @@ class BrokerAddress:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{host}:{self.port}"
 
+    def display_without_user(self) -> str:
+        """The URL with neither user nor password: what a device is told to dial."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
+    def with_credentials(self, username: str, password: str) -> BrokerAddress:
+        return BrokerAddress(self.host, self.port, self.tls, username, password)
+
 
 def parse_broker_url(url: str) -> BrokerAddress:
     """Parse a broker URL; ValueError naming what is wrong."""

@@ -1,7 +1,9 @@
 """The device's credentials file: API URL, device id and token (mode 0600).
 
 Written once by ``lomuz-player enroll`` (atomically: temp file, fsync, rename)
-and read by the daemon, ``sync`` and ``doctor``.
+and read by the daemon, ``sync`` and ``doctor``. Beside it, the broker account
+the API issued (``[push] url = "issued"``: ``broker-login.json``, the same
+mode and atomic write), written and dropped by the daemon's push link.
 
 Who owns it matters: the daemon runs as the service user (``lomuz``), so a file
 written by root is one it cannot read. ``enroll`` run as root therefore writes
@@ -23,7 +25,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lomuz_rules.push import parse_broker_url
 from player.adapters.atomic_file import fsync_dir
+from player.core.push import BrokerLogin
 from player.errors import ConfigError, PlayerError
 from player.settings import check_http_url
 
@@ -129,7 +133,6 @@ def save_credentials(
     file is never visible with the wrong owner), fsync, rename, fsync the
     directory. No temp file is left behind on failure.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = json.dumps(
         {
             "api_url": credentials.api_url,
@@ -138,6 +141,11 @@ def save_credentials(
         },
         indent=2,
     ).encode()
+    _write_private(path, body, owner)
+
+
+def _write_private(path: Path, body: bytes, owner: tuple[int, int] | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -153,6 +161,34 @@ def save_credentials(
             os.unlink(temp_name)
         raise
     fsync_dir(path.parent)
+
+
+def load_broker_login(path: Path) -> BrokerLogin | None:
+    """The stored broker account; None when there is none or it is unusable (the
+    caller asks the API again: nothing is lost, the API rotates the account)."""
+    try:
+        data = json.loads(path.read_bytes())
+        login = BrokerLogin(str(data["url"]), str(data["username"]), str(data["password"]))
+        parse_broker_url(login.url)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("push: stored broker account %s unusable (%s): asking again", path, exc)
+        return None
+    return login
+
+
+def save_broker_login(path: Path, login: BrokerLogin) -> None:
+    """Replace it atomically, mode 0600 (the daemon writes it, as the service user)."""
+    body = json.dumps(
+        {"url": login.url, "username": login.username, "password": login.password}, indent=2
+    ).encode()
+    _write_private(path, body, None)
+
+
+def forget_broker_login(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 class CredentialsWatch:

@@ -7,6 +7,7 @@ the order of building and closing. Imports only light modules at top level.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from player.composition import api_url_for
 from player.errors import PlayerError
 
 if TYPE_CHECKING:
+    from lomuz_rules.push import BrokerAddress
     from player.adapters.http_api import ControlApiClient
     from player.composition import PlayerParts
     from player.core.push import PushStatus
@@ -157,23 +159,62 @@ class Network:
 
     @cached_property
     def push(self) -> PushLink | None:
-        """The push link to ``[push] url``, started; None when push is off."""
+        """The push link to ``[push] url`` (or to the broker account the API issues,
+        ``"issued"``), started; None when push is off."""
+        from lomuz_rules.push import parse_broker_url
+        from player.adapters.mqtt_push import MqttPushLink
+        from player.settings import ISSUED_BROKER
+
         url = self._parts.settings.push.url
         if url is None:
             return None
-        from lomuz_rules.push import parse_broker_url
-        from player.adapters.mqtt_push import MqttPushLink
 
         ca_file = self._parts.settings.push.ca_file
-        broker = replace(parse_broker_url(url), ca_file=str(ca_file) if ca_file else None)
-        link = MqttPushLink(
-            broker,
-            self.credentials.device_id,
-            self.nudges.on_payload,
-            on_command=self.commands.on_payload,
+
+        def make_link(broker: BrokerAddress, on_refused: Callable[[], None] | None) -> PushLink:
+            return MqttPushLink(
+                replace(broker, ca_file=str(ca_file) if ca_file else None),
+                self.credentials.device_id,
+                self.nudges.on_payload,
+                on_command=self.commands.on_payload,
+                on_refused=on_refused,
+            )
+
+        link = (
+            make_link(parse_broker_url(url), None)
+            if url != ISSUED_BROKER
+            else self._issued(make_link)
         )
         link.start()
         return link
+
+    def _issued(
+        self, make_link: Callable[[BrokerAddress, Callable[[], None]], PushLink]
+    ) -> PushLink:
+        from player import credentials as files
+        from player.core.push import BrokerLogin
+        from player.runtime.issued_push import IssuedPushLink
+
+        path = self._parts.settings.broker_login_path
+        client, device_id = self.client, self.credentials.device_id
+
+        def ask() -> BrokerLogin:
+            answer = client.call_json("POST", "v1/device/push-credentials", what="push credentials")
+            return BrokerLogin(str(answer["url"]), str(answer["username"]), str(answer["password"]))
+
+        def load() -> BrokerLogin | None:
+            stored = files.load_broker_login(path)
+            # Another device's account (the box enrolled anew since): ask for its own.
+            return stored if stored is None or stored.username == device_id else None
+
+        return IssuedPushLink(
+            ask=ask,
+            load=load,
+            save=lambda login: files.save_broker_login(path, login),
+            forget=lambda: files.forget_broker_login(path),
+            make_link=make_link,
+            monotonic=self._parts.clock.monotonic,
+        )
 
     def push_status(self) -> PushStatus:
         """``off`` without ``[push] url`` or before ``start()``; else the link's state."""

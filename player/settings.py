@@ -28,6 +28,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/lomuz/player.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/lomuz-player")
 CONFIG_ENV = "LOMUZ_PLAYER_CONFIG"
 ENV_PREFIX = "LOMUZ_PLAYER_"
+# ``[push] url = "issued"``: ask the API for this device's own broker account.
+ISSUED_BROKER = "issued"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -59,7 +61,8 @@ class SyncSettings:
 
 @dataclass(frozen=True)
 class PushSettings:
-    # The MQTT broker (mqtt:// or mqtts://, user:password@ allowed); None: no push, polling only.
+    # The MQTT broker (mqtt:// or mqtts://, user:password@ allowed); None: no push, polling
+    # only; "issued" (ISSUED_BROKER): the broker and a per-device account the API issues.
     url: str | None = None
     jitter_s: int = 3  # a nudge's sync waits a random 0..jitter_s seconds
     min_interval_s: int = 10  # at least this long between two syncs started by nudges
@@ -117,6 +120,11 @@ class Settings:
     def credentials_path(self) -> Path:
         """The device token file (mode 0600), written by ``enroll``."""
         return self.data_dir / "credentials.json"
+
+    @property
+    def broker_login_path(self) -> Path:
+        """The broker account the API issued (``[push] url = "issued"``), mode 0600."""
+        return self.data_dir / "broker-login.json"
 
 
 # --- value parsers: (raw value, from_env) -> parsed value, ValueError text on failure
@@ -256,7 +264,9 @@ def _url(value: object, from_env: bool) -> str:
 
 def _broker_url(value: object, from_env: bool) -> str:
     if not isinstance(value, str):
-        raise _BadValueError("must be an mqtt:// or mqtts:// URL string")
+        raise _BadValueError('must be an mqtt:// or mqtts:// URL string, or "issued"')
+    if value.strip() == ISSUED_BROKER:
+        return ISSUED_BROKER
     try:
         parse_broker_url(value)
     except ValueError as exc:

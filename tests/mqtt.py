@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -49,6 +50,38 @@ def require_broker() -> str:
     return BROKER_URL
 
 
+def _client(url: str) -> mqtt.Client:
+    """A paho client with the URL's user and password, if it names them."""
+    address = parse_broker_url(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+    if address.username is not None:
+        client.username_pw_set(address.username, address.password)
+    return client
+
+
+def connack(url: str, timeout_s: float = 10.0) -> str:
+    """The broker's answer to a CONNECT with the URL's credentials ("Success", "Not authorized")."""
+    address = parse_broker_url(url)
+    answered = threading.Event()
+    reasons: list[str] = []
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+        reasons.append(str(reason))
+        answered.set()
+
+    client = _client(url)
+    client.on_connect = on_connect
+    client.connect(address.host, address.port)
+    client.loop_start()
+    try:
+        if not answered.wait(timeout_s):
+            raise TimeoutError(f"no CONNACK from {address.display()}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return reasons[0]
+
+
 @dataclass(frozen=True)
 class Received:
     topic: str
@@ -64,14 +97,21 @@ class Subscriber:
         self.messages: list[Received] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+        self.granted = False  # whether the broker granted the subscription
+        self._client = _client(url)
         self._client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
-        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.connect(address.host, address.port)
         self._client.loop_start()
         if not self._subscribed.wait(10):
             raise TimeoutError(f"could not subscribe to {topic_filter} on {url}")
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[Any], _p: object
+    ) -> None:
+        self.granted = all(not reason.is_failure for reason in reasons)
+        self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         with self._cond:
@@ -99,7 +139,7 @@ class Publisher:
 
     def __init__(self, url: str) -> None:
         address = parse_broker_url(url)
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="")
+        self._client = _client(url)
         self._client.connect(address.host, address.port)
         self._client.loop_start()
 
@@ -126,7 +166,7 @@ class PrivateBroker:
     With ``tls`` it listens for mqtts only, with a certificate of a private CA
     (``ca_file``): trusted by a client given that file, by no system CA."""
 
-    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False, dynsec: bool = False) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             if os.environ.get("LOMUZ_CI") == "1":
@@ -137,7 +177,10 @@ class PrivateBroker:
         self._binary = binary
         workdir.mkdir(parents=True, exist_ok=True)
         self._config = workdir / "mosquitto.conf"
-        config = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        anonymous = "false" if dynsec else "true"
+        config = f"listener {self.port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence false\n"
+        if dynsec:  # accounts and ACLs managed over MQTT; the admin made by `dynsec init`
+            config += _dynsec_config(workdir)
         if os.geteuid() == 0:  # else it drops to the mosquitto user, who cannot read tmp_path
             config += "user root\n"
         self.ca_file: Path | None = None  # with tls: the private CA that signed the broker
@@ -167,9 +210,31 @@ class PrivateBroker:
         self._proc = None
 
 
+DYNSEC_PLUGIN = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+DYNSEC_ADMIN = ("admin", "admin-password")
+
+
+def _dynsec_config(workdir: Path) -> str:
+    ctrl = shutil.which("mosquitto_ctrl")
+    if not DYNSEC_PLUGIN.exists() or ctrl is None:
+        if os.environ.get("LOMUZ_CI") == "1":
+            pytest.fail("mosquitto's dynamic-security plugin and mosquitto_ctrl are required in CI")
+        pytest.skip("mosquitto's dynamic-security plugin (or mosquitto_ctrl) is not installed")
+    state = workdir / "dynamic-security.json"
+    subprocess.run(
+        [ctrl, "dynsec", "init", str(state), *DYNSEC_ADMIN],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return f"plugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {state}\n"
+
+
 @contextmanager
-def private_broker(workdir: Path, *, tls: bool = False) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(workdir, tls=tls)
+def private_broker(
+    workdir: Path, *, tls: bool = False, dynsec: bool = False
+) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(workdir, tls=tls, dynsec=dynsec)
     broker.start()
     try:
         yield broker

@@ -10,7 +10,7 @@ from control_api.core.proxies import MAX_ADDRESS_CHARS, client_address
 from control_api.deps import Deps
 from control_api.errors import NotFound
 from control_api.resources import bodies
-from control_api.services import assets, enrollment, manifest, plays, telemetry
+from control_api.services import assets, enrollment, manifest, plays, push_credentials, telemetry
 
 
 class Enroll:
@@ -108,6 +108,26 @@ class DevicePlays:
         )
         self.deps.metrics.plays_ingested(result.accepted)
         http.send(resp, wire.ingested(result))
+
+
+class PushCredentialsResource:
+    """``POST /v1/device/push-credentials``: the device's own broker account (issue 13)."""
+
+    auth = "device"
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        http.check_params(req, ())
+        issued = push_credentials.issue(
+            self.deps.db,
+            self.deps.broker_accounts,
+            self.deps.settings.mqtt_device_url,
+            req.context.principal.device_id,
+        )
+        resp.set_header("Cache-Control", "no-store")
+        http.send(resp, wire.push_credentials(issued))
 
 
 class Media:

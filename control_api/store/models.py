@@ -448,3 +448,17 @@ class DevicePresenceEvent(Base):
     device_id: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(8))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BrokerDeletion(Base):
+    """A revoked device whose broker account is still to be deleted (issue 13).
+
+    Written when a device token is revoked (decommission, a new enrollment code)
+    and the API manages broker accounts; deleted once the broker confirmed
+    (``control_api.broker_revocations``). ``requested_at`` lets a confirmation
+    drop only the request it served, never a newer one.
+    """
+
+    __tablename__ = "broker_deletions"
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,7 +5,8 @@ subscribes to ``lomuz/v1/devices/<device_id>/nudge`` and ``.../commands``
 (QoS 1) on every (re)connect, and reconnects with backoff (2-5 s, doubling to
 60 s) while the broker is away. Each message's payload goes as raw bytes to
 ``on_nudge`` or ``on_command`` by its topic (judged by ``player.runtime.nudges``
-and ``player.runtime.commands``, not here). The link going down is
+and ``player.runtime.commands``, not here). A CONNACK refusing the credentials
+goes to ``on_refused`` (an issued account asks for a new one). The link going down is
 logged once, its coming back once: a week without a broker writes two lines.
 Polling goes on all the while; push only makes syncs sooner.
 
@@ -57,6 +58,9 @@ OFFLINE_WAIT_S = 2.0
 # broker that accepts TCP and then stalls: a stop waits this long at most (the
 # thread is a daemon thread, and it ends on its own once the socket times out).
 STOP_WAIT_S = 3.0
+# CONNACK "bad user name or password" and "not authorised" (MQTT 5 codes; paho maps
+# 3.1.1's 4 and 5 to them): the account is wrong, not the network.
+REFUSED_CREDENTIALS = (134, 135)
 
 
 class MqttPushLink:
@@ -69,6 +73,7 @@ class MqttPushLink:
         on_nudge: Callable[[bytes], None],
         *,
         on_command: Callable[[bytes], None] | None = None,
+        on_refused: Callable[[], None] | None = None,
         reconnect_min_s: float | None = None,
         reconnect_max_s: float = RECONNECT_MAX_S,
         keepalive_s: int = KEEPALIVE_S,
@@ -80,6 +85,7 @@ class MqttPushLink:
         self._keepalive_s = keepalive_s
         self._on_nudge = on_nudge
         self._on_command = on_command
+        self._on_refused = on_refused
         self._lock = threading.Lock()
         self._connected = False
         self._down_logged = False
@@ -154,6 +160,8 @@ class MqttPushLink:
     ) -> None:
         if reason.is_failure:
             self._went_down(f"refused: {reason}")
+            if reason.value in REFUSED_CREDENTIALS and self._on_refused is not None:
+                self._on_refused()  # returns at once (player.runtime.issued_push)
             return
         topics = [(self._topic, NUDGE_QOS)]
         if self._on_command is not None:

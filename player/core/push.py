@@ -15,10 +15,20 @@ Times are monotonic seconds, passed in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 PushState = Literal["connected", "disconnected", "off"]
+
+
+@dataclass(frozen=True)
+class BrokerLogin:
+    """The device's own broker account, as ``POST /v1/device/push-credentials`` issued it
+    (``[push] url = "issued"``; stored by ``player.credentials``)."""
+
+    url: str  # mqtt://host:port or mqtts://host:port, no user part
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True)

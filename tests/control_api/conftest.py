@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from control_api.app import create_app
+from control_api.broker_accounts import BrokerAccounts
 from control_api.settings import load_settings
 from control_api.store import repository as repo
 from control_api.store.db import Database
@@ -117,15 +118,16 @@ def api(settings_env: dict[str, str]) -> Iterator[Api]:
     yield from make_api(settings_env)
 
 
-def make_api(env: dict[str, str], **overrides: Any) -> Iterator[Api]:
+def make_api(
+    env: dict[str, str], *, broker_accounts: BrokerAccounts | None = None, **overrides: Any
+) -> Iterator[Api]:
     settings = replace(load_settings(env), **overrides)
     migrator = Database(settings.database_url)
     migrator.upgrade()
     migrator.dispose()
-    app = create_app(settings)
-    deps = app.deps
+    app = create_app(settings, broker_accounts=broker_accounts)
     try:
-        yield Api(CheckedClient(app), app, deps.db)
+        yield Api(CheckedClient(app), app, app.deps.db)
     finally:
         app.close()
 

@@ -37,6 +37,7 @@ EXPECTED: list[tuple[e.DomainError, int, str]] = [
     (e.PermissionDenied("needs an admin token", "wrong_token_kind"), 403, "wrong_token_kind"),
     (e.AccountDisabled(), 403, "account_disabled"),
     (e.RateLimited("too many failed enrollment attempts", 60), 429, "too_many_requests"),
+    (e.PushUnavailable("the broker did not answer"), 503, "push_unavailable"),
     (e.MediaTooLarge(100, 101), 413, "payload_too_large"),
     (e.MediaTruncated(100, 50), 400, "truncated_body"),
     (e.MediaRefused("the upload is text, not audio"), 415, "unsupported_media_content"),
@@ -51,6 +52,7 @@ CODES_THE_DOCUMENT_NAMES = {
     "unsupported_media_type",
     "unsupported_media_content",
     "media_check_busy",
+    "push_unavailable",
     "body_timeout",
 }
 

@@ -23,8 +23,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 
 from control_api.openapi import build_openapi
-from tests.control_api.conftest import METRICS_TOKEN, Api
+from tests.control_api.conftest import METRICS_TOKEN, Api, make_api
 from tests.control_api.media_samples import wav
+from tests.fakes.broker_accounts import FakeBrokerAccounts
 
 CHECKS = ",".join(
     [
@@ -49,7 +50,19 @@ class QuietHandler(WSGIRequestHandler):
 
 
 @pytest.fixture
-def served(api: Api) -> Iterator[tuple[str, Api]]:
+def managed_api(settings_env: dict[str, str]) -> Iterator[Api]:
+    """The app with broker accounts managed (by a fake), so push-credentials answers 200."""
+    yield from make_api(
+        settings_env,
+        broker_accounts=FakeBrokerAccounts(),
+        mqtt_device_url="mqtts://broker.example:8883",
+        manage_broker_accounts=True,
+    )
+
+
+@pytest.fixture
+def served(managed_api: Api) -> Iterator[tuple[str, Api]]:
+    api = managed_api
     server: WSGIServer = make_server("127.0.0.1", 0, api.app, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

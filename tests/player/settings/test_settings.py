@@ -214,3 +214,12 @@ def test_push_ca_file_is_an_absolute_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, '[push]\nca_file = "broker-ca.pem"\n'), {})
     assert info.value.key == "push.ca_file"
+
+
+def test_push_url_issued_asks_the_api_for_the_devices_own_broker_account(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, '[push]\nurl = "issued"\n'), {})
+    assert s.push.url == "issued"
+    assert settings_as_dict(s)["push"]["url"] == "issued"
+    assert s.broker_login_path == s.data_dir / "broker-login.json"
+    env = load_settings(tmp_path / "absent.toml", {"LOMUZ_PLAYER_PUSH_URL": " issued "})
+    assert env.push.url == "issued"

@@ -71,6 +71,7 @@ def test_reissued_code_revokes_the_old_device_token_everywhere(env: Env) -> None
         ("GET", "/v1/device/manifest", None),
         ("POST", "/v1/device/telemetry", {"cpu": 1}),
         ("POST", "/v1/device/plays", {"plays": []}),
+        ("POST", "/v1/device/push-credentials", None),  # no broker account for it either
         ("GET", f"/v1/media/{a.ids['sha256']}", None),
         ("HEAD", f"/v1/media/{a.ids['sha256']}", None),
     ]

@@ -1,7 +1,7 @@
 """Alerts over signed webhooks (issue 13): webhooks, their open alerts, deliveries.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-03 14:00:00
 
 ``webhooks``: a tenant's receivers (URL, secret, events, thresholds).
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
