@@ -11,14 +11,12 @@ and :meth:`apply` answers PushUnavailable meanwhile.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from control_api.broker_accounts import ANSWER_TIMEOUT_S
@@ -31,14 +29,10 @@ from control_api.core.broker_accounts import (
     first_failure,
 )
 from control_api.errors import PushUnavailable
+from control_api.mqtt_clients import ApiClient
 from lomuz_rules.push import BrokerAddress
 
 log = logging.getLogger(__name__)
-
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 60
-KEEPALIVE_S = 60
-STOP_WAIT_S = 3.0
 
 
 class DynsecAccounts:
@@ -49,16 +43,8 @@ class DynsecAccounts:
         self._cond = threading.Condition()
         self._ready = False  # connected and subscribed to the answers
         self._answers: dict[str, str | None] = {}
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"lomuz-api-accounts-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-        )
-        if broker.username is not None:
-            client.username_pw_set(broker.username, broker.password)
-        if broker.tls:
-            client.tls_set_context(ssl.create_default_context())
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._link = ApiClient(broker, "accounts")
+        client = self._link.paho
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -66,14 +52,10 @@ class DynsecAccounts:
         self._client = client
 
     def start(self) -> None:
-        self._client.connect_async(self._broker.host, self._broker.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
-        self._client.disconnect()
-        stopper = threading.Thread(target=self._client.loop_stop, name="dynsec-stop", daemon=True)
-        stopper.start()
-        stopper.join(STOP_WAIT_S)
+        self._link.stop("dynsec-stop")
 
     def wait_ready(self, timeout_s: float) -> bool:
         """Whether the connection is up and subscribed within ``timeout_s`` (tests, start-up)."""

@@ -15,24 +15,17 @@ logged once each way.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from control_api.mqtt_clients import ApiClient
 from lomuz_rules.push import PRESENCE_FILTER, PRESENCE_QOS, BrokerAddress
 
 log = logging.getLogger(__name__)
-
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 60
-KEEPALIVE_S = 60
-STOP_WAIT_S = 3.0  # as control_api.push_mqtt: a stalled TLS handshake never holds a stop
 
 
 class MqttPresenceListener:
@@ -51,16 +44,8 @@ class MqttPresenceListener:
         self._subscribed = False
         self._down_logged = False
         self._stopping = False
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"lomuz-api-presence-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-        )
-        if broker.username is not None:
-            client.username_pw_set(broker.username, broker.password)
-        if broker.tls:
-            client.tls_set_context(ssl.create_default_context())
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._link = ApiClient(broker, "presence", client_id)
+        client = self._link.paho
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -76,16 +61,12 @@ class MqttPresenceListener:
 
     def start(self) -> None:
         """Connect in the background (never raises for an unreachable broker)."""
-        self._client.connect_async(self._broker.host, self._broker.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
-        self._client.disconnect()
-        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
-        stopper.start()
-        stopper.join(STOP_WAIT_S)
+        self._link.stop("mqtt-presence-stop")
 
     # -- paho's callbacks (its network thread) ---------------------------------------
 

@@ -14,16 +14,14 @@ coming back is logged once each way, not once per retry.
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from control_api.mqtt_clients import ApiClient
 from lomuz_rules.commands import COMMAND_QOS
 from lomuz_rules.push import (
     NUDGE_QOS,
@@ -37,15 +35,8 @@ from lomuz_rules.push import (
 
 log = logging.getLogger(__name__)
 
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 60
 MAX_QUEUED_MESSAGES = 50_000  # one fan-out to a large fleet, with room to spare
 MAX_INFLIGHT_MESSAGES = 200
-KEEPALIVE_S = 60
-# paho's network thread can sit in a TLS handshake for up to KEEPALIVE_S with a
-# broker that accepts TCP and then stalls: a stop waits this long at most (the
-# thread is a daemon thread, and it ends on its own once the socket times out).
-STOP_WAIT_S = 3.0
 
 
 class MqttPublisher:
@@ -57,20 +48,8 @@ class MqttPublisher:
         self._connected = False
         self._down_logged = False
         self._stopping = False
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"lomuz-api-{uuid.uuid4().hex[:12]}",
-            clean_session=True,
-        )
-        if broker.username is not None:
-            client.username_pw_set(broker.username, broker.password)
-        self._unusable: str | None = None  # why this link can never connect
-        if broker.tls:
-            try:  # ssl.SSLError is an OSError too (a file that is no PEM)
-                client.tls_set_context(ssl.create_default_context(cafile=broker.ca_file))
-            except OSError as exc:
-                self._unusable = f"cannot use the CA file {broker.ca_file}: {exc}"
-        client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._link = ApiClient(broker, "push", client_id)
+        client = self._link.paho
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.max_inflight_messages_set(MAX_INFLIGHT_MESSAGES)
         client.on_connect = self._on_connect
@@ -85,19 +64,12 @@ class MqttPublisher:
 
     def start(self) -> None:
         """Connect in the background (never raises for an unreachable broker)."""
-        if self._unusable is not None:
-            log.error("push: %s: devices sync by polling only", self._unusable)
-            return
-        self._client.connect_async(self._broker.host, self._broker.port, keepalive=KEEPALIVE_S)
-        self._client.loop_start()
+        self._link.start()
 
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
-        self._client.disconnect()
-        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
-        stopper.start()
-        stopper.join(STOP_WAIT_S)
+        self._link.stop("mqtt-stop")
 
     def publish(self, device_ids: Sequence[str], revision: int) -> int:
         if not self.connected:
