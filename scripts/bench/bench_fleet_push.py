@@ -33,6 +33,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -70,6 +71,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-connections", type=int, default=256, help="the simulator's HTTP pool")
     p.add_argument("--enroll-concurrency", type=int, default=32)
     p.add_argument("--connect-concurrency", type=int, default=100)
+    p.add_argument(
+        "--first-syncs", type=int, default=200,
+        help="devices that fetch their first full manifest (the rest take its cursor)",
+    )  # fmt: skip
     p.add_argument("--settle-s", type=float, default=45.0, help="longest wait for one change")
     p.add_argument("--deadline-s", type=float, default=1200.0, help="the whole run's bound")
     p.add_argument("--postgres", default=os.environ.get("LOMUZ_TEST_POSTGRES_URL", PG_DEFAULT))
@@ -80,12 +85,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def _bounded_wait(what: str, done: Callable[[], bool], timeout_s: float) -> float:
+T0 = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - T0:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+async def _bounded_wait(
+    what: str, done: Callable[[], bool], timeout_s: float, why: Callable[[], str] = str
+) -> float:
     """Waits until ``done()``; the seconds it took. RuntimeError naming ``what`` at the timeout."""
     started = time.monotonic()
     while not done():
         if time.monotonic() - started > timeout_s:
-            raise RuntimeError(f"{what}: not done within {timeout_s:.0f} s")
+            raise RuntimeError(f"{what}: not done within {timeout_s:.0f} s {why()}")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -256,21 +270,28 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
         httpx.AsyncClient(
             base_url=api.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
         ) as admin,
-        httpx.AsyncClient(base_url=api.url, timeout=30, limits=limits) as http,
+        # A real device has its own connection: waiting for one of the simulator's
+        # pooled connections is the simulator's queue, bounded by the settle time.
+        httpx.AsyncClient(
+            base_url=api.url, timeout=httpx.Timeout(30, pool=args.settle_s), limits=limits
+        ) as http,
     ):
         playlist_id, schedule_id = await setup_content(admin)
         schedule = {"playlist_id": playlist_id, "target": {"all": True}, "id": schedule_id}
         started = time.monotonic()
         credentials = await enroll(admin, http, args.devices, args.enroll_concurrency)
         enroll_s = time.monotonic() - started
+        progress(f"{len(credentials)} devices enrolled in {enroll_s:.1f} s")
         fleet = PushFleet(
             broker_host="127.0.0.1", broker_port=broker.port, http=http, devices=credentials,
             max_jitter_s=args.jitter_s, min_gap_s=args.min_interval_s,
             connect_concurrency=args.connect_concurrency,
         )  # fmt: skip
         started = time.monotonic()
-        await fleet.sync_all(args.http_connections)
+        synced = min(args.devices, args.first_syncs)
+        await fleet.first_sync(synced, args.http_connections)
         first_sync_s = time.monotonic() - started
+        progress(f"first (full) manifest of {synced} devices in {first_sync_s:.1f} s")
         runner = asyncio.create_task(fleet.run())
         sampling = Sampling(admin, api, broker.pid)
         sampler = asyncio.create_task(sampling.run())
@@ -281,10 +302,12 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
                 60 + args.devices / 50,
             )
             await asyncio.sleep(2.0)  # retained nudges from enrollment arrive and are judged
-            await _bounded_wait("quiet after connecting", fleet.quiet, 60)
+            progress(f"{fleet.subscribed_count()} devices subscribed in {connect_s:.1f} s")
+            await _bounded_wait("quiet after connecting", fleet.quiet, 60, fleet.busy)
             report["setup"] = {
                 "enroll_s": round(enroll_s, 1),
                 "enrolled_per_s": round(args.devices / enroll_s, 1),
+                "first_syncs": synced,
                 "first_sync_s": round(first_sync_s, 1),
                 "connect_and_subscribe_s": round(connect_s, 1),
             }
@@ -303,7 +326,15 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
                 with_server = sampling.peak_served_per_s(changed_at, settled_at)
                 figures["peak_manifest_rps_server"] = with_server
                 report["changes"].append(figures)
-                await _bounded_wait("quiet after a change", fleet.quiet, 60)
+                progress(f"change {n + 1}: {json.dumps(figures)}")
+                try:
+                    figures["quiet_after_s"] = round(
+                        await _bounded_wait("quiet", fleet.quiet, args.settle_s, fleet.busy), 1
+                    )
+                except RuntimeError as exc:  # the next change would measure this one's backlog
+                    figures["quiet_after_s"] = str(exc)
+                    progress(f"stopping after change {n + 1}: {exc}")
+                    break
             window_s = time.monotonic() - window_start
             cpu_after = sampling.cpu()
             report["cpu_during_changes"] = {
@@ -340,7 +371,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ):
             env = fleet_stack.api_env(database_url, broker.url, root)
             with fleet_stack.api_server(env, args.workers, root) as api:
-                return asyncio.run(asyncio.wait_for(measure(args, api, broker), args.deadline_s))
+                report = asyncio.run(asyncio.wait_for(measure(args, api, broker), args.deadline_s))
+            if not report["ok"]:
+                lines = (root / "api.log").read_text(errors="replace").splitlines()
+                report["api_log_tail"] = lines[-20:]
+            return report
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -348,8 +383,9 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         f"{report['devices']} devices, jitter 0..{report['jitter_s']} s, "
         f"{report['api_workers']} API workers: enrolled in {setup['enroll_s']} s "
-        f"({setup['enrolled_per_s']}/s), first sync {setup['first_sync_s']} s, "
-        f"connected+subscribed {setup['connect_and_subscribe_s']} s"
+        f"({setup['enrolled_per_s']}/s), "
+        f"connected+subscribed {setup['connect_and_subscribe_s']} s, first manifests of "
+        f"{setup['first_syncs']} devices {setup['first_sync_s']} s"
     )
     print("change  p50 s  p90 s  p99 s  max s  missed>15s  peak req/s (client/server)  nudge p99")
     for c in report["changes"]:
@@ -367,8 +403,13 @@ def print_table(report: dict[str, Any]) -> None:
         print("error:", sample)
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds: every process started is ended
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
     report = run(args)
     if args.json:
         print(json.dumps(report, indent=2))

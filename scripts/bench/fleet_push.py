@@ -123,17 +123,20 @@ class PushFleet:
 
     # -- HTTP: the device's sync ------------------------------------------------
 
-    async def sync(self, dev: SimDevice) -> None:
-        """One manifest request with the device's cursor; keeps the new cursor."""
+    async def sync(self, dev: SimDevice, *, fresh: bool = False) -> None:
+        """One manifest request with the device's cursor; keeps the new cursor.
+
+        ``fresh``: ``Cache-Control: no-cache`` as the player sends on a nudge
+        (``player.adapters.http_api.fetch_manifest``): past the revision cache.
+        """
         params = {"since": dev.cursor} if dev.cursor is not None else {}
+        headers = {"Authorization": f"Bearer {dev.credentials.token}"}
+        if fresh:
+            headers["Cache-Control"] = "no-cache"
         self.counters.manifest_started_at.append(time.monotonic())
         self._in_flight += 1
         try:
-            response = await self._http.get(
-                "/v1/device/manifest",
-                params=params,
-                headers={"Authorization": f"Bearer {dev.credentials.token}"},
-            )
+            response = await self._http.get("/v1/device/manifest", params=params, headers=headers)
         except httpx.HTTPError as exc:
             self.counters.manifest_statuses["error"] += 1
             self.counters.error("http", f"manifest: {type(exc).__name__}: {exc}")
@@ -159,15 +162,26 @@ class PushFleet:
             dev.cursors_held.append((revision, time.monotonic()))
         dev.cursor = cursor
 
-    async def sync_all(self, concurrency: int) -> None:
-        """Every device syncs once (the first manifest after enrollment)."""
+    async def first_sync(self, devices: int, concurrency: int) -> None:
+        """The first ``devices`` devices sync once (their first, full manifest); the others
+        take the cursor the first one got.
+
+        The simulator gives every device the same time zone and groups, so they all
+        have one scope and one cursor: a fleet already up to date, without thousands of
+        full manifests at setup.
+        """
         sem = asyncio.Semaphore(concurrency)
 
         async def one(dev: SimDevice) -> None:
             async with sem:
                 await self.sync(dev)
 
-        await asyncio.gather(*(one(d) for d in self.devices))
+        await asyncio.gather(*(one(d) for d in self.devices[:devices]))
+        cursor = self.devices[0].cursor
+        if cursor is None:
+            raise RuntimeError(f"the first manifest failed: {self.counters.error_samples[:3]}")
+        for dev in self.devices[devices:]:
+            dev.cursor = cursor
 
     # -- MQTT: the device's push link --------------------------------------------
 
@@ -195,7 +209,7 @@ class PushFleet:
         dev.pending_due_s = None
         dev.last_started_s = time.monotonic()
         dev.nudged_syncs += 1
-        self._spawn(self.sync(dev))
+        self._spawn(self.sync(dev, fresh=True))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -234,6 +248,7 @@ class PushFleet:
 
     async def run(self) -> None:
         """Holds every device's link until :meth:`stop`; then disconnects them all."""
+        asyncio.get_running_loop().set_exception_handler(_quiet_about_closed_sockets)
         links = [asyncio.create_task(self._link(d)) for d in self.devices]
         await self._stopping.wait()
         for task in links:
@@ -254,9 +269,23 @@ class PushFleet:
         """No sync planned or in flight."""
         return self._in_flight == 0 and all(d.pending_due_s is None for d in self.devices)
 
+    def busy(self) -> str:
+        """What keeps the fleet from being quiet, for a progress line."""
+        pending = sum(1 for d in self.devices if d.pending_due_s is not None)
+        return f"{self._in_flight} manifest requests in flight, {pending} syncs planned"
+
     def held_revision(self) -> int:
         """The newest revision any device holds (all hold the same once settled)."""
         return max((d.revision or 0) for d in self.devices)
+
+
+def _quiet_about_closed_sockets(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """paho asks the loop to watch a socket aiomqtt has just closed (a disconnect): not news."""
+    if isinstance(context.get("exception"), (OSError, KeyError)) and "add_writer" in str(
+        context.get("handle")
+    ):
+        return
+    loop.default_exception_handler(context)
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float | None:
