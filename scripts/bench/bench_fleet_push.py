@@ -96,10 +96,14 @@ async def _bounded_wait(
     what: str, done: Callable[[], bool], timeout_s: float, why: Callable[[], str] = str
 ) -> float:
     """Waits until ``done()``; the seconds it took. RuntimeError naming ``what`` at the timeout."""
-    started = time.monotonic()
+    started = next_note = time.monotonic()
     while not done():
-        if time.monotonic() - started > timeout_s:
+        now = time.monotonic()
+        if now - started > timeout_s:
             raise RuntimeError(f"{what}: not done within {timeout_s:.0f} s {why()}")
+        if now >= next_note + 10:
+            next_note = now
+            progress(f"waiting for {what} for {now - started:.0f} s {why()}")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -222,8 +226,11 @@ async def one_change(
     def settled() -> bool:
         return all((d.revision or 0) > baseline for d in devices)
 
+    def waiting() -> str:
+        return f"({sum(1 for d in devices if (d.revision or 0) > baseline)} hold it)"
+
     with contextlib.suppress(RuntimeError):  # the devices that never got it are counted below
-        await _bounded_wait("settle", settled, args.settle_s)
+        await _bounded_wait("settle", settled, args.settle_s, waiting)
     settled_at = time.monotonic()
     held = sorted(
         at - changed_at for d in devices if (at := d.first_after(d.cursors_held, baseline))
@@ -285,7 +292,7 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
         fleet = PushFleet(
             broker_host="127.0.0.1", broker_port=broker.port, http=http, devices=credentials,
             max_jitter_s=args.jitter_s, min_gap_s=args.min_interval_s,
-            connect_concurrency=args.connect_concurrency,
+            connect_concurrency=args.connect_concurrency, http_connections=args.http_connections,
         )  # fmt: skip
         started = time.monotonic()
         synced = min(args.devices, args.first_syncs)
@@ -300,6 +307,7 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
                 "all devices subscribed",
                 lambda: fleet.subscribed_count() == len(fleet.devices),
                 60 + args.devices / 50,
+                lambda: f"({fleet.subscribed_count()} subscribed)",
             )
             await asyncio.sleep(2.0)  # retained nudges from enrollment arrive and are judged
             progress(f"{fleet.subscribed_count()} devices subscribed in {connect_s:.1f} s")

@@ -107,6 +107,7 @@ class PushFleet:
         max_jitter_s: float,
         min_gap_s: float,
         connect_concurrency: int = 100,
+        http_connections: int = 256,
         unit_random: Callable[[], float] | None = None,
     ) -> None:
         self._broker = (broker_host, broker_port)
@@ -115,6 +116,9 @@ class PushFleet:
         self._max_jitter_s = max_jitter_s
         self._min_gap_s = min_gap_s
         self._connect_sem = asyncio.Semaphore(connect_concurrency)
+        # httpcore's pool rescans every queued request on each change: thousands
+        # queued stall the loop (seen at 5,000). Waiting here keeps its queue short.
+        self._http_slots = asyncio.Semaphore(http_connections)
         self._random = unit_random or random.Random().random
         self.counters = FleetCounters()
         self._stopping = asyncio.Event()
@@ -136,7 +140,10 @@ class PushFleet:
         self.counters.manifest_started_at.append(time.monotonic())
         self._in_flight += 1
         try:
-            response = await self._http.get("/v1/device/manifest", params=params, headers=headers)
+            async with self._http_slots:
+                response = await self._http.get(
+                    "/v1/device/manifest", params=params, headers=headers
+                )
         except httpx.HTTPError as exc:
             self.counters.manifest_statuses["error"] += 1
             self.counters.error("http", f"manifest: {type(exc).__name__}: {exc}")
