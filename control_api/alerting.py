@@ -102,7 +102,10 @@ class Alerting:
                 self._db, owner=self._owner, now=self._now(), lease_s=LEASE_S, limit=CLAIM_BATCH
             )
             for item in claimed:
-                self._attempt(item)
+                try:  # one delivery that cannot be sent never holds up the rest
+                    self._attempt(item)
+                except Exception:
+                    log.exception("webhook delivery %s: attempt failed", item.delivery.id)
             made += len(claimed)
             if len(claimed) < CLAIM_BATCH:
                 return made

@@ -41,6 +41,8 @@ class HttpPoster:
             return PostResult(None, f"timed out: {type(exc).__name__}")
         except httpx.HTTPError as exc:
             return PostResult(None, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # an URL httpx refuses, idna's errors: a failed attempt
+            return PostResult(None, f"cannot send: {type(exc).__name__}: {exc}")
         self._client.cookies.clear()
         return PostResult(status, None if 200 <= status < 300 else f"HTTP {status}")
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -57,11 +59,28 @@ def url_problem(url: str, *, allow_http: bool) -> str | None:
         return "must be an https:// URL"
     if not parts.hostname:
         return "must name a host"
+    if not _is_host(parts.hostname):
+        return "must name its host in ASCII (punycode for an international name) or by IP"
     if parts.username is not None or parts.password is not None:
         return "must not hold a user name or password"
     if parts.fragment:
         return "must not have a #fragment"
     return None
+
+
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _is_host(host: str) -> bool:
+    """An IP literal, or ASCII letters-digits-hyphens labels (what every HTTP client
+    can dial; a Unicode name the resolver cannot encode would fail at every attempt)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:

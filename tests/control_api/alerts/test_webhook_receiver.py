@@ -126,6 +126,24 @@ def test_a_500_is_retried_after_the_backoff_and_the_log_shows_the_attempts(
     assert first.headers["X-Lomuz-Delivery"] == second.headers["X-Lomuz-Delivery"]
 
 
+def test_a_webhook_url_that_cannot_be_sent_to_is_a_failed_attempt_and_holds_up_no_other(
+    api: Api,
+) -> None:
+    """A host the URL check lets through but the HTTP client refuses (bad punycode):
+    its attempt is logged as failed, and another tenant's delivery goes out as usual."""
+    bad_admin, bad_hook, _, bad_token = storage_full_hook(api, "https://xn--a.com/hook")
+    api.call("POST", "/v1/device/telemetry", bad_token, json={"storage_full": True})
+    with Receiver().running() as receiver:
+        admin, hook, _, token = storage_full_hook(api, receiver.url)
+        api.call("POST", "/v1/device/telemetry", token, json={"storage_full": True})
+        receiver.wait_for(1)
+        wait_until(lambda: log(api, admin, hook["id"])[0]["state"] == "delivered")
+    wait_until(lambda: log(api, bad_admin, bad_hook["id"])[0]["attempts"] == 1)
+    [entry] = log(api, bad_admin, bad_hook["id"])
+    assert entry["state"] == "pending" and entry["last_status"] is None
+    assert entry["last_error"].startswith("cannot send")
+
+
 def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(api: Api, clock: Clock) -> None:
     port = free_port()
     admin, hook, _, token = storage_full_hook(api, f"http://127.0.0.1:{port}/hook")

@@ -158,6 +158,12 @@ def test_no_kind_ever_opens_twice_without_a_close_between(sequence: list[Step]) 
         ("https://hooks.example/a b", False, False),
         ("https://hooks.example:99999/", False, False),
         ("https://hooks.example/" + "a" * 2000, False, False),
+        ("https://xn--bcher-kva.example/hook", False, True),  # punycode
+        ("https://[::1]:8443/hook", False, True),
+        ("https://b\u00fccher.example/", False, False),  # Unicode: give its punycode
+        ("https://a\u200d.com/h", False, False),  # a zero-width joiner
+        ("https://exa\u00admple.com/", False, False),  # a soft hyphen
+        ("https://-bad-.example/", False, False),
     ],
 )
 def test_webhook_urls(url: str, allow_http: bool, ok: bool) -> None:
