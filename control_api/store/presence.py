@@ -22,13 +22,16 @@ def record_presence(s: Session, device_id: str, state: PresenceState, at: dateti
     One conditional UPDATE: of N API workers handed the same message (each one
     subscribes), or a QoS-1 redelivery, only the first changes the row; on
     PostgreSQL the others wait for its row lock, then see the state already set
-    and update nothing. The transition row goes in the same transaction.
+    and update nothing. ``at`` is when this worker received the message (before
+    its queue): a worker that lags behind another cannot store an older state
+    over a newer one. The transition row goes in the same transaction.
     """
     tenant_id = s.scalar(
         update(Device)
         .where(
             Device.id == device_id,
             Device.presence_state.is_(None) | (Device.presence_state != state),
+            Device.presence_changed_at.is_(None) | (Device.presence_changed_at < at),
         )
         .values(presence_state=state, presence_changed_at=at)
         .returning(Device.tenant_id)
