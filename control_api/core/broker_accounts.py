@@ -58,10 +58,12 @@ def device_acls(device_id: str) -> list[Command]:
 
 
 def api_acls() -> list[Command]:
-    """The API's own account: nudges and commands out, presence in, the plugin's control."""
+    """The API's own account: nudges and commands out, presence in (and its retained
+    message cleared when a device goes), the plugin's control."""
     return [
         {"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/+/nudge", "allow": True},
         {"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/+/commands", "allow": True},
+        {"acltype": "publishClientSend", "topic": f"{TOPIC_ROOT}/+/presence", "allow": True},
         {"acltype": "subscribePattern", "topic": f"{TOPIC_ROOT}/+/presence", "allow": True},
         {"acltype": "publishClientReceive", "topic": f"{TOPIC_ROOT}/+/presence", "allow": True},
         # As the admin role of `mosquitto_ctrl dynsec init` has it: "$" topics need

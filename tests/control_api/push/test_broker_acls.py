@@ -174,3 +174,21 @@ def test_a_stopped_broker_answers_push_unavailable_within_the_bound(broker: Brok
     broker.broker.kill()
     with pytest.raises(PushUnavailable):
         broker.accounts.apply(issue_steps("dev_a", "x"), timeout_s=1.0)
+
+
+def test_the_api_account_clears_a_gone_devices_retained_presence(broker: Broker) -> None:
+    """What ``forget_device`` publishes (an empty retained message) is allowed to the
+    API's account, so a decommissioned box's last "online" does not stay for good."""
+    a = _issue(broker, "dev_gone")
+    device, api = Publisher(a), Publisher(broker.api_url)
+    try:
+        device.send(device_topic("dev_gone", "presence"), b'{"state":"online"}', retain=True)
+        api.send(device_topic("dev_gone", "presence"), b"", retain=True)
+    finally:
+        device.close()
+        api.close()
+    later = Subscriber(broker.api_url, device_topic("dev_gone", "presence"))
+    try:
+        assert _nothing_arrives(later)
+    finally:
+        later.close()
