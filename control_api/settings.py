@@ -265,11 +265,8 @@ def _mqtt_device_url(env: Mapping[str, str]) -> str | None:
 
 def _manage_broker_accounts(env: Mapping[str, str]) -> bool:
     key = "LOMUZ_MQTT_MANAGE_ACCOUNTS"
-    raw = env.get(key, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
+    if not _flag(env, key):
         return False
-    if raw not in ("1", "true", "yes"):
-        raise ConfigError(key, f"expected 1 or 0, got {raw!r}")
     internal = _mqtt_url(env)
     address = parse_broker_url(internal) if internal is not None else None
     if address is None or address.username is None or address.password is None:

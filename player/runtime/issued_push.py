@@ -111,7 +111,10 @@ class IssuedPushLink:
                 self._link = None
             link.stop()
             log.warning("push: the broker refused this device's account: asking for a new one")
-            self._forget()
+            try:
+                self._forget()
+            except OSError as exc:  # a read-only data dir: the new account overwrites it
+                log.warning("push: cannot remove the refused broker account: %s", exc)
             login = None
 
     def _address(self, login: BrokerLogin) -> BrokerAddress:
