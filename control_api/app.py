@@ -178,7 +178,11 @@ def create_app(
     alerting = Alerting(
         db,
         metrics,
-        webhook_poster if webhook_poster is not None else HttpPoster(),
+        (
+            webhook_poster
+            if webhook_poster is not None
+            else HttpPoster(allow_private=settings.webhooks_allow_private)
+        ),
         now=now,
         telemetry_interval_s=settings.telemetry_interval_s,
         sweep_s=settings.alerts_sweep_s,

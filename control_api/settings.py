@@ -79,6 +79,9 @@ class Settings:
     alerts_sweep_s: int = 30
     webhook_poll_s: int = 10
     webhooks_allow_http: bool = False
+    # Webhook hosts may resolve to loopback/private addresses (LOMUZ_WEBHOOKS_ALLOW_PRIVATE=1:
+    # receivers inside the operator's network, tests); by default only public ones.
+    webhooks_allow_private: bool = False
     # The broker URL devices dial with issued credentials (LOMUZ_MQTT_DEVICE_URL, no
     # user part); None: LOMUZ_MQTT_URL without its user and password.
     mqtt_device_url: str | None = None
@@ -194,6 +197,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         alerts_sweep_s=_int(env, "LOMUZ_ALERTS_SWEEP_S", Settings.alerts_sweep_s, 1),
         webhook_poll_s=_int(env, "LOMUZ_WEBHOOK_POLL_S", Settings.webhook_poll_s, 1),
         webhooks_allow_http=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_HTTP"),
+        webhooks_allow_private=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_PRIVATE"),
         mqtt_device_url=_mqtt_device_url(env),
         manage_broker_accounts=_manage_broker_accounts(env),
     )

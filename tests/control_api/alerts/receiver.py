@@ -50,6 +50,11 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
+    @property
+    def port(self) -> int:
+        port: int = self._server.server_address[1]
+        return port
+
     def wait_for(self, count: int, timeout_s: float = 15.0) -> list[Received]:
         with self._cond:
             assert self._cond.wait_for(lambda: len(self.received) >= count, timeout_s), (

@@ -39,6 +39,7 @@ def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
     return {
         **settings_env,
         "LOMUZ_WEBHOOKS_ALLOW_HTTP": "1",
+        "LOMUZ_WEBHOOKS_ALLOW_PRIVATE": "1",  # the receivers here listen on 127.0.0.1
         "LOMUZ_WEBHOOK_POLL_S": "1",
         "LOMUZ_ALERTS_SWEEP_S": "3600",
     }
