@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from control_api.core import validation as v
 from control_api.errors import InvalidField
 from control_api.panel.forms import form_text
+from control_api.panel.schedule_views import show_refusal
 from control_api.services.overrides import OverrideFields
 
 # until=<choice>: a duration from now, the end of the day, or the time in until_at.
@@ -54,9 +55,7 @@ class OverrideForm:
     errors: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, refusal: InvalidField) -> None:
-        name = _FORM_FIELD.get(refusal.field, refusal.field)
-        message = refusal.message.removeprefix(f"{refusal.field}: ")
-        self.errors.setdefault(name if name in FIELDS else "form", message)
+        show_refusal(self.errors, refusal, _FORM_FIELD, FIELDS)
 
 
 def read(fields: Mapping[str, str]) -> OverrideForm:

@@ -48,11 +48,7 @@ class ScheduleForm:
     errors: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, refusal: InvalidField) -> None:
-        """Show ``refusal`` next to its field (the message without the field's name)."""
-        name = _FORM_FIELD.get(refusal.field, refusal.field)
-        message = refusal.message.removeprefix(f"{refusal.field}: ")
-        # The first refusal of a field stands (the playlist's lookup comes before its checks).
-        self.errors.setdefault(name if name in FIELDS else "form", message)
+        show_refusal(self.errors, refusal, _FORM_FIELD, FIELDS)
 
     @property
     def overnight(self) -> bool:
@@ -200,3 +196,17 @@ def target_text(schedule: Any, device_names: Mapping[str, str]) -> str:
     if schedule.target_kind == "group":
         return f"group {schedule.target_value}"
     return f"device {device_names.get(schedule.target_value, schedule.target_value)}"
+
+
+def show_refusal(
+    errors: dict[str, str],
+    refusal: InvalidField,
+    renames: Mapping[str, str],
+    fields: frozenset[str],
+) -> None:
+    """Show ``refusal`` next to its form field (``renames``: the API's field name to the
+    form's), the message without the field's name; one the form lacks goes to "form".
+    The first refusal of a field stands (the playlist's lookup comes before its checks)."""
+    name = renames.get(refusal.field, refusal.field)
+    message = refusal.message.removeprefix(f"{refusal.field}: ")
+    errors.setdefault(name if name in fields else "form", message)
