@@ -19,6 +19,7 @@ from control_api.deps import Deps
 from control_api.error_answers import error_answer
 from control_api.errors import NotFound
 from control_api.http import send
+from control_api.manifest_cache import ManifestCache
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.models import error
@@ -197,6 +198,7 @@ def create_app(
         metrics=metrics,
         now=now,
         revisions=revisions,
+        manifests=ManifestCache(settings.manifest_cache_entries),
         passwords=passwords if passwords is not None else Passwords(),
         publisher=publisher if publisher is not None else NullPublisher(),
         wake_webhook_sender=alerting.wake,

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from control_api.broker_accounts import BrokerAccounts, UnmanagedBrokerAccounts
+from control_api.manifest_cache import ManifestCache
 from control_api.media import MediaStore
 from control_api.metrics import Metrics
 from control_api.passwords import Passwords
 from control_api.push_publisher import NudgePublisher, NullPublisher
 from control_api.revisions import RevisionCache
+from control_api.services.manifest import Planned
 from control_api.settings import Settings
 from control_api.store.db import Database
 
@@ -24,6 +26,7 @@ class Deps:
     metrics: Metrics
     now: Callable[[], datetime]
     revisions: RevisionCache
+    manifests: ManifestCache[Planned] = field(default_factory=lambda: ManifestCache(0))
     passwords: Passwords = field(default_factory=Passwords)
     publisher: NudgePublisher = field(default_factory=NullPublisher)  # nudges and commands
     # Telemetry queued webhook deliveries: the sender looks at once (Alerting.wake).

@@ -193,6 +193,13 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self._manifests_shared = Counter(
+            "lomuz_manifests_shared",
+            "Full and delta manifests answered with the plan computed once for the device's "
+            "scope between the same two revisions (LOMUZ_MANIFEST_CACHE_ENTRIES).",
+            ["kind"],
+            registry=self.registry,
+        )
         self._plays = Counter(
             "lomuz_plays_ingested",
             "Proof-of-play records accepted from devices (duplicates excluded).",
@@ -238,6 +245,8 @@ class Metrics:
         build.labels(version=version).set(1)
         for kind in sorted(MANIFEST_KINDS):
             self._manifests.labels(kind=kind)
+        for kind in ("delta", "full"):
+            self._manifests_shared.labels(kind=kind)
         for outcome in ("sent", "dropped"):
             self._nudges.labels(outcome=outcome)
             self._commands.labels(outcome=outcome)
@@ -257,11 +266,14 @@ class Metrics:
         self._requests.labels(route=route, method=method, status=str(status)).inc()
         self._latency.labels(route=route, method=method).observe(max(0.0, duration_s))
 
-    def manifest_served(self, kind: str) -> None:
-        """Count a manifest response; ``kind`` is "full", "delta" or "not_modified"."""
+    def manifest_served(self, kind: str, *, shared: bool = False) -> None:
+        """Count a manifest response; ``kind`` is "full", "delta" or "not_modified";
+        ``shared``: answered with its scope's plan."""
         if kind not in MANIFEST_KINDS:
             raise ValueError(f"manifest kind must be one of {sorted(MANIFEST_KINDS)}, got {kind!r}")
         self._manifests.labels(kind=kind).inc()
+        if shared and kind != "not_modified":
+            self._manifests_shared.labels(kind=kind).inc()
 
     def plays_ingested(self, n: int) -> None:
         """Count ``n`` newly accepted plays."""

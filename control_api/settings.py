@@ -55,6 +55,7 @@ class Settings:
     token_cache_s: float = 5.0
     last_seen_write_s: float = 5.0
     revision_cache_s: float = 1.0
+    manifest_cache_entries: int = 64
     enroll_max_failures: int = 10
     enroll_lockout_s: int = 300
     # A panel session ends after this long without a request, and this long after
@@ -185,6 +186,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         token_cache_s=_float(env, "LOMUZ_TOKEN_CACHE_S", Settings.token_cache_s),
         last_seen_write_s=_float(env, "LOMUZ_LAST_SEEN_WRITE_S", Settings.last_seen_write_s),
         revision_cache_s=_float(env, "LOMUZ_REVISION_CACHE_S", Settings.revision_cache_s),
+        manifest_cache_entries=_int(
+            env, "LOMUZ_MANIFEST_CACHE_ENTRIES", Settings.manifest_cache_entries, 0
+        ),
         enroll_max_failures=_int(env, "LOMUZ_ENROLL_MAX_FAILURES", Settings.enroll_max_failures, 1),
         enroll_lockout_s=_int(env, "LOMUZ_ENROLL_LOCKOUT_S", Settings.enroll_lockout_s, 1),
         session_idle_s=_int(env, "LOMUZ_SESSION_IDLE_S", Settings.session_idle_s, 60),

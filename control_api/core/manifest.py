@@ -46,11 +46,28 @@ def asset_root(emergency: bool) -> str:
     return EMERGENCY_ROOT if emergency else NOT_A_ROOT
 
 
+def scope_roots(groups: Iterable[str]) -> frozenset[str]:
+    """Every ``root_before`` that puts an object in the view of any device in ``groups``."""
+    return frozenset({EMERGENCY_ROOT, "all", *(f"group:{g}" for g in groups)})
+
+
 def device_roots(device_id: str, groups: Iterable[str]) -> frozenset[str]:
     """Every ``root_before`` that puts an object in this device's view."""
-    return frozenset(
-        {EMERGENCY_ROOT, "all", f"device:{device_id}", *(f"group:{g}" for g in groups)}
-    )
+    return scope_roots(groups) | {device_root(device_id)}
+
+
+def device_root(device_id: str) -> str:
+    return schedule_root("device", device_id)
+
+
+def device_specific(targeted: Iterable[str], roots_before: Iterable[str | None]) -> frozenset[str]:
+    """Devices whose manifest may differ from their scope's: those a schedule or override
+    targets by id now, and those an object changed since the cursor was targeted at
+    (their delta deletes it). For every other device of a scope, the view is the scope's
+    and :func:`plan_delta` with :func:`scope_roots` gives its plan."""
+    prefix = device_root("")
+    before = {r.removeprefix(prefix) for r in roots_before if r and r.startswith(prefix)}
+    return frozenset(targeted) | before
 
 
 def scope_hash(timezone: str, groups: Iterable[str]) -> str:

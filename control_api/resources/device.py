@@ -58,13 +58,14 @@ class Manifest:
             # A player syncing on a push nudge asks past the revision cache: another
             # worker may have committed the change less than revision_cache_s ago.
             cached="no-cache" not in (req.get_header("Cache-Control") or "").lower(),
+            shared=self.deps.manifests,
         )
         if isinstance(result, manifest.NotModified):
             self.deps.metrics.manifest_served("not_modified")
             resp.status = falcon.HTTP_304
             resp.set_header("ETag", f'"{result.cursor}"')
             return
-        self.deps.metrics.manifest_served("full" if result.full else "delta")
+        self.deps.metrics.manifest_served("full" if result.full else "delta", shared=result.shared)
         resp.set_header("ETag", f'"{result.cursor}"')
         http.send(resp, wire.manifest(result, self.deps.settings.sync_interval_s))
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from control_api.core.manifest import View
@@ -294,6 +294,17 @@ def scope_view(s: Session, tenant_id: str, device_id: str | None, groups: list[s
         emergency_assets=emergency,
         override_playlists=override_playlists,
     )
+
+
+def device_targets(s: Session, tenant_id: str) -> list[str]:
+    """The devices a schedule or an override of the tenant targets by id."""
+    schedules = select(Schedule.target_value).where(
+        Schedule.tenant_id == tenant_id, Schedule.target_kind == "device"
+    )
+    overrides = select(Override.target_value).where(
+        Override.tenant_id == tenant_id, Override.target_kind == "device"
+    )
+    return list(s.scalars(union(schedules, overrides)))
 
 
 def _override_playlists(

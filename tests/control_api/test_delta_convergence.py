@@ -1,10 +1,11 @@
 """Deltas against PROTOCOL.md "Manifest", checked from outside the API.
 
-A real app (SQLite, and PostgreSQL when LOMUZ_TEST_POSTGRES_URL is set), three
-enrolled devices in different groups, and a random sequence of single director
-requests (uploads, emergency toggles, playlists, schedules aimed at a device, a
-group or all, retargeting, overrides made and ended, deletions, regrouping and
-time zones). After each
+A real app (SQLite, and PostgreSQL when LOMUZ_TEST_POSTGRES_URL is set), four
+enrolled devices (in north, north, south and no group: the first two share a scope,
+so one shared plan serves both until one is targeted by id or regrouped), and a
+random sequence of single director requests (uploads, emergency toggles, playlists,
+schedules aimed at a device, a group or all, retargeting, overrides made and ended,
+deletions, regrouping and time zones). After each
 request every device either polls with its cursor or skips for a while. The
 device applies what it gets with :class:`ReferenceClient`, which does exactly
 what the contract says (a full replaces; a delta upserts what is listed, removes
@@ -57,7 +58,7 @@ KINDS = ("assets", "playlists", "schedules", "overrides")
 ROOTS = ("schedules", "overrides")  # what keeps a playlist in the view
 Ids = dict[str, set[str]]
 GROUPS = ("north", "south")
-DEVICE_GROUPS = (["north"], ["south"], [])
+DEVICE_GROUPS = (["north"], ["north"], ["south"], [])
 EXAMPLES = int(os.environ.get("LOMUZ_DELTA_EXAMPLES", "0")) or None
 
 
@@ -390,7 +391,7 @@ OPS = [
 ]
 N = st.integers(0, 1000)
 # Which devices poll after the request (a bit mask): mostly few, so edits pile up.
-POLLS = st.sampled_from([0, 0, 0, 1, 2, 4, 3, 7])
+POLLS = st.sampled_from([0, 0, 0, 1, 2, 4, 8, 3, 7, 15])
 EDITS = st.lists(st.tuples(st.sampled_from(OPS), N, N, N, POLLS), min_size=5, max_size=30)
 SEED: list[tuple[str, int, int, int]] = [
     ("upload", 0, 1, 0),

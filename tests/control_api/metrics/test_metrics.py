@@ -69,12 +69,16 @@ def test_manifest_and_plays_counters(metrics: Metrics) -> None:
     metrics.manifest_served("not_modified")
     metrics.manifest_served("not_modified")
     metrics.manifest_served("delta")
+    metrics.manifest_served("delta", shared=True)
+    metrics.manifest_served("full", shared=True)
     metrics.plays_ingested(7)
     metrics.plays_ingested(0)
     got = samples(metrics.render({})[0])
     assert got[("lomuz_manifests_served_total", (("kind", "not_modified"),))] == 2
-    assert got[("lomuz_manifests_served_total", (("kind", "delta"),))] == 1
-    assert got[("lomuz_manifests_served_total", (("kind", "full"),))] == 0
+    assert got[("lomuz_manifests_served_total", (("kind", "delta"),))] == 2
+    assert got[("lomuz_manifests_served_total", (("kind", "full"),))] == 1
+    assert got[("lomuz_manifests_shared_total", (("kind", "delta"),))] == 1
+    assert got[("lomuz_manifests_shared_total", (("kind", "full"),))] == 1
     assert got[("lomuz_plays_ingested_total", ())] == 7
 
 

@@ -13,8 +13,9 @@ from control_api.app import create_app
 from control_api.revisions import RevisionCache
 from control_api.settings import load_settings
 from control_api.store.db import Database
-from tests.control_api.conftest import Api
+from tests.control_api.conftest import METRICS_TOKEN, Api
 from tests.control_api.media_samples import wav
+from tests.control_api.metrics.helpers import samples
 from tests.control_api.openapi_check import CheckedClient
 
 TTL_S = 1.0
@@ -258,3 +259,27 @@ def test_revision_cache_setting_is_validated(settings_env: dict[str, str]) -> No
     assert load_settings({**settings_env, "LOMUZ_REVISION_CACHE_S": "0.5"}).revision_cache_s == 0.5
     with pytest.raises(ConfigError, match="LOMUZ_REVISION_CACHE_S"):
         load_settings({**settings_env, "LOMUZ_REVISION_CACHE_S": "soon"})
+
+
+def test_a_nudge_burst_computes_one_delta_per_scope(api: Api) -> None:
+    """Every device of a scope asks for the same delta after a nudge: the second is
+    served the plan computed for the first (counted on /metrics), with its own device
+    block; a device a schedule targets by id gets its own."""
+    admin, first, playlist_id, asset_id = _scheduled_device(api)
+    second = api.device(admin, "second")[1]
+    targeted_id, targeted = api.device(admin, "third")
+    own = {"playlist_id": playlist_id, "target": {"device_id": targeted_id}}
+    assert api.call("POST", "/v1/schedules", admin, json=own).status_code == 201
+    cursors = {token: _poll(api, token).json["cursor"] for token in (first, second, targeted)}
+    before = samples(api.call("GET", "/metrics", METRICS_TOKEN).content)
+    body = {"name": "after the nudge", "items": [{"asset_id": asset_id}]}
+    assert api.call("PUT", f"/v1/playlists/{playlist_id}", admin, json=body).status_code == 200
+
+    deltas = [_poll(api, token, cursors[token]).json for token in (first, second, targeted)]
+    assert [[p["name"] for p in d["playlists"]] for d in deltas] == [["after the nudge"]] * 3
+    assert [d["device"]["name"] for d in deltas] == ["box", "second", "third"]
+    after = samples(api.call("GET", "/metrics", METRICS_TOKEN).content)
+    shared = ("lomuz_manifests_shared_total", (("kind", "delta"),))
+    served = ("lomuz_manifests_served_total", (("kind", "delta"),))
+    assert after[served] - before[served] == 3
+    assert after[shared] - before[shared] == 2  # the targeted box's was its own
