@@ -12,6 +12,7 @@ from typing import Any
 import falcon
 import pytest
 
+from tests.control_api.conftest import Api
 from tests.control_api.openapi_check import CheckedClient, OpenApiMismatchError, path_template
 
 GOOD_HEALTH = {"status": "ok"}
@@ -108,3 +109,17 @@ def test_undocumented_fields_are_found_through_refs_lists_and_all_of() -> None:
     target = {"$ref": "#/components/schemas/Target"}
     assert undocumented_fields(target, {"group": "g", "all": True}) == []
     assert undocumented_fields(target, {"groups": ["g"]}) == ["/groups"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("created_at", "yesterday"), ("created_at", "2026-13-01T00:00:00Z")]
+)
+def test_a_field_of_the_wrong_format_fails(api: Api, field: str, value: str) -> None:
+    """Formats are checked (date-time here) by both validators the hook uses."""
+    admin = api.tenant()
+    device_id, _ = api.device(admin)
+    body = api.call("GET", f"/v1/devices/{device_id}", admin).json
+    assert body[field]  # documented and sent: the canned copy differs only there
+    client = client_for("/v1/devices/{device_id}", 200, {**body, field: value})
+    with pytest.raises(OpenApiMismatchError, match=rf"at {field}: .*date-time"):
+        client.simulate_get(f"/v1/devices/{device_id}")
