@@ -19,6 +19,7 @@ from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
 from control_api.core.webhooks import event_body
 from control_api.store import devices as device_rows
+from control_api.store import presence as presence_rows
 from control_api.store import repository as repo
 from control_api.store import webhooks as rows
 from control_api.store.db import Database
@@ -128,7 +129,8 @@ def on_telemetry(
 
 def sweep(db: Database, now: datetime, interval_s: int) -> int:
     """Open offline alerts of devices silent too long, close those of devices back
-    (any request counts, not only telemetry), and prune the old delivery log.
+    (any request counts, not only telemetry), and prune the delivery log and the
+    presence transitions older than ``KEEP_LOG``.
     Deliveries queued. ``interval_s``: the telemetry interval."""
     with db.read() as s:
         webhooks = rows.all_webhooks(s)
@@ -158,6 +160,7 @@ def sweep(db: Database, now: datetime, interval_s: int) -> int:
             after = devices[-1].id
     with db.write() as s:
         rows.prune_deliveries(s, now - KEEP_LOG)
+        presence_rows.prune_presence_events(s, now - KEEP_LOG)
     return queued
 
 

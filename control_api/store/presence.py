@@ -68,3 +68,25 @@ def delete_device_presence(s: Session, tenant_id: str, device_id: str) -> None:
             DevicePresenceEvent.tenant_id == tenant_id, DevicePresenceEvent.device_id == device_id
         )
     )
+
+
+PRUNE_BATCH = 1000
+
+
+def prune_presence_events(s: Session, before: datetime) -> int:
+    """Delete up to ``PRUNE_BATCH`` transitions older than ``before``, oldest first; how
+    many. Ids grow with time, so the oldest are the first ids: the primary key finds them
+    and the scan stops at the first newer one (no index on ``at`` needed)."""
+    oldest = s.execute(
+        select(DevicePresenceEvent.id, DevicePresenceEvent.at)
+        .order_by(DevicePresenceEvent.id)
+        .limit(PRUNE_BATCH)
+    )
+    ids: list[int] = []
+    for row in oldest:
+        if row.at >= before:
+            break
+        ids.append(row.id)
+    if ids:
+        s.execute(delete(DevicePresenceEvent).where(DevicePresenceEvent.id.in_(ids)))
+    return len(ids)

@@ -57,6 +57,7 @@ PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TARGET_S = 15.0
 TARGET_SHARE = 0.99
 MANIFEST_ROUTE = 'route="/v1/device/manifest"'
+SHARED = "lomuz_manifests_shared_total{"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -155,8 +156,11 @@ async def enroll(
     return list(await asyncio.gather(*(one(i) for i in range(count))))
 
 
-async def manifest_requests_served(admin: httpx.AsyncClient, token: str) -> float | None:
-    """The API's count of answered manifest requests (all workers), from /metrics."""
+async def manifest_requests_served(
+    admin: httpx.AsyncClient, token: str, series: str = "lomuz_http_requests_total{"
+) -> float | None:
+    """The API's count of answered manifest requests (all workers), from /metrics;
+    with ``series="lomuz_manifests_shared_total{"``, those answered with a scope's plan."""
     try:
         response = await admin.get("/metrics", headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError:
@@ -165,7 +169,7 @@ async def manifest_requests_served(admin: httpx.AsyncClient, token: str) -> floa
         return None
     total = 0.0
     for line in response.text.splitlines():
-        if line.startswith("lomuz_http_requests_total{") and MANIFEST_ROUTE in line:
+        if line.startswith(series) and (MANIFEST_ROUTE in line or "manifests_shared" in series):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -322,6 +326,7 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
             report["memory_idle_connected"] = sampling.memory()
             report["api_processes"] = sampling.samplers["api"].processes()
             cpu_before, window_start = sampling.cpu(), time.monotonic()
+            shared_before = await manifest_requests_served(admin, api.metrics_token, SHARED)
             report["changes"] = []
             for n in range(args.changes):
                 figures, changed_at, settled_at = await one_change(n, fleet, admin, schedule, args)
@@ -344,6 +349,10 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
                     progress(f"stopping after change {n + 1}: {exc}")
                     break
             window_s = time.monotonic() - window_start
+            shared_after = await manifest_requests_served(admin, api.metrics_token, SHARED)
+            if shared_before is not None and shared_after is not None:
+                # Manifests answered with the plan computed once for their scope.
+                report["manifests_shared_during_changes"] = int(shared_after - shared_before)
             cpu_after = sampling.cpu()
             report["cpu_during_changes"] = {
                 "window_s": round(window_s, 1),
@@ -406,6 +415,7 @@ def print_table(report: dict[str, Any]) -> None:
     print("memory idle:", report["memory_idle_connected"])
     print("memory peak:", report["memory_peak_sampled"])
     print("cpu during changes:", report["cpu_during_changes"])
+    print("manifests shared during changes:", report.get("manifests_shared_during_changes"))
     print("load average:", report["load_average"], "ok:", report["ok"])
     for sample in report["error_samples"]:
         print("error:", sample)
