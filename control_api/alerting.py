@@ -6,8 +6,8 @@ sender claims due deliveries with a lease (several workers never send one row
 at once), signs and POSTs each, and records the outcome; it sleeps until
 :meth:`Alerting.wake` (telemetry queued an event) or the poll interval.
 
-A receiver that hangs or is down only holds the sender thread, each POST
-bounded by the client's timeouts: requests never wait for it. Every loop
+A receiver that hangs, trickles or is down only holds the sender thread, each
+POST bounded by the client's wall-clock deadline: requests never wait for it. Every loop
 catches what it does not expect (logged; retried next round), so a database
 blip never kills a thread. Thread-safe; ``stop()`` waits for both threads.
 """
@@ -25,12 +25,12 @@ from control_api.core.webhooks import SIGNATURE_HEADER, signature
 from control_api.services import alerts, webhooks
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.webhook_http import PostResult
+from control_api.webhook_http import TOTAL_TIMEOUT_S, PostResult
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
-# A claimed batch: each POST takes at most ~2 x 5 s; the lease outlasts the batch.
-LEASE_S = CLAIM_BATCH * 12 + 60
+# A claimed batch: each POST ends within TOTAL_TIMEOUT_S; the lease outlasts the batch.
+LEASE_S = CLAIM_BATCH * (TOTAL_TIMEOUT_S + 2) + 60
 
 
 class AttemptCounter(Protocol):

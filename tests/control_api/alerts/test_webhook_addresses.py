@@ -6,7 +6,11 @@ be public, checked before any connection, and the POST goes to the checked addre
 
 from __future__ import annotations
 
+import itertools
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -95,3 +99,55 @@ def _https_receiver(cert: trustme.LeafCert) -> Iterator[int]:
     server.socket = context.wrap_socket(server.socket, server_side=True)
     with receiver.running():
         yield receiver.port
+
+
+class Trickler:
+    """A receiver that reads the request, then sends its status line a byte every
+    0.2 s: each byte resets a read timeout, so only a wall-clock deadline ends it."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        self._server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+                    if self._stop.wait(0.2):
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+    @contextmanager
+    def running(self) -> Iterator[Trickler]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            self._thread.join(5)
+            self._server.close()
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_at_the_wall_clock_deadline() -> None:
+    with Trickler().running() as trickler:
+        poster = HttpPoster(timeout_s=1, total_timeout_s=2, allow_private=True)
+        started = time.monotonic()
+        try:
+            result = poster.post(f"http://127.0.0.1:{trickler.port}/hook", b"{}", HEADERS)
+        finally:
+            poster.close()
+        took_s = time.monotonic() - started
+    assert result.status is None
+    assert result.error == "timed out: no answer within 2 s"
+    assert 1.9 <= took_s < 4, took_s  # the deadline, not the 1 s read timeout, ended it
