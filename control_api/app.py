@@ -33,6 +33,7 @@ from control_api.passwords import Passwords
 from control_api.presence_intake import PresenceIntake, PresenceListener
 from control_api.resources import commands, content, device, fleet, ops, overrides, webhooks
 from control_api.revisions import RevisionCache
+from control_api.services.devices import TokenRevocation
 from control_api.services.presence import Recorded, record_presence
 from control_api.settings import Settings
 from control_api.store.db import Database
@@ -83,6 +84,10 @@ class PresenceFeed:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_wake() -> None:
+    pass
 
 
 class _ErrorHandler:
@@ -190,7 +195,7 @@ def create_app(
         poll_s=settings.webhook_poll_s,
     )
     accounts = _broker_accounts(settings, broker_accounts)
-    revocations = _start_revocations(db, accounts, now)
+    revocations = _start_revocations(db, accounts)
     deps = Deps(
         settings=settings,
         db=db,
@@ -203,6 +208,7 @@ def create_app(
         publisher=publisher if publisher is not None else NullPublisher(),
         wake_webhook_sender=alerting.wake,
         broker_accounts=accounts if accounts is not None else UnmanagedBrokerAccounts(),
+        wake_broker_revocations=revocations.wake if revocations is not None else _no_wake,
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -229,17 +235,16 @@ def create_app(
     app.add_route("/v1/devices", fleet.Devices(deps))
 
     def forget_device(device_id: str) -> None:
-        """Decommissioned or given a new code: its cached token, retained nudge and
-        broker account go (the account in the background, durably)."""
+        """Decommissioned or given a new code, committed: its cached token and retained
+        nudge go; the revocation thread deletes the broker account the revoking
+        transaction recorded."""
         auth.forget_device(device_id)
         deps.publisher.forget_device(device_id)
-        if revocations is not None:
-            revocations.revoke(device_id)
+        deps.wake_broker_revocations()
 
-    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, forget_device))
-    app.add_route(
-        "/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, forget_device)
-    )
+    revocation = TokenRevocation(broker_account=revocations is not None, after_commit=forget_device)
+    app.add_route("/v1/devices/{device_id}", fleet.DeviceItem(deps, revocation))
+    app.add_route("/v1/devices/{device_id}/enrollment-code", fleet.EnrollmentCode(deps, revocation))
     app.add_route("/v1/devices/{device_id}/presence", fleet.DevicePresence(deps))
     app.add_route("/v1/devices/{device_id}/commands", commands.DeviceCommands(deps))
     app.add_route("/v1/devices/{device_id}/commands/{command_id}", commands.DeviceCommandItem(deps))
@@ -260,7 +265,7 @@ def create_app(
     app.add_route("/v1/device/commands/{command_id}", commands.Acknowledge(deps))
     app.add_route("/v1/device/push-credentials", device.PushCredentialsResource(deps))
     app.add_route("/v1/media/{sha256}", device.Media(deps))
-    handler = _ErrorHandler(panel_routes.add_routes(app, deps, forget_device))
+    handler = _ErrorHandler(panel_routes.add_routes(app, deps, revocation))
     app.add_error_handler(Exception, handler)
     app.add_error_handler(falcon.HTTPError, handler)
     app.deps = deps
@@ -332,12 +337,10 @@ def _broker_accounts(settings: Settings, given: BrokerAccounts | None) -> Broker
     return accounts
 
 
-def _start_revocations(
-    db: Database, accounts: BrokerAccounts | None, now: Callable[[], datetime]
-) -> BrokerRevocations | None:
+def _start_revocations(db: Database, accounts: BrokerAccounts | None) -> BrokerRevocations | None:
     """Deletes revoked devices' broker accounts; None when the API manages none."""
     if accounts is None:
         return None
-    revocations = BrokerRevocations(db, accounts, now)
+    revocations = BrokerRevocations(db, accounts)
     revocations.start()
     return revocations

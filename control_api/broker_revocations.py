@@ -1,12 +1,15 @@
 """Deleting revoked devices' broker accounts, durably, off the request path (issue 13).
 
-:meth:`BrokerRevocations.revoke` records the deletion (``broker_deletions``)
-and wakes this process's thread; the request never waits for the broker. The
-thread deletes every pending account (``deleteClient`` also disconnects a
-session that is still open) and drops its row once the broker confirmed.
-With the broker down the rows stay and are retried every ``retry_s``; rows
-another worker or a killed process left are found by that same sweep.
-Deleting is idempotent, so two workers sweeping at once do no harm.
+The transaction that revokes a device token records the deletion of its
+account (``broker_deletions``: ``services.devices.TokenRevocation``, and
+``services.push_credentials`` when a revocation overtook an issue); after the
+commit :meth:`BrokerRevocations.wake` wakes this process's thread, so the
+request never waits for the broker. The thread deletes every pending account
+(``deleteClient`` also disconnects a session that is still open) and drops its
+row once the broker confirmed. With the broker down the rows stay and are
+retried every ``retry_s``; rows another worker or a killed process left, or
+whose wake-up was lost, are found by that same sweep. Deleting is idempotent,
+so two workers sweeping at once do no harm.
 Thread-safe; ``stop()`` waits for the thread (bounded).
 """
 
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
 
 from control_api.broker_accounts import BrokerAccounts
 from control_api.core.broker_accounts import delete_steps
@@ -30,19 +31,17 @@ BATCH = 100
 
 
 class BrokerRevocations:
-    """Records revoked devices and deletes their broker accounts on its own thread."""
+    """Deletes the broker accounts whose deletion is recorded, on its own thread."""
 
     def __init__(
         self,
         db: Database,
         accounts: BrokerAccounts,
-        now: Callable[[], datetime],
         *,
         retry_s: float = RETRY_S,
     ) -> None:
         self._db = db
         self._accounts = accounts
-        self._now = now
         self._retry_s = retry_s
         self._cond = threading.Condition()
         self._woken = True  # sweep once at start: rows a stopped process left
@@ -61,10 +60,8 @@ class BrokerRevocations:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    def revoke(self, device_id: str) -> None:
-        """The device's token was revoked: its broker account goes (returns at once)."""
-        with self._db.write() as s:
-            broker_deletions.record(s, device_id, self._now())
+    def wake(self) -> None:
+        """A deletion was recorded (committed): sweep now (returns at once)."""
         with self._cond:
             self._woken = True
             self._cond.notify_all()

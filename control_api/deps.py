@@ -33,3 +33,6 @@ class Deps:
     wake_webhook_sender: Callable[[], None] = lambda: None
     # Devices' broker accounts (LOMUZ_MQTT_MANAGE_ACCOUNTS); unmanaged: none issued.
     broker_accounts: BrokerAccounts = field(default_factory=UnmanagedBrokerAccounts)
+    # A deletion of a broker account was recorded: the revocation thread looks at once
+    # (BrokerRevocations.wake; nothing when the API manages no accounts).
+    wake_broker_revocations: Callable[[], None] = lambda: None

@@ -143,7 +143,9 @@ def push_credentials_path() -> dict[str, Any]:
                 "(Retry-After) when the server does not manage broker accounts "
                 "(LOMUZ_MQTT_MANAGE_ACCOUNTS) or the broker did not answer within 3 s: "
                 "the device keeps polling and asks later. Revoking the device token "
-                "(decommission, a new enrollment code) deletes the account."
+                "(decommission, a new enrollment code) deletes the account; a token "
+                "revoked while the account was being made gets 401 `invalid_token` "
+                "and the account is deleted."
             ),
             "operationId": "issuePushCredentials",
             "security": DEVICE,

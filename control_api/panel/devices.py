@@ -5,7 +5,6 @@ or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -358,8 +357,8 @@ class EnrollmentCodeAction:
 
     auth = "session"
 
-    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
-        self.deps, self.page, self.forget_device = deps, page, forget_device
+    def __init__(self, deps: Deps, page: DevicePage, revocation: devices.TokenRevocation) -> None:
+        self.deps, self.page, self.revocation = deps, page, revocation
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         code = devices.new_enrollment_code(
@@ -368,7 +367,7 @@ class EnrollmentCodeAction:
             device_id,
             now=self.deps.now(),
             code_ttl_s=self.deps.settings.enrollment_code_ttl_s,
-            forget_token=self.forget_device,
+            revocation=self.revocation,
         )
         self.page.render(req, resp, device_id, code=shown_code(req, self.deps, code))
 
@@ -379,8 +378,8 @@ class DecommissionAction:
 
     auth = "session"
 
-    def __init__(self, deps: Deps, page: DevicePage, forget_device: Callable[[str], None]) -> None:
-        self.deps, self.page, self.forget_device = deps, page, forget_device
+    def __init__(self, deps: Deps, page: DevicePage, revocation: devices.TokenRevocation) -> None:
+        self.deps, self.page, self.revocation = deps, page, revocation
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         if read_form(req, self.deps.settings.max_json_bytes).get("confirm") != "yes":
@@ -388,7 +387,9 @@ class DecommissionAction:
             return
         tenant = signed_in(req).tenant_id
         try:
-            devices.decommission_device(self.deps.db, tenant, device_id, self.forget_device)
+            devices.decommission_device(
+                self.deps.db, tenant, device_id, self.revocation, now=self.deps.now()
+            )
         except Conflict as busy:
             self.page.render(req, resp, device_id, status=falcon.HTTP_409, refusal=busy.message)
             return
@@ -397,18 +398,16 @@ class DecommissionAction:
 
 
 def add_device_routes(
-    app: Any, deps: Deps, pages: Pages, forget_device: Callable[[str], None]
+    app: Any, deps: Deps, pages: Pages, revocation: devices.TokenRevocation
 ) -> None:
     page = DevicePage(deps, pages)
     fleet = DevicesPage(deps, pages, page)
     app.add_route("/devices", fleet)
     app.add_route("/devices/{device_id}", page)
     app.add_route(
-        "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, forget_device)
+        "/devices/{device_id}/enrollment-code", EnrollmentCodeAction(deps, page, revocation)
     )
-    app.add_route(
-        "/devices/{device_id}/decommission", DecommissionAction(deps, page, forget_device)
-    )
+    app.add_route("/devices/{device_id}/decommission", DecommissionAction(deps, page, revocation))
     app.add_route("/devices/{device_id}/commands", DeviceCommands(deps, pages, page.render))
     app.add_route("/overrides", override_section.StartOverride(deps, page.render, fleet.render))
     app.add_route(

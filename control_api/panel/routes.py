@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from control_api.deps import Deps
@@ -13,6 +12,7 @@ from control_api.panel.playlists import add_playlist_routes
 from control_api.panel.plays import add_play_routes
 from control_api.panel.schedules import add_schedule_routes
 from control_api.panel.templates import Pages, environment
+from control_api.services.devices import TokenRevocation
 
 # The panel's pages live outside /v1 (the API) and the operations endpoints.
 PATH_PREFIXES = (
@@ -34,15 +34,15 @@ def is_panel_path(path: str) -> bool:
     return path == "/" or path.startswith(PATH_PREFIXES)
 
 
-def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pages:
+def add_routes(app: Any, deps: Deps, revocation: TokenRevocation) -> Pages:
     """Add every panel page and the vendored files; returns the page renderer.
 
     Panel resources declare ``auth = "session"``: the bearer-token middleware
     leaves them to the panel's session middleware (``panel/sessions.py``), which
     checks the session, the CSRF token and the role a change needs
     (``change_role``, "editor" unless the resource says otherwise).
-    ``forget_device`` drops this process's cached token of a device whose token
-    a page revoked.
+    ``revocation`` is what a page that revokes a device's token does with it
+    (``services.devices.TokenRevocation``).
     """
     pages = Pages(environment())
     app.add_route(f"{static_files.PREFIX}/{{name}}", static_files.StaticFile())
@@ -53,7 +53,7 @@ def add_routes(app: Any, deps: Deps, forget_device: Callable[[str], None]) -> Pa
     app.add_route("/users/password", users.UserPassword(deps, pages))
     app.add_route("/users/disable", users.DisableUser(deps, pages))
     app.add_route("/users/enable", users.EnableUser(deps, pages))
-    add_device_routes(app, deps, pages, forget_device)
+    add_device_routes(app, deps, pages, revocation)
     add_schedule_routes(app, deps, pages)
     add_media_routes(app, deps, pages)
     add_playlist_routes(app, deps, pages)

@@ -121,11 +121,16 @@ class PushCredentialsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         http.check_params(req, ())
+        principal = req.context.principal
         issued = push_credentials.issue(
             self.deps.db,
             self.deps.broker_accounts,
             self.deps.settings.mqtt_device_url,
-            req.context.principal.device_id,
+            push_credentials.Requester(
+                principal.tenant_id, principal.device_id, principal.token_hash
+            ),
+            now=self.deps.now,
+            wake_revocations=self.deps.wake_broker_revocations,
         )
         resp.set_header("Cache-Control", "no-store")
         http.send(resp, wire.push_credentials(issued))

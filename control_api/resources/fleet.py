@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import falcon
 
 from control_api import http, wire
@@ -60,9 +58,9 @@ class Devices:
 class DeviceItem:
     auth = "admin"
 
-    def __init__(self, deps: Deps, forget_device: Callable[[str], None]) -> None:
+    def __init__(self, deps: Deps, revocation: devices.TokenRevocation) -> None:
         self.deps = deps
-        self.forget_device = forget_device  # this process's cached tokens of the device
+        self.revocation = revocation
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         device = devices.get_device(self.deps.db, req.context.principal.tenant_id, device_id)
@@ -86,7 +84,11 @@ class DeviceItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         """Decommission; 409 ``device_scheduled`` while a schedule targets it."""
         devices.decommission_device(
-            self.deps.db, req.context.principal.tenant_id, device_id, self.forget_device
+            self.deps.db,
+            req.context.principal.tenant_id,
+            device_id,
+            self.revocation,
+            now=self.deps.now(),
         )
         resp.status = falcon.HTTP_204
 
@@ -94,9 +96,9 @@ class DeviceItem:
 class EnrollmentCode:
     auth = "admin"
 
-    def __init__(self, deps: Deps, forget_device: Callable[[str], None]) -> None:
+    def __init__(self, deps: Deps, revocation: devices.TokenRevocation) -> None:
         self.deps = deps
-        self.forget_device = forget_device
+        self.revocation = revocation
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, device_id: str) -> None:
         code = devices.new_enrollment_code(
@@ -105,7 +107,7 @@ class EnrollmentCode:
             device_id,
             now=self.deps.now(),
             code_ttl_s=self.deps.settings.enrollment_code_ttl_s,
-            forget_token=self.forget_device,
+            revocation=self.revocation,
         )
         resp.status = falcon.HTTP_201
         http.send(resp, wire.enrollment_code(code))

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from control_api.core.presence import online_since
 from control_api.services.pages import Page
+from control_api.store import broker_deletions
 from control_api.store import commands as command_rows
 from control_api.store import devices as device_rows
 from control_api.store import presence as presence_rows
@@ -24,6 +27,7 @@ __all__ = [
     "DeviceFilter",
     "DeviceOrder",  # the store's sort names, for the panel
     "Registered",
+    "TokenRevocation",
     "count_devices",
     "decommission_device",
     "edit_device",
@@ -40,6 +44,27 @@ EDITABLE = ("name", "timezone", "groups")
 class Registered:
     device: Device
     enrollment_code: str  # plaintext, shown once
+
+
+@dataclass(frozen=True)
+class TokenRevocation:
+    """What a revoked device token takes with it (decommission, a new enrollment code).
+
+    ``broker_account``: the API manages broker accounts (issue 13), so the revoking
+    transaction also records the deletion of the device's account
+    (``broker_deletions``). One transaction: no crash or database error can leave
+    the token revoked and the account alive (the revocation thread deletes what is
+    recorded, sooner or later). ``after_commit(device_id)`` runs once it committed:
+    this process's cached token and retained nudge go, the revocation thread wakes.
+    """
+
+    broker_account: bool
+    after_commit: Callable[[str], None]
+
+    def record(self, s: Session, device_id: str, now: datetime) -> None:
+        """In the revoking transaction."""
+        if self.broker_account:
+            broker_deletions.record(s, device_id, now)
 
 
 @dataclass(frozen=True)
@@ -145,29 +170,30 @@ def new_enrollment_code(
     *,
     now: datetime,
     code_ttl_s: int,
-    forget_token: Callable[[str], None],
+    revocation: TokenRevocation,
 ) -> str:
-    """A new one-time code; the device's token is revoked (``forget_token`` drops this
-    process's cached copy after the commit)."""
+    """A new one-time code; the device's token is revoked (see :class:`TokenRevocation`)."""
     with db.write() as s:
         device = device_rows.get_device(s, tenant_id, device_id, for_update=True)
         code = device_rows.reissue_enrollment_code(s, device, now, code_ttl_s)
-    forget_token(device_id)
+        revocation.record(s, device_id, now)
+    revocation.after_commit(device_id)
     return code
 
 
 def decommission_device(
-    db: Database, tenant_id: str, device_id: str, forget_token: Callable[[str], None]
+    db: Database, tenant_id: str, device_id: str, revocation: TokenRevocation, *, now: datetime
 ) -> None:
-    """The row goes, its token with it; its plays stay (they carry the id, which is
-    never issued again); its remote commands and presence transitions go. Conflict
-    ``device_scheduled`` while a schedule targets it."""
+    """The row goes, its token with it (see :class:`TokenRevocation`); its plays stay
+    (they carry the id, which is never issued again); its remote commands and
+    presence transitions go. Conflict ``device_scheduled`` while a schedule targets it."""
     with db.write() as s:
         device_rows.delete_device(s, tenant_id, device_id)
         command_rows.delete_device_commands(s, tenant_id, device_id)
         webhook_rows.delete_device_alerts(s, tenant_id, device_id)
         presence_rows.delete_device_presence(s, tenant_id, device_id)
-    forget_token(device_id)
+        revocation.record(s, device_id, now)
+    revocation.after_commit(device_id)
 
 
 def count_devices(db: Database, now: datetime, telemetry_interval_s: int) -> DeviceCounts:

@@ -1,13 +1,21 @@
-"""Pending deletions of broker accounts: record, list the oldest, drop one served."""
+"""Pending deletions of broker accounts: record, read, list the oldest, drop one served.
+
+A row's ``requested_at`` only ever moves forward (a repeated request sets it
+later than it was, even on a clock that is behind): whoever read it and later
+drops "the request requested at that time or earlier" (:func:`served`) never
+drops a request recorded after its read.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from control_api.store.models import BrokerDeletion
+
+_LATER = timedelta(microseconds=1)
 
 
 def record(s: Session, device_id: str, now: datetime) -> None:
@@ -16,7 +24,14 @@ def record(s: Session, device_id: str, now: datetime) -> None:
     if row is None:
         s.add(BrokerDeletion(device_id=device_id, requested_at=now))
     else:
-        row.requested_at = now
+        row.requested_at = max(now, row.requested_at + _LATER)
+
+
+def requested_at(s: Session, device_id: str) -> datetime | None:
+    """When the device's pending deletion was (last) requested; None: none is pending."""
+    return s.scalar(
+        select(BrokerDeletion.requested_at).where(BrokerDeletion.device_id == device_id)
+    )
 
 
 def pending(s: Session, limit: int) -> list[tuple[str, datetime]]:
@@ -25,10 +40,11 @@ def pending(s: Session, limit: int) -> list[tuple[str, datetime]]:
     return [(row.device_id, row.requested_at) for row in s.scalars(stmt)]
 
 
-def served(s: Session, device_id: str, requested_at: datetime | None = None) -> None:
-    """Drop the device's pending deletion: the one requested at ``requested_at`` or
-    earlier (a newer request stays), or any (None: a new account replaces it)."""
-    stmt = delete(BrokerDeletion).where(BrokerDeletion.device_id == device_id)
-    if requested_at is not None:
-        stmt = stmt.where(BrokerDeletion.requested_at <= requested_at)
-    s.execute(stmt)
+def served(s: Session, device_id: str, requested_at: datetime) -> None:
+    """Drop the device's pending deletion if it was requested at ``requested_at`` or
+    earlier (a newer request stays)."""
+    s.execute(
+        delete(BrokerDeletion).where(
+            BrokerDeletion.device_id == device_id, BrokerDeletion.requested_at <= requested_at
+        )
+    )

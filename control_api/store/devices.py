@@ -336,6 +336,16 @@ def delete_device(s: Session, tenant_id: str, device_id: str) -> None:
     s.delete(device)
 
 
+def lock_token_hash(s: Session, tenant_id: str, device_id: str) -> str | None:
+    """The device's current token hash, its row locked until commit (``FOR UPDATE``:
+    a revocation waits); None when it has none or is gone."""
+    return s.scalar(
+        select(Device.token_hash)
+        .where(Device.id == device_id, Device.tenant_id == tenant_id)
+        .with_for_update()
+    )
+
+
 def lock_device_target(s: Session, tenant_id: str, device_id: str) -> bool:
     """Whether the tenant has the device, keeping it until commit (``FOR KEY SHARE``)."""
     found = s.scalar(

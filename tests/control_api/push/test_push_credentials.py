@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,39 @@ def test_a_new_account_cancels_a_pending_deletion_of_the_old_one(
     accounts.down = False
     assert managed.call("POST", PATH, enrolled.json["device_token"]).status_code == 200
     assert _pending(managed) == []
+
+
+def test_a_token_another_process_revoked_gets_no_account_from_one_that_still_caches_it(
+    settings_env: dict[str, str], accounts: FakeBrokerAccounts
+) -> None:
+    settings = replace(
+        load_settings({**settings_env, "LOMUZ_TOKEN_CACHE_S": "60"}),
+        mqtt_device_url=DEVICE_URL,
+        manage_broker_accounts=True,
+    )
+    migrator = Database(settings.database_url)
+    migrator.upgrade()
+    migrator.dispose()
+    frozen = 1000.0  # no cache entry expires, no serial is re-read
+    first = create_app(settings, broker_accounts=accounts, monotonic=lambda: frozen)
+    second = create_app(settings, broker_accounts=accounts, monotonic=lambda: frozen)
+    try:
+        here = Api(CheckedClient(first), first, first.deps.db)
+        there = Api(CheckedClient(second), second, second.deps.db)
+        admin = here.tenant()
+        device_id, device = here.device(admin)
+        assert here.call("POST", PATH, device).status_code == 200  # its token cached here
+        code = there.call("POST", f"/v1/devices/{device_id}/enrollment-code", admin)
+        assert code.status_code == 201, code.text
+        assert here.call("GET", "/v1/device/manifest", device).status_code == 200  # cached
+        refused = here.call("POST", PATH, device)
+        assert refused.status_code == 401, refused.text
+        assert refused.json["error"]["code"] == "invalid_token"
+        assert second.revocations.sweep() == 0  # type: ignore[union-attr]
+        assert device_id not in accounts.clients
+    finally:
+        first.close()
+        second.close()
 
 
 def test_against_a_real_broker_an_issued_account_works_until_decommissioned(

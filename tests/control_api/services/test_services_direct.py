@@ -171,12 +171,13 @@ def test_a_scheduled_device_is_not_decommissioned_and_a_free_one_forgets_its_tok
         KEEP,
     )
     forgotten: list[str] = []
+    revocation = devices.TokenRevocation(broker_account=False, after_commit=forgotten.append)
     with pytest.raises(Conflict) as scheduled:
-        devices.decommission_device(db, tenant, box.device.id, forgotten.append)
+        devices.decommission_device(db, tenant, box.device.id, revocation, now=NOW)
     assert scheduled.value.code == "device_scheduled"
     assert forgotten == []
     schedules.delete_schedule(db, tenant, schedule.id, if_match='"1"', keep_revisions=KEEP)
-    devices.decommission_device(db, tenant, box.device.id, forgotten.append)
+    devices.decommission_device(db, tenant, box.device.id, revocation, now=NOW)
     assert forgotten == [box.device.id]
     listed = devices.list_devices(db, tenant, 10, None, now=NOW, telemetry_interval_s=60)
     assert listed.items == []
