@@ -1,7 +1,7 @@
 """The panel's Devices section: the fleet table, adding a device, a device's page and
-its edit form, a new enrollment code, decommissioning (its commands and overrides:
-``device_commands``, ``overrides``). Each handler parses the query
-or form, calls the use cases the JSON API calls, and renders."""
+its edit form, a new enrollment code, decommissioning (its commands, overrides, and
+presence and alerts: ``device_commands``, ``overrides``, ``device_alerts``). Each
+handler parses the query or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
 

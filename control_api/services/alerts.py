@@ -4,6 +4,9 @@ delivery row per webhook (``control_api.core.alerts``: the rules).
 Telemetry is evaluated in the request's own write transaction: one query for
 the tenant's webhooks (none: done), one for the device's open alerts, then
 conditional writes. No HTTP on that path: the sender thread posts later.
+
+The panel reads them here too (``device_alert_summary``, ``fleet_alerts``):
+tenant-scoped queries, summarised by ``control_api.core.alert_summary``.
 """
 
 from __future__ import annotations
