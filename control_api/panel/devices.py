@@ -1,7 +1,7 @@
 """The panel's Devices section: the fleet table, adding a device, a device's page and
-its edit form, a new enrollment code, decommissioning (its commands and overrides:
-``device_commands``, ``overrides``). Each handler parses the query
-or form, calls the use cases the JSON API calls, and renders."""
+its edit form, a new enrollment code, decommissioning (its commands, overrides, and
+presence and alerts: ``device_commands``, ``overrides``, ``device_alerts``). Each
+handler parses the query or form, calls the use cases the JSON API calls, and renders."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from control_api.core import enrollment_codes
 from control_api.core.validation import MAX_GROUP_CHARS, MAX_NAME_CHARS
 from control_api.deps import Deps
 from control_api.errors import Conflict, InvalidField
+from control_api.panel import device_alerts
 from control_api.panel import device_views as views
 from control_api.panel import overrides as override_section
 from control_api.panel.command_views import CommandForm
@@ -180,7 +181,10 @@ class DevicesPage:
             "add": add or DeviceForm(),
             "timezones": timezone_names(),
         }
-        if not partial:  # the Overrides box is above the table
+        context |= device_alerts.fleet_context(
+            self.deps, director.tenant_id, [r.id for r in rows], with_box=not partial
+        )
+        if not partial:  # the Alerts and Overrides boxes are above the table
             context |= override_section.fleet_context(
                 self.deps, director.tenant_id, may_change=director.may("editor")
             )
@@ -224,8 +228,8 @@ def _at_param(req: falcon.Request, timezone: str, now: datetime) -> tuple[dateti
 
 
 class DevicePage:
-    """``GET /devices/{id}``: status, commands, overrides, plays, scope, what plays at a
-    time, the week.
+    """``GET /devices/{id}``: status, presence and alerts, commands, overrides, plays,
+    scope, what plays at a time, the week.
     Another tenant's device, or none, is the 404 page (``NotFound`` from the service)."""
 
     auth = "session"
@@ -310,6 +314,7 @@ class DevicePage:
             "timezones": timezone_names(),
             "command_form": CommandForm(),
         }
+        context |= device_alerts.device_context(self.deps, tenant, device, row)
         context |= commands_context(self.deps, tenant, device_id)
         context |= override_section.device_context(
             self.deps, tenant, device, may_change=director.may("editor")

@@ -4,20 +4,26 @@ delivery row per webhook (``control_api.core.alerts``: the rules).
 Telemetry is evaluated in the request's own write transaction: one query for
 the tenant's webhooks (none: done), one for the device's open alerts, then
 conditional writes. No HTTP on that path: the sender thread posts later.
+
+The panel reads them here too (``device_alert_summary``, ``fleet_alerts``):
+tenant-scoped queries, summarised by ``control_api.core.alert_summary``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from control_api.core import alert_summary as summary
 from control_api.core import alerts as rules
 from control_api.core.device_health import Telemetry, summarise
 from control_api.core.presence import is_online
 from control_api.core.validation import format_instant
 from control_api.core.webhooks import event_body
+from control_api.services.webhooks import MAX_WEBHOOKS_PER_TENANT
 from control_api.store import devices as device_rows
 from control_api.store import presence as presence_rows
 from control_api.store import repository as repo
@@ -178,4 +184,68 @@ def _offline_transitions(
         telemetry=None,
         thresholds=_thresholds(webhook),
         now=now,
+    )
+
+
+# ------------------------------------------------------------------ what the panel shows
+
+
+@dataclass(frozen=True)
+class DeviceAlerts:
+    """A device's alerts as its page shows them (``core.alert_summary``)."""
+
+    has_webhooks: bool  # none: no alerts are kept for the tenant at all
+    open: list[summary.OpenAlert]  # one per kind
+    events: list[summary.AlertEvent]  # newest first
+
+
+@dataclass(frozen=True)
+class FleetAlerts:
+    """The fleet page's alerts: the table's devices' open kinds, and the box above it."""
+
+    has_webhooks: bool
+    by_device: dict[str, list[summary.OpenAlert]]  # the table's devices that have any
+    alerted: list[tuple[Device, list[summary.OpenAlert]]]  # the box: by name
+    alerted_total: int  # devices of the tenant with an open alert
+
+
+def device_alert_summary(
+    db: Database, tenant_id: str, device_id: str, events_limit: int
+) -> DeviceAlerts:
+    """The device's open alerts and its last ``events_limit`` events. Only the tenant's
+    rows are read: another tenant's device id gives nothing (its page is a 404 before)."""
+    with db.read() as s:
+        has_webhooks = rows.count_webhooks(s, tenant_id) > 0
+        alerts = rows.devices_open_alerts(s, tenant_id, [device_id])
+        # Each event is one delivery per webhook: enough rows for the events asked for.
+        limit = events_limit * MAX_WEBHOOKS_PER_TENANT
+        deliveries = rows.recent_device_deliveries(s, tenant_id, device_id, limit)
+    return DeviceAlerts(
+        has_webhooks, summary.open_kinds(alerts), summary.events(deliveries, events_limit)
+    )
+
+
+def open_alerts_by_device(
+    db: Database, tenant_id: str, device_ids: Collection[str]
+) -> dict[str, list[summary.OpenAlert]]:
+    """The open kinds of each of these devices of the tenant that has any (one query)."""
+    with db.read() as s:
+        return summary.open_kinds_by_device(rows.devices_open_alerts(s, tenant_id, device_ids))
+
+
+def fleet_alerts(
+    db: Database, tenant_id: str, device_ids: Collection[str], box_limit: int
+) -> FleetAlerts:
+    """:func:`open_alerts_by_device` of the table's devices, plus the first ``box_limit``
+    devices of the whole tenant with an open alert (four queries in all)."""
+    with db.read() as s:
+        has_webhooks = rows.count_webhooks(s, tenant_id) > 0
+        alerted, total = rows.tenant_alerted_devices(s, tenant_id, box_limit)
+        wanted = set(device_ids) | {d.id for d in alerted}
+        by_device = summary.open_kinds_by_device(rows.devices_open_alerts(s, tenant_id, wanted))
+    return FleetAlerts(
+        has_webhooks=has_webhooks,
+        by_device={i: by_device[i] for i in device_ids if i in by_device},
+        alerted=[(d, by_device.get(d.id, [])) for d in alerted],
+        alerted_total=total,
     )

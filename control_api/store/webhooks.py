@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
 
+from control_api.core.alert_summary import Delivery, OpenAlert
 from control_api.errors import NotFound
 from control_api.store.models import Device, Webhook, WebhookAlert, WebhookDelivery
 from control_api.store.repository import decode_after, encode_after
@@ -88,6 +89,44 @@ def open_alerts(s: Session, tenant_id: str, device_id: str) -> dict[str, set[str
     for webhook_id, kind in rows:
         found.setdefault(webhook_id, set()).add(kind)
     return found
+
+
+def devices_open_alerts(s: Session, tenant_id: str, device_ids: Collection[str]) -> list[OpenAlert]:
+    """Every webhook's open alerts of these devices of the tenant (one query; the panel)."""
+    if not device_ids:
+        return []
+    rows = s.execute(
+        select(WebhookAlert.device_id, WebhookAlert.kind, WebhookAlert.opened_at).where(
+            WebhookAlert.tenant_id == tenant_id, WebhookAlert.device_id.in_(list(device_ids))
+        )
+    )
+    return [OpenAlert(device_id, kind, opened_at) for device_id, kind, opened_at in rows]
+
+
+def tenant_alerted_devices(s: Session, tenant_id: str, limit: int) -> tuple[list[Device], int]:
+    """Up to ``limit`` of the tenant's devices with an open alert (by name, without
+    their status blobs), and how many there are."""
+    alerted = select(WebhookAlert.device_id).where(WebhookAlert.tenant_id == tenant_id)
+    where = (Device.tenant_id == tenant_id, Device.id.in_(alerted.distinct().scalar_subquery()))
+    total = int(s.scalar(select(func.count()).select_from(Device).where(*where)) or 0)
+    if total == 0:
+        return [], 0
+    stmt = select(Device).options(defer(Device.status)).where(*where)
+    return list(s.scalars(stmt.order_by(Device.name, Device.id).limit(limit))), total
+
+
+def recent_device_deliveries(
+    s: Session, tenant_id: str, device_id: str, limit: int
+) -> list[Delivery]:
+    """The device's newest ``limit`` deliveries to any webhook, without their bodies."""
+    d = WebhookDelivery
+    rows = s.execute(
+        select(d.event_type, d.created_at, d.state, d.attempts, d.last_status, d.last_error)
+        .where(d.tenant_id == tenant_id, d.device_id == device_id)
+        .order_by(d.created_at.desc(), d.id.desc())
+        .limit(limit)
+    )
+    return [Delivery(*row) for row in rows]
 
 
 def webhook_open_alerts(s: Session, webhook_id: str, kind: str) -> dict[str, set[str]]:

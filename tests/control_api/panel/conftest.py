@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import argon2
 import pytest
 
+from control_api.alerting import Poster
 from control_api.app import create_app
 from control_api.panel.director import Director, Role
 from control_api.passwords import Passwords
@@ -169,12 +170,16 @@ class Panel:
         return browser
 
 
-def make_panel_api(env: dict[str, str], clock: Clock, **overrides: Any) -> Iterator[Api]:
+def make_panel_api(
+    env: dict[str, str], clock: Clock, *, webhook_poster: Poster | None = None, **overrides: Any
+) -> Iterator[Api]:
     settings = replace(load_settings(env), **overrides)
     migrator = Database(settings.database_url)
     migrator.upgrade()
     migrator.dispose()
-    app = create_app(settings, now=clock.now, passwords=CHEAP_PASSWORDS)
+    app = create_app(
+        settings, now=clock.now, passwords=CHEAP_PASSWORDS, webhook_poster=webhook_poster
+    )
     try:
         yield Api(CheckedClient(app), app, app.deps.db)
     finally:
