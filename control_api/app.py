@@ -19,6 +19,7 @@ from control_api.deps import Deps
 from control_api.error_answers import error_answer
 from control_api.errors import NotFound
 from control_api.http import send
+from control_api.last_seen import LastSeenWriter
 from control_api.manifest_cache import ManifestCache
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
@@ -49,6 +50,7 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
     deps: Deps
     nudger: Nudger | None
     alerting: Alerting
+    last_seen: LastSeenWriter
     presence: PresenceFeed | None
     revocations: BrokerRevocations | None
 
@@ -63,6 +65,7 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
         if self.revocations is not None:
             self.revocations.stop()
         self.deps.broker_accounts.stop()
+        self.last_seen.stop()
         self.deps.db.dispose()
 
 
@@ -212,7 +215,8 @@ def create_app(
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
-    auth = TokenAuth(db, settings.token_cache_s, settings.last_seen_write_s, now, monotonic)
+    last_seen = LastSeenWriter(db, now, settings.last_seen_write_s)
+    auth = TokenAuth(db, settings.token_cache_s, last_seen.seen, monotonic)
     middleware: list[Any] = [
         metrics.middleware,
         auth,
@@ -272,6 +276,8 @@ def create_app(
     app.nudger = nudger
     app.alerting = alerting
     alerting.start()
+    app.last_seen = last_seen
+    last_seen.start()
     app.presence = _start_presence(settings, db, metrics, now)
     app.revocations = revocations
     return app

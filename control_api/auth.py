@@ -42,7 +42,6 @@ from control_api.core.manifest import scope_hash
 from control_api.errors import PermissionDenied, RateLimited, Unauthenticated
 from control_api.store import repository as repo
 from control_api.store.db import Database
-from control_api.store.models import Device
 
 log = logging.getLogger(__name__)
 _MAX_CACHE_ENTRIES = 50_000
@@ -69,14 +68,12 @@ class TokenAuth:
         self,
         db: Database,
         cache_s: float,
-        last_seen_write_s: float,
-        now: Callable[[], datetime],
+        on_device_seen: Callable[[str], None],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
         self._cache_s = cache_s
-        self._last_seen_write_s = last_seen_write_s
-        self._now = now
+        self._on_device_seen = on_device_seen
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
@@ -86,7 +83,6 @@ class TokenAuth:
         self._generation = 0
         self._serial: int | None = None
         self._serial_read_at = float("-inf")
-        self._last_seen_written: dict[str, float] = {}
 
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
@@ -102,7 +98,7 @@ class TokenAuth:
         req.context.principal = principal
         req.context.scope = scope
         if principal.device_id is not None:
-            self._touch(principal.device_id)
+            self._on_device_seen(principal.device_id)
 
     def forget_device(self, device_id: str) -> None:
         """Drop the device's cached tokens; call after the commit that revoked them."""
@@ -128,13 +124,15 @@ class TokenAuth:
         started = self._monotonic()
         scope = ""
         with self._db.read() as s:
-            # The serial first: a revocation committed after it was read moves it again.
-            serial = repo.revocation_serial(s) if self._cache_s > 0 else 0
-            principal = repo.lookup_token(s, token_hash)
-            if principal is not None and principal.device_id is not None:
-                device = s.get(Device, principal.device_id)
-                if device is not None:
-                    scope = scope_hash(device.timezone, device.groups)
+            found = repo.lookup_device_token(s, token_hash)
+            if found is not None:  # the serial came from the same statement's snapshot
+                principal: repo.Principal | None = found.principal
+                serial = found.revocation_serial
+                scope = scope_hash(found.timezone, found.groups)
+            else:
+                # The serial first: a revocation committed after it was read moves it again.
+                serial = repo.revocation_serial(s) if self._cache_s > 0 else 0
+                principal = repo.lookup_token(s, token_hash)
         if principal is None or not hmac.compare_digest(principal.token_hash, token_hash):
             raise Unauthenticated("invalid or revoked token", "invalid_token")
         if self._cache_s > 0 and principal.kind == "device":
@@ -181,19 +179,6 @@ class TokenAuth:
         if self._serial is None or serial >= self._serial:
             self._serial = serial
             self._serial_read_at = max(self._serial_read_at, read_started_at)
-
-    def _touch(self, device_id: str) -> None:
-        # At most one write per device every few seconds, so a polling fleet's
-        # 304 path stays read-only.
-        mono = time.monotonic()
-        last = self._last_seen_written.get(device_id)
-        if last is not None and mono - last < self._last_seen_write_s:
-            return
-        self._last_seen_written[device_id] = mono
-        with self._db.write() as s:
-            device = s.get(Device, device_id)
-            if device is not None:
-                device.last_seen_at = self._now()
 
 
 class EnrollmentLimiter:

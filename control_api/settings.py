@@ -52,7 +52,7 @@ class Settings:
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changelog_horizon_revisions: int = 100_000
     sync_interval_s: int = 600
-    token_cache_s: float = 5.0
+    token_cache_s: float = 900.0
     last_seen_write_s: float = 5.0
     revision_cache_s: float = 1.0
     manifest_cache_entries: int = 64

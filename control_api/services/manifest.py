@@ -77,12 +77,11 @@ def poll(
             return unchanged
     generation = revisions.generation()
     with db.read(snapshot=True) as s:
-        revision, horizon = repo.tenant_state(s, tenant_id)
+        revision, horizon, device = repo.tenant_state_and_device(s, tenant_id, device_id)
         revisions.put(tenant_id, (revision, horizon), generation)
         unchanged = _unchanged(since, scope, revision, horizon)
         if unchanged is not None:
             return unchanged
-        device = s.get(Device, device_id)
         if device is None:
             raise Unauthenticated("invalid or revoked token", "invalid_token")
         device_scope = mf.scope_hash(device.timezone, device.groups)

@@ -30,7 +30,7 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from control_api.core.lockout import Failures
 from control_api.core.manifest import NOT_A_ROOT, asset_root, schedule_root
@@ -185,10 +185,56 @@ def lookup_token(s: Session, token_hash: str) -> Principal | None:
     return Principal("device", row.tenant_id, row.id, row.token_hash)
 
 
+@dataclass(frozen=True)
+class DeviceToken:
+    """A device token's principal, what its scope is made of and the revocation
+    serial, read by one statement (so from one snapshot)."""
+
+    principal: Principal
+    timezone: str
+    groups: list[str]
+    revocation_serial: int
+
+
+def lookup_device_token(s: Session, token_hash: str) -> DeviceToken | None:
+    """The device holding ``token_hash``; None for any other token (an admin one too).
+
+    One statement: a push nudge's burst looks up thousands of tokens in seconds."""
+    serial = select(RevocationSerial.serial).where(RevocationSerial.id == 1).scalar_subquery()
+    row = s.execute(
+        select(
+            Device.id, Device.tenant_id, Device.token_hash, Device.timezone, Device.groups, serial
+        ).where(Device.token_hash == token_hash)
+    ).first()
+    if row is None or row.token_hash is None:
+        return None
+    return DeviceToken(
+        Principal("device", row.tenant_id, row.id, row.token_hash),
+        row.timezone,
+        list(row.groups),
+        int(row[5] or 0),
+    )
+
+
 def tenant_state(s: Session, tenant_id: str) -> tuple[int, int]:
     """(revision, horizon) of the tenant."""
     row = s.execute(select(Tenant.revision, Tenant.horizon).where(Tenant.id == tenant_id)).one()
     return int(row.revision), int(row.horizon)
+
+
+def tenant_state_and_device(
+    s: Session, tenant_id: str, device_id: str
+) -> tuple[int, int, Device | None]:
+    """(revision, horizon) of the tenant and its device ``device_id`` (None when gone),
+    in one statement: a manifest request's first read."""
+    row = s.execute(
+        select(Tenant.revision, Tenant.horizon, Device)
+        .outerjoin(Device, (Device.id == device_id) & (Device.tenant_id == Tenant.id))
+        .where(Tenant.id == tenant_id)
+        # The telemetry blobs are a manifest's largest columns and it needs neither.
+        .options(defer(Device.status), defer(Device.hardware))
+    ).one()
+    return int(row[0]), int(row[1]), row[2]
 
 
 ChangeRecord = tuple[str, str, bool] | tuple[str, str, bool, str]
