@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,23 +275,23 @@ async def measure(args: argparse.Namespace, api: fleet_stack.ApiServer, broker: 
                               "min_interval_s": args.min_interval_s, "api_workers": args.workers,
                               "http_connections": args.http_connections}  # fmt: skip
     token = await asyncio.to_thread(create_tenant, api.database_url, "fleet")
-    limits = httpx.Limits(
-        max_connections=args.http_connections, max_keepalive_connections=args.http_connections
-    )
     async with (
         httpx.AsyncClient(
             base_url=api.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
         ) as admin,
+        httpx.AsyncClient(base_url=api.url, timeout=30) as anonymous,
         # A real device has its own connection: waiting for one of the simulator's
         # pooled connections is the simulator's queue, bounded by the settle time.
-        httpx.AsyncClient(
-            base_url=api.url, timeout=httpx.Timeout(30, pool=args.settle_s), limits=limits
+        aiohttp.ClientSession(
+            base_url=api.url,
+            connector=aiohttp.TCPConnector(limit=args.http_connections),
+            timeout=aiohttp.ClientTimeout(total=30 + args.settle_s),
         ) as http,
     ):
         playlist_id, schedule_id = await setup_content(admin)
         schedule = {"playlist_id": playlist_id, "target": {"all": True}, "id": schedule_id}
         started = time.monotonic()
-        credentials = await enroll(admin, http, args.devices, args.enroll_concurrency)
+        credentials = await enroll(admin, anonymous, args.devices, args.enroll_concurrency)
         enroll_s = time.monotonic() - started
         progress(f"{len(credentials)} devices enrolled in {enroll_s:.1f} s")
         fleet = PushFleet(
