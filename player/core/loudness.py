@@ -61,6 +61,10 @@ class Gain:
     reason: str  # "target", "peak-limited", "boost-limited", "unmeasured"
 
 
+# An item played as its file is (no measurement, or before any rule ran).
+UNITY_GAIN = Gain(0.0, "unmeasured")
+
+
 def item_gain(
     loudness_lufs: float | None,
     true_peak_dbtp: float | None,
@@ -69,7 +73,7 @@ def item_gain(
 ) -> Gain:
     """The gain in dB for an item measured at ``loudness_lufs`` (None: unmeasured)."""
     if loudness_lufs is None:
-        wanted, reason = 0.0, "unmeasured"
+        wanted, reason = UNITY_GAIN.gain_db, UNITY_GAIN.reason
     else:
         wanted, reason = settings.target_lufs + settings.offset_db(tier) - loudness_lufs, "target"
         if wanted > settings.max_boost_db:

@@ -34,7 +34,7 @@ def percent_of_amplitude(amplitude: float) -> int:
     """The libvlc percent that plays at ``amplitude``, rounded, within 0..MAX_PERCENT."""
     if amplitude <= 0:
         return 0
-    return min(MAX_PERCENT, round(100 * amplitude ** (1 / 3)))
+    return min(MAX_PERCENT, round(100 * math.pow(amplitude, 1 / 3)))
 
 
 def amplitude_of_db(gain_db: float) -> float:
