@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import datetime
@@ -95,10 +96,7 @@ def test_every_item_is_prepared_with_its_gain(
     assert shown["jingle"] == (pytest.approx(jingle_gain), "target")
 
 
-@pytest.mark.skipif(
-    subprocess.run(["which", "ffmpeg"], capture_output=True).returncode != 0,
-    reason="ffmpeg is not installed",
-)
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_the_built_in_jingle_s_measurement_is_the_file_s() -> None:
     """Measured again with ffmpeg's ebur128, as the API measures uploads."""
     done = subprocess.run(
