@@ -195,3 +195,10 @@ def test_shuffled_report_lines_never_give_a_wrong_number(parts: list[str], decod
         return
     assert m.loudness_lufs == -23.0 and m.true_peak_dbtp == -1.0
     assert 0 <= m.cue_in_ms <= m.cue_out_ms <= decoded_ms
+
+
+def test_the_metric_knows_every_outcome_the_measurer_records() -> None:
+    from control_api.metrics import LOUDNESS_OUTCOMES
+    from control_api.services.measurements import OUTCOMES
+
+    assert LOUDNESS_OUTCOMES == OUTCOMES

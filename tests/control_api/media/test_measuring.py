@@ -25,7 +25,7 @@ from control_api.errors import MeasurementFailed
 from control_api.loudness_ffmpeg import FfmpegLoudness
 from control_api.measuring import Measurer
 from control_api.services import measurements
-from tests.control_api.conftest import Api, make_api
+from tests.control_api.conftest import CLI, Api, cli_env, make_api
 from tests.control_api.media_samples import ffmpeg_file, png
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
@@ -273,3 +273,30 @@ def test_a_video_without_sound_has_no_loudness(tmp_path: Path) -> None:
     with pytest.raises(MeasurementFailed, match="missing") as caught:
         meter.measure(tmp_path / "gone.wav", "audio", 1000)
     assert caught.value.retryable
+
+
+def test_the_cli_measures_pending_assets_then_all_again(
+    api: Api, settings_env: dict[str, str]
+) -> None:
+    admin = api.tenant()
+    song = api.upload(admin, tone(-6.0), "audio/wav").json
+    broken = api.upload(admin, tone(-6.0, lead_ms=0), "audio/wav").json
+    api.app.deps.media.path_for(broken["sha256"]).unlink()
+    run = [*CLI, "media", "measure"]
+    done = subprocess.run(
+        run, env=cli_env(settings_env), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 1, done.stderr  # one failed
+    lines = done.stdout.splitlines()
+    assert any(line.startswith(f"{song['id']} ") and ": measured: " in line for line in lines)
+    assert any(f"{broken['id']} " in line and "retry: the stored file is missing" in line
+               for line in lines)  # fmt: skip
+    assert lines[-1] == "2 asset(s) measured, 1 failed"
+    got = api.call("GET", f"/v1/assets/{song['id']}", admin).json
+    assert got["measurement"]["state"] == "measured" and got["loudness_lufs"] is not None
+    again = subprocess.run(
+        [*run, "--all"], env=cli_env(settings_env), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert any(line.startswith(f"{song['id']} ") and ": unchanged: " in line
+               for line in again.stdout.splitlines())  # fmt: skip
