@@ -315,8 +315,7 @@ def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
         device=m.ManifestDevice(id=d.id, name=d.name, timezone=d.timezone, groups=list(d.groups)),
         assets=[_manifest_asset(a) for a in snap.assets],
         playlists=[
-            m.ManifestPlaylist(**msgspec.structs.asdict(playlist_record(p)))
-            for p in snap.playlists
+            m.ManifestPlaylist(**msgspec.structs.asdict(playlist_record(p))) for p in snap.playlists
         ],
         schedules=[manifest_schedule(x) for x in snap.schedules],
         overrides=[manifest_override(x) for x in snap.overrides],
