@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from control_api.errors import NotFound
 from control_api.http import send
 from control_api.last_seen import LastSeenWriter
 from control_api.manifest_cache import ManifestCache
+from control_api.measuring import LoudnessMeter, Measurer
 from control_api.media import LocalMediaStore, MediaStore
 from control_api.metrics import Metrics
 from control_api.models import error
@@ -42,6 +44,7 @@ from control_api.webhook_http import HttpPoster
 from lomuz_rules.push import BrokerAddress, PresenceState, parse_broker_url
 
 _MAX_PATH_PARAM_CHARS = 200
+log = logging.getLogger(__name__)
 
 
 class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
@@ -51,13 +54,16 @@ class LomuzApp(falcon.App[falcon.Request, falcon.Response]):
     nudger: Nudger | None
     alerting: Alerting
     last_seen: LastSeenWriter
+    measurer: Measurer | None
     presence: PresenceFeed | None
     revocations: BrokerRevocations | None
 
     def close(self) -> None:
-        """Stop the alert threads, the push nudger, the presence feed and the
+        """Stop the alert threads, the loudness measurer, the push nudger, the presence feed and the
         broker-account manager (and their broker connections), then close the database."""
         self.alerting.stop()
+        if self.measurer is not None:
+            self.measurer.stop()
         if self.nudger is not None:
             self.nudger.stop()
         if self.presence is not None:
@@ -167,6 +173,7 @@ def create_app(
     publisher: NudgePublisher | None = None,
     webhook_poster: Poster | None = None,
     broker_accounts: BrokerAccounts | None = None,
+    loudness_meter: LoudnessMeter | None = None,
 ) -> LomuzApp:
     """Build the WSGI app: database engine, media store, metrics, routes, error mapping.
 
@@ -175,6 +182,7 @@ def create_app(
     ``publisher`` replaces the MQTT publisher ``LOMUZ_MQTT_URL`` would give (tests);
     ``webhook_poster`` the HTTP client webhooks are POSTed with (tests).
     ``broker_accounts`` the dynamic-security manager ``LOMUZ_MQTT_MANAGE_ACCOUNTS`` would.
+    ``loudness_meter`` what measures uploads instead of ffmpeg (tests).
     ``LomuzApp.close()`` stops what this started.
     The caller migrates the database first (``lomuz-control serve`` does).
     """
@@ -199,10 +207,12 @@ def create_app(
     )
     accounts = _broker_accounts(settings, broker_accounts)
     revocations = _start_revocations(db, accounts)
+    media = media if media is not None else LocalMediaStore(settings.media_dir)
+    measurer = _measurer(settings, db, media, metrics, revisions, now, loudness_meter)
     deps = Deps(
         settings=settings,
         db=db,
-        media=media if media is not None else LocalMediaStore(settings.media_dir),
+        media=media,
         metrics=metrics,
         now=now,
         revisions=revisions,
@@ -212,6 +222,7 @@ def create_app(
         wake_webhook_sender=alerting.wake,
         broker_accounts=accounts if accounts is not None else UnmanagedBrokerAccounts(),
         wake_broker_revocations=revocations.wake if revocations is not None else _no_wake,
+        wake_measurer=measurer.wake if measurer is not None else _no_wake,
     )
     # A killed worker's half-received uploads; the age bound spares live ones.
     deps.media.cleanup_stale_temp(settings.stale_upload_s)
@@ -278,9 +289,48 @@ def create_app(
     alerting.start()
     app.last_seen = last_seen
     last_seen.start()
+    app.measurer = measurer
+    if measurer is not None:
+        measurer.start()
     app.presence = _start_presence(settings, db, metrics, now)
     app.revocations = revocations
     return app
+
+
+def _measurer(  # noqa: PLR0917 (the composition root's parts, each once)
+    settings: Settings,
+    db: Database,
+    media: MediaStore,
+    metrics: Metrics,
+    revisions: RevisionCache,
+    now: Callable[[], datetime],
+    meter: LoudnessMeter | None,
+) -> Measurer | None:
+    """The background loudness measurer (not started); None when ``LOMUZ_MEASURE_LOUDNESS``
+    is off or ffmpeg is not installed (assets then stay pending, said once)."""
+    if not settings.measure_loudness:
+        return None
+    if meter is None:
+        from control_api.loudness_ffmpeg import FfmpegLoudness
+
+        meter = FfmpegLoudness.find()
+        if meter is None:
+            log.warning(
+                "ffmpeg not installed: audio and video stay unmeasured (no loudness or cue"
+                " points in manifests) until it is (apt install ffmpeg)"
+            )
+            return None
+    return Measurer(
+        db,
+        media,
+        meter,
+        metrics,
+        now=now,
+        poll_s=settings.measure_poll_s,
+        keep_revisions=settings.changelog_horizon_revisions,
+        # This worker's 304 path sees the new revision at once (others within a second).
+        stored=revisions.invalidate,
+    )
 
 
 def _publisher(settings: Settings, given: NudgePublisher | None) -> NudgePublisher | None:

@@ -1,5 +1,5 @@
 """``lomuz-control``: serve, db upgrade, tenant create|list, token issue|revoke,
-user add|reset-password|disable|enable|list, media gc.
+user add|reset-password|disable|enable|list, media gc|measure.
 
 Every command starts the same way, in this order (:func:`main`):
 
@@ -38,7 +38,13 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from control_api.core.accounts import ROLE_NAMES
-from control_api.errors import ConfigError, DomainError, InvalidField, StoreError
+from control_api.errors import (
+    ConfigError,
+    ControlApiError,
+    DomainError,
+    InvalidField,
+    StoreError,
+)
 from control_api.settings import (
     ENV_FILE_VARIABLE,
     CommandEnvironment,
@@ -154,6 +160,14 @@ def _parser() -> argparse.ArgumentParser:
         " LOMUZ_STALE_UPLOAD_S) and stored media files no asset uses",
     )
     gc.add_argument("--json", action="store_true", help="print JSON")
+    measure = media_sub.add_parser(
+        "measure",
+        help="measure the loudness, true peak and cue points of pending audio and video"
+        " now, a line per asset",
+    )
+    measure.add_argument(
+        "--all", action="store_true", help="re-measure every audio and video asset"
+    )
     return parser
 
 
@@ -175,6 +189,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         db = Database(settings.database_url)
         try:
             db.upgrade()
+            if args.command == "media" and args.action == "measure":
+                return _media_measure(db, settings, remeasure=args.all)
             if args.command == "media":
                 return _media_gc(db, settings, as_json=args.json)
             return _run(db, args)
@@ -414,6 +430,16 @@ def _media_gc(db: Database, settings: Settings, *, as_json: bool) -> int:
             f" ({done.media_bytes} bytes); {done.media_kept} media file(s) in use"
         )
     return EX_OK
+
+
+def _media_measure(db: Database, settings: Settings, *, remeasure: bool) -> int:
+    from control_api.cli_media import measure
+
+    try:
+        failed = measure(db, settings, remeasure=remeasure)
+    except ControlApiError as exc:
+        raise CommandError(str(exc)) from exc
+    return EX_FAILURE if failed else EX_OK
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:

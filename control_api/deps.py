@@ -36,3 +36,6 @@ class Deps:
     # A deletion of a broker account was recorded: the revocation thread looks at once
     # (BrokerRevocations.wake; nothing when the API manages no accounts).
     wake_broker_revocations: Callable[[], None] = lambda: None
+    # An audio or video asset was uploaded: the measurer looks at once (Measurer.wake;
+    # nothing when LOMUZ_MEASURE_LOUDNESS is off).
+    wake_measurer: Callable[[], None] = lambda: None

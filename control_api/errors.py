@@ -4,6 +4,8 @@ these; ``control_api.error_answers`` alone turns them into HTTP answers.
     ControlApiError
     ├── ConfigError                bad setting; names the key; the CLI exits 78
     ├── StoreError                 the database cannot be reached or migrated
+    ├── MeasurementFailed          an asset's loudness could not be measured
+    │                              (``retryable``; never an HTTP answer)
     └── DomainError                what went wrong (``code``, ``message``)
         ├── NotFound               unknown object, or another tenant's
         ├── Conflict               the current state forbids it (asset_in_use, ...)
@@ -50,6 +52,20 @@ class ConfigError(ControlApiError):
 
 class StoreError(ControlApiError):
     pass
+
+
+class MeasurementFailed(ControlApiError):  # noqa: N818 (reads as the outcome)
+    """ffmpeg could not measure a file, or said something that is not a measurement.
+
+    ``retryable``: worth another attempt later (a timeout, a missing file, ffmpeg
+    killed); False when the same bytes would fail the same way (undecodable,
+    garbled output). ``reason`` is what a director reads next to the asset.
+    """
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
 
 
 class DomainError(ControlApiError):

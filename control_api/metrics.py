@@ -61,6 +61,8 @@ __all__ = [
 
 MANIFEST_KINDS = frozenset({"full", "delta", "not_modified"})
 WEBHOOK_OUTCOMES = ("delivered", "retry", "failed", "lost")
+# control_api.services.measurements.OUTCOMES (a test keeps them equal).
+LOUDNESS_OUTCOMES = ("measured", "unchanged", "retry", "failed", "lost")
 UNMATCHED_ROUTE = "unmatched"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -226,6 +228,14 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self._loudness = Counter(
+            "lomuz_loudness_measurements",
+            "Loudness measurements of assets by outcome: measured (stored; devices get it), "
+            "unchanged (a re-measure found the same), retry (failed; tried again after a "
+            "backoff), failed (given up) or lost (the lease ran out; another worker has it).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._presence = Counter(
             "lomuz_presence_messages",
             "MQTT presence messages this worker received, by outcome: recorded (a "
@@ -254,6 +264,8 @@ class Metrics:
             self._webhooks.labels(outcome=outcome)
         for outcome in PRESENCE_OUTCOMES:
             self._presence.labels(outcome=outcome)
+        for outcome in LOUDNESS_OUTCOMES:
+            self._loudness.labels(outcome=outcome)
         self.middleware = MetricsMiddleware(self)
 
     def route_label(self, uri_template: str | None) -> str:
@@ -298,6 +310,14 @@ class Metrics:
         if outcome not in WEBHOOK_OUTCOMES:
             raise ValueError(f"webhook outcome must be one of {WEBHOOK_OUTCOMES}, got {outcome!r}")
         self._webhooks.labels(outcome=outcome).inc()
+
+    def loudness_measurement(self, outcome: str) -> None:
+        """Count one measuring attempt by its outcome (``LOUDNESS_OUTCOMES``)."""
+        if outcome not in LOUDNESS_OUTCOMES:
+            raise ValueError(
+                f"loudness outcome must be one of {LOUDNESS_OUTCOMES}, got {outcome!r}"
+            )
+        self._loudness.labels(outcome=outcome).inc()
 
     def presence_message(self, outcome: str) -> None:
         """Count one presence message by its outcome (one of :data:`PRESENCE_OUTCOMES`)."""

@@ -42,6 +42,14 @@ DurationIn = Annotated[
     ),
 ]
 Duration = Annotated[int, Meta(ge=0)]
+Crossfade = Annotated[
+    int,
+    Meta(
+        ge=0,
+        le=v.MAX_CROSSFADE_MS,
+        description="How long consecutive items overlap, fading, in ms (0: gapless).",
+    ),
+]
 Count = Annotated[int, Meta(ge=0)]
 Priority = Annotated[int, Meta(ge=-INT32_MAX, le=INT32_MAX)]
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]

@@ -30,6 +30,7 @@ from control_api.model_fields import (
     MAX_PLAYLIST_ITEMS,
     MAX_PLAYS_PER_UPLOAD,
     Count,
+    Crossfade,
     Days,
     DaysIn,
     Duration,
@@ -48,6 +49,7 @@ from control_api.model_fields import (
     StartTime,
     Timezone,
 )
+from control_api.models_assets import Asset, AssetMeasurement, ManifestAsset
 from control_api.models_commands import (
     Command,
     CommandAck,
@@ -106,6 +108,7 @@ class PlaylistItemInput(Struct, forbid_unknown_fields=True):
 class PlaylistInput(Struct, forbid_unknown_fields=True):
     name: Name
     items: Annotated[list[PlaylistItemInput], Meta(max_length=MAX_PLAYLIST_ITEMS)]
+    crossfade_ms: Crossfade = 0
 
 
 class DeviceInput(Struct, forbid_unknown_fields=True):
@@ -195,24 +198,6 @@ def error(code: str, message: str) -> Error:
     return Error(error=ErrorBody(code=code, message=message))
 
 
-class Asset(Struct, kw_only=True):
-    id: str
-    sha256: Sha256
-    size: Count
-    media_type: Literal["audio", "video", "image"]
-    content_type: str
-    title: str | None
-    filename: (
-        Annotated[str, Meta(description="The `filename` given at upload (metadata only).")] | None
-    )
-    duration_ms: Duration | None
-    valid_from: Instant | None
-    valid_until: Instant | None
-    emergency: bool
-    created_at: Instant
-    updated_at: Instant
-
-
 class PlaylistItem(Struct):
     asset_id: str
     duration_ms: Duration | None
@@ -222,6 +207,7 @@ class Playlist(Struct, kw_only=True):
     id: str
     name: str
     items: list[PlaylistItem]
+    crossfade_ms: Crossfade
     version: int
     created_at: Instant
     updated_at: Instant
@@ -393,12 +379,11 @@ class PlayList(Struct):
     next: NextPage
 
 
-class ManifestAsset(Asset, kw_only=True):
-    """An Asset with its media URL. `filename` is optional here: the golden manifests
-    a player must accept (tests/contract) predate it, and a player never needs it."""
+class ManifestPlaylist(Playlist, kw_only=True):
+    """A Playlist. `crossfade_ms` is optional here (0 when absent): the golden manifests a
+    player must accept (tests/contract) predate it."""
 
-    filename: str | None = None
-    url: Annotated[str, Meta(description="Absolute, or a path on the API.")]
+    crossfade_ms: Crossfade = 0
 
 
 class ManifestSchedule(ScheduleFields[Literal["device", "group", "all"]], kw_only=True):
@@ -432,7 +417,7 @@ class Manifest(Struct, kw_only=True):
     sync_interval_s: Annotated[int, Meta(ge=1)]
     device: ManifestDevice
     assets: list[ManifestAsset]
-    playlists: list[Playlist]
+    playlists: list[ManifestPlaylist]
     schedules: list[ManifestSchedule]
     overrides: list[ManifestOverride]
     deleted: ManifestDeleted
@@ -446,6 +431,7 @@ class Health(Struct):
 DOCUMENTED: tuple[type[Struct], ...] = (
     Error,
     Asset,
+    AssetMeasurement,
     AssetList,
     AssetPatch,
     PlaylistItem,
@@ -473,6 +459,7 @@ DOCUMENTED: tuple[type[Struct], ...] = (
     EnrollRequest,
     Enrolled,
     ManifestAsset,
+    ManifestPlaylist,
     ManifestSchedule,
     ManifestOverride,
     Manifest,

@@ -89,6 +89,11 @@ class Settings:
     # The API creates and deletes each device's broker account (Mosquitto's
     # dynamic-security plugin; LOMUZ_MQTT_MANAGE_ACCOUNTS=1). Needs LOMUZ_MQTT_URL.
     manage_broker_accounts: bool = False
+    # Loudness, true peak and cue points of audio and video (issue 14): each worker's
+    # background measurer (LOMUZ_MEASURE_LOUDNESS=0 turns it off) looks for pending
+    # assets this often; an upload wakes it at once (LOMUZ_MEASURE_POLL_S).
+    measure_loudness: bool = True
+    measure_poll_s: int = 60
 
     def masked_database_url(self) -> str:
         """The URL with any password (in the user part or a ``password=`` query) replaced."""
@@ -130,9 +135,11 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
-def _flag(env: Mapping[str, str], key: str) -> bool:
+def _flag(env: Mapping[str, str], key: str, *, default: bool = False) -> bool:
     raw = env.get(key, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no"):
         return False
     if raw in ("1", "true", "yes"):
         return True
@@ -204,6 +211,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         webhooks_allow_private=_flag(env, "LOMUZ_WEBHOOKS_ALLOW_PRIVATE"),
         mqtt_device_url=_mqtt_device_url(env),
         manage_broker_accounts=_manage_broker_accounts(env),
+        measure_loudness=_flag(env, "LOMUZ_MEASURE_LOUDNESS", default=True),
+        measure_poll_s=_int(env, "LOMUZ_MEASURE_POLL_S", Settings.measure_poll_s, 1),
     )
 
 

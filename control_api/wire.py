@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from control_api import models as m
+from control_api import models_assets as ma
 from control_api import models_commands as mc
 from control_api import models_presence as mp
 from control_api import models_webhooks as mw
@@ -67,8 +68,8 @@ def _instant(value: datetime) -> str:
     return text
 
 
-def asset(a: Asset) -> m.Asset:
-    return m.Asset(
+def asset(a: Asset) -> ma.Asset:
+    return ma.Asset(
         id=a.id,
         sha256=a.sha256,
         size=a.size_bytes,
@@ -82,6 +83,22 @@ def asset(a: Asset) -> m.Asset:
         emergency=a.emergency,
         created_at=_instant(a.created_at),
         updated_at=_instant(a.updated_at),
+        loudness_lufs=a.loudness_lufs,
+        true_peak_dbtp=a.true_peak_dbtp,
+        cue_in_ms=a.cue_in_ms,
+        cue_out_ms=a.cue_out_ms,
+        measurement=_measurement(a),
+    )
+
+
+def _measurement(a: Asset) -> ma.AssetMeasurement | None:
+    if a.measure_state is None:
+        return None
+    return ma.AssetMeasurement(
+        state=a.measure_state,  # type: ignore[arg-type]  # the column holds one of three
+        failed_attempts=a.measure_attempts,
+        reason=a.measure_error,
+        measured_at=format_instant(a.measured_at),
     )
 
 
@@ -98,6 +115,7 @@ def playlist(p: Playlist, items: Sequence[PlaylistItem]) -> m.Playlist:
         id=p.id,
         name=p.name,
         items=[m.PlaylistItem(asset_id=i.asset_id, duration_ms=i.duration_ms) for i in items],
+        crossfade_ms=p.crossfade_ms,
         version=p.version,
         created_at=_instant(p.created_at),
         updated_at=_instant(p.updated_at),
@@ -278,9 +296,12 @@ def ingested(result: Ingested) -> m.PlaysAccepted:
     )
 
 
-def _manifest_asset(a: Asset) -> m.ManifestAsset:
-    """The API's form of the asset (``asset``) with its media URL."""
-    return m.ManifestAsset(**msgspec.structs.asdict(asset(a)), url=media_url(a.sha256))
+def _manifest_asset(a: Asset) -> ma.ManifestAsset:
+    """The API's form of the asset (``asset``) without its measuring state, with its
+    media URL."""
+    fields = msgspec.structs.asdict(asset(a))
+    del fields["measurement"]  # not the devices' business; it changes without a revision
+    return ma.ManifestAsset(**fields, url=media_url(a.sha256))
 
 
 def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
@@ -293,7 +314,9 @@ def manifest(snap: Snapshot, sync_interval_s: int) -> m.Manifest:
         sync_interval_s=sync_interval_s,
         device=m.ManifestDevice(id=d.id, name=d.name, timezone=d.timezone, groups=list(d.groups)),
         assets=[_manifest_asset(a) for a in snap.assets],
-        playlists=[playlist_record(p) for p in snap.playlists],
+        playlists=[
+            m.ManifestPlaylist(**msgspec.structs.asdict(playlist_record(p))) for p in snap.playlists
+        ],
         schedules=[manifest_schedule(x) for x in snap.schedules],
         overrides=[manifest_override(x) for x in snap.overrides],
         deleted=m.ManifestDeleted(

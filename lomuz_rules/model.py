@@ -66,6 +66,12 @@ class Asset:
     valid_until: datetime | None
     emergency: bool
     url: str
+    # Measured by the API at ingest (EBU R128 integrated loudness, true peak,
+    # cue points); None until measured (or by an API that does not measure).
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    cue_in_ms: int | None = None
+    cue_out_ms: int | None = None
 
     def is_valid_at(self, at: datetime) -> bool:
         """``valid_from <= at < valid_until``, open ends allowed."""
@@ -86,6 +92,7 @@ class Playlist:
     name: str
     items: tuple[PlaylistItem, ...]
     version: int
+    crossfade_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +183,7 @@ class Decision:
     # Index of the chosen item in its playlist (tier playlist only); rotation
     # is kept per position so an asset listed twice plays twice per round.
     playlist_position: int | None = None
+    # The chosen asset's measured loudness (None: unmeasured, or no asset):
+    # what the player's gain rule (player.core.loudness) needs.
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None

@@ -314,6 +314,7 @@ class PlayerParts:
             self.output,
             self.cache.path_for,
             crossfade_ms=self.settings.playback.crossfade_ms,
+            loudness=self.settings.audio,
             heartbeat_interval_s=self.hooks.heartbeat_interval_s,
             heartbeat=None if beat is None else lambda: beat(loop),
         )

@@ -162,12 +162,16 @@ class MediaOutput(Protocol):
         """Where to put ``OutputEvent``s from now on (the loop's inbox)."""
         ...
 
-    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
+    def prepare(
+        self, path: Path, media_format: MediaFormat | None = None, gain_db: float = 0.0
+    ) -> int:
         """Load ``path`` on the idle slot and return its token.
 
         ``media_format`` is what the caller identified the file as (the playback
         loop judges every file first), so the output reads nothing more; None:
-        the output identifies it and refuses anything not allowed. Raises
+        the output identifies it and refuses anything not allowed. ``gain_db``
+        is the item's loudness gain (``player.core.loudness``), applied for its
+        whole life on top of the master volume and its crossfade gain. Raises
         ``PlaybackError`` when the file cannot even be opened.
         """
         ...
@@ -181,11 +185,12 @@ class MediaOutput(Protocol):
         ...
 
     def set_volume(self, percent: int) -> None:
-        """Master volume 0..100, applied to every slot."""
+        """Master volume 0..100 (libvlc's scale, the remote command ``volume``), every slot."""
         ...
 
     def set_gain(self, token: int, gain: float) -> None:
-        """Per-item gain 0.0..1.0 on top of the master volume (crossfades).
+        """Per-item crossfade gain, an amplitude 0.0..1.0, on top of the master volume
+        and the item's loudness gain (``prepare``): the one per-item level control.
 
         Re-applies the volume; call again on ``MediaStarted`` because some
         outputs ignore volume before the item is actually playing.

@@ -22,7 +22,33 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lomuz_rules.push import parse_broker_url
 from player.core.downloads import insecure_http_problem, origin_text, url_origin
+from player.core.output_volume import MAX_GAIN_DB
 from player.errors import ConfigError
+from player.settings_sections import (
+    ApiSettings,
+    AudioSettings,
+    DownloadSettings,
+    LogSettings,
+    MetricsSettings,
+    PlaybackSettings,
+    PushSettings,
+    SyncSettings,
+    TelemetrySettings,
+)
+
+__all__ = [
+    "ApiSettings",
+    "AudioSettings",
+    "DownloadSettings",
+    "LogSettings",
+    "MetricsSettings",
+    "PlaybackSettings",
+    "PushSettings",
+    "Settings",
+    "SyncSettings",
+    "TelemetrySettings",
+    "load_settings",
+]
 
 DEFAULT_CONFIG_PATH = Path("/etc/lomuz/player.toml")
 DEFAULT_DATA_DIR = Path("/var/lib/lomuz-player")
@@ -34,71 +60,13 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
-class ApiSettings:
-    url: str | None = None  # also written by `enroll` next to the credentials
-    # Plain http:// to a host that is not loopback (api.url, enroll --api, the
-    # enrolled URL, media origins) is refused unless this is true.
-    allow_insecure_http: bool = False
-    # Origins (scheme://host[:port]) besides the API's own that media may come from.
-    media_origins: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlaybackSettings:
-    backend: str = "vlc"  # "vlc" | "null"
-    fallback: str = "jingle"  # "jingle" | "silence"
-    volume: int = 100  # 0..100
-    crossfade_ms: int = 0  # 0 = gapless changes only, no overlap
-    audio_output: str | None = None  # libvlc aout module name; None = libvlc's choice
-    gapless: bool = True
-
-
-@dataclass(frozen=True)
-class SyncSettings:
-    interval_s: int = 600
-    jitter_s: int = 60
-
-
-@dataclass(frozen=True)
-class PushSettings:
-    # The MQTT broker (mqtt:// or mqtts://, user:password@ allowed); None: no push, polling
-    # only; "issued" (ISSUED_BROKER): the broker and a per-device account the API issues.
-    url: str | None = None
-    jitter_s: int = 3  # a nudge's sync waits a random 0..jitter_s seconds
-    min_interval_s: int = 10  # at least this long between two syncs started by nudges
-    ca_file: Path | None = None  # mqtts with a private CA: the PEM file to trust
-
-
-@dataclass(frozen=True)
-class DownloadSettings:
-    concurrency: int = 2
-    max_cache_bytes: int | None = None  # None = bounded by min_free_bytes only
-    min_free_bytes: int = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class TelemetrySettings:
-    interval_s: int = 60
-    outbox_max_rows: int = 50_000  # the store's bound on unsent plays
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    textfile_dir: Path | None = None  # node_exporter textfile collector directory
-
-
-@dataclass(frozen=True)
-class LogSettings:
-    level: str = "INFO"
-
-
-@dataclass(frozen=True)
 class Settings:
     """Validated, effective settings. ``source`` is the file read, None when defaults."""
 
     data_dir: Path = DEFAULT_DATA_DIR
     api: ApiSettings = field(default_factory=ApiSettings)
     playback: PlaybackSettings = field(default_factory=PlaybackSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     push: PushSettings = field(default_factory=PushSettings)
     downloads: DownloadSettings = field(default_factory=DownloadSettings)
@@ -146,6 +114,23 @@ def _int_range(low: int, high: int | None) -> Callable[[object, bool], int]:
         if value < low or (high is not None and value > high):
             raise _BadValueError(f"must be an integer {span}")
         return value
+
+    return parse
+
+
+def _float_range(low: float, high: float) -> Callable[[object, bool], float]:
+    """A number (an integer is one too) within ``low..high``, as a float."""
+    span = f"{low:g}..{high:.4g}"
+
+    def parse(value: object, from_env: bool) -> float:
+        if from_env and isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = float(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _BadValueError(f"must be a number {span}")
+        if not low <= value <= high:  # NaN fails too
+            raise _BadValueError(f"must be a number {span}")
+        return float(value)
 
     return parse
 
@@ -306,6 +291,7 @@ def _log_level(value: object, from_env: bool) -> str:
 _SECTIONS: dict[str, type[Any]] = {
     "api": ApiSettings,
     "playback": PlaybackSettings,
+    "audio": AudioSettings,
     "sync": SyncSettings,
     "push": PushSettings,
     "downloads": DownloadSettings,
@@ -326,6 +312,12 @@ _KEYS: dict[tuple[str, str], Callable[[object, bool], Any]] = {
     ("playback", "crossfade_ms"): _int_range(0, 30_000),
     ("playback", "audio_output"): _optional(_text),
     ("playback", "gapless"): _boolean,
+    ("audio", "target_lufs"): _float_range(-40.0, -5.0),
+    ("audio", "max_true_peak_dbtp"): _float_range(-20.0, 0.0),
+    ("audio", "max_boost_db"): _float_range(0.0, MAX_GAIN_DB),
+    ("audio", "override_offset_db"): _float_range(-20.0, 20.0),
+    ("audio", "emergency_offset_db"): _float_range(-20.0, 20.0),
+    ("audio", "jingle_offset_db"): _float_range(-20.0, 20.0),
     ("sync", "interval_s"): _int_range(10, 7 * 24 * 3600),
     ("sync", "jitter_s"): _int_range(0, 24 * 3600),
     ("push", "url"): _optional(_broker_url),

@@ -132,9 +132,12 @@ def status_text(status: Mapping[str, Any], db_path: Path) -> Iterator[str]:
         return
     clock = live.get("clock") or {}
     playing = live.get("now_playing") or {}
+    gain = playing.get("gain_db")
+    gain_text = "" if gain is None else f", gain {gain:+.1f} dB ({playing.get('gain_reason')})"
     yield (
         f"playing    {playing.get('state', '?')} {playing.get('tier') or ''} "
         f"{playing.get('asset_id') or ''}".rstrip()
+        + gain_text
     )
     yield (
         f"clock      {'trusted' if clock.get('trusted') else 'NOT trusted'}, "

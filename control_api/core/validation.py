@@ -32,6 +32,7 @@ MAX_CONTENT_TYPE_CHARS = 200  # Asset.content_type String(200)
 MAX_FILENAME_CHARS = 255  # Asset.filename String(255)
 MAX_INSTANT_CHARS = 64
 MIN_DURATION_MS = 1000  # an item plays for at least 1 s (PROTOCOL, Assets)
+MAX_CROSSFADE_MS = 10_000  # a playlist's overlap of consecutive items (issue 14)
 DEFAULT_LIMIT = 100  # a page of a list endpoint (?limit=)
 MAX_LIMIT = 1000
 # Files of the zoneinfo directory that are not zones of the world: "localtime" is

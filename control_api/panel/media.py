@@ -102,6 +102,8 @@ class UploadAction:
             limits=assets.UploadLimits(settings.max_upload_bytes, settings.tenant_quota_bytes),
             keep_revisions=settings.changelog_horizon_revisions,
         )
+        if uploaded.created:
+            self.deps.wake_measurer()
         context = {"asset": uploaded.asset, "created": uploaded.created}
         status = falcon.HTTP_201 if uploaded.created else falcon.HTTP_200
         self.pages.render(req, resp, "media_uploaded.html", context, status=status)

@@ -28,6 +28,29 @@ def duration(duration_ms: int | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+def loudness(
+    state: str | None,
+    *,
+    lufs: float | None,
+    peak_dbtp: float | None,
+    cue_in_ms: int | None,
+    cue_out_ms: int | None,
+    reason: str | None,
+) -> str:
+    """The measuring of an asset in a line (issue 14): ``-14.2 LUFS, true peak -1.0 dBTP,
+    sound 0.50 s to 181.20 s``; ``Measuring…``; ``Not measured: <why>``; ``—`` for images."""
+    if state is None:
+        return MISSING
+    if state == "pending":
+        return "Measuring…" if not reason else f"Measuring… (last try: {reason})"
+    if state == "failed" or cue_in_ms is None or cue_out_ms is None:
+        return f"Not measured: {reason or 'unknown reason'}"
+    sound = f"sound {cue_in_ms / MS_PER_S:.2f} s to {cue_out_ms / MS_PER_S:.2f} s"
+    if lufs is None or peak_dbtp is None:
+        return f"No loudness ({reason or 'silent'}), {sound}"
+    return f"{lufs:.1f} LUFS, true peak {peak_dbtp:.1f} dBTP, {sound}"
+
+
 def utc_text(at: datetime | None) -> str:
     return "" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 

@@ -75,8 +75,15 @@ def asset_changes(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def playlist(body: dict[str, Any]) -> tuple[str, list[tuple[str, int | None]]]:
+    name, items, _ = playlist_with_crossfade(body)
+    return name, items
+
+
+def playlist_with_crossfade(body: dict[str, Any]) -> tuple[str, list[tuple[str, int | None]], int]:
+    """(name, items, crossfade_ms; 0 when absent: a PUT replaces the whole playlist)."""
     given = decode(body, m.PlaylistInput)
-    return given.name, [(item.asset_id, item.duration_ms) for item in given.items]
+    items = [(item.asset_id, item.duration_ms) for item in given.items]
+    return given.name, items, given.crossfade_ms
 
 
 def new_device(body: dict[str, Any]) -> tuple[str, str, list[str]]:

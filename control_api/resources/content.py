@@ -49,6 +49,7 @@ class Assets:
         )
         if uploaded.created:
             http.created(resp, "assets", uploaded.asset.id)
+            self.deps.wake_measurer()
         http.send(resp, wire.asset(uploaded.asset))
 
 
@@ -98,12 +99,14 @@ class Playlists:
         http.send(resp, wire.playlists_page(page.items, page.next))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        name, items = bodies.playlist(http.read_json(req, self.deps.settings.max_json_bytes))
+        body = http.read_json(req, self.deps.settings.max_json_bytes)
+        name, items, crossfade_ms = bodies.playlist_with_crossfade(body)
         record = playlists.create_playlist(
             self.deps.db,
             req.context.principal.tenant_id,
             name,
             items,
+            crossfade_ms=crossfade_ms,
             now=self.deps.now(),
             keep_revisions=self.deps.settings.changelog_horizon_revisions,
         )
@@ -125,13 +128,15 @@ class PlaylistItem:
         http.send(resp, wire.playlist_record(record))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, playlist_id: str) -> None:
-        name, items = bodies.playlist(http.read_json(req, self.deps.settings.max_json_bytes))
+        body = http.read_json(req, self.deps.settings.max_json_bytes)
+        name, items, crossfade_ms = bodies.playlist_with_crossfade(body)
         record = playlists.replace_playlist(
             self.deps.db,
             req.context.principal.tenant_id,
             playlist_id,
             name,
             items,
+            crossfade_ms=crossfade_ms,
             if_match=req.get_header("If-Match"),
             now=self.deps.now(),
             keep_revisions=self.deps.settings.changelog_horizon_revisions,

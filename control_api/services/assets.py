@@ -24,6 +24,8 @@ from control_api.services.pages import Page
 from control_api.store import content, media_refs
 from control_api.store import repository as repo
 from control_api.store.db import Database
+from control_api.store.measurements import MEASURED_MEDIA
+from control_api.store.measurements import PENDING as MEASURE_PENDING
 from control_api.store.models import Asset
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,8 @@ def upload(
             emergency=fields.emergency,
             created_at=now,
             updated_at=now,
+            # The background measurers take it from here (control_api.measuring).
+            measure_state=MEASURE_PENDING if kind.media_type in MEASURED_MEDIA else None,
         )
         try:
             with db.write() as s:

@@ -137,7 +137,14 @@ def get_playlist(db: Database, tenant_id: str, playlist_id: str) -> PlaylistReco
 
 
 def create_playlist(
-    db: Database, tenant_id: str, name: str, items: Items, *, now: datetime, keep_revisions: int
+    db: Database,
+    tenant_id: str,
+    name: str,
+    items: Items,
+    *,
+    now: datetime,
+    keep_revisions: int,
+    crossfade_ms: int = 0,
 ) -> PlaylistRecord:
     """Every item's asset must be the tenant's (InvalidField ``items[i].asset_id``)."""
     playlist = Playlist(
@@ -145,6 +152,7 @@ def create_playlist(
         tenant_id=tenant_id,
         name=name,
         version=1,
+        crossfade_ms=crossfade_ms,
         created_at=now,
         updated_at=now,
     )
@@ -166,12 +174,16 @@ def replace_playlist(
     if_match: str | None,
     now: datetime,
     keep_revisions: int,
+    crossfade_ms: int | None = None,
 ) -> PlaylistRecord:
-    """VersionMismatch when ``if_match`` names another version (None: last writer wins)."""
+    """VersionMismatch when ``if_match`` names another version (None: last writer wins).
+    ``crossfade_ms`` None keeps the playlist's (the panel's editor does not show it)."""
     with db.write() as s:
         playlist = content.get_playlist(s, tenant_id, playlist_id, for_update=True)
         v.check_if_match(if_match, playlist.version)
         playlist.name = name
+        if crossfade_ms is not None:
+            playlist.crossfade_ms = crossfade_ms
         playlist.version += 1
         playlist.updated_at = now
         content.set_playlist_items(s, tenant_id, playlist.id, items)

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -144,6 +145,8 @@ class Asset(Base):
         Index("ix_assets_tenant_emergency", "tenant_id", "emergency"),
         Index("ix_assets_tenant_id", "tenant_id", "id"),
         Index("ix_assets_sha256", "sha256"),
+        # The measurers' claim (control_api.store.measurements).
+        Index("ix_assets_measure_due", "measure_state", "measure_next_at"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
@@ -159,6 +162,21 @@ class Asset(Base):
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Measured by the API (issue 14, control_api.measuring); None until measured, and
+    # loudness/peak None for a silent file.
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)
+    true_peak_dbtp: Mapped[float | None] = mapped_column(Float)
+    cue_in_ms: Mapped[int | None] = mapped_column(BigInteger)
+    cue_out_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # "pending" | "measured" | "failed"; None: not measured (images).
+    measure_state: Mapped[str | None] = mapped_column(String(10))
+    measure_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the last attempt failed, or why a measured file has no loudness.
+    measure_error: Mapped[str | None] = mapped_column(String(300))
+    measure_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None: now
+    measure_lease_owner: Mapped[str | None] = mapped_column(String(40))
+    measure_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    measured_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Playlist(Base):
@@ -167,6 +185,8 @@ class Playlist(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Overlap of consecutive items, 0..10000 (issue 14); the player does the fading.
+    crossfade_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

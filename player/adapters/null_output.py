@@ -29,6 +29,7 @@ class _Item:
     started_at_s: float | None = None
     timer: threading.Timer | None = None
     gain: float = 1.0
+    gain_db: float = 0.0
 
 
 def _wav_length_ms(path: Path) -> int | None:
@@ -64,13 +65,15 @@ class NullOutput:
     def attach(self, events: Inbox) -> None:
         self._events = events
 
-    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
+    def prepare(
+        self, path: Path, media_format: MediaFormat | None = None, gain_db: float = 0.0
+    ) -> int:
         ensure_readable(path)
         length_ms = _wav_length_ms(path)
         with self._lock:
             token = self._next_token
             self._next_token += 1
-            self._items[token] = _Item(path, length_ms)
+            self._items[token] = _Item(path, length_ms, gain_db=gain_db)
         return token
 
     def start(self, token: int) -> None:

@@ -11,6 +11,15 @@ Rules that keep a player alive for months:
   deadlocks.
 - libvlc ignores ``audio_set_volume`` before its audio output exists, so the
   loop re-applies the gain on ``MediaStarted`` (see ``MediaOutput.set_gain``).
+  ``MediaPlayer.stop()`` destroys the player's audio output (measured: a
+  volume set after it and before the next ``play`` is lost, the item starts
+  at 100 %), so an audio item is halted with ``set_media(None)``, which keeps
+  the output and its volume; an item with video is stopped, which also
+  closes its window (one left open would cover the other player's video),
+  and so is everything on ``stop(None)`` (silence, restart, shutdown).
+- Volume: libvlc's percent is cubic in amplitude; the master volume, the
+  crossfade gain and the item's loudness gain combine once, in
+  ``player.core.output_volume.output_percent``.
 - A file that will not open fails in ``prepare`` (PlaybackError); one that
   opens but does not play yields ``MediaFailed`` within ``start_timeout_s``
   (EncounteredError, no sign of life, or an end with nothing decoded).
@@ -59,6 +68,7 @@ from player.adapters.vlc_env import (
     media_format_of,
     quiet_alsa_errors,
 )
+from player.core.output_volume import output_percent
 from player.errors import PlaybackError
 from player.ports import Inbox, MediaEnded, MediaFailed, MediaStarted
 
@@ -86,6 +96,7 @@ class _Prepared:
     media: Any  # vlc.Media
     length_ms: int | None
     gain: float = 1.0
+    gain_db: float = 0.0
     armed_slot: int | None = None  # index of the slot holding it paused at 0 (pre-start)
 
 
@@ -102,7 +113,8 @@ class _Slot:
         self.finished = False  # ended or failed was reported
         self.paused = threading.Event()  # set by the Paused callback (pre-start)
         self.armed: int | None = None  # token held paused at 0, not yet started
-        self.gain = 1.0
+        self.gain = 1.0  # crossfade, amplitude
+        self.gain_db = 0.0  # loudness
         self.watchdog: threading.Timer | None = None
 
 
@@ -226,7 +238,9 @@ class VlcOutput:
     def attach(self, events: Inbox) -> None:
         self._events = events
 
-    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
+    def prepare(
+        self, path: Path, media_format: MediaFormat | None = None, gain_db: float = 0.0
+    ) -> int:
         fmt = media_format if media_format is not None else media_format_of(path)
         media = self._instance.media_new_path(str(path))
         if media is None:
@@ -248,7 +262,7 @@ class VlcOutput:
         duration_ms = media.get_duration()
         token = self._next_token
         self._next_token += 1
-        prepared = _Prepared(media, duration_ms if duration_ms > 0 else None)
+        prepared = _Prepared(media, duration_ms if duration_ms > 0 else None, gain_db=gain_db)
         self._prepared[token] = prepared
         if self._prestart:
             self._arm(token, prepared)
@@ -287,6 +301,7 @@ class VlcOutput:
         slot.length_ms = prepared.length_ms
         slot.alive = slot.progressed = slot.finished = False
         slot.gain = prepared.gain
+        slot.gain_db = prepared.gain_db
         self._active = index
         self._apply_volume(slot)
         if armed:
@@ -302,21 +317,27 @@ class VlcOutput:
         slot.watchdog.daemon = True
         slot.watchdog.start()
 
-    def _halt(self, slot: _Slot) -> None:
+    def _halt(self, slot: _Slot, *, release_output: bool = False) -> None:
+        """Stop what ``slot`` plays; keep its audio output (and volume) unless asked."""
         if slot.watchdog is not None:
             slot.watchdog.cancel()
             slot.watchdog = None
         if slot.token is not None or slot.armed is not None:
+            video = slot.player.video_get_track_count() > 0
             slot.token = slot.armed = None  # first, so late callbacks of the old item drop
-            slot.player.stop()
+            if release_output or video:
+                slot.player.stop()
+            else:
+                slot.player.set_media(None)
         if slot.media is not None:
             slot.media.release()
             slot.media = None
 
     def stop(self, token: int | None = None) -> None:
+        """One item (its player keeps its audio output), or everything (released)."""
         for slot in self._slots:
             if token is None or token in (slot.token, slot.armed):
-                self._halt(slot)
+                self._halt(slot, release_output=token is None)
         for t in [t for t in self._prepared if token is None or t == token]:
             self._prepared.pop(t).media.release()
 
@@ -327,7 +348,7 @@ class VlcOutput:
         return None
 
     def _apply_volume(self, slot: _Slot) -> None:
-        slot.player.audio_set_volume(round(self._volume * slot.gain))
+        slot.player.audio_set_volume(output_percent(self._volume, slot.gain, slot.gain_db))
 
     def set_volume(self, percent: int) -> None:
         self._volume = max(0, min(100, percent))

@@ -93,6 +93,9 @@ class NowPlaying:
     # "unknown" until an item was checked, then "ok" or "none" (no sound device).
     audio_output: str = "unknown"
     audio_problem: str | None = None
+    # The item's loudness gain (player.core.loudness) and why, while one plays.
+    gain_db: float | None = None
+    gain_reason: str | None = None
 
 
 @dataclass(frozen=True)

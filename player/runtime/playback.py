@@ -69,6 +69,7 @@ from pathlib import Path
 
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.core import playback_timing as timing
+from player.core.loudness import LoudnessSettings
 from player.core.model import Outcome
 from player.core.playback_timing import Due, TimingSettings
 from player.core.status import NowPlaying
@@ -136,11 +137,12 @@ class PlaybackLoop:
         min_item_interval_s: float = MIN_ITEM_INTERVAL_S,
         alive_persist_s: float = ALIVE_PERSIST_S,
         inbox: PlaybackInbox | None = None,
+        loudness: LoudnessSettings | None = None,
     ) -> None:
         self._source = source
         self._clock = clock
         self._output = output
-        self._media = MediaGate(output, media_path, jingle_path)
+        self._media = MediaGate(output, media_path, jingle_path, loudness)
         self._timing = TimingSettings(
             prepare_lead_s=prepare_lead_ms / 1000,
             start_lead_s=start_lead_ms / 1000,

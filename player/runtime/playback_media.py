@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lomuz_rules.model import Decision, MediaType, Tier
+from player.core.loudness import Gain, LoudnessSettings, item_gain
 from player.core.media_format import file_reader, judge
 from player.errors import PlayerError
 from player.ports import MediaOutput
@@ -25,6 +26,11 @@ from player.runtime.playback_plays import Item
 log = logging.getLogger("player.runtime.playback")
 
 JINGLE_ASSET_ID = "jingle"
+# The built-in jingle's EBU R128 measurement (ffmpeg ebur128=peak=true on
+# player/data/jingle.wav; a test measures the file again): it has no asset, so
+# no measurement from the API. A configured jingle file is unmeasured (0 dB).
+BUILTIN_JINGLE_LOUDNESS_LUFS = -16.0
+BUILTIN_JINGLE_TRUE_PEAK_DBTP = -4.4
 _REFUSALS_REMEMBERED = 1000
 
 
@@ -47,9 +53,14 @@ class MediaGate:
     """Finds a decision's file, checks its format, prepares it on the output."""
 
     def __init__(
-        self, output: MediaOutput, media_path: Callable[[str], Path], jingle_path: Path | None
+        self,
+        output: MediaOutput,
+        media_path: Callable[[str], Path],
+        jingle_path: Path | None,
+        loudness: LoudnessSettings | None = None,
     ) -> None:
         self._output = output
+        self._loudness = LoudnessSettings() if loudness is None else loudness
         self._media_path = media_path
         self._jingle_path = jingle_path
         self._jingle_sha256: str | None = None
@@ -72,11 +83,20 @@ class MediaGate:
             if verdict.problem is not None:
                 item = Item(decision, -1, asset_id, sha256, None)
                 return self._refused(item, verdict.problem)
-            token = self._output.prepare(path, verdict.format)
+            gain = self.gain_of(decision)
+            token = self._output.prepare(path, verdict.format, gain.gain_db)
         except (PlayerError, OSError, LookupError) as exc:
             item = Item(decision, -1, asset_id, sha256, None)
             return Unplayable(item, f"cannot open: {exc}", logged=False)
-        return Item(decision, token, asset_id, sha256, self._output.length_ms(token))
+        return Item(decision, token, asset_id, sha256, self._output.length_ms(token), gain=gain)
+
+    def gain_of(self, decision: Decision) -> Gain:
+        """The item's loudness gain: from the API's measurement, or the built-in jingle's."""
+        lufs, peak = decision.loudness_lufs, decision.true_peak_dbtp
+        jingle = decision.tier == Tier.JINGLE or decision.sha256 is None
+        if jingle and self._jingle_path is None:
+            lufs, peak = BUILTIN_JINGLE_LOUDNESS_LUFS, BUILTIN_JINGLE_TRUE_PEAK_DBTP
+        return item_gain(lufs, peak, str(decision.tier), self._loudness)
 
     def _refused(self, item: Item, problem: str) -> Unplayable:
         """A file that is not allowed media: failing media, never handed to the output."""

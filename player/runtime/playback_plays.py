@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lomuz_rules.model import Decision, Tier
+from player.core.loudness import UNITY_GAIN, Gain
 from player.core.model import ItemStart, Outcome, Play
 from player.core.playback_timing import (
     ItemTiming,
@@ -50,6 +51,7 @@ class Item:
     asset_id: str
     sha256: str
     length_ms: int | None
+    gain: Gain = UNITY_GAIN  # loudness (player.core.loudness), fixed when prepared
     play_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     started_at: datetime | None = None
     started_mono: float | None = None

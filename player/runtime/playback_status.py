@@ -57,6 +57,8 @@ class PlaybackStatus:
                 schedule_id=item.decision.schedule_id,
                 playlist_id=item.decision.playlist_id,
                 started_at=item.started_at,
+                gain_db=round(item.gain.gain_db, 2),
+                gain_reason=item.gain.reason,
             )
         )
 

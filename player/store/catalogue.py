@@ -261,7 +261,12 @@ def _upsert_assets(conn: Connection, assets: Sequence[Asset]) -> None:
 
 def _upsert_playlists(conn: Connection, playlists: Sequence[Playlist]) -> None:
     _upsert(
-        conn, t.playlists, [{"id": p.id, "name": p.name, "version": p.version} for p in playlists]
+        conn,
+        t.playlists,
+        [
+            {"id": p.id, "name": p.name, "version": p.version, "crossfade_ms": p.crossfade_ms}
+            for p in playlists
+        ],
     )
     _delete_ids(conn, t.playlist_items.c.playlist_id, [p.id for p in playlists])
     items = [
@@ -366,7 +371,13 @@ def load_playlists(conn: Connection) -> list[Playlist]:
     ):
         items.setdefault(row.playlist_id, []).append(PlaylistItem(row.asset_id, row.duration_ms))
     return [
-        Playlist(id=row.id, name=row.name, items=tuple(items.get(row.id, ())), version=row.version)
+        Playlist(
+            id=row.id,
+            name=row.name,
+            items=tuple(items.get(row.id, ())),
+            version=row.version,
+            crossfade_ms=row.crossfade_ms,
+        )
         for row in conn.execute(select(t.playlists).order_by(t.playlists.c.id))
     ]
 

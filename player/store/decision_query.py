@@ -45,7 +45,9 @@ _ITEM_COLUMNS = """
     a.id AS id, a.sha256 AS sha256, a.size_bytes AS size_bytes,
     a.media_type AS media_type, a.content_type AS content_type, a.title AS title,
     a.duration_ms AS duration_ms, a.valid_from AS valid_from,
-    a.valid_until AS valid_until, a.emergency AS emergency, a.url AS url
+    a.valid_until AS valid_until, a.emergency AS emergency, a.url AS url,
+    a.loudness_lufs AS loudness_lufs, a.true_peak_dbtp AS true_peak_dbtp,
+    a.cue_in_ms AS cue_in_ms, a.cue_out_ms AS cue_out_ms
 """
 SQL_NEXT_ITEMS = f"""
 SELECT {_ITEM_COLUMNS}, pi.last_played_at AS last_played_at

@@ -38,7 +38,7 @@ from player.errors import SchemaBehind, StoreError
 
 # Every alembic revision under migrations/versions, oldest first. Adding a
 # migration means adding its revision here (tests/player/store checks it).
-SCHEMA_REVISIONS = ("0001", "0002", "0003")
+SCHEMA_REVISIONS = ("0001", "0002", "0003", "0004")
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 
 BUSY_TIMEOUT_MS = 5000

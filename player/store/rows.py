@@ -45,6 +45,10 @@ def asset_from_row(row: Any) -> Asset:
         valid_until=instant(row.valid_until),
         emergency=bool(row.emergency),
         url=row.url,
+        loudness_lufs=row.loudness_lufs,
+        true_peak_dbtp=row.true_peak_dbtp,
+        cue_in_ms=row.cue_in_ms,
+        cue_out_ms=row.cue_out_ms,
     )
 
 
@@ -144,6 +148,10 @@ def asset_to_row(a: Asset) -> dict[str, Any]:
         "valid_until": a.valid_until,
         "emergency": a.emergency,
         "url": a.url,
+        "loudness_lufs": a.loudness_lufs,
+        "true_peak_dbtp": a.true_peak_dbtp,
+        "cue_in_ms": a.cue_in_ms,
+        "cue_out_ms": a.cue_out_ms,
     }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -56,6 +57,11 @@ assets = Table(
     Column("valid_until", UtcMicros),
     Column("emergency", Boolean, nullable=False),
     Column("url", Text, nullable=False),
+    # Measured by the API (issue 14); NULL: not measured yet.
+    Column("loudness_lufs", Float),
+    Column("true_peak_dbtp", Float),
+    Column("cue_in_ms", Integer),
+    Column("cue_out_ms", Integer),
     Index("ix_assets_sha256", "sha256"),
     Index("ix_assets_emergency_id", "emergency", "id"),
     Index("ix_assets_valid_from", "valid_from"),
@@ -68,6 +74,7 @@ playlists = Table(
     Column("id", String, primary_key=True),
     Column("name", Text, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("crossfade_ms", Integer, nullable=False, server_default="0"),
 )
 
 playlist_items = Table(

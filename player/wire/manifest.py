@@ -129,6 +129,10 @@ def _assets(wires: list[_AssetWire], instants: _Instants) -> tuple[Asset, ...]:
                 valid_until,
                 bool(w.emergency),
                 w.url,
+                w.loudness_lufs,
+                w.true_peak_dbtp,
+                w.cue_in_ms,
+                w.cue_out_ms,
             )
         )
     return tuple(out)
@@ -142,7 +146,7 @@ def _playlists(wires: list[_PlaylistWire]) -> tuple[Playlist, ...]:
     while wires:
         w = wires.pop()
         items = tuple([PlaylistItem(item.asset_id, item.duration_ms) for item in w.items])
-        out.append(Playlist(w.id, w.name or "", items, w.version))
+        out.append(Playlist(w.id, w.name or "", items, w.version, w.crossfade_ms or 0))
     return tuple(out)
 
 

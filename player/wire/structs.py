@@ -61,6 +61,26 @@ _CrossfadeMs = Annotated[int, Meta(ge=0, le=MAX_CROSSFADE_MS)]
 _Priority = Annotated[int, Meta(ge=MIN_PRIORITY, le=MAX_PRIORITY)]
 _SyncIntervalS = Annotated[int, Meta(ge=MIN_SYNC_INTERVAL_S, le=MAX_SYNC_INTERVAL_S)]
 _Weekday = Annotated[int, Meta(ge=1, le=7, description="an ISO weekday 1..7")]
+# Measurements (EBU R128): an int is a number too; bounds wide enough for any
+# real file (ffmpeg's ebur128 floors silence at -70 LUFS), finite by nature of JSON.
+MIN_LOUDNESS_LUFS, MAX_LOUDNESS_LUFS = -200.0, 50.0
+MIN_TRUE_PEAK_DBTP, MAX_TRUE_PEAK_DBTP = -400.0, 50.0
+_LoudnessLufs = Annotated[
+    float,
+    Meta(
+        ge=MIN_LOUDNESS_LUFS,
+        le=MAX_LOUDNESS_LUFS,
+        description=f"a loudness in LUFS {MIN_LOUDNESS_LUFS:g}..{MAX_LOUDNESS_LUFS:g}",
+    ),
+]
+_TruePeakDbtp = Annotated[
+    float,
+    Meta(
+        ge=MIN_TRUE_PEAK_DBTP,
+        le=MAX_TRUE_PEAK_DBTP,
+        description=f"a true peak in dBTP {MIN_TRUE_PEAK_DBTP:g}..{MAX_TRUE_PEAK_DBTP:g}",
+    ),
+]
 
 
 # gc=False: these hold only strings, numbers and other such structs (no cycles),
@@ -77,6 +97,11 @@ class _AssetWire(Struct, gc=False):
     valid_from: _Instant | None = None
     valid_until: _Instant | None = None
     emergency: bool | None = None
+    # Added with issue 14 (measured at ingest); absent or null: not measured.
+    loudness_lufs: _LoudnessLufs | None = None
+    true_peak_dbtp: _TruePeakDbtp | None = None
+    cue_in_ms: _DurationMs | None = None
+    cue_out_ms: _DurationMs | None = None
 
 
 class _ItemWire(Struct, gc=False):
@@ -89,7 +114,7 @@ class _PlaylistWire(Struct, gc=False):
     items: list[_ItemWire]
     version: _ExactCount
     name: str | None = None
-    # Not used by the player yet (crossfade is a local setting), but bounded like the rest.
+    # Stored; not applied by the player yet (crossfades are a later part of issue 14).
     crossfade_ms: _CrossfadeMs | None = None
 
 

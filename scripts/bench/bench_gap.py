@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from lomuz_rules.model import Decision, MediaType, Tier
 from player.adapters.vlc_output import VlcOutput
-from player.core.model import Play
+from player.core.model import ItemStart, Play
 from player.runtime.playback import PlaybackLoop
 
 RATE_HZ = 44_100
@@ -172,16 +172,7 @@ class _Source:
         self._n += 1
         return Decision(at, Tier.PLAYLIST, name, name, MediaType.AUDIO, "s", "p", None, ("bench",))
 
-    def mark_started(
-        self,
-        decision: Decision,
-        *,
-        asset_id: str,
-        sha256: str,
-        started_at: datetime,
-        play_id: str = "",
-        planned_end_at: datetime | None = None,
-    ) -> None:
+    def mark_started(self, start: ItemStart) -> None:
         pass  # the bench plays its list in order
 
     def mark_alive(self, at: datetime) -> None:

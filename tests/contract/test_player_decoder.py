@@ -58,6 +58,12 @@ def test_full_fixture_decodes_to_the_expected_values() -> None:
     assert (sale.id, sale.playlist_id, sale.target) == ("ovr-sale", "pl-day", TargetKind.GROUP)
     assert sale.created_at == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)  # "+01:00" to UTC
     assert sale.until == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    song, _, evac = m.assets
+    assert (song.loudness_lufs, song.true_peak_dbtp) == (-14.2, -0.3)
+    assert (song.cue_in_ms, song.cue_out_ms) == (120, 1450)
+    assert evac.loudness_lufs == -23.0 and isinstance(evac.loudness_lufs, float)  # JSON -23
+    assert (poster.loudness_lufs, poster.true_peak_dbtp, poster.cue_in_ms) == (None, None, None)
+    assert m.playlists[0].crossfade_ms == 2000
 
 
 def test_future_fields_decode_exactly_like_the_plain_manifest() -> None:
@@ -84,3 +90,39 @@ def test_invalid_fixture_is_rejected_naming_the_field(name: str) -> None:
         decode_manifest((HERE / "invalid" / name).read_bytes())
     assert info.value.path == expected["path"]
     assert str(expected["message_contains"]) in str(info.value)
+
+
+def test_a_manifest_from_an_api_that_does_not_measure_decodes_as_unmeasured() -> None:
+    """An older API sends none of issue 14's fields: null loudness, no crossfade."""
+    data = json.loads((HERE / "valid" / "full.json").read_text())
+    for asset in data["assets"]:
+        for key in ("loudness_lufs", "true_peak_dbtp", "cue_in_ms", "cue_out_ms"):
+            asset.pop(key, None)
+    for playlist in data["playlists"]:
+        playlist.pop("crossfade_ms", None)
+    m = decode_manifest(json.dumps(data).encode())
+    assert {(a.loudness_lufs, a.true_peak_dbtp, a.cue_in_ms, a.cue_out_ms) for a in m.assets} == {
+        (None, None, None, None)
+    }
+    assert {p.crossfade_ms for p in m.playlists} == {0}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "wording"),
+    [
+        ("loudness_lufs", True, "must be a loudness in LUFS"),
+        ("loudness_lufs", -1e9, "must be a loudness in LUFS"),
+        ("true_peak_dbtp", "0", "must be a true peak in dBTP"),
+        ("cue_in_ms", 1.5, "must be"),
+        ("cue_out_ms", -1, "must be"),
+    ],
+)
+def test_a_measurement_of_the_wrong_type_rejects_the_manifest_naming_it(
+    key: str, value: object, wording: str
+) -> None:
+    data = json.loads((HERE / "valid" / "full.json").read_text())
+    data["assets"][2][key] = value
+    with pytest.raises(ManifestError) as caught:
+        decode_manifest(json.dumps(data).encode())
+    assert caught.value.path == f"assets[2].{key}"
+    assert wording in str(caught.value)

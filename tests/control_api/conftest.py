@@ -110,6 +110,9 @@ def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "LOMUZ_MAX_JSON_BYTES": "4096",
         "LOMUZ_MAX_UPLOAD_BYTES": "100000",
         "LOMUZ_METRICS_TOKEN": METRICS_TOKEN,
+        # ffmpeg in every test would cost CPU and bump revisions behind their back;
+        # tests/control_api/media/test_measuring.py turns it on.
+        "LOMUZ_MEASURE_LOUDNESS": "0",
     }
 
 

@@ -43,7 +43,9 @@ class OpenApiMismatchError(AssertionError):
 @cache
 def served_document() -> dict[str, Any]:
     """The document as the app serves it (fetched once; it is the same for every app)."""
-    app = create_app(load_settings({"LOMUZ_DATABASE_URL": "sqlite://"}))
+    app = create_app(
+        load_settings({"LOMUZ_DATABASE_URL": "sqlite://", "LOMUZ_MEASURE_LOUDNESS": "0"})
+    )
     try:
         result = falcon.testing.simulate_get(app, "/v1/openapi.json")
     finally:

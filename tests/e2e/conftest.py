@@ -140,6 +140,7 @@ class ApiServer:
             **{k: v for k, v in os.environ.items() if not k.startswith("LOMUZ_")},
             "LOMUZ_DATABASE_URL": f"sqlite:///{root / 'control.db'}",
             "LOMUZ_MEDIA_DIR": str(root / "media"),
+            "LOMUZ_MEASURE_LOUDNESS": "0",  # no ffmpeg behind the tests' back
             "LOMUZ_SYNC_INTERVAL_S": "10",  # the API's minimum
             "LOMUZ_TELEMETRY_INTERVAL_S": "5",
         }

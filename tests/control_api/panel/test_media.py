@@ -251,3 +251,26 @@ def test_hostile_text_never_gives_a_500_nor_stores_anything_wrong(
     if uploaded.status_code in (200, 201):
         new = parse(uploaded.text).find("p", class_="upload-outcome").attrs["data-asset"]
         assert api.call("GET", f"/v1/assets/{new}", admin).json["filename"] == (filename or None)
+
+
+def test_the_asset_page_shows_the_measuring_then_the_loudness(api: Api, panel: Panel) -> None:
+    from datetime import UTC, datetime
+
+    from control_api.core.loudness import Measurement
+    from control_api.services import measurements
+
+    me, admin = _signed_in(panel)
+    song = api.upload(admin, wav(b"loud")).json
+    picture = api.upload(admin, png(b"quiet"), "image/png").json
+    assert _page(me.get(f"/media/{song['id']}")).find("dd", **{"class": "loudness"}).text() == (
+        "Measuring…"
+    )
+    assert "Loudness" not in me.get(f"/media/{picture['id']}").text
+    now = datetime.now(UTC)
+    claimed = measurements.claim(api.db, owner="msr_t", now=now)
+    assert claimed is not None
+    measured = Measurement(-14.25, -1.04, 500, 181_200, 182_000)
+    kw = {"owner": "msr_t", "measurement": measured, "now": now, "keep_revisions": 100}
+    assert measurements.record_measurement(api.db, claimed, **kw) == "measured"
+    shown = _page(me.get(f"/media/{song['id']}")).find("dd", **{"class": "loudness"}).text()
+    assert shown == "-14.2 LUFS, true peak -1.0 dBTP, sound 0.50 s to 181.20 s"

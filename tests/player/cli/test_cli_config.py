@@ -140,11 +140,47 @@ def test_config_text_output_is_a_loadable_config(tmp_path: Path) -> None:
     cfg = write_config(
         tmp_path,
         f'data_dir = "{tmp_path}"\n[playback]\nvolume = 7\naudio_output = "pulse"\n'
-        "[downloads]\nmax_cache_bytes = 5000\n",
+        "[downloads]\nmax_cache_bytes = 5000\n"
+        "[audio]\ntarget_lufs = -16\njingle_offset_db = -2.5\n",
     )
     code, text, _ = run(["--config", str(cfg), "config"])
     assert code == EXIT_OK
+    assert "\n[audio]\ntarget_lufs = -16.0\nmax_true_peak_dbtp = -1.0\n" in text
     echoed = tmp_path / "echoed.toml"
     echoed.write_text(text)
     original = load_settings(cfg, {})
     assert replace(load_settings(echoed, {}), source=cfg) == original
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('target_lufs = "-18"', 'audio.target_lufs: must be a number -40..-5, got "-18"'),
+        ("max_true_peak_dbtp = 3.0", "audio.max_true_peak_dbtp: must be a number -20..0, got 3.0"),
+        ("max_boost_db = 30", "audio.max_boost_db: must be a number 0..18.06, got 30"),
+        ("jingle_offset_db = nan", "audio.jingle_offset_db: must be a number -20..20, got nan"),
+        ("loudness = 1", "audio.loudness: unknown setting"),
+    ],
+)
+def test_a_bad_audio_setting_exits_78_naming_it(tmp_path: Path, line: str, message: str) -> None:
+    cfg = write_config(tmp_path, f"[audio]\n{line}\n")
+    code, _, err = run(["--config", str(cfg), "config"])
+    assert code == EXIT_CONFIG
+    assert message in err
+
+
+def test_audio_settings_come_from_the_environment_too(tmp_path: Path) -> None:
+    code, out, _ = run(
+        ["--config", str(tmp_path / "none.toml"), "config", "--json"],
+        {"LOMUZ_PLAYER_AUDIO_TARGET_LUFS": "-23", "LOMUZ_PLAYER_AUDIO_EMERGENCY_OFFSET_DB": "4.5"},
+    )
+    assert code == EXIT_OK
+    audio = json.loads(out)["audio"]
+    assert audio == {
+        "target_lufs": -23.0,
+        "max_true_peak_dbtp": -1.0,
+        "max_boost_db": 12.0,
+        "override_offset_db": 0.0,
+        "emergency_offset_db": 4.5,
+        "jingle_offset_db": 0.0,
+    }

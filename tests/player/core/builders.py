@@ -36,6 +36,8 @@ def asset(
     valid_until: datetime | None = None,
     media_type: MediaType = MediaType.AUDIO,
     duration_ms: int | None = None,
+    loudness_lufs: float | None = None,
+    true_peak_dbtp: float | None = None,
 ) -> Asset:
     return Asset(
         id=asset_id,
@@ -49,11 +51,16 @@ def asset(
         valid_until=valid_until,
         emergency=emergency,
         url=f"/v1/media/{sha256 or sha(asset_id)}",
+        loudness_lufs=loudness_lufs,
+        true_peak_dbtp=true_peak_dbtp,
     )
 
 
 def playlist(
-    playlist_id: str, *asset_ids: str, durations: dict[int, int] | None = None
+    playlist_id: str,
+    *asset_ids: str,
+    durations: dict[int, int] | None = None,
+    crossfade_ms: int = 0,
 ) -> Playlist:
     durations = durations or {}
     return Playlist(
@@ -61,6 +68,7 @@ def playlist(
         name=f"name {playlist_id}",
         items=tuple(PlaylistItem(a, durations.get(i)) for i, a in enumerate(asset_ids)),
         version=1,
+        crossfade_ms=crossfade_ms,
     )
 
 

@@ -22,7 +22,7 @@ from player.core.status import (
     audio_state,
     status_line,
 )
-from player.status_render import live_json, local_json
+from player.status_render import live_json, local_json, status_text
 from player.store.read_only import read_device_state
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -65,6 +65,8 @@ def daemon_status() -> PlayerStatus:
         sha256="s" * 64,
         started_at=AT - timedelta(seconds=5),
         audio_output="ok",
+        gain_db=-3.5,
+        gain_reason="target",
     )
     return PlayerStatus(
         at=AT,
@@ -187,3 +189,14 @@ def test_the_local_status_keys_are_protocols() -> None:
     ]
     assert local["database"] is None and local["state"] == {} and local["device"] is None
     assert audio_state("null", None).state == "off"
+
+
+def test_status_shows_the_current_item_s_loudness_gain() -> None:
+    """Issue 14: what the item plays at, and why, in ``status`` and ``status --json``."""
+    status = daemon_status()
+    live = live_json(status)
+    assert (live["now_playing"]["gain_db"], live["now_playing"]["gain_reason"]) == (-3.5, "target")
+    shown = local_json(status, enrolled=True, data_dir=Path("/d"), database=Path("/d/player.db"))
+    shown["daemon"] = live
+    lines = list(status_text(shown, Path("/d/player.db")))
+    assert "playing    playing playlist a1, gain -3.5 dB (target)" in lines

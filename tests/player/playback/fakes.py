@@ -196,6 +196,8 @@ class FakeOutput:
     commands: list[tuple[float, str, object]] = field(default_factory=list)
     # The format each file was handed over as (the loop identifies it first).
     formats: dict[str, MediaFormat | None] = field(default_factory=dict)
+    # The loudness gain each file was prepared with (the last time).
+    gains_db: dict[str, float] = field(default_factory=dict)
     _events: Inbox | None = None
     _items: dict[int, _FakeItem] = field(default_factory=dict)
     _next: int = 1
@@ -217,9 +219,12 @@ class FakeOutput:
     def attach(self, events: Inbox) -> None:
         self._events = events
 
-    def prepare(self, path: Path, media_format: MediaFormat | None = None) -> int:
+    def prepare(
+        self, path: Path, media_format: MediaFormat | None = None, gain_db: float = 0.0
+    ) -> int:
         self._log("prepare", path.name)
         self.formats[path.name] = media_format
+        self.gains_db[path.name] = gain_db
         if path.name in self.unopenable:
             raise PlaybackError(f"cannot open {path.name}")
         token = self._next

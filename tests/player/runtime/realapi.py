@@ -63,6 +63,7 @@ def real_api(tmp_path: Path) -> Iterator[RealApi]:
     env = {
         "LOMUZ_DATABASE_URL": f"sqlite:///{tmp_path / 'control.db'}",
         "LOMUZ_MEDIA_DIR": str(tmp_path / "control-media"),
+        "LOMUZ_MEASURE_LOUDNESS": "0",  # no ffmpeg behind the tests' back
         "LOMUZ_TOKEN_CACHE_S": "0",
         "LOMUZ_LAST_SEEN_WRITE_S": "0",
     }

@@ -106,6 +106,7 @@ def settings_env(tmp_path: Path, database_url: str) -> dict[str, str]:  # noqa: 
     return {
         "LOMUZ_DATABASE_URL": database_url,
         "LOMUZ_MEDIA_DIR": str(tmp_path / "media"),
+        "LOMUZ_MEASURE_LOUDNESS": "0",  # no ffmpeg behind the tests' back
         "LOMUZ_TOKEN_CACHE_S": "0",
         "LOMUZ_LAST_SEEN_WRITE_S": "0",
         "LOMUZ_MAX_JSON_BYTES": "4096",

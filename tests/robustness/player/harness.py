@@ -64,6 +64,7 @@ class ApiServer:
             **os.environ,
             "LOMUZ_DATABASE_URL": f"sqlite:///{root / 'control.sqlite'}",
             "LOMUZ_MEDIA_DIR": str(root / "media"),
+            "LOMUZ_MEASURE_LOUDNESS": "0",  # no ffmpeg behind the tests' back
         }
         subprocess.run(
             [str(CONTROL), "db", "upgrade"], env=self.env, check=True, capture_output=True, cwd=root
