@@ -197,19 +197,34 @@ def seed(url: str, n_assets: int, n_devices: int) -> dict[str, Any]:
 
 def wsgi_get(app: Any, path: str, query: str, token: str) -> tuple[str, bytes]:
     """GET ``path`` from a WSGI ``app`` in process, as a WSGI server calls it."""
+    return wsgi_call(app, "GET", path, query, token)
+
+
+def wsgi_call(
+    app: Any,
+    method: str,
+    path: str,
+    query: str,
+    token: str,
+    *,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> tuple[str, bytes]:
+    """A request to a WSGI ``app`` in process; ``headers`` as WSGI keys (``HTTP_...``)."""
     status: list[str] = []
 
     def start_response(s: str, headers: Any, exc_info: Any = None) -> None:
         status.append(s)
 
     environ = {
-        "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query,
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
         "HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_HOST": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json", **(headers or {}),
     }  # fmt: skip
-    body = b"".join(app(environ, start_response))
-    return status[0], body
+    answer = b"".join(app(environ, start_response))
+    return status[0], answer
 
 
 def free_port() -> int:
