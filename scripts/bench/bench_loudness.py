@@ -61,6 +61,9 @@ from player.runtime.playback import PlaybackLoop
 from player.store import PlayerStore
 from player.wire import decode_manifest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gap import Recorder, _Clock
+
 RATE_HZ = 44_100
 ARGS = ("--aout=pulse", "--vout=dummy", "--no-video-title-show", "--quiet")
 NOISE_S = 4.4
@@ -166,28 +169,6 @@ def measured_manifest(tmp: Path, files: list[Path]) -> bytes:
         app.close()
 
 
-class Recorder:
-    """``parec`` of the default sink's monitor into a raw s16le mono file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = path.open("wb")
-        self._proc = subprocess.Popen(
-            ["parec", "-d", "@DEFAULT_MONITOR@", "--format=s16le", f"--rate={RATE_HZ}",
-             "--channels=1", "--latency-msec=10"],
-            stdout=self._file,
-        )  # fmt: skip
-        time.sleep(0.5)
-
-    def stop(self) -> list[int]:
-        time.sleep(0.5)
-        self._proc.terminate()
-        self._proc.wait(5)
-        self._file.close()
-        data = self.path.read_bytes()
-        return list(struct.unpack(f"<{len(data) // 2}h", data[: len(data) // 2 * 2]))
-
-
 def segments(samples: list[int], count: int) -> list[list[int]]:
     """The first ``count`` sounding runs, split by silences of at least 0.3 s."""
     gap = int(0.3 * RATE_HZ)
@@ -218,14 +199,6 @@ def write_wav(path: Path, samples: list[int]) -> None:
         w.setsampwidth(2)
         w.setframerate(RATE_HZ)
         w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
-
-
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def play_through_the_player(tmp: Path, manifest: bytes, by_sha: dict[str, Path], items: int):  # type: ignore[no-untyped-def]
